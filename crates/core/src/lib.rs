@@ -1,0 +1,22 @@
+//! Switchyard's shared vocabulary, used by every other crate.
+//!
+//! - [`clock`]: timestamps as stored and served.
+//! - [`ids`]: validated identifiers (account, gateway, provider slug).
+//! - [`headers`]: every `cf-aig-*` header name, defined once.
+//! - [`error`]: the gateway's own error kinds and how each maps to a status and code.
+//! - [`gateway`]: per-gateway settings as stored and served by the control plane.
+//! - [`secret`]: a wrapper that keeps credentials out of logs.
+//!
+//! Nothing here knows about HTTP servers or databases.
+
+pub mod clock;
+pub mod error;
+pub mod gateway;
+pub mod headers;
+pub mod ids;
+pub mod secret;
+
+pub use error::{ErrorKind, GatewayError, Origin};
+pub use gateway::{Backoff, GatewaySettings, LogStrategy, RateLimitTechnique};
+pub use ids::{AccountId, GatewayId, IdError};
+pub use secret::Secret;

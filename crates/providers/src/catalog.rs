@@ -1,0 +1,434 @@
+//! Providers as data: the embedded catalog, per-provider overrides and custom providers.
+
+use http::{HeaderName, HeaderValue};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+const EMBEDDED: &str = include_str!("../data/catalog.toml");
+
+/// The header a provider's clients carry their key in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthStyle {
+    /// `Authorization: Bearer KEY`
+    Bearer,
+    /// `x-api-key: KEY`
+    XApiKey,
+    /// `x-goog-api-key: KEY`
+    XGoogApiKey,
+    /// `api-key: KEY`
+    ApiKey,
+    /// `xi-api-key: KEY`
+    XiApiKey,
+    /// `Authorization: Token KEY`
+    Token,
+}
+
+impl AuthStyle {
+    /// The header this style uses.
+    pub fn header(self) -> HeaderName {
+        match self {
+            AuthStyle::Bearer | AuthStyle::Token => http::header::AUTHORIZATION,
+            AuthStyle::XApiKey => HeaderName::from_static("x-api-key"),
+            AuthStyle::XGoogApiKey => HeaderName::from_static("x-goog-api-key"),
+            AuthStyle::ApiKey => HeaderName::from_static("api-key"),
+            AuthStyle::XiApiKey => HeaderName::from_static("xi-api-key"),
+        }
+    }
+
+    /// The header value carrying `key`, or `None` if `key` cannot be a header value.
+    pub fn value(self, key: &str) -> Option<HeaderValue> {
+        let v = match self {
+            AuthStyle::Bearer => HeaderValue::try_from(format!("Bearer {key}")),
+            AuthStyle::Token => HeaderValue::try_from(format!("Token {key}")),
+            _ => HeaderValue::try_from(key),
+        };
+        let mut v = v.ok()?;
+        v.set_sensitive(true);
+        Some(v)
+    }
+}
+
+/// The wire format of a provider's chat API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiShape {
+    /// OpenAI Chat Completions: `/compat` forwards the body with only `model` rewritten.
+    Openai,
+    /// Anthropic Messages.
+    Anthropic,
+    /// Google Gemini `generateContent`.
+    Gemini,
+    /// Reachable by pass-through only.
+    Native,
+}
+
+/// Why a catalog or an override was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CatalogError {
+    #[error("provider '{slug}': base_url '{url}' {why}")]
+    BadBaseUrl {
+        slug: String,
+        url: String,
+        why: &'static str,
+    },
+    #[error("provider '{slug}': header '{name}' is not a valid header")]
+    BadHeader { slug: String, name: String },
+    #[error("provider '{slug}' is not in the catalog; only custom-{{name}} providers may be added, and they need a base_url")]
+    UnknownProvider { slug: String },
+    #[error("the embedded catalog is invalid: {0}")]
+    Embedded(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    name: String,
+    base_url: String,
+    auth: AuthStyle,
+    api: ApiShape,
+    chat_path: Option<String>,
+    embeddings_path: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    aliases: Vec<String>,
+}
+
+/// Config-file changes to one provider (`[providers.SLUG]`). For `custom-*` slugs it defines
+/// the provider; `base_url` is then required.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderOverride {
+    pub base_url: Option<String>,
+    pub auth: Option<AuthStyle>,
+    pub api: Option<ApiShape>,
+    pub chat_path: Option<String>,
+    pub embeddings_path: Option<String>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub name: Option<String>,
+}
+
+/// A base URL split into the parts the safe join needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// Host and port; may hold `{placeholders}`.
+    pub authority: String,
+    /// Path without a trailing slash (may be empty); may hold `{placeholders}`.
+    pub path: String,
+    /// Placeholders other than `{account_id}`, in order of appearance.
+    pub params: Vec<String>,
+}
+
+impl BaseUrl {
+    fn parse(slug: &str, url: &str) -> Result<Self, CatalogError> {
+        let bad = |why| CatalogError::BadBaseUrl {
+            slug: slug.to_owned(),
+            url: url.to_owned(),
+            why,
+        };
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| bad("is not an absolute http(s) URL"))?;
+        if scheme != "http" && scheme != "https" {
+            return Err(bad("must use http or https"));
+        }
+        if rest.contains(['?', '#', '\\', '@']) || rest.chars().any(|c| c.is_whitespace()) {
+            return Err(bad("must not contain a query, fragment, user info or spaces"));
+        }
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+            None => (rest, ""),
+        };
+        if authority.is_empty() {
+            return Err(bad("has no host"));
+        }
+        let mut params = Vec::new();
+        let mut scan = url;
+        while let Some(open) = scan.find('{') {
+            let close = scan[open..]
+                .find('}')
+                .ok_or_else(|| bad("has an unclosed '{'"))?;
+            let name = &scan[open + 1..open + close];
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(bad("has a placeholder that is not a plain name"));
+            }
+            if name != "account_id" {
+                params.push(name.to_owned());
+            }
+            scan = &scan[open + close + 1..];
+        }
+        // Check the shape with the placeholders filled in.
+        let probe = url.replace('{', "").replace('}', "");
+        http::Uri::try_from(probe.as_str()).map_err(|_| bad("is not a valid URL"))?;
+        Ok(Self {
+            scheme: scheme.to_owned(),
+            authority: authority.to_owned(),
+            path: path.to_owned(),
+            params,
+        })
+    }
+
+    /// Whether the host is a loopback address (plain http is allowed only there).
+    pub fn is_loopback(&self) -> bool {
+        let host = match self.authority.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => self.authority.as_str(),
+        };
+        host == "localhost" || host == "[::1]" || host.starts_with("127.")
+    }
+
+    /// The last segment of the path, used by the `v1/` rule of SPEC 2.1.
+    pub fn last_segment(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or("")
+    }
+}
+
+/// One provider, ready to use.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub slug: String,
+    pub name: String,
+    pub base: BaseUrl,
+    pub auth: AuthStyle,
+    pub api: ApiShape,
+    pub chat_path: Option<String>,
+    pub embeddings_path: Option<String>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub aliases: Vec<String>,
+    /// `custom-*` providers take the client's path verbatim (no `v1/` rule).
+    pub custom: bool,
+}
+
+/// All providers, by slug and by compat prefix.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    by_slug: HashMap<String, Arc<Provider>>,
+    by_prefix: HashMap<String, Arc<Provider>>,
+}
+
+fn build(slug: &str, raw: RawEntry, custom: bool) -> Result<Provider, CatalogError> {
+    let base = BaseUrl::parse(slug, &raw.base_url)?;
+    let mut headers = Vec::with_capacity(raw.headers.len());
+    for (k, v) in raw.headers {
+        let bad = || CatalogError::BadHeader {
+            slug: slug.to_owned(),
+            name: k.clone(),
+        };
+        let name = HeaderName::try_from(k.as_str()).map_err(|_| bad())?;
+        let value = HeaderValue::try_from(v.as_str()).map_err(|_| bad())?;
+        headers.push((name, value));
+    }
+    Ok(Provider {
+        slug: slug.to_owned(),
+        name: raw.name,
+        base,
+        auth: raw.auth,
+        api: raw.api,
+        chat_path: raw.chat_path.map(|p| p.trim_start_matches('/').to_owned()),
+        embeddings_path: raw
+            .embeddings_path
+            .map(|p| p.trim_start_matches('/').to_owned()),
+        headers,
+        aliases: raw.aliases,
+        custom,
+    })
+}
+
+impl Catalog {
+    /// The embedded catalog with no changes.
+    pub fn embedded() -> Result<Self, CatalogError> {
+        Self::with_overrides(&BTreeMap::new())
+    }
+
+    /// The embedded catalog with the config's `[providers.*]` tables applied.
+    pub fn with_overrides(
+        overrides: &BTreeMap<String, ProviderOverride>,
+    ) -> Result<Self, CatalogError> {
+        let raw: BTreeMap<String, RawEntry> =
+            toml::from_str(EMBEDDED).map_err(|e| CatalogError::Embedded(e.to_string()))?;
+        let mut entries: BTreeMap<String, (RawEntry, bool)> =
+            raw.into_iter().map(|(k, v)| (k, (v, false))).collect();
+        for (slug, o) in overrides {
+            let custom = slug.starts_with("custom-") && slug.len() > "custom-".len();
+            let entry = match entries.remove(slug) {
+                Some((e, c)) => (e, c),
+                None if custom => {
+                    let Some(url) = &o.base_url else {
+                        return Err(CatalogError::UnknownProvider { slug: slug.clone() });
+                    };
+                    let entry = RawEntry {
+                        name: slug.clone(),
+                        base_url: url.clone(),
+                        auth: AuthStyle::Bearer,
+                        api: ApiShape::Openai,
+                        chat_path: Some("chat/completions".into()),
+                        embeddings_path: Some("embeddings".into()),
+                        headers: BTreeMap::new(),
+                        aliases: Vec::new(),
+                    };
+                    (entry, true)
+                }
+                None => return Err(CatalogError::UnknownProvider { slug: slug.clone() }),
+            };
+            let (mut e, c) = entry;
+            if let Some(v) = &o.base_url {
+                e.base_url = v.clone();
+            }
+            if let Some(v) = o.auth {
+                e.auth = v;
+            }
+            if let Some(v) = o.api {
+                e.api = v;
+            }
+            if let Some(v) = &o.chat_path {
+                e.chat_path = Some(v.clone());
+            }
+            if let Some(v) = &o.embeddings_path {
+                e.embeddings_path = Some(v.clone());
+            }
+            if let Some(v) = &o.headers {
+                e.headers = v.clone();
+            }
+            if let Some(v) = &o.name {
+                e.name = v.clone();
+            }
+            entries.insert(slug.clone(), (e, c));
+        }
+        let mut by_slug = HashMap::new();
+        let mut by_prefix = HashMap::new();
+        for (slug, (raw, custom)) in entries {
+            let p = build(&slug, raw, custom)?;
+            if custom && p.base.scheme != "https" && !p.base.is_loopback() {
+                return Err(CatalogError::BadBaseUrl {
+                    slug,
+                    url: format!("{}://{}{}", p.base.scheme, p.base.authority, p.base.path),
+                    why: "must be https (plain http only for loopback hosts)",
+                });
+            }
+            let p = Arc::new(p);
+            for alias in &p.aliases {
+                by_prefix.insert(alias.clone(), p.clone());
+            }
+            by_prefix.insert(slug.clone(), p.clone());
+            by_slug.insert(slug, p);
+        }
+        Ok(Self { by_slug, by_prefix })
+    }
+
+    /// The provider with this URL slug.
+    pub fn get(&self, slug: &str) -> Option<&Arc<Provider>> {
+        self.by_slug.get(slug)
+    }
+
+    /// The provider a `/compat` model prefix names (slug or alias).
+    pub fn by_prefix(&self, prefix: &str) -> Option<&Arc<Provider>> {
+        self.by_prefix.get(prefix)
+    }
+
+    /// Every slug, sorted.
+    pub fn slugs(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.by_slug.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_catalog_has_the_required_providers() {
+        let c = Catalog::embedded().expect("embedded catalog parses");
+        for slug in [
+            "grok",
+            "openai",
+            "anthropic",
+            "groq",
+            "mistral",
+            "deepseek",
+            "cerebras",
+            "perplexity-ai",
+            "openrouter",
+            "google-ai-studio",
+            "workers-ai",
+            "cohere",
+            "replicate",
+            "huggingface",
+            "azure-openai",
+        ] {
+            assert!(c.get(slug).is_some(), "{slug} missing");
+        }
+        let grok = c.get("grok").expect("grok");
+        assert_eq!(grok.base.authority, "api.x.ai");
+        assert_eq!(grok.base.path, "/v1");
+        assert_eq!(grok.auth, AuthStyle::Bearer);
+        assert_eq!(c.by_prefix("xai").map(|p| p.slug.as_str()), Some("grok"));
+        assert_eq!(
+            c.by_prefix("google").map(|p| p.slug.as_str()),
+            Some("google-ai-studio")
+        );
+        assert_eq!(
+            c.by_prefix("perplexity").map(|p| p.slug.as_str()),
+            Some("perplexity-ai")
+        );
+        let azure = c.get("azure-openai").expect("azure");
+        assert_eq!(azure.base.params, vec!["resource", "deployment"]);
+        let anthropic = c.get("anthropic").expect("anthropic");
+        assert_eq!(anthropic.headers[0].0.as_str(), "anthropic-version");
+    }
+
+    #[test]
+    fn overrides_replace_fields_and_add_custom_providers() {
+        let mut o = BTreeMap::new();
+        o.insert(
+            "grok".to_owned(),
+            ProviderOverride {
+                base_url: Some("http://127.0.0.1:9/v1".into()),
+                ..Default::default()
+            },
+        );
+        o.insert(
+            "custom-mine".to_owned(),
+            ProviderOverride {
+                base_url: Some("https://llm.example.com/api".into()),
+                ..Default::default()
+            },
+        );
+        let c = Catalog::with_overrides(&o).expect("valid overrides");
+        let grok = c.get("grok").expect("grok");
+        assert_eq!(grok.base.authority, "127.0.0.1:9");
+        assert_eq!(grok.auth, AuthStyle::Bearer, "untouched fields are kept");
+        let mine = c.get("custom-mine").expect("custom provider");
+        assert!(mine.custom);
+        assert_eq!(mine.base.path, "/api");
+    }
+
+    #[test]
+    fn refuses_bad_overrides() {
+        let one = |slug: &str, url: &str| {
+            let mut o = BTreeMap::new();
+            o.insert(
+                slug.to_owned(),
+                ProviderOverride {
+                    base_url: Some(url.into()),
+                    ..Default::default()
+                },
+            );
+            Catalog::with_overrides(&o)
+        };
+        assert!(matches!(
+            one("nope", "https://x.example"),
+            Err(CatalogError::UnknownProvider { .. })
+        ));
+        assert!(one("grok", "ftp://x.example").is_err());
+        assert!(one("grok", "api.x.ai/v1").is_err());
+        assert!(one("grok", "https://user@x.example").is_err());
+        assert!(one("custom-a", "http://x.example").is_err(), "custom needs https");
+        assert!(one("custom-a", "http://127.0.0.1:8000").is_ok());
+    }
+}

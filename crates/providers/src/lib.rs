@@ -1,0 +1,16 @@
+//! The provider catalog and everything that turns a client's request into an upstream one.
+//!
+//! - [`catalog`]: providers as data (embedded `data/catalog.toml`, overridable per provider):
+//!   base URL, auth header, wire format, compat paths.
+//! - [`path`]: the safe join of a client's path onto a provider's base URL (SPEC 2.1).
+//! - [`compat`]: `provider/model` names of the unified endpoint and the byte-level rewrite of
+//!   the `model` field.
+//!
+//! Adding an OpenAI-compatible provider is a table in the catalog, not code.
+
+pub mod catalog;
+pub mod compat;
+pub mod path;
+
+pub use catalog::{ApiShape, AuthStyle, Catalog, CatalogError, Provider, ProviderOverride};
+pub use path::PathError;

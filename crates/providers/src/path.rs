@@ -1,0 +1,317 @@
+//! The safe join of a client's path onto a provider's base URL (SPEC 2.1).
+//!
+//! The client's path is forwarded as it came (percent-escapes untouched), after checking that
+//! no segment could climb out of the base URL or name another host.
+
+use crate::catalog::Provider;
+use http::Uri;
+
+/// Why a path was refused. Every variant means: nothing is sent upstream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("unsafe path: {0}")]
+    Unsafe(&'static str),
+    #[error("the path must start with the {0} segment for this provider")]
+    MissingParam(String),
+    #[error("path segment for {0} must be 1-63 letters, digits or '-'")]
+    BadParam(String),
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Checks one raw segment: decodes it in passing and refuses anything that could change
+/// where the request goes.
+fn check_segment(seg: &str, first: bool) -> Result<(), PathError> {
+    let raw = seg.as_bytes();
+    let mut decoded = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if b == b'%' {
+            let (Some(h), Some(l)) = (
+                raw.get(i + 1).copied().and_then(hex),
+                raw.get(i + 2).copied().and_then(hex),
+            ) else {
+                return Err(PathError::Unsafe("malformed percent-escape"));
+            };
+            decoded.push(h * 16 + l);
+            i += 3;
+        } else {
+            decoded.push(b);
+            i += 1;
+        }
+    }
+    if decoded == b"." || decoded == b".." {
+        return Err(PathError::Unsafe("dot segments are not allowed"));
+    }
+    for (pos, &b) in decoded.iter().enumerate() {
+        match b {
+            b'/' => return Err(PathError::Unsafe("encoded '/' is not allowed")),
+            b'\\' => return Err(PathError::Unsafe("backslashes are not allowed")),
+            0..=0x1f | 0x7f => return Err(PathError::Unsafe("control characters are not allowed")),
+            // `@` only as a namespace marker at the start of a segment (Workers AI's `@cf/...`),
+            // never as user-info before a host.
+            b'@' if pos != 0 => return Err(PathError::Unsafe("'@' is not allowed here")),
+            _ => {}
+        }
+    }
+    if first {
+        // `https:`, `javascript:` and friends: an absolute URL in place of a path.
+        if let Some(colon) = decoded.iter().position(|&b| b == b':') {
+            let scheme = &decoded[..colon];
+            if !scheme.is_empty()
+                && scheme[0].is_ascii_alphabetic()
+                && scheme
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+            {
+                return Err(PathError::Unsafe("absolute URLs are not allowed"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks the whole client path (the part after the provider slug, without its leading `/`).
+pub fn check_rest(rest: &str) -> Result<(), PathError> {
+    if rest.starts_with('/') {
+        return Err(PathError::Unsafe("'//' is not allowed"));
+    }
+    if rest.bytes().any(|b| b == b'\\' || b < 0x20 || b == 0x7f) {
+        return Err(PathError::Unsafe("backslashes and control characters are not allowed"));
+    }
+    let mut segments = rest.split('/').peekable();
+    let mut first = true;
+    while let Some(seg) = segments.next() {
+        if seg.is_empty() {
+            if segments.peek().is_none() {
+                break; // trailing slash or empty rest
+            }
+            return Err(PathError::Unsafe("empty path segments are not allowed"));
+        }
+        check_segment(seg, first)?;
+        first = false;
+    }
+    Ok(())
+}
+
+fn is_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !s.starts_with('-')
+}
+
+impl Provider {
+    /// The upstream URI for a client path `rest` (after the slug, without the leading `/`) and
+    /// query. `account` fills `{account_id}`; leading segments fill the other placeholders.
+    pub fn upstream_uri(
+        &self,
+        account: &str,
+        rest: &str,
+        query: Option<&str>,
+    ) -> Result<Uri, PathError> {
+        check_rest(rest)?;
+        let mut rest = rest;
+        let mut authority = self.base.authority.clone();
+        let mut base_path = self.base.path.clone();
+        for param in &self.base.params {
+            let (seg, tail) = rest.split_once('/').unwrap_or((rest, ""));
+            if seg.is_empty() {
+                return Err(PathError::MissingParam(param.clone()));
+            }
+            if !is_label(seg) {
+                return Err(PathError::BadParam(param.clone()));
+            }
+            let placeholder = format!("{{{param}}}");
+            authority = authority.replace(&placeholder, seg);
+            base_path = base_path.replace(&placeholder, seg);
+            rest = tail;
+        }
+        base_path = base_path.replace("{account_id}", account);
+        if !self.custom {
+            let last = self.base.last_segment();
+            if last == "v1" || last == "run" {
+                if rest == last {
+                    rest = "";
+                } else if let Some(tail) = rest
+                    .strip_prefix(last)
+                    .and_then(|t| t.strip_prefix('/'))
+                {
+                    rest = tail;
+                }
+            }
+        }
+        let mut url = String::with_capacity(
+            self.base.scheme.len() + authority.len() + base_path.len() + rest.len() + 8,
+        );
+        url.push_str(&self.base.scheme);
+        url.push_str("://");
+        url.push_str(&authority);
+        url.push_str(&base_path);
+        if !rest.is_empty() {
+            url.push('/');
+            url.push_str(rest);
+        } else if base_path.is_empty() {
+            url.push('/');
+        }
+        if let Some(q) = query {
+            url.push('?');
+            url.push_str(q);
+        }
+        let uri = Uri::try_from(url).map_err(|_| PathError::Unsafe("not a valid URL"))?;
+        // Belt and braces: whatever the path held, the host is the provider's.
+        if uri.authority().map(|a| a.as_str()) != Some(authority.as_str()) {
+            return Err(PathError::Unsafe("the path changes the host"));
+        }
+        Ok(uri)
+    }
+
+    /// The upstream URI of a compat endpoint path (`chat_path` or `embeddings_path`).
+    pub fn endpoint_uri(&self, account: &str, endpoint: &str) -> Result<Uri, PathError> {
+        self.upstream_uri(account, endpoint, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::catalog::{Catalog, ProviderOverride};
+    use std::collections::BTreeMap;
+
+    fn catalog() -> Catalog {
+        Catalog::embedded().expect("embedded catalog parses")
+    }
+
+    fn uri(slug: &str, rest: &str) -> String {
+        catalog()
+            .get(slug)
+            .expect("known slug")
+            .upstream_uri("acct", rest, None)
+            .expect("safe path")
+            .to_string()
+    }
+
+    #[test]
+    fn grok_paths_from_the_docs_all_reach_v1() {
+        assert_eq!(
+            uri("grok", "v1/chat/completions"),
+            "https://api.x.ai/v1/chat/completions"
+        );
+        assert_eq!(
+            uri("grok", "chat/completions"),
+            "https://api.x.ai/v1/chat/completions"
+        );
+        assert_eq!(uri("grok", "v1/messages"), "https://api.x.ai/v1/messages");
+        assert_eq!(uri("grok", "v1"), "https://api.x.ai/v1");
+        assert_eq!(uri("grok", "v1x/models"), "https://api.x.ai/v1/v1x/models");
+    }
+
+    #[test]
+    fn other_providers_follow_their_base() {
+        assert_eq!(
+            uri("anthropic", "v1/messages"),
+            "https://api.anthropic.com/v1/messages"
+        );
+        assert_eq!(
+            uri("groq", "chat/completions"),
+            "https://api.groq.com/openai/v1/chat/completions"
+        );
+        assert_eq!(
+            uri("workers-ai", "@cf/meta/llama-3.1-8b-instruct"),
+            "https://api.cloudflare.com/client/v4/accounts/acct/ai/run/@cf/meta/llama-3.1-8b-instruct"
+        );
+        assert_eq!(
+            uri("workers-ai", "run/@cf/meta/llama"),
+            "https://api.cloudflare.com/client/v4/accounts/acct/ai/run/@cf/meta/llama"
+        );
+        assert_eq!(
+            uri("azure-openai", "myres/mydep/chat/completions"),
+            "https://myres.openai.azure.com/openai/deployments/mydep/chat/completions"
+        );
+        assert_eq!(
+            uri("google-ai-studio", "v1beta/models/gemini-2.5-flash:generateContent"),
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"
+        );
+    }
+
+    #[test]
+    fn query_passes_through() {
+        let c = catalog();
+        let u = c
+            .get("azure-openai")
+            .expect("azure")
+            .upstream_uri("a", "r/d/chat/completions", Some("api-version=2024-10-21"))
+            .expect("safe");
+        assert_eq!(u.query(), Some("api-version=2024-10-21"));
+    }
+
+    #[test]
+    fn custom_providers_take_the_path_verbatim() {
+        let mut o = BTreeMap::new();
+        o.insert(
+            "custom-x".to_owned(),
+            ProviderOverride {
+                base_url: Some("https://h.example/v1".into()),
+                ..Default::default()
+            },
+        );
+        let c = Catalog::with_overrides(&o).expect("valid");
+        let u = c
+            .get("custom-x")
+            .expect("custom")
+            .upstream_uri("a", "v1/chat", None)
+            .expect("safe");
+        assert_eq!(u.to_string(), "https://h.example/v1/v1/chat");
+    }
+
+    #[test]
+    fn refuses_every_escape() {
+        let c = catalog();
+        let grok = c.get("grok").expect("grok");
+        for bad in [
+            "../etc/passwd",
+            "v1/../../x",
+            "v1/%2e%2e/x",
+            "v1/%2E%2e/x",
+            "v1/.%2E/x",
+            "v1/%2e/x",
+            "v1/a%2fb",
+            "v1/a%2Fb",
+            "/evil.example/x",
+            "v1//evil.example",
+            "v1\\..\\x",
+            "v1/a%5cb",
+            "user@evil.example/x",
+            "v1/a%40b",
+            "https://evil.example/x",
+            "https:%2f%2fevil.example",
+            "javascript:alert(1)",
+            "v1/a%00b",
+            "v1/a%0d%0aHost:%20evil",
+            "v1/%zz",
+            "v1/a%2",
+        ] {
+            assert!(grok.upstream_uri("a", bad, None).is_err(), "{bad} must be refused");
+        }
+        let azure = c.get("azure-openai").expect("azure");
+        assert!(azure.upstream_uri("a", "evil.com%2f/d/x", None).is_err());
+        assert!(azure.upstream_uri("a", "evil.com/d/x", None).is_err());
+        assert!(azure.upstream_uri("a", "", None).is_err());
+    }
+
+    #[test]
+    fn allows_ordinary_escapes_and_trailing_slashes() {
+        assert_eq!(
+            uri("grok", "v1/models/grok%2D4/"),
+            "https://api.x.ai/v1/models/grok%2D4/"
+        );
+        assert_eq!(uri("grok", ""), "https://api.x.ai/v1");
+    }
+}

@@ -1,0 +1,76 @@
+//! The gateway store suite, run against every backend.
+#![allow(clippy::unwrap_used)]
+
+use switchyard_core::{AccountId, GatewayId, GatewaySettings, RateLimitTechnique};
+use switchyard_store::Store;
+
+async fn suite(store: Store) {
+    let acct = AccountId::parse("acct").unwrap();
+    let gw = GatewayId::parse("gw").unwrap();
+    assert!(store.get_gateway(&acct, &gw).await.unwrap().is_none());
+
+    let fresh = GatewaySettings::new(acct.clone(), gw.clone(), "2026-01-01T00:00:00Z".into());
+    let created = store.create_gateway_if_missing(&fresh).await.unwrap();
+    assert_eq!(created, fresh);
+
+    // A second create keeps the first.
+    let mut other = fresh.clone();
+    other.cache_ttl = 99;
+    let again = store.create_gateway_if_missing(&other).await.unwrap();
+    assert_eq!(again.cache_ttl, 0);
+
+    // Replace keeps created_at, takes every other field.
+    let mut changed = fresh.clone();
+    changed.rate_limiting_limit = 10;
+    changed.rate_limiting_technique = RateLimitTechnique::Sliding;
+    changed.log_management = Some(1000);
+    changed.created_at = "2030-01-01T00:00:00Z".into();
+    changed.modified_at = "2026-01-02T00:00:00Z".into();
+    store.put_gateway(&changed).await.unwrap();
+    let got = store.get_gateway(&acct, &gw).await.unwrap().unwrap();
+    assert_eq!(got.rate_limiting_limit, 10);
+    assert_eq!(got.rate_limiting_technique, RateLimitTechnique::Sliding);
+    assert_eq!(got.log_management, Some(1000));
+    assert_eq!(got.created_at, "2026-01-01T00:00:00Z");
+    assert_eq!(got.modified_at, "2026-01-02T00:00:00Z");
+
+    let gw2 = GatewayId::parse("a-first").unwrap();
+    store
+        .create_gateway_if_missing(&GatewaySettings::new(acct.clone(), gw2.clone(), "t".into()))
+        .await
+        .unwrap();
+    let other_acct = AccountId::parse("someone-else").unwrap();
+    store
+        .create_gateway_if_missing(&GatewaySettings::new(other_acct.clone(), gw.clone(), "t".into()))
+        .await
+        .unwrap();
+    let ids: Vec<String> = store
+        .list_gateways(&acct)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.id.to_string())
+        .collect();
+    assert_eq!(ids, vec!["a-first", "gw"]);
+
+    let deleted = store.delete_gateway(&acct, &gw).await.unwrap().unwrap();
+    assert_eq!(deleted.id, gw);
+    assert!(store.delete_gateway(&acct, &gw).await.unwrap().is_none());
+    assert!(store.get_gateway(&other_acct, &gw).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn sqlite_file_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    suite(switchyard_store::open(&url).await.unwrap()).await;
+    // Reopening finds the data and re-runs migrations harmlessly.
+    let store = switchyard_store::open(&url).await.unwrap();
+    let acct = AccountId::parse("acct").unwrap();
+    assert_eq!(store.list_gateways(&acct).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn unknown_urls_are_refused() {
+    assert!(switchyard_store::open("mysql://x").await.is_err());
+}
