@@ -1,0 +1,465 @@
+//! The config file (SPEC section 6): raw TOML in, one validated [`Config`] out.
+//!
+//! Every value is checked while the TOML is read, so a bad key or value stops start-up with
+//! a message naming the key and its line. Keys beyond SPEC 6 are documented in
+//! `docs/config.md`.
+
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+use switchyard_core::{
+    AccountId, Backoff, GatewayId, GatewaySettings, LogStrategy, RateLimitTechnique, Secret,
+};
+use switchyard_providers::{Catalog, ProviderOverride};
+
+/// The validated configuration, handed down from `main`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub admin_token: Option<Secret>,
+    pub database: String,
+    pub redis: Option<String>,
+    pub auto_create_gateways: bool,
+    /// Time allowed for the upstream's response headers.
+    pub upstream_timeout: Duration,
+    /// How long in-flight requests may run on after SIGTERM/SIGINT.
+    pub shutdown_grace: Duration,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    pub providers: BTreeMap<String, ProviderOverride>,
+    pub tokens: Vec<Token>,
+    pub gateways: Vec<GatewaySettings>,
+    pub provider_keys: Vec<ProviderKey>,
+}
+
+/// A value accepted in `cf-aig-authorization` for one account.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub account_id: AccountId,
+    pub value: Secret,
+}
+
+/// A stored provider key from the config.
+#[derive(Debug, Clone)]
+pub struct ProviderKey {
+    pub account_id: AccountId,
+    pub gateway_id: GatewayId,
+    pub provider: String,
+    pub alias: String,
+    pub key: Secret,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_token: None,
+            database: "sqlite://switchyard.db".into(),
+            redis: None,
+            auto_create_gateways: true,
+            upstream_timeout: Duration::from_secs(100),
+            shutdown_grace: Duration::from_secs(30),
+            max_body_bytes: 25 * 1024 * 1024,
+            providers: BTreeMap::new(),
+            tokens: Vec::new(),
+            gateways: Vec::new(),
+            provider_keys: Vec::new(),
+        }
+    }
+}
+
+/// Why the config was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+// ---- value types that validate themselves while the TOML is read ----
+
+fn database_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.starts_with("sqlite:") || s.starts_with("postgres://") || s.starts_with("postgresql://")
+    {
+        Ok(Some(s))
+    } else {
+        Err(serde::de::Error::custom(
+            "database must be a sqlite://PATH or postgres://... URL",
+        ))
+    }
+}
+
+fn redis_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.starts_with("redis://") || s.starts_with("rediss://") || s.starts_with("redis+unix://")
+    {
+        Ok(Some(s))
+    } else {
+        Err(serde::de::Error::custom(
+            "redis must be a redis://HOST[:PORT][/DB] URL",
+        ))
+    }
+}
+
+fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.trim().is_empty() {
+        return Err(serde::de::Error::custom("must not be empty"));
+    }
+    if s.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        return Err(serde::de::Error::custom(
+            "must not contain control characters",
+        ));
+    }
+    Ok(Secret::new(s))
+}
+
+fn opt_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+    secret(d).map(Some)
+}
+
+fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let v = u64::deserialize(d)?;
+    if v == 0 {
+        return Err(serde::de::Error::custom("must be at least 1"));
+    }
+    Ok(Some(v))
+}
+
+fn attempts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let v = u32::deserialize(d)?;
+    if !(1..=5).contains(&v) {
+        return Err(serde::de::Error::custom(
+            "retry_max_attempts must be between 1 and 5",
+        ));
+    }
+    Ok(Some(v))
+}
+
+fn retry_delay<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let v = u64::deserialize(d)?;
+    if v > 5000 {
+        return Err(serde::de::Error::custom(
+            "retry_delay must be at most 5000 (ms)",
+        ));
+    }
+    Ok(Some(v))
+}
+
+fn body_cap<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let v = u64::deserialize(d)?;
+    if v == 0 || v > 1024 * 1024 * 1024 {
+        return Err(serde::de::Error::custom(
+            "max_body_bytes must be between 1 and 1073741824",
+        ));
+    }
+    Ok(Some(v))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<SocketAddr>,
+    #[serde(default, deserialize_with = "opt_secret")]
+    admin_token: Option<Secret>,
+    #[serde(default, deserialize_with = "database_url")]
+    database: Option<String>,
+    #[serde(default, deserialize_with = "redis_url")]
+    redis: Option<String>,
+    auto_create_gateways: Option<bool>,
+    #[serde(default, deserialize_with = "positive")]
+    upstream_timeout_ms: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
+    #[serde(default, deserialize_with = "body_cap")]
+    max_body_bytes: Option<u64>,
+    #[serde(default)]
+    providers: BTreeMap<String, toml::Spanned<ProviderOverride>>,
+    #[serde(default)]
+    tokens: Vec<RawToken>,
+    #[serde(default)]
+    gateways: Vec<toml::Spanned<RawGateway>>,
+    #[serde(default)]
+    provider_keys: Vec<toml::Spanned<RawProviderKey>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToken {
+    account_id: AccountId,
+    #[serde(deserialize_with = "secret")]
+    value: Secret,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGateway {
+    account_id: AccountId,
+    id: GatewayId,
+    authentication: Option<bool>,
+    collect_logs: Option<bool>,
+    cache_ttl: Option<u64>,
+    cache_invalidate_on_update: Option<bool>,
+    rate_limiting_limit: Option<u64>,
+    #[serde(default, deserialize_with = "positive")]
+    rate_limiting_interval: Option<u64>,
+    rate_limiting_technique: Option<RateLimitTechnique>,
+    log_management: Option<u64>,
+    log_management_strategy: Option<LogStrategy>,
+    #[serde(default, deserialize_with = "attempts")]
+    retry_max_attempts: Option<u32>,
+    #[serde(default, deserialize_with = "retry_delay")]
+    retry_delay: Option<u64>,
+    retry_backoff: Option<Backoff>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProviderKey {
+    account_id: AccountId,
+    gateway_id: GatewayId,
+    provider: String,
+    alias: Option<String>,
+    #[serde(deserialize_with = "secret")]
+    key: Secret,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.display().to_string(),
+            message,
+        })
+    }
+
+    /// Validates TOML text; the error names the key and line.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        let defaults = Config::default();
+
+        let mut providers = BTreeMap::new();
+        for (slug, spanned) in raw.providers {
+            let line = line_of(text, spanned.span().start);
+            let o = spanned.into_inner();
+            // Validate each table alone so the error names its line.
+            let mut one = BTreeMap::new();
+            one.insert(slug.clone(), o.clone());
+            Catalog::with_overrides(&one)
+                .map_err(|e| format!("[providers.{slug}] (line {line}): {e}"))?;
+            providers.insert(slug, o);
+        }
+        let catalog = Catalog::with_overrides(&providers).map_err(|e| e.to_string())?;
+
+        let now = switchyard_core::clock::now_rfc3339();
+        let mut gateways: Vec<GatewaySettings> = Vec::new();
+        for spanned in raw.gateways {
+            let line = line_of(text, spanned.span().start);
+            let g = spanned.into_inner();
+            if gateways
+                .iter()
+                .any(|x| x.account_id == g.account_id && x.id == g.id)
+            {
+                return Err(format!(
+                    "[[gateways]] (line {line}): gateway '{}' of account '{}' is defined twice",
+                    g.id, g.account_id
+                ));
+            }
+            let mut s = GatewaySettings::new(g.account_id, g.id, now.clone());
+            s.authentication = g.authentication.unwrap_or(s.authentication);
+            s.collect_logs = g.collect_logs.unwrap_or(s.collect_logs);
+            s.cache_ttl = g.cache_ttl.unwrap_or(s.cache_ttl);
+            s.cache_invalidate_on_update = g
+                .cache_invalidate_on_update
+                .unwrap_or(s.cache_invalidate_on_update);
+            s.rate_limiting_limit = g.rate_limiting_limit.unwrap_or(s.rate_limiting_limit);
+            s.rate_limiting_interval = g.rate_limiting_interval.unwrap_or(s.rate_limiting_interval);
+            s.rate_limiting_technique = g
+                .rate_limiting_technique
+                .unwrap_or(s.rate_limiting_technique);
+            s.log_management = g.log_management.or(s.log_management);
+            s.log_management_strategy = g
+                .log_management_strategy
+                .unwrap_or(s.log_management_strategy);
+            s.retry_max_attempts = g.retry_max_attempts.unwrap_or(s.retry_max_attempts);
+            s.retry_delay = g.retry_delay.unwrap_or(s.retry_delay);
+            s.retry_backoff = g.retry_backoff.unwrap_or(s.retry_backoff);
+            gateways.push(s);
+        }
+
+        let mut provider_keys = Vec::new();
+        for spanned in raw.provider_keys {
+            let line = line_of(text, spanned.span().start);
+            let k = spanned.into_inner();
+            if catalog.get(&k.provider).is_none() {
+                return Err(format!(
+                    "[[provider_keys]] (line {line}): provider '{}' is not in the catalog",
+                    k.provider
+                ));
+            }
+            let alias = k.alias.unwrap_or_else(|| "default".into());
+            if alias.is_empty()
+                || alias.len() > 64
+                || !alias
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(format!(
+                    "[[provider_keys]] (line {line}): alias must be 1-64 of [A-Za-z0-9_-]"
+                ));
+            }
+            provider_keys.push(ProviderKey {
+                account_id: k.account_id,
+                gateway_id: k.gateway_id,
+                provider: k.provider,
+                alias,
+                key: k.key,
+            });
+        }
+
+        Ok(Config {
+            listen: raw.listen.unwrap_or(defaults.listen),
+            admin_token: raw.admin_token,
+            database: raw.database.unwrap_or(defaults.database),
+            redis: raw.redis,
+            auto_create_gateways: raw
+                .auto_create_gateways
+                .unwrap_or(defaults.auto_create_gateways),
+            upstream_timeout: raw
+                .upstream_timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(defaults.upstream_timeout),
+            shutdown_grace: raw
+                .shutdown_grace_secs
+                .map(Duration::from_secs)
+                .unwrap_or(defaults.shutdown_grace),
+            max_body_bytes: raw
+                .max_body_bytes
+                .map(|v| v as usize)
+                .unwrap_or(defaults.max_body_bytes),
+            providers,
+            tokens: raw
+                .tokens
+                .into_iter()
+                .map(|t| Token {
+                    account_id: t.account_id,
+                    value: t.value,
+                })
+                .collect(),
+            gateways,
+            provider_keys,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC_EXAMPLE: &str = r#"
+listen = "127.0.0.1:8080"
+admin_token = "change-me"
+database = "sqlite://switchyard.db"      # or postgres://user@host/db
+redis = "redis://127.0.0.1:6379"         # optional
+auto_create_gateways = true
+
+[providers.grok]
+base_url = "https://api.x.ai/v1"          # point at a test double in tests
+
+[[tokens]]                                # values accepted in cf-aig-authorization
+account_id = "acct"
+value = "secret-token"
+
+[[gateways]]
+account_id = "acct"
+id = "gw"
+authentication = false
+collect_logs = true
+cache_ttl = 0
+rate_limiting_limit = 0                   # 0 = off
+rate_limiting_interval = 60
+rate_limiting_technique = "fixed"
+
+[[provider_keys]]                         # stored keys: used when the client sends none
+account_id = "acct"
+gateway_id = "gw"
+provider = "grok"
+key = "xai-..."
+"#;
+
+    #[test]
+    fn accepts_the_spec_example() {
+        let c = Config::parse(SPEC_EXAMPLE).expect("the SPEC example is valid");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.redis.as_deref(), Some("redis://127.0.0.1:6379"));
+        assert_eq!(c.tokens.len(), 1);
+        assert_eq!(c.tokens[0].value.expose(), "secret-token");
+        assert_eq!(c.gateways[0].id.as_str(), "gw");
+        assert_eq!(c.provider_keys[0].alias, "default");
+        assert!(!format!("{c:?}").contains("secret-token"), "secrets never print");
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::parse("").expect("empty is valid");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database, "sqlite://switchyard.db");
+        assert!(c.auto_create_gateways);
+        assert_eq!(c.upstream_timeout, Duration::from_secs(100));
+    }
+
+    fn err(text: &str) -> String {
+        Config::parse(text).expect_err("must be refused")
+    }
+
+    #[test]
+    fn errors_name_the_key_and_line() {
+        let e = err("listen = \"127.0.0.1:1\"\nlisten_port = 3\n");
+        assert!(e.contains("listen_port") && e.contains("line 2"), "{e}");
+
+        let e = err("\n\n[[gateways]]\naccount_id = \"a\"\nid = \"g\"\ncache_ttl = -1\n");
+        assert!(e.contains("line 6") && e.contains("cache_ttl"), "{e}");
+
+        let e = err("[[gateways]]\naccount_id = \"a\"\nid = \"g\"\nrate_limiting_technique = \"leaky\"\n");
+        assert!(e.contains("line 4") && e.contains("leaky"), "{e}");
+
+        let e = err("[[gateways]]\naccount_id = \"a b\"\nid = \"g\"\n");
+        assert!(e.contains("line 2") && e.contains("account id"), "{e}");
+
+        let e = err("\n[providers.nope]\nbase_url = \"https://x.example\"\n");
+        assert!(e.contains("nope") && e.contains("line 2"), "{e}");
+
+        let e = err("[providers.grok]\nbase_url = \"ftp://x\"\n");
+        assert!(e.contains("grok") && e.contains("line 1"), "{e}");
+
+        let e = err("database = \"mysql://x\"\n");
+        assert!(e.contains("database") && e.contains("line 1"), "{e}");
+
+        let e = err("[[gateways]]\naccount_id = \"a\"\nid = \"g\"\nretry_max_attempts = 9\n");
+        assert!(e.contains("line 4"), "{e}");
+
+        let e = err("\n\n[[provider_keys]]\naccount_id = \"a\"\ngateway_id = \"g\"\nprovider = \"nope\"\nkey = \"k\"\n");
+        assert!(e.contains("line 3") && e.contains("nope"), "{e}");
+
+        let e = err("[[tokens]]\naccount_id = \"a\"\nvalue = \"\"\n");
+        assert!(e.contains("line 3"), "{e}");
+    }
+}

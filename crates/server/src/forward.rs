@@ -1,0 +1,98 @@
+//! Which headers cross the gateway: hop-by-hop and `cf-aig-*` headers stay behind, every
+//! end-to-end header passes unchanged in both directions.
+
+use http::header::{self, HeaderMap, HeaderName};
+use switchyard_core::headers::is_gateway_header;
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) plus `host`, which the client sets per hop.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+fn named_in_connection(headers: &HeaderMap, name: &HeaderName) -> bool {
+    headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.to_str()
+            .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(name.as_str())))
+            .unwrap_or(false)
+    })
+}
+
+/// The client's headers as they go upstream.
+pub fn request_headers(incoming: &HeaderMap) -> HeaderMap {
+    let has_connection = incoming.contains_key(header::CONNECTION);
+    let mut out = HeaderMap::with_capacity(incoming.len());
+    for (name, value) in incoming {
+        if name == header::HOST
+            || HOP_BY_HOP.contains(name)
+            || is_gateway_header(name.as_str())
+            || (has_connection && named_in_connection(incoming, name))
+        {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    out
+}
+
+/// Strips hop-by-hop headers from a provider's response in place.
+pub fn response_headers(headers: &mut HeaderMap) {
+    if headers.contains_key(header::CONNECTION) {
+        let listed: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|s| s.split(','))
+            .filter_map(|t| HeaderName::try_from(t.trim()).ok())
+            .collect();
+        for name in listed {
+            headers.remove(name);
+        }
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn drops_hop_by_hop_and_gateway_headers_only() {
+        let mut h = HeaderMap::new();
+        h.insert("host", HeaderValue::from_static("gw"));
+        h.insert("connection", HeaderValue::from_static("keep-alive, x-private"));
+        h.insert("x-private", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("cf-aig-cache-ttl", HeaderValue::from_static("60"));
+        h.insert("cf-skip-cache", HeaderValue::from_static("true"));
+        h.insert("authorization", HeaderValue::from_static("Bearer k"));
+        h.insert("x-api-key", HeaderValue::from_static("k"));
+        h.append("x-multi", HeaderValue::from_static("a"));
+        h.append("x-multi", HeaderValue::from_static("b"));
+        let out = request_headers(&h);
+        let names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, vec!["authorization", "x-api-key", "x-multi"]);
+        assert_eq!(out.get_all("x-multi").iter().count(), 2);
+    }
+
+    #[test]
+    fn cleans_response_headers() {
+        let mut h = HeaderMap::new();
+        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        h.insert("content-type", HeaderValue::from_static("text/event-stream"));
+        h.insert("x-request-id", HeaderValue::from_static("r"));
+        response_headers(&mut h);
+        assert!(h.get("transfer-encoding").is_none());
+        assert_eq!(h.len(), 2);
+    }
+}

@@ -1,0 +1,80 @@
+//! The `switchyard` command: `switchyard serve [--config PATH] [--listen ADDR]`.
+//!
+//! Once listening, it prints one line to stdout, `listening on http://ADDR`, so scripts and
+//! tests that ask for port 0 learn the port; logs go to stderr.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use switchyard::config::Config;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "switchyard", version, about = "A self-hosted AI gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the gateway.
+    Serve {
+        /// TOML config file (SPEC section 6).
+        #[arg(long, env = "SWITCHYARD_CONFIG")]
+        config: Option<PathBuf>,
+        /// Address to listen on, overriding the config's `listen`.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let (writer, _guard) = tracing_appender::non_blocking(std::io::stderr());
+    let filter = EnvFilter::try_from_env("SWITCHYARD_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn"));
+    let json = std::env::var("SWITCHYARD_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+
+    match cli.command {
+        Command::Serve { config, listen } => {
+            let mut config = match config {
+                Some(path) => Config::load(&path)?,
+                None => Config::default(),
+            };
+            if let Some(addr) = listen {
+                config.listen = addr;
+            }
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(async move {
+                let addr = config.listen;
+                let app = switchyard::serve::build(config).await?;
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding {addr}"))?;
+                let local = listener.local_addr().context("reading the bound address")?;
+                {
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "listening on http://{local}")?;
+                    out.flush()?;
+                }
+                tracing::info!(addr = %local, "listening");
+                switchyard::serve::run(app, listener).await
+            })
+        }
+    }
+}

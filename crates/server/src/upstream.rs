@@ -1,0 +1,76 @@
+//! The pooled upstream client: keep-alive, TCP_NODELAY, rustls with the web roots, HTTP/2
+//! where the provider offers it (ALPN), and the classification of its failures.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::time::Duration;
+use switchyard_core::{ErrorKind, GatewayError};
+
+/// What an upstream request body is: always fully read first (it may be retried or cached).
+pub type UpstreamBody = Full<Bytes>;
+
+/// The shared, pooled client.
+#[derive(Clone)]
+pub struct Upstream {
+    client: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
+}
+
+impl Upstream {
+    pub fn new() -> Self {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_keepalive(Some(Duration::from_secs(60)));
+        http.set_connect_timeout(Some(Duration::from_secs(10)));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(https);
+        Self { client }
+    }
+
+    /// Sends `req`, allowing `timeout` for the response headers.
+    pub async fn send(
+        &self,
+        req: http::Request<UpstreamBody>,
+        timeout: Duration,
+    ) -> Result<http::Response<Incoming>, GatewayError> {
+        match tokio::time::timeout(timeout, self.client.request(req)).await {
+            Err(_) => Err(GatewayError::new(
+                ErrorKind::UpstreamTimeout,
+                format!(
+                    "the provider sent no response within {} ms",
+                    timeout.as_millis()
+                ),
+            )),
+            Ok(Err(e)) => {
+                let why = if e.is_connect() {
+                    "could not connect to the provider"
+                } else {
+                    "the provider closed the connection before answering"
+                };
+                tracing::debug!(error = %e, "upstream request failed");
+                Err(GatewayError::new(ErrorKind::UpstreamUnavailable, why))
+            }
+            Ok(Ok(resp)) => Ok(resp),
+        }
+    }
+}
+
+impl Default for Upstream {
+    fn default() -> Self {
+        Self::new()
+    }
+}
