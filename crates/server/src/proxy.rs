@@ -99,6 +99,14 @@ pub async fn handle(State(app): State<App>, req: Request) -> Response {
 
 async fn run(app: &App, req: Request, exchange: &mut Exchange) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
+    // An HTTP/1 absolute-form target (`GET http://host/...`) asks for a forward proxy, which
+    // this is not. (HTTP/2 always carries scheme and authority, so only HTTP/1 is checked.)
+    if parts.version < http::Version::HTTP_2 && parts.uri.scheme().is_some() {
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
+            "absolute-form request targets are not accepted",
+        ));
+    }
     let route = parse_route(parts.uri.path())?;
     let Some(slug) = route.provider else {
         return Err(ApiError::new(

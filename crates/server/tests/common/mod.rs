@@ -1,0 +1,300 @@
+//! Test harness: the real `switchyard` binary on port 0, pointed at in-process fakes, and a
+//! small HTTP client that records when each body frame arrived.
+#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub use switchyard_testkit::{FakeProvider, Script};
+
+/// A running gateway process.
+pub struct Gateway {
+    child: Option<Child>,
+    pub url: String,
+    pub addr: String,
+    pub dir: tempfile::TempDir,
+    stderr_path: PathBuf,
+}
+
+/// The config lines that point the usual providers at `fake`.
+pub fn providers_for(fake: &FakeProvider) -> String {
+    let u = fake.url();
+    format!(
+        "[providers.grok]\nbase_url = \"{u}/v1\"\n\n[providers.openai]\nbase_url = \"{u}/v1\"\n\n[providers.anthropic]\nbase_url = \"{u}\"\n\n[providers.groq]\nbase_url = \"{u}/openai/v1\"\n\n[providers.mistral]\nbase_url = \"{u}\"\n"
+    )
+}
+
+impl Gateway {
+    /// Starts the gateway with the fake's providers plus `extra` config (top-level keys
+    /// first in `extra` are fine: they are written before the tables).
+    pub async fn start(fake: &FakeProvider, extra: &str) -> Gateway {
+        let text = format!("{extra}\n{}", providers_for(fake));
+        Self::start_raw(&text).await
+    }
+
+    /// Starts the gateway with exactly this config (plus a database in a temp dir unless the
+    /// config names one).
+    pub async fn start_raw(config: &str) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("switchyard.db");
+        let mut text = String::new();
+        if !config.contains("database") {
+            text.push_str(&format!("database = \"sqlite://{}\"\n", db.display()));
+        }
+        text.push_str(config);
+        let cfg = dir.path().join("switchyard.toml");
+        std::fs::write(&cfg, text).unwrap();
+        let stderr_path = dir.path().join("stderr.log");
+        let stderr = std::fs::File::create(&stderr_path).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&cfg)
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).map(|_| line)
+        });
+        let line = tokio::time::timeout(Duration::from_secs(20), line)
+            .await
+            .expect("gateway did not start within 20 s")
+            .unwrap()
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| {
+                let err = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                panic!("unexpected first line {line:?}; stderr:\n{err}")
+            })
+            .to_owned();
+        let addr = url.trim_start_matches("http://").to_owned();
+        Gateway {
+            child: Some(child),
+            url,
+            addr,
+            dir,
+            stderr_path,
+        }
+    }
+
+    /// `{url}/v1/{account}/{gateway}` with the default test ids.
+    pub fn base(&self) -> String {
+        format!("{}/v1/acct/gw", self.url)
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                panic!("gateway did not exit within {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A finished exchange as the client saw it.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
+        })
+    }
+
+    /// Asserts the gateway's own error shape (SPEC 2.6) with this status and code.
+    pub fn assert_gateway_error(&self, status: u16, code: u64) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", String::from_utf8_lossy(&self.body));
+        assert_eq!(
+            self.headers.get("content-type").unwrap(),
+            "application/json"
+        );
+        let j = self.json();
+        assert_eq!(j["success"], false);
+        assert_eq!(j["error"][0]["code"], code, "{j}");
+        assert_eq!(j["internalCode"], code);
+        assert_eq!(j["httpCode"], status);
+        assert_eq!(j["name"], "AiGatewayError");
+        assert!(j["error"][0]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+}
+
+pub fn client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+pub fn request(method: Method, url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Request<Full<Bytes>> {
+    let mut b = Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(Full::new(body.into())).unwrap()
+}
+
+/// Sends one request and reads the whole answer.
+pub async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Answer {
+    let resp = client()
+        .request(request(method, url, headers, body))
+        .await
+        .unwrap();
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+pub async fn post(url: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+    send(Method::POST, url, headers, body.to_owned()).await
+}
+
+/// A streamed answer: every body frame with the time it arrived.
+#[derive(Debug)]
+pub struct Streamed {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub sent_at: Instant,
+    pub headers_at: Instant,
+    pub frames: Vec<(Instant, Bytes)>,
+    /// Set when the body ended with an error instead of a clean end.
+    pub error: Option<String>,
+}
+
+impl Streamed {
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        for (_, b) in &self.frames {
+            s.push_str(&String::from_utf8_lossy(b));
+        }
+        s
+    }
+
+    /// Arrival time of the first frame containing `needle`.
+    pub fn time_of(&self, needle: &str) -> Option<Instant> {
+        let mut seen = String::new();
+        for (t, b) in &self.frames {
+            seen.push_str(&String::from_utf8_lossy(b));
+            if seen.contains(needle) {
+                return Some(*t);
+            }
+        }
+        None
+    }
+}
+
+/// Sends a request and records each body frame as it arrives.
+pub async fn stream(url: &str, headers: &[(&str, &str)], body: &str) -> Streamed {
+    let sent_at = Instant::now();
+    let resp = client()
+        .request(request(Method::POST, url, headers, body.to_owned()))
+        .await
+        .unwrap();
+    let headers_at = Instant::now();
+    let (parts, mut body) = resp.into_parts();
+    let mut frames = Vec::new();
+    let mut error = None;
+    loop {
+        match body.frame().await {
+            None => break,
+            Some(Ok(f)) => {
+                if let Ok(data) = f.into_data() {
+                    frames.push((Instant::now(), data));
+                }
+            }
+            Some(Err(e)) => {
+                error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    Streamed {
+        status: parts.status,
+        headers: parts.headers,
+        sent_at,
+        headers_at,
+        frames,
+        error,
+    }
+}
+
+/// Writes raw bytes to `addr` and returns the raw answer (until the server closes or 5 s).
+pub async fn raw(addr: &str, request: &[u8]) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Status code of a raw HTTP/1.1 answer.
+pub fn raw_status(answer: &str) -> u16 {
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"))
+}
+
+/// Reads a whole file that a child wrote (helper for logs).
+pub fn read_file(path: &std::path::Path) -> String {
+    let mut s = String::new();
+    if let Ok(mut f) = std::fs::File::open(path) {
+        let _ = f.read_to_string(&mut s);
+    }
+    s
+}
+
+pub const CHAT: &str = r#"{"model":"grok-beta","messages":[{"role":"user","content":"Hello"}]}"#;
+pub const CHAT_STREAM: &str = r#"{"model":"grok-beta","messages":[{"role":"user","content":"Hello"}],"stream":true,"stream_options":{"include_usage":true}}"#;
+pub const AUTH: (&str, &str) = ("authorization", "Bearer xai-test-key");

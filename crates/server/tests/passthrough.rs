@@ -1,0 +1,179 @@
+//! Provider pass-through (SPEC 2.1): what the provider receives and what the client gets.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::*;
+use http::Method;
+use std::time::Duration;
+
+#[tokio::test]
+async fn forwards_method_query_headers_and_body_bytes_unchanged() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    // Odd but valid JSON spacing must survive byte for byte.
+    let body = "{ \"model\" :\"grok-beta\",\n \"messages\":[{\"role\":\"user\",\"content\":\"Hi \\u00e9\"}] }";
+    let answer = post(
+        &format!("{}/grok/v1/chat/completions?trace=1&x=%20y", gw.base()),
+        &[
+            AUTH,
+            ("x-custom", "kept"),
+            ("user-agent", "test-agent/1"),
+            ("cf-aig-cache-ttl", "60"),
+            ("cf-aig-metadata", "{\"a\":1}"),
+            ("cf-skip-cache", "true"),
+            ("connection", "keep-alive, x-hop"),
+            ("x-hop", "dropped"),
+            ("content-type", "application/json"),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    assert_eq!(fake.hits(), 1);
+    let got = fake.last_request().unwrap();
+    assert_eq!(got.method, Method::POST);
+    assert_eq!(got.path_and_query, "/v1/chat/completions?trace=1&x=%20y");
+    assert_eq!(&got.body[..], body.as_bytes());
+    let h = &got.headers;
+    assert_eq!(h.get("authorization").unwrap(), "Bearer xai-test-key");
+    assert_eq!(h.get("x-custom").unwrap(), "kept");
+    assert_eq!(h.get("user-agent").unwrap(), "test-agent/1");
+    assert_eq!(h.get("content-type").unwrap(), "application/json");
+    assert!(h.get("x-hop").is_none(), "headers named in Connection are hop-by-hop");
+    for (name, _) in h {
+        assert!(!name.as_str().starts_with("cf-aig-"), "{name} leaked upstream");
+        assert_ne!(name.as_str(), "cf-skip-cache");
+    }
+    // The client gets the provider's answer unchanged.
+    let j = answer.json();
+    assert_eq!(j["object"], "chat.completion");
+    assert_eq!(j["model"], "grok-beta");
+    assert!(j["usage"]["prompt_tokens"].as_u64().is_some());
+    assert_eq!(answer.headers.get("content-type").unwrap(), "application/json");
+}
+
+#[tokio::test]
+async fn the_three_documented_grok_paths_reach_v1() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    // curl from the docs, OpenAI SDK (base_url=.../grok), Anthropic SDK (base_url=.../grok).
+    let cases = [
+        ("grok/v1/chat/completions", "/v1/chat/completions", CHAT.to_owned()),
+        ("grok/chat/completions", "/v1/chat/completions", CHAT.to_owned()),
+        (
+            "grok/v1/messages",
+            "/v1/messages",
+            r#"{"model":"grok-beta","max_tokens":32,"messages":[{"role":"user","content":"Hi"}]}"#
+                .to_owned(),
+        ),
+    ];
+    for (path, upstream, body) in cases {
+        fake.reset();
+        let a = post(&format!("{}/{path}", gw.base()), &[AUTH], &body).await;
+        assert_eq!(a.status, 200, "{path}: {}", String::from_utf8_lossy(&a.body));
+        assert_eq!(fake.last_request().unwrap().path_and_query, upstream, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn other_methods_and_empty_bodies_pass_through() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let a = send(Method::GET, &format!("{}/grok/v1/models?limit=2", gw.base()), &[AUTH], "").await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.json()["object"], "list");
+    let got = fake.last_request().unwrap();
+    assert_eq!(got.method, Method::GET);
+    assert_eq!(got.path_and_query, "/v1/models?limit=2");
+    assert!(got.body.is_empty());
+
+    let a = send(Method::DELETE, &format!("{}/openai/v1/files/abc", gw.base()), &[AUTH], "").await;
+    assert_eq!(a.status, 404, "the provider's own 404 comes back");
+    assert_eq!(fake.last_request().unwrap().method, Method::DELETE);
+    assert_eq!(fake.last_request().unwrap().path_and_query, "/v1/files/abc");
+}
+
+#[tokio::test]
+async fn provider_errors_come_back_untouched() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let body = r#"{"code":"Some resource has been exhausted","error":"slow down"}"#;
+    fake.push_script(
+        Script::new()
+            .status(429)
+            .body(body)
+            .header("x-ratelimit-remaining-requests", "0"),
+    );
+    let a = post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    assert_eq!(a.status, 429);
+    assert_eq!(&a.body[..], body.as_bytes());
+    assert_eq!(a.headers.get("x-ratelimit-remaining-requests").unwrap(), "0");
+
+    // The fake's own auth error for a missing key, with its body shape.
+    let a = post(&format!("{}/grok/v1/chat/completions", gw.base()), &[], CHAT).await;
+    assert!(a.status.is_client_error());
+    assert!(a.json().get("error").is_some());
+    assert!(a.json().get("httpCode").is_none(), "not the gateway's error shape");
+}
+
+#[tokio::test]
+async fn other_providers_use_their_base_urls() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let a = post(&format!("{}/groq/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(fake.last_request().unwrap().path_and_query, "/openai/v1/chat/completions");
+    let a = post(&format!("{}/mistral/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(fake.last_request().unwrap().path_and_query, "/v1/chat/completions");
+}
+
+#[tokio::test]
+async fn streams_are_relayed_chunk_by_chunk_as_they_arrive() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    fake.push_script(Script::new().chunks(4).chunk_delay(Duration::from_millis(400)));
+    let s = stream(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT_STREAM).await;
+    assert_eq!(s.status, 200);
+    assert!(s.error.is_none(), "{:?}", s.error);
+    assert_eq!(s.headers.get("content-type").unwrap(), "text/event-stream");
+    let text = s.text();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    assert!(text.contains("\"usage\""), "include_usage chunk relayed");
+    // The first content chunk reaches the client long before the stream ends: nothing is
+    // buffered. The fake sends chunk k at about k*400 ms.
+    let first = s.time_of("chat.completion.chunk").expect("a chunk");
+    let done = s.time_of("[DONE]").expect("[DONE]");
+    assert!(
+        first.duration_since(s.sent_at) < Duration::from_millis(300),
+        "first chunk after {:?}",
+        first.duration_since(s.sent_at)
+    );
+    assert!(
+        done.duration_since(first) > Duration::from_millis(1000),
+        "chunks arrived together: {:?}",
+        done.duration_since(first)
+    );
+    assert!(s.frames.len() >= 4, "{} frames", s.frames.len());
+}
+
+#[tokio::test]
+async fn anthropic_streams_keep_their_event_lines() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let body = r#"{"model":"grok-beta","max_tokens":32,"stream":true,"messages":[{"role":"user","content":"Hi"}]}"#;
+    let s = stream(
+        &format!("{}/grok/v1/messages", gw.base()),
+        &[("x-api-key", "xai-test-key"), ("anthropic-version", "2023-06-01")],
+        body,
+    )
+    .await;
+    assert_eq!(s.status, 200);
+    let text = s.text();
+    for event in ["event: message_start", "event: content_block_delta", "event: message_stop"] {
+        assert!(text.contains(event), "missing {event} in {text}");
+    }
+    let got = fake.last_request().unwrap();
+    assert_eq!(got.headers.get("x-api-key").unwrap(), "xai-test-key");
+    assert_eq!(got.headers.get("anthropic-version").unwrap(), "2023-06-01");
+}

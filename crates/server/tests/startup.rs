@@ -1,0 +1,143 @@
+//! Start-up: defaults, config validation, health, and what the logs say (and never say).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::*;
+use std::process::Command;
+use std::time::Duration;
+
+#[tokio::test]
+async fn with_no_config_it_keeps_state_in_switchyard_db_in_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("SWITCHYARD_CONFIG")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut l = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut l).unwrap();
+        l
+    })
+    .await
+    .unwrap();
+    let url = line.trim().strip_prefix("listening on ").unwrap().to_owned();
+    let a = send(http::Method::GET, &format!("{url}/healthz"), &[], "").await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.json(), serde_json::json!({"status": "ok"}));
+    assert!(dir.path().join("switchyard.db").exists());
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn the_default_listen_address_is_loopback_8080() {
+    let c = switchyard::config::Config::default();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.database, "sqlite://switchyard.db");
+}
+
+fn start_with_config(text: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SWITCHYARD_CONFIG", &cfg)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn a_bad_config_stops_start_up_naming_the_key_and_line() {
+    let (ok, err) = start_with_config("auto_create_gateways = true\ncache_everything = 1\n");
+    assert!(!ok);
+    assert!(err.contains("cache_everything") && err.contains("line 2"), "{err}");
+
+    let (ok, err) = start_with_config("[[gateways]]\naccount_id = \"a\"\nid = \"g\"\nrate_limiting_interval = \"soon\"\n");
+    assert!(!ok);
+    assert!(err.contains("rate_limiting_interval") && err.contains("line 4"), "{err}");
+
+    let (ok, err) = start_with_config("[providers.grok]\nbase_url = \"not a url\"\n");
+    assert!(!ok);
+    assert!(err.contains("grok") && err.contains("line 1"), "{err}");
+}
+
+#[tokio::test]
+async fn every_key_of_the_spec_example_is_accepted() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(
+        &fake,
+        r#"
+admin_token = "change-me"
+redis = "redis://127.0.0.1:6379"
+auto_create_gateways = true
+
+[[tokens]]
+account_id = "acct"
+value = "secret-token"
+
+[[gateways]]
+account_id = "acct"
+id = "gw"
+authentication = false
+collect_logs = true
+cache_ttl = 0
+cache_invalidate_on_update = false
+rate_limiting_limit = 0
+rate_limiting_interval = 60
+rate_limiting_technique = "fixed"
+log_management = 10000
+log_management_strategy = "DELETE_OLDEST"
+retry_max_attempts = 3
+retry_delay = 500
+retry_backoff = "exponential"
+
+[[provider_keys]]
+account_id = "acct"
+gateway_id = "gw"
+provider = "grok"
+key = "xai-stored-key"
+"#,
+    )
+    .await;
+    let a = send(http::Method::GET, &format!("{}/healthz", gw.url), &[], "").await;
+    assert_eq!(a.status, 200);
+    assert!(!gw.stderr().contains("xai-stored-key"));
+    assert!(!gw.stderr().contains("secret-token"));
+}
+
+#[tokio::test]
+async fn one_log_line_per_request_without_credentials() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let secret = "xai-super-secret-value-123";
+    let a = post(
+        &format!("{}/grok/v1/chat/completions?key=also-secret", gw.base()),
+        &[("authorization", &format!("Bearer {secret}")), ("x-api-key", secret)],
+        CHAT,
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    let a = post(&format!("{}/nope/x", gw.base()), &[("authorization", &format!("Bearer {secret}"))], CHAT).await;
+    assert_eq!(a.status, 400);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = gw.stderr();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("switchyard::request")).collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    assert!(lines[0].contains("method=POST"));
+    assert!(lines[0].contains("path=/v1/acct/gw/grok/v1/chat/completions"));
+    assert!(lines[0].contains("provider=\"grok\""));
+    assert!(lines[0].contains("status=200"));
+    assert!(lines[0].contains("duration_us="));
+    assert!(lines[1].contains("status=400"));
+    assert!(!log.contains(secret), "a credential was logged:\n{log}");
+    assert!(!log.contains("also-secret"), "the query string was logged:\n{log}");
+}

@@ -1,0 +1,135 @@
+//! Bad input: unsafe paths, bad ids, unknown providers, oversized bodies. Each gets the
+//! gateway's JSON error and nothing reaches the provider.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::*;
+use std::time::Duration;
+
+#[tokio::test]
+async fn unsafe_paths_are_refused_and_never_sent() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let paths = [
+        "/v1/acct/gw/grok/../../etc/passwd",
+        "/v1/acct/gw/grok/v1/../../x",
+        "/v1/acct/gw/grok/v1/%2e%2e/admin",
+        "/v1/acct/gw/grok/v1/%2E%2E/admin",
+        "/v1/acct/gw/grok/v1/.%2e/admin",
+        "/v1/acct/gw/grok/v1/a%2fb",
+        "/v1/acct/gw/grok/v1/a%2Fb",
+        "/v1/acct/gw/grok//evil.example/x",
+        "/v1/acct/gw/grok/v1//evil.example/x",
+        "/v1/acct/gw/grok/v1\\..\\x",
+        "/v1/acct/gw/grok/v1/a%5cb",
+        "/v1/acct/gw/grok/user@evil.example/x",
+        "/v1/acct/gw/grok/v1/a%40b",
+        "/v1/acct/gw/grok/https://evil.example/x",
+        "/v1/acct/gw/grok/http:%2f%2fevil.example",
+        "/v1/acct/gw/grok/v1/a%00b",
+        "/v1/acct/gw/grok/v1/a%0d%0aHost:%20evil",
+        "/v1/acct/gw/grok/v1/%zz",
+        "/v1/acct/gw/azure-openai/evil.example%2f/dep/chat",
+        "/v1/acct/gw/azure-openai/evil.example/dep/chat",
+    ];
+    for path in paths {
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+        );
+        let answer = raw(&gw.addr, req.as_bytes()).await;
+        assert_eq!(raw_status(&answer), 400, "{path}: {answer}");
+        assert!(answer.contains("\"code\":2000"), "{path}: {answer}");
+        assert!(answer.contains("\"name\":\"AiGatewayError\""), "{path}");
+    }
+    // An absolute-form request target is refused too.
+    let answer = raw(
+        &gw.addr,
+        b"GET http://evil.example/v1/acct/gw/grok/v1/models HTTP/1.1\r\nhost: evil.example\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(raw_status(&answer), 400, "{answer}");
+    assert_eq!(fake.hits(), 0, "an unsafe request reached the provider");
+}
+
+#[tokio::test]
+async fn invalid_ids_and_unknown_providers() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let long = "a".repeat(65);
+    for path in [
+        format!("/v1/{long}/gw/grok/v1/chat/completions"),
+        "/v1/acct/g.w/grok/v1/chat/completions".to_owned(),
+        "/v1/ac%20ct/gw/grok/v1/chat/completions".to_owned(),
+        "/v1/acct/g%2Fw/grok/v1/chat/completions".to_owned(),
+    ] {
+        let a = post(&format!("{}{path}", gw.url), &[AUTH], CHAT).await;
+        a.assert_gateway_error(400, 2000);
+    }
+    let a = post(&format!("{}/v1/acct/gw/nope/v1/chat", gw.url), &[AUTH], CHAT).await;
+    a.assert_gateway_error(400, 2008);
+    assert!(a.json()["error"][0]["message"].as_str().unwrap().contains("nope"));
+    let a = post(&format!("{}/elsewhere", gw.url), &[], "").await;
+    assert_eq!(a.status, 404);
+    assert_eq!(a.json()["success"], false);
+    assert_eq!(fake.hits(), 0);
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_get_413_without_being_read() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    // Claim 30 MiB and send none of it: the answer must come at once.
+    let req = "POST /v1/acct/gw/grok/v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 31457280\r\n\r\n";
+    let mut s = tokio::net::TcpStream::connect(&gw.addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf))
+        .await
+        .expect("413 must not wait for the body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert_eq!(raw_status(&answer), 413, "{answer}");
+    assert!(answer.contains("\"code\":2000"));
+    assert_eq!(fake.hits(), 0);
+}
+
+#[tokio::test]
+async fn chunked_bodies_over_the_limit_get_413() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "max_body_bytes = 1024").await;
+    let big = format!("{{\"model\":\"grok-beta\",\"pad\":\"{}\"}}", "x".repeat(4096));
+    let body = http_body_util::StreamBody::new(futures_util::stream::iter(
+        big.into_bytes()
+            .chunks(512)
+            .map(|c| Ok::<_, std::convert::Infallible>(http_body::Frame::data(bytes::Bytes::copy_from_slice(c))))
+            .collect::<Vec<_>>(),
+    ));
+    let req = http::Request::post(format!("{}/grok/v1/chat/completions", gw.base()))
+        .header("authorization", "Bearer k")
+        .body(body)
+        .unwrap();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http();
+    let resp = client.request(req).await.unwrap();
+    assert_eq!(resp.status(), 413);
+    assert_eq!(fake.hits(), 0);
+    // Within the limit is fine.
+    let a = post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    assert_eq!(a.status, 200);
+}
+
+#[tokio::test]
+async fn unknown_gateways_are_refused_when_auto_create_is_off() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(
+        &fake,
+        "auto_create_gateways = false\n[[gateways]]\naccount_id = \"acct\"\nid = \"gw\"\n",
+    )
+    .await;
+    let a = post(&format!("{}/v1/acct/other/grok/v1/chat/completions", gw.url), &[AUTH], CHAT).await;
+    a.assert_gateway_error(400, 2001);
+    assert_eq!(fake.hits(), 0);
+    let a = post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    assert_eq!(a.status, 200);
+}
