@@ -137,7 +137,9 @@ impl BaseUrl {
             return Err(bad("must use http or https"));
         }
         if rest.contains(['?', '#', '\\', '@']) || rest.chars().any(|c| c.is_whitespace()) {
-            return Err(bad("must not contain a query, fragment, user info or spaces"));
+            return Err(bad(
+                "must not contain a query, fragment, user info or spaces",
+            ));
         }
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
@@ -162,7 +164,7 @@ impl BaseUrl {
             scan = &scan[open + close + 1..];
         }
         // Check the shape with the placeholders filled in.
-        let probe = url.replace('{', "").replace('}', "");
+        let probe = url.replace(['{', '}'], "");
         http::Uri::try_from(probe.as_str()).map_err(|_| bad("is not a valid URL"))?;
         Ok(Self {
             scheme: scheme.to_owned(),
@@ -428,7 +430,10 @@ mod tests {
         assert!(one("grok", "ftp://x.example").is_err());
         assert!(one("grok", "api.x.ai/v1").is_err());
         assert!(one("grok", "https://user@x.example").is_err());
-        assert!(one("custom-a", "http://x.example").is_err(), "custom needs https");
+        assert!(
+            one("custom-a", "http://x.example").is_err(),
+            "custom needs https"
+        );
         assert!(one("custom-a", "http://127.0.0.1:8000").is_ok());
     }
 }

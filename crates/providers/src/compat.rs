@@ -16,7 +16,9 @@ pub enum CompatError {
     MissingModel,
     #[error("'stream' must be a boolean")]
     BadStream,
-    #[error("model '{0}' has no provider prefix; use '{{provider}}/{{model}}', e.g. 'grok/grok-4'")]
+    #[error(
+        "model '{0}' has no provider prefix; use '{{provider}}/{{model}}', e.g. 'grok/grok-4'"
+    )]
     NoPrefix(String),
 }
 
@@ -112,7 +114,10 @@ mod tests {
         let body = Bytes::from_static(br#"{"model":"grok\/grok-4"}"#);
         let p = peek(&body).expect("valid");
         assert_eq!(p.model, "grok/grok-4");
-        assert_eq!(&p.rewrite_model(&body, "grok-4")[..], br#"{"model":"grok-4"}"#);
+        assert_eq!(
+            &p.rewrite_model(&body, "grok-4")[..],
+            br#"{"model":"grok-4"}"#
+        );
     }
 
     #[test]
@@ -120,14 +125,23 @@ mod tests {
         assert!(matches!(peek(b"not json"), Err(CompatError::NotJson(_))));
         assert!(matches!(peek(b"[1,2]"), Err(CompatError::NotJson(_))));
         assert!(matches!(peek(b"{}"), Err(CompatError::MissingModel)));
-        assert!(matches!(peek(br#"{"model":5}"#), Err(CompatError::MissingModel)));
+        assert!(matches!(
+            peek(br#"{"model":5}"#),
+            Err(CompatError::MissingModel)
+        ));
         assert!(matches!(
             peek(br#"{"model":"a/b","stream":"yes"}"#),
             Err(CompatError::BadStream)
         ));
-        assert!(matches!(split_model("grok-beta"), Err(CompatError::NoPrefix(_))));
+        assert!(matches!(
+            split_model("grok-beta"),
+            Err(CompatError::NoPrefix(_))
+        ));
         assert!(matches!(split_model("/x"), Err(CompatError::NoPrefix(_))));
-        assert!(matches!(split_model("grok/"), Err(CompatError::NoPrefix(_))));
+        assert!(matches!(
+            split_model("grok/"),
+            Err(CompatError::NoPrefix(_))
+        ));
         assert_eq!(
             split_model("workers-ai/@cf/meta/llama").expect("prefixed"),
             ("workers-ai", "@cf/meta/llama")

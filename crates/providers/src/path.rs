@@ -85,7 +85,9 @@ pub fn check_rest(rest: &str) -> Result<(), PathError> {
         return Err(PathError::Unsafe("'//' is not allowed"));
     }
     if rest.bytes().any(|b| b == b'\\' || b < 0x20 || b == 0x7f) {
-        return Err(PathError::Unsafe("backslashes and control characters are not allowed"));
+        return Err(PathError::Unsafe(
+            "backslashes and control characters are not allowed",
+        ));
     }
     let mut segments = rest.split('/').peekable();
     let mut first = true;
@@ -141,9 +143,7 @@ impl Provider {
             if last == "v1" || last == "run" {
                 if rest == last {
                     rest = "";
-                } else if let Some(tail) = rest
-                    .strip_prefix(last)
-                    .and_then(|t| t.strip_prefix('/'))
+                } else if let Some(tail) = rest.strip_prefix(last).and_then(|t| t.strip_prefix('/'))
                 {
                     rest = tail;
                 }
@@ -298,7 +298,10 @@ mod tests {
             "v1/%zz",
             "v1/a%2",
         ] {
-            assert!(grok.upstream_uri("a", bad, None).is_err(), "{bad} must be refused");
+            assert!(
+                grok.upstream_uri("a", bad, None).is_err(),
+                "{bad} must be refused"
+            );
         }
         let azure = c.get("azure-openai").expect("azure");
         assert!(azure.upstream_uri("a", "evil.com%2f/d/x", None).is_err());
