@@ -13,7 +13,8 @@ pub fn format_rfc3339(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     let micros = t.microsecond();
     let t = t.replace_nanosecond(micros * 1000).unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
+    t.format(&Rfc3339)
+        .unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
 }
 
 #[cfg(test)]

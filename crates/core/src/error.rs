@@ -145,7 +145,13 @@ impl GatewayError {
 
 impl fmt::Display for GatewayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}): {}", self.kind.label(), self.kind.code(), self.message)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.kind.label(),
+            self.kind.code(),
+            self.message
+        )
     }
 }
 

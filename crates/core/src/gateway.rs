@@ -108,7 +108,10 @@ mod tests {
         for t in [RateLimitTechnique::Fixed, RateLimitTechnique::Sliding] {
             assert_eq!(RateLimitTechnique::parse(t.as_str()), Some(t));
         }
-        assert_eq!(LogStrategy::parse("DELETE_OLDEST"), Some(LogStrategy::DeleteOldest));
+        assert_eq!(
+            LogStrategy::parse("DELETE_OLDEST"),
+            Some(LogStrategy::DeleteOldest)
+        );
         assert_eq!(Backoff::parse("exponential"), Some(Backoff::Exponential));
         assert_eq!(Backoff::parse("EXPONENTIAL"), None);
     }

@@ -6,6 +6,8 @@
 //! - [`error`]: the gateway's own error kinds and how each maps to a status and code.
 //! - [`gateway`]: per-gateway settings as stored and served by the control plane.
 //! - [`secret`]: a wrapper that keeps credentials out of logs.
+//! - [`usage`]: token usage normalised across providers.
+//! - [`log`]: the log record of one request.
 //!
 //! Nothing here knows about HTTP servers or databases.
 
@@ -14,9 +16,13 @@ pub mod error;
 pub mod gateway;
 pub mod headers;
 pub mod ids;
+pub mod log;
 pub mod secret;
+pub mod usage;
 
 pub use error::{ErrorKind, GatewayError, Origin};
 pub use gateway::{Backoff, GatewaySettings, LogStrategy, RateLimitTechnique};
 pub use ids::{AccountId, GatewayId, IdError};
+pub use log::{LogRecord, RequestType};
 pub use secret::Secret;
+pub use usage::Usage;

@@ -86,8 +86,7 @@ pub enum ConfigError {
 
 fn database_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let s = String::deserialize(d)?;
-    if s.starts_with("sqlite:") || s.starts_with("postgres://") || s.starts_with("postgresql://")
-    {
+    if s.starts_with("sqlite:") || s.starts_with("postgres://") || s.starts_with("postgresql://") {
         Ok(Some(s))
     } else {
         Err(serde::de::Error::custom(
@@ -98,8 +97,7 @@ fn database_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Er
 
 fn redis_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let s = String::deserialize(d)?;
-    if s.starts_with("redis://") || s.starts_with("rediss://") || s.starts_with("redis+unix://")
-    {
+    if s.starts_with("redis://") || s.starts_with("rediss://") || s.starts_with("redis+unix://") {
         Ok(Some(s))
     } else {
         Err(serde::de::Error::custom(
@@ -414,7 +412,10 @@ key = "xai-..."
         assert_eq!(c.tokens[0].value.expose(), "secret-token");
         assert_eq!(c.gateways[0].id.as_str(), "gw");
         assert_eq!(c.provider_keys[0].alias, "default");
-        assert!(!format!("{c:?}").contains("secret-token"), "secrets never print");
+        assert!(
+            !format!("{c:?}").contains("secret-token"),
+            "secrets never print"
+        );
     }
 
     #[test]
@@ -438,7 +439,9 @@ key = "xai-..."
         let e = err("\n\n[[gateways]]\naccount_id = \"a\"\nid = \"g\"\ncache_ttl = -1\n");
         assert!(e.contains("line 6") && e.contains("cache_ttl"), "{e}");
 
-        let e = err("[[gateways]]\naccount_id = \"a\"\nid = \"g\"\nrate_limiting_technique = \"leaky\"\n");
+        let e = err(
+            "[[gateways]]\naccount_id = \"a\"\nid = \"g\"\nrate_limiting_technique = \"leaky\"\n",
+        );
         assert!(e.contains("line 4") && e.contains("leaky"), "{e}");
 
         let e = err("[[gateways]]\naccount_id = \"a b\"\nid = \"g\"\n");

@@ -20,7 +20,10 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 fn named_in_connection(headers: &HeaderMap, name: &HeaderName) -> bool {
     headers.get_all(header::CONNECTION).iter().any(|v| {
         v.to_str()
-            .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(name.as_str())))
+            .map(|s| {
+                s.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case(name.as_str()))
+            })
             .unwrap_or(false)
     })
 }
@@ -70,7 +73,10 @@ mod tests {
     fn drops_hop_by_hop_and_gateway_headers_only() {
         let mut h = HeaderMap::new();
         h.insert("host", HeaderValue::from_static("gw"));
-        h.insert("connection", HeaderValue::from_static("keep-alive, x-private"));
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
         h.insert("x-private", HeaderValue::from_static("1"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert("cf-aig-cache-ttl", HeaderValue::from_static("60"));
@@ -89,7 +95,10 @@ mod tests {
     fn cleans_response_headers() {
         let mut h = HeaderMap::new();
         h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
-        h.insert("content-type", HeaderValue::from_static("text/event-stream"));
+        h.insert(
+            "content-type",
+            HeaderValue::from_static("text/event-stream"),
+        );
         h.insert("x-request-id", HeaderValue::from_static("r"));
         response_headers(&mut h);
         assert!(h.get("transfer-encoding").is_none());

@@ -35,10 +35,10 @@ impl Gateways {
         if let Some(g) = self.cached(account, gateway) {
             return Ok(g);
         }
-        let account_id = AccountId::parse(account)
-            .map_err(|e| GatewayError::bad_request(e.to_string()))?;
-        let gateway_id = GatewayId::parse(gateway)
-            .map_err(|e| GatewayError::bad_request(e.to_string()))?;
+        let account_id =
+            AccountId::parse(account).map_err(|e| GatewayError::bad_request(e.to_string()))?;
+        let gateway_id =
+            GatewayId::parse(gateway).map_err(|e| GatewayError::bad_request(e.to_string()))?;
         let internal = |e: switchyard_store::StoreError| {
             tracing::error!(error = %e, "gateway store failed");
             GatewayError::new(ErrorKind::Internal, "the gateway's storage is unavailable")

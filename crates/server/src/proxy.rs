@@ -179,7 +179,10 @@ async fn run(app: &App, req: Request, exchange: &mut Exchange) -> Result<Respons
             started: exchange.started,
         },
     );
-    Ok(Response::from_parts(head, Body::new(Relay::new(incoming, finished))))
+    Ok(Response::from_parts(
+        head,
+        Body::new(Relay::new(incoming, finished)),
+    ))
 }
 
 enum Target<'a> {
@@ -245,7 +248,10 @@ fn shape_compat(
     let provider = app.catalog().by_prefix(prefix).ok_or_else(|| {
         GatewayError::new(
             ErrorKind::UnknownProvider,
-            format!("unknown provider prefix '{prefix}' in model '{}'", peek.model),
+            format!(
+                "unknown provider prefix '{prefix}' in model '{}'",
+                peek.model
+            ),
         )
     })?;
     if provider.api != ApiShape::Openai {
@@ -288,7 +294,10 @@ fn move_credential(provider: &Provider, headers: &mut HeaderMap) {
     let Some(key) = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::to_owned)
     else {
         return;
@@ -314,10 +323,7 @@ mod tests {
                 rest: "v1/chat/completions"
             }
         );
-        assert_eq!(
-            parse_route("/v1/acct/gw").expect("valid").provider,
-            None
-        );
+        assert_eq!(parse_route("/v1/acct/gw").expect("valid").provider, None);
         assert_eq!(parse_route("/v1/acct/gw/").expect("valid").provider, None);
         assert_eq!(parse_route("/v1/a/g/grok").expect("valid").rest, "");
         assert_eq!(parse_route("/v1/a/g/grok//x").expect("valid").rest, "/x");

@@ -101,10 +101,7 @@ mod tests {
 
     #[test]
     fn redacts_passwords_in_urls() {
-        assert_eq!(
-            redact_url("postgres://u:pw@h/db"),
-            "postgres://u:***@h/db"
-        );
+        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
     }

@@ -15,7 +15,12 @@ async fn connection_refused_is_502_2005() {
         "[providers.grok]\nbase_url = \"http://127.0.0.1:{port}/v1\"\n"
     ))
     .await;
-    let a = post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    let a = post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[AUTH],
+        CHAT,
+    )
+    .await;
     a.assert_gateway_error(502, 2005);
 }
 
@@ -25,9 +30,18 @@ async fn no_response_headers_in_time_is_504_2005() {
     let gw = Gateway::start(&fake, "upstream_timeout_ms = 300").await;
     fake.push_script(Script::new().delay(Duration::from_secs(3)));
     let t = Instant::now();
-    let a = post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    let a = post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[AUTH],
+        CHAT,
+    )
+    .await;
     a.assert_gateway_error(504, 2005);
-    assert!(t.elapsed() < Duration::from_secs(2), "took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -43,17 +57,29 @@ async fn an_upstream_that_dies_mid_stream_ends_the_clients_stream() {
     let t = Instant::now();
     let s = tokio::time::timeout(
         Duration::from_secs(5),
-        stream(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT_STREAM),
+        stream(
+            &format!("{}/grok/v1/chat/completions", gw.base()),
+            &[AUTH],
+            CHAT_STREAM,
+        ),
     )
     .await
     .expect("the client's stream must end, not hang");
     assert_eq!(s.status, 200);
-    assert!(s.text().contains("chat.completion.chunk"), "chunks before the drop arrive");
+    assert!(
+        s.text().contains("chat.completion.chunk"),
+        "chunks before the drop arrive"
+    );
     assert!(!s.text().contains("[DONE]"));
     assert!(s.error.is_some(), "the truncation is visible to the client");
     assert!(t.elapsed() < Duration::from_secs(2));
     // The gateway keeps serving.
-    let a = post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    let a = post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[AUTH],
+        CHAT,
+    )
+    .await;
     assert_eq!(a.status, 200);
 }
 
@@ -62,7 +88,11 @@ async fn a_client_that_disconnects_cancels_the_upstream_request() {
     use http_body_util::BodyExt;
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;
-    fake.push_script(Script::new().chunks(100).chunk_delay(Duration::from_millis(50)));
+    fake.push_script(
+        Script::new()
+            .chunks(100)
+            .chunk_delay(Duration::from_millis(50)),
+    );
     let resp = client()
         .request(request(
             http::Method::POST,
@@ -83,7 +113,11 @@ async fn a_client_that_disconnects_cancels_the_upstream_request() {
     // The stream was cut long before its 100 chunks (5 s) were sent.
     let log = gw.stderr();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let log = if log.contains("cancelled") { log } else { gw.stderr() };
+    let log = if log.contains("cancelled") {
+        log
+    } else {
+        gw.stderr()
+    };
     assert!(log.contains("outcome=\"cancelled\""), "{log}");
 }
 
@@ -91,7 +125,11 @@ async fn a_client_that_disconnects_cancels_the_upstream_request() {
 async fn sigterm_lets_in_flight_streams_finish_then_exits_zero() {
     let fake = FakeProvider::start().await;
     let mut gw = Gateway::start(&fake, "").await;
-    fake.push_script(Script::new().chunks(8).chunk_delay(Duration::from_millis(150)));
+    fake.push_script(
+        Script::new()
+            .chunks(8)
+            .chunk_delay(Duration::from_millis(150)),
+    );
     let url = format!("{}/grok/v1/chat/completions", gw.base());
     let in_flight = tokio::spawn(async move { stream(&url, &[AUTH], CHAT_STREAM).await });
     assert!(fake.wait_for_hits(1, Duration::from_secs(3)).await);
@@ -103,7 +141,11 @@ async fn sigterm_lets_in_flight_streams_finish_then_exits_zero() {
     assert!(refused.is_err(), "still accepting after SIGTERM");
     let s = in_flight.await.unwrap();
     assert!(s.error.is_none(), "{:?}", s.error);
-    assert!(s.text().ends_with("data: [DONE]\n\n"), "the stream was cut: {}", s.text());
+    assert!(
+        s.text().ends_with("data: [DONE]\n\n"),
+        "the stream was cut: {}",
+        s.text()
+    );
     assert_eq!(gw.wait_exit(Duration::from_secs(10)).await, Some(0));
 }
 
@@ -111,12 +153,20 @@ async fn sigterm_lets_in_flight_streams_finish_then_exits_zero() {
 async fn the_grace_period_bounds_shutdown() {
     let fake = FakeProvider::start().await;
     let mut gw = Gateway::start(&fake, "shutdown_grace_secs = 1").await;
-    fake.push_script(Script::new().chunks(100).chunk_delay(Duration::from_millis(100)));
+    fake.push_script(
+        Script::new()
+            .chunks(100)
+            .chunk_delay(Duration::from_millis(100)),
+    );
     let url = format!("{}/grok/v1/chat/completions", gw.base());
     let _stuck = tokio::spawn(async move { stream(&url, &[AUTH], CHAT_STREAM).await });
     assert!(fake.wait_for_hits(1, Duration::from_secs(3)).await);
     let t = Instant::now();
     gw.terminate();
     assert_eq!(gw.wait_exit(Duration::from_secs(6)).await, Some(0));
-    assert!(t.elapsed() < Duration::from_secs(4), "took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        t.elapsed()
+    );
 }

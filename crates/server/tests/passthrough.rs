@@ -28,7 +28,12 @@ async fn forwards_method_query_headers_and_body_bytes_unchanged() {
         body,
     )
     .await;
-    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
     assert_eq!(fake.hits(), 1);
     let got = fake.last_request().unwrap();
     assert_eq!(got.method, Method::POST);
@@ -39,9 +44,15 @@ async fn forwards_method_query_headers_and_body_bytes_unchanged() {
     assert_eq!(h.get("x-custom").unwrap(), "kept");
     assert_eq!(h.get("user-agent").unwrap(), "test-agent/1");
     assert_eq!(h.get("content-type").unwrap(), "application/json");
-    assert!(h.get("x-hop").is_none(), "headers named in Connection are hop-by-hop");
+    assert!(
+        h.get("x-hop").is_none(),
+        "headers named in Connection are hop-by-hop"
+    );
     for (name, _) in h {
-        assert!(!name.as_str().starts_with("cf-aig-"), "{name} leaked upstream");
+        assert!(
+            !name.as_str().starts_with("cf-aig-"),
+            "{name} leaked upstream"
+        );
         assert_ne!(name.as_str(), "cf-skip-cache");
     }
     // The client gets the provider's answer unchanged.
@@ -49,7 +60,10 @@ async fn forwards_method_query_headers_and_body_bytes_unchanged() {
     assert_eq!(j["object"], "chat.completion");
     assert_eq!(j["model"], "grok-beta");
     assert!(j["usage"]["prompt_tokens"].as_u64().is_some());
-    assert_eq!(answer.headers.get("content-type").unwrap(), "application/json");
+    assert_eq!(
+        answer.headers.get("content-type").unwrap(),
+        "application/json"
+    );
 }
 
 #[tokio::test]
@@ -58,8 +72,16 @@ async fn the_three_documented_grok_paths_reach_v1() {
     let gw = Gateway::start(&fake, "").await;
     // curl from the docs, OpenAI SDK (base_url=.../grok), Anthropic SDK (base_url=.../grok).
     let cases = [
-        ("grok/v1/chat/completions", "/v1/chat/completions", CHAT.to_owned()),
-        ("grok/chat/completions", "/v1/chat/completions", CHAT.to_owned()),
+        (
+            "grok/v1/chat/completions",
+            "/v1/chat/completions",
+            CHAT.to_owned(),
+        ),
+        (
+            "grok/chat/completions",
+            "/v1/chat/completions",
+            CHAT.to_owned(),
+        ),
         (
             "grok/v1/messages",
             "/v1/messages",
@@ -70,8 +92,17 @@ async fn the_three_documented_grok_paths_reach_v1() {
     for (path, upstream, body) in cases {
         fake.reset();
         let a = post(&format!("{}/{path}", gw.base()), &[AUTH], &body).await;
-        assert_eq!(a.status, 200, "{path}: {}", String::from_utf8_lossy(&a.body));
-        assert_eq!(fake.last_request().unwrap().path_and_query, upstream, "{path}");
+        assert_eq!(
+            a.status,
+            200,
+            "{path}: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+        assert_eq!(
+            fake.last_request().unwrap().path_and_query,
+            upstream,
+            "{path}"
+        );
     }
 }
 
@@ -79,7 +110,13 @@ async fn the_three_documented_grok_paths_reach_v1() {
 async fn other_methods_and_empty_bodies_pass_through() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;
-    let a = send(Method::GET, &format!("{}/grok/v1/models?limit=2", gw.base()), &[AUTH], "").await;
+    let a = send(
+        Method::GET,
+        &format!("{}/grok/v1/models?limit=2", gw.base()),
+        &[AUTH],
+        "",
+    )
+    .await;
     assert_eq!(a.status, 200);
     assert_eq!(a.json()["object"], "list");
     let got = fake.last_request().unwrap();
@@ -87,7 +124,13 @@ async fn other_methods_and_empty_bodies_pass_through() {
     assert_eq!(got.path_and_query, "/v1/models?limit=2");
     assert!(got.body.is_empty());
 
-    let a = send(Method::DELETE, &format!("{}/openai/v1/files/abc", gw.base()), &[AUTH], "").await;
+    let a = send(
+        Method::DELETE,
+        &format!("{}/openai/v1/files/abc", gw.base()),
+        &[AUTH],
+        "",
+    )
+    .await;
     assert_eq!(a.status, 404, "the provider's own 404 comes back");
     assert_eq!(fake.last_request().unwrap().method, Method::DELETE);
     assert_eq!(fake.last_request().unwrap().path_and_query, "/v1/files/abc");
@@ -104,36 +147,77 @@ async fn provider_errors_come_back_untouched() {
             .body(body)
             .header("x-ratelimit-remaining-requests", "0"),
     );
-    let a = post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    let a = post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[AUTH],
+        CHAT,
+    )
+    .await;
     assert_eq!(a.status, 429);
     assert_eq!(&a.body[..], body.as_bytes());
-    assert_eq!(a.headers.get("x-ratelimit-remaining-requests").unwrap(), "0");
+    assert_eq!(
+        a.headers.get("x-ratelimit-remaining-requests").unwrap(),
+        "0"
+    );
 
     // The fake's own auth error for a missing key, with its body shape.
-    let a = post(&format!("{}/grok/v1/chat/completions", gw.base()), &[], CHAT).await;
+    let a = post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[],
+        CHAT,
+    )
+    .await;
     assert!(a.status.is_client_error());
     assert!(a.json().get("error").is_some());
-    assert!(a.json().get("httpCode").is_none(), "not the gateway's error shape");
+    assert!(
+        a.json().get("httpCode").is_none(),
+        "not the gateway's error shape"
+    );
 }
 
 #[tokio::test]
 async fn other_providers_use_their_base_urls() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;
-    let a = post(&format!("{}/groq/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    let a = post(
+        &format!("{}/groq/chat/completions", gw.base()),
+        &[AUTH],
+        CHAT,
+    )
+    .await;
     assert_eq!(a.status, 200);
-    assert_eq!(fake.last_request().unwrap().path_and_query, "/openai/v1/chat/completions");
-    let a = post(&format!("{}/mistral/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    assert_eq!(
+        fake.last_request().unwrap().path_and_query,
+        "/openai/v1/chat/completions"
+    );
+    let a = post(
+        &format!("{}/mistral/v1/chat/completions", gw.base()),
+        &[AUTH],
+        CHAT,
+    )
+    .await;
     assert_eq!(a.status, 200);
-    assert_eq!(fake.last_request().unwrap().path_and_query, "/v1/chat/completions");
+    assert_eq!(
+        fake.last_request().unwrap().path_and_query,
+        "/v1/chat/completions"
+    );
 }
 
 #[tokio::test]
 async fn streams_are_relayed_chunk_by_chunk_as_they_arrive() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;
-    fake.push_script(Script::new().chunks(4).chunk_delay(Duration::from_millis(400)));
-    let s = stream(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT_STREAM).await;
+    fake.push_script(
+        Script::new()
+            .chunks(4)
+            .chunk_delay(Duration::from_millis(400)),
+    );
+    let s = stream(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[AUTH],
+        CHAT_STREAM,
+    )
+    .await;
     assert_eq!(s.status, 200);
     assert!(s.error.is_none(), "{:?}", s.error);
     assert_eq!(s.headers.get("content-type").unwrap(), "text/event-stream");
@@ -164,13 +248,20 @@ async fn anthropic_streams_keep_their_event_lines() {
     let body = r#"{"model":"grok-beta","max_tokens":32,"stream":true,"messages":[{"role":"user","content":"Hi"}]}"#;
     let s = stream(
         &format!("{}/grok/v1/messages", gw.base()),
-        &[("x-api-key", "xai-test-key"), ("anthropic-version", "2023-06-01")],
+        &[
+            ("x-api-key", "xai-test-key"),
+            ("anthropic-version", "2023-06-01"),
+        ],
         body,
     )
     .await;
     assert_eq!(s.status, 200);
     let text = s.text();
-    for event in ["event: message_start", "event: content_block_delta", "event: message_stop"] {
+    for event in [
+        "event: message_start",
+        "event: content_block_delta",
+        "event: message_stop",
+    ] {
         assert!(text.contains(event), "missing {event} in {text}");
     }
     let got = fake.last_request().unwrap();

@@ -26,7 +26,11 @@ async fn with_no_config_it_keeps_state_in_switchyard_db_in_the_working_directory
     })
     .await
     .unwrap();
-    let url = line.trim().strip_prefix("listening on ").unwrap().to_owned();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
     let a = send(http::Method::GET, &format!("{url}/healthz"), &[], "").await;
     assert_eq!(a.status, 200);
     assert_eq!(a.json(), serde_json::json!({"status": "ok"}));
@@ -52,18 +56,29 @@ fn start_with_config(text: &str) -> (bool, String) {
         .current_dir(dir.path())
         .output()
         .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn a_bad_config_stops_start_up_naming_the_key_and_line() {
     let (ok, err) = start_with_config("auto_create_gateways = true\ncache_everything = 1\n");
     assert!(!ok);
-    assert!(err.contains("cache_everything") && err.contains("line 2"), "{err}");
+    assert!(
+        err.contains("cache_everything") && err.contains("line 2"),
+        "{err}"
+    );
 
-    let (ok, err) = start_with_config("[[gateways]]\naccount_id = \"a\"\nid = \"g\"\nrate_limiting_interval = \"soon\"\n");
+    let (ok, err) = start_with_config(
+        "[[gateways]]\naccount_id = \"a\"\nid = \"g\"\nrate_limiting_interval = \"soon\"\n",
+    );
     assert!(!ok);
-    assert!(err.contains("rate_limiting_interval") && err.contains("line 4"), "{err}");
+    assert!(
+        err.contains("rate_limiting_interval") && err.contains("line 4"),
+        "{err}"
+    );
 
     let (ok, err) = start_with_config("[providers.grok]\nbase_url = \"not a url\"\n");
     assert!(!ok);
@@ -121,16 +136,27 @@ async fn one_log_line_per_request_without_credentials() {
     let secret = "xai-super-secret-value-123";
     let a = post(
         &format!("{}/grok/v1/chat/completions?key=also-secret", gw.base()),
-        &[("authorization", &format!("Bearer {secret}")), ("x-api-key", secret)],
+        &[
+            ("authorization", &format!("Bearer {secret}")),
+            ("x-api-key", secret),
+        ],
         CHAT,
     )
     .await;
     assert_eq!(a.status, 200);
-    let a = post(&format!("{}/nope/x", gw.base()), &[("authorization", &format!("Bearer {secret}"))], CHAT).await;
+    let a = post(
+        &format!("{}/nope/x", gw.base()),
+        &[("authorization", &format!("Bearer {secret}"))],
+        CHAT,
+    )
+    .await;
     assert_eq!(a.status, 400);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let log = gw.stderr();
-    let lines: Vec<&str> = log.lines().filter(|l| l.contains("switchyard::request")).collect();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("switchyard::request"))
+        .collect();
     assert_eq!(lines.len(), 2, "{log}");
     assert!(lines[0].contains("method=POST"));
     assert!(lines[0].contains("path=/v1/acct/gw/grok/v1/chat/completions"));
@@ -139,5 +165,8 @@ async fn one_log_line_per_request_without_credentials() {
     assert!(lines[0].contains("duration_us="));
     assert!(lines[1].contains("status=400"));
     assert!(!log.contains(secret), "a credential was logged:\n{log}");
-    assert!(!log.contains("also-secret"), "the query string was logged:\n{log}");
+    assert!(
+        !log.contains("also-secret"),
+        "the query string was logged:\n{log}"
+    );
 }

@@ -65,9 +65,17 @@ async fn invalid_ids_and_unknown_providers() {
         let a = post(&format!("{}{path}", gw.url), &[AUTH], CHAT).await;
         a.assert_gateway_error(400, 2000);
     }
-    let a = post(&format!("{}/v1/acct/gw/nope/v1/chat", gw.url), &[AUTH], CHAT).await;
+    let a = post(
+        &format!("{}/v1/acct/gw/nope/v1/chat", gw.url),
+        &[AUTH],
+        CHAT,
+    )
+    .await;
     a.assert_gateway_error(400, 2008);
-    assert!(a.json()["error"][0]["message"].as_str().unwrap().contains("nope"));
+    assert!(a.json()["error"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("nope"));
     let a = post(&format!("{}/elsewhere", gw.url), &[], "").await;
     assert_eq!(a.status, 404);
     assert_eq!(a.json()["success"], false);
@@ -98,11 +106,18 @@ async fn bodies_over_the_limit_get_413_without_being_read() {
 async fn chunked_bodies_over_the_limit_get_413() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "max_body_bytes = 1024").await;
-    let big = format!("{{\"model\":\"grok-beta\",\"pad\":\"{}\"}}", "x".repeat(4096));
+    let big = format!(
+        "{{\"model\":\"grok-beta\",\"pad\":\"{}\"}}",
+        "x".repeat(4096)
+    );
     let body = http_body_util::StreamBody::new(futures_util::stream::iter(
         big.into_bytes()
             .chunks(512)
-            .map(|c| Ok::<_, std::convert::Infallible>(http_body::Frame::data(bytes::Bytes::copy_from_slice(c))))
+            .map(|c| {
+                Ok::<_, std::convert::Infallible>(http_body::Frame::data(
+                    bytes::Bytes::copy_from_slice(c),
+                ))
+            })
             .collect::<Vec<_>>(),
     ));
     let req = http::Request::post(format!("{}/grok/v1/chat/completions", gw.base()))
@@ -115,7 +130,12 @@ async fn chunked_bodies_over_the_limit_get_413() {
     assert_eq!(resp.status(), 413);
     assert_eq!(fake.hits(), 0);
     // Within the limit is fine.
-    let a = post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    let a = post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[AUTH],
+        CHAT,
+    )
+    .await;
     assert_eq!(a.status, 200);
 }
 
@@ -127,9 +147,19 @@ async fn unknown_gateways_are_refused_when_auto_create_is_off() {
         "auto_create_gateways = false\n[[gateways]]\naccount_id = \"acct\"\nid = \"gw\"\n",
     )
     .await;
-    let a = post(&format!("{}/v1/acct/other/grok/v1/chat/completions", gw.url), &[AUTH], CHAT).await;
+    let a = post(
+        &format!("{}/v1/acct/other/grok/v1/chat/completions", gw.url),
+        &[AUTH],
+        CHAT,
+    )
+    .await;
     a.assert_gateway_error(400, 2001);
     assert_eq!(fake.hits(), 0);
-    let a = post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    let a = post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[AUTH],
+        CHAT,
+    )
+    .await;
     assert_eq!(a.status, 200);
 }

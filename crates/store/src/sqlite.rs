@@ -66,7 +66,8 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<GatewaySettings, StoreError
             .ok_or_else(|| corrupt("log_management_strategy", &strategy))?,
         retry_max_attempts: row.try_get::<i64, _>("retry_max_attempts")?.clamp(1, 5) as u32,
         retry_delay: row.try_get::<i64, _>("retry_delay")?.max(0) as u64,
-        retry_backoff: Backoff::parse(&backoff).ok_or_else(|| corrupt("retry_backoff", &backoff))?,
+        retry_backoff: Backoff::parse(&backoff)
+            .ok_or_else(|| corrupt("retry_backoff", &backoff))?,
         created_at: row.try_get("created_at")?,
         modified_at: row.try_get("modified_at")?,
     })

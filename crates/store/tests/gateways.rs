@@ -41,7 +41,11 @@ async fn suite(store: Store) {
         .unwrap();
     let other_acct = AccountId::parse("someone-else").unwrap();
     store
-        .create_gateway_if_missing(&GatewaySettings::new(other_acct.clone(), gw.clone(), "t".into()))
+        .create_gateway_if_missing(&GatewaySettings::new(
+            other_acct.clone(),
+            gw.clone(),
+            "t".into(),
+        ))
         .await
         .unwrap();
     let ids: Vec<String> = store

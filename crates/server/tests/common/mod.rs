@@ -147,13 +147,21 @@ pub struct Answer {
 impl Answer {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
         })
     }
 
     /// Asserts the gateway's own error shape (SPEC 2.6) with this status and code.
     pub fn assert_gateway_error(&self, status: u16, code: u64) {
-        assert_eq!(self.status.as_u16(), status, "body: {}", String::from_utf8_lossy(&self.body));
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
         assert_eq!(
             self.headers.get("content-type").unwrap(),
             "application/json"
@@ -164,7 +172,9 @@ impl Answer {
         assert_eq!(j["internalCode"], code);
         assert_eq!(j["httpCode"], status);
         assert_eq!(j["name"], "AiGatewayError");
-        assert!(j["error"][0]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(j["error"][0]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
     }
 }
 
@@ -172,7 +182,12 @@ pub fn client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Fu
     Client::builder(TokioExecutor::new()).build_http()
 }
 
-pub fn request(method: Method, url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Request<Full<Bytes>> {
+pub fn request(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Request<Full<Bytes>> {
     let mut b = Request::builder().method(method).uri(url);
     for (k, v) in headers {
         b = b.header(*k, *v);
@@ -181,7 +196,12 @@ pub fn request(method: Method, url: &str, headers: &[(&str, &str)], body: impl I
 }
 
 /// Sends one request and reads the whole answer.
-pub async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Answer {
+pub async fn send(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Answer {
     let resp = client()
         .request(request(method, url, headers, body))
         .await

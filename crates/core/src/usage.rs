@@ -1,0 +1,27 @@
+//! Token usage as one provider answer reports it, normalised across wire formats.
+
+use serde::{Deserialize, Serialize};
+
+/// Tokens of one exchange. `None` means the answer did not say.
+///
+/// Semantics follow xAI's chat API: `tokens_out` counts visible output only and
+/// `reasoning_tokens` are billed on top of it at the output price; `cached_tokens_in` is the
+/// part of `tokens_in` served from the provider's prompt cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub tokens_in: Option<u64>,
+    pub tokens_out: Option<u64>,
+    pub cached_tokens_in: Option<u64>,
+    /// Anthropic's `cache_creation_input_tokens` (billed at the cache-write price).
+    pub cache_write_tokens_in: Option<u64>,
+    pub reasoning_tokens: Option<u64>,
+    /// The provider's own bill for the exchange in 1e-10 USD (xAI's `cost_in_usd_ticks`).
+    pub cost_in_usd_ticks: Option<u64>,
+}
+
+impl Usage {
+    /// Whether the answer reported any token count at all.
+    pub fn is_known(&self) -> bool {
+        self.tokens_in.is_some() || self.tokens_out.is_some()
+    }
+}
