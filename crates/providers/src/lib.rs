@@ -5,12 +5,16 @@
 //! - [`path`]: the safe join of a client's path onto a provider's base URL (SPEC 2.1).
 //! - [`compat`]: `provider/model` names of the unified endpoint and the byte-level rewrite of
 //!   the `model` field.
+//! - [`usage`]: token usage and the answering model read from a response body, any wire format.
+//! - [`sse`]: an incremental `text/event-stream` parser.
 //!
 //! Adding an OpenAI-compatible provider is a table in the catalog, not code.
 
 pub mod catalog;
 pub mod compat;
 pub mod path;
+pub mod sse;
+pub mod usage;
 
 pub use catalog::{ApiShape, AuthStyle, Catalog, CatalogError, Provider, ProviderOverride};
 pub use path::PathError;

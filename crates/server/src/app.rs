@@ -4,20 +4,27 @@
 //! of dropping the connection), then the routes:
 //!
 //! - `GET /healthz`: liveness and readiness (the store is open before the listener serves).
+//! - `GET /metrics`: Prometheus text format ([`crate::metrics`]).
 //! - `ANY /v1/...`: the gateway plane ([`crate::proxy`]).
+//! - `/client/v4/...`: the control plane ([`crate::control`]), behind admin auth.
 //! - anything else: 404 in the gateway's JSON error shape.
 
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::gateways::Gateways;
+use crate::logpipe::LogQueue;
+use crate::metrics::Metrics;
+use crate::secrets::SecretBox;
 use crate::proxy;
 use crate::upstream::Upstream;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
 use std::sync::Arc;
 use switchyard_core::ErrorKind;
 use switchyard_providers::Catalog;
+use switchyard_store::Store;
 use tower_http::catch_panic::CatchPanicLayer;
 
 /// Everything a request needs, shared by all requests. Cheap to clone.
@@ -26,23 +33,59 @@ pub struct App {
     inner: Arc<Inner>,
 }
 
+/// The parts an [`App`] is made of.
+pub struct Parts {
+    pub config: Config,
+    pub catalog: Catalog,
+    pub gateways: Gateways,
+    pub upstream: Upstream,
+    pub store: Store,
+    pub log_queue: LogQueue,
+    pub metrics: Arc<Metrics>,
+    pub secrets: SecretBox,
+}
+
 struct Inner {
     config: Config,
     catalog: Catalog,
     gateways: Gateways,
     upstream: Upstream,
+    store: Store,
+    log_queue: LogQueue,
+    metrics: Arc<Metrics>,
+    secrets: SecretBox,
 }
 
 impl App {
-    pub fn new(config: Config, catalog: Catalog, gateways: Gateways, upstream: Upstream) -> Self {
+    pub fn new(p: Parts) -> Self {
         Self {
             inner: Arc::new(Inner {
-                config,
-                catalog,
-                gateways,
-                upstream,
+                config: p.config,
+                catalog: p.catalog,
+                gateways: p.gateways,
+                upstream: p.upstream,
+                store: p.store,
+                log_queue: p.log_queue,
+                metrics: p.metrics,
+                secrets: p.secrets,
             }),
         }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn log_queue(&self) -> &LogQueue {
+        &self.inner.log_queue
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn secrets(&self) -> &SecretBox {
+        &self.inner.secrets
     }
 
     pub fn config(&self) -> &Config {
@@ -66,7 +109,9 @@ impl App {
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/v1/{*rest}", any(proxy::handle))
+        .merge(crate::control::router(app.clone()))
         .fallback(not_found)
         .with_state(app)
         .layer(CatchPanicLayer::custom(panic_response))
@@ -74,6 +119,20 @@ pub fn router(app: App) -> Router {
 
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn metrics(State(app): State<App>) -> Response {
+    let text = app
+        .metrics()
+        .render(app.log_queue().depth(), app.log_queue().dropped());
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn not_found() -> Response {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use switchyard_core::{
     AccountId, Backoff, GatewayId, GatewaySettings, LogStrategy, RateLimitTechnique, Secret,
 };
+use switchyard_core::price::{PriceOverrides, PriceTable};
 use switchyard_providers::{Catalog, ProviderOverride};
 
 /// The validated configuration, handed down from `main`.
@@ -19,6 +20,9 @@ use switchyard_providers::{Catalog, ProviderOverride};
 pub struct Config {
     pub listen: SocketAddr,
     pub admin_token: Option<Secret>,
+    /// Key that encrypts stored provider keys (32 bytes, base64); generated into a key file
+    /// beside the database when absent.
+    pub secret_key: Option<Secret>,
     pub database: String,
     pub redis: Option<String>,
     pub auto_create_gateways: bool,
@@ -32,6 +36,8 @@ pub struct Config {
     pub tokens: Vec<Token>,
     pub gateways: Vec<GatewaySettings>,
     pub provider_keys: Vec<ProviderKey>,
+    /// `[prices.PROVIDER."MODEL"]`: changes to the price table.
+    pub prices: PriceOverrides,
 }
 
 /// A value accepted in `cf-aig-authorization` for one account.
@@ -56,6 +62,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             admin_token: None,
+            secret_key: None,
             database: "sqlite://switchyard.db".into(),
             redis: None,
             auto_create_gateways: true,
@@ -66,6 +73,7 @@ impl Default for Config {
             tokens: Vec::new(),
             gateways: Vec::new(),
             provider_keys: Vec::new(),
+            prices: PriceOverrides::new(),
         }
     }
 }
@@ -123,6 +131,17 @@ fn opt_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Erro
     secret(d).map(Some)
 }
 
+fn secret_key<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+    use base64::Engine;
+    let s = String::deserialize(d)?;
+    match base64::engine::general_purpose::STANDARD.decode(s.trim()) {
+        Ok(bytes) if bytes.len() == 32 => Ok(Some(Secret::new(s.trim()))),
+        _ => Err(serde::de::Error::custom(
+            "secret_key must be 32 bytes in base64 (e.g. `openssl rand -base64 32`)",
+        )),
+    }
+}
+
 fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     let v = u64::deserialize(d)?;
     if v == 0 {
@@ -167,6 +186,8 @@ struct RawConfig {
     listen: Option<SocketAddr>,
     #[serde(default, deserialize_with = "opt_secret")]
     admin_token: Option<Secret>,
+    #[serde(default, deserialize_with = "secret_key")]
+    secret_key: Option<Secret>,
     #[serde(default, deserialize_with = "database_url")]
     database: Option<String>,
     #[serde(default, deserialize_with = "redis_url")]
@@ -185,6 +206,7 @@ struct RawConfig {
     gateways: Vec<toml::Spanned<RawGateway>>,
     #[serde(default)]
     provider_keys: Vec<toml::Spanned<RawProviderKey>>,
+    prices: Option<toml::Spanned<PriceOverrides>>,
 }
 
 #[derive(Deserialize)]
@@ -333,9 +355,21 @@ impl Config {
             });
         }
 
+        let prices = match raw.prices {
+            None => PriceOverrides::new(),
+            Some(spanned) => {
+                let line = line_of(text, spanned.span().start);
+                let prices = spanned.into_inner();
+                PriceTable::with_overrides(&prices)
+                    .map_err(|e| format!("[prices] (line {line}): {e}"))?;
+                prices
+            }
+        };
+
         Ok(Config {
             listen: raw.listen.unwrap_or(defaults.listen),
             admin_token: raw.admin_token,
+            secret_key: raw.secret_key,
             database: raw.database.unwrap_or(defaults.database),
             redis: raw.redis,
             auto_create_gateways: raw
@@ -364,6 +398,7 @@ impl Config {
                 .collect(),
             gateways,
             provider_keys,
+            prices,
         })
     }
 }

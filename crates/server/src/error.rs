@@ -1,6 +1,7 @@
 //! Where a [`GatewayError`] becomes a response: status and JSON body from its kind alone.
 
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::HeaderValue;
 use switchyard_core::{ErrorKind, GatewayError};
@@ -30,10 +31,11 @@ impl From<GatewayError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = serde_json::to_vec(&self.error.body()).unwrap_or_default();
-        let mut resp = Response::new(axum::body::Body::from(body));
+impl ApiError {
+    /// The response and a copy of its body (for the log).
+    pub fn into_response_and_body(self) -> (Response, Bytes) {
+        let body = Bytes::from(serde_json::to_vec(&self.error.body()).unwrap_or_default());
+        let mut resp = Response::new(axum::body::Body::from(body.clone()));
         *resp.status_mut() = self.error.kind.status();
         resp.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -41,6 +43,12 @@ impl IntoResponse for ApiError {
             resp.headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(secs));
         }
-        resp
+        (resp, body)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.into_response_and_body().0
     }
 }

@@ -5,15 +5,23 @@
 //! - [`app`]: the shared application value and the router.
 //! - [`serve`]: start-up and graceful shutdown.
 //! - [`config`]: the TOML config, validated once.
+//! - [`logpipe`]: how finished requests become stored log records.
+//! - [`control`]: the Cloudflare-compatible REST API.
 //!
 //! Provider wire details live in `switchyard-providers`; storage in `switchyard-store`.
 
 pub mod app;
 pub mod config;
+pub mod control;
+pub mod directives;
 pub mod error;
+pub mod exchange;
 pub mod forward;
 pub mod gateways;
+pub mod logpipe;
+pub mod metrics;
 pub mod proxy;
 pub mod relay;
+pub mod secrets;
 pub mod serve;
 pub mod upstream;

@@ -62,7 +62,7 @@ fn main() -> anyhow::Result<()> {
                 .context("starting the async runtime")?;
             runtime.block_on(async move {
                 let addr = config.listen;
-                let app = switchyard::serve::build(config).await?;
+                let built = switchyard::serve::build(config).await?;
                 let listener = tokio::net::TcpListener::bind(addr)
                     .await
                     .with_context(|| format!("binding {addr}"))?;
@@ -73,7 +73,7 @@ fn main() -> anyhow::Result<()> {
                     out.flush()?;
                 }
                 tracing::info!(addr = %local, "listening");
-                switchyard::serve::run(app, listener).await
+                switchyard::serve::run(built, listener).await
             })
         }
     }

@@ -13,23 +13,30 @@
 //!    hop-by-hop and `cf-aig-*`; for `/compat`, rewrite `model` in the body bytes and put the
 //!    client's key in the header the provider expects.
 //! 5. **send**: one attempt with the upstream timeout for the response headers (502/504).
-//! 6. **relay**: status and headers at once, then the body frame by frame ([`crate::relay`]);
-//!    the request's log line is written when the body ends or the client goes away.
+//! 6. **relay**: status and headers at once (with `cf-aig-log-id`, `cf-aig-request-id`,
+//!    `cf-aig-event-id`), then the body frame by frame ([`crate::relay`]).
+//! 7. **log**: when the body ends, fails or the client goes away, the exchange goes to the
+//!    log queue ([`crate::logpipe`]): usage, cost and the record are worked out there, off
+//!    the response path. Answers the gateway gives itself are logged the same way once the
+//!    gateway is known.
 
 use crate::app::App;
 use crate::error::ApiError;
 use crate::forward;
-use crate::relay::{Exchange, Relay};
+use crate::directives::Directives;
+use crate::exchange::{Completed, Draft, Exchange, Outcome};
+use crate::relay::{Capture, Relay};
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH};
-use http::{HeaderMap, Method, Uri};
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Method, Uri};
+use hyper::body::Incoming;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use std::sync::Arc;
-use std::time::Instant;
-use switchyard_core::{AccountId, ErrorKind, GatewayError, GatewayId};
+use switchyard_core::{AccountId, ErrorKind, GatewayError, GatewayId, RequestType};
+use switchyard_store::logs::LogCap;
 use switchyard_providers::compat::{self, CompatError};
 use switchyard_providers::{ApiShape, AuthStyle, Provider};
 
@@ -79,25 +86,52 @@ fn parse_route(path: &str) -> Result<Route<'_>, GatewayError> {
 
 /// Entry point for `ANY /v1/*`.
 pub async fn handle(State(app): State<App>, req: Request) -> Response {
-    let started = Instant::now();
-    let mut exchange = Exchange {
-        method: req.method().clone(),
-        path: req.uri().path().to_owned(),
-        provider: None,
-        status: 0,
-        started,
-    };
-    match run(&app, req, &mut exchange).await {
-        Ok(resp) => resp,
+    let mut x = Box::new(Exchange::new(req.method().clone(), req.uri().path()));
+    match run(&app, req, &mut x).await {
+        Ok(resp) => {
+            let (mut head, incoming) = resp.into_parts();
+            forward::response_headers(&mut head.headers);
+            x.status = head.status.as_u16();
+            if x.draft.is_some() {
+                x.response_headers = Some(head.headers.clone());
+            }
+            stamp_ids(&mut head.headers, &x);
+            let relay = Relay::new(incoming, x, app.log_queue().clone());
+            Response::from_parts(head, Body::new(relay))
+        }
         Err(e) => {
-            exchange.status = e.error.kind.status().as_u16();
-            exchange.log(e.error.kind.label());
-            e.into_response()
+            x.status = e.error.kind.status().as_u16();
+            let label = e.error.kind.label();
+            let (mut resp, body) = e.into_response_and_body();
+            stamp_ids(resp.headers_mut(), &x);
+            if x.draft.is_some() {
+                x.response_headers = Some(resp.headers().clone());
+            }
+            let mut capture = Capture::default();
+            capture.push(&body);
+            app.log_queue()
+                .submit(Completed::new(x, capture, Outcome::Refused(label)));
+            resp
         }
     }
 }
 
-async fn run(app: &App, req: Request, exchange: &mut Exchange) -> Result<Response, ApiError> {
+/// `cf-aig-log-id`, `cf-aig-request-id` and `cf-aig-event-id` on every answer (SPEC 2.5).
+fn stamp_ids(headers: &mut HeaderMap, x: &Exchange) {
+    if let Ok(id) = HeaderValue::from_str(&x.log_id) {
+        headers.insert(switchyard_core::headers::LOG_ID, id.clone());
+        headers.insert(switchyard_core::headers::REQUEST_ID, id);
+    }
+    if let Ok(ev) = HeaderValue::from_str(x.event_id()) {
+        headers.insert(switchyard_core::headers::EVENT_ID, ev);
+    }
+}
+
+async fn run(
+    app: &App,
+    req: Request,
+    x: &mut Exchange,
+) -> Result<http::Response<Incoming>, ApiError> {
     let (parts, body) = req.into_parts();
     // An HTTP/1 absolute-form target (`GET http://host/...`) asks for a forward proxy, which
     // this is not. (HTTP/2 always carries scheme and authority, so only HTTP/1 is checked.)
@@ -130,59 +164,87 @@ async fn run(app: &App, req: Request, exchange: &mut Exchange) -> Result<Respons
             .map_err(|e| GatewayError::bad_request(e.to_string()))?;
         Target::Provider(provider.clone(), uri)
     };
+    let directives = Directives::parse(&parts.headers)?;
 
     // Stage 2: gateway.
-    let _gateway = app.gateways().resolve(route.account, route.gateway).await?;
+    let gateway = app.gateways().resolve(route.account, route.gateway).await?;
 
     // Stage 3: body.
     let body = read_body(body, &parts.headers, app.config().max_body_bytes).await?;
 
     // Stage 4: shape.
     let mut headers = forward::request_headers(&parts.headers);
-    let (provider, uri, method, body) = match target {
-        Target::Provider(provider, uri) => (provider, uri, parts.method, body),
+    let (provider, uri, method, upstream_body, request_type, model) = match target {
+        Target::Provider(provider, uri) => {
+            let model = peek_model(&parts.headers, &body);
+            (provider, uri, parts.method, body.clone(), RequestType::Provider, model)
+        }
         Target::Compat(endpoint) => {
-            let (provider, uri, body) = shape_compat(app, route.account, endpoint, &body)?;
+            let shaped = shape_compat(app, route.account, endpoint, &body)?;
             headers.remove(CONTENT_LENGTH);
-            move_credential(&provider, &mut headers);
-            for (name, value) in &provider.headers {
+            move_credential(&shaped.provider, &mut headers);
+            for (name, value) in &shaped.provider.headers {
                 if !headers.contains_key(name) {
                     headers.insert(name.clone(), value.clone());
                 }
             }
-            (provider, uri, Method::POST, body)
+            (
+                shaped.provider,
+                shaped.uri,
+                Method::POST,
+                shaped.body,
+                RequestType::Compat,
+                Some(shaped.model),
+            )
         }
     };
-    exchange.provider = Some(provider.clone());
-    let mut upstream_req = http::Request::new(Full::new(body));
+    x.provider = Some(provider.clone());
+    let text_header = |name: http::HeaderName| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    x.draft = Some(Draft {
+        account_id: gateway.account_id.clone(),
+        gateway_id: gateway.id.clone(),
+        request_type,
+        path: uri.path().to_owned(),
+        requested_model: model,
+        collect: directives.collect_log.unwrap_or(gateway.collect_logs),
+        cap: gateway.log_management.map(|max_rows| LogCap {
+            max_rows,
+            strategy: gateway.log_management_strategy,
+        }),
+        directives,
+        request_content_type: text_header(http::header::CONTENT_TYPE),
+        user_agent: text_header(http::header::USER_AGENT),
+        request_headers: parts.headers,
+        request_body: body,
+    });
+    let mut upstream_req = http::Request::new(Full::new(upstream_body));
     *upstream_req.method_mut() = method;
     *upstream_req.uri_mut() = uri;
     *upstream_req.headers_mut() = headers;
 
-    // Stage 5: send.
-    let resp = app
+    // Stage 5: send. Stage 6 (relay) happens in `handle`.
+    Ok(app
         .upstream()
         .send(upstream_req, app.config().upstream_timeout)
-        .await?;
+        .await?)
+}
 
-    // Stage 6: relay.
-    let (mut head, incoming) = resp.into_parts();
-    forward::response_headers(&mut head.headers);
-    exchange.status = head.status.as_u16();
-    let finished = std::mem::replace(
-        exchange,
-        Exchange {
-            method: Method::GET,
-            path: String::new(),
-            provider: None,
-            status: 0,
-            started: exchange.started,
-        },
-    );
-    Ok(Response::from_parts(
-        head,
-        Body::new(Relay::new(incoming, finished)),
-    ))
+/// The `model` of a JSON request body, when there is one (for the log).
+fn peek_model(headers: &HeaderMap, body: &Bytes) -> Option<String> {
+    let json = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|ct| ct.contains("json"));
+    if !json || body.is_empty() {
+        return None;
+    }
+    compat::peek(body).ok().map(|p| p.model)
 }
 
 enum Target<'a> {
@@ -216,13 +278,22 @@ async fn read_body(body: Body, headers: &HeaderMap, cap: usize) -> Result<Bytes,
     }
 }
 
+/// A `/compat` request, ready to send.
+struct Shaped {
+    provider: Arc<Provider>,
+    uri: Uri,
+    body: Bytes,
+    /// The model without its provider prefix.
+    model: String,
+}
+
 /// `/compat/{endpoint}`: picks the provider from the `model` prefix and rewrites `model`.
 fn shape_compat(
     app: &App,
     account: &str,
     endpoint: &str,
     body: &Bytes,
-) -> Result<(Arc<Provider>, Uri, Bytes), ApiError> {
+) -> Result<Shaped, ApiError> {
     let chat = match endpoint.trim_end_matches('/') {
         "chat/completions" | "v1/chat/completions" => true,
         "embeddings" | "v1/embeddings" => false,
@@ -281,8 +352,12 @@ fn shape_compat(
     let uri = provider
         .endpoint_uri(account, path)
         .map_err(|e| GatewayError::new(ErrorKind::Internal, e.to_string()))?;
-    let body = peek.rewrite_model(body, model);
-    Ok((provider.clone(), uri, body))
+    Ok(Shaped {
+        provider: provider.clone(),
+        uri,
+        body: peek.rewrite_model(body, model),
+        model: model.to_owned(),
+    })
 }
 
 /// On `/compat` the client's key arrives as `Authorization: Bearer K`; providers that expect

@@ -1,61 +1,88 @@
 //! Stage 8: relaying the provider's body to the client frame by frame, as it arrives.
 //!
-//! [`Relay`] wraps the upstream body without buffering it; it notices how the exchange ended
-//! (complete, upstream error, client gone) and writes the request's log line then. Dropping
-//! it before the end (the client disconnected) drops the upstream body, which closes that
-//! upstream connection and so cancels the provider's work.
+//! [`Relay`] wraps the upstream body without buffering it. Beside each frame it keeps a
+//! reference-counted copy (no byte copy) for the log: the first [`HEAD_CAP`] bytes and a
+//! short tail, so that usage at the end of a long stream is still found. When the body ends,
+//! fails, or is dropped because the client went away, it hands the exchange to the log
+//! queue. Dropping it early drops the upstream body, which closes that upstream connection
+//! and so cancels the provider's work.
 
+use crate::exchange::{Completed, Exchange, Outcome};
+use crate::logpipe::LogQueue;
 use bytes::Bytes;
-use http::Method;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
-use switchyard_providers::Provider;
 
-/// What the request's log line says, filled in as the request runs.
-pub struct Exchange {
-    pub method: Method,
-    pub path: String,
-    pub provider: Option<Arc<Provider>>,
-    pub status: u16,
-    pub started: Instant,
+/// Bytes of a response kept from its start (SPEC: bodies stored up to 10 MB).
+pub const HEAD_CAP: usize = 10 * 1024 * 1024;
+/// Bytes kept from the end of a response longer than [`HEAD_CAP`].
+pub const TAIL_CAP: usize = 64 * 1024;
+
+/// The frames seen so far, as cheap clones.
+#[derive(Default)]
+pub struct Capture {
+    pub head: Vec<Bytes>,
+    head_bytes: usize,
+    pub tail: VecDeque<Bytes>,
+    tail_bytes: usize,
+    pub size: u64,
 }
 
-impl Exchange {
-    /// Writes the one info line of this request.
-    pub fn log(&self, outcome: &'static str) {
-        tracing::info!(
-            target: "switchyard::request",
-            method = %self.method,
-            path = %self.path,
-            provider = self.provider.as_ref().map(|p| p.slug.as_str()).unwrap_or("-"),
-            status = self.status,
-            duration_us = self.started.elapsed().as_micros() as u64,
-            outcome,
-        );
+impl Capture {
+    pub fn push(&mut self, data: &Bytes) {
+        self.size += data.len() as u64;
+        if self.tail.is_empty() && self.head_bytes + data.len() <= HEAD_CAP {
+            self.head_bytes += data.len();
+            self.head.push(data.clone());
+            return;
+        }
+        self.tail_bytes += data.len();
+        self.tail.push_back(data.clone());
+        while self.tail_bytes > TAIL_CAP && self.tail.len() > 1 {
+            if let Some(old) = self.tail.pop_front() {
+                self.tail_bytes -= old.len();
+            }
+        }
+    }
+
+    /// One body from a list of frames.
+    pub fn whole(&self) -> Bytes {
+        match self.head.len() {
+            0 => Bytes::new(),
+            1 => self.head[0].clone(),
+            _ => {
+                let mut v = Vec::with_capacity(self.head_bytes);
+                for b in &self.head {
+                    v.extend_from_slice(b);
+                }
+                Bytes::from(v)
+            }
+        }
     }
 }
 
 /// The provider's body on its way to the client.
 pub struct Relay {
     inner: Incoming,
-    exchange: Option<Exchange>,
+    state: Option<(Box<Exchange>, Capture)>,
+    queue: LogQueue,
 }
 
 impl Relay {
-    pub fn new(inner: Incoming, exchange: Exchange) -> Self {
+    pub fn new(inner: Incoming, exchange: Box<Exchange>, queue: LogQueue) -> Self {
         Self {
             inner,
-            exchange: Some(exchange),
+            state: Some((exchange, Capture::default())),
+            queue,
         }
     }
 
-    fn finish(&mut self, outcome: &'static str) {
-        if let Some(x) = self.exchange.take() {
-            x.log(outcome);
+    fn finish(&mut self, outcome: Outcome) {
+        if let Some((exchange, capture)) = self.state.take() {
+            self.queue.submit(Completed::new(exchange, capture, outcome));
         }
     }
 }
@@ -70,9 +97,17 @@ impl Body for Relay {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
-            Poll::Ready(None) => self.finish("complete"),
-            Poll::Ready(Some(Err(_))) => self.finish("upstream_error"),
-            _ => {}
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some((exchange, capture))) =
+                    (frame.data_ref(), self.state.as_mut())
+                {
+                    exchange.first_byte();
+                    capture.push(data);
+                }
+            }
+            Poll::Ready(None) => self.finish(Outcome::Complete),
+            Poll::Ready(Some(Err(_))) => self.finish(Outcome::UpstreamError),
+            Poll::Pending => {}
         }
         polled
     }
@@ -88,13 +123,36 @@ impl Body for Relay {
 
 impl Drop for Relay {
     fn drop(&mut self) {
-        if self.exchange.is_some() {
+        if self.state.is_some() {
             let outcome = if self.inner.is_end_stream() {
-                "complete"
+                Outcome::Complete
             } else {
-                "cancelled"
+                Outcome::Cancelled
             };
             self.finish(outcome);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_head_and_a_bounded_tail() {
+        let mut c = Capture::default();
+        let big = Bytes::from(vec![b'a'; HEAD_CAP - 10]);
+        c.push(&big);
+        c.push(&Bytes::from_static(b"0123456789"));
+        assert_eq!(c.head.len(), 2);
+        assert!(c.tail.is_empty());
+        for _ in 0..100 {
+            c.push(&Bytes::from(vec![b'b'; 4096]));
+        }
+        c.push(&Bytes::from_static(b"data: {\"usage\":{}}\n\n"));
+        assert_eq!(c.head.len(), 2, "the head stops growing at the cap");
+        assert!(c.tail_bytes <= TAIL_CAP + 4096);
+        assert_eq!(c.tail.back().map(|b| &b[..]), Some(&b"data: {\"usage\":{}}\n\n"[..]));
+        assert_eq!(c.size, (HEAD_CAP + 100 * 4096 + 20) as u64);
     }
 }

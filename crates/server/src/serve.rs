@@ -3,18 +3,31 @@
 //! On SIGTERM or SIGINT the listener stops accepting, in-flight requests and streams run on
 //! for up to `shutdown_grace_secs`, then the process exits 0.
 
-use crate::app::{router, App};
+use crate::app::{router, App, Parts};
+use crate::logpipe;
+use crate::metrics::Metrics;
+use crate::secrets::SecretBox;
 use crate::config::Config;
 use crate::gateways::Gateways;
 use crate::upstream::Upstream;
 use anyhow::Context;
 use axum::serve::ListenerExt;
+use std::sync::Arc;
+use std::time::Duration;
+use switchyard_core::price::PriceTable;
 use switchyard_providers::Catalog;
 use tokio::net::TcpListener;
 
-/// Builds the application from a validated config: opens the store and applies the
-/// config's `[[gateways]]`.
-pub async fn build(config: Config) -> anyhow::Result<App> {
+/// A built application and its background work.
+pub struct Built {
+    pub app: App,
+    /// The log writer; drained by [`run`] on shutdown.
+    pub log_writer: tokio::task::JoinHandle<()>,
+}
+
+/// Builds the application from a validated config: opens the store, applies the config's
+/// `[[gateways]]`, and starts the log writer.
+pub async fn build(config: Config) -> anyhow::Result<Built> {
     let catalog = Catalog::with_overrides(&config.providers).context("provider catalog")?;
     let store = switchyard_store::open(&config.database)
         .await
@@ -25,20 +38,39 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
             .await
             .with_context(|| format!("storing gateway {}/{}", g.account_id, g.id))?;
     }
-    let gateways = Gateways::new(store, config.auto_create_gateways);
-    Ok(App::new(config, catalog, gateways, Upstream::new()))
+    let gateways = Gateways::new(store.clone(), config.auto_create_gateways);
+    let prices = Arc::new(
+        PriceTable::with_overrides(&config.prices).context("price table")?,
+    );
+    let metrics = Arc::new(Metrics::new());
+    let secrets = SecretBox::load(config.secret_key.as_ref(), &config.database)?;
+    let (log_queue, log_writer) = logpipe::spawn(store.clone(), prices, metrics.clone());
+    let app = App::new(Parts {
+        config,
+        catalog,
+        gateways,
+        upstream: Upstream::new(),
+        store,
+        log_queue,
+        metrics,
+        secrets,
+    });
+    Ok(Built { app, log_writer })
 }
 
-/// Serves `app` on `listener` until a shutdown signal, then drains.
-pub async fn run(app: App, listener: TcpListener) -> anyhow::Result<()> {
+/// Serves on `listener` until a shutdown signal, then drains requests and the log queue.
+pub async fn run(built: Built, listener: TcpListener) -> anyhow::Result<()> {
+    let Built { app, log_writer } = built;
     let grace = app.config().shutdown_grace;
+    let queue = app.log_queue().clone();
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, router(app)).with_graceful_shutdown(async move {
+    let service = router(app.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
         shutdown_signal().await;
         tracing::info!("shutdown signal received; draining in-flight requests");
         let _ = signalled_tx.send(());
@@ -54,6 +86,17 @@ pub async fn run(app: App, listener: TcpListener) -> anyhow::Result<()> {
         r = server => r.context("server failed")?,
         _ = deadline => tracing::warn!(grace_secs = grace.as_secs(), "grace period over; closing remaining connections"),
     }
+    // Everything acknowledged is written before exit: flush what is queued. If the store
+    // is down this waits (the writer retries), bounded by another grace period.
+    drop(app);
+    if tokio::time::timeout(grace.max(Duration::from_secs(5)), queue.flush())
+        .await
+        .is_err()
+    {
+        tracing::error!(queued = queue.depth(), "log records could not be written before exit");
+    }
+    drop(queue);
+    log_writer.abort();
     tracing::info!("stopped");
     Ok(())
 }

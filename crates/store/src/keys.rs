@@ -22,6 +22,14 @@ pub struct StoredKey {
     pub modified_at: String,
 }
 
+/// What a [`StoreError::Conflict`] from [`KeyStore::create_key`] says.
+pub(crate) fn conflict_message(key: &StoredKey) -> String {
+    format!(
+        "a key with alias '{}' for provider '{}' already exists on gateway '{}'",
+        key.alias, key.provider_slug, key.gateway_id
+    )
+}
+
 #[async_trait]
 pub trait KeyStore: Send + Sync + 'static {
     /// Inserts a key; `StoreError::Conflict` if the (gateway, provider, alias) is taken.

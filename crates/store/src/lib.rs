@@ -1,27 +1,73 @@
 //! Storage: narrow traits and their backends.
 //!
 //! - [`GatewayStore`]: gateway settings (create on first use, read, replace, list, delete).
+//! - [`logs`]: the request log: [`LogSink`] (batched writes with per-gateway caps) and
+//!   [`LogQuery`] (list, get, patch, delete, analytics), with the query types the control plane
+//!   parses from its query string ([`params`]).
+//! - [`keys`]: stored provider keys ([`KeyStore`]).
 //! - [`sqlite`]: the embedded default backend (one file, WAL), migrations applied at open.
+//! - [`postgres`]: the scale-out backend (a pool shared by any number of replicas).
 //!
-//! [`open`] picks the backend from the `database` URL. Nothing here knows about HTTP.
+//! Both backends share the SQL they can ([`sql`] builds the WHERE and ORDER BY of log
+//! queries) and the analytics rollup ([`rollup`]); each owns its schema in
+//! `migrations/{sqlite,postgres}`.
+//!
+//! [`open`] picks the backend from the `database` URL and returns one [`Store`] handle that
+//! implements every trait. Nothing here knows about HTTP.
 
+#[cfg(test)]
+mod bench;
+pub mod keys;
+mod log_query;
+pub mod logs;
+pub mod params;
+mod plan;
+pub mod postgres;
+mod rollup;
+mod row;
+mod sql;
 pub mod sqlite;
+
+pub use keys::{KeyStore, StoredKey};
+pub use logs::{
+    AnalyticsQuery, AnalyticsRow, Bucket, Condition, FilterKey, GroupBy, LogCap, LogFilter,
+    LogListQuery, LogPage, LogPatch, LogQuery, LogSink, Op, OrderBy, PendingLog, WriteOutcome,
+};
+pub use params::QueryError;
 
 use async_trait::async_trait;
 use std::sync::Arc;
 use switchyard_core::{AccountId, GatewayId, GatewaySettings};
 
-/// A storage failure. The message is for operators; callers only need to know it failed.
+/// A storage failure. The message is for operators, except where a variant says otherwise.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("unsupported database URL '{0}': use sqlite://PATH")]
+    #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://...")]
     UnsupportedUrl(String),
     #[error("stored row is invalid: {0}")]
     Corrupt(String),
+    /// A uniqueness rule refused the write (e.g. a provider key alias already taken). The
+    /// message names what clashed and may be shown to the client.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A query built by the caller is not well formed (e.g. a filter value of the wrong type).
+    /// Queries parsed by [`params`] never produce this.
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation to [`StoreError::Conflict`] with `what`.
+    pub(crate) fn from_insert(e: sqlx::Error, what: impl FnOnce() -> String) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what()),
+            _ => StoreError::Database(e),
+        }
+    }
 }
 
 /// Gateway settings, keyed by account and gateway id.
@@ -46,7 +92,7 @@ pub trait GatewayStore: Send + Sync + 'static {
     /// Every gateway of an account, ordered by id.
     async fn list_gateways(&self, account: &AccountId) -> Result<Vec<GatewaySettings>, StoreError>;
 
-    /// Deletes one gateway; returns it if it existed.
+    /// Deletes one gateway; returns it if it existed. Its logs and keys are left alone.
     async fn delete_gateway(
         &self,
         account: &AccountId,
@@ -54,13 +100,22 @@ pub trait GatewayStore: Send + Sync + 'static {
     ) -> Result<Option<GatewaySettings>, StoreError>;
 }
 
-/// Everything the server needs from storage, behind one handle.
-pub type Store = Arc<dyn GatewayStore>;
+/// Every storage trait at once: what a backend implements and what the server holds.
+pub trait Backend: GatewayStore + LogSink + LogQuery + KeyStore {}
 
-/// Opens the backend a `database` URL names and applies its migrations.
+impl<T: GatewayStore + LogSink + LogQuery + KeyStore> Backend for T {}
+
+/// Everything the server needs from storage, behind one handle.
+pub type Store = Arc<dyn Backend>;
+
+/// Opens the backend a `database` URL names (`sqlite:...`, `postgres://...` or
+/// `postgresql://...`) and applies its migrations. Safe to call from several processes at once
+/// against one PostgreSQL database (migrations run under an advisory lock).
 pub async fn open(url: &str) -> Result<Store, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::open(url).await?))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }

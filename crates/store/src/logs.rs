@@ -1,11 +1,44 @@
 //! The request log: what the batch writer hands the store, and what the control plane asks.
 //!
 //! Query types here are plain data, parsed from the control plane's query-string pairs by
-//! `from_query_pairs`, so every backend answers exactly the same questions.
+//! `from_query_pairs` (see [`crate::params`]), so every backend answers exactly the same
+//! questions.
+//!
+//! # Semantics every backend keeps
+//!
+//! - **Writes** ([`LogSink::write_batch`]): one transaction per batch. A record whose id is
+//!   already stored for its gateway is ignored (so a retried batch does not duplicate rows).
+//!   Caps apply per gateway from the cap carried by each record: `STOP_INSERTING` skips a
+//!   record once the gateway holds `max_rows`; `DELETE_OLDEST` inserts, then deletes the
+//!   oldest rows beyond `max_rows` (at most [`TRIM_LIMIT_PER_BATCH`] per batch, so lowering a
+//!   cap a long way converges over a few batches instead of stalling one). The stored row
+//!   count of each gateway is kept in a counter updated in the same transaction (and by
+//!   [`LogQuery::delete_logs`]), never by counting the table.
+//! - **Filters**: conditions are ANDed; the values of one condition are alternatives: `eq`,
+//!   `contains`, `lt`, `gt` (and the flat params' `gte`, `lte`) match when any value does,
+//!   `neq` when the field differs from every value (a missing field differs from everything).
+//!   A `null` value means "missing" (`eq null` = IS NULL). `contains` and `search` are
+//!   case-insensitive substring matches. `feedback` treats "none" as 0 (Cloudflare: 0 = not
+//!   evaluated). `metadata.key eq K`: the record's metadata has key K; `metadata.value eq V`:
+//!   some metadata value, as text (`true`, `42`, `x`), equals V; `neq` negates, `contains`
+//!   matches a substring of some key/value. `tokens` is `tokens_in + tokens_out` (missing = 0).
+//! - **Ordering**: by the chosen column, then `created_at`, then `id`, all in the chosen
+//!   direction, so pages are stable. A missing value sorts lowest.
+//! - **Analytics** come from a rollup kept by `write_batch` (per gateway × minute × provider ×
+//!   model counters, plus a log-scale latency histogram), never from the log rows. They count
+//!   every record handed to `write_batch`, including those a `STOP_INSERTING` cap skipped,
+//!   and are *not* reduced when rows are deleted (by `delete_logs` or `DELETE_OLDEST`): like
+//!   Cloudflare's analytics, they describe traffic, not the stored log. Buckets are UTC; the
+//!   range `[start, end)` selects the minutes that start inside it (so it is exact for
+//!   minute-aligned bounds). p50/p95 are estimated from the histogram (buckets 2^(1/8) wide:
+//!   within about 5 % of the exact value).
 
 use crate::StoreError;
 use async_trait::async_trait;
 use switchyard_core::{AccountId, GatewayId, LogRecord, LogStrategy};
+
+/// The most rows one batch deletes to bring a `DELETE_OLDEST` gateway back under its cap.
+pub const TRIM_LIMIT_PER_BATCH: u64 = 50_000;
 
 /// A gateway's cap on stored rows (`log_management`), as it stood when the request ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +62,8 @@ pub struct WriteOutcome {
     pub skipped: u64,
 }
 
-/// A filter operator of the logs API.
+/// A filter operator of the logs API. `Gte` and `Lte` are not accepted in `filters`; they
+/// come from the flat `min_*`, `max_*`, `start_date` and `end_date` params.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Eq,
@@ -37,6 +71,34 @@ pub enum Op {
     Contains,
     Lt,
     Gt,
+    Gte,
+    Lte,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Eq => "eq",
+            Op::Neq => "neq",
+            Op::Contains => "contains",
+            Op::Lt => "lt",
+            Op::Gt => "gt",
+            Op::Gte => "gte",
+            Op::Lte => "lte",
+        }
+    }
+
+    /// The operators a `filters` entry may name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "eq" => Some(Op::Eq),
+            "neq" => Some(Op::Neq),
+            "contains" => Some(Op::Contains),
+            "lt" => Some(Op::Lt),
+            "gt" => Some(Op::Gt),
+            _ => None,
+        }
+    }
 }
 
 /// A field the logs API filters on.
@@ -61,6 +123,112 @@ pub enum FilterKey {
     RequestContentType,
     ResponseContentType,
     UserAgent,
+    /// `tokens_in + tokens_out`.
+    Tokens,
+}
+
+/// What kind of value a [`FilterKey`] compares, which decides the operators it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// eq, neq, contains.
+    Text,
+    /// eq, neq.
+    Bool,
+    /// eq, neq, lt, gt (and gte, lte).
+    Number,
+    /// An RFC 3339 timestamp: eq, neq, lt, gt (and gte, lte).
+    Time,
+    /// `metadata.key` / `metadata.value`: eq, neq, contains.
+    Metadata,
+}
+
+impl KeyKind {
+    pub fn allows(self, op: Op) -> bool {
+        match self {
+            KeyKind::Text | KeyKind::Metadata => matches!(op, Op::Eq | Op::Neq | Op::Contains),
+            KeyKind::Bool => matches!(op, Op::Eq | Op::Neq),
+            KeyKind::Number | KeyKind::Time => !matches!(op, Op::Contains),
+        }
+    }
+}
+
+impl FilterKey {
+    /// Every key, for docs and tests.
+    pub const ALL: [FilterKey; 20] = [
+        FilterKey::Id,
+        FilterKey::CreatedAt,
+        FilterKey::Provider,
+        FilterKey::Model,
+        FilterKey::Success,
+        FilterKey::Cached,
+        FilterKey::Cost,
+        FilterKey::TokensIn,
+        FilterKey::TokensOut,
+        FilterKey::Duration,
+        FilterKey::Feedback,
+        FilterKey::EventId,
+        FilterKey::MetadataKey,
+        FilterKey::MetadataValue,
+        FilterKey::StatusCode,
+        FilterKey::RequestType,
+        FilterKey::RequestContentType,
+        FilterKey::ResponseContentType,
+        FilterKey::UserAgent,
+        FilterKey::Tokens,
+    ];
+
+    /// The key's name in the logs API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FilterKey::Id => "id",
+            FilterKey::CreatedAt => "created_at",
+            FilterKey::Provider => "provider",
+            FilterKey::Model => "model",
+            FilterKey::Success => "success",
+            FilterKey::Cached => "cached",
+            FilterKey::Cost => "cost",
+            FilterKey::TokensIn => "tokens_in",
+            FilterKey::TokensOut => "tokens_out",
+            FilterKey::Duration => "duration",
+            FilterKey::Feedback => "feedback",
+            FilterKey::EventId => "event_id",
+            FilterKey::MetadataKey => "metadata.key",
+            FilterKey::MetadataValue => "metadata.value",
+            FilterKey::StatusCode => "status_code",
+            FilterKey::RequestType => "request_type",
+            FilterKey::RequestContentType => "request_content_type",
+            FilterKey::ResponseContentType => "response_content_type",
+            FilterKey::UserAgent => "user_agent",
+            FilterKey::Tokens => "tokens",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        FilterKey::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn kind(self) -> KeyKind {
+        match self {
+            FilterKey::Id
+            | FilterKey::Provider
+            | FilterKey::Model
+            | FilterKey::EventId
+            | FilterKey::RequestType
+            | FilterKey::RequestContentType
+            | FilterKey::ResponseContentType
+            | FilterKey::UserAgent => KeyKind::Text,
+            FilterKey::Success | FilterKey::Cached => KeyKind::Bool,
+            FilterKey::Cost
+            | FilterKey::TokensIn
+            | FilterKey::TokensOut
+            | FilterKey::Duration
+            | FilterKey::Feedback
+            | FilterKey::StatusCode
+            | FilterKey::Tokens => KeyKind::Number,
+            FilterKey::CreatedAt => KeyKind::Time,
+            FilterKey::MetadataKey | FilterKey::MetadataValue => KeyKind::Metadata,
+        }
+    }
 }
 
 /// One `{key, operator, value: [...]}`; several values are alternatives (OR).
@@ -93,6 +261,38 @@ pub enum OrderBy {
     TokensOut,
 }
 
+impl OrderBy {
+    pub const ALL: [OrderBy; 9] = [
+        OrderBy::CreatedAt,
+        OrderBy::Provider,
+        OrderBy::Model,
+        OrderBy::Success,
+        OrderBy::Cached,
+        OrderBy::Cost,
+        OrderBy::Duration,
+        OrderBy::TokensIn,
+        OrderBy::TokensOut,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderBy::CreatedAt => "created_at",
+            OrderBy::Provider => "provider",
+            OrderBy::Model => "model",
+            OrderBy::Success => "success",
+            OrderBy::Cached => "cached",
+            OrderBy::Cost => "cost",
+            OrderBy::Duration => "duration",
+            OrderBy::TokensIn => "tokens_in",
+            OrderBy::TokensOut => "tokens_out",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        OrderBy::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
 /// `GET .../logs`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogListQuery {
@@ -102,6 +302,19 @@ pub struct LogListQuery {
     /// 1-based.
     pub page: u32,
     pub per_page: u32,
+}
+
+impl Default for LogListQuery {
+    /// Everything, newest first, first page of [`crate::params::DEFAULT_PER_PAGE`].
+    fn default() -> Self {
+        Self {
+            filter: LogFilter::default(),
+            order_by: OrderBy::CreatedAt,
+            descending: true,
+            page: 1,
+            per_page: crate::params::DEFAULT_PER_PAGE,
+        }
+    }
 }
 
 /// One page of records (without bodies and headers) and the total matching count.
@@ -125,6 +338,26 @@ pub enum Bucket {
     Minute,
     Hour,
     Day,
+}
+
+impl Bucket {
+    /// Length in minutes.
+    pub fn minutes(self) -> i64 {
+        match self {
+            Bucket::Minute => 1,
+            Bucket::Hour => 60,
+            Bucket::Day => 1440,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "minute" => Some(Bucket::Minute),
+            "hour" => Some(Bucket::Hour),
+            "day" => Some(Bucket::Day),
+            _ => None,
+        }
+    }
 }
 
 /// Optional grouping of the analytics endpoint.
@@ -164,12 +397,15 @@ pub struct AnalyticsRow {
 /// Where the batch writer puts records.
 #[async_trait]
 pub trait LogSink: Send + Sync + 'static {
+    /// Writes one batch in one transaction (see the module doc for caps and duplicates).
+    /// Bodies and headers are stored beside the row and only read by `get_log`.
     async fn write_batch(&self, batch: &[PendingLog]) -> Result<WriteOutcome, StoreError>;
 }
 
 /// What the control plane asks of the log.
 #[async_trait]
 pub trait LogQuery: Send + Sync + 'static {
+    /// One page of matching records, without headers and bodies, and the total match count.
     async fn list_logs(
         &self,
         account: &AccountId,
@@ -185,6 +421,8 @@ pub trait LogQuery: Send + Sync + 'static {
         id: &str,
     ) -> Result<Option<LogRecord>, StoreError>;
 
+    /// Applies `patch` to one record; returns the updated record (with headers and bodies),
+    /// or `None` if there is no such record.
     async fn patch_log(
         &self,
         account: &AccountId,
@@ -201,6 +439,7 @@ pub trait LogQuery: Send + Sync + 'static {
         filter: &LogFilter,
     ) -> Result<u64, StoreError>;
 
+    /// Rows ordered by bucket, then provider, then model; buckets without traffic are absent.
     async fn analytics(
         &self,
         account: &AccountId,

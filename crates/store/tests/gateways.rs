@@ -1,12 +1,15 @@
 //! The gateway store suite, run against every backend.
 #![allow(clippy::unwrap_used)]
 
-use switchyard_core::{AccountId, GatewayId, GatewaySettings, RateLimitTechnique};
+mod common;
+
+use common::{gw, unique_account};
+use switchyard_core::{GatewaySettings, RateLimitTechnique};
 use switchyard_store::Store;
 
 async fn suite(store: Store) {
-    let acct = AccountId::parse("acct").unwrap();
-    let gw = GatewayId::parse("gw").unwrap();
+    let acct = unique_account("gw");
+    let gw = gw("gw");
     assert!(store.get_gateway(&acct, &gw).await.unwrap().is_none());
 
     let fresh = GatewaySettings::new(acct.clone(), gw.clone(), "2026-01-01T00:00:00Z".into());
@@ -34,12 +37,12 @@ async fn suite(store: Store) {
     assert_eq!(got.created_at, "2026-01-01T00:00:00Z");
     assert_eq!(got.modified_at, "2026-01-02T00:00:00Z");
 
-    let gw2 = GatewayId::parse("a-first").unwrap();
+    let gw2 = common::gw("a-first");
     store
         .create_gateway_if_missing(&GatewaySettings::new(acct.clone(), gw2.clone(), "t".into()))
         .await
         .unwrap();
-    let other_acct = AccountId::parse("someone-else").unwrap();
+    let other_acct = unique_account("gw-other");
     store
         .create_gateway_if_missing(&GatewaySettings::new(
             other_acct.clone(),
@@ -59,6 +62,7 @@ async fn suite(store: Store) {
 
     let deleted = store.delete_gateway(&acct, &gw).await.unwrap().unwrap();
     assert_eq!(deleted.id, gw);
+    assert_eq!(deleted.rate_limiting_limit, 10);
     assert!(store.delete_gateway(&acct, &gw).await.unwrap().is_none());
     assert!(store.get_gateway(&other_acct, &gw).await.unwrap().is_some());
 }
@@ -70,8 +74,37 @@ async fn sqlite_file_backend() {
     suite(switchyard_store::open(&url).await.unwrap()).await;
     // Reopening finds the data and re-runs migrations harmlessly.
     let store = switchyard_store::open(&url).await.unwrap();
-    let acct = AccountId::parse("acct").unwrap();
+    let acct = unique_account("reopen");
+    let g = GatewaySettings::new(acct.clone(), gw("x"), "t".into());
+    store.put_gateway(&g).await.unwrap();
+    drop(store);
+    let store = switchyard_store::open(&url).await.unwrap();
     assert_eq!(store.list_gateways(&acct).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn sqlite_memory_backend() {
+    suite(switchyard_store::open("sqlite::memory:").await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_backend() {
+    suite(common::postgres().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_opens_concurrently() {
+    // Several replicas starting at once: migrations serialise on sqlx's advisory lock.
+    let url = common::postgres_url();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { switchyard_store::open(&url).await.map(|_| ()) })
+        })
+        .collect();
+    for h in handles {
+        h.await.unwrap().unwrap();
+    }
 }
 
 #[tokio::test]

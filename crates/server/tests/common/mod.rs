@@ -318,3 +318,49 @@ pub fn read_file(path: &std::path::Path) -> String {
 pub const CHAT: &str = r#"{"model":"grok-beta","messages":[{"role":"user","content":"Hello"}]}"#;
 pub const CHAT_STREAM: &str = r#"{"model":"grok-beta","messages":[{"role":"user","content":"Hello"}],"stream":true,"stream_options":{"include_usage":true}}"#;
 pub const AUTH: (&str, &str) = ("authorization", "Bearer xai-test-key");
+
+impl Gateway {
+    /// `{url}/client/v4/accounts/acct/ai-gateway{path}`.
+    pub fn cp(&self, path: &str) -> String {
+        format!("{}/client/v4/accounts/acct/ai-gateway{path}", self.url)
+    }
+
+    /// Polls the logs list until `n` records exist (the writer batches for up to 50 ms).
+    pub async fn wait_for_logs(&self, gateway: &str, n: usize) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let a = send(
+                Method::GET,
+                &self.cp(&format!("/gateways/{gateway}/logs?per_page=50")),
+                &[],
+                "",
+            )
+            .await;
+            if a.status == 200 {
+                let rows = a.json()["result"].as_array().cloned().unwrap_or_default();
+                if rows.len() >= n {
+                    return rows;
+                }
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "expected {n} log records; got status {} body {}",
+                    a.status,
+                    String::from_utf8_lossy(&a.body)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+/// Sends JSON to the control plane.
+pub async fn cp_send(method: Method, url: &str, body: serde_json::Value) -> Answer {
+    send(
+        method,
+        url,
+        &[("content-type", "application/json")],
+        body.to_string(),
+    )
+    .await
+}

@@ -1,0 +1,803 @@
+//! Token usage and the answering model, read from a provider's response body after the fact.
+//!
+//! The gateway keeps the body as received (possibly its first part and its last few chunks
+//! with the middle dropped) and calls [`extract`] once per request, off the response path.
+//!
+//! # Wire formats read
+//! The format is recognised from the body, not configured per provider:
+//!
+//! | answer | where the usage is |
+//! |---|---|
+//! | OpenAI Chat Completions (and every compatible API: xAI, Groq, Mistral, DeepSeek, …) | `usage` of the body, or the **last** non-null `usage` of the `data:` stream (legacy xAI streams repeat a cumulative `usage` on every chunk); Groq's `x_groq.usage` |
+//! | OpenAI Responses | `usage` of the body, or `response.usage` of the terminal `response.completed`/`incomplete`/`failed` event |
+//! | Anthropic Messages | `usage` of the body; in a stream `message_start.message.usage` updated field by field by each `message_delta.usage` |
+//! | Gemini | `usageMetadata` of the body, of each `alt=sse` event, or of each element of the JSON-array stream (last wins) |
+//! | anything else | no usage |
+//!
+//! # How the numbers are normalised into [`Usage`]
+//! [`Usage`] follows xAI's chat semantics: `tokens_out` is visible output only and
+//! `reasoning_tokens` are billed on top of it at the output price.
+//! - `tokens_in` is **every** input token, cached or not: OpenAI's `prompt_tokens` and
+//!   `input_tokens` and Gemini's `promptTokenCount` (+ `toolUsePromptTokenCount`) already are;
+//!   Anthropic's `input_tokens` excludes cache reads and writes, so Anthropic's `tokens_in` is
+//!   `input_tokens + cache_read_input_tokens + cache_creation_input_tokens`.
+//! - `cached_tokens_in` (cache reads) and `cache_write_tokens_in` (Anthropic's cache
+//!   creation) are parts of `tokens_in`.
+//! - Reasoning: xAI's chat `completion_tokens` **excludes** reasoning tokens; OpenAI's (and
+//!   DeepSeek's, Groq's…) **includes** them, as does every Responses API `output_tokens`. Where
+//!   they are included, `tokens_out = completion − reasoning`, so that `tokens_out +
+//!   reasoning_tokens` is always the billed output and no cost function double-bills. For chat
+//!   answers the numbers usually tell which convention applies (`total_tokens` equals
+//!   `prompt + completion + reasoning` on xAI and `prompt + completion` elsewhere); only when
+//!   they cannot does the `provider` slug decide (`grok`/`xai` exclude, everyone else
+//!   includes). Gemini reports thoughts apart from candidates, like xAI. Anthropic reports no
+//!   reasoning count (thinking is inside `output_tokens`).
+//!
+//! # Encodings and truncation
+//! `gzip` and `deflate` bodies are decompressed for parsing (up to [`MAX_DECODED_BYTES`]).
+//! Other codings (`br`, `zstd`, …) yield no usage: the gateway should ask upstreams for
+//! `gzip`/`deflate`/`identity` only if it wants usage from every answer. A compressed body
+//! whose middle was dropped is read from its first part only (the tail cannot be
+//! decompressed without the middle).
+//!
+//! When the middle was dropped, the first part is parsed up to its last complete event, the
+//! tail from its first event boundary on; if that finds no usage, the tail's last `"usage"`
+//! (or `"usageMetadata"`) object is parsed wherever it sits. Nothing here panics on any input.
+
+use crate::sse::{SseEvent, SseParser};
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::io::Read;
+use switchyard_core::Usage;
+
+/// The most decompressed bytes looked at; the rest of a larger body is ignored.
+pub const MAX_DECODED_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What one answer says about itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extracted {
+    pub usage: Usage,
+    /// The model the answer names (`model`, Anthropic's `message.model`, Gemini's
+    /// `modelVersion`), which may differ from the one requested.
+    pub model: Option<String>,
+}
+
+/// Reads usage and model from a response body.
+///
+/// - `provider`: the catalog slug (e.g. `grok`, `openai`); only used to break the tie
+///   described in the module docs (whether chat `completion_tokens` includes reasoning).
+/// - `content_type`, `content_encoding`: the response's headers.
+/// - `head`: the body's chunks from its first byte; `tail`: its last chunks after a gap, empty
+///   when nothing was dropped.
+pub fn extract(
+    provider: &str,
+    content_type: Option<&str>,
+    content_encoding: Option<&str>,
+    head: &[Bytes],
+    tail: &[Bytes],
+) -> Extracted {
+    let head: Vec<&[u8]> = head.iter().map(|b| b.as_ref()).collect();
+    let tail: Vec<&[u8]> = tail.iter().map(|b| b.as_ref()).collect();
+    match decode(content_encoding, &head, !tail.is_empty()) {
+        Decoded::Plain => parse(provider, content_type, &head, &tail, !tail.is_empty()),
+        Decoded::Bytes { body, truncated } => {
+            parse(provider, content_type, &[&body], &[], truncated)
+        }
+        Decoded::Unsupported => Extracted::default(),
+    }
+}
+
+enum Decoded {
+    Plain,
+    Bytes { body: Vec<u8>, truncated: bool },
+    Unsupported,
+}
+
+/// Undoes `gzip`/`deflate` for parsing.
+fn decode(content_encoding: Option<&str>, head: &[&[u8]], gap: bool) -> Decoded {
+    let codings: Vec<String> = content_encoding
+        .unwrap_or("")
+        .split(',')
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| !c.is_empty() && c != "identity")
+        .collect();
+    let coding = match codings.as_slice() {
+        [] => return Decoded::Plain,
+        [one] => one.as_str(),
+        _ => return Decoded::Unsupported,
+    };
+    let mut body = Vec::new();
+    let complete = match coding {
+        "gzip" | "x-gzip" => read_capped(
+            flate2::read::MultiGzDecoder::new(Chunks::new(head)),
+            &mut body,
+        ),
+        "deflate" => {
+            // HTTP's "deflate" is zlib-wrapped, but some servers send raw deflate.
+            let ok = read_capped(flate2::read::ZlibDecoder::new(Chunks::new(head)), &mut body);
+            if !ok && body.is_empty() {
+                read_capped(
+                    flate2::read::DeflateDecoder::new(Chunks::new(head)),
+                    &mut body,
+                )
+            } else {
+                ok
+            }
+        }
+        _ => return Decoded::Unsupported,
+    };
+    Decoded::Bytes {
+        body,
+        truncated: gap || !complete,
+    }
+}
+
+/// Reads all of `r` into `out`, up to [`MAX_DECODED_BYTES`]; whether it ended cleanly within
+/// the cap. On a decoding error `out` keeps what was decoded before it.
+fn read_capped(r: impl Read, out: &mut Vec<u8>) -> bool {
+    let mut capped = r.take(MAX_DECODED_BYTES + 1);
+    match capped.read_to_end(out) {
+        Ok(n) => (n as u64) <= MAX_DECODED_BYTES,
+        Err(_) => false,
+    }
+}
+
+/// The head's chunks as one reader.
+struct Chunks<'a> {
+    rest: &'a [&'a [u8]],
+    current: &'a [u8],
+}
+
+impl<'a> Chunks<'a> {
+    fn new(chunks: &'a [&'a [u8]]) -> Self {
+        Self {
+            rest: chunks,
+            current: &[],
+        }
+    }
+}
+
+impl Read for Chunks<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rest.split_first() {
+                Some((first, rest)) => {
+                    self.current = first;
+                    self.rest = rest;
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = &self.current[n..];
+        Ok(n)
+    }
+}
+
+fn parse(
+    provider: &str,
+    content_type: Option<&str>,
+    head: &[&[u8]],
+    tail: &[&[u8]],
+    truncated: bool,
+) -> Extracted {
+    let mut acc = Accumulator::new(provider);
+    let (clean, tail_reported) = match sniff(content_type, head) {
+        Format::Json => (parse_json(&mut acc, head) && !truncated, false),
+        Format::Sse => (!truncated, parse_sse(&mut acc, head, tail, truncated)),
+        Format::Unknown => return Extracted::default(),
+    };
+    if !clean {
+        // A body cut short: the tail's last usage object, found by scanning, is the latest
+        // report unless parsing the tail already saw one; the head's is a last resort.
+        if !tail_reported {
+            if let Some((key, usage)) = scan_last_usage(&concat(tail)) {
+                acc.scanned_usage(&key, &usage);
+            }
+        }
+        if acc.found.is_none() {
+            if let Some((key, usage)) = scan_last_usage(&concat(head)) {
+                acc.scanned_usage(&key, &usage);
+            }
+        }
+    }
+    if acc.model.is_none() {
+        // Bodies that name the model late (embeddings) or not where parsing reached.
+        acc.model = scan_first_model(&concat(head)).or_else(|| scan_first_model(&concat(tail)));
+    }
+    acc.finish()
+}
+
+enum Format {
+    Json,
+    Sse,
+    Unknown,
+}
+
+/// JSON if the body starts with `{` or `[`; an event stream if declared so or if it starts
+/// with an event-stream field; else unknown (HTML error pages, audio, …).
+fn sniff(content_type: Option<&str>, head: &[&[u8]]) -> Format {
+    let mut lead = Vec::with_capacity(8);
+    'outer: for chunk in head {
+        for &b in chunk.iter() {
+            if lead.is_empty() && (b.is_ascii_whitespace() || b == 0xEF || b == 0xBB || b == 0xBF) {
+                continue;
+            }
+            lead.push(b);
+            if lead.len() == 8 {
+                break 'outer;
+            }
+        }
+    }
+    match lead.first() {
+        Some(b'{' | b'[') => return Format::Json,
+        None => return Format::Unknown,
+        _ => {}
+    }
+    let declared = content_type.is_some_and(|ct| ct.to_ascii_lowercase().contains("event-stream"));
+    let field = [&b"data:"[..], b"event:", b"id:", b"retry:", b":"]
+        .iter()
+        .any(|f| lead.starts_with(f));
+    if declared || field {
+        Format::Sse
+    } else {
+        Format::Unknown
+    }
+}
+
+/// A JSON document, JSON lines, or concatenated documents; arrays are walked element-wise.
+/// Whether the whole body parsed.
+fn parse_json(acc: &mut Accumulator, head: &[&[u8]]) -> bool {
+    let body = concat(head);
+    let values = serde_json::Deserializer::from_slice(&body).into_iter::<Value>();
+    for value in values {
+        match value {
+            Ok(v) => acc.value(&v, None),
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// Whether parsing the tail (when there is one) brought a usage report.
+fn parse_sse(acc: &mut Accumulator, head: &[&[u8]], tail: &[&[u8]], truncated: bool) -> bool {
+    let mut parser = SseParser::new();
+    for chunk in head {
+        for event in parser.feed(chunk) {
+            acc.event(&event);
+        }
+    }
+    if !truncated {
+        if let Some(event) = parser.finish() {
+            acc.event(&event);
+        }
+        return false;
+    }
+    let before_tail = acc.reports;
+    let mut parser = SseParser::mid_stream();
+    for chunk in tail {
+        for event in parser.feed(chunk) {
+            acc.event(&event);
+        }
+    }
+    if let Some(event) = parser.finish() {
+        acc.event(&event);
+    }
+    acc.reports != before_tail
+}
+
+fn concat<'a>(chunks: &[&'a [u8]]) -> Cow<'a, [u8]> {
+    match chunks {
+        [] => Cow::Borrowed(&[]),
+        [one] => Cow::Borrowed(one),
+        many => Cow::Owned(many.concat()),
+    }
+}
+
+/// What the answer said so far; later reports replace earlier ones.
+struct Accumulator {
+    found: Option<Found>,
+    /// How many usage reports were taken in.
+    reports: u64,
+    model: Option<String>,
+    /// Chat `completion_tokens` excludes reasoning on this provider when the numbers don't say.
+    excludes_reasoning: bool,
+}
+
+enum Found {
+    Usage(Usage),
+    Anthropic(AnthropicCounts),
+}
+
+/// Anthropic's counts, kept raw so `message_delta` can update them field by field.
+#[derive(Default)]
+struct AnthropicCounts {
+    input: Option<u64>,
+    output: Option<u64>,
+    cache_read: Option<u64>,
+    cache_creation: Option<u64>,
+}
+
+impl AnthropicCounts {
+    fn read(u: &Map<String, Value>) -> Self {
+        Self {
+            input: count(u.get("input_tokens")),
+            output: count(u.get("output_tokens")),
+            cache_read: count(u.get("cache_read_input_tokens")),
+            cache_creation: count(u.get("cache_creation_input_tokens")),
+        }
+    }
+
+    fn update(&mut self, newer: Self) {
+        self.input = newer.input.or(self.input);
+        self.output = newer.output.or(self.output);
+        self.cache_read = newer.cache_read.or(self.cache_read);
+        self.cache_creation = newer.cache_creation.or(self.cache_creation);
+    }
+
+    fn usage(&self) -> Usage {
+        let any_in =
+            self.input.is_some() || self.cache_read.is_some() || self.cache_creation.is_some();
+        Usage {
+            tokens_in: any_in.then(|| {
+                self.input
+                    .unwrap_or(0)
+                    .saturating_add(self.cache_read.unwrap_or(0))
+                    .saturating_add(self.cache_creation.unwrap_or(0))
+            }),
+            tokens_out: self.output,
+            cached_tokens_in: self.cache_read,
+            cache_write_tokens_in: self.cache_creation,
+            reasoning_tokens: None,
+            cost_in_usd_ticks: None,
+        }
+    }
+}
+
+impl Accumulator {
+    fn new(provider: &str) -> Self {
+        let p = provider.to_ascii_lowercase();
+        Self {
+            found: None,
+            reports: 0,
+            model: None,
+            excludes_reasoning: p == "grok" || p == "xai",
+        }
+    }
+
+    fn finish(self) -> Extracted {
+        let usage = match self.found {
+            Some(Found::Usage(u)) => u,
+            Some(Found::Anthropic(a)) => a.usage(),
+            None => Usage::default(),
+        };
+        Extracted {
+            usage,
+            model: self.model,
+        }
+    }
+
+    fn set(&mut self, found: Found) {
+        self.found = Some(found);
+        self.reports += 1;
+    }
+
+    /// A usage object found by scanning raw bytes, without its parent. After an Anthropic
+    /// `message_start`, a later bare usage can only be a `message_delta`'s.
+    fn scanned_usage(&mut self, key: &str, u: &Map<String, Value>) {
+        let kind = matches!(self.found, Some(Found::Anthropic(_))).then_some("message_delta");
+        self.usage_object(key, u, kind);
+    }
+
+    /// One stream event: parsed only if it may carry what is still wanted.
+    fn event(&mut self, event: &SseEvent) {
+        let data = event.data.trim();
+        if data.is_empty() || data == "[DONE]" || !data.starts_with(['{', '[']) {
+            return;
+        }
+        let wants_model = self.model.is_none() && data.contains("\"model");
+        if !wants_model && !has_usage_object(data.as_bytes()) {
+            return;
+        }
+        if let Ok(v) = serde_json::from_str::<Value>(data) {
+            self.value(&v, event.event.as_deref());
+        }
+    }
+
+    /// One JSON value: a whole body, a stream event's data, or an element of a JSON array.
+    fn value(&mut self, v: &Value, event_name: Option<&str>) {
+        let obj = match v {
+            Value::Object(obj) => obj,
+            Value::Array(items) => {
+                for item in items {
+                    if item.is_object() {
+                        self.value(item, event_name);
+                    }
+                }
+                return;
+            }
+            _ => return,
+        };
+        if self.model.is_none() {
+            self.model = model_of(obj);
+        }
+        let kind = obj.get("type").and_then(Value::as_str).or(event_name);
+        if let Some(u) = obj.get("usageMetadata").and_then(Value::as_object) {
+            self.set(Found::Usage(gemini(u)));
+        }
+        if kind == Some("message_start") {
+            if let Some(u) = obj
+                .get("message")
+                .and_then(|m| m.get("usage"))
+                .and_then(Value::as_object)
+            {
+                self.set(Found::Anthropic(AnthropicCounts::read(u)));
+            }
+        }
+        if let Some(u) = obj
+            .get("response")
+            .and_then(|r| r.get("usage"))
+            .and_then(Value::as_object)
+        {
+            self.usage_object("usage", u, Some("response"));
+        }
+        if let Some(u) = obj.get("usage").and_then(Value::as_object) {
+            self.usage_object("usage", u, kind);
+        }
+        if let Some(u) = obj
+            .get("x_groq")
+            .and_then(|x| x.get("usage"))
+            .and_then(Value::as_object)
+        {
+            self.usage_object("usage", u, None);
+        }
+    }
+
+    /// A `usage` (or `usageMetadata`) object found under `key`; `kind` is its parent's
+    /// `type` or event name when known.
+    fn usage_object(&mut self, key: &str, u: &Map<String, Value>, kind: Option<&str>) {
+        if key == "usageMetadata" {
+            self.set(Found::Usage(gemini(u)));
+            return;
+        }
+        let has = |k: &str| u.contains_key(k);
+        if has("prompt_tokens") || has("completion_tokens") {
+            self.set(Found::Usage(self.chat(u)));
+        } else if has("input_tokens") || has("output_tokens") {
+            let anthropic = matches!(kind, Some("message" | "message_start" | "message_delta"))
+                || has("cache_read_input_tokens")
+                || has("cache_creation_input_tokens");
+            if !anthropic {
+                self.set(Found::Usage(responses(u)));
+            } else if kind == Some("message_delta") {
+                let newer = AnthropicCounts::read(u);
+                match &mut self.found {
+                    Some(Found::Anthropic(a)) => {
+                        a.update(newer);
+                        self.reports += 1;
+                    }
+                    _ => self.set(Found::Anthropic(newer)),
+                }
+            } else {
+                self.set(Found::Anthropic(AnthropicCounts::read(u)));
+            }
+        } else if let Some(ticks) = count(u.get("cost_in_usd_ticks")) {
+            // Image and video answers: a bill without token counts.
+            self.set(Found::Usage(Usage {
+                cost_in_usd_ticks: Some(ticks),
+                ..Usage::default()
+            }));
+        }
+    }
+
+    /// OpenAI Chat Completions usage (also xAI, Groq, Mistral, DeepSeek, …).
+    fn chat(&self, u: &Map<String, Value>) -> Usage {
+        let prompt = count(u.get("prompt_tokens"));
+        let completion = count(u.get("completion_tokens"));
+        let cached = count(
+            u.get("prompt_tokens_details")
+                .and_then(|d| d.get("cached_tokens")),
+        )
+        .or_else(|| count(u.get("prompt_cache_hit_tokens")));
+        let reasoning = count(
+            u.get("completion_tokens_details")
+                .and_then(|d| d.get("reasoning_tokens")),
+        )
+        .or_else(|| count(u.get("reasoning_tokens")));
+        let total = count(u.get("total_tokens"));
+        let included = match (prompt, completion, reasoning, total) {
+            (Some(p), Some(c), Some(r), Some(t)) if r > 0 => {
+                let pc = p.saturating_add(c);
+                if t == pc.saturating_add(r) {
+                    false
+                } else if t == pc {
+                    true
+                } else {
+                    !self.excludes_reasoning
+                }
+            }
+            _ => !self.excludes_reasoning,
+        };
+        let tokens_out = match (completion, reasoning) {
+            (Some(c), Some(r)) if included => Some(c.saturating_sub(r)),
+            (c, _) => c,
+        };
+        Usage {
+            tokens_in: prompt,
+            tokens_out,
+            cached_tokens_in: cached,
+            cache_write_tokens_in: None,
+            reasoning_tokens: reasoning,
+            cost_in_usd_ticks: count(u.get("cost_in_usd_ticks")),
+        }
+    }
+}
+
+/// OpenAI Responses usage: `output_tokens` includes reasoning (on xAI too).
+fn responses(u: &Map<String, Value>) -> Usage {
+    let output = count(u.get("output_tokens"));
+    let reasoning = count(
+        u.get("output_tokens_details")
+            .and_then(|d| d.get("reasoning_tokens")),
+    );
+    Usage {
+        tokens_in: count(u.get("input_tokens")),
+        tokens_out: output.map(|o| o.saturating_sub(reasoning.unwrap_or(0))),
+        cached_tokens_in: count(
+            u.get("input_tokens_details")
+                .and_then(|d| d.get("cached_tokens")),
+        ),
+        cache_write_tokens_in: None,
+        reasoning_tokens: reasoning,
+        cost_in_usd_ticks: count(u.get("cost_in_usd_ticks")),
+    }
+}
+
+/// Gemini `usageMetadata`. Zero counts are omitted on the wire, so a present object means 0
+/// for a missing output count.
+fn gemini(u: &Map<String, Value>) -> Usage {
+    let prompt = count(u.get("promptTokenCount"));
+    let tool_prompt = count(u.get("toolUsePromptTokenCount"));
+    let known = prompt.is_some() || count(u.get("totalTokenCount")).is_some();
+    Usage {
+        tokens_in: (prompt.is_some() || tool_prompt.is_some())
+            .then(|| prompt.unwrap_or(0).saturating_add(tool_prompt.unwrap_or(0))),
+        tokens_out: count(u.get("candidatesTokenCount")).or(known.then_some(0)),
+        cached_tokens_in: count(u.get("cachedContentTokenCount")),
+        cache_write_tokens_in: None,
+        reasoning_tokens: count(u.get("thoughtsTokenCount")),
+        cost_in_usd_ticks: None,
+    }
+}
+
+/// The model an answer object names.
+fn model_of(obj: &Map<String, Value>) -> Option<String> {
+    let named = |o: &Map<String, Value>| {
+        o.get("model")
+            .or_else(|| o.get("modelVersion"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    named(obj)
+        .or_else(|| {
+            obj.get("message")
+                .and_then(Value::as_object)
+                .and_then(named)
+        })
+        .or_else(|| {
+            obj.get("response")
+                .and_then(Value::as_object)
+                .and_then(named)
+        })
+}
+
+/// A token count: a non-negative integer (integral floats and digit strings tolerated).
+fn count(v: Option<&Value>) -> Option<u64> {
+    match v? {
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.is_finite() && *f >= 0.0 && f.fract() == 0.0 && *f < 1.8e19)
+                .map(|f| f as u64)
+        }),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Whether `"usage"` or `"usageMetadata"` appears as a key whose value is an object.
+fn has_usage_object(data: &[u8]) -> bool {
+    find_all(data, b"\"usage").any(|at| usage_value_at(data, at).is_some())
+}
+
+/// If a usage key starts at `at` (its opening quote) and its value is an object: the key and
+/// where the object starts.
+fn usage_value_at(data: &[u8], at: usize) -> Option<(&'static str, usize)> {
+    let rest = data.get(at + b"\"usage".len()..)?;
+    let (key, after) = if rest.starts_with(b"\"") {
+        ("usage", 1)
+    } else if rest.starts_with(b"Metadata\"") {
+        ("usageMetadata", b"Metadata\"".len())
+    } else {
+        return None;
+    };
+    let mut i = at + b"\"usage".len() + after;
+    let skip_ws = |i: &mut usize| {
+        while data.get(*i).is_some_and(u8::is_ascii_whitespace) {
+            *i += 1;
+        }
+    };
+    skip_ws(&mut i);
+    if data.get(i) != Some(&b':') {
+        return None;
+    }
+    i += 1;
+    skip_ws(&mut i);
+    (data.get(i) == Some(&b'{')).then_some((key, i))
+}
+
+/// The last parseable usage object in raw bytes, wherever it sits.
+fn scan_last_usage(data: &[u8]) -> Option<(String, Map<String, Value>)> {
+    let mut end = data.len();
+    while let Some(at) = rfind(&data[..end], b"\"usage") {
+        end = at;
+        let Some((key, start)) = usage_value_at(data, at) else {
+            continue;
+        };
+        let mut values = serde_json::Deserializer::from_slice(&data[start..]).into_iter::<Value>();
+        if let Some(Ok(Value::Object(obj))) = values.next() {
+            return Some((key.to_owned(), obj));
+        }
+    }
+    None
+}
+
+/// The first `"model"` or `"modelVersion"` key with a string value, in raw bytes.
+fn scan_first_model(data: &[u8]) -> Option<String> {
+    for at in find_all(data, b"\"model") {
+        let rest = &data[at + b"\"model".len()..];
+        let after = if rest.starts_with(b"\"") {
+            1
+        } else if rest.starts_with(b"Version\"") {
+            b"Version\"".len()
+        } else {
+            continue;
+        };
+        let mut i = at + b"\"model".len() + after;
+        while data.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        if data.get(i) != Some(&b':') {
+            continue;
+        }
+        i += 1;
+        while data.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        if data.get(i) != Some(&b'"') {
+            continue;
+        }
+        let mut values = serde_json::Deserializer::from_slice(&data[i..]).into_iter::<String>();
+        if let Some(Ok(model)) = values.next() {
+            if !model.is_empty() {
+                return Some(model);
+            }
+        }
+    }
+    None
+}
+
+/// Start offsets of `needle` in `hay`, first to last.
+fn find_all<'a>(hay: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let found = hay
+            .get(from..)?
+            .windows(needle.len())
+            .position(|w| w == needle)?;
+        let at = from + found;
+        from = at + 1;
+        Some(at)
+    })
+}
+
+fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).rposition(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(provider: &str, ct: &str, body: &str) -> Extracted {
+        extract(
+            provider,
+            Some(ct),
+            None,
+            &[Bytes::copy_from_slice(body.as_bytes())],
+            &[],
+        )
+    }
+
+    #[test]
+    fn xai_chat_excludes_reasoning() {
+        let body = r#"{"model":"grok-4-fast-reasoning","usage":{"prompt_tokens":165,"completion_tokens":2,"total_tokens":292,"prompt_tokens_details":{"cached_tokens":156},"completion_tokens_details":{"reasoning_tokens":125},"cost_in_usd_ticks":731000}}"#;
+        let x = one("grok", "application/json", body);
+        assert_eq!(x.model.as_deref(), Some("grok-4-fast-reasoning"));
+        assert_eq!(
+            x.usage,
+            Usage {
+                tokens_in: Some(165),
+                tokens_out: Some(2),
+                cached_tokens_in: Some(156),
+                cache_write_tokens_in: None,
+                reasoning_tokens: Some(125),
+                cost_in_usd_ticks: Some(731000),
+            }
+        );
+        // The totals decide even under another slug.
+        assert_eq!(
+            one("openai", "application/json", body).usage.tokens_out,
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn openai_chat_includes_reasoning() {
+        let body = r#"{"model":"o3","usage":{"prompt_tokens":10,"completion_tokens":100,"total_tokens":110,"completion_tokens_details":{"reasoning_tokens":64}}}"#;
+        let x = one("openai", "application/json", body);
+        assert_eq!(x.usage.tokens_out, Some(36));
+        assert_eq!(x.usage.reasoning_tokens, Some(64));
+        // The totals decide even under the xAI slug.
+        assert_eq!(
+            one("grok", "application/json", body).usage.tokens_out,
+            Some(36)
+        );
+        // No total: the slug decides.
+        let body =
+            r#"{"usage":{"prompt_tokens":10,"completion_tokens":100,"reasoning_tokens":64}}"#;
+        assert_eq!(
+            one("openai", "application/json", body).usage.tokens_out,
+            Some(36)
+        );
+        assert_eq!(
+            one("grok", "application/json", body).usage.tokens_out,
+            Some(100)
+        );
+    }
+
+    #[test]
+    fn count_tolerates_floats_and_strings() {
+        assert_eq!(count(Some(&serde_json::json!(5.0))), Some(5));
+        assert_eq!(count(Some(&serde_json::json!("7"))), Some(7));
+        assert_eq!(count(Some(&serde_json::json!(-1))), None);
+        assert_eq!(count(Some(&serde_json::json!(1.5))), None);
+        assert_eq!(count(Some(&serde_json::json!(null))), None);
+    }
+
+    #[test]
+    fn usage_key_detection() {
+        assert!(has_usage_object(br#"{"usage": {"a":1}}"#));
+        assert!(has_usage_object(br#"{"usageMetadata":{"a":1}}"#));
+        assert!(!has_usage_object(br#"{"usage":null}"#));
+        assert!(!has_usage_object(br#"{"text":"\"usage\": {"}"#));
+        assert!(!has_usage_object(br#"{"usages":{}}"#));
+        assert!(!has_usage_object(br#""usage"#));
+    }
+
+    #[test]
+    fn model_scan() {
+        assert_eq!(
+            scan_first_model(br#"{"data":[1,2],"model" : "text-embedding-3-small","usage":{"#)
+                .as_deref(),
+            Some("text-embedding-3-small")
+        );
+        assert_eq!(scan_first_model(br#"{"model":"#), None);
+        assert_eq!(
+            scan_first_model(br#"[{"modelVersion":"gemini-2.5-flash""#).as_deref(),
+            Some("gemini-2.5-flash")
+        );
+    }
+}

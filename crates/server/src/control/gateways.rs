@@ -1,0 +1,234 @@
+//! `/accounts/{a}/ai-gateway/gateways[/{id}]`: gateway CRUD. A change takes effect on the
+//! next request through the gateway (its cached settings are dropped).
+
+use super::{account, gateway_id, json_object, ok, ok_page, page_params, CpError, CpResult};
+use crate::app::App;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use serde_json::{Map, Value};
+use switchyard_core::{
+    clock, AccountId, Backoff, GatewayId, GatewaySettings, LogStrategy, RateLimitTechnique,
+};
+
+/// Fields of Cloudflare's gateway object that Switchyard accepts and ignores (features it
+/// does not have), so the official SDKs can send them.
+const IGNORED: [&str; 15] = [
+    "logpush",
+    "logpush_public_key",
+    "log_classification",
+    "guardrails",
+    "dlp",
+    "otel",
+    "spend_limits",
+    "stripe",
+    "store_id",
+    "workers_ai_billing_mode",
+    "zdr",
+    "byok_only",
+    "is_default",
+    "account_id",
+    "account_tag",
+];
+
+fn to_json(g: &GatewaySettings) -> Value {
+    serde_json::to_value(g).unwrap_or(Value::Null)
+}
+
+fn uint(field: &str, v: &Value, max: u64) -> Result<Option<u64>, CpError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Number(n) => match n.as_u64() {
+            Some(x) if x <= max => Ok(Some(x)),
+            _ => Err(CpError::invalid(format!(
+                "'{field}' must be an integer between 0 and {max}"
+            ))),
+        },
+        _ => Err(CpError::invalid(format!("'{field}' must be an integer"))),
+    }
+}
+
+fn boolean(field: &str, v: &Value) -> Result<Option<bool>, CpError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Bool(b) => Ok(Some(*b)),
+        _ => Err(CpError::invalid(format!("'{field}' must be true or false"))),
+    }
+}
+
+fn choice<T>(field: &str, v: &Value, parse: fn(&str) -> Option<T>, allowed: &str) -> Result<Option<T>, CpError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => parse(s)
+            .map(Some)
+            .ok_or_else(|| CpError::invalid(format!("'{field}' must be one of {allowed}"))),
+        _ => Err(CpError::invalid(format!("'{field}' must be one of {allowed}"))),
+    }
+}
+
+/// Applies the body's fields to `g`. `null` resets a field to its default.
+fn apply(g: &mut GatewaySettings, body: &Map<String, Value>) -> Result<(), CpError> {
+    let d = GatewaySettings::new(g.account_id.clone(), g.id.clone(), String::new());
+    for (k, v) in body {
+        match k.as_str() {
+            "id" => {}
+            "cache_ttl" => g.cache_ttl = uint(k, v, u64::from(u32::MAX))?.unwrap_or(d.cache_ttl),
+            "cache_invalidate_on_update" => {
+                g.cache_invalidate_on_update =
+                    boolean(k, v)?.unwrap_or(d.cache_invalidate_on_update)
+            }
+            "collect_logs" => g.collect_logs = boolean(k, v)?.unwrap_or(d.collect_logs),
+            "rate_limiting_interval" => {
+                g.rate_limiting_interval =
+                    uint(k, v, 86_400)?.unwrap_or(d.rate_limiting_interval).max(1)
+            }
+            "rate_limiting_limit" => {
+                g.rate_limiting_limit =
+                    uint(k, v, u64::from(u32::MAX))?.unwrap_or(d.rate_limiting_limit)
+            }
+            "rate_limiting_technique" => {
+                g.rate_limiting_technique =
+                    choice(k, v, RateLimitTechnique::parse, "fixed, sliding")?
+                        .unwrap_or(d.rate_limiting_technique)
+            }
+            "authentication" => g.authentication = boolean(k, v)?.unwrap_or(d.authentication),
+            "log_management" => g.log_management = uint(k, v, 10_000_000)?,
+            "log_management_strategy" => {
+                g.log_management_strategy =
+                    choice(k, v, LogStrategy::parse, "STOP_INSERTING, DELETE_OLDEST")?
+                        .unwrap_or(d.log_management_strategy)
+            }
+            "retry_max_attempts" => {
+                g.retry_max_attempts = match uint(k, v, 5)? {
+                    None => d.retry_max_attempts,
+                    Some(0) => {
+                        return Err(CpError::invalid(
+                            "'retry_max_attempts' must be between 1 and 5",
+                        ))
+                    }
+                    Some(n) => n as u32,
+                }
+            }
+            "retry_delay" => g.retry_delay = uint(k, v, 5000)?.unwrap_or(d.retry_delay),
+            "retry_backoff" => {
+                g.retry_backoff = choice(k, v, Backoff::parse, "constant, linear, exponential")?
+                    .unwrap_or(d.retry_backoff)
+            }
+            "created_at" | "modified_at" => {}
+            other if IGNORED.contains(&other) => {}
+            other => return Err(CpError::invalid(format!("unknown field '{other}'"))),
+        }
+    }
+    Ok(())
+}
+
+async fn known_account(app: &App, a: &AccountId) -> Result<bool, CpError> {
+    if app.config().tokens.iter().any(|t| &t.account_id == a)
+        || app.config().gateways.iter().any(|g| &g.account_id == a)
+    {
+        return Ok(true);
+    }
+    Ok(!app.store().list_gateways(a).await?.is_empty())
+}
+
+pub async fn list(
+    State(app): State<App>,
+    Path(acct): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> CpResult {
+    let a = account(&acct)?;
+    let (page, per_page) = page_params(&pairs, 20, 100)?;
+    let search = pairs
+        .iter()
+        .find(|(k, _)| k == "search")
+        .map(|(_, v)| v.to_lowercase());
+    let all = app.store().list_gateways(&a).await?;
+    if all.is_empty() && !known_account(&app, &a).await? {
+        return Err(CpError::not_found(format!("account '{acct}' not found")));
+    }
+    let matching: Vec<&GatewaySettings> = all
+        .iter()
+        .filter(|g| {
+            search
+                .as_ref()
+                .is_none_or(|s| g.id.as_str().to_lowercase().contains(s))
+        })
+        .collect();
+    let total = matching.len() as u64;
+    let items = matching
+        .into_iter()
+        .skip(((page - 1) * per_page) as usize)
+        .take(per_page as usize)
+        .map(to_json)
+        .collect();
+    ok_page(items, page, per_page, total)
+}
+
+pub async fn create(State(app): State<App>, Path(acct): Path<String>, body: Bytes) -> CpResult {
+    let a = account(&acct)?;
+    let body = json_object(&body)?;
+    let id = match body.get("id") {
+        Some(Value::String(s)) => gateway_id(s)?,
+        _ => return Err(CpError::invalid("'id' is required: 1-64 of [A-Za-z0-9_-]")),
+    };
+    let mut g = GatewaySettings::new(a.clone(), id.clone(), clock::now_rfc3339());
+    apply(&mut g, &body)?;
+    if app.store().get_gateway(&a, &id).await?.is_some() {
+        return Err(CpError::conflict(format!("gateway '{id}' already exists")));
+    }
+    let stored = app.store().create_gateway_if_missing(&g).await?;
+    if stored != g {
+        return Err(CpError::conflict(format!("gateway '{id}' already exists")));
+    }
+    app.gateways().invalidate(a.as_str(), id.as_str());
+    ok(to_json(&stored))
+}
+
+async fn existing(app: &App, acct: &str, gw: &str) -> Result<(AccountId, GatewayId, GatewaySettings), CpError> {
+    let a = account(acct)?;
+    let g = gateway_id(gw)?;
+    match app.store().get_gateway(&a, &g).await? {
+        Some(s) => Ok((a, g, s)),
+        None => Err(CpError::not_found(format!("gateway '{gw}' not found"))),
+    }
+}
+
+pub async fn get(State(app): State<App>, Path((acct, gw)): Path<(String, String)>) -> CpResult {
+    let (_, _, g) = existing(&app, &acct, &gw).await?;
+    ok(to_json(&g))
+}
+
+pub async fn update(
+    State(app): State<App>,
+    Path((acct, gw)): Path<(String, String)>,
+    body: Bytes,
+) -> CpResult {
+    let (a, id, mut g) = existing(&app, &acct, &gw).await?;
+    let body = json_object(&body)?;
+    if let Some(v) = body.get("id") {
+        if v.as_str() != Some(id.as_str()) {
+            return Err(CpError::invalid("'id' cannot be changed"));
+        }
+    }
+    apply(&mut g, &body)?;
+    g.modified_at = clock::now_rfc3339();
+    app.store().put_gateway(&g).await?;
+    app.gateways().invalidate(a.as_str(), id.as_str());
+    let stored = app
+        .store()
+        .get_gateway(&a, &id)
+        .await?
+        .ok_or_else(|| CpError::not_found(format!("gateway '{gw}' not found")))?;
+    ok(to_json(&stored))
+}
+
+pub async fn delete(State(app): State<App>, Path((acct, gw)): Path<(String, String)>) -> CpResult {
+    let a = account(&acct)?;
+    let id = gateway_id(&gw)?;
+    match app.store().delete_gateway(&a, &id).await? {
+        Some(g) => {
+            app.gateways().invalidate(a.as_str(), id.as_str());
+            ok(to_json(&g))
+        }
+        None => Err(CpError::not_found(format!("gateway '{gw}' not found"))),
+    }
+}

@@ -1,0 +1,249 @@
+//! `/gateways/{g}/logs...` and `/gateways/{g}/analytics`: the request log as Cloudflare's
+//! logs API serves it. `metadata` is returned as a JSON-encoded string, as Cloudflare does.
+
+use super::{account, gateway_id, json_object, ok, ok_page, CpError, CpResult};
+use crate::app::App;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use switchyard_core::{AccountId, GatewayId, LogRecord};
+use switchyard_store::logs::{
+    AnalyticsQuery, Bucket, GroupBy, LogFilter, LogListQuery, LogPatch,
+};
+
+/// Bytes of each stored body shown as `request_head` / `response_head` on a single record.
+const HEAD_LEN: usize = 1024;
+
+/// A record as the API shows it.
+pub fn record_json(r: &LogRecord, with_heads: bool) -> Value {
+    let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        let meta = match &r.metadata {
+            Some(map) => Value::String(Value::Object(map.clone()).to_string()),
+            None => Value::Null,
+        };
+        m.insert("metadata".into(), meta);
+        m.insert("gateway_id".into(), Value::String(r.gateway_id.to_string()));
+        m.insert("tokens".into(), match (r.tokens_in, r.tokens_out) {
+            (None, None) => Value::Null,
+            (i, o) => json!(i.unwrap_or(0) + o.unwrap_or(0)),
+        });
+        if with_heads {
+            for (name, body) in [("request", &r.request_body), ("response", &r.response_body)] {
+                let (head, complete) = match body {
+                    Some(b) => {
+                        let end = b.len().min(HEAD_LEN);
+                        (
+                            Value::String(String::from_utf8_lossy(&b[..end]).into_owned()),
+                            b.len() <= HEAD_LEN,
+                        )
+                    }
+                    None => (Value::Null, false),
+                };
+                m.insert(format!("{name}_head"), head);
+                m.insert(format!("{name}_head_complete"), Value::Bool(complete));
+            }
+        }
+    }
+    v
+}
+
+async fn gateway_of(app: &App, acct: &str, gw: &str) -> Result<(AccountId, GatewayId), CpError> {
+    let a = account(acct)?;
+    let g = gateway_id(gw)?;
+    if app.store().get_gateway(&a, &g).await?.is_none() {
+        return Err(CpError::not_found(format!("gateway '{gw}' not found")));
+    }
+    Ok((a, g))
+}
+
+pub async fn list(
+    State(app): State<App>,
+    Path((acct, gw)): Path<(String, String)>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> CpResult {
+    let (a, g) = gateway_of(&app, &acct, &gw).await?;
+    let query = LogListQuery::from_query_pairs(&pairs).map_err(|e| CpError::invalid(e.to_string()))?;
+    let page = app.store().list_logs(&a, &g, &query).await?;
+    let items = page.records.iter().map(|r| record_json(r, false)).collect();
+    ok_page(
+        items,
+        u64::from(query.page),
+        u64::from(query.per_page),
+        page.total_count,
+    )
+}
+
+pub async fn delete(
+    State(app): State<App>,
+    Path((acct, gw)): Path<(String, String)>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> CpResult {
+    let (a, g) = gateway_of(&app, &acct, &gw).await?;
+    let filter = LogFilter::from_query_pairs(&pairs).map_err(|e| CpError::invalid(e.to_string()))?;
+    let deleted = app.store().delete_logs(&a, &g, &filter).await?;
+    ok(json!({ "deleted": deleted }))
+}
+
+async fn one(app: &App, acct: &str, gw: &str, id: &str) -> Result<LogRecord, CpError> {
+    let (a, g) = gateway_of(app, acct, gw).await?;
+    app.store()
+        .get_log(&a, &g, id)
+        .await?
+        .ok_or_else(|| CpError::not_found(format!("log '{id}' not found")))
+}
+
+pub async fn get(
+    State(app): State<App>,
+    Path((acct, gw, id)): Path<(String, String, String)>,
+) -> CpResult {
+    let r = one(&app, &acct, &gw, &id).await?;
+    ok(record_json(&r, true))
+}
+
+fn raw(body: Option<Bytes>, content_type: Option<&str>) -> Response {
+    let ct = content_type.unwrap_or("application/octet-stream").to_owned();
+    match body {
+        Some(b) => ([(http::header::CONTENT_TYPE, ct)], Body::from(b)).into_response(),
+        None => CpError::not_found("no body was stored for this request").into_response(),
+    }
+}
+
+pub async fn request_body(
+    State(app): State<App>,
+    Path((acct, gw, id)): Path<(String, String, String)>,
+) -> Result<Response, CpError> {
+    let r = one(&app, &acct, &gw, &id).await?;
+    Ok(raw(r.request_body, r.request_content_type.as_deref()))
+}
+
+pub async fn response_body(
+    State(app): State<App>,
+    Path((acct, gw, id)): Path<(String, String, String)>,
+) -> Result<Response, CpError> {
+    let r = one(&app, &acct, &gw, &id).await?;
+    Ok(raw(r.response_body, r.response_content_type.as_deref()))
+}
+
+fn parse_patch(body: &serde_json::Map<String, Value>) -> Result<LogPatch, CpError> {
+    let mut patch = LogPatch::default();
+    for (k, v) in body {
+        match k.as_str() {
+            "feedback" => {
+                patch.feedback = Some(match v {
+                    Value::Null => None,
+                    Value::Number(n) => match n.as_f64() {
+                        Some(x) if x == 1.0 => Some(1),
+                        Some(x) if x == -1.0 => Some(-1),
+                        Some(x) if x == 0.0 => None,
+                        _ => return Err(CpError::invalid("'feedback' must be -1, 1 or null")),
+                    },
+                    _ => return Err(CpError::invalid("'feedback' must be -1, 1 or null")),
+                })
+            }
+            "score" => {
+                patch.score = Some(match v {
+                    Value::Null => None,
+                    Value::Number(n) => n.as_f64(),
+                    _ => return Err(CpError::invalid("'score' must be a number or null")),
+                })
+            }
+            "metadata" => {
+                let map = match v {
+                    Value::Null => None,
+                    Value::Object(m) => Some(m.clone()),
+                    Value::String(s) => match serde_json::from_str::<Value>(s) {
+                        Ok(Value::Object(m)) => Some(m),
+                        _ => {
+                            return Err(CpError::invalid(
+                                "'metadata' must be a flat JSON object (or its JSON encoding)",
+                            ))
+                        }
+                    },
+                    _ => return Err(CpError::invalid("'metadata' must be a flat JSON object")),
+                };
+                if let Some(m) = &map {
+                    if m.values().any(|x| x.is_object() || x.is_array()) {
+                        return Err(CpError::invalid(
+                            "'metadata' values must be strings, numbers or booleans",
+                        ));
+                    }
+                }
+                patch.metadata = Some(map);
+            }
+            other => return Err(CpError::invalid(format!("unknown field '{other}'"))),
+        }
+    }
+    Ok(patch)
+}
+
+pub async fn patch(
+    State(app): State<App>,
+    Path((acct, gw, id)): Path<(String, String, String)>,
+    body: Bytes,
+) -> CpResult {
+    let (a, g) = gateway_of(&app, &acct, &gw).await?;
+    let patch = parse_patch(&json_object(&body)?)?;
+    match app.store().patch_log(&a, &g, &id, &patch).await? {
+        Some(r) => ok(record_json(&r, false)),
+        None => Err(CpError::not_found(format!("log '{id}' not found"))),
+    }
+}
+
+/// `GET .../analytics?start=&end=&bucket=minute|hour|day&group_by=provider,model`.
+/// Defaults: the last 24 hours in hourly buckets, ungrouped.
+pub async fn analytics(
+    State(app): State<App>,
+    Path((acct, gw)): Path<(String, String)>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> CpResult {
+    let (a, g) = gateway_of(&app, &acct, &gw).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let mut q = AnalyticsQuery {
+        start: switchyard_core::clock::format_rfc3339(now - time::Duration::days(1)),
+        end: switchyard_core::clock::format_rfc3339(now),
+        bucket: Bucket::Hour,
+        group_by: Vec::new(),
+    };
+    for (k, v) in &pairs {
+        match k.as_str() {
+            "start" | "end" => {
+                let t = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| CpError::invalid(format!("'{k}' must be an RFC 3339 time")))?;
+                let t = switchyard_core::clock::format_rfc3339(t);
+                if k == "start" {
+                    q.start = t;
+                } else {
+                    q.end = t;
+                }
+            }
+            "bucket" => {
+                q.bucket = match v.as_str() {
+                    "minute" => Bucket::Minute,
+                    "hour" => Bucket::Hour,
+                    "day" => Bucket::Day,
+                    _ => return Err(CpError::invalid("'bucket' must be minute, hour or day")),
+                }
+            }
+            "group_by" => {
+                for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    let by = match part {
+                        "provider" => GroupBy::Provider,
+                        "model" => GroupBy::Model,
+                        _ => return Err(CpError::invalid("'group_by' takes provider and/or model")),
+                    };
+                    if !q.group_by.contains(&by) {
+                        q.group_by.push(by);
+                    }
+                }
+            }
+            other => return Err(CpError::invalid(format!("unknown parameter '{other}'"))),
+        }
+    }
+    if q.start >= q.end {
+        return Err(CpError::invalid("'start' must be before 'end'"));
+    }
+    let rows = app.store().analytics(&a, &g, &q).await?;
+    ok(serde_json::to_value(rows).unwrap_or(Value::Null))
+}

@@ -1,0 +1,267 @@
+//! The control plane: Cloudflare's AI Gateway REST API under `/client/v4` (SPEC section 3).
+//!
+//! Every answer uses Cloudflare's envelope (`success`, `errors`, `messages`, `result`,
+//! `result_info` for lists). Access needs `Authorization: Bearer {admin_token}`; without a
+//! configured token only loopback clients are served.
+//!
+//! - [`gateways`]: gateway CRUD.
+//! - [`logs`]: the request log: list, get, patch, delete, stored bodies, analytics.
+//! - [`keys`]: stored provider keys (`provider_configs`).
+
+pub mod gateways;
+pub mod keys;
+pub mod logs;
+
+use crate::app::App;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use http::StatusCode;
+use serde_json::{json, Map, Value};
+use std::net::SocketAddr;
+use switchyard_core::{AccountId, GatewayId};
+
+/// Codes of the envelope's `errors[].code`.
+pub mod codes {
+    pub const INVALID: u32 = 1002;
+    pub const CONFLICT: u32 = 1003;
+    pub const NOT_FOUND: u32 = 7003;
+    pub const INTERNAL: u32 = 1000;
+    pub const UNAUTHORIZED: u32 = 10000;
+}
+
+/// A control-plane failure: status, code, message.
+#[derive(Debug)]
+pub struct CpError {
+    pub status: StatusCode,
+    pub code: u32,
+    pub message: String,
+}
+
+impl CpError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: codes::INVALID,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            code: codes::NOT_FOUND,
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::CONFLICT,
+            code: codes::CONFLICT,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "control plane request failed");
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: codes::INTERNAL,
+            message: "internal error".into(),
+        }
+    }
+}
+
+impl From<switchyard_store::StoreError> for CpError {
+    fn from(e: switchyard_store::StoreError) -> Self {
+        CpError::internal(e)
+    }
+}
+
+impl IntoResponse for CpError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "success": false,
+            "errors": [{"code": self.code, "message": self.message}],
+            "messages": [],
+            "result": null,
+        });
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+pub type CpResult = Result<Response, CpError>;
+
+/// `{"success": true, "result": ...}`.
+pub fn ok(result: Value) -> CpResult {
+    Ok(axum::Json(json!({
+        "success": true,
+        "errors": [],
+        "messages": [],
+        "result": result,
+    }))
+    .into_response())
+}
+
+/// A page of a list, with `result_info`.
+pub fn ok_page(items: Vec<Value>, page: u64, per_page: u64, total_count: u64) -> CpResult {
+    let count = items.len();
+    Ok(axum::Json(json!({
+        "success": true,
+        "errors": [],
+        "messages": [],
+        "result": items,
+        "result_info": {
+            "page": page,
+            "per_page": per_page,
+            "count": count,
+            "total_count": total_count,
+            "total_pages": total_count.div_ceil(per_page.max(1)),
+        },
+    }))
+    .into_response())
+}
+
+pub fn account(s: &str) -> Result<AccountId, CpError> {
+    AccountId::parse(s).map_err(|e| CpError::invalid(e.to_string()))
+}
+
+pub fn gateway_id(s: &str) -> Result<GatewayId, CpError> {
+    GatewayId::parse(s).map_err(|e| CpError::invalid(e.to_string()))
+}
+
+/// A JSON object body; anything else is refused with a clear message.
+pub fn json_object(body: &Bytes) -> Result<Map<String, Value>, CpError> {
+    if body.is_empty() {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(CpError::invalid("the body must be a JSON object")),
+        Err(e) => Err(CpError::invalid(format!("the body is not valid JSON: {e}"))),
+    }
+}
+
+/// Page parameters shared by list endpoints: `page` ≥ 1, `per_page` 1..=max.
+pub fn page_params(pairs: &[(String, String)], default: u64, max: u64) -> Result<(u64, u64), CpError> {
+    let mut page = 1;
+    let mut per_page = default;
+    for (k, v) in pairs {
+        match k.as_str() {
+            "page" => {
+                page = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&p| p >= 1)
+                    .ok_or_else(|| CpError::invalid("page must be an integer ≥ 1"))?
+            }
+            "per_page" => {
+                per_page = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&p| (1..=max).contains(&p))
+                    .ok_or_else(|| CpError::invalid(format!("per_page must be between 1 and {max}")))?
+            }
+            _ => {}
+        }
+    }
+    Ok((page, per_page))
+}
+
+/// The control plane's routes, behind admin auth.
+pub fn router(app: App) -> Router<App> {
+    let base = "/client/v4/accounts/{account}/ai-gateway";
+    Router::new()
+        .route(
+            &format!("{base}/gateways"),
+            get(gateways::list).post(gateways::create),
+        )
+        .route(
+            &format!("{base}/gateways/{{gateway}}"),
+            get(gateways::get).put(gateways::update).delete(gateways::delete),
+        )
+        .route(
+            &format!("{base}/gateways/{{gateway}}/logs"),
+            get(logs::list).delete(logs::delete),
+        )
+        .route(
+            &format!("{base}/gateways/{{gateway}}/logs/{{log}}"),
+            get(logs::get).patch(logs::patch),
+        )
+        .route(
+            &format!("{base}/gateways/{{gateway}}/logs/{{log}}/request"),
+            get(logs::request_body),
+        )
+        .route(
+            &format!("{base}/gateways/{{gateway}}/logs/{{log}}/response"),
+            get(logs::response_body),
+        )
+        .route(
+            &format!("{base}/gateways/{{gateway}}/analytics"),
+            get(logs::analytics),
+        )
+        .route(
+            &format!("{base}/gateways/{{gateway}}/provider_configs"),
+            get(keys::list).post(keys::create),
+        )
+        .route(
+            &format!("{base}/gateways/{{gateway}}/provider_configs/{{config}}"),
+            axum::routing::delete(keys::delete),
+        )
+        .fallback(|| async { CpError::not_found("no such control-plane route").into_response() })
+        .layer(axum::middleware::from_fn_with_state(app, admin_auth))
+}
+
+/// Bearer `admin_token`, or loopback when none is configured.
+async fn admin_auth(State(app): State<App>, req: Request, next: Next) -> Response {
+    let allowed = match &app.config().admin_token {
+        Some(token) => req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), token.expose().as_bytes())),
+        None => req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback()),
+    };
+    if !allowed {
+        return CpError {
+            status: StatusCode::UNAUTHORIZED,
+            code: codes::UNAUTHORIZED,
+            message: if app.config().admin_token.is_some() {
+                "Authentication error: send Authorization: Bearer {admin_token}".into()
+            } else {
+                "Authentication error: without an admin_token the control plane serves loopback clients only".into()
+            },
+        }
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// Compares in constant time for equal lengths, so timing does not reveal how much of a
+/// token matched.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn compares_tokens() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert!(constant_time_eq(b"", b""));
+    }
+}

@@ -1,0 +1,135 @@
+//! One request's state as it moves through the pipeline: what its log line and log record
+//! will say, filled in stage by stage.
+
+use crate::directives::Directives;
+use crate::relay::Capture;
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use switchyard_core::{AccountId, GatewayId, RequestType};
+use switchyard_providers::Provider;
+use switchyard_store::logs::LogCap;
+
+/// How the response ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Complete,
+    UpstreamError,
+    Cancelled,
+    /// The gateway answered itself (an error of SPEC 2.6); the label names the kind.
+    Refused(&'static str),
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Complete => "complete",
+            Outcome::UpstreamError => "upstream_error",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Refused(kind) => kind,
+        }
+    }
+}
+
+/// The request side of a future log record, known once the gateway is resolved.
+pub struct Draft {
+    pub account_id: AccountId,
+    pub gateway_id: GatewayId,
+    pub request_type: RequestType,
+    /// Upstream path (no query).
+    pub path: String,
+    pub requested_model: Option<String>,
+    pub directives: Directives,
+    /// Whether a row is stored (gateway setting, overridden by `cf-aig-collect-log`).
+    pub collect: bool,
+    pub cap: Option<LogCap>,
+    /// The client's headers as received; redacted when the record is built.
+    pub request_headers: HeaderMap,
+    pub request_body: Bytes,
+    pub request_content_type: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Everything known about one request.
+pub struct Exchange {
+    /// Lowercase UUIDv7: `cf-aig-log-id`.
+    pub log_id: String,
+    pub method: Method,
+    /// The client's path, without the query.
+    pub path: String,
+    pub started: Instant,
+    /// Wall-clock arrival time, for `created_at`.
+    pub arrived: SystemTime,
+    pub ttft: Option<Duration>,
+    pub status: u16,
+    pub provider: Option<Arc<Provider>>,
+    pub draft: Option<Draft>,
+    /// Response side, for the record.
+    pub response_headers: Option<HeaderMap>,
+}
+
+impl Exchange {
+    pub fn new(method: Method, path: &str) -> Self {
+        Self {
+            log_id: uuid::Uuid::now_v7().to_string(),
+            method,
+            path: path.to_owned(),
+            started: Instant::now(),
+            arrived: SystemTime::now(),
+            ttft: None,
+            status: 0,
+            provider: None,
+            draft: None,
+            response_headers: None,
+        }
+    }
+
+    /// Marks the first response body byte (once).
+    pub fn first_byte(&mut self) {
+        if self.ttft.is_none() {
+            self.ttft = Some(self.started.elapsed());
+        }
+    }
+
+    /// Writes the request's one info line (called by the log writer, off the response path).
+    pub fn log_line(&self, outcome: Outcome, duration: Duration) {
+        tracing::info!(
+            target: "switchyard::request",
+            method = %self.method,
+            path = %self.path,
+            provider = self.provider.as_ref().map(|p| p.slug.as_str()).unwrap_or("-"),
+            status = self.status,
+            duration_us = duration.as_micros() as u64,
+            outcome = outcome.label(),
+        );
+    }
+
+    /// The event id echoed back: the caller's, else the log id.
+    pub fn event_id(&self) -> &str {
+        self.draft
+            .as_ref()
+            .and_then(|d| d.directives.event_id.as_deref())
+            .unwrap_or(&self.log_id)
+    }
+}
+
+/// A finished exchange on its way to the log writer.
+pub struct Completed {
+    pub exchange: Box<Exchange>,
+    pub capture: Capture,
+    pub outcome: Outcome,
+    pub duration: Duration,
+}
+
+impl Completed {
+    pub fn new(exchange: Box<Exchange>, capture: Capture, outcome: Outcome) -> Self {
+        let duration = exchange.started.elapsed();
+        Self {
+            exchange,
+            capture,
+            outcome,
+            duration,
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! Stage 9: the log pipeline. Finished exchanges go through a bounded queue to one writer
+//! task that turns them into records (usage, cost) and writes them in batches.
+//!
+//! - The response path only does a non-blocking `try_send`. When the queue is full the
+//!   record is dropped and counted (`switchyard_log_records_dropped_total`); the queue holds
+//!   [`QUEUE_CAPACITY`] records, minutes of traffic at thousands of requests per second.
+//! - A batch is written when it reaches [`BATCH_MAX`] records or [`BATCH_WINDOW`] after its
+//!   first record, whichever comes first.
+//! - A failed write is retried with backoff, keeping the batch; meanwhile new records wait
+//!   in the queue (and are dropped, counted, only if it fills).
+//! - Shutdown calls [`LogQueue::flush`], which returns once every record queued before it
+//!   is written.
+
+use crate::exchange::{Completed, Outcome};
+use crate::metrics::Metrics;
+use bytes::Bytes;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use switchyard_core::price::PriceTable;
+use switchyard_core::{LogRecord, Usage};
+use switchyard_store::logs::PendingLog;
+use switchyard_store::Store;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub const QUEUE_CAPACITY: usize = 65_536;
+pub const BATCH_MAX: usize = 512;
+pub const BATCH_WINDOW: Duration = Duration::from_millis(50);
+/// Bodies are stored up to this size (SPEC: 10 MB each).
+pub const BODY_CAP: usize = 10 * 1024 * 1024;
+
+enum Msg {
+    Done(Box<Completed>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The sending side, cheap to clone; one per application.
+#[derive(Clone)]
+pub struct LogQueue {
+    tx: mpsc::Sender<Msg>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl LogQueue {
+    /// Hands a finished exchange to the writer without waiting.
+    pub fn submit(&self, done: Completed) {
+        if self.tx.try_send(Msg::Done(Box::new(done))).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed);
+            if n.is_power_of_two() {
+                tracing::warn!(dropped = n + 1, "log queue full; records dropped");
+            }
+        }
+    }
+
+    /// Records waiting to be written.
+    pub fn depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// Records dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Waits until everything queued so far is written.
+    pub async fn flush(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.tx.send(Msg::Flush(ack)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+}
+
+/// Starts the writer task.
+pub fn spawn(store: Store, prices: Arc<PriceTable>, metrics: Arc<Metrics>) -> (LogQueue, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+    let queue = LogQueue {
+        tx,
+        dropped: Arc::new(AtomicU64::new(0)),
+    };
+    let writer = Writer {
+        store,
+        prices,
+        metrics,
+    };
+    let handle = tokio::spawn(writer.run(rx));
+    (queue, handle)
+}
+
+struct Writer {
+    store: Store,
+    prices: Arc<PriceTable>,
+    metrics: Arc<Metrics>,
+}
+
+impl Writer {
+    async fn run(self, mut rx: mpsc::Receiver<Msg>) {
+        let mut batch: Vec<PendingLog> = Vec::with_capacity(BATCH_MAX);
+        while let Some(first) = rx.recv().await {
+            let mut acks = Vec::new();
+            self.take(first, &mut batch, &mut acks);
+            let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
+            while batch.len() < BATCH_MAX && acks.is_empty() {
+                tokio::select! {
+                    m = rx.recv() => match m {
+                        Some(m) => self.take(m, &mut batch, &mut acks),
+                        None => break,
+                    },
+                    _ = tokio::time::sleep_until(deadline) => break,
+                }
+            }
+            self.write(&mut batch).await;
+            for ack in acks {
+                let _ = ack.send(());
+            }
+        }
+        self.write(&mut batch).await;
+    }
+
+    fn take(&self, msg: Msg, batch: &mut Vec<PendingLog>, acks: &mut Vec<oneshot::Sender<()>>) {
+        match msg {
+            Msg::Flush(ack) => acks.push(ack),
+            Msg::Done(done) => {
+                if let Some(pending) = self.record(*done) {
+                    batch.push(pending);
+                }
+            }
+        }
+    }
+
+    /// Writes and empties `batch`, retrying until it succeeds.
+    async fn write(&self, batch: &mut Vec<PendingLog>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let started = Instant::now();
+            match self.store.write_batch(batch).await {
+                Ok(outcome) => {
+                    self.metrics.log_batch(outcome.written, outcome.skipped, started.elapsed());
+                    batch.clear();
+                    return;
+                }
+                Err(e) => {
+                    self.metrics.log_write_failed();
+                    tracing::error!(error = %e, records = batch.len(), retry_in_ms = backoff.as_millis() as u64, "writing log records failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Usage, cost and the record of one exchange; `None` when no row is to be stored.
+    fn record(&self, done: Completed) -> Option<PendingLog> {
+        let Completed {
+            exchange,
+            capture,
+            outcome,
+            duration,
+        } = done;
+        let exchange = *exchange;
+        exchange.log_line(outcome, duration);
+        let provider = exchange.provider.as_ref().map(|p| p.slug.clone());
+        let resp_headers = exchange.response_headers.as_ref();
+        let header = |name: http::HeaderName| {
+            resp_headers
+                .and_then(|h| h.get(&name))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = header(http::header::CONTENT_TYPE);
+        let content_encoding = header(http::header::CONTENT_ENCODING);
+        let tail: Vec<Bytes> = capture.tail.iter().cloned().collect();
+        let (usage, answered_model) = if matches!(outcome, Outcome::Refused(_)) {
+            (Usage::default(), None)
+        } else {
+            let x = switchyard_providers::usage::extract(
+                provider.as_deref().unwrap_or(""),
+                content_type.as_deref(),
+                content_encoding.as_deref(),
+                &capture.head,
+                &tail,
+            );
+            (x.usage, x.model)
+        };
+        let Some(draft) = exchange.draft else {
+            self.metrics.request(None, exchange.status, outcome, duration, exchange.ttft);
+            return None;
+        };
+        let provider = provider.unwrap_or_default();
+        let model = answered_model.or(draft.requested_model);
+        let price = model
+            .as_deref()
+            .and_then(|m| self.prices.lookup(&provider, m));
+        let cost = switchyard_core::cost::request_cost(
+            &usage,
+            price,
+            draft.directives.custom_cost.as_ref(),
+        );
+        let success = (200..400).contains(&exchange.status) && outcome != Outcome::UpstreamError;
+        let cached = false;
+        self.metrics.request(
+            Some((draft.gateway_id.as_str(), provider.as_str(), model.as_deref())),
+            exchange.status,
+            outcome,
+            duration,
+            exchange.ttft,
+        );
+        self.metrics.usage(&provider, model.as_deref(), &usage, cost.usd, cached);
+        if !draft.collect {
+            return None;
+        }
+        let payload = draft.directives.collect_payload;
+        let cap = |b: Bytes| if b.len() > BODY_CAP { b.slice(..BODY_CAP) } else { b };
+        let record = LogRecord {
+            id: exchange.log_id,
+            account_id: draft.account_id,
+            gateway_id: draft.gateway_id,
+            created_at: switchyard_core::clock::format_rfc3339(exchange.arrived.into()),
+            provider,
+            model,
+            path: draft.path,
+            request_type: draft.request_type,
+            status_code: exchange.status,
+            success,
+            cached,
+            duration: duration.as_millis() as u64,
+            ttft: exchange.ttft.map(|t| t.as_millis() as u64),
+            tokens_in: usage.tokens_in,
+            tokens_out: usage.tokens_out,
+            cached_tokens_in: usage.cached_tokens_in,
+            reasoning_tokens: usage.reasoning_tokens,
+            cost: cost.usd,
+            custom_cost: cost.custom,
+            metadata: draft.directives.metadata,
+            event_id: draft.directives.event_id,
+            feedback: None,
+            score: None,
+            step: None,
+            request_content_type: draft.request_content_type,
+            response_content_type: content_type,
+            request_size: draft.request_body.len() as u64,
+            response_size: capture.size,
+            user_agent: draft.user_agent,
+            cancelled: outcome == Outcome::Cancelled,
+            request_headers: Some(redacted_headers_json(&draft.request_headers)),
+            response_headers: resp_headers.map(headers_json),
+            request_body: payload.then(|| cap(draft.request_body)),
+            response_body: payload.then(|| capture.whole()),
+        };
+        Some(PendingLog {
+            record,
+            cap: draft.cap,
+        })
+    }
+}
+
+/// Headers that carry credentials; their values are never stored.
+const CREDENTIAL_HEADERS: [&str; 9] = [
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "x-goog-api-key",
+    "api-key",
+    "xi-api-key",
+    "cf-aig-authorization",
+    "cookie",
+    "set-cookie",
+];
+
+/// Request headers as JSON with every credential replaced by `REDACTED`.
+pub fn redacted_headers_json(h: &http::HeaderMap) -> String {
+    let mut map = serde_json::Map::with_capacity(h.keys_len());
+    for name in h.keys() {
+        let value = if CREDENTIAL_HEADERS.contains(&name.as_str()) {
+            "REDACTED".to_owned()
+        } else {
+            joined(h, name)
+        };
+        map.insert(name.as_str().to_owned(), serde_json::Value::String(value));
+    }
+    serde_json::Value::Object(map).to_string()
+}
+
+fn joined(h: &http::HeaderMap, name: &http::HeaderName) -> String {
+    h.get_all(name)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Headers as a JSON object of name → value (repeated names joined with ", ").
+pub fn headers_json(h: &http::HeaderMap) -> String {
+    let mut map = serde_json::Map::with_capacity(h.keys_len());
+    for name in h.keys() {
+        map.insert(
+            name.as_str().to_owned(),
+            serde_json::Value::String(joined(h, name)),
+        );
+    }
+    serde_json::Value::Object(map).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_reach_the_stored_headers() {
+        let mut h = http::HeaderMap::new();
+        for name in CREDENTIAL_HEADERS {
+            h.insert(
+                http::HeaderName::from_static(name),
+                http::HeaderValue::from_static("Bearer very-secret"),
+            );
+        }
+        h.insert("x-trace", http::HeaderValue::from_static("abc"));
+        let json = redacted_headers_json(&h);
+        assert!(!json.contains("very-secret"), "{json}");
+        let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+        assert_eq!(v["authorization"], "REDACTED");
+        assert_eq!(v["x-trace"], "abc");
+    }
+}

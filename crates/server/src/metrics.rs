@@ -1,0 +1,255 @@
+//! `GET /metrics`: Prometheus text format.
+//!
+//! Request, usage and log-writer metrics are recorded by the log writer task, off the
+//! response path; queue depth and drops are read when scraped.
+
+use crate::exchange::Outcome;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+use switchyard_core::Usage;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    gateway: String,
+    provider: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderLabels {
+    provider: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelLabels {
+    provider: String,
+    model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    provider: String,
+    model: String,
+    direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GatewayLabels {
+    gateway: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms .. ~65 s
+    Histogram::new(exponential_buckets(0.0005, 2.0, 18))
+}
+
+/// Every metric the gateway exports.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    upstream_latency: Family<ProviderLabels, Histogram, fn() -> Histogram>,
+    ttfb: Family<ProviderLabels, Histogram, fn() -> Histogram>,
+    tokens: Family<TokenLabels, Counter>,
+    cost: Family<ModelLabels, Counter<f64, AtomicU64>>,
+    cache_hits: Family<GatewayLabels, Counter>,
+    rate_limited: Family<GatewayLabels, Counter>,
+    log_written: Counter,
+    log_skipped: Counter,
+    log_write_failures: Counter,
+    log_batch_seconds: Histogram,
+    log_queue_depth: Gauge,
+    log_dropped: Counter,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("switchyard");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests by gateway, provider and response status",
+            requests.clone(),
+        );
+        let upstream_latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register(
+            "upstream_duration_seconds",
+            "Time from arrival to the end of the response body",
+            upstream_latency.clone(),
+        );
+        let ttfb = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register(
+            "time_to_first_byte_seconds",
+            "Time from arrival to the first response body byte",
+            ttfb.clone(),
+        );
+        let tokens = Family::<TokenLabels, Counter>::default();
+        registry.register("tokens", "Tokens by provider, model and direction", tokens.clone());
+        let cost = Family::<ModelLabels, Counter<f64, AtomicU64>>::default();
+        registry.register("cost_usd", "Cost in USD by provider and model", cost.clone());
+        let cache_hits = Family::<GatewayLabels, Counter>::default();
+        registry.register("cache_hits", "Requests answered from the cache", cache_hits.clone());
+        let rate_limited = Family::<GatewayLabels, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused by a gateway rate limit",
+            rate_limited.clone(),
+        );
+        let log_written = Counter::default();
+        registry.register("log_records_written", "Log records stored", log_written.clone());
+        let log_skipped = Counter::default();
+        registry.register(
+            "log_records_skipped",
+            "Log records not stored because the gateway's log_management cap was reached",
+            log_skipped.clone(),
+        );
+        let log_write_failures = Counter::default();
+        registry.register(
+            "log_write_failures",
+            "Failed log batch writes (retried)",
+            log_write_failures.clone(),
+        );
+        let log_batch_seconds = latency_histogram();
+        registry.register(
+            "log_batch_write_seconds",
+            "Time to write one log batch",
+            log_batch_seconds.clone(),
+        );
+        let log_queue_depth = Gauge::default();
+        registry.register(
+            "log_queue_depth",
+            "Log records waiting to be written",
+            log_queue_depth.clone(),
+        );
+        let log_dropped = Counter::default();
+        registry.register(
+            "log_records_dropped",
+            "Log records dropped because the queue was full",
+            log_dropped.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            upstream_latency,
+            ttfb,
+            tokens,
+            cost,
+            cache_hits,
+            rate_limited,
+            log_written,
+            log_skipped,
+            log_write_failures,
+            log_batch_seconds,
+            log_queue_depth,
+            log_dropped,
+        }
+    }
+
+    /// One finished request. `target` is (gateway, provider, model) when known.
+    pub fn request(
+        &self,
+        target: Option<(&str, &str, Option<&str>)>,
+        status: u16,
+        _outcome: Outcome,
+        duration: Duration,
+        ttft: Option<Duration>,
+    ) {
+        let (gateway, provider) = target.map(|(g, p, _)| (g, p)).unwrap_or(("-", "-"));
+        self.requests
+            .get_or_create(&RequestLabels {
+                gateway: gateway.to_owned(),
+                provider: provider.to_owned(),
+                status: status.to_string(),
+            })
+            .inc();
+        if target.is_some() {
+            let p = ProviderLabels {
+                provider: provider.to_owned(),
+            };
+            self.upstream_latency
+                .get_or_create(&p)
+                .observe(duration.as_secs_f64());
+            if let Some(t) = ttft {
+                self.ttfb.get_or_create(&p).observe(t.as_secs_f64());
+            }
+        }
+    }
+
+    /// Tokens and cost of one request.
+    pub fn usage(&self, provider: &str, model: Option<&str>, usage: &Usage, cost_usd: f64, cached: bool) {
+        let model = model.unwrap_or("-");
+        let count = |direction: &'static str, n: Option<u64>| {
+            if let Some(n) = n.filter(|&n| n > 0) {
+                self.tokens
+                    .get_or_create(&TokenLabels {
+                        provider: provider.to_owned(),
+                        model: model.to_owned(),
+                        direction,
+                    })
+                    .inc_by(n);
+            }
+        };
+        count("in", usage.tokens_in);
+        count("out", usage.tokens_out);
+        count("reasoning", usage.reasoning_tokens);
+        if cost_usd > 0.0 && !cached {
+            self.cost
+                .get_or_create(&ModelLabels {
+                    provider: provider.to_owned(),
+                    model: model.to_owned(),
+                })
+                .inc_by(cost_usd);
+        }
+    }
+
+    pub fn cache_hit(&self, gateway: &str) {
+        self.cache_hits
+            .get_or_create(&GatewayLabels {
+                gateway: gateway.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn rate_limited(&self, gateway: &str) {
+        self.rate_limited
+            .get_or_create(&GatewayLabels {
+                gateway: gateway.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn log_batch(&self, written: u64, skipped: u64, took: Duration) {
+        self.log_written.inc_by(written);
+        self.log_skipped.inc_by(skipped);
+        self.log_batch_seconds.observe(took.as_secs_f64());
+    }
+
+    pub fn log_write_failed(&self) {
+        self.log_write_failures.inc();
+    }
+
+    /// The text exposition, with the queue's gauges refreshed.
+    pub fn render(&self, queue_depth: usize, dropped: u64) -> String {
+        self.log_queue_depth.set(queue_depth as i64);
+        let seen = self.log_dropped.get();
+        if dropped > seen {
+            self.log_dropped.inc_by(dropped - seen);
+        }
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

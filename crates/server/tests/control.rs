@@ -1,0 +1,250 @@
+//! The control plane (SPEC section 3): auth, gateways, logs, provider keys, analytics.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::*;
+use http::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn admin_token_is_required_when_configured() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "admin_token = \"adm-secret\"").await;
+    let url = gw.cp("/gateways");
+    let a = send(Method::GET, &url, &[], "").await;
+    assert_eq!(a.status, 401);
+    assert_eq!(a.json()["success"], false);
+    let a = send(Method::GET, &url, &[("authorization", "Bearer wrong")], "").await;
+    assert_eq!(a.status, 401);
+    let a = send(Method::POST, &url, &[("authorization", "Bearer adm-secret")], r#"{"id":"g1"}"#).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(a.json()["success"], true);
+    // The gateway plane does not need the admin token.
+    let p = post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    assert_eq!(p.status, 200);
+}
+
+#[tokio::test]
+async fn gateway_crud_with_the_cloudflare_envelope() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let a = cp_send(
+        Method::POST,
+        &gw.cp("/gateways"),
+        json!({"id":"g1","cache_ttl":60,"cache_invalidate_on_update":true,"collect_logs":true,
+               "rate_limiting_interval":10,"rate_limiting_limit":5,"rate_limiting_technique":"sliding",
+               "logpush":false}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let j = a.json();
+    assert_eq!(j["success"], true);
+    assert_eq!(j["errors"], json!([]));
+    assert_eq!(j["result"]["id"], "g1");
+    assert_eq!(j["result"]["cache_ttl"], 60);
+    assert_eq!(j["result"]["rate_limiting_technique"], "sliding");
+    assert!(j["result"]["created_at"].is_string());
+
+    let dup = cp_send(Method::POST, &gw.cp("/gateways"), json!({"id":"g1"})).await;
+    assert_eq!(dup.status, 409);
+    assert_eq!(dup.json()["success"], false);
+
+    let got = send(Method::GET, &gw.cp("/gateways/g1"), &[], "").await;
+    assert_eq!(got.json()["result"]["rate_limiting_limit"], 5);
+
+    let upd = cp_send(Method::PUT, &gw.cp("/gateways/g1"), json!({"cache_ttl":0,"collect_logs":false,"log_management":1000,"log_management_strategy":"DELETE_OLDEST"})).await;
+    assert_eq!(upd.status, 200, "{}", String::from_utf8_lossy(&upd.body));
+    assert_eq!(upd.json()["result"]["collect_logs"], false);
+    assert_eq!(upd.json()["result"]["log_management"], 1000);
+    assert_eq!(upd.json()["result"]["rate_limiting_limit"], 5, "untouched fields are kept");
+
+    let list = send(Method::GET, &gw.cp("/gateways?per_page=1&page=1"), &[], "").await;
+    let lj = list.json();
+    assert_eq!(lj["result"].as_array().unwrap().len(), 1);
+    assert_eq!(lj["result_info"]["total_count"], 1);
+    assert_eq!(lj["result_info"]["per_page"], 1);
+
+    let del = send(Method::DELETE, &gw.cp("/gateways/g1"), &[], "").await;
+    assert_eq!(del.json()["result"]["id"], "g1");
+    let gone = send(Method::GET, &gw.cp("/gateways/g1"), &[], "").await;
+    assert_eq!(gone.status, 404);
+    assert_eq!(gone.json()["success"], false);
+}
+
+#[tokio::test]
+async fn bad_control_plane_input_gets_the_envelope_never_a_500() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    cp_send(Method::POST, &gw.cp("/gateways"), json!({"id":"g1"})).await;
+    for (method, path, body) in [
+        (Method::POST, "/gateways", json!({"id":"bad id"})),
+        (Method::POST, "/gateways", json!({"cache_ttl":5})),
+        (Method::POST, "/gateways", json!({"id":"g2","cache_ttl":"soon"})),
+        (Method::POST, "/gateways", json!({"id":"g2","surprise":1})),
+        (Method::PUT, "/gateways/g1", json!({"rate_limiting_technique":"leaky"})),
+        (Method::PUT, "/gateways/g1", json!({"retry_max_attempts":9})),
+        (Method::PATCH, "/gateways/g1/logs/nope", json!({"feedback":5})),
+    ] {
+        let a = cp_send(method.clone(), &gw.cp(path), body.clone()).await;
+        assert!(a.status.is_client_error(), "{method} {path} {body}: {}", a.status);
+        let j = a.json();
+        assert_eq!(j["success"], false);
+        assert!(j["errors"][0]["message"].as_str().is_some_and(|m| !m.is_empty()), "{j}");
+    }
+    let a = send(Method::POST, &gw.cp("/gateways"), &[], "{not json").await;
+    assert_eq!(a.status, 400);
+    for path in ["/gateways/nope", "/gateways/nope/logs", "/gateways/g1/logs/unknown-id"] {
+        let a = send(Method::GET, &gw.cp(path), &[], "").await;
+        assert_eq!(a.status, 404, "{path}");
+        assert_eq!(a.json()["success"], false);
+    }
+    let a = send(Method::GET, &format!("{}/client/v4/accounts/nobody/ai-gateway/gateways", gw.url), &[], "").await;
+    assert_eq!(a.status, 404);
+    let a = send(Method::GET, &gw.cp("/gateways/g1/logs?order_by=nonsense"), &[], "").await;
+    assert_eq!(a.status, 400);
+    assert_eq!(a.json()["success"], false);
+    let a = send(Method::GET, &gw.cp("/gateways/g1/logs?filters=%5B%7B%22key%22%3A%22nope%22%7D%5D"), &[], "").await;
+    assert_eq!(a.status, 400);
+}
+
+#[tokio::test]
+async fn a_settings_change_applies_to_the_next_request() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let url = format!("{}/grok/v1/chat/completions", gw.base());
+    post(&url, &[AUTH], CHAT).await;
+    gw.wait_for_logs("gw", 1).await;
+    let upd = cp_send(Method::PUT, &gw.cp("/gateways/gw"), json!({"collect_logs": false})).await;
+    assert_eq!(upd.status, 200);
+    post(&url, &[AUTH], CHAT).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let rows = gw.wait_for_logs("gw", 1).await;
+    assert_eq!(rows.len(), 1, "collect_logs=false still stored a row");
+}
+
+#[tokio::test]
+async fn logs_list_filter_order_patch_and_delete() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let base = gw.base();
+    post(&format!("{base}/grok/v1/chat/completions"), &[AUTH, ("cf-aig-metadata", r#"{"team":"a"}"#)], CHAT).await;
+    post(&format!("{base}/openai/v1/chat/completions"), &[AUTH, ("cf-aig-metadata", r#"{"team":"b"}"#)], r#"{"model":"gpt-5-mini","messages":[{"role":"user","content":"one two three"}]}"#).await;
+    fake.push_script(Script::new().status(500));
+    post(&format!("{base}/grok/v1/chat/completions"), &[AUTH], CHAT).await;
+    let rows = gw.wait_for_logs("gw", 3).await;
+    assert_eq!(rows.len(), 3);
+    // Newest first by default.
+    assert_eq!(rows[0]["status_code"], 500);
+    assert_eq!(rows[0]["success"], false);
+
+    let q = |query: &str| {
+        let url = gw.cp(&format!("/gateways/gw/logs?{query}"));
+        async move { send(Method::GET, &url, &[], "").await.json() }
+    };
+    let j = q("provider=openai").await;
+    assert_eq!(j["result"].as_array().unwrap().len(), 1);
+    assert_eq!(j["result"][0]["model"], "gpt-5-mini");
+    let j = q("success=false").await;
+    assert_eq!(j["result_info"]["total_count"], 1);
+    let filters = urlencode(r#"[{"key":"provider","operator":"eq","value":["grok"]}]"#);
+    let j = q(&format!("filters={filters}")).await;
+    assert_eq!(j["result_info"]["total_count"], 2);
+    let filters = urlencode(r#"[{"key":"metadata.value","operator":"eq","value":["b"]}]"#);
+    let j = q(&format!("filters={filters}")).await;
+    assert_eq!(j["result_info"]["total_count"], 1);
+    let j = q("order_by=created_at&order_by_direction=asc&per_page=1&page=2").await;
+    assert_eq!(j["result"].as_array().unwrap().len(), 1);
+    assert_eq!(j["result"][0]["provider"], "openai");
+    assert_eq!(j["result_info"]["page"], 2);
+    assert_eq!(j["result_info"]["total_count"], 3);
+
+    // Feedback and score.
+    let id = rows[1]["id"].as_str().unwrap().to_owned();
+    let p = cp_send(Method::PATCH, &gw.cp(&format!("/gateways/gw/logs/{id}")), json!({"feedback": 1, "score": 87})).await;
+    assert_eq!(p.status, 200, "{}", String::from_utf8_lossy(&p.body));
+    let one = send(Method::GET, &gw.cp(&format!("/gateways/gw/logs/{id}")), &[], "").await.json();
+    assert_eq!(one["result"]["feedback"], 1);
+    assert_eq!(one["result"]["score"], 87.0);
+
+    // Delete by filter.
+    let d = send(Method::DELETE, &gw.cp("/gateways/gw/logs?provider=grok"), &[], "").await;
+    assert_eq!(d.status, 200);
+    assert_eq!(d.json()["success"], true);
+    let j = q("").await;
+    assert_eq!(j["result_info"]["total_count"], 1);
+    assert_eq!(j["result"][0]["provider"], "openai");
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn provider_keys_are_stored_encrypted_and_never_returned() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    cp_send(Method::POST, &gw.cp("/gateways"), json!({"id":"g1"})).await;
+    let secret = "xai-stored-secret-0123456789";
+    let a = cp_send(
+        Method::POST,
+        &gw.cp("/gateways/g1/provider_configs"),
+        json!({"provider_slug":"grok","alias":"main","secret":secret,"default_config":true}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let j = a.json();
+    assert!(!a.body.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    assert_eq!(j["result"]["secret_preview"], "xa****89");
+    assert_eq!(j["result"]["alias"], "main");
+    let id = j["result"]["id"].as_str().unwrap().to_owned();
+
+    let dup = cp_send(Method::POST, &gw.cp("/gateways/g1/provider_configs"), json!({"provider_slug":"grok","alias":"main","secret":"x"})).await;
+    assert_eq!(dup.status, 409);
+    let bad = cp_send(Method::POST, &gw.cp("/gateways/g1/provider_configs"), json!({"provider_slug":"nope","secret":"x"})).await;
+    assert_eq!(bad.status, 400);
+
+    let list = send(Method::GET, &gw.cp("/gateways/g1/provider_configs"), &[], "").await;
+    assert_eq!(list.json()["result"].as_array().unwrap().len(), 1);
+    assert!(!list.body.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    let db = std::fs::read(gw.dir.path().join("switchyard.db")).unwrap_or_default();
+    let wal = std::fs::read(gw.dir.path().join("switchyard.db-wal")).unwrap_or_default();
+    let hay = [db, wal].concat();
+    assert!(!hay.windows(secret.len()).any(|w| w == secret.as_bytes()), "secret stored in clear");
+
+    let del = send(Method::DELETE, &gw.cp(&format!("/gateways/g1/provider_configs/{id}")), &[], "").await;
+    assert_eq!(del.status, 200);
+    let list = send(Method::GET, &gw.cp("/gateways/g1/provider_configs"), &[], "").await;
+    assert_eq!(list.json()["result"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn analytics_buckets_requests_tokens_and_cost() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    for _ in 0..3 {
+        post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    }
+    fake.push_script(Script::new().status(503));
+    post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    gw.wait_for_logs("gw", 4).await;
+    let a = send(Method::GET, &gw.cp("/gateways/gw/analytics?bucket=minute&group_by=provider"), &[], "").await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let rows = a.json()["result"].as_array().unwrap().clone();
+    let requests: u64 = rows.iter().map(|r| r["requests"].as_u64().unwrap()).sum();
+    let errors: u64 = rows.iter().map(|r| r["errors"].as_u64().unwrap()).sum();
+    let tokens_out: u64 = rows.iter().map(|r| r["tokens_out"].as_u64().unwrap()).sum();
+    assert_eq!(requests, 4);
+    assert_eq!(errors, 1);
+    assert_eq!(tokens_out, 15, "three answers of five chunks");
+    assert!(rows.iter().all(|r| r["provider"] == "grok"));
+    let bad = send(Method::GET, &gw.cp("/gateways/gw/analytics?bucket=week"), &[], "").await;
+    assert_eq!(bad.status, 400);
+}

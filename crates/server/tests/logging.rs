@@ -1,0 +1,252 @@
+//! Every request logged (SPEC 2.4, 2.5, 3): records, their fields, the cf-aig headers that
+//! shape them, and nothing lost on shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::*;
+use http::Method;
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test]
+async fn a_request_yields_one_record_with_usage_cost_and_ids() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let a = post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[AUTH, ("user-agent", "ua-test/1"), ("content-type", "application/json")],
+        CHAT,
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    let log_id = a.headers.get("cf-aig-log-id").unwrap().to_str().unwrap().to_owned();
+    assert_eq!(log_id.len(), 36);
+    assert_eq!(&log_id[14..15], "7", "a UUIDv7: {log_id}");
+    assert_eq!(log_id, log_id.to_lowercase());
+    assert_eq!(a.headers.get("cf-aig-request-id").unwrap(), log_id.as_str());
+    assert_eq!(a.headers.get("cf-aig-event-id").unwrap(), log_id.as_str());
+    let usage = a.json()["usage"].clone();
+
+    let rows = gw.wait_for_logs("gw", 1).await;
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(r["id"], log_id.as_str());
+    assert_eq!(r["provider"], "grok");
+    assert_eq!(r["model"], "grok-beta");
+    assert_eq!(r["path"], "/v1/chat/completions");
+    assert_eq!(r["request_type"], "provider");
+    assert_eq!(r["status_code"], 200);
+    assert_eq!(r["success"], true);
+    assert_eq!(r["cached"], false);
+    assert_eq!(r["cancelled"], false);
+    assert_eq!(r["tokens_in"], usage["prompt_tokens"]);
+    assert_eq!(r["tokens_out"], usage["completion_tokens"]);
+    // The provider reported its own bill: ticks / 1e10 USD.
+    let ticks = usage["cost_in_usd_ticks"].as_f64().unwrap();
+    assert!((r["cost"].as_f64().unwrap() - ticks / 1e10).abs() < 1e-12, "{r}");
+    assert_eq!(r["custom_cost"], false);
+    assert_eq!(r["user_agent"], "ua-test/1");
+    assert_eq!(r["request_content_type"], "application/json");
+    assert_eq!(r["response_content_type"], "application/json");
+    assert_eq!(r["request_size"], CHAT.len());
+    assert_eq!(r["response_size"], a.body.len());
+    assert!(r["duration"].as_u64().is_some());
+    assert!(r["ttft"].as_u64().is_some());
+    assert!(r["created_at"].as_str().unwrap().ends_with('Z'));
+
+    // The stored bodies and redacted headers.
+    let one = send(Method::GET, &gw.cp(&format!("/gateways/gw/logs/{log_id}")), &[], "").await;
+    assert_eq!(one.status, 200);
+    let req = send(Method::GET, &gw.cp(&format!("/gateways/gw/logs/{log_id}/request")), &[], "").await;
+    assert_eq!(&req.body[..], CHAT.as_bytes());
+    let resp = send(Method::GET, &gw.cp(&format!("/gateways/gw/logs/{log_id}/response")), &[], "").await;
+    assert_eq!(resp.body, a.body);
+}
+
+#[tokio::test]
+async fn streams_are_logged_with_usage_ttft_and_the_body_as_received() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    fake.push_script(Script::new().chunks(3).chunk_delay(Duration::from_millis(100)));
+    let s = stream(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT_STREAM).await;
+    assert_eq!(s.status, 200);
+    let rows = gw.wait_for_logs("gw", 1).await;
+    let r = &rows[0];
+    assert_eq!(r["tokens_out"], 3);
+    assert!(r["tokens_in"].as_u64().unwrap() >= 1);
+    assert!(r["cost"].as_f64().unwrap() > 0.0);
+    let ttft = r["ttft"].as_u64().unwrap();
+    let duration = r["duration"].as_u64().unwrap();
+    assert!(duration >= 200 && ttft < duration, "ttft {ttft} duration {duration}");
+    let id = r["id"].as_str().unwrap();
+    let body = send(Method::GET, &gw.cp(&format!("/gateways/gw/logs/{id}/response")), &[], "").await;
+    assert_eq!(body.body, s.text().into_bytes());
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_stream_still_yields_a_cancelled_record() {
+    use http_body_util::BodyExt;
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    fake.push_script(Script::new().chunks(50).chunk_delay(Duration::from_millis(50)));
+    let resp = client()
+        .request(request(Method::POST, &format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT_STREAM))
+        .await
+        .unwrap();
+    let mut body = resp.into_body();
+    body.frame().await.unwrap().unwrap();
+    drop(body);
+    let rows = gw.wait_for_logs("gw", 1).await;
+    assert_eq!(rows[0]["cancelled"], true);
+    assert!(rows[0]["response_size"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn metadata_event_id_and_custom_cost_are_recorded() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let a = post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[
+            AUTH,
+            ("cf-aig-metadata", r#"{"user":"u1","n":3,"ok":true,"cf.secret":"x"}"#),
+            ("cf-aig-event-id", "evt-42"),
+            ("cf-aig-custom-cost", r#"{"total_cost":0.25}"#),
+        ],
+        CHAT,
+    )
+    .await;
+    assert_eq!(a.headers.get("cf-aig-event-id").unwrap(), "evt-42");
+    let rows = gw.wait_for_logs("gw", 1).await;
+    let r = &rows[0];
+    assert_eq!(r["event_id"], "evt-42");
+    assert_eq!(r["custom_cost"], true);
+    assert_eq!(r["cost"], 0.25);
+    let meta: serde_json::Value = serde_json::from_str(r["metadata"].as_str().expect("metadata is a JSON string")).unwrap();
+    assert_eq!(meta, json!({"user":"u1","n":3,"ok":true}));
+}
+
+#[tokio::test]
+async fn collect_log_headers_control_the_row_and_its_payload() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let url = format!("{}/grok/v1/chat/completions", gw.base());
+    let skipped = post(&url, &[AUTH, ("cf-aig-collect-log", "false")], CHAT).await;
+    assert_eq!(skipped.status, 200);
+    assert!(skipped.headers.get("cf-aig-log-id").is_some(), "the id is sent even without a row");
+    let bare = post(&url, &[AUTH, ("cf-aig-collect-log-payload", "false")], CHAT).await;
+    let rows = gw.wait_for_logs("gw", 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rows_after = gw.wait_for_logs("gw", 1).await;
+    assert_eq!(rows_after.len(), 1, "collect-log false stored a row: {rows:?}");
+    let id = bare.headers.get("cf-aig-log-id").unwrap().to_str().unwrap();
+    assert_eq!(rows_after[0]["id"], id);
+    assert!(rows_after[0]["tokens_in"].as_u64().is_some(), "usage kept without payload");
+    let req = send(Method::GET, &gw.cp(&format!("/gateways/gw/logs/{id}/request")), &[], "").await;
+    assert_eq!(req.status, 404, "no body stored");
+
+    let bad = post(&url, &[AUTH, ("cf-aig-collect-log", "maybe")], CHAT).await;
+    bad.assert_gateway_error(400, 2000);
+    assert!(bad.json()["error"][0]["message"].as_str().unwrap().contains("cf-aig-collect-log"));
+}
+
+#[tokio::test]
+async fn stored_request_headers_are_redacted() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let secret = "xai-do-not-store-me";
+    let a = post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[("authorization", &format!("Bearer {secret}")), ("x-api-key", secret), ("x-trace", "t1")],
+        CHAT,
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    gw.wait_for_logs("gw", 1).await;
+    let db = std::fs::read(gw.dir.path().join("switchyard.db")).unwrap_or_default();
+    let wal = std::fs::read(gw.dir.path().join("switchyard.db-wal")).unwrap_or_default();
+    let hay = [db, wal].concat();
+    assert!(!hay.windows(secret.len()).any(|w| w == secret.as_bytes()), "a credential reached the database");
+    assert!(hay.windows(2).any(|w| w == b"t1"));
+}
+
+#[tokio::test]
+async fn gateway_errors_after_resolution_are_logged_too() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let gw = Gateway::start_raw(&format!("[providers.grok]\nbase_url = \"http://127.0.0.1:{port}/v1\"\n")).await;
+    let a = post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    a.assert_gateway_error(502, 2005);
+    let rows = gw.wait_for_logs("gw", 1).await;
+    assert_eq!(rows[0]["status_code"], 502);
+    assert_eq!(rows[0]["success"], false);
+    assert_eq!(rows[0]["id"], a.headers.get("cf-aig-log-id").unwrap().to_str().unwrap());
+}
+
+#[tokio::test]
+async fn log_management_caps_rows_per_gateway() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(
+        &fake,
+        "[[gateways]]\naccount_id = \"acct\"\nid = \"stop\"\nlog_management = 2\nlog_management_strategy = \"STOP_INSERTING\"\n\n[[gateways]]\naccount_id = \"acct\"\nid = \"roll\"\nlog_management = 2\nlog_management_strategy = \"DELETE_OLDEST\"\n",
+    )
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        post(&format!("{}/v1/acct/stop/grok/v1/chat/completions", gw.url), &[AUTH], CHAT).await;
+        let a = post(&format!("{}/v1/acct/roll/grok/v1/chat/completions", gw.url), &[AUTH], CHAT).await;
+        ids.push(a.headers.get("cf-aig-log-id").unwrap().to_str().unwrap().to_owned());
+        tokio::time::sleep(Duration::from_millis(80)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stop = gw.wait_for_logs("stop", 2).await;
+    assert_eq!(stop.len(), 2);
+    let roll = gw.wait_for_logs("roll", 2).await;
+    let kept: Vec<&str> = roll.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(kept, vec![ids[3].as_str(), ids[2].as_str()], "the newest two remain");
+}
+
+#[tokio::test]
+async fn nothing_acknowledged_is_lost_on_shutdown() {
+    let fake = FakeProvider::start().await;
+    let mut gw = Gateway::start(&fake, "").await;
+    let n = 200;
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let url = format!("{}/grok/v1/chat/completions", gw.base());
+        tasks.push(tokio::spawn(async move { post(&url, &[AUTH], CHAT).await.status }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    gw.terminate();
+    assert_eq!(gw.wait_exit(Duration::from_secs(10)).await, Some(0));
+    // Reopen the same database: every record is there.
+    let db = gw.dir.path().join("switchyard.db");
+    let again = Gateway::start(&fake, &format!("database = \"sqlite://{}\"", db.display())).await;
+    let a = send(Method::GET, &again.cp("/gateways/gw/logs?per_page=1"), &[], "").await;
+    assert_eq!(a.json()["result_info"]["total_count"], n);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_tokens_and_the_log_queue() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    gw.wait_for_logs("gw", 1).await;
+    let m = send(Method::GET, &format!("{}/metrics", gw.url), &[], "").await;
+    assert_eq!(m.status, 200);
+    let text = String::from_utf8_lossy(&m.body).into_owned();
+    for needle in [
+        "switchyard_requests_total{gateway=\"gw\",provider=\"grok\",status=\"200\"} 1",
+        "switchyard_tokens_total{provider=\"grok\",model=\"grok-beta\",direction=\"in\"}",
+        "switchyard_cost_usd_total{provider=\"grok\",model=\"grok-beta\"}",
+        "switchyard_log_queue_depth",
+        "switchyard_log_records_dropped_total 0",
+        "switchyard_log_records_written_total 1",
+        "switchyard_time_to_first_byte_seconds_bucket",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+}

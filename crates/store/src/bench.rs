@@ -1,0 +1,447 @@
+//! Measurements, not tests (all `#[ignore]`): batch-write throughput, and query plans and
+//! timings at one million log rows, on both backends. Run in release:
+//!
+//! ```sh
+//! cargo test --release -p switchyard-store --lib bench -- --ignored --nocapture --test-threads 1
+//! ```
+//!
+//! PostgreSQL runs use the database `switchyard_bench` on the server of
+//! `SWITCHYARD_TEST_POSTGRES` (created if missing), so the shared test database stays small;
+//! each run uses a fresh account and deletes its rows at the end (which times a bulk delete).
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use crate::logs::{AnalyticsQuery, Bucket, GroupBy, LogFilter, LogListQuery, LogQuery, PendingLog};
+use crate::postgres::PgStore;
+use crate::sql::{self, Dialect, Sql};
+use crate::sqlite::SqliteStore;
+use bytes::Bytes;
+use sqlx::Row;
+use std::time::Instant;
+use switchyard_core::{AccountId, GatewayId, LogRecord, RequestType};
+
+const BASE_US: i64 = 1_772_323_200_000_000; // 2026-03-01T00:00:00Z
+const DAY_US: i64 = 86_400_000_000;
+
+/// xorshift64*: deterministic, dependency-free.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn account(prefix: &str) -> AccountId {
+    AccountId::parse(&format!("{prefix}-{}", uuid::Uuid::now_v7().simple())).unwrap()
+}
+
+const PROVIDERS: [&str; 4] = ["grok", "openai", "anthropic", "groq"];
+const MODELS: [&str; 8] = [
+    "grok-4",
+    "grok-beta",
+    "gpt-4o",
+    "gpt-4o-mini",
+    "claude-sonnet",
+    "claude-haiku",
+    "llama-70b",
+    "llama-8b",
+];
+
+/// A realistic record number `n` of `total`, spread over `span_us` from the base time.
+fn synth(
+    a: &AccountId,
+    g: &GatewayId,
+    n: u64,
+    (total, span_us): (u64, i64),
+    rng: &mut Rng,
+    bodies: bool,
+) -> LogRecord {
+    let created = BASE_US + (n as i64) * (span_us / total as i64) + rng.below(1000) as i64;
+    let p = rng.below(4) as usize;
+    let model = MODELS[p * 2 + rng.below(2) as usize];
+    let success = rng.below(100) >= 5;
+    let spread = rng.below(20_000) + 1;
+    let duration = 50 + rng.below(spread);
+    let tokens_in = 50 + rng.below(4000);
+    let tokens_out = 10 + rng.below(1500);
+    let metadata = (rng.below(5) == 0).then(|| {
+        let mut m = serde_json::Map::new();
+        m.insert("user".into(), format!("user-{}", rng.below(500)).into());
+        m.insert("team".into(), ["a", "b", "c"][rng.below(3) as usize].into());
+        m
+    });
+    LogRecord {
+        id: format!("{:08x}-0000-7000-8000-{:012x}", created / 1_000_000, n),
+        account_id: a.clone(),
+        gateway_id: g.clone(),
+        created_at: crate::rollup::format_micros(created),
+        provider: PROVIDERS[p].into(),
+        model: Some(model.into()),
+        path: "/v1/chat/completions".into(),
+        request_type: RequestType::Provider,
+        status_code: if success { 200 } else { 429 },
+        success,
+        cached: rng.below(10) == 0,
+        duration,
+        ttft: Some(20 + rng.below(800)),
+        tokens_in: Some(tokens_in),
+        tokens_out: Some(tokens_out),
+        cached_tokens_in: None,
+        reasoning_tokens: None,
+        cost: (tokens_in as f64 * 3.0 + tokens_out as f64 * 15.0) / 1e6,
+        custom_cost: false,
+        metadata,
+        event_id: (rng.below(50) == 0).then(|| format!("evt-{n}")),
+        feedback: None,
+        score: None,
+        step: None,
+        request_content_type: Some("application/json".into()),
+        response_content_type: Some("application/json".into()),
+        request_size: 300,
+        response_size: 600,
+        user_agent: Some("OpenAI/Python 1.50.0".into()),
+        cancelled: false,
+        request_headers: bodies.then(|| r#"{"authorization":"[REDACTED]","content-type":"application/json","user-agent":"OpenAI/Python 1.50.0"}"#.into()),
+        response_headers: bodies.then(|| r#"{"content-type":"application/json","x-request-id":"abc"}"#.into()),
+        request_body: bodies.then(|| Bytes::from(format!("{{\"model\":\"{model}\",\"messages\":[{{\"role\":\"user\",\"content\":\"{}\"}}]}}", "x".repeat(220)))),
+        response_body: bodies.then(|| Bytes::from(format!("{{\"id\":\"c-{n}\",\"choices\":[{{\"message\":{{\"content\":\"{}\"}}}}],\"usage\":{{}}}}", "y".repeat(500)))),
+    }
+}
+
+async fn pg_bench_url() -> String {
+    let url = std::env::var("SWITCHYARD_TEST_POSTGRES").expect("SWITCHYARD_TEST_POSTGRES");
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let exists: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = 'switchyard_bench'")
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+    if exists.is_none() {
+        sqlx::query("CREATE DATABASE switchyard_bench")
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
+    format!("{base}/switchyard_bench")
+}
+
+async fn throughput(store: &dyn crate::Backend, label: &str) {
+    let a = account("tp");
+    let mut rng = Rng(42);
+    for batch_size in [1usize, 32, 256] {
+        let g = GatewayId::parse(&format!("batch-{batch_size}")).unwrap();
+        let total: u64 = if batch_size == 1 { 2_000 } else { 20_000 };
+        let records: Vec<PendingLog> = (0..total)
+            .map(|n| PendingLog {
+                // About 2,000 requests a second, as a busy gateway would log them.
+                record: synth(&a, &g, n, (total, total as i64 * 500), &mut rng, true),
+                cap: None,
+            })
+            .collect();
+        let t = Instant::now();
+        let mut written = 0;
+        for chunk in records.chunks(batch_size) {
+            written += store.write_batch(chunk).await.unwrap().written;
+        }
+        let secs = t.elapsed().as_secs_f64();
+        assert_eq!(written, total);
+        println!(
+            "{label}: {total} records (~1.2 KB bodies+headers) in batches of {batch_size}: \
+             {secs:.2} s = {:.0} records/s",
+            total as f64 / secs
+        );
+        store
+            .delete_logs(&a, &g, &LogFilter::default())
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+#[ignore]
+async fn write_throughput_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&format!("sqlite://{}", dir.path().join("b.db").display()))
+        .await
+        .unwrap();
+    throughput(&store, "sqlite").await;
+}
+
+#[tokio::test]
+#[ignore]
+async fn write_throughput_postgres() {
+    let store = PgStore::open(&pg_bench_url().await).await.unwrap();
+    throughput(&store, "postgres").await;
+}
+
+/// Loads `total` rows into one gateway; returns (account, gateway).
+async fn load(store: &dyn crate::Backend, total: u64) -> (AccountId, GatewayId) {
+    let a = account("m");
+    let g = GatewayId::parse("big").unwrap();
+    store
+        .create_gateway_if_missing(&switchyard_core::GatewaySettings::new(
+            a.clone(),
+            g.clone(),
+            "2026-03-01T00:00:00Z".into(),
+        ))
+        .await
+        .unwrap();
+    let mut rng = Rng(7);
+    let t = Instant::now();
+    let mut n = 0;
+    while n < total {
+        let batch: Vec<PendingLog> = (n..(n + 1000).min(total))
+            .map(|i| PendingLog {
+                record: synth(&a, &g, i, (total, 30 * DAY_US), &mut rng, false),
+                cap: None,
+            })
+            .collect();
+        store.write_batch(&batch).await.unwrap();
+        n += batch.len() as u64;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "loaded {total} rows in {secs:.1} s ({:.0} rows/s)",
+        total as f64 / secs
+    );
+    (a, g)
+}
+
+fn q(pairs: &[(&str, &str)]) -> LogListQuery {
+    let pairs: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+    LogListQuery::from_query_pairs(&pairs).unwrap()
+}
+
+fn list_cases() -> Vec<(&'static str, LogListQuery)> {
+    let mid = crate::rollup::format_micros(BASE_US + 15 * DAY_US);
+    let end = crate::rollup::format_micros(BASE_US + 16 * DAY_US);
+    vec![
+        ("list: newest first, page 1", q(&[])),
+        ("list: newest first, page 500", q(&[("page", "500")])),
+        (
+            "list: provider=grok & success=false",
+            q(&[("provider", "grok"), ("success", "false")]),
+        ),
+        (
+            "list: one day (start_date/end_date)",
+            q(&[("start_date", &mid), ("end_date", &end)]),
+        ),
+        ("list: order_by=cost desc", q(&[("order_by", "cost")])),
+        (
+            "list: model eq gpt-4o, order_by=duration asc",
+            q(&[
+                (
+                    "filters",
+                    r#"[{"key":"model","operator":"eq","value":["gpt-4o"]}]"#,
+                ),
+                ("order_by", "duration"),
+                ("order_by_direction", "asc"),
+            ]),
+        ),
+        (
+            "list: event_id eq",
+            q(&[(
+                "filters",
+                r#"[{"key":"event_id","operator":"eq","value":["evt-500000"]}]"#,
+            )]),
+        ),
+        (
+            "list: metadata.value eq user-7 (scan)",
+            q(&[(
+                "filters",
+                r#"[{"key":"metadata.value","operator":"eq","value":["user-7"]}]"#,
+            )]),
+        ),
+        ("list: search=evt-5000 (scan)", q(&[("search", "evt-5000")])),
+    ]
+}
+
+fn analytics_cases() -> Vec<(&'static str, AnalyticsQuery)> {
+    let day = |b, g| AnalyticsQuery {
+        start: crate::rollup::format_micros(BASE_US + 15 * DAY_US),
+        end: crate::rollup::format_micros(BASE_US + 16 * DAY_US),
+        bucket: b,
+        group_by: g,
+    };
+    vec![
+        (
+            "analytics: one day by hour, by provider+model",
+            day(Bucket::Hour, vec![GroupBy::Provider, GroupBy::Model]),
+        ),
+        ("analytics: one day by minute", day(Bucket::Minute, vec![])),
+        (
+            "analytics: 30 days by day, by model",
+            AnalyticsQuery {
+                start: crate::rollup::format_micros(BASE_US),
+                end: crate::rollup::format_micros(BASE_US + 30 * DAY_US),
+                bucket: Bucket::Day,
+                group_by: vec![GroupBy::Model],
+            },
+        ),
+    ]
+}
+
+async fn sqlite_plan(store: &SqliteStore, s: &Sql) -> String {
+    let text = format!("EXPLAIN QUERY PLAN {}", s.text);
+    let rows = crate::sqlite::bind_args(sqlx::query(&text), &s.args)
+        .fetch_all(store.read_pool())
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| format!("    {}", r.get::<String, _>("detail")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn pg_plan(store: &PgStore, s: &Sql) -> String {
+    let text = format!("EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON) {}", s.text);
+    let rows = crate::postgres::bind_args(sqlx::query(&text), &s.args)
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| format!("    {}", r.get::<String, _>(0)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn timed<T>(f: impl std::future::Future<Output = T>) -> (T, f64) {
+    let t = Instant::now();
+    let out = f.await;
+    (out, t.elapsed().as_secs_f64() * 1000.0)
+}
+
+/// The statements a list runs: the page, and the count when the page does not settle it.
+fn list_statements(d: Dialect, gkey: i64, query: &LogListQuery) -> Vec<Sql> {
+    let mut out = vec![sql::list_sql(d, gkey, query).unwrap()];
+    if !sql::matches_all(&query.filter) {
+        out.push(sql::count_sql(d, gkey, &query.filter).unwrap());
+    }
+    out
+}
+
+const ROWS: u64 = 1_000_000;
+
+#[tokio::test]
+#[ignore]
+async fn plans_at_1m_rows_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&format!("sqlite://{}", dir.path().join("m.db").display()))
+        .await
+        .unwrap();
+    let (a, g) = load(&store, ROWS).await;
+    let (_, ms) = timed(sqlx::query("ANALYZE").execute(store.read_pool())).await;
+    println!("ANALYZE: {ms:.0} ms");
+    let gkey: i64 = sqlx::query_scalar("SELECT gkey FROM log_gateways WHERE account_id = ?1")
+        .bind(a.as_str())
+        .fetch_one(store.read_pool())
+        .await
+        .unwrap();
+    for (label, query) in list_cases() {
+        let (page, ms) = timed(store.list_logs(&a, &g, &query)).await;
+        let page = page.unwrap();
+        println!(
+            "\n{label}: {ms:.1} ms ({} rows, total {})",
+            page.records.len(),
+            page.total_count
+        );
+        for s in list_statements(Dialect::Sqlite, gkey, &query) {
+            println!("{}", sqlite_plan(&store, &s).await);
+        }
+    }
+    for (label, query) in analytics_cases() {
+        let (rows, ms) = timed(store.analytics(&a, &g, &query)).await;
+        println!("\n{label}: {ms:.1} ms ({} rows)", rows.unwrap().len());
+        let (c, l) = sql::analytics_sql(Dialect::Sqlite, gkey, &query).unwrap();
+        println!(
+            "{}\n{}",
+            sqlite_plan(&store, &c).await,
+            sqlite_plan(&store, &l).await
+        );
+    }
+    let id = store
+        .list_logs(&a, &g, &q(&[("page", "1000")]))
+        .await
+        .unwrap()
+        .records[0]
+        .id
+        .clone();
+    let (_, ms) = timed(store.get_log(&a, &g, &id)).await;
+    println!(
+        "\nget_log: {ms:.2} ms\n{}",
+        sqlite_plan(&store, &sql::get_sql(Dialect::Sqlite, gkey, &id)).await
+    );
+    let size: i64 = sqlx::query_scalar(
+        "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+    )
+    .fetch_one(store.read_pool())
+    .await
+    .unwrap();
+    println!("\ndatabase size: {} MB", size / 1_000_000);
+    let one = LogFilter::from_query_pairs(&[("provider".into(), "groq".into())]).unwrap();
+    let (n, ms) = timed(store.delete_logs(&a, &g, &one)).await;
+    println!(
+        "delete_logs provider=groq: {} rows in {ms:.0} ms",
+        n.unwrap()
+    );
+}
+
+#[tokio::test]
+#[ignore]
+async fn plans_at_1m_rows_postgres() {
+    let store = PgStore::open(&pg_bench_url().await).await.unwrap();
+    let (a, g) = load(&store, ROWS).await;
+    let (_, ms) = timed(sqlx::query("VACUUM ANALYZE").execute(store.pool())).await;
+    println!("VACUUM ANALYZE: {ms:.0} ms");
+    let gkey: i64 = sqlx::query_scalar("SELECT gkey FROM log_gateways WHERE account_id = $1")
+        .bind(a.as_str())
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    for (label, query) in list_cases() {
+        let (page, ms) = timed(store.list_logs(&a, &g, &query)).await;
+        let page = page.unwrap();
+        println!(
+            "\n{label}: {ms:.1} ms ({} rows, total {})",
+            page.records.len(),
+            page.total_count
+        );
+        for s in list_statements(Dialect::Postgres, gkey, &query) {
+            println!("{}", pg_plan(&store, &s).await);
+        }
+    }
+    for (label, query) in analytics_cases() {
+        let (rows, ms) = timed(store.analytics(&a, &g, &query)).await;
+        println!("\n{label}: {ms:.1} ms ({} rows)", rows.unwrap().len());
+        let (c, l) = sql::analytics_sql(Dialect::Postgres, gkey, &query).unwrap();
+        println!(
+            "{}\n{}",
+            pg_plan(&store, &c).await,
+            pg_plan(&store, &l).await
+        );
+    }
+    let id = store
+        .list_logs(&a, &g, &q(&[("page", "1000")]))
+        .await
+        .unwrap()
+        .records[0]
+        .id
+        .clone();
+    let (_, ms) = timed(store.get_log(&a, &g, &id)).await;
+    println!(
+        "\nget_log: {ms:.2} ms\n{}",
+        pg_plan(&store, &sql::get_sql(Dialect::Postgres, gkey, &id)).await
+    );
+    let (n, ms) = timed(store.delete_logs(&a, &g, &LogFilter::default())).await;
+    println!("\ndelete_logs (all {} rows): {ms:.0} ms", n.unwrap());
+}

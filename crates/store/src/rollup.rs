@@ -1,0 +1,221 @@
+//! The analytics rollup both backends keep, and the timestamp arithmetic it needs.
+//!
+//! `write_batch` folds every record into two tables keyed by gateway × minute × provider ×
+//! model: `log_rollup` (requests, errors, cache hits, tokens, cost) and `log_latency` (a
+//! sparse log-scale histogram of durations: one row per non-empty bucket). Analytics then
+//! reads a few thousand rollup rows for a day instead of the log itself. Bucket `k` holds
+//! durations `d` (ms) with `floor(8 · log2(1 + d)) = k`, so each bucket is 2^(1/8) ≈ 9 %
+//! wide; percentiles are interpolated inside the bucket that holds the wanted rank.
+//!
+//! Timestamps are stored as microseconds since the Unix epoch: RFC 3339 text with and without
+//! a fraction (`...:00Z` vs `...:00.5Z`) does not sort as time does.
+
+use crate::logs::AnalyticsRow;
+use std::collections::{BTreeMap, HashMap};
+use switchyard_core::LogRecord;
+use time::format_description::well_known::{Iso8601, Rfc3339};
+use time::{Date, OffsetDateTime, PrimitiveDateTime};
+
+/// Microseconds per minute.
+pub(crate) const MINUTE_US: i64 = 60_000_000;
+
+/// Parses a timestamp: RFC 3339, or an ISO 8601 date-time without offset (taken as UTC), or a
+/// plain date (midnight UTC).
+pub(crate) fn parse_micros(s: &str) -> Option<i64> {
+    let t = OffsetDateTime::parse(s, &Rfc3339)
+        .or_else(|_| OffsetDateTime::parse(s, &Iso8601::DEFAULT))
+        .or_else(|_| PrimitiveDateTime::parse(s, &Iso8601::DEFAULT).map(|p| p.assume_utc()))
+        .or_else(|_| Date::parse(s, &Iso8601::DEFAULT).map(|d| d.midnight().assume_utc()))
+        .ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1000).ok()
+}
+
+/// RFC 3339 UTC, as `switchyard_core::clock` formats it.
+pub(crate) fn format_micros(us: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    switchyard_core::clock::format_rfc3339(t)
+}
+
+/// The latency bucket of a duration in milliseconds.
+pub(crate) fn latency_bucket(ms: u64) -> i64 {
+    ((1.0 + ms as f64).log2() * 8.0).floor() as i64
+}
+
+fn bucket_bounds(k: i64) -> (f64, f64) {
+    let lo = (k as f64 / 8.0).exp2() - 1.0;
+    let hi = ((k + 1) as f64 / 8.0).exp2() - 1.0;
+    (lo.max(0.0), hi)
+}
+
+/// Estimates the `q` quantile (0 < q ≤ 1) of a histogram (bucket → count).
+pub(crate) fn percentile(hist: &BTreeMap<i64, u64>, q: f64) -> f64 {
+    let total: u64 = hist.values().sum();
+    if total == 0 {
+        return 0.0;
+    }
+    let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+    let mut seen = 0u64;
+    for (k, n) in hist {
+        if seen + n >= rank {
+            let (lo, hi) = bucket_bounds(*k);
+            let within = (rank - seen) as f64 - 0.5;
+            let v = lo + (hi - lo) * (within / *n as f64);
+            return (v * 10.0).round() / 10.0;
+        }
+        seen += n;
+    }
+    0.0
+}
+
+/// Counters of one rollup key.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Counters {
+    pub requests: i64,
+    pub errors: i64,
+    pub cache_hits: i64,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    pub cost: f64,
+}
+
+/// (gateway key, minute, provider, model ("" when none))
+pub(crate) type RollupKey = (i64, i64, String, String);
+
+/// One batch folded into rollup increments.
+#[derive(Debug, Default)]
+pub(crate) struct Rollup {
+    pub counters: HashMap<RollupKey, Counters>,
+    pub latency: HashMap<(RollupKey, i64), i64>,
+}
+
+impl Rollup {
+    pub fn add(&mut self, gkey: i64, created_us: i64, r: &LogRecord) {
+        let key = (
+            gkey,
+            created_us.div_euclid(MINUTE_US),
+            r.provider.clone(),
+            r.model.clone().unwrap_or_default(),
+        );
+        *self
+            .latency
+            .entry((key.clone(), latency_bucket(r.duration)))
+            .or_default() += 1;
+        let c = self.counters.entry(key).or_default();
+        c.requests += 1;
+        c.errors += i64::from(!r.success);
+        c.cache_hits += i64::from(r.cached);
+        c.tokens_in += r.tokens_in.map_or(0, clamp_i64);
+        c.tokens_out += r.tokens_out.map_or(0, clamp_i64);
+        c.cost += r.cost;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counters.is_empty()
+    }
+}
+
+pub(crate) fn clamp_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// The minute range `[from, to)` an analytics query reads: minutes whose start lies in
+/// `[start, end)`.
+pub(crate) fn minute_range(start: &str, end: &str) -> Result<(i64, i64), String> {
+    let s = parse_micros(start).ok_or_else(|| format!("start '{start}' is not RFC 3339"))?;
+    let e = parse_micros(end).ok_or_else(|| format!("end '{end}' is not RFC 3339"))?;
+    let ceil =
+        |us: i64| -> i64 { us.div_euclid(MINUTE_US) + i64::from(us.rem_euclid(MINUTE_US) != 0) };
+    Ok((ceil(s), ceil(e)))
+}
+
+/// One (bucket, provider, model) group being assembled from rollup rows.
+#[derive(Debug, Default)]
+pub(crate) struct Group {
+    pub counters: Counters,
+    pub hist: BTreeMap<i64, u64>,
+}
+
+/// (bucket start minute, provider, model) as the query grouped them.
+pub(crate) type GroupKey = (i64, Option<String>, Option<String>);
+
+/// Turns assembled groups into answer rows, ordered by bucket, provider, model.
+pub(crate) fn finish(groups: BTreeMap<GroupKey, Group>) -> Vec<AnalyticsRow> {
+    groups
+        .into_iter()
+        .map(|((minute, provider, model), g)| AnalyticsRow {
+            bucket: format_micros(minute.saturating_mul(MINUTE_US)),
+            provider,
+            model: model.filter(|m| !m.is_empty()),
+            requests: g.counters.requests.max(0) as u64,
+            errors: g.counters.errors.max(0) as u64,
+            cache_hits: g.counters.cache_hits.max(0) as u64,
+            tokens_in: g.counters.tokens_in.max(0) as u64,
+            tokens_out: g.counters.tokens_out.max(0) as u64,
+            cost: g.counters.cost,
+            latency_p50: percentile(&g.hist, 0.50),
+            latency_p95: percentile(&g.hist, 0.95),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip_and_sort() {
+        let a = parse_micros("2026-11-26T06:00:00Z").unwrap();
+        let b = parse_micros("2026-11-26T06:00:00.5Z").unwrap();
+        assert!(a < b);
+        assert_eq!(format_micros(a), "2026-11-26T06:00:00Z");
+        assert_eq!(format_micros(b), "2026-11-26T06:00:00.5Z");
+        let c = parse_micros("2026-11-26T07:00:00.123456+01:00").unwrap();
+        assert_eq!(format_micros(c), "2026-11-26T06:00:00.123456Z");
+        assert_eq!(parse_micros("2026-11-26T06:00:00"), Some(a));
+        assert_eq!(
+            parse_micros("2026-11-26"),
+            parse_micros("2026-11-26T00:00:00Z")
+        );
+        assert_eq!(parse_micros("yesterday"), None);
+    }
+
+    #[test]
+    fn buckets_are_monotonic_and_narrow() {
+        let mut last = -1;
+        for ms in 0..100_000u64 {
+            let k = latency_bucket(ms);
+            assert!(k >= last);
+            last = k;
+            let (lo, hi) = bucket_bounds(k);
+            assert!(
+                lo <= ms as f64 + 1e-9 && (ms as f64) < hi + 1e-9,
+                "{ms} in {k}"
+            );
+        }
+    }
+
+    #[test]
+    fn percentiles_are_close_to_exact() {
+        let durations: Vec<u64> = (1..=1000).map(|i| i * 7).collect();
+        let mut hist = BTreeMap::new();
+        for d in &durations {
+            *hist.entry(latency_bucket(*d)).or_default() += 1;
+        }
+        let p50 = percentile(&hist, 0.5);
+        let p95 = percentile(&hist, 0.95);
+        assert!((p50 - 3500.0).abs() / 3500.0 < 0.05, "{p50}");
+        assert!((p95 - 6650.0).abs() / 6650.0 < 0.05, "{p95}");
+        let one: BTreeMap<i64, u64> = [(latency_bucket(250), 1)].into();
+        assert!((percentile(&one, 0.5) - 250.0).abs() < 12.0);
+    }
+
+    #[test]
+    fn minute_ranges_round_up() {
+        let (a, b) = minute_range("2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z").unwrap();
+        assert_eq!(b - a, 60);
+        let (c, _) = minute_range("2026-01-01T00:00:01Z", "2026-01-01T01:00:00Z").unwrap();
+        assert_eq!(c, a + 1);
+    }
+}

@@ -1,0 +1,811 @@
+//! SQL shared by the backends: the WHERE clause of a [`LogFilter`] and the ORDER BY of a
+//! list, written once for both dialects so that SQLite and PostgreSQL answer alike.
+//!
+//! Statements refer to the log table as `l`. Arguments are collected as [`Arg`]s and bound by
+//! each backend in order; placeholders are `?N` (SQLite) or `$N` (PostgreSQL), so one
+//! argument can be referenced more than once.
+
+use crate::keys::StoredKey;
+use crate::logs::{
+    AnalyticsQuery, AnalyticsRow, Condition, FilterKey, GroupBy, LogFilter, LogListQuery, LogPatch,
+    Op, OrderBy,
+};
+use crate::params::normalize_value;
+use crate::rollup::{finish, minute_range, parse_micros, Counters, Group, GroupKey};
+use crate::row::{i, metadata_text, Get, GATEWAY_COLUMNS, KEY_COLUMNS, LOG_SELECT, PAYLOAD_SELECT};
+use crate::StoreError;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use switchyard_core::GatewaySettings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// One bound value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Arg {
+    Int(i64),
+    OptInt(Option<i64>),
+    Real(f64),
+    Text(String),
+    Bool(bool),
+    Bytes(Vec<u8>),
+}
+
+/// A statement being assembled.
+#[derive(Debug)]
+pub(crate) struct Sql {
+    pub text: String,
+    pub args: Vec<Arg>,
+    dialect: Dialect,
+}
+
+impl Sql {
+    pub fn new(dialect: Dialect) -> Self {
+        Self {
+            text: String::with_capacity(256),
+            args: Vec::new(),
+            dialect,
+        }
+    }
+
+    pub fn push(&mut self, s: &str) -> &mut Self {
+        self.text.push_str(s);
+        self
+    }
+
+    /// Adds an argument and returns its placeholder.
+    pub fn arg(&mut self, a: Arg) -> String {
+        self.args.push(a);
+        match self.dialect {
+            Dialect::Sqlite => format!("?{}", self.args.len()),
+            Dialect::Postgres => format!("${}", self.args.len()),
+        }
+    }
+
+    /// Adds an argument and writes its placeholder.
+    pub fn bind(&mut self, a: Arg) -> &mut Self {
+        let p = self.arg(a);
+        self.text.push_str(&p);
+        self
+    }
+
+    fn like(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "LIKE",
+            Dialect::Postgres => "ILIKE",
+        }
+    }
+}
+
+/// A `%s%` LIKE pattern matching `s` literally (with `ESCAPE '\'`).
+pub(crate) fn contains_pattern(s: &str) -> String {
+    let mut p = String::with_capacity(s.len() + 2);
+    p.push('%');
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// How a filter key is stored.
+enum Col {
+    Text(&'static str),
+    Bool(&'static str),
+    Int(&'static str),
+    Real(&'static str),
+    Time(&'static str),
+    MetaKey,
+    MetaValue,
+}
+
+fn column(key: FilterKey) -> Col {
+    match key {
+        FilterKey::Id => Col::Text("l.id"),
+        FilterKey::CreatedAt => Col::Time("l.created_at"),
+        FilterKey::Provider => Col::Text("l.provider"),
+        FilterKey::Model => Col::Text("l.model"),
+        FilterKey::Success => Col::Bool("l.success"),
+        FilterKey::Cached => Col::Bool("l.cached"),
+        FilterKey::Cost => Col::Real("l.cost"),
+        FilterKey::TokensIn => Col::Int("l.tokens_in"),
+        FilterKey::TokensOut => Col::Int("l.tokens_out"),
+        FilterKey::Duration => Col::Int("l.duration"),
+        FilterKey::Feedback => Col::Int("COALESCE(l.feedback, 0)"),
+        FilterKey::EventId => Col::Text("l.event_id"),
+        FilterKey::MetadataKey => Col::MetaKey,
+        FilterKey::MetadataValue => Col::MetaValue,
+        FilterKey::StatusCode => Col::Int("l.status_code"),
+        FilterKey::RequestType => Col::Text("l.request_type"),
+        FilterKey::RequestContentType => Col::Text("l.request_content_type"),
+        FilterKey::ResponseContentType => Col::Text("l.response_content_type"),
+        FilterKey::UserAgent => Col::Text("l.user_agent"),
+        FilterKey::Tokens => Col::Int("(COALESCE(l.tokens_in, 0) + COALESCE(l.tokens_out, 0))"),
+    }
+}
+
+fn sql_op(op: Op) -> &'static str {
+    match op {
+        Op::Eq => "=",
+        Op::Neq => "<>",
+        Op::Lt => "<",
+        Op::Gt => ">",
+        Op::Gte => ">=",
+        Op::Lte => "<=",
+        Op::Contains => "LIKE",
+    }
+}
+
+/// Writes `l.gkey = ? AND ...` for `filter`.
+pub(crate) fn where_clause(sql: &mut Sql, gkey: i64, filter: &LogFilter) -> Result<(), StoreError> {
+    sql.push("l.gkey = ").bind(Arg::Int(gkey));
+    for c in &filter.conditions {
+        sql.push(" AND ");
+        condition(sql, c)?;
+    }
+    if let Some(s) = filter.search.as_deref().filter(|s| !s.is_empty()) {
+        let p = sql.arg(Arg::Text(contains_pattern(s)));
+        let like = sql.like();
+        let cols = [
+            "l.id",
+            "l.provider",
+            "l.model",
+            "l.path",
+            "l.event_id",
+            "l.metadata",
+        ];
+        let parts: Vec<String> = cols
+            .iter()
+            .map(|c| format!("{c} {like} {p} ESCAPE '\\'"))
+            .collect();
+        let _ = write!(sql.text, " AND ({})", parts.join(" OR "));
+    }
+    Ok(())
+}
+
+fn condition(sql: &mut Sql, c: &Condition) -> Result<(), StoreError> {
+    if !c.key.kind().allows(c.op) {
+        return Err(StoreError::InvalidQuery(format!(
+            "operator '{}' does not apply to '{}'",
+            c.op.as_str(),
+            c.key.as_str()
+        )));
+    }
+    if c.values.is_empty() {
+        return Err(StoreError::InvalidQuery(format!(
+            "the filter on '{}' has no values",
+            c.key.as_str()
+        )));
+    }
+    let joiner = if c.op == Op::Neq { " AND " } else { " OR " };
+    sql.push("(");
+    for (i, v) in c.values.iter().enumerate() {
+        if i > 0 {
+            sql.push(joiner);
+        }
+        let v = normalize_value(c.key, c.op, v.clone()).map_err(|m| {
+            StoreError::InvalidQuery(format!("filter on '{}': {m}", c.key.as_str()))
+        })?;
+        atom(sql, c.key, c.op, &v)?;
+    }
+    sql.push(")");
+    Ok(())
+}
+
+/// One `field op value` test.
+fn atom(sql: &mut Sql, key: FilterKey, op: Op, v: &Value) -> Result<(), StoreError> {
+    let col = column(key);
+    // A missing value: IS NULL / IS NOT NULL (feedback: none is 0).
+    if v.is_null() && key != FilterKey::Feedback {
+        let expr = match col {
+            Col::Text(e) | Col::Bool(e) | Col::Int(e) | Col::Real(e) | Col::Time(e) => e,
+            Col::MetaKey | Col::MetaValue => {
+                return Err(StoreError::InvalidQuery("null metadata filter".into()))
+            }
+        };
+        let test = if op == Op::Neq {
+            "IS NOT NULL"
+        } else {
+            "IS NULL"
+        };
+        let _ = write!(sql.text, "{expr} {test}");
+        return Ok(());
+    }
+    match col {
+        Col::Text(e) => {
+            let s = v.as_str().unwrap_or_default();
+            text_atom(sql, e, op, s);
+        }
+        Col::Bool(e) => {
+            let b = v.as_bool().unwrap_or_default();
+            let p = sql.arg(Arg::Bool(b));
+            let _ = write!(sql.text, "{e} {} {p}", sql_op(op));
+        }
+        Col::Real(e) => {
+            let f = v.as_f64().unwrap_or_default();
+            let p = sql.arg(Arg::Real(f));
+            if op == Op::Neq {
+                let _ = write!(sql.text, "({e} IS NULL OR {e} <> {p})");
+            } else {
+                let _ = write!(sql.text, "{e} {} {p}", sql_op(op));
+            }
+        }
+        Col::Int(e) => {
+            let n = if v.is_null() { Some(0) } else { v.as_i64() };
+            match n {
+                Some(i) => int_atom(sql, e, op, i),
+                None => {
+                    let f = v.as_f64().unwrap_or_default();
+                    fractional_atom(sql, e, op, f);
+                }
+            }
+        }
+        Col::Time(e) => {
+            let s = v.as_str().unwrap_or_default();
+            let us = parse_micros(s).ok_or_else(|| {
+                StoreError::InvalidQuery(format!("'{s}' is not an RFC 3339 timestamp"))
+            })?;
+            int_atom(sql, e, op, us);
+        }
+        Col::MetaKey | Col::MetaValue => {
+            let s = v.as_str().unwrap_or_default();
+            meta_atom(sql, matches!(col, Col::MetaKey), op, s);
+        }
+    }
+    Ok(())
+}
+
+fn text_atom(sql: &mut Sql, e: &str, op: Op, s: &str) {
+    match op {
+        Op::Contains => {
+            let p = sql.arg(Arg::Text(contains_pattern(s)));
+            let like = sql.like();
+            let _ = write!(sql.text, "{e} {like} {p} ESCAPE '\\'");
+        }
+        Op::Neq => {
+            let p = sql.arg(Arg::Text(s.to_owned()));
+            let _ = write!(sql.text, "({e} IS NULL OR {e} <> {p})");
+        }
+        _ => {
+            let p = sql.arg(Arg::Text(s.to_owned()));
+            let _ = write!(sql.text, "{e} {} {p}", sql_op(op));
+        }
+    }
+}
+
+fn int_atom(sql: &mut Sql, e: &str, op: Op, i: i64) {
+    let p = sql.arg(Arg::Int(i));
+    if op == Op::Neq {
+        let _ = write!(sql.text, "({e} IS NULL OR {e} <> {p})");
+    } else {
+        let _ = write!(sql.text, "{e} {} {p}", sql_op(op));
+    }
+}
+
+/// An integer column compared with a fractional number, as the equivalent integer test (so
+/// the column's index stays usable and both databases agree).
+fn fractional_atom(sql: &mut Sql, e: &str, op: Op, f: f64) {
+    let clamp = |x: f64| x.clamp(i64::MIN as f64, i64::MAX as f64) as i64;
+    match op {
+        Op::Eq | Op::Contains => {
+            sql.push("1 = 0");
+        }
+        Op::Neq => {
+            sql.push("1 = 1");
+        }
+        // x < 2.5 and x <= 2.5 both mean x <= 2
+        Op::Lt | Op::Lte => int_atom(sql, e, Op::Lte, clamp(f.floor())),
+        Op::Gt | Op::Gte => int_atom(sql, e, Op::Gte, clamp(f.ceil())),
+    }
+}
+
+fn meta_atom(sql: &mut Sql, is_key: bool, op: Op, s: &str) {
+    let field = match (sql.dialect, is_key) {
+        (_, true) => "m.key",
+        (Dialect::Sqlite, false) => {
+            "(CASE m.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
+             ELSE CAST(m.value AS TEXT) END)"
+        }
+        (Dialect::Postgres, false) => "m.value",
+    };
+    let source = match sql.dialect {
+        Dialect::Sqlite => "json_each(l.metadata) AS m",
+        Dialect::Postgres => "jsonb_each_text(l.metadata::jsonb) AS m",
+    };
+    let (p, test) = if op == Op::Contains {
+        let p = sql.arg(Arg::Text(contains_pattern(s)));
+        (p, format!("{} ", sql.like()))
+    } else {
+        (sql.arg(Arg::Text(s.to_owned())), "= ".to_owned())
+    };
+    let escape = if op == Op::Contains {
+        " ESCAPE '\\'"
+    } else {
+        ""
+    };
+    let not = if op == Op::Neq { "NOT " } else { "" };
+    let _ = write!(
+        sql.text,
+        "{not}EXISTS (SELECT 1 FROM {source} WHERE {field} {test}{p}{escape})"
+    );
+}
+
+/// The stored column an [`OrderBy`] sorts on, and whether it can be missing.
+fn order_column(o: OrderBy) -> (&'static str, bool) {
+    match o {
+        OrderBy::CreatedAt => ("l.created_at", false),
+        OrderBy::Provider => ("l.provider", false),
+        OrderBy::Model => ("l.model", true),
+        OrderBy::Success => ("l.success", false),
+        OrderBy::Cached => ("l.cached", false),
+        OrderBy::Cost => ("l.cost", false),
+        OrderBy::Duration => ("l.duration", false),
+        OrderBy::TokensIn => ("l.tokens_in", true),
+        OrderBy::TokensOut => ("l.tokens_out", true),
+    }
+}
+
+/// Writes ` ORDER BY col, created_at, id` in one direction; missing values sort lowest on
+/// both databases (the PostgreSQL indexes are declared to match).
+pub(crate) fn order_clause(sql: &mut Sql, o: OrderBy, descending: bool) {
+    let dir = if descending { "DESC" } else { "ASC" };
+    let (col, nullable) = order_column(o);
+    let nulls = match (sql.dialect, nullable, descending) {
+        (Dialect::Postgres, true, true) => " NULLS LAST",
+        (Dialect::Postgres, true, false) => " NULLS FIRST",
+        _ => "",
+    };
+    sql.push(" ORDER BY ");
+    if o != OrderBy::CreatedAt {
+        let _ = write!(sql.text, "{col} {dir}{nulls}, ");
+    }
+    let _ = write!(sql.text, "l.created_at {dir}, l.id {dir}");
+}
+
+/// `?1, ?2, ...` or `$1, $2, ...` for arguments `from..from+count` (1-based).
+pub(crate) fn placeholders(d: Dialect, from: usize, count: usize) -> String {
+    let sigil = match d {
+        Dialect::Sqlite => '?',
+        Dialect::Postgres => '$',
+    };
+    (from..from + count)
+        .map(|n| format!("{sigil}{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+// ---------------------------------------------------------------- whole statements
+
+/// One page of a list.
+pub(crate) fn list_sql(d: Dialect, gkey: i64, q: &LogListQuery) -> Result<Sql, StoreError> {
+    let mut sql = Sql::new(d);
+    sql.push("SELECT ")
+        .push(LOG_SELECT)
+        .push(" FROM logs l WHERE ");
+    where_clause(&mut sql, gkey, &q.filter)?;
+    order_clause(&mut sql, q.order_by, q.descending);
+    let per_page = i64::from(q.per_page);
+    let offset = (i64::from(q.page.max(1)) - 1) * per_page;
+    sql.push(" LIMIT ")
+        .bind(Arg::Int(per_page))
+        .push(" OFFSET ")
+        .bind(Arg::Int(offset));
+    Ok(sql)
+}
+
+/// How many rows match (column `n`).
+pub(crate) fn count_sql(d: Dialect, gkey: i64, f: &LogFilter) -> Result<Sql, StoreError> {
+    let mut sql = Sql::new(d);
+    sql.push("SELECT COUNT(*) AS n FROM logs l WHERE ");
+    where_clause(&mut sql, gkey, f)?;
+    Ok(sql)
+}
+
+/// Whether a filter matches every row (so the gateway's row counter is the count).
+pub(crate) fn matches_all(f: &LogFilter) -> bool {
+    f.conditions.is_empty() && f.search.as_deref().is_none_or(str::is_empty)
+}
+
+/// One record with its payload.
+pub(crate) fn get_sql(d: Dialect, gkey: i64, id: &str) -> Sql {
+    let mut sql = Sql::new(d);
+    sql.push("SELECT ")
+        .push(LOG_SELECT)
+        .push(", ")
+        .push(PAYLOAD_SELECT)
+        .push(" FROM logs l LEFT JOIN log_payloads p ON p.seq = l.seq WHERE l.gkey = ")
+        .bind(Arg::Int(gkey))
+        .push(" AND l.id = ")
+        .bind(Arg::Text(id.to_owned()));
+    sql
+}
+
+/// Deletes every matching row.
+pub(crate) fn delete_sql(d: Dialect, gkey: i64, f: &LogFilter) -> Result<Sql, StoreError> {
+    let mut sql = Sql::new(d);
+    sql.push("DELETE FROM logs AS l WHERE ");
+    where_clause(&mut sql, gkey, f)?;
+    Ok(sql)
+}
+
+/// Deletes a gateway's `n` oldest rows.
+pub(crate) fn trim_sql(d: Dialect, gkey: i64, n: i64) -> Sql {
+    let mut sql = Sql::new(d);
+    sql.push("DELETE FROM logs WHERE seq IN (SELECT seq FROM logs WHERE gkey = ")
+        .bind(Arg::Int(gkey))
+        .push(" ORDER BY created_at, id LIMIT ")
+        .bind(Arg::Int(n))
+        .push(")");
+    sql
+}
+
+/// Applies a patch; `None` when it changes nothing.
+pub(crate) fn patch_sql(d: Dialect, gkey: i64, id: &str, patch: &LogPatch) -> Option<Sql> {
+    let mut sets: Vec<String> = Vec::new();
+    let mut sql = Sql::new(d);
+    if let Some(f) = patch.feedback {
+        match f.filter(|f| *f != 0) {
+            Some(f) => {
+                let p = sql.arg(Arg::Int(i64::from(f.clamp(-1, 1))));
+                sets.push(format!("feedback = {p}"));
+            }
+            None => sets.push("feedback = NULL".into()),
+        }
+    }
+    if let Some(score) = patch.score {
+        match score.filter(|s| s.is_finite()) {
+            Some(s) => {
+                let p = sql.arg(Arg::Real(s));
+                sets.push(format!("score = {p}"));
+            }
+            None => sets.push("score = NULL".into()),
+        }
+    }
+    if let Some(m) = &patch.metadata {
+        match metadata_text(m.as_ref()) {
+            Some(t) => {
+                let p = sql.arg(Arg::Text(t));
+                sets.push(format!("metadata = {p}"));
+            }
+            None => sets.push("metadata = NULL".into()),
+        }
+    }
+    if sets.is_empty() {
+        return None;
+    }
+    let g = sql.arg(Arg::Int(gkey));
+    let i = sql.arg(Arg::Text(id.to_owned()));
+    sql.text = format!(
+        "UPDATE logs SET {} WHERE gkey = {g} AND id = {i}",
+        sets.join(", ")
+    );
+    Some(sql)
+}
+
+/// The two analytics statements: counters (columns `b`, [`provider`], [`model`], `requests`,
+/// `errors`, `cache_hits`, `tokens_in`, `tokens_out`, `cost`) and the latency histogram
+/// (`b`, [`provider`], [`model`], `bucket`, `n`).
+pub(crate) fn analytics_sql(
+    d: Dialect,
+    gkey: i64,
+    q: &AnalyticsQuery,
+) -> Result<(Sql, Sql), StoreError> {
+    let (from, to) = minute_range(&q.start, &q.end).map_err(StoreError::InvalidQuery)?;
+    let m = q.bucket.minutes();
+    let mut dims = String::new();
+    if q.group_by.contains(&GroupBy::Provider) {
+        dims.push_str(", provider");
+    }
+    if q.group_by.contains(&GroupBy::Model) {
+        dims.push_str(", model");
+    }
+    let build = |select: &str, table: &str, extra_group: &str| {
+        let mut sql = Sql::new(d);
+        let _ = write!(
+            sql.text,
+            "SELECT (minute / {m}) * {m} AS b{dims}, {select} FROM {table} WHERE gkey = "
+        );
+        sql.bind(Arg::Int(gkey))
+            .push(" AND minute >= ")
+            .bind(Arg::Int(from))
+            .push(" AND minute < ")
+            .bind(Arg::Int(to));
+        let _ = write!(sql.text, " GROUP BY b{dims}{extra_group}");
+        sql
+    };
+    let counters = build(
+        "CAST(SUM(requests) AS BIGINT) AS requests, CAST(SUM(errors) AS BIGINT) AS errors, \
+         CAST(SUM(cache_hits) AS BIGINT) AS cache_hits, \
+         CAST(SUM(tokens_in) AS BIGINT) AS tokens_in, \
+         CAST(SUM(tokens_out) AS BIGINT) AS tokens_out, SUM(cost) AS cost",
+        "log_rollup",
+        "",
+    );
+    let latency = build(
+        "bucket, CAST(SUM(n) AS BIGINT) AS n",
+        "log_latency",
+        ", bucket",
+    );
+    Ok((counters, latency))
+}
+
+/// Folds the rows of [`analytics_sql`] into the answer.
+pub(crate) fn analytics_fold(
+    q: &AnalyticsQuery,
+    counters: &[impl Get],
+    latency: &[impl Get],
+) -> Result<Vec<AnalyticsRow>, StoreError> {
+    let by_provider = q.group_by.contains(&GroupBy::Provider);
+    let by_model = q.group_by.contains(&GroupBy::Model);
+    let key = |r: &dyn Get| -> Result<GroupKey, StoreError> {
+        Ok((
+            r.i64("b")?,
+            if by_provider {
+                Some(r.text("provider")?)
+            } else {
+                None
+            },
+            if by_model {
+                Some(r.text("model")?)
+            } else {
+                None
+            },
+        ))
+    };
+    let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
+    for r in counters {
+        let g = groups.entry(key(r)?).or_default();
+        g.counters = Counters {
+            requests: r.i64("requests")?,
+            errors: r.i64("errors")?,
+            cache_hits: r.i64("cache_hits")?,
+            tokens_in: r.i64("tokens_in")?,
+            tokens_out: r.i64("tokens_out")?,
+            cost: r.f64("cost")?,
+        };
+    }
+    for r in latency {
+        let g = groups.entry(key(r)?).or_default();
+        *g.hist.entry(r.i64("bucket")?).or_default() += r.i64("n")?.max(0) as u64;
+    }
+    Ok(finish(groups))
+}
+
+/// A gateway's stored row count (arg: gkey).
+pub(crate) fn row_count_sql(d: Dialect) -> String {
+    format!(
+        "SELECT row_count FROM log_gateways WHERE gkey = {}",
+        placeholders(d, 1, 1)
+    )
+}
+
+/// Lowers a gateway's row count (args: gkey, n).
+pub(crate) fn counter_sub_sql(d: Dialect) -> String {
+    let p = placeholders(d, 1, 2);
+    let (g, n) = p.split_once(", ").unwrap_or_default();
+    format!("UPDATE log_gateways SET row_count = row_count - {n} WHERE gkey = {g}")
+}
+
+// ---------------------------------------------------------------- gateways and keys
+
+/// Every column of `g` in [`GATEWAY_COLUMNS`] order.
+pub(crate) fn gateway_args(g: &GatewaySettings) -> Vec<Arg> {
+    vec![
+        Arg::Text(g.account_id.as_str().to_owned()),
+        Arg::Text(g.id.as_str().to_owned()),
+        Arg::Int(i(g.cache_ttl)),
+        Arg::Bool(g.cache_invalidate_on_update),
+        Arg::Bool(g.collect_logs),
+        Arg::Int(i(g.rate_limiting_interval)),
+        Arg::Int(i(g.rate_limiting_limit)),
+        Arg::Text(g.rate_limiting_technique.as_str().to_owned()),
+        Arg::Bool(g.authentication),
+        Arg::OptInt(g.log_management.map(i)),
+        Arg::Text(g.log_management_strategy.as_str().to_owned()),
+        Arg::Int(i64::from(g.retry_max_attempts)),
+        Arg::Int(i(g.retry_delay)),
+        Arg::Text(g.retry_backoff.as_str().to_owned()),
+        Arg::Text(g.created_at.clone()),
+        Arg::Text(g.modified_at.clone()),
+    ]
+}
+
+/// Statements of the gateway store.
+pub(crate) struct GatewaySql {
+    /// args: account, id
+    pub get: String,
+    /// args: [`gateway_args`]
+    pub insert_if_missing: String,
+    /// args: [`gateway_args`]
+    pub upsert: String,
+    /// args: account
+    pub list: String,
+    /// args: account, id
+    pub delete: String,
+}
+
+pub(crate) fn gateway_sql(d: Dialect) -> GatewaySql {
+    let two = placeholders(d, 1, 2);
+    let p: Vec<String> = two.split(", ").map(str::to_owned).collect();
+    let all = placeholders(d, 1, 16);
+    let insert = format!(
+        "INSERT INTO gateways ({GATEWAY_COLUMNS}) VALUES ({all}) ON CONFLICT (account_id, id)"
+    );
+    GatewaySql {
+        get: format!(
+            "SELECT {GATEWAY_COLUMNS} FROM gateways WHERE account_id = {} AND id = {}",
+            p[0], p[1]
+        ),
+        insert_if_missing: format!("{insert} DO NOTHING"),
+        upsert: format!(
+            "{insert} DO UPDATE SET \
+             cache_ttl = excluded.cache_ttl, \
+             cache_invalidate_on_update = excluded.cache_invalidate_on_update, \
+             collect_logs = excluded.collect_logs, \
+             rate_limiting_interval = excluded.rate_limiting_interval, \
+             rate_limiting_limit = excluded.rate_limiting_limit, \
+             rate_limiting_technique = excluded.rate_limiting_technique, \
+             authentication = excluded.authentication, \
+             log_management = excluded.log_management, \
+             log_management_strategy = excluded.log_management_strategy, \
+             retry_max_attempts = excluded.retry_max_attempts, \
+             retry_delay = excluded.retry_delay, \
+             retry_backoff = excluded.retry_backoff, \
+             modified_at = excluded.modified_at"
+        ),
+        list: format!(
+            "SELECT {GATEWAY_COLUMNS} FROM gateways WHERE account_id = {} ORDER BY id",
+            p[0]
+        ),
+        delete: format!(
+            "DELETE FROM gateways WHERE account_id = {} AND id = {} RETURNING {GATEWAY_COLUMNS}",
+            p[0], p[1]
+        ),
+    }
+}
+
+/// Every column of `k` in [`KEY_COLUMNS`] order.
+pub(crate) fn key_args(k: &StoredKey) -> Vec<Arg> {
+    vec![
+        Arg::Text(k.id.clone()),
+        Arg::Text(k.account_id.as_str().to_owned()),
+        Arg::Text(k.gateway_id.as_str().to_owned()),
+        Arg::Text(k.provider_slug.clone()),
+        Arg::Text(k.alias.clone()),
+        Arg::Bytes(k.secret_ciphertext.clone()),
+        Arg::Text(k.secret_preview.clone()),
+        Arg::Bool(k.default_config),
+        Arg::Text(k.created_at.clone()),
+        Arg::Text(k.modified_at.clone()),
+    ]
+}
+
+/// Statements of the key store.
+pub(crate) struct KeySql {
+    /// args: [`key_args`]
+    pub insert: String,
+    /// args: account, gateway
+    pub list: String,
+    /// args: account, gateway, provider, alias
+    pub find: String,
+    /// args: account, gateway, id
+    pub delete: String,
+}
+
+pub(crate) fn key_sql(d: Dialect) -> KeySql {
+    let p: Vec<String> = placeholders(d, 1, 4)
+        .split(", ")
+        .map(str::to_owned)
+        .collect();
+    let scope = format!("account_id = {} AND gateway_id = {}", p[0], p[1]);
+    KeySql {
+        insert: format!(
+            "INSERT INTO provider_keys ({KEY_COLUMNS}) VALUES ({})",
+            placeholders(d, 1, 10)
+        ),
+        list: format!("SELECT {KEY_COLUMNS} FROM provider_keys WHERE {scope} ORDER BY created_at, id"),
+        find: format!(
+            "SELECT {KEY_COLUMNS} FROM provider_keys WHERE {scope} AND provider_slug = {} AND alias = {}",
+            p[2], p[3]
+        ),
+        delete: format!(
+            "DELETE FROM provider_keys WHERE {scope} AND id = {} RETURNING {KEY_COLUMNS}",
+            p[2]
+        ),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn build(d: Dialect, f: &LogFilter) -> Sql {
+        let mut sql = Sql::new(d);
+        where_clause(&mut sql, 7, f).unwrap();
+        sql
+    }
+
+    #[test]
+    fn placeholders_follow_the_dialect() {
+        let f = LogFilter {
+            conditions: vec![Condition {
+                key: FilterKey::Provider,
+                op: Op::Eq,
+                values: vec![json!("grok"), json!("openai")],
+            }],
+            search: None,
+        };
+        let s = build(Dialect::Sqlite, &f);
+        assert_eq!(
+            s.text,
+            "l.gkey = ?1 AND (l.provider = ?2 OR l.provider = ?3)"
+        );
+        let p = build(Dialect::Postgres, &f);
+        assert_eq!(
+            p.text,
+            "l.gkey = $1 AND (l.provider = $2 OR l.provider = $3)"
+        );
+        assert_eq!(p.args.len(), 3);
+    }
+
+    #[test]
+    fn neq_keeps_missing_values_and_joins_with_and() {
+        let f = LogFilter {
+            conditions: vec![Condition {
+                key: FilterKey::Model,
+                op: Op::Neq,
+                values: vec![json!("a"), json!("b")],
+            }],
+            search: None,
+        };
+        let s = build(Dialect::Sqlite, &f);
+        assert!(s.text.contains("(l.model IS NULL OR l.model <> ?2) AND"));
+    }
+
+    #[test]
+    fn fractional_bounds_on_integers_become_integer_bounds() {
+        let f = LogFilter {
+            conditions: vec![Condition {
+                key: FilterKey::TokensIn,
+                op: Op::Gt,
+                values: vec![json!(2.5)],
+            }],
+            search: None,
+        };
+        let s = build(Dialect::Sqlite, &f);
+        assert!(s.text.contains("l.tokens_in >= ?2"));
+        assert_eq!(s.args[1], Arg::Int(3));
+    }
+
+    #[test]
+    fn wrong_types_are_refused() {
+        let f = LogFilter {
+            conditions: vec![Condition {
+                key: FilterKey::Cost,
+                op: Op::Contains,
+                values: vec![json!("1")],
+            }],
+            search: None,
+        };
+        let mut sql = Sql::new(Dialect::Sqlite);
+        assert!(matches!(
+            where_clause(&mut sql, 1, &f),
+            Err(StoreError::InvalidQuery(_))
+        ));
+    }
+
+    #[test]
+    fn like_patterns_are_escaped() {
+        assert_eq!(contains_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+    }
+}

@@ -1,0 +1,107 @@
+//! The SQLite backend: one file in WAL mode, migrations from `migrations/sqlite`.
+//!
+//! Two pools over the file: one connection for every write (so writers queue in-process
+//! instead of fighting over SQLite's lock), and a few for reads, which WAL lets run beside the
+//! writer. An in-memory database (`sqlite::memory:`) gets one connection for both.
+//!
+//! - [`gateways`]: `GatewayStore`. - [`logs`]: `LogSink` and `LogQuery`. - [`keys`]: `KeyStore`.
+
+mod gateways;
+mod keys;
+mod logs;
+
+use crate::plan::GatewayKeys;
+use crate::sql::{Arg, Dialect};
+use crate::StoreError;
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, SqlitePool};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) const D: Dialect = Dialect::Sqlite;
+
+/// Pools over one SQLite database file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    read: SqlitePool,
+    write: SqlitePool,
+    gkeys: Arc<GatewayKeys>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://PATH` or `sqlite::memory:`)
+    /// and applies the migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true)
+            // 64 MiB of page cache per connection: the log's indexes stay hot.
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory");
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        let read = if in_memory {
+            write.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts)
+                .await?
+        };
+        Ok(Self {
+            read,
+            write,
+            gkeys: Arc::new(GatewayKeys::default()),
+        })
+    }
+
+    /// Refreshes the query planner's statistics (`PRAGMA optimize`); cheap when nothing
+    /// changed much. The server may call it now and then (e.g. hourly).
+    pub async fn optimize(&self) -> Result<(), StoreError> {
+        sqlx::query("PRAGMA optimize=0x10002")
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// A write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`), so
+    /// that a second process writing the same file waits (busy timeout) instead of failing
+    /// when a read transaction cannot be upgraded.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// The pool for reads (for tests and tools such as EXPLAIN QUERY PLAN).
+    pub fn read_pool(&self) -> &SqlitePool {
+        &self.read
+    }
+}
+
+type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
+
+/// Binds `args` in order.
+pub(crate) fn bind_args<'q>(mut q: Query<'q>, args: &'q [Arg]) -> Query<'q> {
+    for a in args {
+        q = match a {
+            Arg::Int(i) => q.bind(*i),
+            Arg::OptInt(i) => q.bind(*i),
+            Arg::Real(f) => q.bind(*f),
+            Arg::Text(s) => q.bind(s.as_str()),
+            Arg::Bool(b) => q.bind(*b),
+            Arg::Bytes(b) => q.bind(b.as_slice()),
+        };
+    }
+    q
+}

@@ -1,0 +1,103 @@
+//! The provider-key suite, run against every backend.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{gw, unique_account};
+use switchyard_core::{AccountId, GatewayId};
+use switchyard_store::{Store, StoreError, StoredKey};
+
+fn key(a: &AccountId, g: &GatewayId, id: &str, provider: &str, alias: &str, at: &str) -> StoredKey {
+    StoredKey {
+        id: id.into(),
+        account_id: a.clone(),
+        gateway_id: g.clone(),
+        provider_slug: provider.into(),
+        alias: alias.into(),
+        secret_ciphertext: vec![1, 2, 3, 0, 255],
+        secret_preview: "xai-...abcd".into(),
+        default_config: alias == "default",
+        created_at: at.into(),
+        modified_at: at.into(),
+    }
+}
+
+async fn suite(store: Store) {
+    let a = unique_account("keys");
+    let g = gw("main");
+    // Ids are unique across the database: make them unique per run.
+    let id = |n: u32| format!("{}-{n}", a.as_str());
+    let k1 = key(&a, &g, &id(1), "grok", "default", "2026-01-01T00:00:01Z");
+    let k2 = key(&a, &g, &id(2), "grok", "backup", "2026-01-01T00:00:02Z");
+    let k3 = key(&a, &g, &id(3), "openai", "default", "2026-01-01T00:00:00Z");
+    for k in [&k1, &k2, &k3] {
+        store.create_key(k).await.unwrap();
+    }
+    // The (gateway, provider, alias) is taken; so is the id.
+    let clash = key(&a, &g, &id(4), "grok", "default", "2026-01-01T00:00:03Z");
+    match store.create_key(&clash).await {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("default") && m.contains("grok"), "{m}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let same_id = key(&a, &g, &id(1), "mistral", "default", "2026-01-01T00:00:03Z");
+    assert!(matches!(
+        store.create_key(&same_id).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // The same alias on another gateway or account is fine.
+    let elsewhere = key(
+        &a,
+        &gw("other"),
+        &id(5),
+        "grok",
+        "default",
+        "2026-01-01T00:00:03Z",
+    );
+    store.create_key(&elsewhere).await.unwrap();
+
+    let listed = store.list_keys(&a, &g).await.unwrap();
+    assert_eq!(
+        listed,
+        vec![k3.clone(), k1.clone(), k2.clone()],
+        "oldest first"
+    );
+    assert_eq!(
+        store.find_key(&a, &g, "grok", "backup").await.unwrap(),
+        Some(k2.clone())
+    );
+    assert_eq!(store.find_key(&a, &g, "grok", "nope").await.unwrap(), None);
+    assert_eq!(
+        store
+            .find_key(&a, &g, "anthropic", "default")
+            .await
+            .unwrap(),
+        None
+    );
+
+    assert_eq!(
+        store.delete_key(&a, &g, &id(1)).await.unwrap(),
+        Some(k1.clone())
+    );
+    assert_eq!(store.delete_key(&a, &g, &id(1)).await.unwrap(), None);
+    // A key is deleted only through its own gateway.
+    assert_eq!(store.delete_key(&a, &g, &id(5)).await.unwrap(), None);
+    assert_eq!(store.list_keys(&a, &g).await.unwrap(), vec![k3, k2]);
+    // The alias is free again.
+    store.create_key(&clash).await.unwrap();
+    assert!(store
+        .list_keys(&unique_account("nobody"), &g)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn sqlite_backend() {
+    let (store, _dir) = common::sqlite().await;
+    suite(store).await;
+}
+
+#[tokio::test]
+async fn postgres_backend() {
+    suite(common::postgres().await).await;
+}

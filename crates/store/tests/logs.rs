@@ -1,0 +1,1217 @@
+//! The log suite (`LogSink` + `LogQuery`), run against every backend: batch writes, get, list
+//! with every filter key and operator, search, flat params, the SDKs' filter encodings,
+//! ordering and paging, patch, delete by filter, caps, duplicates, concurrency, analytics.
+//!
+//! Expected answers come from an oracle: the same predicate or ordering evaluated in Rust over
+//! the records that were written.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{at, gw, listed, log_id, record, unique_account};
+use serde_json::{json, Map, Value};
+use std::cmp::Ordering;
+use switchyard_core::{AccountId, GatewayId, LogRecord, LogStrategy, RequestType};
+use switchyard_store::{
+    AnalyticsQuery, AnalyticsRow, Bucket, GroupBy, LogCap, LogFilter, LogListQuery, LogPatch,
+    OrderBy, PendingLog, Store, StoreError, WriteOutcome,
+};
+
+/// Runs one suite against SQLite (temp file) and PostgreSQL.
+macro_rules! on_both_backends {
+    ($suite:ident) => {
+        mod $suite {
+            #[tokio::test]
+            async fn sqlite() {
+                let (store, _dir) = super::common::sqlite().await;
+                super::$suite(store).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                super::$suite(super::common::postgres().await).await;
+            }
+        }
+    };
+}
+
+on_both_backends!(queries);
+on_both_backends!(patch_and_delete);
+on_both_backends!(caps);
+on_both_backends!(duplicates_and_payloads);
+on_both_backends!(analytics);
+
+const BASE: &str = "2026-03-01T10:00:00Z";
+
+fn meta(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!("metadata fixtures are objects"),
+    }
+}
+
+/// Ten records that differ in every filterable field.
+fn fixture(a: &AccountId, g: &GatewayId) -> Vec<LogRecord> {
+    (0..10u64)
+        .map(|n| {
+            // r3 and r4 share a timestamp: the id breaks the tie.
+            let secs = if n == 4 { 3.0 } else { n as f64 };
+            let mut r = record(a, g, n, &at(BASE, secs));
+            r.provider = ["grok", "openai", "anthropic"][(n % 3) as usize].into();
+            r.model = match n {
+                9 => None,
+                n if n % 2 == 0 => Some("m-even".into()),
+                _ => Some("m-odd".into()),
+            };
+            r.success = n % 4 != 3;
+            r.status_code = if r.success { 200 } else { 500 };
+            r.cached = n % 5 == 0;
+            r.cost = n as f64 * 0.25;
+            r.tokens_in = if n == 8 { None } else { Some(n * 10) };
+            r.tokens_out = Some(n * 5);
+            r.duration = 100 + n * 10;
+            r.feedback = match n {
+                1 => Some(1),
+                2 => Some(-1),
+                _ => None,
+            };
+            r.event_id = (n == 4).then(|| "evt-4".into());
+            r.metadata = match n {
+                1 => Some(meta(json!({"user": "alice", "n": 42}))),
+                2 => Some(meta(json!({"user": "bob", "vip": true}))),
+                _ => None,
+            };
+            r.request_type = if n == 6 {
+                RequestType::Compat
+            } else {
+                RequestType::Provider
+            };
+            r.response_content_type = Some(
+                if n % 2 == 0 {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                }
+                .into(),
+            );
+            r.user_agent = Some(if n < 5 { "python-httpx/0.27" } else { "node" }.into());
+            if n == 7 {
+                r.path = "/v1/embeddings".into();
+            }
+            if n == 0 {
+                r.request_headers = Some(r#"{"authorization":"[REDACTED]"}"#.into());
+                r.response_headers = Some(r#"{"content-type":"text/event-stream"}"#.into());
+                r.request_body = Some(bytes::Bytes::from_static(b"{\"model\":\"grok-beta\"}"));
+                r.response_body = Some(bytes::Bytes::from_static(b"data: [DONE]\n\n"));
+            }
+            r
+        })
+        .collect()
+}
+
+fn n_of(r: &LogRecord) -> u64 {
+    u64::from_str_radix(&r.id[24..], 16).unwrap()
+}
+
+fn pending(records: &[LogRecord], cap: Option<LogCap>) -> Vec<PendingLog> {
+    records
+        .iter()
+        .map(|r| PendingLog {
+            record: r.clone(),
+            cap,
+        })
+        .collect()
+}
+
+fn pairs(q: &[(&str, &str)]) -> Vec<(String, String)> {
+    q.iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// Lists with the given query string; returns the records and the total.
+async fn list(
+    store: &Store,
+    a: &AccountId,
+    g: &GatewayId,
+    q: &[(&str, &str)],
+) -> (Vec<LogRecord>, u64) {
+    let query = LogListQuery::from_query_pairs(&pairs(q)).unwrap();
+    let page = store.list_logs(a, g, &query).await.unwrap();
+    (page.records, page.total_count)
+}
+
+fn ids(records: &[LogRecord]) -> Vec<u64> {
+    records.iter().map(n_of).collect()
+}
+
+fn cmp_by(o: OrderBy, a: &LogRecord, b: &LogRecord) -> Ordering {
+    let primary = match o {
+        OrderBy::CreatedAt => Ordering::Equal,
+        OrderBy::Provider => a.provider.cmp(&b.provider),
+        OrderBy::Model => a.model.cmp(&b.model),
+        OrderBy::Success => a.success.cmp(&b.success),
+        OrderBy::Cached => a.cached.cmp(&b.cached),
+        OrderBy::Cost => a.cost.total_cmp(&b.cost),
+        OrderBy::Duration => a.duration.cmp(&b.duration),
+        OrderBy::TokensIn => a.tokens_in.cmp(&b.tokens_in),
+        OrderBy::TokensOut => a.tokens_out.cmp(&b.tokens_out),
+    };
+    primary
+        .then_with(|| a.created_at.cmp(&b.created_at))
+        .then_with(|| a.id.cmp(&b.id))
+}
+
+/// The oracle: matching records, newest first.
+fn expect(all: &[LogRecord], pred: impl Fn(&LogRecord) -> bool) -> Vec<u64> {
+    let mut m: Vec<&LogRecord> = all.iter().filter(|r| pred(r)).collect();
+    m.sort_by(|a, b| cmp_by(OrderBy::CreatedAt, b, a));
+    m.into_iter().map(n_of).collect()
+}
+
+fn f(key: &str, op: &str, values: Value) -> String {
+    json!([{"key": key, "operator": op, "value": values}]).to_string()
+}
+
+type Pred = fn(&LogRecord) -> bool;
+
+fn filter_cases() -> Vec<(String, Pred)> {
+    let t3 = at(BASE, 3.0);
+    vec![
+        (f("id", "eq", json!([log_id(3)])), |r| n_of(r) == 3),
+        (f("id", "neq", json!([log_id(3), log_id(4)])), |r| {
+            !matches!(n_of(r), 3 | 4)
+        }),
+        (f("id", "contains", json!(["-000000000005"])), |r| {
+            n_of(r) == 5
+        }),
+        (f("created_at", "lt", json!([t3])), |r| n_of(r) < 3),
+        (f("created_at", "gt", json!([t3])), |r| n_of(r) >= 5),
+        (f("created_at", "eq", json!([t3])), |r| {
+            matches!(n_of(r), 3 | 4)
+        }),
+        (f("created_at", "neq", json!([t3])), |r| {
+            !matches!(n_of(r), 3 | 4)
+        }),
+        (f("provider", "eq", json!(["grok"])), |r| {
+            r.provider == "grok"
+        }),
+        (f("provider", "neq", json!(["grok"])), |r| {
+            r.provider != "grok"
+        }),
+        (f("provider", "contains", json!(["OPEN"])), |r| {
+            r.provider == "openai"
+        }),
+        (f("provider", "eq", json!(["grok", "anthropic"])), |r| {
+            r.provider != "openai"
+        }),
+        (f("model", "eq", json!(["m-even"])), |r| {
+            r.model.as_deref() == Some("m-even")
+        }),
+        (f("model", "neq", json!(["m-even"])), |r| {
+            r.model.as_deref() != Some("m-even")
+        }),
+        (f("model", "eq", json!([null])), |r| r.model.is_none()),
+        (f("model", "neq", json!([null])), |r| r.model.is_some()),
+        (f("model", "contains", json!(["odd"])), |r| {
+            r.model.as_deref() == Some("m-odd")
+        }),
+        (f("success", "eq", json!([false])), |r| !r.success),
+        (f("success", "neq", json!(["true"])), |r| !r.success),
+        (f("cached", "eq", json!(["true"])), |r| r.cached),
+        (f("cost", "gt", json!([1.0])), |r| r.cost > 1.0),
+        (f("cost", "lt", json!(["0.5"])), |r| r.cost < 0.5),
+        (f("cost", "eq", json!([0.5])), |r| r.cost == 0.5),
+        (f("cost", "neq", json!([0.5])), |r| r.cost != 0.5),
+        (f("tokens_in", "gt", json!([40])), |r| {
+            r.tokens_in.is_some_and(|t| t > 40)
+        }),
+        (f("tokens_in", "gt", json!([40.5])), |r| {
+            r.tokens_in.is_some_and(|t| t > 40)
+        }),
+        (f("tokens_in", "lt", json!([40.5])), |r| {
+            r.tokens_in.is_some_and(|t| t <= 40)
+        }),
+        (f("tokens_in", "eq", json!([null])), |r| {
+            r.tokens_in.is_none()
+        }),
+        (f("tokens_in", "neq", json!([0])), |r| {
+            r.tokens_in != Some(0)
+        }),
+        (f("tokens_out", "eq", json!(["15"])), |r| {
+            r.tokens_out == Some(15)
+        }),
+        (f("tokens", "gt", json!([60])), |r| {
+            r.tokens_in.unwrap_or(0) + r.tokens_out.unwrap_or(0) > 60
+        }),
+        (f("duration", "lt", json!([130])), |r| r.duration < 130),
+        (f("duration", "gt", json!(["150"])), |r| r.duration > 150),
+        (f("feedback", "eq", json!([1])), |r| r.feedback == Some(1)),
+        (f("feedback", "eq", json!([-1])), |r| r.feedback == Some(-1)),
+        (f("feedback", "eq", json!([0])), |r| r.feedback.is_none()),
+        (f("feedback", "eq", json!([null])), |r| r.feedback.is_none()),
+        (f("feedback", "neq", json!([0])), |r| r.feedback.is_some()),
+        (f("feedback", "gt", json!([0])), |r| r.feedback == Some(1)),
+        (f("feedback", "lt", json!([0])), |r| r.feedback == Some(-1)),
+        (f("event_id", "eq", json!(["evt-4"])), |r| n_of(r) == 4),
+        (f("event_id", "neq", json!(["evt-4"])), |r| n_of(r) != 4),
+        (f("event_id", "contains", json!(["evt"])), |r| n_of(r) == 4),
+        (f("metadata.key", "eq", json!(["user"])), |r| {
+            matches!(n_of(r), 1 | 2)
+        }),
+        (f("metadata.key", "neq", json!(["user"])), |r| {
+            !matches!(n_of(r), 1 | 2)
+        }),
+        (f("metadata.key", "contains", json!(["VI"])), |r| {
+            n_of(r) == 2
+        }),
+        (f("metadata.value", "eq", json!(["alice"])), |r| {
+            n_of(r) == 1
+        }),
+        (f("metadata.value", "eq", json!([42])), |r| n_of(r) == 1),
+        (f("metadata.value", "eq", json!([true])), |r| n_of(r) == 2),
+        (f("metadata.value", "contains", json!(["LIC"])), |r| {
+            n_of(r) == 1
+        }),
+        (f("metadata.value", "neq", json!(["alice"])), |r| {
+            n_of(r) != 1
+        }),
+        (f("status_code", "eq", json!([500])), |r| {
+            r.status_code == 500
+        }),
+        (f("status_code", "gt", json!([299])), |r| {
+            r.status_code > 299
+        }),
+        (f("request_type", "eq", json!(["compat"])), |r| {
+            r.request_type == RequestType::Compat
+        }),
+        (
+            f("request_content_type", "eq", json!(["application/json"])),
+            |_| true,
+        ),
+        (
+            f("response_content_type", "contains", json!(["event-stream"])),
+            |r| matches!(n_of(r), 0 | 2 | 4 | 6 | 8),
+        ),
+        (f("user_agent", "contains", json!(["HTTPX"])), |r| {
+            n_of(r) < 5
+        }),
+        (f("user_agent", "neq", json!(["node"])), |r| n_of(r) < 5),
+        (
+            json!([
+                {"key": "provider", "operator": "eq", "value": ["grok"]},
+                {"key": "success", "operator": "eq", "value": [true]}
+            ])
+            .to_string(),
+            |r| r.provider == "grok" && r.success,
+        ),
+    ]
+}
+
+async fn queries(store: Store) {
+    let a = unique_account("q");
+    let g = gw("main");
+    let all = fixture(&a, &g);
+    // Written in two batches, out of order.
+    let (first, second) = all.split_at(4);
+    let out = store.write_batch(&pending(second, None)).await.unwrap();
+    assert_eq!(
+        out,
+        WriteOutcome {
+            written: 6,
+            skipped: 0
+        }
+    );
+    store.write_batch(&pending(first, None)).await.unwrap();
+
+    // get: everything, headers and bodies included.
+    for r in &all {
+        let got = store.get_log(&a, &g, &r.id).await.unwrap().unwrap();
+        assert_eq!(&got, r);
+    }
+    assert!(store.get_log(&a, &g, &log_id(99)).await.unwrap().is_none());
+    assert!(store
+        .get_log(&a, &gw("other"), &log_id(1))
+        .await
+        .unwrap()
+        .is_none());
+    let other_account = unique_account("q-other");
+    assert!(store
+        .get_log(&other_account, &g, &log_id(1))
+        .await
+        .unwrap()
+        .is_none());
+
+    // Default list: newest first, no payloads, total from the counter.
+    let (records, total) = list(&store, &a, &g, &[("per_page", "100")]).await;
+    assert_eq!(total, 10);
+    let want = expect(&all, |_| true);
+    assert_eq!(ids(&records), want);
+    assert_eq!(
+        ids(&records)[5..7],
+        [4, 3],
+        "same created_at: id breaks the tie"
+    );
+    for r in &records {
+        let original = &all[n_of(r) as usize];
+        assert_eq!(r, &listed(original));
+    }
+
+    // Paging.
+    let mut paged = Vec::new();
+    for page in 1..=4 {
+        let p = page.to_string();
+        let (records, total) = list(&store, &a, &g, &[("per_page", "3"), ("page", &p)]).await;
+        assert_eq!(total, 10, "page {page}");
+        assert_eq!(records.len(), if page == 4 { 1 } else { 3 });
+        paged.extend(ids(&records));
+    }
+    assert_eq!(paged, want);
+    let (records, total) = list(&store, &a, &g, &[("per_page", "3"), ("page", "5")]).await;
+    assert!(records.is_empty());
+    assert_eq!(total, 10);
+
+    // Every sort column, both directions.
+    for o in OrderBy::ALL {
+        for desc in [false, true] {
+            let dir = if desc { "desc" } else { "asc" };
+            let (records, _) = list(
+                &store,
+                &a,
+                &g,
+                &[
+                    ("order_by", o.as_str()),
+                    ("order_by_direction", dir),
+                    ("per_page", "100"),
+                ],
+            )
+            .await;
+            let mut sorted: Vec<&LogRecord> = all.iter().collect();
+            sorted.sort_by(|x, y| {
+                let c = cmp_by(o, x, y);
+                if desc {
+                    c.reverse()
+                } else {
+                    c
+                }
+            });
+            let want: Vec<u64> = sorted.into_iter().map(n_of).collect();
+            assert_eq!(ids(&records), want, "order_by {} {dir}", o.as_str());
+        }
+    }
+
+    // Every filter key and operator (JSON encoding), with totals counted by the database.
+    for (filters, pred) in filter_cases() {
+        let want = expect(&all, pred);
+        let (records, total) = list(
+            &store,
+            &a,
+            &g,
+            &[("filters", &filters), ("per_page", "100")],
+        )
+        .await;
+        assert_eq!(ids(&records), want, "filters={filters}");
+        assert_eq!(total, want.len() as u64, "filters={filters}");
+        let (records, total) =
+            list(&store, &a, &g, &[("filters", &filters), ("per_page", "2")]).await;
+        assert_eq!(
+            ids(&records),
+            want[..want.len().min(2)],
+            "filters={filters}"
+        );
+        assert_eq!(total, want.len() as u64, "counted, filters={filters}");
+    }
+
+    // Search: id, provider, model, path, event id, metadata; case-insensitive; literal.
+    let search_cases: Vec<(&str, Pred)> = vec![
+        ("embeddings", |r| n_of(r) == 7),
+        ("ALICE", |r| n_of(r) == 1),
+        ("evt-4", |r| n_of(r) == 4),
+        ("-000000000005", |r| n_of(r) == 5),
+        ("m-odd", |r| r.model.as_deref() == Some("m-odd")),
+        ("anth", |r| r.provider == "anthropic"),
+        ("%", |_| false),
+        ("_", |_| false),
+    ];
+    for (s, pred) in search_cases {
+        let (records, total) = list(&store, &a, &g, &[("search", s), ("per_page", "2")]).await;
+        let want = expect(&all, pred);
+        assert_eq!(ids(&records), want[..want.len().min(2)], "search={s}");
+        assert_eq!(total, want.len() as u64, "search={s}");
+    }
+
+    // Flat params.
+    let t3 = at(BASE, 3.0);
+    let t5 = at(BASE, 5.0);
+    let flat_cases: Vec<(Vec<(&str, &str)>, Pred)> = vec![
+        (vec![("provider", "grok"), ("success", "true")], |r| {
+            r.provider == "grok" && r.success
+        }),
+        (vec![("start_date", &t3), ("end_date", &t5)], |r| {
+            (3..=5).contains(&n_of(r))
+        }),
+        (vec![("min_cost", "0.5"), ("max_cost", "1")], |r| {
+            (0.5..=1.0).contains(&r.cost)
+        }),
+        (vec![("min_total_tokens", "60")], |r| {
+            r.tokens_in.unwrap_or(0) + r.tokens_out.unwrap_or(0) >= 60
+        }),
+        (vec![("max_duration", "120")], |r| r.duration <= 120),
+        (vec![("min_duration", "120.5")], |r| r.duration >= 121),
+        (vec![("feedback", "1")], |r| r.feedback == Some(1)),
+        (vec![("feedback", "0")], |r| r.feedback.is_none()),
+        (vec![("cached", "true")], |r| r.cached),
+        (
+            vec![("min_tokens_in", "30"), ("max_tokens_in", "50")],
+            |r| r.tokens_in.is_some_and(|t| (30..=50).contains(&t)),
+        ),
+        (vec![("max_tokens_out", "10")], |r| {
+            r.tokens_out.is_some_and(|t| t <= 10)
+        }),
+        (
+            vec![
+                ("model", "m-odd"),
+                ("response_content_type", "application/json"),
+            ],
+            |r| r.model.as_deref() == Some("m-odd"),
+        ),
+    ];
+    for (mut q, pred) in flat_cases {
+        let label = format!("{q:?}");
+        q.push(("per_page", "100"));
+        let (records, total) = list(&store, &a, &g, &q).await;
+        let want = expect(&all, pred);
+        assert_eq!(ids(&records), want, "{label}");
+        assert_eq!(total, want.len() as u64, "{label}");
+    }
+
+    // The SDKs' query-string encodings of `filters`.
+    let grok_ok = expect(&all, |r| r.provider == "grok" && r.success);
+    let python = [
+        ("filters.key", "provider"),
+        ("filters.key", "success"),
+        ("filters.operator", "eq"),
+        ("filters.operator", "eq"),
+        ("filters.value", "grok"),
+        ("filters.value", "true"),
+        ("per_page", "100"),
+    ];
+    let node = [
+        ("filters.key", "provider"),
+        ("filters.operator", "eq"),
+        ("filters.value", "grok"),
+        ("filters.key", "success"),
+        ("filters.operator", "eq"),
+        ("filters.value", "true"),
+        ("per_page", "100"),
+    ];
+    let indexed = [
+        ("filters[0][key]", "provider"),
+        ("filters[0][operator]", "eq"),
+        ("filters[0][value][0]", "grok"),
+        ("filters[1][key]", "success"),
+        ("filters[1][operator]", "eq"),
+        ("filters[1][value][0]", "true"),
+        ("per_page", "100"),
+    ];
+    for q in [&python[..], &node[..], &indexed[..]] {
+        let (records, _) = list(&store, &a, &g, q).await;
+        assert_eq!(ids(&records), grok_ok, "{q:?}");
+    }
+
+    // A filter built by hand with a wrong type is refused, not run.
+    let bad = LogListQuery {
+        filter: LogFilter {
+            conditions: vec![switchyard_store::Condition {
+                key: switchyard_store::FilterKey::Cost,
+                op: switchyard_store::Op::Eq,
+                values: vec![json!("cheap")],
+            }],
+            search: None,
+        },
+        ..LogListQuery::default()
+    };
+    assert!(matches!(
+        store.list_logs(&a, &g, &bad).await,
+        Err(StoreError::InvalidQuery(_))
+    ));
+
+    // A gateway without logs lists nothing.
+    let (records, total) = list(&store, &a, &gw("empty"), &[]).await;
+    assert!(records.is_empty());
+    assert_eq!(total, 0);
+}
+
+async fn patch_and_delete(store: Store) {
+    let a = unique_account("pd");
+    let g = gw("main");
+    let all = fixture(&a, &g);
+    store.write_batch(&pending(&all, None)).await.unwrap();
+
+    // feedback, score and metadata; untouched fields stay.
+    let patch = LogPatch {
+        feedback: Some(Some(-1)),
+        score: Some(Some(87.5)),
+        metadata: Some(Some(meta(json!({"reviewed": true, "by": "carol"})))),
+    };
+    let got = store
+        .patch_log(&a, &g, &log_id(5), &patch)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut want = all[5].clone();
+    want.feedback = Some(-1);
+    want.score = Some(87.5);
+    want.metadata = Some(meta(json!({"reviewed": true, "by": "carol"})));
+    assert_eq!(got, want);
+    assert_eq!(
+        store.get_log(&a, &g, &log_id(5)).await.unwrap().unwrap(),
+        want
+    );
+
+    // Only feedback; then clear everything.
+    let got = store
+        .patch_log(
+            &a,
+            &g,
+            &log_id(5),
+            &LogPatch {
+                feedback: Some(Some(1)),
+                ..LogPatch::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.feedback, Some(1));
+    assert_eq!(got.score, Some(87.5));
+    let cleared = LogPatch {
+        feedback: Some(None),
+        score: Some(None),
+        metadata: Some(None),
+    };
+    let got = store
+        .patch_log(&a, &g, &log_id(5), &cleared)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, all[5]);
+    // An empty patch returns the record; feedback 0 means "none".
+    let got = store
+        .patch_log(&a, &g, &log_id(1), &LogPatch::default())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, all[1]);
+    let got = store
+        .patch_log(
+            &a,
+            &g,
+            &log_id(1),
+            &LogPatch {
+                feedback: Some(Some(0)),
+                ..LogPatch::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.feedback, None);
+    // Unknown record or gateway.
+    assert!(store
+        .patch_log(&a, &g, &log_id(77), &patch)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .patch_log(&a, &gw("nope"), &log_id(1), &patch)
+        .await
+        .unwrap()
+        .is_none());
+    // The patched metadata is filterable.
+    store.patch_log(&a, &g, &log_id(3), &patch).await.unwrap();
+    let (records, _) = list(
+        &store,
+        &a,
+        &g,
+        &[("filters", &f("metadata.value", "eq", json!(["carol"])))],
+    )
+    .await;
+    assert_eq!(ids(&records), vec![3]);
+
+    // Delete by filter: the count, the rest, and the counter-based total all agree.
+    let grok = LogFilter::from_query_pairs(&pairs(&[("provider", "grok")])).unwrap();
+    let n = store.delete_logs(&a, &g, &grok).await.unwrap();
+    assert_eq!(n, 4);
+    let (records, total) = list(&store, &a, &g, &[("per_page", "3")]).await;
+    assert_eq!(total, 6);
+    assert_eq!(records.len(), 3);
+    let (records, _) = list(&store, &a, &g, &[("per_page", "100")]).await;
+    assert_eq!(ids(&records), expect(&all, |r| r.provider != "grok"));
+    assert!(store.get_log(&a, &g, &log_id(0)).await.unwrap().is_none());
+    assert_eq!(store.delete_logs(&a, &g, &grok).await.unwrap(), 0);
+
+    // Delete with search and JSON filters, then everything.
+    let by_search = LogFilter::from_query_pairs(&pairs(&[("search", "embeddings")])).unwrap();
+    assert_eq!(store.delete_logs(&a, &g, &by_search).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .delete_logs(&a, &g, &LogFilter::default())
+            .await
+            .unwrap(),
+        5
+    );
+    let (records, total) = list(&store, &a, &g, &[("per_page", "1")]).await;
+    assert!(records.is_empty());
+    assert_eq!(total, 0);
+    assert_eq!(
+        store
+            .delete_logs(&a, &gw("nope"), &LogFilter::default())
+            .await
+            .unwrap(),
+        0
+    );
+
+    // Writing again after deletes keeps the counter right.
+    store.write_batch(&pending(&all[..3], None)).await.unwrap();
+    let (_, total) = list(&store, &a, &g, &[("per_page", "1")]).await;
+    assert_eq!(total, 3);
+}
+
+fn numbered(a: &AccountId, g: &GatewayId, from: u64, count: u64) -> Vec<LogRecord> {
+    (from..from + count)
+        .map(|n| record(a, g, n, &at(BASE, n as f64)))
+        .collect()
+}
+
+async fn caps(store: Store) {
+    let a = unique_account("cap");
+
+    // STOP_INSERTING: fill up to the cap, then skip; deletes make room again.
+    let g = gw("stop");
+    let stop = Some(LogCap {
+        max_rows: 5,
+        strategy: LogStrategy::StopInserting,
+    });
+    let out = store
+        .write_batch(&pending(&numbered(&a, &g, 0, 8), stop))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        WriteOutcome {
+            written: 5,
+            skipped: 3
+        }
+    );
+    let out = store
+        .write_batch(&pending(&numbered(&a, &g, 8, 2), stop))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        WriteOutcome {
+            written: 0,
+            skipped: 2
+        }
+    );
+    let (records, total) = list(&store, &a, &g, &[("per_page", "100")]).await;
+    assert_eq!(total, 5);
+    assert_eq!(ids(&records), vec![4, 3, 2, 1, 0]);
+    let two = LogFilter::from_query_pairs(&pairs(&[(
+        "filters",
+        &f("id", "eq", json!([log_id(0), log_id(1)])),
+    )]))
+    .unwrap();
+    assert_eq!(store.delete_logs(&a, &g, &two).await.unwrap(), 2);
+    let out = store
+        .write_batch(&pending(&numbered(&a, &g, 20, 3), stop))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        WriteOutcome {
+            written: 2,
+            skipped: 1
+        }
+    );
+    let (_, total) = list(&store, &a, &g, &[("per_page", "1")]).await;
+    assert_eq!(total, 5);
+
+    // Skipped records still count in analytics.
+    let day = AnalyticsQuery {
+        start: "2026-03-01T00:00:00Z".into(),
+        end: "2026-03-02T00:00:00Z".into(),
+        bucket: Bucket::Day,
+        group_by: vec![],
+    };
+    let rows = store.analytics(&a, &g, &day).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].requests, 13);
+
+    // DELETE_OLDEST: keep the newest max_rows.
+    let g = gw("oldest");
+    let oldest = Some(LogCap {
+        max_rows: 5,
+        strategy: LogStrategy::DeleteOldest,
+    });
+    let out = store
+        .write_batch(&pending(&numbered(&a, &g, 0, 8), oldest))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        WriteOutcome {
+            written: 8,
+            skipped: 0
+        }
+    );
+    let (records, total) = list(&store, &a, &g, &[("per_page", "100")]).await;
+    assert_eq!(total, 5);
+    assert_eq!(ids(&records), vec![7, 6, 5, 4, 3]);
+    store
+        .write_batch(&pending(&numbered(&a, &g, 8, 3), oldest))
+        .await
+        .unwrap();
+    let (records, total) = list(&store, &a, &g, &[("per_page", "100")]).await;
+    assert_eq!(total, 5);
+    assert_eq!(ids(&records), vec![10, 9, 8, 7, 6]);
+    // Lowering the cap trims on the next write.
+    let lower = Some(LogCap {
+        max_rows: 2,
+        strategy: LogStrategy::DeleteOldest,
+    });
+    store
+        .write_batch(&pending(&numbered(&a, &g, 11, 1), lower))
+        .await
+        .unwrap();
+    let (records, total) = list(&store, &a, &g, &[("per_page", "100")]).await;
+    assert_eq!(total, 2);
+    assert_eq!(ids(&records), vec![11, 10]);
+
+    // No cap: unbounded, and one batch may span gateways with different caps.
+    let free = gw("free");
+    let mut mixed = pending(&numbered(&a, &free, 0, 4), None);
+    mixed.extend(pending(&numbered(&a, &gw("stop"), 30, 1), stop));
+    let out = store.write_batch(&mixed).await.unwrap();
+    assert_eq!(
+        out,
+        WriteOutcome {
+            written: 4,
+            skipped: 1
+        }
+    );
+}
+
+async fn duplicates_and_payloads(store: Store) {
+    let a = unique_account("dup");
+    let g = gw("main");
+    let batch = numbered(&a, &g, 0, 3);
+    let out = store.write_batch(&pending(&batch, None)).await.unwrap();
+    assert_eq!(out.written, 3);
+    // A retried batch (and a repeat inside one batch) stores nothing twice.
+    let mut again = pending(&batch, None);
+    again.extend(pending(&numbered(&a, &g, 3, 1), None));
+    again.extend(pending(&numbered(&a, &g, 3, 1), None));
+    let out = store.write_batch(&again).await.unwrap();
+    assert_eq!(
+        out,
+        WriteOutcome {
+            written: 1,
+            skipped: 0
+        }
+    );
+    let (_, total) = list(&store, &a, &g, &[("per_page", "1")]).await;
+    assert_eq!(total, 4);
+    // The same id on another gateway is another record.
+    let out = store
+        .write_batch(&pending(&numbered(&a, &gw("second"), 0, 1), None))
+        .await
+        .unwrap();
+    assert_eq!(out.written, 1);
+    assert!(store.write_batch(&[]).await.unwrap() == WriteOutcome::default());
+
+    // Large and binary payloads, and a record with only one of them.
+    let mut big = record(&a, &g, 100, &at(BASE, 100.0));
+    big.request_body = Some(bytes::Bytes::from(vec![0u8, 159, 146, 150, 255]));
+    big.response_body = Some(bytes::Bytes::from(vec![b'x'; 200_000]));
+    let mut headers_only = record(&a, &g, 101, &at(BASE, 101.0));
+    headers_only.response_headers = Some("{}".into());
+    let mut fraction = record(&a, &g, 102, "2026-03-01T10:00:00.000001Z");
+    fraction.metadata = Some(meta(json!({"k": "v", "n": 1.5, "b": false})));
+    store
+        .write_batch(&pending(
+            &[big.clone(), headers_only.clone(), fraction.clone()],
+            None,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(store.get_log(&a, &g, &big.id).await.unwrap().unwrap(), big);
+    assert_eq!(
+        store
+            .get_log(&a, &g, &headers_only.id)
+            .await
+            .unwrap()
+            .unwrap(),
+        headers_only
+    );
+    assert_eq!(
+        store.get_log(&a, &g, &fraction.id).await.unwrap().unwrap(),
+        fraction
+    );
+    // Microseconds order after the whole second they follow.
+    let (records, _) = list(
+        &store,
+        &a,
+        &g,
+        &[("order_by_direction", "asc"), ("per_page", "2")],
+    )
+    .await;
+    assert_eq!(ids(&records), vec![0, 102]);
+}
+
+fn row<'a>(rows: &'a [AnalyticsRow], bucket: &str, provider: Option<&str>) -> &'a AnalyticsRow {
+    rows.iter()
+        .find(|r| r.bucket == bucket && r.provider.as_deref() == provider)
+        .unwrap_or_else(|| panic!("no row {bucket} {provider:?} in {rows:#?}"))
+}
+
+fn close(a: f64, b: f64, rel: f64) -> bool {
+    (a - b).abs() <= rel * b.abs().max(1e-9)
+}
+
+async fn analytics(store: Store) {
+    let a = unique_account("an");
+    let g = gw("main");
+    let mk = |n: u64, t: &str, provider: &str, model: Option<&str>| {
+        let mut r = record(&a, &g, n, t);
+        r.provider = provider.into();
+        r.model = model.map(Into::into);
+        r
+    };
+    let mut a0 = mk(0, "2026-03-01T10:00:10Z", "grok", Some("m1"));
+    a0.duration = 100;
+    a0.cost = 0.5;
+    let mut a1 = mk(1, "2026-03-01T10:00:50Z", "grok", Some("m1"));
+    a1.success = false;
+    a1.cached = true;
+    a1.duration = 200;
+    a1.tokens_in = None;
+    a1.tokens_out = None;
+    a1.cost = 0.0;
+    let mut a2 = mk(2, "2026-03-01T10:01:30Z", "openai", Some("m2"));
+    a2.duration = 300;
+    a2.tokens_in = Some(20);
+    a2.tokens_out = Some(10);
+    a2.cost = 1.0;
+    let mut a3 = mk(3, "2026-03-01T11:30:00Z", "grok", Some("m2"));
+    a3.duration = 400;
+    let mut a4 = mk(4, "2026-03-02T00:10:00Z", "openai", None);
+    a4.duration = 500;
+    let mut batch = vec![a0, a1, a2, a3, a4];
+    // A group with a known latency distribution: 10, 20, ..., 1000 ms.
+    for k in 1..=100u64 {
+        let t = at("2026-03-03T12:00:00Z", (k % 90) as f64);
+        let mut r = mk(1000 + k, &t, "p", Some("pm"));
+        r.duration = k * 10;
+        batch.push(r);
+    }
+    // Written in three batches so rollup rows are merged, not just inserted.
+    store
+        .write_batch(&pending(&batch[..2], None))
+        .await
+        .unwrap();
+    store
+        .write_batch(&pending(&batch[2..50], None))
+        .await
+        .unwrap();
+    store
+        .write_batch(&pending(&batch[50..], None))
+        .await
+        .unwrap();
+
+    let q = |start: &str, end: &str, bucket, group_by| AnalyticsQuery {
+        start: start.into(),
+        end: end.into(),
+        bucket,
+        group_by,
+    };
+
+    // Minutes, ungrouped.
+    let rows = store
+        .analytics(
+            &a,
+            &g,
+            &q(
+                "2026-03-01T10:00:00Z",
+                "2026-03-01T10:02:00Z",
+                Bucket::Minute,
+                vec![],
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    let m0 = &rows[0];
+    assert_eq!(m0.bucket, "2026-03-01T10:00:00Z");
+    assert_eq!((m0.provider.as_deref(), m0.model.as_deref()), (None, None));
+    assert_eq!(
+        (
+            m0.requests,
+            m0.errors,
+            m0.cache_hits,
+            m0.tokens_in,
+            m0.tokens_out
+        ),
+        (2, 1, 1, 10, 5)
+    );
+    assert!(close(m0.cost, 0.5, 1e-9));
+    assert!(close(m0.latency_p50, 100.0, 0.05), "{}", m0.latency_p50);
+    assert!(close(m0.latency_p95, 200.0, 0.05), "{}", m0.latency_p95);
+    let m1 = &rows[1];
+    assert_eq!(m1.bucket, "2026-03-01T10:01:00Z");
+    assert_eq!((m1.requests, m1.tokens_in, m1.tokens_out), (1, 20, 10));
+    // The end is exclusive.
+    let rows = store
+        .analytics(
+            &a,
+            &g,
+            &q(
+                "2026-03-01T10:00:00Z",
+                "2026-03-01T10:01:00Z",
+                Bucket::Minute,
+                vec![],
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+
+    // Hours.
+    let rows = store
+        .analytics(
+            &a,
+            &g,
+            &q(
+                "2026-03-01T00:00:00Z",
+                "2026-03-03T00:00:00Z",
+                Bucket::Hour,
+                vec![],
+            ),
+        )
+        .await
+        .unwrap();
+    let buckets: Vec<(&str, u64)> = rows
+        .iter()
+        .map(|r| (r.bucket.as_str(), r.requests))
+        .collect();
+    assert_eq!(
+        buckets,
+        vec![
+            ("2026-03-01T10:00:00Z", 3),
+            ("2026-03-01T11:00:00Z", 1),
+            ("2026-03-02T00:00:00Z", 1)
+        ]
+    );
+
+    // Days by provider, ordered by bucket then provider.
+    let rows = store
+        .analytics(
+            &a,
+            &g,
+            &q(
+                "2026-03-01T00:00:00Z",
+                "2026-03-04T00:00:00Z",
+                Bucket::Day,
+                vec![GroupBy::Provider],
+            ),
+        )
+        .await
+        .unwrap();
+    let got: Vec<(&str, Option<&str>, Option<&str>, u64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.bucket.as_str(),
+                r.provider.as_deref(),
+                r.model.as_deref(),
+                r.requests,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("2026-03-01T00:00:00Z", Some("grok"), None, 3),
+            ("2026-03-01T00:00:00Z", Some("openai"), None, 1),
+            ("2026-03-02T00:00:00Z", Some("openai"), None, 1),
+            ("2026-03-03T00:00:00Z", Some("p"), None, 100),
+        ]
+    );
+    let grok = row(&rows, "2026-03-01T00:00:00Z", Some("grok"));
+    assert_eq!((grok.errors, grok.cache_hits, grok.tokens_in), (1, 1, 20));
+    assert!(close(grok.cost, 0.501, 1e-9), "{}", grok.cost);
+
+    // Days by provider and model: a missing model is its own group.
+    let rows = store
+        .analytics(
+            &a,
+            &g,
+            &q(
+                "2026-03-01T00:00:00Z",
+                "2026-03-03T00:00:00Z",
+                Bucket::Day,
+                vec![GroupBy::Provider, GroupBy::Model],
+            ),
+        )
+        .await
+        .unwrap();
+    let got: Vec<(Option<&str>, Option<&str>, u64)> = rows
+        .iter()
+        .map(|r| (r.provider.as_deref(), r.model.as_deref(), r.requests))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some("grok"), Some("m1"), 2),
+            (Some("grok"), Some("m2"), 1),
+            (Some("openai"), Some("m2"), 1),
+            (Some("openai"), None, 1),
+        ]
+    );
+
+    // Percentiles of the known distribution, grouped by model only.
+    let rows = store
+        .analytics(
+            &a,
+            &g,
+            &q(
+                "2026-03-03T00:00:00Z",
+                "2026-03-04T00:00:00Z",
+                Bucket::Hour,
+                vec![GroupBy::Model],
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let p = &rows[0];
+    assert_eq!(
+        (p.bucket.as_str(), p.provider.as_deref(), p.model.as_deref()),
+        ("2026-03-03T12:00:00Z", None, Some("pm"))
+    );
+    assert_eq!(p.requests, 100);
+    assert!(close(p.latency_p50, 500.0, 0.05), "p50 {}", p.latency_p50);
+    assert!(close(p.latency_p95, 950.0, 0.05), "p95 {}", p.latency_p95);
+
+    // Deleting logs does not change analytics.
+    let before = store
+        .analytics(
+            &a,
+            &g,
+            &q(
+                "2026-03-01T00:00:00Z",
+                "2026-03-04T00:00:00Z",
+                Bucket::Day,
+                vec![],
+            ),
+        )
+        .await
+        .unwrap();
+    store
+        .delete_logs(&a, &g, &LogFilter::default())
+        .await
+        .unwrap();
+    let after = store
+        .analytics(
+            &a,
+            &g,
+            &q(
+                "2026-03-01T00:00:00Z",
+                "2026-03-04T00:00:00Z",
+                Bucket::Day,
+                vec![],
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+
+    // Unknown gateway, empty range, bad bounds.
+    let day = q(
+        "2026-03-01T00:00:00Z",
+        "2026-03-04T00:00:00Z",
+        Bucket::Day,
+        vec![],
+    );
+    assert!(store
+        .analytics(&a, &gw("none"), &day)
+        .await
+        .unwrap()
+        .is_empty());
+    let empty = q(
+        "2027-01-01T00:00:00Z",
+        "2027-01-02T00:00:00Z",
+        Bucket::Day,
+        vec![],
+    );
+    assert!(store.analytics(&a, &g, &empty).await.unwrap().is_empty());
+    let bad = q("yesterday", "2027-01-02T00:00:00Z", Bucket::Day, vec![]);
+    assert!(matches!(
+        store.analytics(&a, &g, &bad).await,
+        Err(StoreError::InvalidQuery(_))
+    ));
+}
+
+/// Several writers (two handles on one database, as two replicas or processes would have)
+/// race to fill one `STOP_INSERTING` gateway: the cap holds exactly.
+async fn concurrent_writers(stores: [Store; 2]) {
+    let a = unique_account("race");
+    let g = gw("main");
+    let cap = Some(LogCap {
+        max_rows: 37,
+        strategy: LogStrategy::StopInserting,
+    });
+    let mut tasks = Vec::new();
+    for t in 0..8u64 {
+        let store = stores[(t % 2) as usize].clone();
+        let batch = pending(&numbered(&a, &g, t * 100, 10), cap);
+        tasks.push(tokio::spawn(async move {
+            let mut sum = WriteOutcome::default();
+            for chunk in batch.chunks(5) {
+                let out = store.write_batch(chunk).await.unwrap();
+                sum.written += out.written;
+                sum.skipped += out.skipped;
+            }
+            sum
+        }));
+    }
+    let mut written = 0;
+    let mut skipped = 0;
+    for t in tasks {
+        let out = t.await.unwrap();
+        written += out.written;
+        skipped += out.skipped;
+    }
+    assert_eq!((written, skipped), (37, 43));
+    let (_, total) = list(&stores[0], &a, &g, &[("per_page", "1")]).await;
+    assert_eq!(total, 37);
+    let (records, _) = list(&stores[1], &a, &g, &[("per_page", "100")]).await;
+    assert_eq!(records.len(), 37);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_concurrent_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let one = switchyard_store::open(&url).await.unwrap();
+    let two = switchyard_store::open(&url).await.unwrap();
+    concurrent_writers([one, two]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_concurrent_writers() {
+    let one = common::postgres().await;
+    let two = common::postgres().await;
+    concurrent_writers([one, two]).await;
+}

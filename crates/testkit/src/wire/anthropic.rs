@@ -1,0 +1,411 @@
+//! Anthropic Messages (`POST /v1/messages`): the JSON message and the
+//! named-event SSE sequence `message_start`, `content_block_start`, `ping`,
+//! `content_block_delta`…, `content_block_stop`, `message_delta`,
+//! `message_stop`.
+
+use bytes::Bytes;
+use http::header::HeaderValue;
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::content::{self, ContentPlan, Usage};
+use super::errors::{self, Dialect};
+use super::{Ctx, MessageContent, Reply};
+use crate::body::{FrameKind, FrameSource};
+
+#[derive(Deserialize)]
+struct MessagesRequest {
+    model: Option<String>,
+    max_tokens: Option<u64>,
+    messages: Option<Vec<InputMessage>>,
+    system: Option<MessageContent>,
+    stream: Option<bool>,
+    tools: Option<Vec<Value>>,
+    tool_choice: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct InputMessage {
+    role: Option<String>,
+    content: Option<MessageContent>,
+}
+
+struct ToolUse {
+    id: String,
+    name: String,
+    input: Value,
+}
+
+#[derive(Serialize)]
+struct MessageOut<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    role: &'static str,
+    model: &'a str,
+    content: Vec<Block<'a>>,
+    stop_reason: Option<&'static str>,
+    stop_sequence: Option<&'static str>,
+    usage: AnthropicUsage,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block<'a> {
+    Text {
+        text: &'a str,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: &'a Value,
+    },
+}
+
+#[derive(Serialize, Clone, Copy)]
+struct AnthropicUsage {
+    input_tokens: u64,
+    cache_creation_input_tokens: u64,
+    cache_read_input_tokens: u64,
+    output_tokens: u64,
+}
+
+impl From<Usage> for AnthropicUsage {
+    fn from(u: Usage) -> Self {
+        Self {
+            // Anthropic counts cache reads apart from input_tokens.
+            input_tokens: u.prompt.saturating_sub(u.cached),
+            cache_creation_input_tokens: 0,
+            cache_read_input_tokens: u.cached,
+            // Reasoning is part of output_tokens on this API.
+            output_tokens: u.completion + u.reasoning,
+        }
+    }
+}
+
+/// `POST …/messages`.
+pub(crate) fn messages(ctx: &Ctx<'_>, body: &[u8]) -> Reply {
+    let request: MessagesRequest = match serde_json::from_slice(body) {
+        Ok(request) => request,
+        Err(err) => return errors::bad_json(Dialect::Anthropic, &err),
+    };
+    if let Some(failure) = ctx.auth {
+        return errors::auth(Dialect::Anthropic, failure);
+    }
+    let missing = [
+        ("model", request.model.is_none()),
+        ("messages", request.messages.is_none()),
+        ("max_tokens", request.max_tokens.is_none()),
+    ];
+    if let Some((field, _)) = missing.iter().find(|(_, absent)| *absent) {
+        return errors::error(
+            Dialect::Anthropic,
+            StatusCode::BAD_REQUEST,
+            &format!("{field}: Field required"),
+        );
+    }
+    let model = ctx
+        .script
+        .model
+        .as_deref()
+        .or(request.model.as_deref())
+        .unwrap_or_default();
+    let plan = ContentPlan::from_script(ctx.script);
+    let prompt_words = request.system.as_ref().map_or(0, MessageContent::words)
+        + request
+            .messages
+            .iter()
+            .flatten()
+            .filter_map(|m| m.content.as_ref())
+            .map(MessageContent::words)
+            .sum::<u64>();
+    let usage = Usage::resolve(prompt_words, plan, ctx.script);
+    let tool = tool_use(&request, ctx);
+    let id = content::anthropic_id("msg_", ctx.shared.next_id());
+    let stream = ctx.script.stream.unwrap_or(request.stream == Some(true));
+
+    let reply = if stream {
+        Reply::stream(Box::new(MessagesStream {
+            id,
+            model: model.to_owned(),
+            plan,
+            tool,
+            usage: usage.into(),
+            phase: Phase::MessageStart,
+        }))
+    } else {
+        let text;
+        let (block, stop_reason) = match &tool {
+            Some(call) => (
+                Block::ToolUse {
+                    id: &call.id,
+                    name: &call.name,
+                    input: &call.input,
+                },
+                "tool_use",
+            ),
+            None => {
+                text = plan.full_text();
+                (Block::Text { text: &text }, "end_turn")
+            }
+        };
+        let message = MessageOut {
+            id: &id,
+            kind: "message",
+            role: "assistant",
+            model,
+            content: vec![block],
+            stop_reason: Some(stop_reason),
+            stop_sequence: None,
+            usage: usage.into(),
+        };
+        // Plain structs of strings and numbers always serialise.
+        Reply::json(
+            StatusCode::OK,
+            serde_json::to_vec(&message).unwrap_or_default(),
+        )
+    };
+    let request_id = content::anthropic_id("req_", ctx.shared.next_id());
+    match HeaderValue::from_str(&request_id) {
+        Ok(value) => reply.with_header("request-id", value),
+        Err(_) => reply,
+    }
+}
+
+/// A tool is used when the request offers tools (not disabled by
+/// `tool_choice: {"type":"none"}`) and the last message is the user's own
+/// text, not a tool result.
+fn tool_use(request: &MessagesRequest, ctx: &Ctx<'_>) -> Option<ToolUse> {
+    let tools = request.tools.as_deref().filter(|t| !t.is_empty())?;
+    let last = request.messages.as_ref()?.last()?;
+    if last.role.as_deref() != Some("user")
+        || last
+            .content
+            .as_ref()
+            .is_some_and(|c| c.has_part("tool_result"))
+    {
+        return None;
+    }
+    let choice_type = request
+        .tool_choice
+        .as_ref()
+        .and_then(|c| c.get("type"))
+        .and_then(Value::as_str);
+    if choice_type == Some("none") {
+        return None;
+    }
+    let forced = match choice_type {
+        Some("tool") => request
+            .tool_choice
+            .as_ref()
+            .and_then(|c| c.get("name"))
+            .and_then(Value::as_str),
+        _ => None,
+    };
+    let tool = tools
+        .iter()
+        .find(|t| forced.is_none_or(|name| t.get("name").and_then(Value::as_str) == Some(name)))?;
+    let name = tool.get("name")?.as_str()?;
+    Some(ToolUse {
+        id: content::anthropic_id("toolu_", ctx.shared.next_id()),
+        name: name.to_owned(),
+        input: Value::Object(content::arguments_for(tool.get("input_schema"))),
+    })
+}
+
+#[derive(Serialize)]
+struct MessageStart<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    message: MessageOut<'a>,
+}
+
+#[derive(Serialize)]
+struct BlockStart<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    index: u32,
+    content_block: Block<'a>,
+}
+
+#[derive(Serialize)]
+struct BlockDelta<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    index: u32,
+    delta: Delta<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Delta<'a> {
+    TextDelta { text: &'a str },
+    InputJsonDelta { partial_json: &'a str },
+}
+
+#[derive(Serialize)]
+struct MessageDelta {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    delta: StopDelta,
+    usage: OutputUsage,
+}
+
+#[derive(Serialize)]
+struct StopDelta {
+    stop_reason: &'static str,
+    stop_sequence: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct OutputUsage {
+    output_tokens: u64,
+}
+
+/// `event: NAME\ndata: JSON\n\n`
+fn event<T: Serialize>(name: &str, data: &T, size: usize) -> Bytes {
+    let mut out = Vec::with_capacity(size + 128);
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    // Plain structs of strings and numbers always serialise.
+    let _ = serde_json::to_writer(&mut out, data);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+enum Phase {
+    MessageStart,
+    BlockStart,
+    Ping,
+    Delta(usize),
+    BlockStop,
+    MessageDelta,
+    MessageStop,
+    End,
+}
+
+struct MessagesStream {
+    id: String,
+    model: String,
+    plan: ContentPlan,
+    tool: Option<ToolUse>,
+    usage: AnthropicUsage,
+    phase: Phase,
+}
+
+impl MessagesStream {
+    fn stop_reason(&self) -> &'static str {
+        if self.tool.is_some() {
+            "tool_use"
+        } else {
+            "end_turn"
+        }
+    }
+}
+
+impl FrameSource for MessagesStream {
+    fn next_frame(&mut self) -> Option<(FrameKind, Bytes)> {
+        let (kind, frame, next) = match self.phase {
+            Phase::MessageStart => {
+                let mut usage = self.usage;
+                usage.output_tokens = usage.output_tokens.min(1);
+                let data = MessageStart {
+                    kind: "message_start",
+                    message: MessageOut {
+                        id: &self.id,
+                        kind: "message",
+                        role: "assistant",
+                        model: &self.model,
+                        content: Vec::new(),
+                        stop_reason: None,
+                        stop_sequence: None,
+                        usage,
+                    },
+                };
+                let frame = event("message_start", &data, 256);
+                (FrameKind::Preamble, frame, Phase::BlockStart)
+            }
+            Phase::BlockStart => {
+                let empty_input = Value::Object(serde_json::Map::new());
+                let content_block = match &self.tool {
+                    Some(call) => Block::ToolUse {
+                        id: &call.id,
+                        name: &call.name,
+                        input: &empty_input,
+                    },
+                    None => Block::Text { text: "" },
+                };
+                let data = BlockStart {
+                    kind: "content_block_start",
+                    index: 0,
+                    content_block,
+                };
+                let frame = event("content_block_start", &data, 64);
+                (FrameKind::Preamble, frame, Phase::Ping)
+            }
+            Phase::Ping => (
+                FrameKind::Preamble,
+                Bytes::from_static(b"event: ping\ndata: {\"type\": \"ping\"}\n\n"),
+                Phase::Delta(0),
+            ),
+            Phase::Delta(i) => {
+                let total = if self.tool.is_some() { 1 } else { self.plan.chunks };
+                if i >= total {
+                    self.phase = Phase::BlockStop;
+                    return self.next_frame();
+                }
+                let text;
+                let delta = match &self.tool {
+                    Some(call) => {
+                        text = call.input.to_string();
+                        Delta::InputJsonDelta {
+                            partial_json: &text,
+                        }
+                    }
+                    None => {
+                        text = self.plan.chunk(i);
+                        Delta::TextDelta { text: &text }
+                    }
+                };
+                let data = BlockDelta {
+                    kind: "content_block_delta",
+                    index: 0,
+                    delta,
+                };
+                let frame = event("content_block_delta", &data, text.len() + 64);
+                (FrameKind::Content, frame, Phase::Delta(i + 1))
+            }
+            Phase::BlockStop => (
+                FrameKind::Tail,
+                Bytes::from_static(
+                    b"event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+                ),
+                Phase::MessageDelta,
+            ),
+            Phase::MessageDelta => {
+                let data = MessageDelta {
+                    kind: "message_delta",
+                    delta: StopDelta {
+                        stop_reason: self.stop_reason(),
+                        stop_sequence: None,
+                    },
+                    usage: OutputUsage {
+                        output_tokens: self.usage.output_tokens,
+                    },
+                };
+                let frame = event("message_delta", &data, 64);
+                (FrameKind::Tail, frame, Phase::MessageStop)
+            }
+            Phase::MessageStop => (
+                FrameKind::Tail,
+                Bytes::from_static(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
+                Phase::End,
+            ),
+            Phase::End => return None,
+        };
+        self.phase = next;
+        Some((kind, frame))
+    }
+}

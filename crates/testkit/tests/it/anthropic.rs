@@ -1,0 +1,153 @@
+//! Anthropic Messages: JSON, the SSE event sequence, validation and auth.
+
+use serde_json::{json, Value};
+use switchyard_testkit::FakeProvider;
+
+use crate::client::{messages_body, post};
+
+#[tokio::test]
+async fn message_json_has_the_anthropic_shape() {
+    let fake = FakeProvider::start().await;
+    let reply = post("/v1/messages", messages_body(false))
+        .without_auth()
+        .header("x-api-key", "sk-ant-test")
+        .header("anthropic-version", "2023-06-01")
+        .send(&fake)
+        .await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.header("request-id").unwrap().starts_with("req_"));
+    let body = reply.json();
+    assert!(body["id"].as_str().unwrap().starts_with("msg_"));
+    assert_eq!(body["type"], "message");
+    assert_eq!(body["role"], "assistant");
+    assert_eq!(body["model"], "claude-sonnet-4");
+    assert_eq!(
+        body["content"],
+        json!([{"type": "text", "text": "Hello from the fake provider."}])
+    );
+    assert_eq!(body["stop_reason"], "end_turn");
+    assert_eq!(body["stop_sequence"], Value::Null);
+    assert_eq!(
+        body["usage"],
+        json!({"input_tokens": 6, "cache_creation_input_tokens": 0,
+               "cache_read_input_tokens": 0, "output_tokens": 5})
+    );
+}
+
+#[tokio::test]
+async fn stream_sends_the_named_event_sequence() {
+    let fake = FakeProvider::start().await;
+    let reply = post("/v1/messages", messages_body(true)).send(&fake).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-type"), Some("text/event-stream"));
+    let events = reply.events();
+    let names: Vec<&str> = events.iter().map(|e| e.name.as_deref().unwrap()).collect();
+    let mut expected = vec!["message_start", "content_block_start", "ping"];
+    expected.extend(["content_block_delta"; 5]);
+    expected.extend(["content_block_stop", "message_delta", "message_stop"]);
+    assert_eq!(names, expected);
+
+    let data: Vec<Value> = events
+        .iter()
+        .map(|e| serde_json::from_str(&e.data).unwrap())
+        .collect();
+    for (event, json) in events.iter().zip(&data) {
+        assert_eq!(json["type"], event.name.as_deref().unwrap());
+    }
+    let start = &data[0]["message"];
+    assert!(start["id"].as_str().unwrap().starts_with("msg_"));
+    assert_eq!(start["content"], json!([]));
+    assert_eq!(start["usage"]["input_tokens"], 6);
+    assert_eq!(
+        data[1]["content_block"],
+        json!({"type": "text", "text": ""})
+    );
+    let text: String = data[3..8]
+        .iter()
+        .map(|d| {
+            assert_eq!(d["delta"]["type"], "text_delta");
+            assert_eq!(d["index"], 0);
+            d["delta"]["text"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(text, "Hello from the fake provider.");
+    assert_eq!(data[9]["delta"]["stop_reason"], "end_turn");
+    assert_eq!(data[9]["usage"]["output_tokens"], 5);
+    assert!(!reply.text().contains("[DONE]"));
+}
+
+#[tokio::test]
+async fn missing_max_tokens_is_an_anthropic_400() {
+    let fake = FakeProvider::start().await;
+    let mut body = messages_body(false);
+    body.as_object_mut().unwrap().remove("max_tokens");
+    let reply = post("/v1/messages", body).send(&fake).await;
+    assert_eq!(reply.status, 400);
+    let error = reply.json();
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["error"]["type"], "invalid_request_error");
+    assert!(error["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("max_tokens"));
+}
+
+#[tokio::test]
+async fn auth_errors_use_the_anthropic_shape() {
+    let fake = FakeProvider::start().await;
+    let reply = post("/messages", messages_body(false))
+        .without_auth()
+        .send(&fake)
+        .await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.json()["error"]["type"], "authentication_error");
+    let reply = post("/v1/messages", messages_body(false))
+        .without_auth()
+        .header("x-api-key", "bad-key")
+        .send(&fake)
+        .await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.json()["error"]["type"], "authentication_error");
+}
+
+#[tokio::test]
+async fn tools_give_a_tool_use_block() {
+    let fake = FakeProvider::start().await;
+    let mut body = messages_body(false);
+    body["tools"] = json!([{
+        "name": "get_weather",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    }]);
+    let reply = post("/v1/messages", body.clone()).send(&fake).await.json();
+    assert_eq!(reply["stop_reason"], "tool_use");
+    let block = &reply["content"][0];
+    assert_eq!(block["type"], "tool_use");
+    assert!(block["id"].as_str().unwrap().starts_with("toolu_"));
+    assert_eq!(block["name"], "get_weather");
+    assert_eq!(block["input"], json!({"city": "fake"}));
+
+    body["stream"] = json!(true);
+    let events = post("/v1/messages", body.clone())
+        .send(&fake)
+        .await
+        .events();
+    let data: Vec<Value> = events
+        .iter()
+        .map(|e| serde_json::from_str(&e.data).unwrap())
+        .collect();
+    assert_eq!(data[1]["content_block"]["type"], "tool_use");
+    assert_eq!(data[3]["delta"]["type"], "input_json_delta");
+    let partial: Value =
+        serde_json::from_str(data[3]["delta"]["partial_json"].as_str().unwrap()).unwrap();
+    assert_eq!(partial, json!({"city": "fake"}));
+    assert_eq!(data[5]["delta"]["stop_reason"], "tool_use");
+
+    // A tool result from the user gets a text answer.
+    body["stream"] = json!(false);
+    body["messages"].as_array_mut().unwrap().extend([
+        json!({"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}]}),
+        json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}]}),
+    ]);
+    let reply = post("/v1/messages", body).send(&fake).await.json();
+    assert_eq!(reply["stop_reason"], "end_turn");
+}
