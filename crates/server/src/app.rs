@@ -9,13 +9,14 @@
 //! - `/client/v4/...`: the control plane ([`crate::control`]), behind admin auth.
 //! - anything else: 404 in the gateway's JSON error shape.
 
+use crate::byok::KeyCache;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::gateways::Gateways;
 use crate::logpipe::LogQueue;
 use crate::metrics::Metrics;
-use crate::secrets::SecretBox;
 use crate::proxy;
+use crate::secrets::SecretBox;
 use crate::upstream::Upstream;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -45,6 +46,23 @@ pub struct Parts {
     pub secrets: SecretBox,
 }
 
+impl Parts {
+    /// Everything but the key cache, which always starts empty.
+    fn into_inner(self) -> Inner {
+        Inner {
+            config: self.config,
+            catalog: self.catalog,
+            gateways: self.gateways,
+            upstream: self.upstream,
+            store: self.store,
+            log_queue: self.log_queue,
+            metrics: self.metrics,
+            secrets: self.secrets,
+            keys: KeyCache::default(),
+        }
+    }
+}
+
 struct Inner {
     config: Config,
     catalog: Catalog,
@@ -54,21 +72,13 @@ struct Inner {
     log_queue: LogQueue,
     metrics: Arc<Metrics>,
     secrets: SecretBox,
+    keys: KeyCache,
 }
 
 impl App {
     pub fn new(p: Parts) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                config: p.config,
-                catalog: p.catalog,
-                gateways: p.gateways,
-                upstream: p.upstream,
-                store: p.store,
-                log_queue: p.log_queue,
-                metrics: p.metrics,
-                secrets: p.secrets,
-            }),
+            inner: Arc::new(p.into_inner()),
         }
     }
 
@@ -86,6 +96,10 @@ impl App {
 
     pub fn secrets(&self) -> &SecretBox {
         &self.inner.secrets
+    }
+
+    pub fn keys(&self) -> &KeyCache {
+        &self.inner.keys
     }
 
     pub fn config(&self) -> &Config {

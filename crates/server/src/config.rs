@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
+use switchyard_core::price::{PriceOverrides, PriceTable};
 use switchyard_core::{
     AccountId, Backoff, GatewayId, GatewaySettings, LogStrategy, RateLimitTechnique, Secret,
 };
-use switchyard_core::price::{PriceOverrides, PriceTable};
 use switchyard_providers::{Catalog, ProviderOverride};
 
 /// The validated configuration, handed down from `main`.

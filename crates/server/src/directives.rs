@@ -6,15 +6,90 @@
 use crate::error::ApiError;
 use http::HeaderMap;
 use serde_json::{Map, Value};
+use std::time::Duration;
 use switchyard_core::headers;
-use switchyard_core::ErrorKind;
+use switchyard_core::{Backoff, ErrorKind};
 
 /// Longest `cf-aig-event-id` kept.
 const MAX_EVENT_ID: usize = 256;
 /// Entries of `cf-aig-metadata` kept.
 const MAX_METADATA: usize = 5;
 
-/// What the client asked of the log for this request.
+/// Per-attempt settings a header can set: on the request, or on one universal step (which
+/// wins over the request's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AttemptHeaders {
+    /// `cf-aig-request-timeout` (ms → duration).
+    pub request_timeout: Option<Duration>,
+    /// `cf-aig-max-attempts`, 1–5.
+    pub max_attempts: Option<u32>,
+    /// `cf-aig-retry-delay`, ≤ 5000 ms.
+    pub retry_delay: Option<Duration>,
+    /// `cf-aig-backoff`.
+    pub backoff: Option<Backoff>,
+}
+
+impl AttemptHeaders {
+    pub fn parse(h: &HeaderMap) -> Result<Self, ApiError> {
+        let request_timeout = match uint(h, &headers::REQUEST_TIMEOUT)? {
+            None => None,
+            Some(0) => {
+                return Err(bad(
+                    headers::REQUEST_TIMEOUT.as_str(),
+                    "must be at least 1 (ms)",
+                ))
+            }
+            Some(ms) => Some(Duration::from_millis(ms)),
+        };
+        let max_attempts = match uint(h, &headers::MAX_ATTEMPTS)? {
+            None => None,
+            Some(n @ 1..=5) => Some(n as u32),
+            Some(_) => {
+                return Err(bad(
+                    headers::MAX_ATTEMPTS.as_str(),
+                    "must be between 1 and 5",
+                ))
+            }
+        };
+        let retry_delay = match uint(h, &headers::RETRY_DELAY)? {
+            None => None,
+            Some(ms @ 0..=5000) => Some(Duration::from_millis(ms)),
+            Some(_) => {
+                return Err(bad(
+                    headers::RETRY_DELAY.as_str(),
+                    "must be at most 5000 (ms)",
+                ))
+            }
+        };
+        let backoff = match text(h, &headers::BACKOFF)? {
+            None => None,
+            Some(s) => Some(Backoff::parse(&s.to_ascii_lowercase()).ok_or_else(|| {
+                bad(
+                    headers::BACKOFF.as_str(),
+                    "expected constant, linear or exponential",
+                )
+            })?),
+        };
+        Ok(Self {
+            request_timeout,
+            max_attempts,
+            retry_delay,
+            backoff,
+        })
+    }
+
+    /// `self` where set, else `other`.
+    pub fn or(self, other: AttemptHeaders) -> AttemptHeaders {
+        AttemptHeaders {
+            request_timeout: self.request_timeout.or(other.request_timeout),
+            max_attempts: self.max_attempts.or(other.max_attempts),
+            retry_delay: self.retry_delay.or(other.retry_delay),
+            backoff: self.backoff.or(other.backoff),
+        }
+    }
+}
+
+/// What the client asked of the gateway for this request.
 #[derive(Debug, Clone, Default)]
 pub struct Directives {
     /// `cf-aig-collect-log`; `None` = the gateway's `collect_logs`.
@@ -23,12 +98,26 @@ pub struct Directives {
     pub collect_payload: bool,
     pub metadata: Option<Map<String, Value>>,
     pub event_id: Option<String>,
-    /// Raw `cf-aig-custom-cost`, already validated.
+    /// `cf-aig-custom-cost`, validated.
     pub custom_cost: Option<switchyard_core::cost::CustomCost>,
+    /// `cf-aig-authorization`, without `Bearer `.
+    pub gateway_token: Option<String>,
+    /// `cf-aig-byok-alias`.
+    pub byok_alias: Option<String>,
+    /// `cf-aig-cache-ttl` (or legacy `cf-cache-ttl`), seconds; `Some(0)` disables caching.
+    pub cache_ttl: Option<u64>,
+    /// `cf-aig-skip-cache` (or legacy `cf-skip-cache`).
+    pub skip_cache: bool,
+    /// `cf-aig-cache-key`.
+    pub cache_key: Option<String>,
+    pub attempts: AttemptHeaders,
 }
 
 fn bad(header: &str, why: &str) -> ApiError {
-    ApiError::new(ErrorKind::BadRequest, format!("invalid {header} header: {why}"))
+    ApiError::new(
+        ErrorKind::BadRequest,
+        format!("invalid {header} header: {why}"),
+    )
 }
 
 fn text<'a>(h: &'a HeaderMap, name: &http::HeaderName) -> Result<Option<&'a str>, ApiError> {
@@ -38,6 +127,16 @@ fn text<'a>(h: &'a HeaderMap, name: &http::HeaderName) -> Result<Option<&'a str>
             .to_str()
             .map(|s| Some(s.trim()))
             .map_err(|_| bad(name.as_str(), "not visible ASCII")),
+    }
+}
+
+fn uint(h: &HeaderMap, name: &http::HeaderName) -> Result<Option<u64>, ApiError> {
+    match text(h, name)? {
+        None => Ok(None),
+        Some(s) => s
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| bad(name.as_str(), "expected a non-negative integer")),
     }
 }
 
@@ -92,7 +191,48 @@ impl Directives {
                     .map_err(|e| bad(headers::CUSTOM_COST.as_str(), &e.to_string()))?,
             ),
         };
+        let gateway_token = text(h, &headers::AUTHORIZATION)?.map(|v| {
+            let v = v
+                .strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+                .unwrap_or(v);
+            v.trim().to_owned()
+        });
+        let byok_alias = match text(h, &headers::BYOK_ALIAS)? {
+            None => None,
+            Some(a) if valid_alias(a) => Some(a.to_owned()),
+            Some(_) => {
+                return Err(bad(
+                    headers::BYOK_ALIAS.as_str(),
+                    "must be 1-64 of [A-Za-z0-9_-]",
+                ))
+            }
+        };
+        let cache_ttl = match uint(h, &headers::CACHE_TTL)? {
+            Some(v) => Some(v),
+            None => uint(h, &headers::LEGACY_CACHE_TTL)?,
+        };
+        let skip_cache = match boolean(h, &headers::SKIP_CACHE)? {
+            Some(v) => v,
+            None => boolean(h, &headers::LEGACY_SKIP_CACHE)?.unwrap_or(false),
+        };
+        let cache_key = match text(h, &headers::CACHE_KEY)? {
+            None | Some("") => None,
+            Some(k) if k.len() > 1024 => {
+                return Err(bad(
+                    headers::CACHE_KEY.as_str(),
+                    "longer than 1024 characters",
+                ))
+            }
+            Some(k) => Some(k.to_owned()),
+        };
         Ok(Self {
+            gateway_token,
+            byok_alias,
+            cache_ttl,
+            skip_cache,
+            cache_key,
+            attempts: AttemptHeaders::parse(h)?,
             collect_log: boolean(h, &headers::COLLECT_LOG)?,
             collect_payload: boolean(h, &headers::COLLECT_LOG_PAYLOAD)?.unwrap_or(true),
             metadata: metadata(h)?,
@@ -100,6 +240,14 @@ impl Directives {
             custom_cost,
         })
     }
+}
+
+/// A stored-key alias: 1–64 of `[A-Za-z0-9_-]`.
+pub fn valid_alias(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]
@@ -140,6 +288,10 @@ mod tests {
         assert_eq!(d.collect_log, Some(false));
         let e = Directives::parse(&with("cf-aig-collect-log-payload", "no")).expect_err("bad");
         assert!(e.error.message.contains("cf-aig-collect-log-payload"));
-        assert!(Directives::parse(&HeaderMap::new()).expect("ok").collect_payload);
+        assert!(
+            Directives::parse(&HeaderMap::new())
+                .expect("ok")
+                .collect_payload
+        );
     }
 }

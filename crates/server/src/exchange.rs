@@ -1,5 +1,7 @@
-//! One request's state as it moves through the pipeline: what its log line and log record
-//! will say, filled in stage by stage.
+//! One request's state as it moves through the pipeline: what its log line and log records
+//! will say, filled in stage by stage. A request may make several attempts (retries,
+//! universal steps); each attempt is an [`Exchange`] with its own log id, all sharing one
+//! [`Shared`] and one request id.
 
 use crate::directives::Directives;
 use crate::relay::Capture;
@@ -19,6 +21,8 @@ pub enum Outcome {
     Cancelled,
     /// The gateway answered itself (an error of SPEC 2.6); the label names the kind.
     Refused(&'static str),
+    /// Answered from the cache.
+    CacheHit,
 }
 
 impl Outcome {
@@ -28,38 +32,48 @@ impl Outcome {
             Outcome::UpstreamError => "upstream_error",
             Outcome::Cancelled => "cancelled",
             Outcome::Refused(kind) => kind,
+            Outcome::CacheHit => "cache_hit",
         }
     }
 }
 
-/// The request side of a future log record, known once the gateway is resolved.
-pub struct Draft {
+/// What every attempt of one client request has in common.
+pub struct Shared {
     pub account_id: AccountId,
     pub gateway_id: GatewayId,
-    pub request_type: RequestType,
-    /// Upstream path (no query).
-    pub path: String,
-    pub requested_model: Option<String>,
     pub directives: Directives,
-    /// Whether a row is stored (gateway setting, overridden by `cf-aig-collect-log`).
+    /// Whether rows are stored (gateway setting, overridden by `cf-aig-collect-log`).
     pub collect: bool,
     pub cap: Option<LogCap>,
-    /// The client's headers as received; redacted when the record is built.
+    /// The client's headers as received; redacted when a record is built.
     pub request_headers: HeaderMap,
-    pub request_body: Bytes,
     pub request_content_type: Option<String>,
     pub user_agent: Option<String>,
 }
 
-/// Everything known about one request.
+/// The request side of one attempt's record, known once its call is shaped.
+pub struct Draft {
+    pub shared: Arc<Shared>,
+    pub request_type: RequestType,
+    /// Upstream path (no query).
+    pub path: String,
+    pub requested_model: Option<String>,
+    /// The body as the client sent it (or the universal step's `query`).
+    pub request_body: Bytes,
+    pub step: Option<u32>,
+}
+
+/// Everything known about one attempt.
 pub struct Exchange {
     /// Lowercase UUIDv7: `cf-aig-log-id`.
     pub log_id: String,
+    /// `cf-aig-request-id`: the first attempt's log id, shared by all attempts.
+    pub request_id: String,
     pub method: Method,
     /// The client's path, without the query.
     pub path: String,
     pub started: Instant,
-    /// Wall-clock arrival time, for `created_at`.
+    /// Wall-clock start, for `created_at`.
     pub arrived: SystemTime,
     pub ttft: Option<Duration>,
     pub status: u16,
@@ -67,12 +81,16 @@ pub struct Exchange {
     pub draft: Option<Draft>,
     /// Response side, for the record.
     pub response_headers: Option<HeaderMap>,
+    /// The answer came from the cache.
+    pub cached: bool,
 }
 
 impl Exchange {
     pub fn new(method: Method, path: &str) -> Self {
+        let log_id = uuid::Uuid::now_v7().to_string();
         Self {
-            log_id: uuid::Uuid::now_v7().to_string(),
+            request_id: log_id.clone(),
+            log_id,
             method,
             path: path.to_owned(),
             started: Instant::now(),
@@ -82,6 +100,25 @@ impl Exchange {
             provider: None,
             draft: None,
             response_headers: None,
+            cached: false,
+        }
+    }
+
+    /// The next attempt of the same request: a new log id, the same request id.
+    pub fn next_attempt(&self) -> Self {
+        Self {
+            log_id: uuid::Uuid::now_v7().to_string(),
+            request_id: self.request_id.clone(),
+            method: self.method.clone(),
+            path: self.path.clone(),
+            started: Instant::now(),
+            arrived: SystemTime::now(),
+            ttft: None,
+            status: 0,
+            provider: None,
+            draft: None,
+            response_headers: None,
+            cached: false,
         }
     }
 
@@ -109,12 +146,12 @@ impl Exchange {
     pub fn event_id(&self) -> &str {
         self.draft
             .as_ref()
-            .and_then(|d| d.directives.event_id.as_deref())
+            .and_then(|d| d.shared.directives.event_id.as_deref())
             .unwrap_or(&self.log_id)
     }
 }
 
-/// A finished exchange on its way to the log writer.
+/// A finished attempt on its way to the log writer.
 pub struct Completed {
     pub exchange: Box<Exchange>,
     pub capture: Capture,

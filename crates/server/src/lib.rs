@@ -11,6 +11,8 @@
 //! Provider wire details live in `switchyard-providers`; storage in `switchyard-store`.
 
 pub mod app;
+pub mod auth;
+pub mod byok;
 pub mod config;
 pub mod control;
 pub mod directives;
@@ -24,4 +26,6 @@ pub mod proxy;
 pub mod relay;
 pub mod secrets;
 pub mod serve;
+pub mod shape;
+pub mod universal;
 pub mod upstream;

@@ -73,7 +73,11 @@ impl LogQueue {
 }
 
 /// Starts the writer task.
-pub fn spawn(store: Store, prices: Arc<PriceTable>, metrics: Arc<Metrics>) -> (LogQueue, JoinHandle<()>) {
+pub fn spawn(
+    store: Store,
+    prices: Arc<PriceTable>,
+    metrics: Arc<Metrics>,
+) -> (LogQueue, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let queue = LogQueue {
         tx,
@@ -139,7 +143,8 @@ impl Writer {
             let started = Instant::now();
             match self.store.write_batch(batch).await {
                 Ok(outcome) => {
-                    self.metrics.log_batch(outcome.written, outcome.skipped, started.elapsed());
+                    self.metrics
+                        .log_batch(outcome.written, outcome.skipped, started.elapsed());
                     batch.clear();
                     return;
                 }
@@ -187,38 +192,59 @@ impl Writer {
             (x.usage, x.model)
         };
         let Some(draft) = exchange.draft else {
-            self.metrics.request(None, exchange.status, outcome, duration, exchange.ttft);
+            self.metrics
+                .request(None, exchange.status, outcome, duration, exchange.ttft);
             return None;
         };
+        let shared = draft.shared;
         let provider = provider.unwrap_or_default();
         let model = answered_model.or(draft.requested_model);
         let price = model
             .as_deref()
             .and_then(|m| self.prices.lookup(&provider, m));
-        let cost = switchyard_core::cost::request_cost(
-            &usage,
-            price,
-            draft.directives.custom_cost.as_ref(),
-        );
+        let cached = exchange.cached;
+        let cost = if cached {
+            switchyard_core::cost::Cost {
+                usd: 0.0,
+                custom: false,
+                source: switchyard_core::cost::CostSource::Unknown,
+            }
+        } else {
+            switchyard_core::cost::request_cost(
+                &usage,
+                price,
+                shared.directives.custom_cost.as_ref(),
+            )
+        };
         let success = (200..400).contains(&exchange.status) && outcome != Outcome::UpstreamError;
-        let cached = false;
         self.metrics.request(
-            Some((draft.gateway_id.as_str(), provider.as_str(), model.as_deref())),
+            Some((
+                shared.gateway_id.as_str(),
+                provider.as_str(),
+                model.as_deref(),
+            )),
             exchange.status,
             outcome,
             duration,
             exchange.ttft,
         );
-        self.metrics.usage(&provider, model.as_deref(), &usage, cost.usd, cached);
-        if !draft.collect {
+        self.metrics
+            .usage(&provider, model.as_deref(), &usage, cost.usd, cached);
+        if !shared.collect {
             return None;
         }
-        let payload = draft.directives.collect_payload;
-        let cap = |b: Bytes| if b.len() > BODY_CAP { b.slice(..BODY_CAP) } else { b };
+        let payload = shared.directives.collect_payload;
+        let cap = |b: Bytes| {
+            if b.len() > BODY_CAP {
+                b.slice(..BODY_CAP)
+            } else {
+                b
+            }
+        };
         let record = LogRecord {
             id: exchange.log_id,
-            account_id: draft.account_id,
-            gateway_id: draft.gateway_id,
+            account_id: shared.account_id.clone(),
+            gateway_id: shared.gateway_id.clone(),
             created_at: switchyard_core::clock::format_rfc3339(exchange.arrived.into()),
             provider,
             model,
@@ -235,25 +261,25 @@ impl Writer {
             reasoning_tokens: usage.reasoning_tokens,
             cost: cost.usd,
             custom_cost: cost.custom,
-            metadata: draft.directives.metadata,
-            event_id: draft.directives.event_id,
+            metadata: shared.directives.metadata.clone(),
+            event_id: shared.directives.event_id.clone(),
             feedback: None,
             score: None,
-            step: None,
-            request_content_type: draft.request_content_type,
+            step: draft.step,
+            request_content_type: shared.request_content_type.clone(),
             response_content_type: content_type,
             request_size: draft.request_body.len() as u64,
             response_size: capture.size,
-            user_agent: draft.user_agent,
+            user_agent: shared.user_agent.clone(),
             cancelled: outcome == Outcome::Cancelled,
-            request_headers: Some(redacted_headers_json(&draft.request_headers)),
+            request_headers: Some(redacted_headers_json(&shared.request_headers)),
             response_headers: resp_headers.map(headers_json),
             request_body: payload.then(|| cap(draft.request_body)),
             response_body: payload.then(|| capture.whole()),
         };
         Some(PendingLog {
             record,
-            cap: draft.cap,
+            cap: shared.cap,
         })
     }
 }

@@ -89,11 +89,23 @@ impl Metrics {
             ttfb.clone(),
         );
         let tokens = Family::<TokenLabels, Counter>::default();
-        registry.register("tokens", "Tokens by provider, model and direction", tokens.clone());
+        registry.register(
+            "tokens",
+            "Tokens by provider, model and direction",
+            tokens.clone(),
+        );
         let cost = Family::<ModelLabels, Counter<f64, AtomicU64>>::default();
-        registry.register("cost_usd", "Cost in USD by provider and model", cost.clone());
+        registry.register(
+            "cost_usd",
+            "Cost in USD by provider and model",
+            cost.clone(),
+        );
         let cache_hits = Family::<GatewayLabels, Counter>::default();
-        registry.register("cache_hits", "Requests answered from the cache", cache_hits.clone());
+        registry.register(
+            "cache_hits",
+            "Requests answered from the cache",
+            cache_hits.clone(),
+        );
         let rate_limited = Family::<GatewayLabels, Counter>::default();
         registry.register(
             "rate_limited",
@@ -101,7 +113,11 @@ impl Metrics {
             rate_limited.clone(),
         );
         let log_written = Counter::default();
-        registry.register("log_records_written", "Log records stored", log_written.clone());
+        registry.register(
+            "log_records_written",
+            "Log records stored",
+            log_written.clone(),
+        );
         let log_skipped = Counter::default();
         registry.register(
             "log_records_skipped",
@@ -181,7 +197,14 @@ impl Metrics {
     }
 
     /// Tokens and cost of one request.
-    pub fn usage(&self, provider: &str, model: Option<&str>, usage: &Usage, cost_usd: f64, cached: bool) {
+    pub fn usage(
+        &self,
+        provider: &str,
+        model: Option<&str>,
+        usage: &Usage,
+        cost_usd: f64,
+        cached: bool,
+    ) {
         let model = model.unwrap_or("-");
         let count = |direction: &'static str, n: Option<u64>| {
             if let Some(n) = n.filter(|&n| n > 0) {

@@ -3,42 +3,52 @@
 //! Stages, in order (each either passes the request on or answers it):
 //!
 //! 1. **route**: split the path into account, gateway, provider and the rest; ids must be
-//!    1–64 of `[A-Za-z0-9_-]` (400/2000), the provider must be in the catalog (400/2008),
-//!    and the rest must stay inside the provider's base URL (400/2000). Nothing is read or
-//!    created for a request refused here.
-//! 2. **gateway**: resolve the gateway's settings (created on first use, see [`crate::gateways`]).
+//!    1–64 of `[A-Za-z0-9_-]` (400/2000), the provider must be in the catalog (400/2008).
+//!    The `cf-aig-*` headers are parsed here ([`crate::directives`]; a bad value is 400/2000
+//!    naming the header).
+//! 2. **gateway**: resolve the gateway's settings ([`crate::gateways`]; 400/2001 when unknown
+//!    and auto-creation is off).
 //! 3. **body**: read the body once into `Bytes`, refusing more than `max_body_bytes` (413)
 //!    before reading it whole when `Content-Length` says so.
-//! 4. **shape**: build the upstream request: URL from the catalog, client headers minus
-//!    hop-by-hop and `cf-aig-*`; for `/compat`, rewrite `model` in the body bytes and put the
-//!    client's key in the header the provider expects.
-//! 5. **send**: one attempt with the upstream timeout for the response headers (502/504).
-//! 6. **relay**: status and headers at once (with `cf-aig-log-id`, `cf-aig-request-id`,
-//!    `cf-aig-event-id`), then the body frame by frame ([`crate::relay`]).
-//! 7. **log**: when the body ends, fails or the client goes away, the exchange goes to the
+//! 4. **shape**: build the upstream calls ([`crate::shape`], [`crate::universal`]): URL from
+//!    the catalog with the safe join (400/2000), headers minus hop-by-hop and `cf-aig-*`;
+//!    `/compat` rewrites `model` in the body bytes.
+//! 5. **authenticate**: `cf-aig-authorization` when the gateway requires it (401/2009)
+//!    ([`crate::auth`]).
+//! 6. **stored keys**: a call without a provider credential gets the stored key
+//!    ([`crate::byok`]; 400/2040 for an unknown alias).
+//! 7. **send**: each call in order (universal steps), each up to its attempt budget, with the
+//!    timeout for the response headers; network errors, timeouts, 429 and 5xx move on to the
+//!    next attempt or step. Every attempt but the answering one is logged as it ends.
+//! 8. **relay**: status and headers at once (with `cf-aig-log-id`, `cf-aig-request-id`,
+//!    `cf-aig-event-id`, `cf-aig-step`), then the body frame by frame ([`crate::relay`]).
+//! 9. **log**: when the body ends, fails or the client goes away, the exchange goes to the
 //!    log queue ([`crate::logpipe`]): usage, cost and the record are worked out there, off
 //!    the response path. Answers the gateway gives itself are logged the same way once the
-//!    gateway is known.
+//!    gateway is known. Nothing reaches a provider for a request refused before stage 7.
 
 use crate::app::App;
+use crate::auth;
+use crate::byok;
+use crate::directives::{AttemptHeaders, Directives};
 use crate::error::ApiError;
+use crate::exchange::{Completed, Draft, Exchange, Outcome, Shared};
 use crate::forward;
-use crate::directives::Directives;
-use crate::exchange::{Completed, Draft, Exchange, Outcome};
 use crate::relay::{Capture, Relay};
+use crate::shape;
+use crate::universal;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderMap, HeaderValue, Method, Uri};
+use http::header::CONTENT_LENGTH;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use std::sync::Arc;
-use switchyard_core::{AccountId, ErrorKind, GatewayError, GatewayId, RequestType};
+use std::time::Duration;
+use switchyard_core::{AccountId, Backoff, ErrorKind, GatewayError, GatewayId, GatewaySettings};
 use switchyard_store::logs::LogCap;
-use switchyard_providers::compat::{self, CompatError};
-use switchyard_providers::{ApiShape, AuthStyle, Provider};
 
 /// The parts of a gateway-plane path.
 #[derive(Debug, PartialEq, Eq)]
@@ -86,24 +96,21 @@ fn parse_route(path: &str) -> Result<Route<'_>, GatewayError> {
 
 /// Entry point for `ANY /v1/*`.
 pub async fn handle(State(app): State<App>, req: Request) -> Response {
-    let mut x = Box::new(Exchange::new(req.method().clone(), req.uri().path()));
-    match run(&app, req, &mut x).await {
-        Ok(resp) => {
-            let (mut head, incoming) = resp.into_parts();
-            forward::response_headers(&mut head.headers);
-            x.status = head.status.as_u16();
-            if x.draft.is_some() {
-                x.response_headers = Some(head.headers.clone());
-            }
-            stamp_ids(&mut head.headers, &x);
-            let relay = Relay::new(incoming, x, app.log_queue().clone());
-            Response::from_parts(head, Body::new(relay))
-        }
+    let mut slot = Some(Box::new(Exchange::new(
+        req.method().clone(),
+        req.uri().path(),
+    )));
+    let mut step = None;
+    match run(&app, req, &mut slot, &mut step).await {
+        Ok(resp) => resp,
         Err(e) => {
+            let mut x = slot
+                .take()
+                .unwrap_or_else(|| Box::new(Exchange::new(Method::GET, "")));
             x.status = e.error.kind.status().as_u16();
             let label = e.error.kind.label();
             let (mut resp, body) = e.into_response_and_body();
-            stamp_ids(resp.headers_mut(), &x);
+            stamp_ids(resp.headers_mut(), &x, step);
             if x.draft.is_some() {
                 x.response_headers = Some(resp.headers().clone());
             }
@@ -116,22 +123,76 @@ pub async fn handle(State(app): State<App>, req: Request) -> Response {
     }
 }
 
-/// `cf-aig-log-id`, `cf-aig-request-id` and `cf-aig-event-id` on every answer (SPEC 2.5).
-fn stamp_ids(headers: &mut HeaderMap, x: &Exchange) {
+/// `cf-aig-log-id`, `cf-aig-request-id`, `cf-aig-event-id` (and `cf-aig-step` for universal
+/// requests) on every answer (SPEC 2.5).
+fn stamp_ids(headers: &mut HeaderMap, x: &Exchange, step: Option<u32>) {
     if let Ok(id) = HeaderValue::from_str(&x.log_id) {
-        headers.insert(switchyard_core::headers::LOG_ID, id.clone());
+        headers.insert(switchyard_core::headers::LOG_ID, id);
+    }
+    if let Ok(id) = HeaderValue::from_str(&x.request_id) {
         headers.insert(switchyard_core::headers::REQUEST_ID, id);
     }
     if let Ok(ev) = HeaderValue::from_str(x.event_id()) {
         headers.insert(switchyard_core::headers::EVENT_ID, ev);
     }
+    if let Some(step) = step {
+        headers.insert(switchyard_core::headers::STEP, HeaderValue::from(step));
+    }
+}
+
+/// Attempt budget and pacing of one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub max_attempts: u32,
+    pub delay: Duration,
+    pub backoff: Backoff,
+    pub timeout: Duration,
+}
+
+impl Policy {
+    /// Step headers and config > request headers > gateway settings > defaults.
+    pub fn resolve(
+        step: AttemptHeaders,
+        request: AttemptHeaders,
+        gateway: &GatewaySettings,
+        default_timeout: Duration,
+    ) -> Self {
+        let a = step.or(request);
+        Policy {
+            max_attempts: a
+                .max_attempts
+                .unwrap_or(gateway.retry_max_attempts)
+                .clamp(1, 5),
+            delay: a
+                .retry_delay
+                .unwrap_or(Duration::from_millis(gateway.retry_delay)),
+            backoff: a.backoff.unwrap_or(gateway.retry_backoff),
+            timeout: a.request_timeout.unwrap_or(default_timeout),
+        }
+    }
+
+    /// The pause before attempt `n` (2, 3, ...).
+    pub fn delay_before(&self, n: u32) -> Duration {
+        let k = n.saturating_sub(1).max(1);
+        match self.backoff {
+            Backoff::Constant => self.delay,
+            Backoff::Linear => self.delay * k,
+            Backoff::Exponential => self.delay * 2u32.saturating_pow(k - 1),
+        }
+    }
+}
+
+/// Whether an answer with this status is worth another attempt.
+fn retryable(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }
 
 async fn run(
     app: &App,
     req: Request,
-    x: &mut Exchange,
-) -> Result<http::Response<Incoming>, ApiError> {
+    slot: &mut Option<Box<Exchange>>,
+    step_out: &mut Option<u32>,
+) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     // An HTTP/1 absolute-form target (`GET http://host/...`) asks for a forward proxy, which
     // this is not. (HTTP/2 always carries scheme and authority, so only HTTP/1 is checked.)
@@ -141,29 +202,30 @@ async fn run(
             "absolute-form request targets are not accepted",
         ));
     }
-    let route = parse_route(parts.uri.path())?;
-    let Some(slug) = route.provider else {
-        return Err(ApiError::new(
-            ErrorKind::NotFound,
-            "the universal endpoint (POST /v1/{account}/{gateway}) is not available yet",
-        ));
-    };
 
     // Stage 1: route.
-    let target = if slug == "compat" {
-        Target::Compat(route.rest)
-    } else {
-        let provider = app.catalog().get(slug).ok_or_else(|| {
+    let route = parse_route(parts.uri.path())?;
+    let target = match route.provider {
+        None => Target::Universal,
+        Some("compat") => Target::Compat(route.rest),
+        Some(slug) => Target::Provider(app.catalog().get(slug).cloned().ok_or_else(|| {
             GatewayError::new(
                 ErrorKind::UnknownProvider,
                 format!("unknown provider '{slug}'"),
             )
-        })?;
-        let uri = provider
-            .upstream_uri(route.account, route.rest, parts.uri.query())
-            .map_err(|e| GatewayError::bad_request(e.to_string()))?;
-        Target::Provider(provider.clone(), uri)
+        })?),
     };
+    if let Target::Provider(p) = &target {
+        // Refuse an unsafe path before anything else happens.
+        p.upstream_uri(route.account, route.rest, parts.uri.query())
+            .map_err(|e| GatewayError::bad_request(e.to_string()))?;
+    }
+    if matches!(target, Target::Universal) && parts.method != Method::POST {
+        return Err(ApiError::new(
+            ErrorKind::NotFound,
+            "the universal endpoint takes POST with a JSON array of steps",
+        ));
+    }
     let directives = Directives::parse(&parts.headers)?;
 
     // Stage 2: gateway.
@@ -173,32 +235,40 @@ async fn run(
     let body = read_body(body, &parts.headers, app.config().max_body_bytes).await?;
 
     // Stage 4: shape.
-    let mut headers = forward::request_headers(&parts.headers);
-    let (provider, uri, method, upstream_body, request_type, model) = match target {
-        Target::Provider(provider, uri) => {
-            let model = peek_model(&parts.headers, &body);
-            (provider, uri, parts.method, body.clone(), RequestType::Provider, model)
-        }
-        Target::Compat(endpoint) => {
-            let shaped = shape_compat(app, route.account, endpoint, &body)?;
-            headers.remove(CONTENT_LENGTH);
-            move_credential(&shaped.provider, &mut headers);
-            for (name, value) in &shaped.provider.headers {
-                if !headers.contains_key(name) {
-                    headers.insert(name.clone(), value.clone());
-                }
-            }
-            (
-                shaped.provider,
-                shaped.uri,
-                Method::POST,
-                shaped.body,
-                RequestType::Compat,
-                Some(shaped.model),
-            )
-        }
+    let mut calls = match target {
+        Target::Provider(provider) => vec![shape::passthrough(
+            &provider,
+            route.account,
+            route.rest,
+            parts.uri.query(),
+            parts.method.clone(),
+            forward::request_headers(&parts.headers),
+            body.clone(),
+        )?],
+        Target::Compat(endpoint) => vec![shape::compat(
+            app,
+            route.account,
+            endpoint,
+            forward::request_headers(&parts.headers),
+            &body,
+        )?],
+        Target::Universal => universal::calls(app, route.account, &parts.headers, &body)?,
     };
-    x.provider = Some(provider.clone());
+
+    // Stage 5: authenticate.
+    auth::authenticate(
+        app,
+        &gateway,
+        directives.gateway_token.as_deref(),
+        &mut calls,
+    )
+    .await?;
+
+    // Stage 6: stored keys.
+    for call in &mut calls {
+        byok::apply(app, &gateway, directives.byok_alias.as_deref(), call).await?;
+    }
+
     let text_header = |name: http::HeaderName| {
         parts
             .headers
@@ -206,12 +276,10 @@ async fn run(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    x.draft = Some(Draft {
+    let request_attempts = directives.attempts;
+    let shared = Arc::new(Shared {
         account_id: gateway.account_id.clone(),
         gateway_id: gateway.id.clone(),
-        request_type,
-        path: uri.path().to_owned(),
-        requested_model: model,
         collect: directives.collect_log.unwrap_or(gateway.collect_logs),
         cap: gateway.log_management.map(|max_rows| LogCap {
             max_rows,
@@ -221,35 +289,110 @@ async fn run(
         request_content_type: text_header(http::header::CONTENT_TYPE),
         user_agent: text_header(http::header::USER_AGENT),
         request_headers: parts.headers,
-        request_body: body,
     });
-    let mut upstream_req = http::Request::new(Full::new(upstream_body));
-    *upstream_req.method_mut() = method;
-    *upstream_req.uri_mut() = uri;
-    *upstream_req.headers_mut() = headers;
 
-    // Stage 5: send. Stage 6 (relay) happens in `handle`.
-    Ok(app
-        .upstream()
-        .send(upstream_req, app.config().upstream_timeout)
-        .await?)
+    // Stage 7: send, attempt by attempt, step by step.
+    let steps = calls.len();
+    for (i, call) in calls.into_iter().enumerate() {
+        let policy = Policy::resolve(
+            call.attempts,
+            request_attempts,
+            &gateway,
+            app.config().upstream_timeout,
+        );
+        let last_step = i + 1 == steps;
+        *step_out = call.step;
+        let log_body = if call.step.is_some() {
+            call.body.clone()
+        } else {
+            body.clone()
+        };
+        for attempt in 1..=policy.max_attempts {
+            if attempt > 1 {
+                tokio::time::sleep(policy.delay_before(attempt)).await;
+            }
+            let x = slot.get_or_insert_with(|| Box::new(Exchange::new(Method::POST, "")));
+            x.provider = Some(call.provider.clone());
+            x.draft = Some(Draft {
+                shared: shared.clone(),
+                request_type: call.request_type,
+                path: call.uri.path().to_owned(),
+                requested_model: call.model.clone(),
+                request_body: log_body.clone(),
+                step: call.step,
+            });
+            let final_try = last_step && attempt == policy.max_attempts;
+            let sent = app.upstream().send(call.request(), policy.timeout).await;
+            match sent {
+                Ok(resp) if final_try || !retryable(resp.status()) => {
+                    let Some(x) = slot.take() else {
+                        return Err(ApiError::new(ErrorKind::Internal, "attempt state lost"));
+                    };
+                    return Ok(relay(app, x, resp, call.step));
+                }
+                Ok(resp) => {
+                    // A retryable answer with attempts left: log it and go on.
+                    let (head, incoming) = resp.into_parts();
+                    x.status = head.status.as_u16();
+                    let mut capture = Capture::default();
+                    if let Ok(Ok(collected)) = tokio::time::timeout(
+                        policy.timeout,
+                        Limited::new(incoming, 1 << 20).collect(),
+                    )
+                    .await
+                    {
+                        x.first_byte();
+                        capture.push(&collected.to_bytes());
+                    }
+                    x.response_headers = Some(head.headers);
+                    next_attempt(app, slot, capture, Outcome::Complete);
+                }
+                Err(e) if final_try => return Err(e.into()),
+                Err(e) => {
+                    x.status = e.kind.status().as_u16();
+                    let label = e.kind.label();
+                    let (_, body) = ApiError::from(e).into_response_and_body();
+                    let mut capture = Capture::default();
+                    capture.push(&body);
+                    next_attempt(app, slot, capture, Outcome::Refused(label));
+                }
+            }
+        }
+    }
+    Err(ApiError::new(ErrorKind::Internal, "no call was made"))
 }
 
-/// The `model` of a JSON request body, when there is one (for the log).
-fn peek_model(headers: &HeaderMap, body: &Bytes) -> Option<String> {
-    let json = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|ct| ct.contains("json"));
-    if !json || body.is_empty() {
-        return None;
+/// Logs the attempt in `slot` and puts a fresh one of the same request in its place.
+fn next_attempt(app: &App, slot: &mut Option<Box<Exchange>>, capture: Capture, outcome: Outcome) {
+    if let Some(x) = slot.take() {
+        let next = Box::new(x.next_attempt());
+        app.log_queue().submit(Completed::new(x, capture, outcome));
+        *slot = Some(next);
     }
-    compat::peek(body).ok().map(|p| p.model)
+}
+
+/// Stage 8: the provider's answer on its way to the client.
+fn relay(
+    app: &App,
+    mut x: Box<Exchange>,
+    resp: http::Response<Incoming>,
+    step: Option<u32>,
+) -> Response {
+    let (mut head, incoming) = resp.into_parts();
+    forward::response_headers(&mut head.headers);
+    x.status = head.status.as_u16();
+    if x.draft.is_some() {
+        x.response_headers = Some(head.headers.clone());
+    }
+    stamp_ids(&mut head.headers, &x, step);
+    let relay = Relay::new(incoming, x, app.log_queue().clone());
+    Response::from_parts(head, Body::new(relay))
 }
 
 enum Target<'a> {
-    Provider(Arc<Provider>, Uri),
+    Provider(Arc<switchyard_providers::Provider>),
     Compat(&'a str),
+    Universal,
 }
 
 async fn read_body(body: Body, headers: &HeaderMap, cap: usize) -> Result<Bytes, ApiError> {
@@ -278,114 +421,32 @@ async fn read_body(body: Body, headers: &HeaderMap, cap: usize) -> Result<Bytes,
     }
 }
 
-/// A `/compat` request, ready to send.
-struct Shaped {
-    provider: Arc<Provider>,
-    uri: Uri,
-    body: Bytes,
-    /// The model without its provider prefix.
-    model: String,
-}
-
-/// `/compat/{endpoint}`: picks the provider from the `model` prefix and rewrites `model`.
-fn shape_compat(
-    app: &App,
-    account: &str,
-    endpoint: &str,
-    body: &Bytes,
-) -> Result<Shaped, ApiError> {
-    let chat = match endpoint.trim_end_matches('/') {
-        "chat/completions" | "v1/chat/completions" => true,
-        "embeddings" | "v1/embeddings" => false,
-        "v1/messages" | "messages" => {
-            return Err(ApiError::new(
-                ErrorKind::BadRequest,
-                "the Anthropic Messages API on /compat is not available yet",
-            ))
-        }
-        other => {
-            return Err(ApiError::new(
-                ErrorKind::NotFound,
-                format!("no compat endpoint '{other}'; use /compat/chat/completions"),
-            ))
-        }
-    };
-    let peek = compat::peek(body).map_err(|e| match e {
-        CompatError::NoPrefix(_) => GatewayError::new(ErrorKind::UnknownProvider, e.to_string()),
-        _ => GatewayError::bad_request(e.to_string()),
-    })?;
-    let (prefix, model) = compat::split_model(&peek.model)
-        .map_err(|e| GatewayError::new(ErrorKind::UnknownProvider, e.to_string()))?;
-    let provider = app.catalog().by_prefix(prefix).ok_or_else(|| {
-        GatewayError::new(
-            ErrorKind::UnknownProvider,
-            format!(
-                "unknown provider prefix '{prefix}' in model '{}'",
-                peek.model
-            ),
-        )
-    })?;
-    if provider.api != ApiShape::Openai {
-        return Err(ApiError::new(
-            ErrorKind::UnknownProvider,
-            format!(
-                "provider '{}' is not reachable through /compat yet (its API is not OpenAI-shaped); call it at /{}/ instead",
-                provider.slug, provider.slug
-            ),
-        ));
-    }
-    let path = if chat {
-        provider.chat_path.as_deref()
-    } else {
-        provider.embeddings_path.as_deref()
-    };
-    let Some(path) = path else {
-        return Err(ApiError::new(
-            ErrorKind::UnknownProvider,
-            format!(
-                "provider '{}' has no {} endpoint on /compat",
-                provider.slug,
-                if chat { "chat" } else { "embeddings" }
-            ),
-        ));
-    };
-    let uri = provider
-        .endpoint_uri(account, path)
-        .map_err(|e| GatewayError::new(ErrorKind::Internal, e.to_string()))?;
-    Ok(Shaped {
-        provider: provider.clone(),
-        uri,
-        body: peek.rewrite_model(body, model),
-        model: model.to_owned(),
-    })
-}
-
-/// On `/compat` the client's key arrives as `Authorization: Bearer K`; providers that expect
-/// another header get it there instead.
-fn move_credential(provider: &Provider, headers: &mut HeaderMap) {
-    if provider.auth == AuthStyle::Bearer {
-        return;
-    }
-    let Some(key) = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::to_owned)
-    else {
-        return;
-    };
-    if let Some(value) = provider.auth.value(&key) {
-        headers.remove(AUTHORIZATION);
-        headers.insert(provider.auth.header(), value);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_paces_attempts() {
+        let p = |backoff| Policy {
+            max_attempts: 5,
+            delay: Duration::from_millis(100),
+            backoff,
+            timeout: Duration::from_secs(1),
+        };
+        let ms = |p: Policy, n| p.delay_before(n).as_millis();
+        assert_eq!(
+            [2, 3, 4].map(|n| ms(p(Backoff::Constant), n)),
+            [100, 100, 100]
+        );
+        assert_eq!(
+            [2, 3, 4].map(|n| ms(p(Backoff::Linear), n)),
+            [100, 200, 300]
+        );
+        assert_eq!(
+            [2, 3, 4].map(|n| ms(p(Backoff::Exponential), n)),
+            [100, 200, 400]
+        );
+    }
 
     #[test]
     fn parses_routes() {

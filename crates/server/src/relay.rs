@@ -82,7 +82,8 @@ impl Relay {
 
     fn finish(&mut self, outcome: Outcome) {
         if let Some((exchange, capture)) = self.state.take() {
-            self.queue.submit(Completed::new(exchange, capture, outcome));
+            self.queue
+                .submit(Completed::new(exchange, capture, outcome));
         }
     }
 }
@@ -152,7 +153,10 @@ mod tests {
         c.push(&Bytes::from_static(b"data: {\"usage\":{}}\n\n"));
         assert_eq!(c.head.len(), 2, "the head stops growing at the cap");
         assert!(c.tail_bytes <= TAIL_CAP + 4096);
-        assert_eq!(c.tail.back().map(|b| &b[..]), Some(&b"data: {\"usage\":{}}\n\n"[..]));
+        assert_eq!(
+            c.tail.back().map(|b| &b[..]),
+            Some(&b"data: {\"usage\":{}}\n\n"[..])
+        );
         assert_eq!(c.size, (HEAD_CAP + 100 * 4096 + 20) as u64);
     }
 }

@@ -95,7 +95,9 @@ impl SecretBox {
             .cipher
             .decrypt(Nonce::from_slice(nonce), ct)
             .map_err(|_| anyhow::anyhow!("the secret cannot be decrypted with this key"))?;
-        Ok(Secret::new(String::from_utf8(plain).context("secret is not UTF-8")?))
+        Ok(Secret::new(
+            String::from_utf8(plain).context("secret is not UTF-8")?,
+        ))
     }
 }
 

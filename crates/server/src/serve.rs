@@ -4,11 +4,11 @@
 //! for up to `shutdown_grace_secs`, then the process exits 0.
 
 use crate::app::{router, App, Parts};
+use crate::config::Config;
+use crate::gateways::Gateways;
 use crate::logpipe;
 use crate::metrics::Metrics;
 use crate::secrets::SecretBox;
-use crate::config::Config;
-use crate::gateways::Gateways;
 use crate::upstream::Upstream;
 use anyhow::Context;
 use axum::serve::ListenerExt;
@@ -39,9 +39,7 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
             .with_context(|| format!("storing gateway {}/{}", g.account_id, g.id))?;
     }
     let gateways = Gateways::new(store.clone(), config.auto_create_gateways);
-    let prices = Arc::new(
-        PriceTable::with_overrides(&config.prices).context("price table")?,
-    );
+    let prices = Arc::new(PriceTable::with_overrides(&config.prices).context("price table")?);
     let metrics = Arc::new(Metrics::new());
     let secrets = SecretBox::load(config.secret_key.as_ref(), &config.database)?;
     let (log_queue, log_writer) = logpipe::spawn(store.clone(), prices, metrics.clone());
@@ -93,7 +91,10 @@ pub async fn run(built: Built, listener: TcpListener) -> anyhow::Result<()> {
         .await
         .is_err()
     {
-        tracing::error!(queued = queue.depth(), "log records could not be written before exit");
+        tracing::error!(
+            queued = queue.depth(),
+            "log records could not be written before exit"
+        );
     }
     drop(queue);
     log_writer.abort();

@@ -16,11 +16,22 @@ async fn admin_token_is_required_when_configured() {
     assert_eq!(a.json()["success"], false);
     let a = send(Method::GET, &url, &[("authorization", "Bearer wrong")], "").await;
     assert_eq!(a.status, 401);
-    let a = send(Method::POST, &url, &[("authorization", "Bearer adm-secret")], r#"{"id":"g1"}"#).await;
+    let a = send(
+        Method::POST,
+        &url,
+        &[("authorization", "Bearer adm-secret")],
+        r#"{"id":"g1"}"#,
+    )
+    .await;
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     assert_eq!(a.json()["success"], true);
     // The gateway plane does not need the admin token.
-    let p = post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    let p = post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[AUTH],
+        CHAT,
+    )
+    .await;
     assert_eq!(p.status, 200);
 }
 
@@ -56,7 +67,11 @@ async fn gateway_crud_with_the_cloudflare_envelope() {
     assert_eq!(upd.status, 200, "{}", String::from_utf8_lossy(&upd.body));
     assert_eq!(upd.json()["result"]["collect_logs"], false);
     assert_eq!(upd.json()["result"]["log_management"], 1000);
-    assert_eq!(upd.json()["result"]["rate_limiting_limit"], 5, "untouched fields are kept");
+    assert_eq!(
+        upd.json()["result"]["rate_limiting_limit"],
+        5,
+        "untouched fields are kept"
+    );
 
     let list = send(Method::GET, &gw.cp("/gateways?per_page=1&page=1"), &[], "").await;
     let lj = list.json();
@@ -79,31 +94,74 @@ async fn bad_control_plane_input_gets_the_envelope_never_a_500() {
     for (method, path, body) in [
         (Method::POST, "/gateways", json!({"id":"bad id"})),
         (Method::POST, "/gateways", json!({"cache_ttl":5})),
-        (Method::POST, "/gateways", json!({"id":"g2","cache_ttl":"soon"})),
+        (
+            Method::POST,
+            "/gateways",
+            json!({"id":"g2","cache_ttl":"soon"}),
+        ),
         (Method::POST, "/gateways", json!({"id":"g2","surprise":1})),
-        (Method::PUT, "/gateways/g1", json!({"rate_limiting_technique":"leaky"})),
+        (
+            Method::PUT,
+            "/gateways/g1",
+            json!({"rate_limiting_technique":"leaky"}),
+        ),
         (Method::PUT, "/gateways/g1", json!({"retry_max_attempts":9})),
-        (Method::PATCH, "/gateways/g1/logs/nope", json!({"feedback":5})),
+        (
+            Method::PATCH,
+            "/gateways/g1/logs/nope",
+            json!({"feedback":5}),
+        ),
     ] {
         let a = cp_send(method.clone(), &gw.cp(path), body.clone()).await;
-        assert!(a.status.is_client_error(), "{method} {path} {body}: {}", a.status);
+        assert!(
+            a.status.is_client_error(),
+            "{method} {path} {body}: {}",
+            a.status
+        );
         let j = a.json();
         assert_eq!(j["success"], false);
-        assert!(j["errors"][0]["message"].as_str().is_some_and(|m| !m.is_empty()), "{j}");
+        assert!(
+            j["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{j}"
+        );
     }
     let a = send(Method::POST, &gw.cp("/gateways"), &[], "{not json").await;
     assert_eq!(a.status, 400);
-    for path in ["/gateways/nope", "/gateways/nope/logs", "/gateways/g1/logs/unknown-id"] {
+    for path in [
+        "/gateways/nope",
+        "/gateways/nope/logs",
+        "/gateways/g1/logs/unknown-id",
+    ] {
         let a = send(Method::GET, &gw.cp(path), &[], "").await;
         assert_eq!(a.status, 404, "{path}");
         assert_eq!(a.json()["success"], false);
     }
-    let a = send(Method::GET, &format!("{}/client/v4/accounts/nobody/ai-gateway/gateways", gw.url), &[], "").await;
+    let a = send(
+        Method::GET,
+        &format!("{}/client/v4/accounts/nobody/ai-gateway/gateways", gw.url),
+        &[],
+        "",
+    )
+    .await;
     assert_eq!(a.status, 404);
-    let a = send(Method::GET, &gw.cp("/gateways/g1/logs?order_by=nonsense"), &[], "").await;
+    let a = send(
+        Method::GET,
+        &gw.cp("/gateways/g1/logs?order_by=nonsense"),
+        &[],
+        "",
+    )
+    .await;
     assert_eq!(a.status, 400);
     assert_eq!(a.json()["success"], false);
-    let a = send(Method::GET, &gw.cp("/gateways/g1/logs?filters=%5B%7B%22key%22%3A%22nope%22%7D%5D"), &[], "").await;
+    let a = send(
+        Method::GET,
+        &gw.cp("/gateways/g1/logs?filters=%5B%7B%22key%22%3A%22nope%22%7D%5D"),
+        &[],
+        "",
+    )
+    .await;
     assert_eq!(a.status, 400);
 }
 
@@ -114,7 +172,12 @@ async fn a_settings_change_applies_to_the_next_request() {
     let url = format!("{}/grok/v1/chat/completions", gw.base());
     post(&url, &[AUTH], CHAT).await;
     gw.wait_for_logs("gw", 1).await;
-    let upd = cp_send(Method::PUT, &gw.cp("/gateways/gw"), json!({"collect_logs": false})).await;
+    let upd = cp_send(
+        Method::PUT,
+        &gw.cp("/gateways/gw"),
+        json!({"collect_logs": false}),
+    )
+    .await;
     assert_eq!(upd.status, 200);
     post(&url, &[AUTH], CHAT).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -127,8 +190,18 @@ async fn logs_list_filter_order_patch_and_delete() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;
     let base = gw.base();
-    post(&format!("{base}/grok/v1/chat/completions"), &[AUTH, ("cf-aig-metadata", r#"{"team":"a"}"#)], CHAT).await;
-    post(&format!("{base}/openai/v1/chat/completions"), &[AUTH, ("cf-aig-metadata", r#"{"team":"b"}"#)], r#"{"model":"gpt-5-mini","messages":[{"role":"user","content":"one two three"}]}"#).await;
+    post(
+        &format!("{base}/grok/v1/chat/completions"),
+        &[AUTH, ("cf-aig-metadata", r#"{"team":"a"}"#)],
+        CHAT,
+    )
+    .await;
+    post(
+        &format!("{base}/openai/v1/chat/completions"),
+        &[AUTH, ("cf-aig-metadata", r#"{"team":"b"}"#)],
+        r#"{"model":"gpt-5-mini","messages":[{"role":"user","content":"one two three"}]}"#,
+    )
+    .await;
     fake.push_script(Script::new().status(500));
     post(&format!("{base}/grok/v1/chat/completions"), &[AUTH], CHAT).await;
     let rows = gw.wait_for_logs("gw", 3).await;
@@ -160,14 +233,32 @@ async fn logs_list_filter_order_patch_and_delete() {
 
     // Feedback and score.
     let id = rows[1]["id"].as_str().unwrap().to_owned();
-    let p = cp_send(Method::PATCH, &gw.cp(&format!("/gateways/gw/logs/{id}")), json!({"feedback": 1, "score": 87})).await;
+    let p = cp_send(
+        Method::PATCH,
+        &gw.cp(&format!("/gateways/gw/logs/{id}")),
+        json!({"feedback": 1, "score": 87}),
+    )
+    .await;
     assert_eq!(p.status, 200, "{}", String::from_utf8_lossy(&p.body));
-    let one = send(Method::GET, &gw.cp(&format!("/gateways/gw/logs/{id}")), &[], "").await.json();
+    let one = send(
+        Method::GET,
+        &gw.cp(&format!("/gateways/gw/logs/{id}")),
+        &[],
+        "",
+    )
+    .await
+    .json();
     assert_eq!(one["result"]["feedback"], 1);
     assert_eq!(one["result"]["score"], 87.0);
 
     // Delete by filter.
-    let d = send(Method::DELETE, &gw.cp("/gateways/gw/logs?provider=grok"), &[], "").await;
+    let d = send(
+        Method::DELETE,
+        &gw.cp("/gateways/gw/logs?provider=grok"),
+        &[],
+        "",
+    )
+    .await;
     assert_eq!(d.status, 200);
     assert_eq!(d.json()["success"], true);
     let j = q("").await;
@@ -206,22 +297,56 @@ async fn provider_keys_are_stored_encrypted_and_never_returned() {
     assert_eq!(j["result"]["alias"], "main");
     let id = j["result"]["id"].as_str().unwrap().to_owned();
 
-    let dup = cp_send(Method::POST, &gw.cp("/gateways/g1/provider_configs"), json!({"provider_slug":"grok","alias":"main","secret":"x"})).await;
+    let dup = cp_send(
+        Method::POST,
+        &gw.cp("/gateways/g1/provider_configs"),
+        json!({"provider_slug":"grok","alias":"main","secret":"x"}),
+    )
+    .await;
     assert_eq!(dup.status, 409);
-    let bad = cp_send(Method::POST, &gw.cp("/gateways/g1/provider_configs"), json!({"provider_slug":"nope","secret":"x"})).await;
+    let bad = cp_send(
+        Method::POST,
+        &gw.cp("/gateways/g1/provider_configs"),
+        json!({"provider_slug":"nope","secret":"x"}),
+    )
+    .await;
     assert_eq!(bad.status, 400);
 
-    let list = send(Method::GET, &gw.cp("/gateways/g1/provider_configs"), &[], "").await;
+    let list = send(
+        Method::GET,
+        &gw.cp("/gateways/g1/provider_configs"),
+        &[],
+        "",
+    )
+    .await;
     assert_eq!(list.json()["result"].as_array().unwrap().len(), 1);
-    assert!(!list.body.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    assert!(!list
+        .body
+        .windows(secret.len())
+        .any(|w| w == secret.as_bytes()));
     let db = std::fs::read(gw.dir.path().join("switchyard.db")).unwrap_or_default();
     let wal = std::fs::read(gw.dir.path().join("switchyard.db-wal")).unwrap_or_default();
     let hay = [db, wal].concat();
-    assert!(!hay.windows(secret.len()).any(|w| w == secret.as_bytes()), "secret stored in clear");
+    assert!(
+        !hay.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "secret stored in clear"
+    );
 
-    let del = send(Method::DELETE, &gw.cp(&format!("/gateways/g1/provider_configs/{id}")), &[], "").await;
+    let del = send(
+        Method::DELETE,
+        &gw.cp(&format!("/gateways/g1/provider_configs/{id}")),
+        &[],
+        "",
+    )
+    .await;
     assert_eq!(del.status, 200);
-    let list = send(Method::GET, &gw.cp("/gateways/g1/provider_configs"), &[], "").await;
+    let list = send(
+        Method::GET,
+        &gw.cp("/gateways/g1/provider_configs"),
+        &[],
+        "",
+    )
+    .await;
     assert_eq!(list.json()["result"].as_array().unwrap().len(), 0);
 }
 
@@ -230,12 +355,28 @@ async fn analytics_buckets_requests_tokens_and_cost() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;
     for _ in 0..3 {
-        post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+        post(
+            &format!("{}/grok/v1/chat/completions", gw.base()),
+            &[AUTH],
+            CHAT,
+        )
+        .await;
     }
     fake.push_script(Script::new().status(503));
-    post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[AUTH],
+        CHAT,
+    )
+    .await;
     gw.wait_for_logs("gw", 4).await;
-    let a = send(Method::GET, &gw.cp("/gateways/gw/analytics?bucket=minute&group_by=provider"), &[], "").await;
+    let a = send(
+        Method::GET,
+        &gw.cp("/gateways/gw/analytics?bucket=minute&group_by=provider"),
+        &[],
+        "",
+    )
+    .await;
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     let rows = a.json()["result"].as_array().unwrap().clone();
     let requests: u64 = rows.iter().map(|r| r["requests"].as_u64().unwrap()).sum();
@@ -245,6 +386,12 @@ async fn analytics_buckets_requests_tokens_and_cost() {
     assert_eq!(errors, 1);
     assert_eq!(tokens_out, 15, "three answers of five chunks");
     assert!(rows.iter().all(|r| r["provider"] == "grok"));
-    let bad = send(Method::GET, &gw.cp("/gateways/gw/analytics?bucket=week"), &[], "").await;
+    let bad = send(
+        Method::GET,
+        &gw.cp("/gateways/gw/analytics?bucket=week"),
+        &[],
+        "",
+    )
+    .await;
     assert_eq!(bad.status, 400);
 }

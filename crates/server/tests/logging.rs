@@ -14,12 +14,22 @@ async fn a_request_yields_one_record_with_usage_cost_and_ids() {
     let gw = Gateway::start(&fake, "").await;
     let a = post(
         &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[AUTH, ("user-agent", "ua-test/1"), ("content-type", "application/json")],
+        &[
+            AUTH,
+            ("user-agent", "ua-test/1"),
+            ("content-type", "application/json"),
+        ],
         CHAT,
     )
     .await;
     assert_eq!(a.status, 200);
-    let log_id = a.headers.get("cf-aig-log-id").unwrap().to_str().unwrap().to_owned();
+    let log_id = a
+        .headers
+        .get("cf-aig-log-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(log_id.len(), 36);
     assert_eq!(&log_id[14..15], "7", "a UUIDv7: {log_id}");
     assert_eq!(log_id, log_id.to_lowercase());
@@ -43,7 +53,10 @@ async fn a_request_yields_one_record_with_usage_cost_and_ids() {
     assert_eq!(r["tokens_out"], usage["completion_tokens"]);
     // The provider reported its own bill: ticks / 1e10 USD.
     let ticks = usage["cost_in_usd_ticks"].as_f64().unwrap();
-    assert!((r["cost"].as_f64().unwrap() - ticks / 1e10).abs() < 1e-12, "{r}");
+    assert!(
+        (r["cost"].as_f64().unwrap() - ticks / 1e10).abs() < 1e-12,
+        "{r}"
+    );
     assert_eq!(r["custom_cost"], false);
     assert_eq!(r["user_agent"], "ua-test/1");
     assert_eq!(r["request_content_type"], "application/json");
@@ -55,11 +68,29 @@ async fn a_request_yields_one_record_with_usage_cost_and_ids() {
     assert!(r["created_at"].as_str().unwrap().ends_with('Z'));
 
     // The stored bodies and redacted headers.
-    let one = send(Method::GET, &gw.cp(&format!("/gateways/gw/logs/{log_id}")), &[], "").await;
+    let one = send(
+        Method::GET,
+        &gw.cp(&format!("/gateways/gw/logs/{log_id}")),
+        &[],
+        "",
+    )
+    .await;
     assert_eq!(one.status, 200);
-    let req = send(Method::GET, &gw.cp(&format!("/gateways/gw/logs/{log_id}/request")), &[], "").await;
+    let req = send(
+        Method::GET,
+        &gw.cp(&format!("/gateways/gw/logs/{log_id}/request")),
+        &[],
+        "",
+    )
+    .await;
     assert_eq!(&req.body[..], CHAT.as_bytes());
-    let resp = send(Method::GET, &gw.cp(&format!("/gateways/gw/logs/{log_id}/response")), &[], "").await;
+    let resp = send(
+        Method::GET,
+        &gw.cp(&format!("/gateways/gw/logs/{log_id}/response")),
+        &[],
+        "",
+    )
+    .await;
     assert_eq!(resp.body, a.body);
 }
 
@@ -67,8 +98,17 @@ async fn a_request_yields_one_record_with_usage_cost_and_ids() {
 async fn streams_are_logged_with_usage_ttft_and_the_body_as_received() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;
-    fake.push_script(Script::new().chunks(3).chunk_delay(Duration::from_millis(100)));
-    let s = stream(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT_STREAM).await;
+    fake.push_script(
+        Script::new()
+            .chunks(3)
+            .chunk_delay(Duration::from_millis(100)),
+    );
+    let s = stream(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[AUTH],
+        CHAT_STREAM,
+    )
+    .await;
     assert_eq!(s.status, 200);
     let rows = gw.wait_for_logs("gw", 1).await;
     let r = &rows[0];
@@ -77,9 +117,18 @@ async fn streams_are_logged_with_usage_ttft_and_the_body_as_received() {
     assert!(r["cost"].as_f64().unwrap() > 0.0);
     let ttft = r["ttft"].as_u64().unwrap();
     let duration = r["duration"].as_u64().unwrap();
-    assert!(duration >= 200 && ttft < duration, "ttft {ttft} duration {duration}");
+    assert!(
+        duration >= 200 && ttft < duration,
+        "ttft {ttft} duration {duration}"
+    );
     let id = r["id"].as_str().unwrap();
-    let body = send(Method::GET, &gw.cp(&format!("/gateways/gw/logs/{id}/response")), &[], "").await;
+    let body = send(
+        Method::GET,
+        &gw.cp(&format!("/gateways/gw/logs/{id}/response")),
+        &[],
+        "",
+    )
+    .await;
     assert_eq!(body.body, s.text().into_bytes());
 }
 
@@ -88,9 +137,18 @@ async fn a_client_that_leaves_mid_stream_still_yields_a_cancelled_record() {
     use http_body_util::BodyExt;
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;
-    fake.push_script(Script::new().chunks(50).chunk_delay(Duration::from_millis(50)));
+    fake.push_script(
+        Script::new()
+            .chunks(50)
+            .chunk_delay(Duration::from_millis(50)),
+    );
     let resp = client()
-        .request(request(Method::POST, &format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT_STREAM))
+        .request(request(
+            Method::POST,
+            &format!("{}/grok/v1/chat/completions", gw.base()),
+            &[AUTH],
+            CHAT_STREAM,
+        ))
         .await
         .unwrap();
     let mut body = resp.into_body();
@@ -109,7 +167,10 @@ async fn metadata_event_id_and_custom_cost_are_recorded() {
         &format!("{}/grok/v1/chat/completions", gw.base()),
         &[
             AUTH,
-            ("cf-aig-metadata", r#"{"user":"u1","n":3,"ok":true,"cf.secret":"x"}"#),
+            (
+                "cf-aig-metadata",
+                r#"{"user":"u1","n":3,"ok":true,"cf.secret":"x"}"#,
+            ),
             ("cf-aig-event-id", "evt-42"),
             ("cf-aig-custom-cost", r#"{"total_cost":0.25}"#),
         ],
@@ -122,7 +183,8 @@ async fn metadata_event_id_and_custom_cost_are_recorded() {
     assert_eq!(r["event_id"], "evt-42");
     assert_eq!(r["custom_cost"], true);
     assert_eq!(r["cost"], 0.25);
-    let meta: serde_json::Value = serde_json::from_str(r["metadata"].as_str().expect("metadata is a JSON string")).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(r["metadata"].as_str().expect("metadata is a JSON string")).unwrap();
     assert_eq!(meta, json!({"user":"u1","n":3,"ok":true}));
 }
 
@@ -133,21 +195,40 @@ async fn collect_log_headers_control_the_row_and_its_payload() {
     let url = format!("{}/grok/v1/chat/completions", gw.base());
     let skipped = post(&url, &[AUTH, ("cf-aig-collect-log", "false")], CHAT).await;
     assert_eq!(skipped.status, 200);
-    assert!(skipped.headers.get("cf-aig-log-id").is_some(), "the id is sent even without a row");
+    assert!(
+        skipped.headers.get("cf-aig-log-id").is_some(),
+        "the id is sent even without a row"
+    );
     let bare = post(&url, &[AUTH, ("cf-aig-collect-log-payload", "false")], CHAT).await;
     let rows = gw.wait_for_logs("gw", 1).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let rows_after = gw.wait_for_logs("gw", 1).await;
-    assert_eq!(rows_after.len(), 1, "collect-log false stored a row: {rows:?}");
+    assert_eq!(
+        rows_after.len(),
+        1,
+        "collect-log false stored a row: {rows:?}"
+    );
     let id = bare.headers.get("cf-aig-log-id").unwrap().to_str().unwrap();
     assert_eq!(rows_after[0]["id"], id);
-    assert!(rows_after[0]["tokens_in"].as_u64().is_some(), "usage kept without payload");
-    let req = send(Method::GET, &gw.cp(&format!("/gateways/gw/logs/{id}/request")), &[], "").await;
+    assert!(
+        rows_after[0]["tokens_in"].as_u64().is_some(),
+        "usage kept without payload"
+    );
+    let req = send(
+        Method::GET,
+        &gw.cp(&format!("/gateways/gw/logs/{id}/request")),
+        &[],
+        "",
+    )
+    .await;
     assert_eq!(req.status, 404, "no body stored");
 
     let bad = post(&url, &[AUTH, ("cf-aig-collect-log", "maybe")], CHAT).await;
     bad.assert_gateway_error(400, 2000);
-    assert!(bad.json()["error"][0]["message"].as_str().unwrap().contains("cf-aig-collect-log"));
+    assert!(bad.json()["error"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("cf-aig-collect-log"));
 }
 
 #[tokio::test]
@@ -157,7 +238,11 @@ async fn stored_request_headers_are_redacted() {
     let secret = "xai-do-not-store-me";
     let a = post(
         &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[("authorization", &format!("Bearer {secret}")), ("x-api-key", secret), ("x-trace", "t1")],
+        &[
+            ("authorization", &format!("Bearer {secret}")),
+            ("x-api-key", secret),
+            ("x-trace", "t1"),
+        ],
         CHAT,
     )
     .await;
@@ -166,7 +251,10 @@ async fn stored_request_headers_are_redacted() {
     let db = std::fs::read(gw.dir.path().join("switchyard.db")).unwrap_or_default();
     let wal = std::fs::read(gw.dir.path().join("switchyard.db-wal")).unwrap_or_default();
     let hay = [db, wal].concat();
-    assert!(!hay.windows(secret.len()).any(|w| w == secret.as_bytes()), "a credential reached the database");
+    assert!(
+        !hay.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "a credential reached the database"
+    );
     assert!(hay.windows(2).any(|w| w == b"t1"));
 }
 
@@ -175,13 +263,24 @@ async fn gateway_errors_after_resolution_are_logged_too() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let gw = Gateway::start_raw(&format!("[providers.grok]\nbase_url = \"http://127.0.0.1:{port}/v1\"\n")).await;
-    let a = post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    let gw = Gateway::start_raw(&format!(
+        "[providers.grok]\nbase_url = \"http://127.0.0.1:{port}/v1\"\n"
+    ))
+    .await;
+    let a = post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[AUTH],
+        CHAT,
+    )
+    .await;
     a.assert_gateway_error(502, 2005);
     let rows = gw.wait_for_logs("gw", 1).await;
     assert_eq!(rows[0]["status_code"], 502);
     assert_eq!(rows[0]["success"], false);
-    assert_eq!(rows[0]["id"], a.headers.get("cf-aig-log-id").unwrap().to_str().unwrap());
+    assert_eq!(
+        rows[0]["id"],
+        a.headers.get("cf-aig-log-id").unwrap().to_str().unwrap()
+    );
 }
 
 #[tokio::test]
@@ -194,9 +293,26 @@ async fn log_management_caps_rows_per_gateway() {
     .await;
     let mut ids = Vec::new();
     for _ in 0..4 {
-        post(&format!("{}/v1/acct/stop/grok/v1/chat/completions", gw.url), &[AUTH], CHAT).await;
-        let a = post(&format!("{}/v1/acct/roll/grok/v1/chat/completions", gw.url), &[AUTH], CHAT).await;
-        ids.push(a.headers.get("cf-aig-log-id").unwrap().to_str().unwrap().to_owned());
+        post(
+            &format!("{}/v1/acct/stop/grok/v1/chat/completions", gw.url),
+            &[AUTH],
+            CHAT,
+        )
+        .await;
+        let a = post(
+            &format!("{}/v1/acct/roll/grok/v1/chat/completions", gw.url),
+            &[AUTH],
+            CHAT,
+        )
+        .await;
+        ids.push(
+            a.headers
+                .get("cf-aig-log-id")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
         tokio::time::sleep(Duration::from_millis(80)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -204,7 +320,11 @@ async fn log_management_caps_rows_per_gateway() {
     assert_eq!(stop.len(), 2);
     let roll = gw.wait_for_logs("roll", 2).await;
     let kept: Vec<&str> = roll.iter().map(|r| r["id"].as_str().unwrap()).collect();
-    assert_eq!(kept, vec![ids[3].as_str(), ids[2].as_str()], "the newest two remain");
+    assert_eq!(
+        kept,
+        vec![ids[3].as_str(), ids[2].as_str()],
+        "the newest two remain"
+    );
 }
 
 #[tokio::test]
@@ -215,7 +335,9 @@ async fn nothing_acknowledged_is_lost_on_shutdown() {
     let mut tasks = Vec::new();
     for _ in 0..n {
         let url = format!("{}/grok/v1/chat/completions", gw.base());
-        tasks.push(tokio::spawn(async move { post(&url, &[AUTH], CHAT).await.status }));
+        tasks.push(tokio::spawn(async move {
+            post(&url, &[AUTH], CHAT).await.status
+        }));
     }
     for t in tasks {
         assert_eq!(t.await.unwrap(), 200);
@@ -225,7 +347,13 @@ async fn nothing_acknowledged_is_lost_on_shutdown() {
     // Reopen the same database: every record is there.
     let db = gw.dir.path().join("switchyard.db");
     let again = Gateway::start(&fake, &format!("database = \"sqlite://{}\"", db.display())).await;
-    let a = send(Method::GET, &again.cp("/gateways/gw/logs?per_page=1"), &[], "").await;
+    let a = send(
+        Method::GET,
+        &again.cp("/gateways/gw/logs?per_page=1"),
+        &[],
+        "",
+    )
+    .await;
     assert_eq!(a.json()["result_info"]["total_count"], n);
 }
 
@@ -233,7 +361,12 @@ async fn nothing_acknowledged_is_lost_on_shutdown() {
 async fn metrics_count_requests_tokens_and_the_log_queue() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;
-    post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[AUTH],
+        CHAT,
+    )
+    .await;
     gw.wait_for_logs("gw", 1).await;
     let m = send(Method::GET, &format!("{}/metrics", gw.url), &[], "").await;
     assert_eq!(m.status, 200);

@@ -55,13 +55,20 @@ fn boolean(field: &str, v: &Value) -> Result<Option<bool>, CpError> {
     }
 }
 
-fn choice<T>(field: &str, v: &Value, parse: fn(&str) -> Option<T>, allowed: &str) -> Result<Option<T>, CpError> {
+fn choice<T>(
+    field: &str,
+    v: &Value,
+    parse: fn(&str) -> Option<T>,
+    allowed: &str,
+) -> Result<Option<T>, CpError> {
     match v {
         Value::Null => Ok(None),
         Value::String(s) => parse(s)
             .map(Some)
             .ok_or_else(|| CpError::invalid(format!("'{field}' must be one of {allowed}"))),
-        _ => Err(CpError::invalid(format!("'{field}' must be one of {allowed}"))),
+        _ => Err(CpError::invalid(format!(
+            "'{field}' must be one of {allowed}"
+        ))),
     }
 }
 
@@ -78,8 +85,9 @@ fn apply(g: &mut GatewaySettings, body: &Map<String, Value>) -> Result<(), CpErr
             }
             "collect_logs" => g.collect_logs = boolean(k, v)?.unwrap_or(d.collect_logs),
             "rate_limiting_interval" => {
-                g.rate_limiting_interval =
-                    uint(k, v, 86_400)?.unwrap_or(d.rate_limiting_interval).max(1)
+                g.rate_limiting_interval = uint(k, v, 86_400)?
+                    .unwrap_or(d.rate_limiting_interval)
+                    .max(1)
             }
             "rate_limiting_limit" => {
                 g.rate_limiting_limit =
@@ -183,7 +191,11 @@ pub async fn create(State(app): State<App>, Path(acct): Path<String>, body: Byte
     ok(to_json(&stored))
 }
 
-async fn existing(app: &App, acct: &str, gw: &str) -> Result<(AccountId, GatewayId, GatewaySettings), CpError> {
+async fn existing(
+    app: &App,
+    acct: &str,
+    gw: &str,
+) -> Result<(AccountId, GatewayId, GatewaySettings), CpError> {
     let a = account(acct)?;
     let g = gateway_id(gw)?;
     match app.store().get_gateway(&a, &g).await? {

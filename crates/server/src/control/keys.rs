@@ -37,7 +37,8 @@ async fn gateway_of(app: &App, acct: &str, gw: &str) -> Result<(AccountId, Gatew
 fn valid_alias(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 pub async fn list(
@@ -74,11 +75,17 @@ pub async fn create(
             ("alias", Value::String(s)) if valid_alias(s) => alias = s.clone(),
             ("alias", _) => return Err(CpError::invalid("'alias' must be 1-64 of [A-Za-z0-9_-]")),
             ("provider_slug", Value::String(s)) => provider = Some(s.clone()),
-            ("provider_slug", _) => return Err(CpError::invalid("'provider_slug' must be a string")),
-            ("secret", Value::String(s)) if !s.trim().is_empty() => secret = Some(Secret::new(s.trim())),
+            ("provider_slug", _) => {
+                return Err(CpError::invalid("'provider_slug' must be a string"))
+            }
+            ("secret", Value::String(s)) if !s.trim().is_empty() => {
+                secret = Some(Secret::new(s.trim()))
+            }
             ("secret", _) => return Err(CpError::invalid("'secret' must be a non-empty string")),
             ("default_config", Value::Bool(b)) => default_config = *b,
-            ("default_config", _) => return Err(CpError::invalid("'default_config' must be true or false")),
+            ("default_config", _) => {
+                return Err(CpError::invalid("'default_config' must be true or false"))
+            }
             (other, _) if IGNORED.contains(&other) => {}
             (other, _) => return Err(CpError::invalid(format!("unknown field '{other}'"))),
         }
@@ -89,7 +96,9 @@ pub async fn create(
     }
     let secret = secret.ok_or_else(|| CpError::invalid("'secret' is required"))?;
     if http::HeaderValue::try_from(secret.expose()).is_err() {
-        return Err(CpError::invalid("'secret' contains characters a header cannot carry"));
+        return Err(CpError::invalid(
+            "'secret' contains characters a header cannot carry",
+        ));
     }
     let now = clock::now_rfc3339();
     let key = StoredKey {
@@ -105,7 +114,10 @@ pub async fn create(
         modified_at: now,
     };
     match app.store().create_key(&key).await {
-        Ok(()) => ok(to_json(&key)),
+        Ok(()) => {
+            app.keys().clear();
+            ok(to_json(&key))
+        }
         Err(switchyard_store::StoreError::Conflict(_)) => Err(CpError::conflict(format!(
             "a key for provider '{}' with alias '{}' already exists",
             key.provider_slug, key.alias
@@ -121,6 +133,8 @@ pub async fn delete(
     let (a, g) = gateway_of(&app, &acct, &gw).await?;
     match app.store().delete_key(&a, &g, &id).await? {
         Some(k) => ok(to_json(&k)),
-        None => Err(CpError::not_found(format!("provider config '{id}' not found"))),
+        None => Err(CpError::not_found(format!(
+            "provider config '{id}' not found"
+        ))),
     }
 }

@@ -8,9 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use switchyard_core::{AccountId, GatewayId, LogRecord};
-use switchyard_store::logs::{
-    AnalyticsQuery, Bucket, GroupBy, LogFilter, LogListQuery, LogPatch,
-};
+use switchyard_store::logs::{AnalyticsQuery, Bucket, GroupBy, LogFilter, LogListQuery, LogPatch};
 
 /// Bytes of each stored body shown as `request_head` / `response_head` on a single record.
 const HEAD_LEN: usize = 1024;
@@ -25,10 +23,13 @@ pub fn record_json(r: &LogRecord, with_heads: bool) -> Value {
         };
         m.insert("metadata".into(), meta);
         m.insert("gateway_id".into(), Value::String(r.gateway_id.to_string()));
-        m.insert("tokens".into(), match (r.tokens_in, r.tokens_out) {
-            (None, None) => Value::Null,
-            (i, o) => json!(i.unwrap_or(0) + o.unwrap_or(0)),
-        });
+        m.insert(
+            "tokens".into(),
+            match (r.tokens_in, r.tokens_out) {
+                (None, None) => Value::Null,
+                (i, o) => json!(i.unwrap_or(0) + o.unwrap_or(0)),
+            },
+        );
         if with_heads {
             for (name, body) in [("request", &r.request_body), ("response", &r.response_body)] {
                 let (head, complete) = match body {
@@ -64,7 +65,8 @@ pub async fn list(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> CpResult {
     let (a, g) = gateway_of(&app, &acct, &gw).await?;
-    let query = LogListQuery::from_query_pairs(&pairs).map_err(|e| CpError::invalid(e.to_string()))?;
+    let query =
+        LogListQuery::from_query_pairs(&pairs).map_err(|e| CpError::invalid(e.to_string()))?;
     let page = app.store().list_logs(&a, &g, &query).await?;
     let items = page.records.iter().map(|r| record_json(r, false)).collect();
     ok_page(
@@ -81,7 +83,8 @@ pub async fn delete(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> CpResult {
     let (a, g) = gateway_of(&app, &acct, &gw).await?;
-    let filter = LogFilter::from_query_pairs(&pairs).map_err(|e| CpError::invalid(e.to_string()))?;
+    let filter =
+        LogFilter::from_query_pairs(&pairs).map_err(|e| CpError::invalid(e.to_string()))?;
     let deleted = app.store().delete_logs(&a, &g, &filter).await?;
     ok(json!({ "deleted": deleted }))
 }
@@ -103,7 +106,9 @@ pub async fn get(
 }
 
 fn raw(body: Option<Bytes>, content_type: Option<&str>) -> Response {
-    let ct = content_type.unwrap_or("application/octet-stream").to_owned();
+    let ct = content_type
+        .unwrap_or("application/octet-stream")
+        .to_owned();
     match body {
         Some(b) => ([(http::header::CONTENT_TYPE, ct)], Body::from(b)).into_response(),
         None => CpError::not_found("no body was stored for this request").into_response(),
@@ -134,9 +139,9 @@ fn parse_patch(body: &serde_json::Map<String, Value>) -> Result<LogPatch, CpErro
                 patch.feedback = Some(match v {
                     Value::Null => None,
                     Value::Number(n) => match n.as_f64() {
-                        Some(x) if x == 1.0 => Some(1),
-                        Some(x) if x == -1.0 => Some(-1),
-                        Some(x) if x == 0.0 => None,
+                        Some(1.0) => Some(1),
+                        Some(-1.0) => Some(-1),
+                        Some(0.0) => None,
                         _ => return Err(CpError::invalid("'feedback' must be -1, 1 or null")),
                     },
                     _ => return Err(CpError::invalid("'feedback' must be -1, 1 or null")),
@@ -209,8 +214,9 @@ pub async fn analytics(
     for (k, v) in &pairs {
         match k.as_str() {
             "start" | "end" => {
-                let t = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
-                    .map_err(|_| CpError::invalid(format!("'{k}' must be an RFC 3339 time")))?;
+                let t =
+                    time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+                        .map_err(|_| CpError::invalid(format!("'{k}' must be an RFC 3339 time")))?;
                 let t = switchyard_core::clock::format_rfc3339(t);
                 if k == "start" {
                     q.start = t;
@@ -231,7 +237,9 @@ pub async fn analytics(
                     let by = match part {
                         "provider" => GroupBy::Provider,
                         "model" => GroupBy::Model,
-                        _ => return Err(CpError::invalid("'group_by' takes provider and/or model")),
+                        _ => {
+                            return Err(CpError::invalid("'group_by' takes provider and/or model"))
+                        }
                     };
                     if !q.group_by.contains(&by) {
                         q.group_by.push(by);

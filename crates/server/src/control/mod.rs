@@ -147,7 +147,11 @@ pub fn json_object(body: &Bytes) -> Result<Map<String, Value>, CpError> {
 }
 
 /// Page parameters shared by list endpoints: `page` ≥ 1, `per_page` 1..=max.
-pub fn page_params(pairs: &[(String, String)], default: u64, max: u64) -> Result<(u64, u64), CpError> {
+pub fn page_params(
+    pairs: &[(String, String)],
+    default: u64,
+    max: u64,
+) -> Result<(u64, u64), CpError> {
     let mut page = 1;
     let mut per_page = default;
     for (k, v) in pairs {
@@ -164,7 +168,9 @@ pub fn page_params(pairs: &[(String, String)], default: u64, max: u64) -> Result
                     .parse::<u64>()
                     .ok()
                     .filter(|&p| (1..=max).contains(&p))
-                    .ok_or_else(|| CpError::invalid(format!("per_page must be between 1 and {max}")))?
+                    .ok_or_else(|| {
+                        CpError::invalid(format!("per_page must be between 1 and {max}"))
+                    })?
             }
             _ => {}
         }
@@ -182,7 +188,9 @@ pub fn router(app: App) -> Router<App> {
         )
         .route(
             &format!("{base}/gateways/{{gateway}}"),
-            get(gateways::get).put(gateways::update).delete(gateways::delete),
+            get(gateways::get)
+                .put(gateways::update)
+                .delete(gateways::delete),
         )
         .route(
             &format!("{base}/gateways/{{gateway}}/logs"),
@@ -223,8 +231,13 @@ async fn admin_auth(State(app): State<App>, req: Request, next: Next) -> Respons
             .headers()
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), token.expose().as_bytes())),
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .is_some_and(|given| {
+                constant_time_eq(given.trim().as_bytes(), token.expose().as_bytes())
+            }),
         None => req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()

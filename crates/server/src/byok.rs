@@ -1,0 +1,131 @@
+//! Stage 4b: stored provider keys. When a call carries no provider credential, the key stored
+//! for (gateway, provider, alias) goes into the header the provider expects. The alias is
+//! `cf-aig-byok-alias`, else `default`; naming an alias that does not exist is 400 code 2040.
+//!
+//! Keys come from the config's `[[provider_keys]]` first, then from the store. Store lookups
+//! are cached for one second, so a key added or removed through any replica is used
+//! everywhere within a second, and a busy gateway reads the store once a second at most.
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::shape::Call;
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+use switchyard_core::{ErrorKind, GatewaySettings, Secret};
+
+const TTL: Duration = Duration::from_secs(1);
+
+type Key = (String, String, String, String);
+
+/// Decrypted stored keys, briefly cached.
+#[derive(Default)]
+pub struct KeyCache {
+    entries: RwLock<HashMap<Key, (Instant, Option<Secret>)>>,
+}
+
+impl KeyCache {
+    fn get(&self, k: &Key) -> Option<Option<Secret>> {
+        let map = self.entries.read().ok()?;
+        let (at, v) = map.get(k)?;
+        (at.elapsed() < TTL).then(|| v.clone())
+    }
+
+    fn put(&self, k: Key, v: Option<Secret>) {
+        if let Ok(mut map) = self.entries.write() {
+            if map.len() > 10_000 {
+                map.retain(|_, (at, _)| at.elapsed() < TTL);
+            }
+            map.insert(k, (Instant::now(), v));
+        }
+    }
+
+    /// Forgets everything (a key was created or deleted here).
+    pub fn clear(&self) {
+        if let Ok(mut map) = self.entries.write() {
+            map.clear();
+        }
+    }
+}
+
+async fn lookup(
+    app: &App,
+    gateway: &GatewaySettings,
+    provider: &str,
+    alias: &str,
+) -> Result<Option<Secret>, ApiError> {
+    if let Some(k) = app.config().provider_keys.iter().find(|k| {
+        k.account_id == gateway.account_id
+            && k.gateway_id == gateway.id
+            && k.provider == provider
+            && k.alias == alias
+    }) {
+        return Ok(Some(k.key.clone()));
+    }
+    let key = (
+        gateway.account_id.to_string(),
+        gateway.id.to_string(),
+        provider.to_owned(),
+        alias.to_owned(),
+    );
+    if let Some(hit) = app.keys().get(&key) {
+        return Ok(hit);
+    }
+    let stored = app
+        .store()
+        .find_key(&gateway.account_id, &gateway.id, provider, alias)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading a stored provider key failed");
+            ApiError::new(ErrorKind::Internal, "the gateway's storage is unavailable")
+        })?;
+    let secret = match stored {
+        None => None,
+        Some(k) => match app.secrets().open(&k.secret_ciphertext) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(error = %e, key_id = %k.id, "a stored provider key cannot be decrypted (was secret_key changed?)");
+                return Err(ApiError::new(
+                    ErrorKind::Internal,
+                    "the stored provider key cannot be decrypted",
+                ));
+            }
+        },
+    };
+    app.keys().put(key, secret.clone());
+    Ok(secret)
+}
+
+/// Adds the stored key to `call` when it carries no credential of its own.
+pub async fn apply(
+    app: &App,
+    gateway: &GatewaySettings,
+    alias: Option<&str>,
+    call: &mut Call,
+) -> Result<(), ApiError> {
+    let header = call.provider.auth.header();
+    if call.headers.contains_key(&header) {
+        return Ok(());
+    }
+    let wanted = alias.unwrap_or("default");
+    match lookup(app, gateway, &call.provider.slug, wanted).await? {
+        Some(secret) => {
+            let value = call.provider.auth.value(secret.expose()).ok_or_else(|| {
+                ApiError::new(
+                    ErrorKind::Internal,
+                    "the stored provider key is not a valid header value",
+                )
+            })?;
+            call.headers.insert(header, value);
+            Ok(())
+        }
+        None if alias.is_some() => Err(ApiError::new(
+            ErrorKind::UnknownKeyAlias,
+            format!(
+                "no stored key for provider '{}' with alias '{wanted}'",
+                call.provider.slug
+            ),
+        )),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,182 @@
+//! The universal endpoint (SPEC 2.3): `POST /v1/{account}/{gateway}` with a JSON array of
+//! steps, each `{provider, endpoint, headers?, query, config?}`, tried in order.
+//!
+//! A step's `headers` are added to the request's own end-to-end headers (replacing those of
+//! the same name); its `cf-aig-*` headers and `config` set that step's timeout and retries,
+//! winning over the request's headers. `cf-aig-authorization` is read from the outer request
+//! only.
+
+use crate::app::App;
+use crate::directives::AttemptHeaders;
+use crate::error::ApiError;
+use crate::forward;
+use crate::shape::{self, Call};
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde_json::Value;
+use std::time::Duration;
+use switchyard_core::{Backoff, ErrorKind, GatewayError, RequestType};
+
+/// Most steps one request may carry.
+pub const MAX_STEPS: usize = 10;
+
+fn bad(i: usize, why: impl std::fmt::Display) -> ApiError {
+    ApiError::new(ErrorKind::BadRequest, format!("step {i}: {why}"))
+}
+
+fn config(i: usize, v: Option<&Value>) -> Result<AttemptHeaders, ApiError> {
+    let Some(v) = v else {
+        return Ok(AttemptHeaders::default());
+    };
+    let Value::Object(m) = v else {
+        return Err(bad(i, "'config' must be an object"));
+    };
+    let mut out = AttemptHeaders::default();
+    for (k, v) in m {
+        let n = || {
+            v.as_u64()
+                .ok_or_else(|| bad(i, format!("config.{k} must be a non-negative integer")))
+        };
+        match k.as_str() {
+            "requestTimeout" => {
+                let ms = n()?;
+                if ms == 0 {
+                    return Err(bad(i, "config.requestTimeout must be at least 1 (ms)"));
+                }
+                out.request_timeout = Some(Duration::from_millis(ms));
+            }
+            "maxAttempts" => match n()? {
+                a @ 1..=5 => out.max_attempts = Some(a as u32),
+                _ => return Err(bad(i, "config.maxAttempts must be between 1 and 5")),
+            },
+            "retryDelay" => match n()? {
+                d @ 0..=5000 => out.retry_delay = Some(Duration::from_millis(d)),
+                _ => return Err(bad(i, "config.retryDelay must be at most 5000 (ms)")),
+            },
+            "backoff" => {
+                out.backoff = Some(
+                    v.as_str()
+                        .and_then(|s| Backoff::parse(&s.to_ascii_lowercase()))
+                        .ok_or_else(|| {
+                            bad(i, "config.backoff must be constant, linear or exponential")
+                        })?,
+                )
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Parses the steps and shapes one [`Call`] per step.
+pub fn calls(
+    app: &App,
+    account: &str,
+    outer: &HeaderMap,
+    body: &Bytes,
+) -> Result<Vec<Call>, ApiError> {
+    let steps: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            ErrorKind::BadRequest,
+            format!("the universal endpoint takes a JSON array of steps: {e}"),
+        )
+    })?;
+    let steps = match steps {
+        Value::Array(a) => a,
+        obj @ Value::Object(_) => vec![obj],
+        _ => {
+            return Err(ApiError::new(
+                ErrorKind::BadRequest,
+                "the universal endpoint takes a JSON array of steps",
+            ))
+        }
+    };
+    if steps.is_empty() || steps.len() > MAX_STEPS {
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
+            format!("between 1 and {MAX_STEPS} steps are allowed"),
+        ));
+    }
+    let base = forward::request_headers(outer);
+    let mut calls = Vec::with_capacity(steps.len());
+    for (i, step) in steps.iter().enumerate() {
+        let Value::Object(s) = step else {
+            return Err(bad(i, "must be an object"));
+        };
+        let provider = s
+            .get("provider")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad(i, "'provider' is required and must be a string"))?;
+        let endpoint = s
+            .get("endpoint")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad(i, "'endpoint' is required and must be a string"))?;
+        let query = s
+            .get("query")
+            .ok_or_else(|| bad(i, "'query' (the request body) is required"))?;
+        let payload = Bytes::from(query.to_string());
+
+        let mut headers = base.clone();
+        let mut step_own = HeaderMap::new();
+        match s.get("headers") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(h)) => {
+                for (k, v) in h {
+                    let name = HeaderName::try_from(k.as_str())
+                        .map_err(|_| bad(i, format!("header name '{k}' is invalid")))?;
+                    let text = match v {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        _ => return Err(bad(i, format!("header '{k}' must be a string"))),
+                    };
+                    let value = HeaderValue::try_from(text)
+                        .map_err(|_| bad(i, format!("header '{k}' has an invalid value")))?;
+                    step_own.insert(name, value);
+                }
+            }
+            Some(_) => return Err(bad(i, "'headers' must be an object")),
+        }
+        let step_attempts =
+            AttemptHeaders::parse(&step_own).map_err(|e| bad(i, e.error.message))?;
+        for (name, value) in forward::request_headers(&step_own).iter() {
+            headers.insert(name.clone(), value.clone());
+        }
+        headers.remove(CONTENT_LENGTH);
+        if !headers.contains_key(CONTENT_TYPE) {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+
+        let (path, query_string) = match endpoint.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (endpoint, None),
+        };
+        let path = path.trim_start_matches('/');
+        let mut call = if provider == "compat" {
+            shape::compat(app, account, path, headers, &payload)?
+        } else {
+            let p = app.catalog().get(provider).ok_or_else(|| {
+                GatewayError::new(
+                    ErrorKind::UnknownProvider,
+                    format!("step {i}: unknown provider '{provider}'"),
+                )
+            })?;
+            shape::passthrough(
+                p,
+                account,
+                path,
+                query_string,
+                Method::POST,
+                headers,
+                payload,
+            )
+            .map_err(|e| bad(i, e.error.message))?
+        };
+        call.request_type = RequestType::Universal;
+        call.attempts = step_attempts.or(config(i, s.get("config"))?);
+        call.step = Some(i as u32);
+        calls.push(call);
+    }
+    Ok(calls)
+}
