@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Client-compatibility suite: drives a real `switchyard serve` (in front of the
 # `fake-provider` test double) with the official OpenAI and Anthropic SDKs for
-# Python and Node, changed only in their base URL.
+# Python and Node, changed only in their base URL, and its /client/v4 control plane with the
+# official Cloudflare SDK for Python.
 #
 # Usage: cargo build --workspace && sdk-tests/run.sh
 #   SWITCHYARD_BIN, FAKE_PROVIDER_BIN  override the binaries
@@ -54,12 +55,13 @@ fi
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/switchyard-sdk-tests.XXXXXX")"
 FAKE_PID=""
 GW_PID=""
+GW2_PID=""
 cleanup() {
   local pid
-  for pid in "$GW_PID" "$FAKE_PID"; do
+  for pid in "$GW_PID" "$GW2_PID" "$FAKE_PID"; do
     [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true
   done
-  for pid in "$GW_PID" "$FAKE_PID"; do
+  for pid in "$GW_PID" "$GW2_PID" "$FAKE_PID"; do
     [[ -n "$pid" ]] && wait "$pid" 2>/dev/null || true
   done
   rm -rf "$TMP"
@@ -71,6 +73,10 @@ trap 'exit 143' TERM
 dump_logs() {
   log "---- switchyard log ($TMP/switchyard.log) ----"
   cat "$TMP/switchyard.log" >&2 || true
+  if [[ -s "$TMP/switchyard-auth.log" ]]; then
+    log "---- switchyard with admin_token, log ($TMP/switchyard-auth.log) ----"
+    cat "$TMP/switchyard-auth.log" >&2 || true
+  fi
   log "---- fake-provider stderr (last 50 lines) ----"
   tail -n 50 "$TMP/fake.log" >&2 || true
   log "----"
@@ -95,9 +101,8 @@ wait_listening() {
 FAKE_PID=$!
 FAKE_URL="$(wait_listening "$TMP/fake.out" "$FAKE_PID" fake-provider)"
 
-cat >"$TMP/switchyard.toml" <<EOF
-database = "sqlite://$TMP/switchyard.db"
-
+providers_toml() {
+  cat <<EOF
 [providers.grok]
 base_url = "$FAKE_URL/v1"
 
@@ -107,28 +112,48 @@ base_url = "$FAKE_URL"
 [providers.openai]
 base_url = "$FAKE_URL/v1"
 EOF
+}
 
+# wait_healthy URL PID: until GET URL/healthz answers 200.
+wait_healthy() {
+  local url="$1" pid="$2" i
+  for ((i = 0; i < 200; i++)); do
+    if [[ "$(curl -s -o /dev/null -w '%{http_code}' "$url/healthz" || true)" == "200" ]]; then
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  dump_logs
+  die "GET $url/healthz never answered 200"
+}
+
+# The gateway under test: no admin_token, so its control plane serves loopback clients.
+{ printf 'database = "sqlite://%s/switchyard.db"\n\n' "$TMP"; providers_toml; } >"$TMP/switchyard.toml"
 "$SWITCHYARD_BIN" serve --config "$TMP/switchyard.toml" --listen 127.0.0.1:0 \
   >"$TMP/switchyard.out" 2>"$TMP/switchyard.log" &
 GW_PID=$!
 SWITCHYARD_URL="$(wait_listening "$TMP/switchyard.out" "$GW_PID" switchyard)"
 
-healthy=""
-for ((i = 0; i < 200; i++)); do
-  if [[ "$(curl -s -o /dev/null -w '%{http_code}' "$SWITCHYARD_URL/healthz" || true)" == "200" ]]; then
-    healthy=1
-    break
-  fi
-  kill -0 "$GW_PID" 2>/dev/null || break
-  sleep 0.05
-done
-[[ -n "$healthy" ]] || { dump_logs; die "GET $SWITCHYARD_URL/healthz never answered 200"; }
-log "switchyard at $SWITCHYARD_URL, fake provider at $FAKE_URL"
+# A second gateway with an admin_token (control-plane authentication tests), own database.
+SWITCHYARD_ADMIN_TOKEN="sdk-tests-admin-$RANDOM$RANDOM"
+{ printf 'database = "sqlite://%s/switchyard-auth.db"\nadmin_token = "%s"\n\n' "$TMP" "$SWITCHYARD_ADMIN_TOKEN"
+  providers_toml; } >"$TMP/switchyard-auth.toml"
+"$SWITCHYARD_BIN" serve --config "$TMP/switchyard-auth.toml" --listen 127.0.0.1:0 \
+  >"$TMP/switchyard-auth.out" 2>"$TMP/switchyard-auth.log" &
+GW2_PID=$!
+SWITCHYARD_AUTH_URL="$(wait_listening "$TMP/switchyard-auth.out" "$GW2_PID" "switchyard (admin_token)")"
 
-export SWITCHYARD_URL FAKE_URL
+wait_healthy "$SWITCHYARD_URL" "$GW_PID"
+wait_healthy "$SWITCHYARD_AUTH_URL" "$GW2_PID"
+log "switchyard at $SWITCHYARD_URL (with admin_token: $SWITCHYARD_AUTH_URL), fake provider at $FAKE_URL"
+
+export SWITCHYARD_URL SWITCHYARD_AUTH_URL SWITCHYARD_ADMIN_TOKEN FAKE_URL
 # Keep the SDKs from picking up the caller's own settings.
 unset OPENAI_BASE_URL OPENAI_API_KEY OPENAI_ORG_ID OPENAI_PROJECT_ID \
-  ANTHROPIC_BASE_URL ANTHROPIC_API_KEY ANTHROPIC_AUTH_TOKEN || true
+  ANTHROPIC_BASE_URL ANTHROPIC_API_KEY ANTHROPIC_AUTH_TOKEN \
+  CLOUDFLARE_BASE_URL CLOUDFLARE_API_TOKEN CLOUDFLARE_API_KEY CLOUDFLARE_EMAIL \
+  CLOUDFLARE_API_USER_SERVICE_KEY || true
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
 
 # --- 3. tests ---

@@ -310,6 +310,7 @@ async fn run(args: RunArgs) -> Result<()> {
     if want(1) {
         step("scenario 1: concurrency 1, non-streaming");
         results.unary_c1 = Some(scenarios::unary_c1(&ctx, plan.c1_warmup, plan.c1_requests).await);
+        checkpoint(&ctx, &mut memory, "scenario 1");
     }
     if want(2) {
         step("scenario 2: open loop");
@@ -317,6 +318,7 @@ async fn run(args: RunArgs) -> Result<()> {
             scenarios::open_loop(&ctx, plan.open_rate, plan.open_secs, plan.open_segment_secs)
                 .await,
         );
+        checkpoint(&ctx, &mut memory, "scenario 2");
     }
     if want(3) {
         step("scenario 3: closed loop");
@@ -330,6 +332,7 @@ async fn run(args: RunArgs) -> Result<()> {
             )
             .await,
         );
+        checkpoint(&ctx, &mut memory, "scenario 3");
     }
     if want(4) {
         step("scenario 4: streams at concurrency 1");
@@ -339,8 +342,8 @@ async fn run(args: RunArgs) -> Result<()> {
         };
         results.stream_c1 =
             Some(scenarios::stream_c1(&ctx, shape, plan.stream_warmup, plan.stream_count).await);
+        checkpoint(&ctx, &mut memory, "scenario 4");
     }
-    memory.after_load = scenarios::gateway_mem(&ctx);
     if want(5) {
         let shape = StreamShape {
             chunks: plan.many_chunks,
@@ -398,6 +401,14 @@ async fn run(args: RunArgs) -> Result<()> {
     } else {
         memory.after_streams = scenarios::gateway_mem(&ctx);
     }
+    // Stay idle a while: does memory come back, and is the gateway still busy?
+    let settle = Duration::from_secs(if args.quick { 2 } else { 5 });
+    let meter = stats::CpuMeter::start(ctx.gateway_pid);
+    tokio::time::sleep(settle).await;
+    memory.idle_cpu_after_load = meter
+        .elapsed_ns()
+        .map(|ns| ns as f64 / 1e9 / settle.as_secs_f64());
+    memory.settle_secs = settle.as_secs_f64();
     memory.end = scenarios::gateway_mem(&ctx);
     results.memory = memory;
     results.meta.loadavg_end = stats::loadavg();
@@ -413,6 +424,13 @@ async fn run(args: RunArgs) -> Result<()> {
         write_file(p, &json)?;
     }
     Ok(())
+}
+
+/// Records gateway memory after a scenario.
+fn checkpoint(ctx: &Ctx, memory: &mut MemReport, label: &str) {
+    if let Some(m) = scenarios::gateway_mem(ctx) {
+        memory.checkpoints.push((label.to_string(), m));
+    }
 }
 
 fn write_file(path: &std::path::Path, data: &[u8]) -> Result<()> {

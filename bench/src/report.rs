@@ -42,14 +42,19 @@ pub struct Meta {
 pub struct MemReport {
     /// Before the first request.
     pub idle: Option<Mem>,
-    /// After scenarios 1–4.
-    pub after_load: Option<Mem>,
+    /// After each of scenarios 1–4 that ran: (label, memory).
+    pub checkpoints: Vec<(String, Mem)>,
     /// Highest `VmRSS` sampled during scenario 5.
     pub streams_peak_rss_kib: Option<u64>,
     /// After scenario 5, once the streams have ended and settled.
     pub after_streams: Option<Mem>,
-    /// At the very end (`hwm_kib` is the all-time peak).
+    /// `settle_secs` after the last request (`hwm_kib` is the all-time peak).
     pub end: Option<Mem>,
+    /// Idle time before `end` was read.
+    pub settle_secs: f64,
+    /// Gateway CPU use during that idle time (1.0 = one core): work left
+    /// over from the load, such as queued log writes.
+    pub idle_cpu_after_load: Option<f64>,
 }
 
 /// Everything measured in one run.
@@ -123,7 +128,9 @@ fn target_us(v: f64) -> String {
 
 fn signed_us(v: f64) -> String {
     let s = us(v.abs());
-    if v < 0.0 {
+    if v.abs() < 0.05 {
+        s
+    } else if v < 0.0 {
         format!("−{s}")
     } else {
         format!("+{s}")
@@ -436,11 +443,13 @@ fn rows(r: &Results, notes: &mut Vec<String>) -> Vec<Row> {
             m.idle.map(|x| x.rss_kib),
             Some(30),
         ));
-        rows.push(mem_row(
-            "VmRSS after scenarios 1–4",
-            m.after_load.map(|x| x.rss_kib),
-            None,
-        ));
+        for (label, mem) in &m.checkpoints {
+            rows.push(mem_row(
+                &format!("VmRSS after {label}"),
+                Some(mem.rss_kib),
+                None,
+            ));
+        }
         if m.streams_peak_rss_kib.is_some() {
             rows.push(mem_row(
                 "VmRSS peak sampled during streams",
@@ -454,10 +463,23 @@ fn rows(r: &Results, notes: &mut Vec<String>) -> Vec<Row> {
             Some(64),
         ));
         rows.push(mem_row(
+            &format!("VmRSS {:.0} s after the last request", m.settle_secs),
+            m.end.map(|x| x.rss_kib),
+            None,
+        ));
+        rows.push(mem_row(
             "VmHWM (peak) at end",
             m.end.map(|x| x.hwm_kib),
             None,
         ));
+        if let Some(u) = m.idle_cpu_after_load {
+            rows.push(info_row(
+                name,
+                &format!("gateway CPU use in those {:.0} s", m.settle_secs),
+                "—".into(),
+                format!("{:.0} % of a core", u * 100.0),
+            ));
+        }
     }
     rows
 }

@@ -7,6 +7,8 @@
 //!   the `model` field.
 //! - [`usage`]: token usage and the answering model read from a response body, any wire format.
 //! - [`sse`]: an incremental `text/event-stream` parser.
+//! - [`translate`]: the unified endpoint's schema translation (OpenAI ↔ Anthropic ↔ Gemini):
+//!   requests, answers, streams and errors.
 //!
 //! Adding an OpenAI-compatible provider is a table in the catalog, not code.
 
@@ -14,6 +16,7 @@ pub mod catalog;
 pub mod compat;
 pub mod path;
 pub mod sse;
+pub mod translate;
 pub mod usage;
 
 pub use catalog::{ApiShape, AuthStyle, Catalog, CatalogError, Provider, ProviderOverride};

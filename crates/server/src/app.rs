@@ -25,6 +25,8 @@ use axum::{Json, Router};
 use std::sync::Arc;
 use switchyard_core::ErrorKind;
 use switchyard_providers::Catalog;
+use switchyard_store::cache::CacheStore;
+use switchyard_store::ratelimit::RateLimitStore;
 use switchyard_store::Store;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -44,6 +46,8 @@ pub struct Parts {
     pub log_queue: LogQueue,
     pub metrics: Arc<Metrics>,
     pub secrets: SecretBox,
+    pub cache: Arc<dyn CacheStore>,
+    pub limiter: Arc<dyn RateLimitStore>,
 }
 
 impl Parts {
@@ -59,6 +63,8 @@ impl Parts {
             metrics: self.metrics,
             secrets: self.secrets,
             keys: KeyCache::default(),
+            cache: self.cache,
+            limiter: self.limiter,
         }
     }
 }
@@ -73,6 +79,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     secrets: SecretBox,
     keys: KeyCache,
+    cache: Arc<dyn CacheStore>,
+    limiter: Arc<dyn RateLimitStore>,
 }
 
 impl App {
@@ -100,6 +108,14 @@ impl App {
 
     pub fn keys(&self) -> &KeyCache {
         &self.inner.keys
+    }
+
+    pub fn cache(&self) -> &dyn CacheStore {
+        self.inner.cache.as_ref()
+    }
+
+    pub fn limiter(&self) -> &dyn RateLimitStore {
+        self.inner.limiter.as_ref()
     }
 
     pub fn config(&self) -> &Config {

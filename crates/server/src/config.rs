@@ -32,6 +32,10 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// Size bound of the in-memory response cache.
+    pub cache_max_bytes: u64,
+    /// Whether requests go on when the rate-limit backend (Redis) cannot answer.
+    pub rate_limit_fail_open: bool,
     pub providers: BTreeMap<String, ProviderOverride>,
     pub tokens: Vec<Token>,
     pub gateways: Vec<GatewaySettings>,
@@ -69,6 +73,8 @@ impl Default for Config {
             upstream_timeout: Duration::from_secs(100),
             shutdown_grace: Duration::from_secs(30),
             max_body_bytes: 25 * 1024 * 1024,
+            cache_max_bytes: 64 * 1024 * 1024,
+            rate_limit_fail_open: true,
             providers: BTreeMap::new(),
             tokens: Vec::new(),
             gateways: Vec::new(),
@@ -162,9 +168,9 @@ fn attempts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
 
 fn retry_delay<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     let v = u64::deserialize(d)?;
-    if v > 5000 {
+    if v > 60_000 {
         return Err(serde::de::Error::custom(
-            "retry_delay must be at most 5000 (ms)",
+            "retry_delay must be at most 60000 (ms)",
         ));
     }
     Ok(Some(v))
@@ -198,6 +204,8 @@ struct RawConfig {
     shutdown_grace_secs: Option<u64>,
     #[serde(default, deserialize_with = "body_cap")]
     max_body_bytes: Option<u64>,
+    cache_max_bytes: Option<u64>,
+    rate_limit_fail_open: Option<bool>,
     #[serde(default)]
     providers: BTreeMap<String, toml::Spanned<ProviderOverride>>,
     #[serde(default)]
@@ -387,6 +395,10 @@ impl Config {
                 .max_body_bytes
                 .map(|v| v as usize)
                 .unwrap_or(defaults.max_body_bytes),
+            cache_max_bytes: raw.cache_max_bytes.unwrap_or(defaults.cache_max_bytes),
+            rate_limit_fail_open: raw
+                .rate_limit_fail_open
+                .unwrap_or(defaults.rate_limit_fail_open),
             providers,
             tokens: raw
                 .tokens

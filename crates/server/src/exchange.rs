@@ -83,6 +83,8 @@ pub struct Exchange {
     pub response_headers: Option<HeaderMap>,
     /// The answer came from the cache.
     pub cached: bool,
+    /// Store the answer under this cache key for this long, if it completes with a 2xx.
+    pub cache_put: Option<(String, Duration)>,
 }
 
 impl Exchange {
@@ -101,6 +103,7 @@ impl Exchange {
             draft: None,
             response_headers: None,
             cached: false,
+            cache_put: None,
         }
     }
 
@@ -119,6 +122,7 @@ impl Exchange {
             draft: None,
             response_headers: None,
             cached: false,
+            cache_put: self.cache_put.clone(),
         }
     }
 

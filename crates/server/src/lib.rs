@@ -13,6 +13,7 @@
 pub mod app;
 pub mod auth;
 pub mod byok;
+pub mod cache;
 pub mod config;
 pub mod control;
 pub mod directives;

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_core::price::PriceTable;
 use switchyard_core::{LogRecord, Usage};
+use switchyard_store::cache::CacheStore;
 use switchyard_store::logs::PendingLog;
 use switchyard_store::Store;
 use tokio::sync::{mpsc, oneshot};
@@ -77,6 +78,7 @@ pub fn spawn(
     store: Store,
     prices: Arc<PriceTable>,
     metrics: Arc<Metrics>,
+    cache: Arc<dyn CacheStore>,
 ) -> (LogQueue, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let queue = LogQueue {
@@ -87,48 +89,86 @@ pub fn spawn(
         store,
         prices,
         metrics,
+        cache,
     };
     let handle = tokio::spawn(writer.run(rx));
     (queue, handle)
+}
+
+/// An answer to store in the cache: key, entry, TTL.
+type CachePut = (String, switchyard_store::cache::CachedResponse, Duration);
+
+fn take(msg: Msg, done: &mut Vec<Completed>, acks: &mut Vec<oneshot::Sender<()>>) {
+    match msg {
+        Msg::Flush(ack) => acks.push(ack),
+        Msg::Done(c) => done.push(*c),
+    }
 }
 
 struct Writer {
     store: Store,
     prices: Arc<PriceTable>,
     metrics: Arc<Metrics>,
+    cache: Arc<dyn CacheStore>,
 }
 
 impl Writer {
     async fn run(self, mut rx: mpsc::Receiver<Msg>) {
-        let mut batch: Vec<PendingLog> = Vec::with_capacity(BATCH_MAX);
+        let this = Arc::new(self);
+        let mut done: Vec<Completed> = Vec::with_capacity(BATCH_MAX);
         while let Some(first) = rx.recv().await {
             let mut acks = Vec::new();
-            self.take(first, &mut batch, &mut acks);
+            take(first, &mut done, &mut acks);
             let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
-            while batch.len() < BATCH_MAX && acks.is_empty() {
+            while done.len() < BATCH_MAX && acks.is_empty() {
                 tokio::select! {
                     m = rx.recv() => match m {
-                        Some(m) => self.take(m, &mut batch, &mut acks),
+                        Some(m) => take(m, &mut done, &mut acks),
                         None => break,
                     },
                     _ = tokio::time::sleep_until(deadline) => break,
                 }
             }
-            self.write(&mut batch).await;
+            let mut batch = this.process(std::mem::take(&mut done)).await;
+            this.write(&mut batch).await;
             for ack in acks {
                 let _ = ack.send(());
             }
         }
-        self.write(&mut batch).await;
     }
 
-    fn take(&self, msg: Msg, batch: &mut Vec<PendingLog>, acks: &mut Vec<oneshot::Sender<()>>) {
-        match msg {
-            Msg::Flush(ack) => acks.push(ack),
-            Msg::Done(done) => {
-                if let Some(pending) = self.record(*done) {
-                    batch.push(pending);
+    /// Usage, cost, records, metrics and log lines of a batch, worked out on the blocking
+    /// pool so that a large batch never holds up the threads that serve requests.
+    async fn process(self: &Arc<Self>, done: Vec<Completed>) -> Vec<PendingLog> {
+        if done.is_empty() {
+            return Vec::new();
+        }
+        let this = self.clone();
+        let built = tokio::task::spawn_blocking(move || {
+            let mut puts = Vec::new();
+            let records: Vec<PendingLog> = done
+                .into_iter()
+                .filter_map(|c| this.record(c, &mut puts))
+                .collect();
+            (records, puts)
+        })
+        .await;
+        match built {
+            Ok((records, puts)) => {
+                for (key, entry, ttl) in puts {
+                    let cache = self.cache.clone();
+                    // Best effort: a lost write only costs a later miss.
+                    tokio::spawn(async move {
+                        if let Err(e) = cache.put(&key, &entry, ttl).await {
+                            crate::cache::warn_backend("cache put", &e);
+                        }
+                    });
                 }
+                records
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "building log records failed");
+                Vec::new()
             }
         }
     }
@@ -159,7 +199,8 @@ impl Writer {
     }
 
     /// Usage, cost and the record of one exchange; `None` when no row is to be stored.
-    fn record(&self, done: Completed) -> Option<PendingLog> {
+    /// Answers to be cached are pushed onto `puts`.
+    fn record(&self, done: Completed, puts: &mut Vec<CachePut>) -> Option<PendingLog> {
         let Completed {
             exchange,
             capture,
@@ -168,6 +209,13 @@ impl Writer {
         } = done;
         let exchange = *exchange;
         exchange.log_line(outcome, duration);
+        if let (Outcome::Complete, Some((key, ttl)), Some(headers)) =
+            (outcome, &exchange.cache_put, &exchange.response_headers)
+        {
+            if let Some(entry) = crate::cache::entry(exchange.status, headers, &capture) {
+                puts.push((key.clone(), entry, *ttl));
+            }
+        }
         let provider = exchange.provider.as_ref().map(|p| p.slug.clone());
         let resp_headers = exchange.response_headers.as_ref();
         let header = |name: http::HeaderName| {

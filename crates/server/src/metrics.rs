@@ -40,6 +40,11 @@ struct TokenLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpLabels {
+    op: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GatewayLabels {
     gateway: String,
 }
@@ -59,6 +64,7 @@ pub struct Metrics {
     cost: Family<ModelLabels, Counter<f64, AtomicU64>>,
     cache_hits: Family<GatewayLabels, Counter>,
     rate_limited: Family<GatewayLabels, Counter>,
+    backend_errors: Family<OpLabels, Counter>,
     log_written: Counter,
     log_skipped: Counter,
     log_write_failures: Counter,
@@ -112,6 +118,12 @@ impl Metrics {
             "Requests refused by a gateway rate limit",
             rate_limited.clone(),
         );
+        let backend_errors = Family::<OpLabels, Counter>::default();
+        registry.register(
+            "shared_state_errors",
+            "Cache or rate-limit backend failures (the request went on without it)",
+            backend_errors.clone(),
+        );
         let log_written = Counter::default();
         registry.register(
             "log_records_written",
@@ -157,6 +169,7 @@ impl Metrics {
             cost,
             cache_hits,
             rate_limited,
+            backend_errors,
             log_written,
             log_skipped,
             log_write_failures,
@@ -244,6 +257,10 @@ impl Metrics {
                 gateway: gateway.to_owned(),
             })
             .inc();
+    }
+
+    pub fn backend_error(&self, op: &'static str) {
+        self.backend_errors.get_or_create(&OpLabels { op }).inc();
     }
 
     pub fn log_batch(&self, written: u64, skipped: u64, took: Duration) {

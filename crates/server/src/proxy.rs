@@ -30,6 +30,7 @@
 use crate::app::App;
 use crate::auth;
 use crate::byok;
+use crate::cache;
 use crate::directives::{AttemptHeaders, Directives};
 use crate::error::ApiError;
 use crate::exchange::{Completed, Draft, Exchange, Outcome, Shared};
@@ -49,6 +50,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchyard_core::{AccountId, Backoff, ErrorKind, GatewayError, GatewayId, GatewaySettings};
 use switchyard_store::logs::LogCap;
+use switchyard_store::ratelimit::Decision;
 
 /// The parts of a gateway-plane path.
 #[derive(Debug, PartialEq, Eq)]
@@ -269,6 +271,35 @@ async fn run(
         byok::apply(app, &gateway, directives.byok_alias.as_deref(), call).await?;
     }
 
+    // Stage 7: cache (provider and compat routes; universal steps are not cached).
+    let plan = match calls.as_slice() {
+        [call] if call.step.is_none() => cache::plan(
+            &directives,
+            &gateway,
+            &call.provider.slug,
+            &call.method,
+            call.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+            &call.body,
+        ),
+        _ => None,
+    };
+    let hit = match &plan {
+        Some(p) if p.read => match app.cache().get(&p.key).await {
+            Ok(hit) => hit,
+            Err(e) => {
+                app.metrics().backend_error("cache_get");
+                cache::warn_backend("cache get", &e);
+                None
+            }
+        },
+        _ => None,
+    };
+
+    // Stage 8: rate limit (cache hits are not counted).
+    if hit.is_none() {
+        rate_limit(app, &gateway).await?;
+    }
+
     let text_header = |name: http::HeaderName| {
         parts
             .headers
@@ -291,7 +322,45 @@ async fn run(
         request_headers: parts.headers,
     });
 
-    // Stage 7: send, attempt by attempt, step by step.
+    if let Some(hit) = hit {
+        let call = &calls[0];
+        let Some(mut x) = slot.take() else {
+            return Err(ApiError::new(ErrorKind::Internal, "attempt state lost"));
+        };
+        x.provider = Some(call.provider.clone());
+        x.draft = Some(Draft {
+            shared: shared.clone(),
+            request_type: call.request_type,
+            path: call.uri.path().to_owned(),
+            requested_model: call.model.clone(),
+            request_body: body.clone(),
+            step: None,
+        });
+        x.cached = true;
+        x.status = hit.status;
+        let (status, mut headers, out) = cache::replay(&hit);
+        x.response_headers = Some(headers.clone());
+        stamp_ids(&mut headers, &x, None);
+        headers.insert(
+            switchyard_core::headers::CACHE_STATUS,
+            HeaderValue::from_static("HIT"),
+        );
+        x.first_byte();
+        let mut capture = Capture::default();
+        capture.push(&hit.body);
+        app.metrics().cache_hit(gateway.id.as_str());
+        app.log_queue()
+            .submit(Completed::new(x, capture, Outcome::CacheHit));
+        let mut resp = Response::new(out);
+        *resp.status_mut() = status;
+        *resp.headers_mut() = headers;
+        return Ok(resp);
+    }
+    if let (Some(p), Some(x)) = (&plan, slot.as_mut()) {
+        x.cache_put = Some((p.key.clone(), p.ttl));
+    }
+
+    // Stage 9: send, attempt by attempt, step by step.
     let steps = calls.len();
     for (i, call) in calls.into_iter().enumerate() {
         let policy = Policy::resolve(
@@ -362,6 +431,46 @@ async fn run(
     Err(ApiError::new(ErrorKind::Internal, "no call was made"))
 }
 
+/// Counts the request against the gateway's limit; 429/2003 with `Retry-After` when over.
+async fn rate_limit(app: &App, gateway: &GatewaySettings) -> Result<(), ApiError> {
+    if gateway.rate_limiting_limit == 0 || gateway.rate_limiting_interval == 0 {
+        return Ok(());
+    }
+    let key = format!("{}/{}", gateway.account_id, gateway.id);
+    let decision = app
+        .limiter()
+        .check(
+            &key,
+            gateway.rate_limiting_limit,
+            Duration::from_secs(gateway.rate_limiting_interval),
+            gateway.rate_limiting_technique,
+        )
+        .await;
+    let retry_after = match decision {
+        Ok(Decision::Allowed) => return Ok(()),
+        Ok(Decision::Limited { retry_after }) => retry_after,
+        Err(e) => {
+            app.metrics().backend_error("rate_limit");
+            cache::warn_backend("rate limit", &e);
+            if app.config().rate_limit_fail_open {
+                return Ok(());
+            }
+            Duration::from_secs(1)
+        }
+    };
+    app.metrics().rate_limited(gateway.id.as_str());
+    Err(ApiError {
+        error: GatewayError::new(
+            ErrorKind::RateLimited,
+            format!(
+                "rate limit of {} requests per {} s exceeded for this gateway",
+                gateway.rate_limiting_limit, gateway.rate_limiting_interval
+            ),
+        ),
+        retry_after: Some(retry_after.as_millis().div_ceil(1000).max(1) as u64),
+    })
+}
+
 /// Logs the attempt in `slot` and puts a fresh one of the same request in its place.
 fn next_attempt(app: &App, slot: &mut Option<Box<Exchange>>, capture: Capture, outcome: Outcome) {
     if let Some(x) = slot.take() {
@@ -385,6 +494,12 @@ fn relay(
         x.response_headers = Some(head.headers.clone());
     }
     stamp_ids(&mut head.headers, &x, step);
+    if x.cache_put.is_some() {
+        head.headers.insert(
+            switchyard_core::headers::CACHE_STATUS,
+            HeaderValue::from_static("MISS"),
+        );
+    }
     let relay = Relay::new(incoming, x, app.log_queue().clone());
     Response::from_parts(head, Body::new(relay))
 }

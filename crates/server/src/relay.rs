@@ -1,8 +1,10 @@
 //! Stage 8: relaying the provider's body to the client frame by frame, as it arrives.
 //!
-//! [`Relay`] wraps the upstream body without buffering it. Beside each frame it keeps a
-//! reference-counted copy (no byte copy) for the log: the first [`HEAD_CAP`] bytes and a
-//! short tail, so that usage at the end of a long stream is still found. When the body ends,
+//! [`Relay`] wraps the upstream body without buffering it. Beside each frame it keeps a copy
+//! for the log: the first [`HEAD_CAP`] bytes and a short tail, so that usage at the end of a
+//! long stream is still found. (A copy, not a reference: a frame handed out by the HTTP
+//! client can share a much larger read buffer, which must not stay pinned until the log
+//! writer gets to it.) When the body ends,
 //! fails, or is dropped because the client went away, it hands the exchange to the log
 //! queue. Dropping it early drops the upstream body, which closes that upstream connection
 //! and so cancels the provider's work.
@@ -36,11 +38,11 @@ impl Capture {
         self.size += data.len() as u64;
         if self.tail.is_empty() && self.head_bytes + data.len() <= HEAD_CAP {
             self.head_bytes += data.len();
-            self.head.push(data.clone());
+            self.head.push(Bytes::copy_from_slice(data));
             return;
         }
         self.tail_bytes += data.len();
-        self.tail.push_back(data.clone());
+        self.tail.push_back(Bytes::copy_from_slice(data));
         while self.tail_bytes > TAIL_CAP && self.tail.len() > 1 {
             if let Some(old) = self.tail.pop_front() {
                 self.tail_bytes -= old.len();

@@ -16,6 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchyard_core::price::PriceTable;
 use switchyard_providers::Catalog;
+use switchyard_store::cache::{CacheStore, MemoryCache, RedisCache};
+use switchyard_store::kv::Redis;
+use switchyard_store::ratelimit::{MemoryLimiter, RateLimitStore, RedisLimiter};
 use tokio::net::TcpListener;
 
 /// A built application and its background work.
@@ -42,7 +45,21 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
     let prices = Arc::new(PriceTable::with_overrides(&config.prices).context("price table")?);
     let metrics = Arc::new(Metrics::new());
     let secrets = SecretBox::load(config.secret_key.as_ref(), &config.database)?;
-    let (log_queue, log_writer) = logpipe::spawn(store.clone(), prices, metrics.clone());
+    let (cache, limiter): (Arc<dyn CacheStore>, Arc<dyn RateLimitStore>) = match &config.redis {
+        Some(url) => {
+            let redis = Redis::new(url).context("redis URL")?;
+            (
+                Arc::new(RedisCache::new(redis.clone())),
+                Arc::new(RedisLimiter::new(redis)),
+            )
+        }
+        None => (
+            Arc::new(MemoryCache::new(config.cache_max_bytes)),
+            Arc::new(MemoryLimiter::default()),
+        ),
+    };
+    let (log_queue, log_writer) =
+        logpipe::spawn(store.clone(), prices, metrics.clone(), cache.clone());
     let app = App::new(Parts {
         config,
         catalog,
@@ -52,6 +69,8 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
         log_queue,
         metrics,
         secrets,
+        cache,
+        limiter,
     });
     Ok(Built { app, log_writer })
 }

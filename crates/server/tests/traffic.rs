@@ -17,23 +17,40 @@ async fn authenticated_gateways_need_a_valid_token() {
     let url = format!("{}/grok/v1/chat/completions", gw.base());
     let a = post(&url, &[AUTH], CHAT).await;
     a.assert_gateway_error(401, 2009);
-    let a = post(&url, &[AUTH, ("cf-aig-authorization", "Bearer wrong")], CHAT).await;
+    let a = post(
+        &url,
+        &[AUTH, ("cf-aig-authorization", "Bearer wrong")],
+        CHAT,
+    )
+    .await;
     a.assert_gateway_error(401, 2009);
-    assert_eq!(fake.hits(), 0, "nothing reaches the provider without a valid token");
+    assert_eq!(
+        fake.hits(),
+        0,
+        "nothing reaches the provider without a valid token"
+    );
     for value in ["Bearer gw-token-1", "gw-token-1"] {
         let a = post(&url, &[AUTH, ("cf-aig-authorization", value)], CHAT).await;
         assert_eq!(a.status, 200, "{value}");
     }
     let got = fake.last_request().unwrap();
     assert!(got.headers.get("cf-aig-authorization").is_none());
-    assert_eq!(got.headers.get("authorization").unwrap(), "Bearer xai-test-key");
+    assert_eq!(
+        got.headers.get("authorization").unwrap(),
+        "Bearer xai-test-key"
+    );
     // A token of another account does not open this gateway.
     let other = Gateway::start(
         &fake,
         "[[tokens]]\naccount_id = \"other\"\nvalue = \"other-token\"\n\n[[gateways]]\naccount_id = \"acct\"\nid = \"gw\"\nauthentication = true\n",
     )
     .await;
-    let a = post(&format!("{}/grok/v1/chat/completions", other.base()), &[AUTH, ("cf-aig-authorization", "other-token")], CHAT).await;
+    let a = post(
+        &format!("{}/grok/v1/chat/completions", other.base()),
+        &[AUTH, ("cf-aig-authorization", "other-token")],
+        CHAT,
+    )
+    .await;
     a.assert_gateway_error(401, 2009);
 }
 
@@ -45,25 +62,67 @@ async fn stored_keys_fill_in_when_the_client_sends_none() {
         "[[provider_keys]]\naccount_id = \"acct\"\ngateway_id = \"gw\"\nprovider = \"grok\"\nkey = \"xai-from-config\"\n\n[[provider_keys]]\naccount_id = \"acct\"\ngateway_id = \"gw\"\nprovider = \"anthropic\"\nalias = \"team-b\"\nkey = \"sk-ant-b\"\n",
     )
     .await;
-    let a = post(&format!("{}/grok/v1/chat/completions", gw.base()), &[], CHAT).await;
+    let a = post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[],
+        CHAT,
+    )
+    .await;
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
-    assert_eq!(fake.last_request().unwrap().headers.get("authorization").unwrap(), "Bearer xai-from-config");
+    assert_eq!(
+        fake.last_request()
+            .unwrap()
+            .headers
+            .get("authorization")
+            .unwrap(),
+        "Bearer xai-from-config"
+    );
     // The client's own key wins.
-    post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
-    assert_eq!(fake.last_request().unwrap().headers.get("authorization").unwrap(), "Bearer xai-test-key");
+    post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[AUTH],
+        CHAT,
+    )
+    .await;
+    assert_eq!(
+        fake.last_request()
+            .unwrap()
+            .headers
+            .get("authorization")
+            .unwrap(),
+        "Bearer xai-test-key"
+    );
     // Aliases pick the key, in the header the provider expects.
     let msg = r#"{"model":"claude-x","max_tokens":8,"messages":[{"role":"user","content":"Hi"}]}"#;
-    let a = post(&format!("{}/anthropic/v1/messages", gw.base()), &[("cf-aig-byok-alias", "team-b")], msg).await;
+    let a = post(
+        &format!("{}/anthropic/v1/messages", gw.base()),
+        &[("cf-aig-byok-alias", "team-b")],
+        msg,
+    )
+    .await;
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
-    assert_eq!(fake.last_request().unwrap().headers.get("x-api-key").unwrap(), "sk-ant-b");
+    assert_eq!(
+        fake.last_request()
+            .unwrap()
+            .headers
+            .get("x-api-key")
+            .unwrap(),
+        "sk-ant-b"
+    );
     let hits = fake.hits();
-    let a = post(&format!("{}/anthropic/v1/messages", gw.base()), &[("cf-aig-byok-alias", "nope")], msg).await;
+    let a = post(
+        &format!("{}/anthropic/v1/messages", gw.base()),
+        &[("cf-aig-byok-alias", "nope")],
+        msg,
+    )
+    .await;
     a.assert_gateway_error(400, 2040);
     assert_eq!(fake.hits(), hits);
 }
 
 #[tokio::test]
-async fn keys_stored_through_the_control_plane_are_used_and_a_gateway_token_in_the_key_slot_is_swapped() {
+async fn keys_stored_through_the_control_plane_are_used_and_a_gateway_token_in_the_key_slot_is_swapped(
+) {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, AUTHED).await;
     let a = cp_send(
@@ -74,9 +133,21 @@ async fn keys_stored_through_the_control_plane_are_used_and_a_gateway_token_in_t
     .await;
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     // The OpenAI SDK with apiKey = the gateway token: Authorization carries the gateway token.
-    let a = post(&format!("{}/compat/chat/completions", gw.base()), &[("authorization", "Bearer gw-token-1")], r#"{"model":"grok/grok-beta","messages":[]}"#).await;
+    let a = post(
+        &format!("{}/compat/chat/completions", gw.base()),
+        &[("authorization", "Bearer gw-token-1")],
+        r#"{"model":"grok/grok-beta","messages":[]}"#,
+    )
+    .await;
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
-    assert_eq!(fake.last_request().unwrap().headers.get("authorization").unwrap(), "Bearer xai-stored-in-db");
+    assert_eq!(
+        fake.last_request()
+            .unwrap()
+            .headers
+            .get("authorization")
+            .unwrap(),
+        "Bearer xai-stored-in-db"
+    );
 }
 
 #[tokio::test]
@@ -88,21 +159,55 @@ async fn retries_on_5xx_and_429_then_answer_with_the_success() {
     let t = Instant::now();
     let a = post(
         &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[AUTH, ("cf-aig-max-attempts", "3"), ("cf-aig-retry-delay", "100"), ("cf-aig-backoff", "linear")],
+        &[
+            AUTH,
+            ("cf-aig-max-attempts", "3"),
+            ("cf-aig-retry-delay", "100"),
+            ("cf-aig-backoff", "linear"),
+        ],
         CHAT,
     )
     .await;
     assert_eq!(a.status, 200);
     assert_eq!(fake.hits(), 3);
-    assert!(t.elapsed() >= Duration::from_millis(300), "linear backoff: 100 + 200 ms");
-    let log_id = a.headers.get("cf-aig-log-id").unwrap().to_str().unwrap().to_owned();
-    let request_id = a.headers.get("cf-aig-request-id").unwrap().to_str().unwrap().to_owned();
-    assert_ne!(log_id, request_id, "the answering attempt has its own log id");
+    assert!(
+        t.elapsed() >= Duration::from_millis(300),
+        "linear backoff: 100 + 200 ms"
+    );
+    let log_id = a
+        .headers
+        .get("cf-aig-log-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let request_id = a
+        .headers
+        .get("cf-aig-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(
+        log_id, request_id,
+        "the answering attempt has its own log id"
+    );
     let rows = gw.wait_for_logs("gw", 3).await;
-    let statuses: Vec<u64> = rows.iter().map(|r| r["status_code"].as_u64().unwrap()).collect();
-    assert_eq!(statuses, vec![200, 429, 503], "one record per attempt, newest first");
+    let statuses: Vec<u64> = rows
+        .iter()
+        .map(|r| r["status_code"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![200, 429, 503],
+        "one record per attempt, newest first"
+    );
     assert_eq!(rows[0]["id"], log_id.as_str());
-    assert_eq!(rows[2]["id"], request_id.as_str(), "the first attempt's id is the request id");
+    assert_eq!(
+        rows[2]["id"],
+        request_id.as_str(),
+        "the first attempt's id is the request id"
+    );
 }
 
 #[tokio::test]
@@ -111,14 +216,24 @@ async fn the_last_failure_comes_back_as_it_came() {
     let gw = Gateway::start(&fake, "[[gateways]]\naccount_id = \"acct\"\nid = \"gw\"\nretry_max_attempts = 2\nretry_delay = 0\n").await;
     fake.push_script(Script::new().status(500));
     fake.push_script(Script::new().status(502).body(r#"{"error":"last"}"#));
-    let a = post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    let a = post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[AUTH],
+        CHAT,
+    )
+    .await;
     assert_eq!(a.status, 502);
     assert_eq!(&a.body[..], br#"{"error":"last"}"#);
     assert_eq!(fake.hits(), 2, "the gateway's retry settings apply");
     // 4xx other than 429 is not retried.
     fake.reset();
     fake.push_script(Script::new().status(400));
-    let a = post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH], CHAT).await;
+    let a = post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[AUTH],
+        CHAT,
+    )
+    .await;
     assert_eq!(a.status, 400);
     assert_eq!(fake.hits(), 1);
 }
@@ -131,14 +246,23 @@ async fn request_timeout_bounds_each_attempt() {
     let t = Instant::now();
     let a = post(
         &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[AUTH, ("cf-aig-request-timeout", "200"), ("cf-aig-max-attempts", "2")],
+        &[
+            AUTH,
+            ("cf-aig-request-timeout", "200"),
+            ("cf-aig-max-attempts", "2"),
+        ],
         CHAT,
     )
     .await;
     assert_eq!(a.status, 200, "the second attempt answers");
     assert!(t.elapsed() < Duration::from_secs(2));
     fake.push_script(Script::new().delay(Duration::from_secs(3)));
-    let a = post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH, ("cf-aig-request-timeout", "200")], CHAT).await;
+    let a = post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[AUTH, ("cf-aig-request-timeout", "200")],
+        CHAT,
+    )
+    .await;
     a.assert_gateway_error(504, 2005);
 }
 
@@ -154,9 +278,20 @@ async fn bad_traffic_headers_are_refused_before_anything_is_sent() {
         ("cf-aig-cache-ttl", "-5"),
         ("cf-aig-metadata", "{oops"),
     ] {
-        let a = post(&format!("{}/grok/v1/chat/completions", gw.base()), &[AUTH, (name, value)], CHAT).await;
+        let a = post(
+            &format!("{}/grok/v1/chat/completions", gw.base()),
+            &[AUTH, (name, value)],
+            CHAT,
+        )
+        .await;
         a.assert_gateway_error(400, 2000);
-        assert!(a.json()["error"][0]["message"].as_str().unwrap().contains(name), "{name}");
+        assert!(
+            a.json()["error"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains(name),
+            "{name}"
+        );
     }
     assert_eq!(fake.hits(), 0);
 }
@@ -181,7 +316,11 @@ async fn universal_steps_fall_back_in_order() {
     assert_eq!(reqs[0].headers.get("authorization").unwrap(), "Bearer k1");
     assert_eq!(reqs[1].headers.get("authorization").unwrap(), "Bearer k2");
     assert_eq!(reqs[1].headers.get("x-step").unwrap(), "two");
-    assert_eq!(reqs[1].headers.get("x-shared").unwrap(), "all", "request headers apply to all steps");
+    assert_eq!(
+        reqs[1].headers.get("x-shared").unwrap(),
+        "all",
+        "request headers apply to all steps"
+    );
     let sent: serde_json::Value = serde_json::from_slice(&reqs[1].body).unwrap();
     assert_eq!(sent["model"], "gpt-5-mini");
     let rows = gw.wait_for_logs("gw", 2).await;
@@ -238,14 +377,21 @@ async fn malformed_universal_bodies_are_refused() {
         json!([{"provider":"grok","query":{}}]).to_string(),
         json!([{"provider":"grok","endpoint":"chat/completions"}]).to_string(),
         json!([{"provider":"grok","endpoint":"../x","query":{}}]).to_string(),
-        json!([{"provider":"grok","endpoint":"chat","query":{},"headers":{"a":{"b":1}}}]).to_string(),
-        json!([{"provider":"grok","endpoint":"chat","query":{},"config":{"maxAttempts":9}}]).to_string(),
+        json!([{"provider":"grok","endpoint":"chat","query":{},"headers":{"a":{"b":1}}}])
+            .to_string(),
+        json!([{"provider":"grok","endpoint":"chat","query":{},"config":{"maxAttempts":9}}])
+            .to_string(),
     ] {
         let a = post(&gw.base(), &[], &body).await;
         assert_eq!(a.status, 400, "{body}");
         assert_eq!(a.json()["error"][0]["code"], 2000, "{body}");
     }
-    let a = post(&gw.base(), &[], &json!([{"provider":"nope","endpoint":"x","query":{}}]).to_string()).await;
+    let a = post(
+        &gw.base(),
+        &[],
+        &json!([{"provider":"nope","endpoint":"x","query":{}}]).to_string(),
+    )
+    .await;
     a.assert_gateway_error(400, 2008);
     assert_eq!(fake.hits(), 0);
 }

@@ -5,6 +5,8 @@
 //!   [`LogQuery`] (list, get, patch, delete, analytics), with the query types the control plane
 //!   parses from its query string ([`params`]).
 //! - [`keys`]: stored provider keys ([`KeyStore`]).
+//! - [`cache`] and [`ratelimit`]: the response cache and gateway rate-limit counters, in
+//!   memory or in Redis ([`kv`]), shared by replicas when Redis is configured.
 //! - [`sqlite`]: the embedded default backend (one file, WAL), migrations applied at open.
 //! - [`postgres`]: the scale-out backend (a pool shared by any number of replicas).
 //!
@@ -17,12 +19,15 @@
 
 #[cfg(test)]
 mod bench;
+pub mod cache;
 pub mod keys;
+pub mod kv;
 mod log_query;
 pub mod logs;
 pub mod params;
 mod plan;
 pub mod postgres;
+pub mod ratelimit;
 mod rollup;
 mod row;
 mod sql;

@@ -131,13 +131,20 @@ macro_rules! impl_log_query {
                 let Some(gkey) = self.find_gkey(account, gateway).await? else {
                     return Ok(Vec::new());
                 };
-                let (c, l) = $crate::sql::analytics_sql($d, gkey, query)?;
-                let counters = $bind(sqlx::query(&c.text), &c.args)
-                    .fetch_all(&self.$read)
-                    .await?;
-                let latency = $bind(sqlx::query(&l.text), &l.args)
-                    .fetch_all(&self.$read)
-                    .await?;
+                let mut counters = Vec::new();
+                let mut latency = Vec::new();
+                for (c, l) in $crate::sql::analytics_sql($d, gkey, query)? {
+                    counters.extend(
+                        $bind(sqlx::query(&c.text), &c.args)
+                            .fetch_all(&self.$read)
+                            .await?,
+                    );
+                    latency.extend(
+                        $bind(sqlx::query(&l.text), &l.args)
+                            .fetch_all(&self.$read)
+                            .await?,
+                    );
+                }
                 $crate::sql::analytics_fold(query, &counters, &latency)
             }
         }

@@ -24,14 +24,14 @@
 //!   matches a substring of some key/value. `tokens` is `tokens_in + tokens_out` (missing = 0).
 //! - **Ordering**: by the chosen column, then `created_at`, then `id`, all in the chosen
 //!   direction, so pages are stable. A missing value sorts lowest.
-//! - **Analytics** come from a rollup kept by `write_batch` (per gateway × minute × provider ×
-//!   model counters, plus a log-scale latency histogram), never from the log rows. They count
-//!   every record handed to `write_batch`, including those a `STOP_INSERTING` cap skipped,
-//!   and are *not* reduced when rows are deleted (by `delete_logs` or `DELETE_OLDEST`): like
-//!   Cloudflare's analytics, they describe traffic, not the stored log. Buckets are UTC; the
-//!   range `[start, end)` selects the minutes that start inside it (so it is exact for
-//!   minute-aligned bounds). p50/p95 are estimated from the histogram (buckets 2^(1/8) wide:
-//!   within about 5 % of the exact value).
+//! - **Analytics** come from a rollup kept by `write_batch` (per gateway × minute and × hour ×
+//!   provider × model counters, plus a log-scale latency histogram; see `rollup.rs`), never
+//!   from the log rows. They count every record handed to `write_batch`, including those a
+//!   `STOP_INSERTING` cap skipped, and are *not* reduced when rows are deleted (by
+//!   `delete_logs` or `DELETE_OLDEST`): like Cloudflare's analytics, they describe traffic,
+//!   not the stored log. Buckets are UTC; the range `[start, end)` selects the minutes that
+//!   start inside it (so it is exact for minute-aligned bounds). p50/p95 are estimated from
+//!   the histogram (buckets 2^(1/8) wide: within about 5 % of the exact value).
 
 use crate::StoreError;
 use async_trait::async_trait;

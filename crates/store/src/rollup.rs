@@ -1,17 +1,23 @@
 //! The analytics rollup both backends keep, and the timestamp arithmetic it needs.
 //!
-//! `write_batch` folds every record into two tables keyed by gateway × minute × provider ×
-//! model: `log_rollup` (requests, errors, cache hits, tokens, cost) and `log_latency` (a
-//! sparse log-scale histogram of durations: one row per non-empty bucket). Analytics then
-//! reads a few thousand rollup rows for a day instead of the log itself. Bucket `k` holds
-//! durations `d` (ms) with `floor(8 · log2(1 + d)) = k`, so each bucket is 2^(1/8) ≈ 9 %
-//! wide; percentiles are interpolated inside the bucket that holds the wanted rank.
+//! `write_batch` folds every record into tables keyed by gateway × period × provider × model,
+//! at two resolutions: per minute (`log_rollup`, `log_latency`) and per hour
+//! (`log_rollup_hourly`, `log_latency_hourly`). `*_rollup*` holds requests, errors, cache hits,
+//! tokens and cost; `*_latency*` a sparse log-scale histogram of durations (one row per
+//! non-empty bucket). Bucket `k` holds durations `d` (ms) with `floor(8 · log2(1 + d)) = k`,
+//! so each bucket is 2^(1/8) ≈ 9 % wide; percentiles are interpolated inside the bucket that
+//! holds the wanted rank.
+//!
+//! Analytics by minute read the minute tables; by hour or day, the whole hours of the range
+//! come from the hourly tables and only its ragged ends from the minute tables, so a month
+//! reads about 720 periods per group however busy the gateway was. Both levels store the
+//! period as its first minute since the epoch.
 //!
 //! Timestamps are stored as microseconds since the Unix epoch: RFC 3339 text with and without
 //! a fraction (`...:00Z` vs `...:00.5Z`) does not sort as time does.
 
 use crate::logs::AnalyticsRow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use switchyard_core::LogRecord;
 use time::format_description::well_known::{Iso8601, Rfc3339};
 use time::{Date, OffsetDateTime, PrimitiveDateTime};
@@ -82,21 +88,19 @@ pub(crate) struct Counters {
 /// (gateway key, minute, provider, model ("" when none))
 pub(crate) type RollupKey = (i64, i64, String, String);
 
-/// One batch folded into rollup increments.
+/// The tables of one resolution: (counters, latency histogram).
+pub(crate) const MINUTE_TABLES: (&str, &str) = ("log_rollup", "log_latency");
+pub(crate) const HOUR_TABLES: (&str, &str) = ("log_rollup_hourly", "log_latency_hourly");
+
+/// Increments for the tables of one resolution, sorted by key (the lock order).
 #[derive(Debug, Default)]
-pub(crate) struct Rollup {
-    pub counters: HashMap<RollupKey, Counters>,
-    pub latency: HashMap<(RollupKey, i64), i64>,
+pub(crate) struct Level {
+    pub counters: BTreeMap<RollupKey, Counters>,
+    pub latency: BTreeMap<(RollupKey, i64), i64>,
 }
 
-impl Rollup {
-    pub fn add(&mut self, gkey: i64, created_us: i64, r: &LogRecord) {
-        let key = (
-            gkey,
-            created_us.div_euclid(MINUTE_US),
-            r.provider.clone(),
-            r.model.clone().unwrap_or_default(),
-        );
+impl Level {
+    fn add(&mut self, key: RollupKey, r: &LogRecord) {
         *self
             .latency
             .entry((key.clone(), latency_bucket(r.duration)))
@@ -109,10 +113,60 @@ impl Rollup {
         c.tokens_out += r.tokens_out.map_or(0, clamp_i64);
         c.cost += r.cost;
     }
+}
+
+/// One batch folded into rollup increments, at both resolutions.
+#[derive(Debug, Default)]
+pub(crate) struct Rollup {
+    pub minute: Level,
+    pub hour: Level,
+}
+
+impl Rollup {
+    pub fn add(&mut self, gkey: i64, created_us: i64, r: &LogRecord) {
+        let minute = created_us.div_euclid(MINUTE_US);
+        let provider = r.provider.clone();
+        let model = r.model.clone().unwrap_or_default();
+        let hour = minute.div_euclid(60) * 60;
+        self.hour
+            .add((gkey, hour, provider.clone(), model.clone()), r);
+        self.minute.add((gkey, minute, provider, model), r);
+    }
 
     pub fn is_empty(&self) -> bool {
-        self.counters.is_empty()
+        self.minute.counters.is_empty()
     }
+
+    /// Each level with its (counters, latency) tables.
+    pub fn levels(&self) -> [(&Level, (&'static str, &'static str)); 2] {
+        [(&self.minute, MINUTE_TABLES), (&self.hour, HOUR_TABLES)]
+    }
+}
+
+/// Which tables answer which minutes of `[from, to)` for buckets of `bucket_minutes`:
+/// (tables, from, to) parts, hourly tables for the whole hours when buckets are hours or days.
+pub(crate) fn parts(
+    from: i64,
+    to: i64,
+    bucket_minutes: i64,
+) -> Vec<((&'static str, &'static str), i64, i64)> {
+    if bucket_minutes < 60 {
+        return vec![(MINUTE_TABLES, from, to)];
+    }
+    let h_from = from.div_euclid(60) * 60 + if from.rem_euclid(60) == 0 { 0 } else { 60 };
+    let h_to = to.div_euclid(60) * 60;
+    if h_from >= h_to {
+        return vec![(MINUTE_TABLES, from, to)];
+    }
+    let mut out = Vec::with_capacity(3);
+    if from < h_from {
+        out.push((MINUTE_TABLES, from, h_from));
+    }
+    out.push((HOUR_TABLES, h_from, h_to));
+    if h_to < to {
+        out.push((MINUTE_TABLES, h_to, to));
+    }
+    out
 }
 
 pub(crate) fn clamp_i64(v: u64) -> i64 {
@@ -209,6 +263,21 @@ mod tests {
         assert!((p95 - 6650.0).abs() / 6650.0 < 0.05, "{p95}");
         let one: BTreeMap<i64, u64> = [(latency_bucket(250), 1)].into();
         assert!((percentile(&one, 0.5) - 250.0).abs() < 12.0);
+    }
+
+    #[test]
+    fn whole_hours_come_from_the_hourly_tables() {
+        assert_eq!(parts(0, 120, 1), vec![(MINUTE_TABLES, 0, 120)]);
+        assert_eq!(parts(0, 120, 60), vec![(HOUR_TABLES, 0, 120)]);
+        assert_eq!(
+            parts(30, 190, 1440),
+            vec![
+                (MINUTE_TABLES, 30, 60),
+                (HOUR_TABLES, 60, 180),
+                (MINUTE_TABLES, 180, 190)
+            ]
+        );
+        assert_eq!(parts(30, 100, 60), vec![(MINUTE_TABLES, 30, 100)]);
     }
 
     #[test]

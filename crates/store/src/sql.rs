@@ -11,7 +11,7 @@ use crate::logs::{
     Op, OrderBy,
 };
 use crate::params::normalize_value;
-use crate::rollup::{finish, minute_range, parse_micros, Counters, Group, GroupKey};
+use crate::rollup::{self, finish, minute_range, parse_micros, Group, GroupKey};
 use crate::row::{i, metadata_text, Get, GATEWAY_COLUMNS, KEY_COLUMNS, LOG_SELECT, PAYLOAD_SELECT};
 use crate::StoreError;
 use serde_json::Value;
@@ -490,14 +490,15 @@ pub(crate) fn patch_sql(d: Dialect, gkey: i64, id: &str, patch: &LogPatch) -> Op
     Some(sql)
 }
 
-/// The two analytics statements: counters (columns `b`, [`provider`], [`model`], `requests`,
-/// `errors`, `cache_hits`, `tokens_in`, `tokens_out`, `cost`) and the latency histogram
-/// (`b`, [`provider`], [`model`], `bucket`, `n`).
+/// The analytics statements, in (counters, latency) pairs, one pair per part of the range
+/// (see [`crate::rollup::parts`]). Counters have columns `b`, [`provider`], [`model`],
+/// `requests`, `errors`, `cache_hits`, `tokens_in`, `tokens_out`, `cost`; latency `b`,
+/// [`provider`], [`model`], `bucket`, `n`.
 pub(crate) fn analytics_sql(
     d: Dialect,
     gkey: i64,
     q: &AnalyticsQuery,
-) -> Result<(Sql, Sql), StoreError> {
+) -> Result<Vec<(Sql, Sql)>, StoreError> {
     let (from, to) = minute_range(&q.start, &q.end).map_err(StoreError::InvalidQuery)?;
     let m = q.bucket.minutes();
     let mut dims = String::new();
@@ -507,7 +508,7 @@ pub(crate) fn analytics_sql(
     if q.group_by.contains(&GroupBy::Model) {
         dims.push_str(", model");
     }
-    let build = |select: &str, table: &str, extra_group: &str| {
+    let build = |select: &str, table: &str, extra_group: &str, from: i64, to: i64| {
         let mut sql = Sql::new(d);
         let _ = write!(
             sql.text,
@@ -521,20 +522,31 @@ pub(crate) fn analytics_sql(
         let _ = write!(sql.text, " GROUP BY b{dims}{extra_group}");
         sql
     };
-    let counters = build(
-        "CAST(SUM(requests) AS BIGINT) AS requests, CAST(SUM(errors) AS BIGINT) AS errors, \
-         CAST(SUM(cache_hits) AS BIGINT) AS cache_hits, \
-         CAST(SUM(tokens_in) AS BIGINT) AS tokens_in, \
-         CAST(SUM(tokens_out) AS BIGINT) AS tokens_out, SUM(cost) AS cost",
-        "log_rollup",
-        "",
-    );
-    let latency = build(
-        "bucket, CAST(SUM(n) AS BIGINT) AS n",
-        "log_latency",
-        ", bucket",
-    );
-    Ok((counters, latency))
+    Ok(rollup::parts(from, to, m)
+        .into_iter()
+        .map(|((counters, latency), from, to)| {
+            (
+                build(
+                    "CAST(SUM(requests) AS BIGINT) AS requests, \
+                     CAST(SUM(errors) AS BIGINT) AS errors, \
+                     CAST(SUM(cache_hits) AS BIGINT) AS cache_hits, \
+                     CAST(SUM(tokens_in) AS BIGINT) AS tokens_in, \
+                     CAST(SUM(tokens_out) AS BIGINT) AS tokens_out, SUM(cost) AS cost",
+                    counters,
+                    "",
+                    from,
+                    to,
+                ),
+                build(
+                    "bucket, CAST(SUM(n) AS BIGINT) AS n",
+                    latency,
+                    ", bucket",
+                    from,
+                    to,
+                ),
+            )
+        })
+        .collect())
 }
 
 /// Folds the rows of [`analytics_sql`] into the answer.
@@ -562,15 +574,13 @@ pub(crate) fn analytics_fold(
     };
     let mut groups: BTreeMap<GroupKey, Group> = BTreeMap::new();
     for r in counters {
-        let g = groups.entry(key(r)?).or_default();
-        g.counters = Counters {
-            requests: r.i64("requests")?,
-            errors: r.i64("errors")?,
-            cache_hits: r.i64("cache_hits")?,
-            tokens_in: r.i64("tokens_in")?,
-            tokens_out: r.i64("tokens_out")?,
-            cost: r.f64("cost")?,
-        };
+        let c = &mut groups.entry(key(r)?).or_default().counters;
+        c.requests += r.i64("requests")?;
+        c.errors += r.i64("errors")?;
+        c.cache_hits += r.i64("cache_hits")?;
+        c.tokens_in += r.i64("tokens_in")?;
+        c.tokens_out += r.i64("tokens_out")?;
+        c.cost += r.f64("cost")?;
     }
     for r in latency {
         let g = groups.entry(key(r)?).or_default();

@@ -1014,6 +1014,49 @@ async fn analytics(store: Store) {
         ]
     );
 
+    // A range with ragged ends: whole hours from the hourly rollup, the ends from the minutes.
+    let rows = store
+        .analytics(
+            &a,
+            &g,
+            &q(
+                "2026-03-01T10:00:30Z",
+                "2026-03-02T00:30:00Z",
+                Bucket::Hour,
+                vec![],
+            ),
+        )
+        .await
+        .unwrap();
+    let buckets: Vec<(&str, u64)> = rows
+        .iter()
+        .map(|r| (r.bucket.as_str(), r.requests))
+        .collect();
+    assert_eq!(
+        buckets,
+        vec![
+            ("2026-03-01T10:00:00Z", 1),
+            ("2026-03-01T11:00:00Z", 1),
+            ("2026-03-02T00:00:00Z", 1)
+        ]
+    );
+    assert!(close(rows[0].latency_p50, 300.0, 0.05));
+    let rows = store
+        .analytics(
+            &a,
+            &g,
+            &q(
+                "2026-03-01T10:00:30Z",
+                "2026-03-02T00:05:00Z",
+                Bucket::Day,
+                vec![],
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "a4 (00:10) is after the end: {rows:#?}");
+    assert_eq!(rows[0].requests, 2);
+
     // Days by provider, ordered by bucket then provider.
     let rows = store
         .analytics(

@@ -6,7 +6,9 @@
 //!    the one the `x-fake-*` headers describe.
 //! 4. Answer: a scripted error status or raw body short-circuits; else route
 //!    by path (unknown → 404), parse the JSON (400/422), check credentials
-//!    (401, or 400 for xAI's wrong key), build the format's answer.
+//!    (401, or 400 for xAI's wrong key), build the format's answer. Gemini
+//!    checks credentials before the body, and its errors on a JSON-array
+//!    stream (`streamGenerateContent` without `alt=sse`) come inside `[…]`.
 //! 5. Wait `delay_ms`, counting a disconnect if the client leaves meanwhile.
 //! 6. Apply the scripted status and headers and the body pacing
 //!    (`chunk_delay_ms`, `drop_after`); the body counts later disconnects.
@@ -27,7 +29,8 @@ use crate::control;
 use crate::script::Script;
 use crate::state::Shared;
 use crate::wire::errors::{self, Dialect};
-use crate::wire::{self, anthropic, openai, Ctx, Reply, ReplyBody};
+use crate::wire::gemini::{self, Call};
+use crate::wire::{self, anthropic, embeddings, openai, Ctx, Reply, ReplyBody};
 
 /// Path prefixes under which the OpenAI-style routes are served, so the
 /// fake can stand in for providers whose base URL has no `/v1` or another
@@ -43,15 +46,18 @@ const OPENAI_PREFIXES: [&str; 6] = [
 
 enum Route<'a> {
     Chat,
+    Embeddings,
     Messages,
     Models,
     Model(&'a str),
+    Gemini(Call<'a>),
 }
 
 impl Route<'_> {
     fn dialect(&self) -> Dialect {
         match self {
             Route::Messages => Dialect::Anthropic,
+            Route::Gemini(_) => Dialect::Google,
             _ => Dialect::Xai,
         }
     }
@@ -61,10 +67,16 @@ fn route<'a>(method: &Method, path: &'a str) -> Option<Route<'a>> {
     if *method == Method::POST && (path == "/v1/messages" || path == "/messages") {
         return Some(Route::Messages);
     }
+    if *method == Method::POST {
+        if let Some(call) = gemini::route(path) {
+            return Some(Route::Gemini(call));
+        }
+    }
     OPENAI_PREFIXES.iter().find_map(|prefix| {
         let rest = path.strip_prefix(prefix)?;
         match (method, rest) {
             (&Method::POST, "/chat/completions") => Some(Route::Chat),
+            (&Method::POST, "/embeddings") => Some(Route::Embeddings),
             (&Method::GET, "/models") => Some(Route::Models),
             (&Method::GET, _) => rest
                 .strip_prefix("/models/")
@@ -124,8 +136,31 @@ pub(crate) async fn handle(
 
 fn answer(shared: &Shared, parts: &http::request::Parts, body: &Bytes, script: &Script) -> Reply {
     let path = parts.uri.path();
+    let query = parts.uri.query();
     let route = route(&parts.method, path);
-    let dialect = route.as_ref().map_or(Dialect::Xai, Route::dialect);
+    let reply = answer_route(shared, parts, route.as_ref(), body, script);
+    match route {
+        // A raw scripted body is sent as it is.
+        Some(Route::Gemini(call))
+            if script.body.is_none()
+                && !reply.status.is_success()
+                && gemini::array_stream(call, query, script.stream) =>
+        {
+            gemini::in_array(reply)
+        }
+        _ => reply,
+    }
+}
+
+fn answer_route(
+    shared: &Shared,
+    parts: &http::request::Parts,
+    route: Option<&Route<'_>>,
+    body: &Bytes,
+    script: &Script,
+) -> Reply {
+    let query = parts.uri.query();
+    let dialect = route.map_or(Dialect::Xai, Route::dialect);
 
     let scripted_status = match script.status.map(StatusCode::from_u16).transpose() {
         Ok(status) => status,
@@ -134,11 +169,23 @@ fn answer(shared: &Shared, parts: &http::request::Parts, body: &Bytes, script: &
     if let Some(raw) = &script.body {
         // An error body stays JSON even when the request asked for a stream.
         let is_error = scripted_status.is_some_and(|s| s.as_u16() >= 400);
-        let stream = script
-            .stream
-            .unwrap_or_else(|| !is_error && wire::asks_for_stream(body));
+        let stream = script.stream.unwrap_or_else(|| {
+            !is_error
+                && match route {
+                    Some(Route::Gemini(call)) => call.method == gemini::Method::Stream,
+                    _ => wire::asks_for_stream(body),
+                }
+        });
         let mut reply = raw_reply(raw, stream, script);
         reply.status = scripted_status.unwrap_or(StatusCode::OK);
+        if let Some(Route::Gemini(call)) = route {
+            if stream && gemini::array_stream(*call, query, Some(true)) {
+                // A JSON array streamed in pieces is still JSON.
+                reply
+                    .headers
+                    .insert(http::header::CONTENT_TYPE, errors::google_json_type());
+            }
+        }
         return reply;
     }
     if let Some(status) = scripted_status.filter(|s| s.as_u16() >= 400) {
@@ -147,16 +194,23 @@ fn answer(shared: &Shared, parts: &http::request::Parts, body: &Bytes, script: &
     let Some(route) = route else {
         return errors::not_found();
     };
+    let require = shared.config.require_auth;
+    let auth = match route {
+        Route::Gemini(_) => gemini::check_auth(&parts.headers, query, require),
+        _ => wire::check_auth(&parts.headers, require),
+    };
     let ctx = Ctx {
         shared,
         script,
-        auth: wire::check_auth(&parts.headers, shared.config.require_auth),
+        auth,
     };
     match route {
         Route::Chat => openai::chat(&ctx, body),
+        Route::Embeddings => embeddings::embeddings(&ctx, body),
         Route::Messages => anthropic::messages(&ctx, body),
         Route::Models => openai::models(&ctx),
         Route::Model(id) => openai::model(&ctx, id),
+        Route::Gemini(call) => gemini::handle(&ctx, *call, query, body),
     }
 }
 
@@ -302,5 +356,24 @@ mod tests {
             Some(Route::Model("grok-beta"))
         ));
         assert!(route(&Method::GET, "/v1/chat/completions").is_none());
+        for path in ["/v1/embeddings", "/embeddings", "/v1beta/openai/embeddings"] {
+            assert!(
+                matches!(route(&post, path), Some(Route::Embeddings)),
+                "{path}"
+            );
+        }
+        assert!(matches!(
+            route(&post, "/v1beta/models/gemini-2.5-flash:generateContent"),
+            Some(Route::Gemini(_))
+        ));
+        assert!(matches!(
+            route(&post, "/v1/models/gemini-2.5-flash:streamGenerateContent"),
+            Some(Route::Gemini(_))
+        ));
+        assert!(route(&Method::GET, "/v1beta/models/gemini:generateContent").is_none());
+        assert!(matches!(
+            route(&Method::GET, "/v1/models/grok-beta"),
+            Some(Route::Model("grok-beta"))
+        ));
     }
 }

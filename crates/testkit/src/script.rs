@@ -89,6 +89,9 @@ pub struct ScriptUsage {
     pub prompt_tokens: Option<u64>,
     /// Of which served from cache.
     pub cached_tokens: Option<u64>,
+    /// Of which written to the cache (reported by Anthropic as
+    /// `cache_creation_input_tokens`; not part of the cost).
+    pub cache_creation_tokens: Option<u64>,
     /// Visible output tokens.
     pub completion_tokens: Option<u64>,
     /// Hidden reasoning tokens (xAI: not part of `completion_tokens`).

@@ -19,6 +19,7 @@ fn to_json(k: &StoredKey) -> Value {
         "provider_slug": k.provider_slug,
         "gateway_id": k.gateway_id.as_str(),
         "secret_preview": k.secret_preview,
+        "secret_id": null,
         "default_config": k.default_config,
         "created_at": k.created_at,
         "modified_at": k.modified_at,

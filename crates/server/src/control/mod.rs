@@ -220,7 +220,12 @@ pub fn router(app: App) -> Router<App> {
             &format!("{base}/gateways/{{gateway}}/provider_configs/{{config}}"),
             axum::routing::delete(keys::delete),
         )
-        .fallback(|| async { CpError::not_found("no such control-plane route").into_response() })
+        .route(
+            "/client/v4/{*rest}",
+            axum::routing::any(|| async {
+                CpError::not_found("no such control-plane route").into_response()
+            }),
+        )
         .layer(axum::middleware::from_fn_with_state(app, admin_auth))
 }
 

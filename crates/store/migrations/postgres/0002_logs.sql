@@ -89,6 +89,31 @@ CREATE TABLE log_latency (
     PRIMARY KEY (gkey, minute, provider, model, bucket)
 );
 
+-- The same per hour (minute = the hour's first minute), so long ranges read few rows.
+CREATE TABLE log_rollup_hourly (
+    gkey BIGINT NOT NULL,
+    minute BIGINT NOT NULL,
+    provider TEXT COLLATE "C" NOT NULL,
+    model TEXT COLLATE "C" NOT NULL,
+    requests BIGINT NOT NULL,
+    errors BIGINT NOT NULL,
+    cache_hits BIGINT NOT NULL,
+    tokens_in BIGINT NOT NULL,
+    tokens_out BIGINT NOT NULL,
+    cost DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (gkey, minute, provider, model)
+);
+
+CREATE TABLE log_latency_hourly (
+    gkey BIGINT NOT NULL,
+    minute BIGINT NOT NULL,
+    provider TEXT COLLATE "C" NOT NULL,
+    model TEXT COLLATE "C" NOT NULL,
+    bucket BIGINT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (gkey, minute, provider, model, bucket)
+);
+
 CREATE TABLE provider_keys (
     id TEXT COLLATE "C" PRIMARY KEY,
     account_id TEXT COLLATE "C" NOT NULL,

@@ -95,6 +95,31 @@ CREATE TABLE log_latency (
     PRIMARY KEY (gkey, minute, provider, model, bucket)
 ) WITHOUT ROWID;
 
+-- The same per hour (minute = the hour's first minute), so long ranges read few rows.
+CREATE TABLE log_rollup_hourly (
+    gkey INTEGER NOT NULL,
+    minute INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    cache_hits INTEGER NOT NULL,
+    tokens_in INTEGER NOT NULL,
+    tokens_out INTEGER NOT NULL,
+    cost REAL NOT NULL,
+    PRIMARY KEY (gkey, minute, provider, model)
+) WITHOUT ROWID;
+
+CREATE TABLE log_latency_hourly (
+    gkey INTEGER NOT NULL,
+    minute INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (gkey, minute, provider, model, bucket)
+) WITHOUT ROWID;
+
 CREATE TABLE provider_keys (
     id TEXT PRIMARY KEY,
     account_id TEXT NOT NULL,

@@ -179,72 +179,73 @@ struct LatencyColumns<'a> {
 }
 
 async fn upsert_rollup(conn: &mut PgConnection, rollup: &Rollup) -> Result<(), StoreError> {
-    let mut counters: Vec<_> = rollup.counters.iter().collect();
-    counters.sort_by(|a, b| a.0.cmp(b.0));
-    let mut c = CounterColumns::default();
-    for ((gkey, minute, provider, model), v) in &counters {
-        c.gkey.push(*gkey);
-        c.minute.push(*minute);
-        c.provider.push(provider);
-        c.model.push(model);
-        c.requests.push(v.requests);
-        c.errors.push(v.errors);
-        c.cache_hits.push(v.cache_hits);
-        c.tokens_in.push(v.tokens_in);
-        c.tokens_out.push(v.tokens_out);
-        c.cost.push(v.cost);
-    }
-    sqlx::query(
-        "INSERT INTO log_rollup (gkey, minute, provider, model, requests, errors, cache_hits, \
-         tokens_in, tokens_out, cost) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], \
-         $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], \
-         $9::bigint[], $10::float8[]) \
-         ON CONFLICT (gkey, minute, provider, model) DO UPDATE SET \
-         requests = log_rollup.requests + EXCLUDED.requests, \
-         errors = log_rollup.errors + EXCLUDED.errors, \
-         cache_hits = log_rollup.cache_hits + EXCLUDED.cache_hits, \
-         tokens_in = log_rollup.tokens_in + EXCLUDED.tokens_in, \
-         tokens_out = log_rollup.tokens_out + EXCLUDED.tokens_out, \
-         cost = log_rollup.cost + EXCLUDED.cost",
-    )
-    .bind(&c.gkey)
-    .bind(&c.minute)
-    .bind(&c.provider)
-    .bind(&c.model)
-    .bind(&c.requests)
-    .bind(&c.errors)
-    .bind(&c.cache_hits)
-    .bind(&c.tokens_in)
-    .bind(&c.tokens_out)
-    .bind(&c.cost)
-    .execute(&mut *conn)
-    .await?;
+    for (level, (counter_table, latency_table)) in rollup.levels() {
+        let mut c = CounterColumns::default();
+        for ((gkey, minute, provider, model), v) in &level.counters {
+            c.gkey.push(*gkey);
+            c.minute.push(*minute);
+            c.provider.push(provider);
+            c.model.push(model);
+            c.requests.push(v.requests);
+            c.errors.push(v.errors);
+            c.cache_hits.push(v.cache_hits);
+            c.tokens_in.push(v.tokens_in);
+            c.tokens_out.push(v.tokens_out);
+            c.cost.push(v.cost);
+        }
+        sqlx::query(&format!(
+            "INSERT INTO {t} (gkey, minute, provider, model, requests, errors, cache_hits, \
+             tokens_in, tokens_out, cost) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], \
+             $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], \
+             $9::bigint[], $10::float8[]) \
+             ON CONFLICT (gkey, minute, provider, model) DO UPDATE SET \
+             requests = {t}.requests + EXCLUDED.requests, \
+             errors = {t}.errors + EXCLUDED.errors, \
+             cache_hits = {t}.cache_hits + EXCLUDED.cache_hits, \
+             tokens_in = {t}.tokens_in + EXCLUDED.tokens_in, \
+             tokens_out = {t}.tokens_out + EXCLUDED.tokens_out, \
+             cost = {t}.cost + EXCLUDED.cost",
+            t = counter_table
+        ))
+        .bind(&c.gkey)
+        .bind(&c.minute)
+        .bind(&c.provider)
+        .bind(&c.model)
+        .bind(&c.requests)
+        .bind(&c.errors)
+        .bind(&c.cache_hits)
+        .bind(&c.tokens_in)
+        .bind(&c.tokens_out)
+        .bind(&c.cost)
+        .execute(&mut *conn)
+        .await?;
 
-    let mut latency: Vec<_> = rollup.latency.iter().collect();
-    latency.sort_by(|a, b| a.0.cmp(b.0));
-    let mut l = LatencyColumns::default();
-    for (((gkey, minute, provider, model), bucket), n) in &latency {
-        l.gkey.push(*gkey);
-        l.minute.push(*minute);
-        l.provider.push(provider);
-        l.model.push(model);
-        l.bucket.push(*bucket);
-        l.n.push(**n);
+        let mut l = LatencyColumns::default();
+        for (((gkey, minute, provider, model), bucket), n) in &level.latency {
+            l.gkey.push(*gkey);
+            l.minute.push(*minute);
+            l.provider.push(provider);
+            l.model.push(model);
+            l.bucket.push(*bucket);
+            l.n.push(*n);
+        }
+        sqlx::query(&format!(
+            "INSERT INTO {t} (gkey, minute, provider, model, bucket, n) SELECT * FROM \
+             UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], \
+             $6::bigint[]) \
+             ON CONFLICT (gkey, minute, provider, model, bucket) DO UPDATE SET \
+             n = {t}.n + EXCLUDED.n",
+            t = latency_table
+        ))
+        .bind(&l.gkey)
+        .bind(&l.minute)
+        .bind(&l.provider)
+        .bind(&l.model)
+        .bind(&l.bucket)
+        .bind(&l.n)
+        .execute(&mut *conn)
+        .await?;
     }
-    sqlx::query(
-        "INSERT INTO log_latency (gkey, minute, provider, model, bucket, n) SELECT * FROM \
-         UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[]) \
-         ON CONFLICT (gkey, minute, provider, model, bucket) DO UPDATE SET \
-         n = log_latency.n + EXCLUDED.n",
-    )
-    .bind(&l.gkey)
-    .bind(&l.minute)
-    .bind(&l.provider)
-    .bind(&l.model)
-    .bind(&l.bucket)
-    .bind(&l.n)
-    .execute(&mut *conn)
-    .await?;
     Ok(())
 }
 

@@ -111,57 +111,59 @@ async fn find_gkey(
 }
 
 async fn upsert_rollup(conn: &mut SqliteConnection, rollup: &Rollup) -> Result<(), StoreError> {
-    let mut counters: Vec<_> = rollup.counters.iter().collect();
-    counters.sort_by(|a, b| a.0.cmp(b.0));
-    for chunk in counters.chunks(ROLLUP_ROWS_PER_UPSERT) {
-        let sql = format!(
-            "INSERT INTO log_rollup (gkey, minute, provider, model, requests, errors, cache_hits, \
-             tokens_in, tokens_out, cost) VALUES {} \
-             ON CONFLICT (gkey, minute, provider, model) DO UPDATE SET \
-             requests = log_rollup.requests + excluded.requests, \
-             errors = log_rollup.errors + excluded.errors, \
-             cache_hits = log_rollup.cache_hits + excluded.cache_hits, \
-             tokens_in = log_rollup.tokens_in + excluded.tokens_in, \
-             tokens_out = log_rollup.tokens_out + excluded.tokens_out, \
-             cost = log_rollup.cost + excluded.cost",
-            values_rows(10, chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for ((gkey, minute, provider, model), c) in chunk {
-            q = q
-                .bind(*gkey)
-                .bind(*minute)
-                .bind(provider.as_str())
-                .bind(model.as_str())
-                .bind(c.requests)
-                .bind(c.errors)
-                .bind(c.cache_hits)
-                .bind(c.tokens_in)
-                .bind(c.tokens_out)
-                .bind(c.cost);
+    for (level, (counter_table, latency_table)) in rollup.levels() {
+        let counters: Vec<_> = level.counters.iter().collect();
+        for chunk in counters.chunks(ROLLUP_ROWS_PER_UPSERT) {
+            let sql = format!(
+                "INSERT INTO {t} (gkey, minute, provider, model, requests, errors, cache_hits, \
+                 tokens_in, tokens_out, cost) VALUES {} \
+                 ON CONFLICT (gkey, minute, provider, model) DO UPDATE SET \
+                 requests = {t}.requests + excluded.requests, \
+                 errors = {t}.errors + excluded.errors, \
+                 cache_hits = {t}.cache_hits + excluded.cache_hits, \
+                 tokens_in = {t}.tokens_in + excluded.tokens_in, \
+                 tokens_out = {t}.tokens_out + excluded.tokens_out, \
+                 cost = {t}.cost + excluded.cost",
+                values_rows(10, chunk.len()),
+                t = counter_table,
+            );
+            let mut q = sqlx::query(&sql);
+            for ((gkey, minute, provider, model), c) in chunk {
+                q = q
+                    .bind(*gkey)
+                    .bind(*minute)
+                    .bind(provider.as_str())
+                    .bind(model.as_str())
+                    .bind(c.requests)
+                    .bind(c.errors)
+                    .bind(c.cache_hits)
+                    .bind(c.tokens_in)
+                    .bind(c.tokens_out)
+                    .bind(c.cost);
+            }
+            q.execute(&mut *conn).await?;
         }
-        q.execute(&mut *conn).await?;
-    }
-    let mut latency: Vec<_> = rollup.latency.iter().collect();
-    latency.sort_by(|a, b| a.0.cmp(b.0));
-    for chunk in latency.chunks(ROLLUP_ROWS_PER_UPSERT) {
-        let sql = format!(
-            "INSERT INTO log_latency (gkey, minute, provider, model, bucket, n) VALUES {} \
-             ON CONFLICT (gkey, minute, provider, model, bucket) DO UPDATE SET \
-             n = log_latency.n + excluded.n",
-            values_rows(6, chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for (((gkey, minute, provider, model), bucket), n) in chunk {
-            q = q
-                .bind(*gkey)
-                .bind(*minute)
-                .bind(provider.as_str())
-                .bind(model.as_str())
-                .bind(*bucket)
-                .bind(**n);
+        let latency: Vec<_> = level.latency.iter().collect();
+        for chunk in latency.chunks(ROLLUP_ROWS_PER_UPSERT) {
+            let sql = format!(
+                "INSERT INTO {t} (gkey, minute, provider, model, bucket, n) VALUES {} \
+                 ON CONFLICT (gkey, minute, provider, model, bucket) DO UPDATE SET \
+                 n = {t}.n + excluded.n",
+                values_rows(6, chunk.len()),
+                t = latency_table,
+            );
+            let mut q = sqlx::query(&sql);
+            for (((gkey, minute, provider, model), bucket), n) in chunk {
+                q = q
+                    .bind(*gkey)
+                    .bind(*minute)
+                    .bind(provider.as_str())
+                    .bind(model.as_str())
+                    .bind(*bucket)
+                    .bind(**n);
+            }
+            q.execute(&mut *conn).await?;
         }
-        q.execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -266,6 +268,7 @@ impl LogSink for SqliteStore {
             upsert_rollup(&mut tx, &rollup).await?;
         }
         tx.commit().await?;
+        self.after_batch().await?;
         Ok(WriteOutcome {
             written: inserted.values().sum::<i64>().max(0) as u64,
             skipped: decided.skipped.len() as u64,

@@ -2,7 +2,10 @@
 //!
 //! Two pools over the file: one connection for every write (so writers queue in-process
 //! instead of fighting over SQLite's lock), and a few for reads, which WAL lets run beside the
-//! writer. An in-memory database (`sqlite::memory:`) gets one connection for both.
+//! writer. An in-memory database (`sqlite::memory:`) gets one connection for both. Write
+//! transactions begin IMMEDIATE, so a second process on the same file waits its turn (busy
+//! timeout) rather than failing. Planner statistics are refreshed by `PRAGMA optimize` at
+//! open and every few thousand batches; nothing needs to be called from outside.
 //!
 //! - [`gateways`]: `GatewayStore`. - [`logs`]: `LogSink` and `LogQuery`. - [`keys`]: `KeyStore`.
 
@@ -18,6 +21,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, SqlitePool};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +33,12 @@ pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
     gkeys: Arc<GatewayKeys>,
+    /// Batches written, to refresh planner statistics now and then.
+    batches: Arc<AtomicU64>,
 }
+
+/// Every this many batches, `PRAGMA optimize` (re-analyses tables that changed a lot).
+const OPTIMIZE_EVERY: u64 = 2_000;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://PATH` or `sqlite::memory:`)
@@ -43,13 +52,18 @@ impl SqliteStore {
             .foreign_keys(true)
             // 64 MiB of page cache per connection: the log's indexes stay hot.
             .pragma("cache_size", "-65536")
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // Planner statistics from a sample, so `PRAGMA optimize` stays quick at any size.
+            .pragma("analysis_limit", "1000");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(opts.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        sqlx::query("PRAGMA optimize=0x10002")
+            .execute(&write)
+            .await?;
         let read = if in_memory {
             write.clone()
         } else {
@@ -62,15 +76,16 @@ impl SqliteStore {
             read,
             write,
             gkeys: Arc::new(GatewayKeys::default()),
+            batches: Arc::new(AtomicU64::new(0)),
         })
     }
 
-    /// Refreshes the query planner's statistics (`PRAGMA optimize`); cheap when nothing
-    /// changed much. The server may call it now and then (e.g. hourly).
-    pub async fn optimize(&self) -> Result<(), StoreError> {
-        sqlx::query("PRAGMA optimize=0x10002")
-            .execute(&self.write)
-            .await?;
+    /// Refreshes the query planner's statistics (`PRAGMA optimize`) every
+    /// [`OPTIMIZE_EVERY`] batches; cheap when nothing changed much.
+    pub(crate) async fn after_batch(&self) -> Result<(), StoreError> {
+        if self.batches.fetch_add(1, Ordering::Relaxed) % OPTIMIZE_EVERY == OPTIMIZE_EVERY - 1 {
+            sqlx::query("PRAGMA optimize").execute(&self.write).await?;
+        }
         Ok(())
     }
 

@@ -2,6 +2,13 @@
 //! named-event SSE sequence `message_start`, `content_block_start`, `ping`,
 //! `content_block_delta`…, `content_block_stop`, `message_delta`,
 //! `message_stop`.
+//!
+//! `image` blocks are checked like Anthropic does (a `base64` source needs a
+//! supported `media_type` and `data`, a `url` source a `url`); `system` is a
+//! string or text blocks; `stop_sequences` cut the reply before the first
+//! match (`stop_reason: "stop_sequence"`). A `tool_use` answer streams its
+//! `input` as `input_json_delta` pieces: an empty one, then the JSON in
+//! pieces of at most [`JSON_PIECE_BYTES`] bytes.
 
 use bytes::Bytes;
 use http::header::HeaderValue;
@@ -9,7 +16,7 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::content::{self, ContentPlan, Usage};
+use super::content::{self, Chunks, ContentPlan, Usage};
 use super::errors::{self, Dialect};
 use super::{Ctx, MessageContent, Reply};
 use crate::body::{FrameKind, FrameSource};
@@ -23,7 +30,14 @@ struct MessagesRequest {
     stream: Option<bool>,
     tools: Option<Vec<Value>>,
     tool_choice: Option<Value>,
+    stop_sequences: Option<Vec<String>>,
 }
+
+/// The longest `partial_json` piece of a streamed `tool_use` input.
+pub(crate) const JSON_PIECE_BYTES: usize = 12;
+
+/// Image types Anthropic accepts in a `base64` source.
+const IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
 
 #[derive(Deserialize)]
 struct InputMessage {
@@ -46,7 +60,7 @@ struct MessageOut<'a> {
     model: &'a str,
     content: Vec<Block<'a>>,
     stop_reason: Option<&'static str>,
-    stop_sequence: Option<&'static str>,
+    stop_sequence: Option<&'a str>,
     usage: AnthropicUsage,
 }
 
@@ -68,18 +82,31 @@ struct AnthropicUsage {
     input_tokens: u64,
     cache_creation_input_tokens: u64,
     cache_read_input_tokens: u64,
+    cache_creation: CacheCreation,
     output_tokens: u64,
+    service_tier: &'static str,
+}
+
+#[derive(Serialize, Clone, Copy)]
+struct CacheCreation {
+    ephemeral_5m_input_tokens: u64,
+    ephemeral_1h_input_tokens: u64,
 }
 
 impl From<Usage> for AnthropicUsage {
     fn from(u: Usage) -> Self {
         Self {
-            // Anthropic counts cache reads apart from input_tokens.
-            input_tokens: u.prompt.saturating_sub(u.cached),
-            cache_creation_input_tokens: 0,
+            // Anthropic counts cache reads and writes apart from input_tokens.
+            input_tokens: u.prompt.saturating_sub(u.cached + u.cache_creation),
+            cache_creation_input_tokens: u.cache_creation,
             cache_read_input_tokens: u.cached,
+            cache_creation: CacheCreation {
+                ephemeral_5m_input_tokens: u.cache_creation,
+                ephemeral_1h_input_tokens: 0,
+            },
             // Reasoning is part of output_tokens on this API.
             output_tokens: u.completion + u.reasoning,
+            service_tier: "standard",
         }
     }
 }
@@ -105,6 +132,9 @@ pub(crate) fn messages(ctx: &Ctx<'_>, body: &[u8]) -> Reply {
             &format!("{field}: Field required"),
         );
     }
+    if let Some(message) = invalid_image(&request) {
+        return errors::error(Dialect::Anthropic, StatusCode::BAD_REQUEST, &message);
+    }
     let model = ctx
         .script
         .model
@@ -120,34 +150,48 @@ pub(crate) fn messages(ctx: &Ctx<'_>, body: &[u8]) -> Reply {
             .filter_map(|m| m.content.as_ref())
             .map(MessageContent::words)
             .sum::<u64>();
-    let usage = Usage::resolve(prompt_words, plan, ctx.script);
     let tool = tool_use(&request, ctx);
+    let (chunks, stop_sequence) = match &tool {
+        Some(_) => (Chunks::new(plan), None),
+        None => Chunks::new(plan).stop_at(request.stop_sequences.as_deref().unwrap_or_default()),
+    };
+    let completion = match &tool {
+        Some(_) => u64::try_from(plan.chunks).unwrap_or(u64::MAX),
+        None => chunks.tokens(),
+    };
+    let usage = Usage::resolve_tokens(prompt_words, completion, ctx.script);
+    let stop_reason = match (&tool, &stop_sequence) {
+        (Some(_), _) => "tool_use",
+        (None, Some(_)) => "stop_sequence",
+        (None, None) => "end_turn",
+    };
     let id = content::anthropic_id("msg_", ctx.shared.next_id());
     let stream = ctx.script.stream.unwrap_or(request.stream == Some(true));
 
     let reply = if stream {
+        let json_pieces = tool.as_ref().map(|t| json_pieces(&t.input.to_string()));
         Reply::stream(Box::new(MessagesStream {
             id,
             model: model.to_owned(),
-            plan,
+            chunks,
             tool,
+            json_pieces: json_pieces.unwrap_or_default(),
+            stop_reason,
+            stop_sequence,
             usage: usage.into(),
             phase: Phase::MessageStart,
         }))
     } else {
         let text;
-        let (block, stop_reason) = match &tool {
-            Some(call) => (
-                Block::ToolUse {
-                    id: &call.id,
-                    name: &call.name,
-                    input: &call.input,
-                },
-                "tool_use",
-            ),
+        let block = match &tool {
+            Some(call) => Block::ToolUse {
+                id: &call.id,
+                name: &call.name,
+                input: &call.input,
+            },
             None => {
-                text = plan.full_text();
-                (Block::Text { text: &text }, "end_turn")
+                text = chunks.full_text();
+                Block::Text { text: &text }
             }
         };
         let message = MessageOut {
@@ -157,7 +201,7 @@ pub(crate) fn messages(ctx: &Ctx<'_>, body: &[u8]) -> Reply {
             model,
             content: vec![block],
             stop_reason: Some(stop_reason),
-            stop_sequence: None,
+            stop_sequence: stop_sequence.as_deref(),
             usage: usage.into(),
         };
         // Plain structs of strings and numbers always serialise.
@@ -171,6 +215,76 @@ pub(crate) fn messages(ctx: &Ctx<'_>, body: &[u8]) -> Reply {
         Ok(value) => reply.with_header("request-id", value),
         Err(_) => reply,
     }
+}
+
+/// Anthropic's message for the first malformed `image` block, if any.
+fn invalid_image(request: &MessagesRequest) -> Option<String> {
+    for (i, message) in request.messages.iter().flatten().enumerate() {
+        let Some(content) = &message.content else {
+            continue;
+        };
+        for (j, part) in content.parts().iter().enumerate() {
+            if part.kind.as_deref() != Some("image") {
+                continue;
+            }
+            let at = format!("messages.{i}.content.{j}.image.source");
+            let Some(source) = &part.source else {
+                return Some(format!("{at}: Field required"));
+            };
+            let field = |name: &str| source.get(name).and_then(Value::as_str);
+            match field("type") {
+                Some("base64") => {
+                    if !field("media_type").is_some_and(|m| IMAGE_TYPES.contains(&m)) {
+                        return Some(format!(
+                            "{at}.base64.media_type: Input should be 'image/jpeg', \
+                             'image/png', 'image/gif' or 'image/webp'"
+                        ));
+                    }
+                    if field("data").is_none() {
+                        return Some(format!("{at}.base64.data: Field required"));
+                    }
+                }
+                Some("url") => {
+                    if field("url").is_none() {
+                        return Some(format!("{at}.url.url: Field required"));
+                    }
+                }
+                Some("file") => {
+                    if field("file_id").is_none() {
+                        return Some(format!("{at}.file.file_id: Field required"));
+                    }
+                }
+                Some(other) => {
+                    return Some(format!(
+                        "{at}: Input tag '{other}' found using 'type' does not match any of the \
+                         expected tags: 'base64', 'file', 'url'"
+                    ))
+                }
+                None => {
+                    return Some(format!(
+                        "{at}: Unable to extract tag using discriminator 'type'"
+                    ))
+                }
+            }
+        }
+    }
+    None
+}
+
+/// A tool input as `input_json_delta` pieces: an empty one first, as
+/// Anthropic sends, then at most [`JSON_PIECE_BYTES`] bytes each.
+fn json_pieces(json: &str) -> Vec<String> {
+    let mut pieces = vec![String::new()];
+    let mut start = 0;
+    while start < json.len() {
+        let mut end = (start + JSON_PIECE_BYTES).min(json.len());
+        while !json.is_char_boundary(end) {
+            end += 1;
+        }
+        pieces.push(json[start..end].to_owned());
+        start = end;
+    }
+    pieces
 }
 
 /// A tool is used when the request offers tools (not disabled by
@@ -245,17 +359,17 @@ enum Delta<'a> {
 }
 
 #[derive(Serialize)]
-struct MessageDelta {
+struct MessageDelta<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
-    delta: StopDelta,
+    delta: StopDelta<'a>,
     usage: OutputUsage,
 }
 
 #[derive(Serialize)]
-struct StopDelta {
+struct StopDelta<'a> {
     stop_reason: &'static str,
-    stop_sequence: Option<&'static str>,
+    stop_sequence: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -289,20 +403,14 @@ enum Phase {
 struct MessagesStream {
     id: String,
     model: String,
-    plan: ContentPlan,
+    chunks: Chunks,
     tool: Option<ToolUse>,
+    /// The tool input's `partial_json` pieces.
+    json_pieces: Vec<String>,
+    stop_reason: &'static str,
+    stop_sequence: Option<String>,
     usage: AnthropicUsage,
     phase: Phase,
-}
-
-impl MessagesStream {
-    fn stop_reason(&self) -> &'static str {
-        if self.tool.is_some() {
-            "tool_use"
-        } else {
-            "end_turn"
-        }
-    }
 }
 
 impl FrameSource for MessagesStream {
@@ -351,21 +459,22 @@ impl FrameSource for MessagesStream {
                 Phase::Delta(0),
             ),
             Phase::Delta(i) => {
-                let total = if self.tool.is_some() { 1 } else { self.plan.chunks };
+                let total = if self.tool.is_some() {
+                    self.json_pieces.len()
+                } else {
+                    self.chunks.len()
+                };
                 if i >= total {
                     self.phase = Phase::BlockStop;
                     return self.next_frame();
                 }
                 let text;
                 let delta = match &self.tool {
-                    Some(call) => {
-                        text = call.input.to_string();
-                        Delta::InputJsonDelta {
-                            partial_json: &text,
-                        }
-                    }
+                    Some(_) => Delta::InputJsonDelta {
+                        partial_json: self.json_pieces[i].as_str(),
+                    },
                     None => {
-                        text = self.plan.chunk(i);
+                        text = self.chunks.chunk(i);
                         Delta::TextDelta { text: &text }
                     }
                 };
@@ -374,7 +483,11 @@ impl FrameSource for MessagesStream {
                     index: 0,
                     delta,
                 };
-                let frame = event("content_block_delta", &data, text.len() + 64);
+                let size = match &data.delta {
+                    Delta::TextDelta { text } => text.len(),
+                    Delta::InputJsonDelta { partial_json } => partial_json.len(),
+                };
+                let frame = event("content_block_delta", &data, size + 64);
                 (FrameKind::Content, frame, Phase::Delta(i + 1))
             }
             Phase::BlockStop => (
@@ -388,8 +501,8 @@ impl FrameSource for MessagesStream {
                 let data = MessageDelta {
                     kind: "message_delta",
                     delta: StopDelta {
-                        stop_reason: self.stop_reason(),
-                        stop_sequence: None,
+                        stop_reason: self.stop_reason,
+                        stop_sequence: self.stop_sequence.as_deref(),
                     },
                     usage: OutputUsage {
                         output_tokens: self.usage.output_tokens,

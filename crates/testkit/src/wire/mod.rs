@@ -5,7 +5,9 @@
 
 pub(crate) mod anthropic;
 pub(crate) mod content;
+pub(crate) mod embeddings;
 pub(crate) mod errors;
+pub(crate) mod gemini;
 pub(crate) mod openai;
 
 use bytes::Bytes;
@@ -77,6 +79,9 @@ pub(crate) struct Ctx<'a> {
 pub(crate) enum AuthFailure {
     Missing,
     Invalid,
+    /// Google only: no API key, but an `Authorization: Bearer` header,
+    /// which Google reads as an OAuth token of the wrong kind.
+    BearerOnly,
 }
 
 /// The API key value that is always rejected as invalid.
@@ -119,6 +124,8 @@ pub(crate) struct ContentPart {
     #[serde(rename = "type")]
     pub(crate) kind: Option<String>,
     pub(crate) text: Option<String>,
+    /// An Anthropic `image` block's source.
+    pub(crate) source: Option<serde_json::Value>,
 }
 
 impl MessageContent {
@@ -131,6 +138,14 @@ impl MessageContent {
                 .map(content::words)
                 .sum(),
             MessageContent::Other(_) => 0,
+        }
+    }
+
+    /// The list of parts, if the content is one.
+    pub(crate) fn parts(&self) -> &[ContentPart] {
+        match self {
+            MessageContent::Parts(parts) => parts,
+            _ => &[],
         }
     }
 

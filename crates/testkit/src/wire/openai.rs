@@ -1,5 +1,11 @@
 //! xAI/OpenAI-compatible chat completions (JSON and `data:` SSE, per
 //! xai-api.md §3.2 and §3.5) and the OpenAI-style model list.
+//!
+//! `n` > 1 gives that many choices (in a stream, one chunk per choice and
+//! step, then one finish chunk per choice); `response_format`
+//! `json_object` answers `{"answer":"<reply>"}` and `json_schema` an object
+//! with the schema's required properties filled with sample values, sent in
+//! `chunks` pieces. Image parts (`image_url`) are accepted and not counted.
 
 use std::sync::OnceLock;
 
@@ -9,7 +15,7 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::content::{self, ContentPlan, Usage, FINGERPRINT};
+use super::content::{self, Chunks, ContentPlan, Usage, FINGERPRINT};
 use super::errors::{self, Dialect};
 use super::{Ctx, MessageContent, Reply};
 use crate::body::{FrameKind, FrameSource};
@@ -33,6 +39,26 @@ struct ChatRequest {
     messages: Option<Vec<ChatMessage>>,
     tools: Option<Vec<Value>>,
     tool_choice: Option<Value>,
+    n: Option<u32>,
+    response_format: Option<Value>,
+}
+
+impl ChatRequest {
+    /// The JSON object the answer must be, if `response_format` asks for one.
+    fn json_output(&self, plan: ContentPlan) -> Option<Value> {
+        let format = self.response_format.as_ref()?;
+        match format.get("type").and_then(Value::as_str)? {
+            "json_object" => Some(content::json_answer(plan)),
+            "json_schema" => {
+                let schema = format
+                    .get("json_schema")
+                    .and_then(|s| s.get("schema"))
+                    .unwrap_or(&Value::Null);
+                Some(content::sample_for(schema))
+            }
+            _ => None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -58,7 +84,7 @@ struct Completion<'a> {
     object: &'static str,
     created: u64,
     model: &'a str,
-    choices: [CompletionChoice<'a>; 1],
+    choices: Vec<CompletionChoice<'a>>,
     usage: ChatUsage,
     system_fingerprint: &'static str,
 }
@@ -157,6 +183,17 @@ pub(crate) fn chat(ctx: &Ctx<'_>, body: &[u8]) -> Reply {
     if let Some(failure) = ctx.auth {
         return errors::auth(Dialect::Xai, failure);
     }
+    let choices = match request.n {
+        None => 1,
+        Some(0) => {
+            return errors::error(
+                Dialect::Xai,
+                StatusCode::BAD_REQUEST,
+                "Invalid request: n must be at least 1",
+            )
+        }
+        Some(n) => n as usize,
+    };
     let model = ctx
         .script
         .model
@@ -171,8 +208,21 @@ pub(crate) fn chat(ctx: &Ctx<'_>, body: &[u8]) -> Reply {
         .filter_map(|m| m.content.as_ref())
         .map(MessageContent::words)
         .sum();
-    let usage = Usage::resolve(prompt_words, plan, ctx.script);
-    let tool = tool_call(&request, ctx);
+    // One call per choice, each with its own id.
+    let tools: Vec<ToolCall> = (0..choices)
+        .map_while(|_| tool_call(&request, ctx))
+        .collect();
+    let chunks = match request.json_output(plan) {
+        Some(value) => Chunks::from_text(plan, &value.to_string(), plan.chunks),
+        None => Chunks::new(plan),
+    };
+    let per_choice = if tools.is_empty() {
+        chunks.tokens()
+    } else {
+        u64::try_from(plan.chunks).unwrap_or(u64::MAX)
+    };
+    let completion = per_choice.saturating_mul(choices as u64);
+    let usage = Usage::resolve_tokens(prompt_words, completion, ctx.script);
     let id = content::uuid(ctx.shared.next_id());
     let created = content::now_secs();
     let stream = ctx.script.stream.unwrap_or(request.stream == Some(true));
@@ -185,36 +235,44 @@ pub(crate) fn chat(ctx: &Ctx<'_>, body: &[u8]) -> Reply {
             == Some(true);
         Reply::stream(Box::new(ChatStream {
             head: chunk_head(&id, created, model),
-            plan,
-            tool,
+            chunks,
+            choices,
+            tools,
             include_usage,
             usage,
             phase: Phase::Content(0),
         }))
     } else {
-        let text;
-        let (content, tool_calls, finish_reason) = match &tool {
-            Some(call) => ("", Some([tool_call_out(call, None)]), "tool_calls"),
-            None => {
-                text = plan.full_text();
-                (text.as_str(), None, "stop")
-            }
+        let text = if tools.is_empty() {
+            chunks.full_text()
+        } else {
+            String::new()
         };
+        let choices = (0..choices)
+            .map(|index| {
+                let (tool_calls, finish_reason) = match tools.get(index) {
+                    Some(call) => (Some([tool_call_out(call, None)]), "tool_calls"),
+                    None => (None, "stop"),
+                };
+                CompletionChoice {
+                    index: index as u32,
+                    message: AssistantMessage {
+                        role: "assistant",
+                        content: &text,
+                        tool_calls,
+                        refusal: None,
+                    },
+                    finish_reason,
+                }
+            })
+            .collect();
+        let content = text.as_str();
         let completion = Completion {
             id: &id,
             object: "chat.completion",
             created,
             model,
-            choices: [CompletionChoice {
-                index: 0,
-                message: AssistantMessage {
-                    role: "assistant",
-                    content,
-                    tool_calls,
-                    refusal: None,
-                },
-                finish_reason,
-            }],
+            choices,
             usage: usage.into(),
             system_fingerprint: FINGERPRINT,
         };
@@ -261,7 +319,8 @@ fn model_json(id: &str, created: u64) -> Value {
     serde_json::json!({"id": id, "created": created, "object": "model", "owned_by": "xai"})
 }
 
-fn with_xai_headers(reply: Reply, ctx: &Ctx<'_>) -> Reply {
+/// xAI's success headers: `x-request-id` and the rate-limit counters.
+pub(crate) fn with_xai_headers(reply: Reply, ctx: &Ctx<'_>) -> Reply {
     if !reply.status.is_success() {
         return reply;
     }
@@ -343,25 +402,36 @@ fn chunk_head(id: &str, created: u64, model: &str) -> Vec<u8> {
     head
 }
 
+/// Appends a number's digits without allocating.
+fn push_number(out: &mut Vec<u8>, n: usize) {
+    use std::io::Write as _;
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "{n}");
+}
+
 /// Serialises into a `Vec`, which cannot fail for these plain types.
 fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     let _ = serde_json::to_writer(out, value);
 }
 
 enum Phase {
+    /// Step `s`: chunk `s / choices` of choice `s % choices`.
     Content(usize),
-    Finish,
+    /// The finish chunk of one choice.
+    Finish(usize),
     Usage,
     Done,
     End,
 }
 
-/// Chat completion chunks: content (role on the first), finish, optional
-/// usage-only chunk, `[DONE]`.
+/// Chat completion chunks: content (role on each choice's first), one
+/// finish chunk per choice, optional usage-only chunk, `[DONE]`.
 struct ChatStream {
     head: Vec<u8>,
-    plan: ContentPlan,
-    tool: Option<ToolCall>,
+    chunks: Chunks,
+    choices: usize,
+    /// One call per choice, or none.
+    tools: Vec<ToolCall>,
     include_usage: bool,
     usage: Usage,
     phase: Phase,
@@ -387,21 +457,22 @@ impl ChatStream {
 impl FrameSource for ChatStream {
     fn next_frame(&mut self) -> Option<(FrameKind, Bytes)> {
         match self.phase {
-            Phase::Content(i) => {
-                let total = if self.tool.is_some() {
-                    1
+            Phase::Content(step) => {
+                let per_choice = if self.tools.is_empty() {
+                    self.chunks.len()
                 } else {
-                    self.plan.chunks
+                    1
                 };
-                if i >= total {
-                    self.phase = Phase::Finish;
+                if step >= per_choice.saturating_mul(self.choices) {
+                    self.phase = Phase::Finish(0);
                     return self.next_frame();
                 }
-                self.phase = Phase::Content(i + 1);
-                let frame = match &self.tool {
+                self.phase = Phase::Content(step + 1);
+                let (i, choice) = (step / self.choices, step % self.choices);
+                let frame = match self.tools.get(choice) {
                     Some(call) => {
                         let delta = serde_json::json!({
-                            "index": 0,
+                            "index": choice,
                             "delta": {
                                 "role": "assistant",
                                 "tool_calls": [tool_call_out(call, Some(0))],
@@ -410,11 +481,13 @@ impl FrameSource for ChatStream {
                         self.frame(256, |out| write_json(out, &delta), false)
                     }
                     None => {
-                        let text = self.plan.chunk(i);
+                        let text = self.chunks.chunk(i);
                         self.frame(
                             text.len() + 64,
                             |out| {
-                                out.extend_from_slice(b"{\"index\":0,\"delta\":{\"content\":");
+                                out.extend_from_slice(b"{\"index\":");
+                                push_number(out, choice);
+                                out.extend_from_slice(b",\"delta\":{\"content\":");
                                 write_json(out, text.as_str());
                                 if i == 0 {
                                     out.extend_from_slice(b",\"role\":\"assistant\"");
@@ -427,21 +500,25 @@ impl FrameSource for ChatStream {
                 };
                 Some((FrameKind::Content, frame))
             }
-            Phase::Finish => {
-                self.phase = if self.include_usage {
+            Phase::Finish(choice) => {
+                self.phase = if choice + 1 < self.choices {
+                    Phase::Finish(choice + 1)
+                } else if self.include_usage {
                     Phase::Usage
                 } else {
                     Phase::Done
                 };
-                let reason: &[u8] = if self.tool.is_some() {
-                    b"tool_calls"
-                } else {
+                let reason: &[u8] = if self.tools.is_empty() {
                     b"stop"
+                } else {
+                    b"tool_calls"
                 };
                 let frame = self.frame(
                     64,
                     |out| {
-                        out.extend_from_slice(b"{\"index\":0,\"delta\":{},\"finish_reason\":\"");
+                        out.extend_from_slice(b"{\"index\":");
+                        push_number(out, choice);
+                        out.extend_from_slice(b",\"delta\":{},\"finish_reason\":\"");
                         out.extend_from_slice(reason);
                         out.extend_from_slice(b"\"}");
                     },

@@ -1,7 +1,7 @@
 //! Anthropic Messages: JSON, the SSE event sequence, validation and auth.
 
 use serde_json::{json, Value};
-use switchyard_testkit::FakeProvider;
+use switchyard_testkit::{FakeProvider, Script, ScriptUsage};
 
 use crate::client::{messages_body, post};
 
@@ -30,7 +30,9 @@ async fn message_json_has_the_anthropic_shape() {
     assert_eq!(
         body["usage"],
         json!({"input_tokens": 6, "cache_creation_input_tokens": 0,
-               "cache_read_input_tokens": 0, "output_tokens": 5})
+               "cache_read_input_tokens": 0,
+               "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+               "output_tokens": 5, "service_tier": "standard"})
     );
 }
 
@@ -136,11 +138,28 @@ async fn tools_give_a_tool_use_block() {
         .map(|e| serde_json::from_str(&e.data).unwrap())
         .collect();
     assert_eq!(data[1]["content_block"]["type"], "tool_use");
-    assert_eq!(data[3]["delta"]["type"], "input_json_delta");
-    let partial: Value =
-        serde_json::from_str(data[3]["delta"]["partial_json"].as_str().unwrap()).unwrap();
-    assert_eq!(partial, json!({"city": "fake"}));
-    assert_eq!(data[5]["delta"]["stop_reason"], "tool_use");
+    assert_eq!(data[1]["content_block"]["input"], json!({}));
+    let deltas: Vec<&Value> = data
+        .iter()
+        .filter(|d| d["type"] == "content_block_delta")
+        .collect();
+    assert!(deltas.len() > 2, "the input comes in pieces: {deltas:#?}");
+    assert_eq!(
+        deltas[0]["delta"]["partial_json"], "",
+        "an empty piece first"
+    );
+    let mut json_text = String::new();
+    for delta in &deltas {
+        assert_eq!(delta["delta"]["type"], "input_json_delta");
+        assert_eq!(delta["index"], 0);
+        let piece = delta["delta"]["partial_json"].as_str().unwrap();
+        assert!(piece.len() <= 12, "{piece:?}");
+        json_text.push_str(piece);
+    }
+    let input: Value = serde_json::from_str(&json_text).unwrap();
+    assert_eq!(input, json!({"city": "fake"}));
+    let stop = data.iter().find(|d| d["type"] == "message_delta").unwrap();
+    assert_eq!(stop["delta"]["stop_reason"], "tool_use");
 
     // A tool result from the user gets a text answer.
     body["stream"] = json!(false);
@@ -150,4 +169,106 @@ async fn tools_give_a_tool_use_block() {
     ]);
     let reply = post("/v1/messages", body).send(&fake).await.json();
     assert_eq!(reply["stop_reason"], "end_turn");
+}
+
+#[tokio::test]
+async fn images_are_accepted_and_checked() {
+    let fake = FakeProvider::start().await;
+    let mut body = messages_body(false);
+    body["messages"][0]["content"] = json!([
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.jpg"}},
+        {"type": "text", "text": "Describe these"},
+    ]);
+    let reply = post("/v1/messages", body.clone()).send(&fake).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["usage"]["input_tokens"], 4);
+
+    body["messages"][0]["content"][0]["source"]["media_type"] = json!("image/bmp");
+    let reply = post("/v1/messages", body.clone()).send(&fake).await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.json()["error"]["type"], "invalid_request_error");
+    assert_eq!(
+        reply.json()["error"]["message"],
+        "messages.0.content.0.image.source.base64.media_type: Input should be 'image/jpeg', \
+         'image/png', 'image/gif' or 'image/webp'"
+    );
+    body["messages"][0]["content"][0] = json!({"type": "image"});
+    let reply = post("/v1/messages", body).send(&fake).await;
+    assert_eq!(
+        reply.json()["error"]["message"],
+        "messages.0.content.0.image.source: Field required"
+    );
+}
+
+#[tokio::test]
+async fn system_blocks_count_and_stop_sequences_cut() {
+    let fake = FakeProvider::start().await;
+    let mut body = messages_body(false);
+    body["system"] =
+        json!([{"type": "text", "text": "Be very brief.", "cache_control": {"type": "ephemeral"}}]);
+    body["stop_sequences"] = json!(["never", "fake"]);
+    let reply = post("/v1/messages", body.clone()).send(&fake).await.json();
+    assert_eq!(reply["usage"]["input_tokens"], 7);
+    assert_eq!(reply["content"][0]["text"], "Hello from the ");
+    assert_eq!(reply["stop_reason"], "stop_sequence");
+    assert_eq!(reply["stop_sequence"], "fake");
+    assert_eq!(reply["usage"]["output_tokens"], 4);
+
+    body["stream"] = json!(true);
+    let events = post("/v1/messages", body).send(&fake).await.events();
+    let data: Vec<Value> = events
+        .iter()
+        .map(|e| serde_json::from_str(&e.data).unwrap())
+        .collect();
+    let text: String = data
+        .iter()
+        .filter(|d| d["type"] == "content_block_delta")
+        .map(|d| d["delta"]["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(text, "Hello from the ");
+    let stop = data.iter().find(|d| d["type"] == "message_delta").unwrap();
+    assert_eq!(
+        stop["delta"],
+        json!({"stop_reason": "stop_sequence", "stop_sequence": "fake"})
+    );
+    assert_eq!(stop["usage"]["output_tokens"], 4);
+}
+
+#[tokio::test]
+async fn cache_usage_and_scripted_errors() {
+    let fake = FakeProvider::start().await;
+    fake.push_script(Script::new().usage(ScriptUsage {
+        prompt_tokens: Some(100),
+        cached_tokens: Some(60),
+        cache_creation_tokens: Some(30),
+        ..ScriptUsage::default()
+    }));
+    let reply = post("/v1/messages", messages_body(false))
+        .send(&fake)
+        .await
+        .json();
+    assert_eq!(
+        reply["usage"],
+        json!({"input_tokens": 10, "cache_creation_input_tokens": 30,
+               "cache_read_input_tokens": 60,
+               "cache_creation": {"ephemeral_5m_input_tokens": 30, "ephemeral_1h_input_tokens": 0},
+               "output_tokens": 5, "service_tier": "standard"})
+    );
+
+    fake.push_script(Script::new().status(429));
+    let reply = post("/v1/messages", messages_body(true)).send(&fake).await;
+    assert_eq!(reply.status, 429);
+    assert_eq!(reply.header("retry-after"), Some("1"));
+    assert_eq!(reply.json()["error"]["type"], "rate_limit_error");
+
+    let reply = post("/v1/messages", messages_body(false))
+        .header("x-fake-status", "529")
+        .send(&fake)
+        .await;
+    assert_eq!(reply.status, 529);
+    assert_eq!(
+        reply.json(),
+        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+    );
 }

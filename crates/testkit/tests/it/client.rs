@@ -43,6 +43,26 @@ impl Reply {
         self.headers.get(name).map(|v| v.to_str().unwrap())
     }
 
+    /// The `data:` payloads of a Gemini event stream, checking its
+    /// `\r\n\r\n` framing.
+    pub fn gemini_events(&self) -> Vec<Value> {
+        let text = self.text();
+        assert!(
+            text.ends_with("\r\n\r\n"),
+            "Gemini events end with CRLF CRLF: {text:?}"
+        );
+        text.split("\r\n\r\n")
+            .filter(|block| !block.is_empty())
+            .map(|block| {
+                let data = block
+                    .strip_prefix("data: ")
+                    .unwrap_or_else(|| panic!("not a data line: {block:?}"));
+                assert!(!data.contains('\n'), "one line per event: {data:?}");
+                serde_json::from_str(data).unwrap()
+            })
+            .collect()
+    }
+
     /// Splits an SSE body into events, checking the `\n\n` framing.
     pub fn events(&self) -> Vec<Event> {
         let text = self.text();
@@ -199,6 +219,21 @@ pub fn chat_body(stream: bool) -> Value {
             {"role": "system", "content": "Be brief."},
             {"role": "user", "content": "Say hello to me"},
         ],
+    })
+}
+
+/// A Gemini POST with `x-goog-api-key: test-key` (and no bearer token).
+pub fn gemini_post(path: &str, body: Value) -> Req {
+    post(path, body)
+        .without_auth()
+        .header("x-goog-api-key", "test-key")
+}
+
+/// A `generateContent` body: system instruction and one user turn (6 words).
+pub fn gemini_body() -> Value {
+    serde_json::json!({
+        "systemInstruction": {"parts": [{"text": "Be brief."}]},
+        "contents": [{"role": "user", "parts": [{"text": "Say hello to me"}]}],
     })
 }
 

@@ -7,6 +7,7 @@ mod anthropic;
 mod binary;
 mod client;
 mod control;
+mod gemini;
 mod openai;
 mod perf;
 mod scripting;

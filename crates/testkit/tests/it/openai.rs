@@ -333,3 +333,201 @@ async fn h2c_prior_knowledge_works() {
     assert_eq!(data_events(&reply).last().unwrap(), "[DONE]");
     assert_eq!(fake.requests()[0].version, http::Version::HTTP_2);
 }
+
+/// Decodes standard base64 (the tests' own, to check the fake's encoder).
+fn unbase64(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let digits: Vec<u8> = text.bytes().filter(|c| *c != b'=').map(value).collect();
+    let mut out = Vec::new();
+    for group in digits.chunks(4) {
+        let n = group
+            .iter()
+            .enumerate()
+            .fold(0_u32, |n, (i, d)| n | u32::from(*d) << (18 - 6 * i));
+        out.extend_from_slice(&n.to_be_bytes()[1..group.len()]);
+    }
+    out
+}
+
+#[tokio::test]
+async fn embeddings_answer_a_list_of_vectors() {
+    let fake = FakeProvider::start().await;
+    let reply = post(
+        "/v1/embeddings",
+        json!({"model": "text-embedding-3-small", "input": "Hello world"}),
+    )
+    .send(&fake)
+    .await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.header("x-request-id").is_some());
+    let body = reply.json();
+    assert_eq!(body["object"], "list");
+    assert_eq!(body["model"], "text-embedding-3-small");
+    assert_eq!(
+        body["usage"],
+        json!({"prompt_tokens": 2, "total_tokens": 2})
+    );
+    let data = body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1);
+    assert_eq!(data[0]["object"], "embedding");
+    assert_eq!(data[0]["index"], 0);
+    let vector = data[0]["embedding"].as_array().unwrap();
+    assert_eq!(vector.len(), 8);
+    let norm: f64 = vector.iter().map(|v| v.as_f64().unwrap().powi(2)).sum();
+    assert!((norm - 1.0).abs() < 1e-4, "{norm}");
+
+    // A list of inputs, without /v1, and the base64 encoding the SDKs ask for.
+    let reply = post(
+        "/embeddings",
+        json!({"model": "m", "input": ["Hello world", "Other text here"], "encoding_format": "base64"}),
+    )
+    .send(&fake)
+    .await;
+    let body = reply.json();
+    assert_eq!(body["usage"]["prompt_tokens"], 5);
+    assert_eq!(body["data"][1]["index"], 1);
+    let bytes = unbase64(body["data"][0]["embedding"].as_str().unwrap());
+    let floats: Vec<f32> = bytes
+        .chunks(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let listed: Vec<f32> = vector.iter().map(|v| v.as_f64().unwrap() as f32).collect();
+    assert_eq!(floats, listed, "same vector, other encoding");
+
+    let body = post(
+        "/v1/embeddings",
+        json!({"input": [[1, 2, 3]], "dimensions": 3}),
+    )
+    .send(&fake)
+    .await
+    .json();
+    assert_eq!(body["data"][0]["embedding"].as_array().unwrap().len(), 3);
+    assert_eq!(body["usage"]["prompt_tokens"], 3);
+
+    let reply = post("/v1/embeddings", json!({"model": "m"}))
+        .send(&fake)
+        .await;
+    assert_eq!(reply.status, 422, "input is required");
+    let reply = post("/v1/embeddings", json!({"input": []}))
+        .send(&fake)
+        .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.json()["code"], "invalid-argument");
+    let reply = post("/v1/embeddings", json!({"input": "x"}))
+        .without_auth()
+        .send(&fake)
+        .await;
+    assert_eq!(reply.status, 401);
+}
+
+#[tokio::test]
+async fn n_gives_that_many_choices() {
+    let fake = FakeProvider::start().await;
+    let mut body = chat_body(false);
+    body["n"] = json!(3);
+    let reply = post("/v1/chat/completions", body.clone())
+        .send(&fake)
+        .await
+        .json();
+    let choices = reply["choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 3);
+    for (i, choice) in choices.iter().enumerate() {
+        assert_eq!(choice["index"], i);
+        assert_eq!(
+            choice["message"]["content"],
+            "Hello from the fake provider."
+        );
+        assert_eq!(choice["finish_reason"], "stop");
+    }
+    assert_usage(&reply["usage"], 6, 15);
+
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let reply = post("/v1/chat/completions", body).send(&fake).await;
+    let events = data_events(&reply);
+    // 5 chunks x 3 choices, 3 finish chunks, usage, [DONE].
+    assert_eq!(events.len(), 20, "{events:#?}");
+    let mut texts = vec![String::new(); 3];
+    let mut finished = Vec::new();
+    for event in &events[..18] {
+        let chunk: Value = serde_json::from_str(event).unwrap();
+        let choice = &chunk["choices"][0];
+        let index = choice["index"].as_u64().unwrap() as usize;
+        if let Some(text) = choice["delta"]["content"].as_str() {
+            texts[index].push_str(text);
+        } else {
+            assert_eq!(choice["finish_reason"], "stop");
+            finished.push(index);
+        }
+    }
+    assert!(texts.iter().all(|t| t == "Hello from the fake provider."));
+    assert_eq!(finished, [0, 1, 2]);
+    let usage: Value = serde_json::from_str(&events[18]).unwrap();
+    assert_usage(&usage["usage"], 6, 15);
+
+    let mut zero = chat_body(false);
+    zero["n"] = json!(0);
+    let reply = post("/v1/chat/completions", zero).send(&fake).await;
+    assert_eq!(reply.status, 400);
+}
+
+#[tokio::test]
+async fn response_format_gives_json_content() {
+    let fake = FakeProvider::start().await;
+    let mut body = chat_body(false);
+    body["response_format"] = json!({"type": "json_object"});
+    let reply = post("/v1/chat/completions", body).send(&fake).await.json();
+    let content: Value =
+        serde_json::from_str(reply["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(content, json!({"answer": "Hello from the fake provider."}));
+
+    let mut body = chat_body(true);
+    body["response_format"] = json!({"type": "json_schema", "json_schema": {
+        "name": "person", "strict": true,
+        "schema": {"type": "object", "properties": {
+            "name": {"type": "string"},
+            "age": {"type": "integer"},
+            "address": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            "nickname": {"type": "string"},
+        }, "required": ["name", "age", "address"], "additionalProperties": false},
+    }});
+    let reply = post("/v1/chat/completions", body).send(&fake).await;
+    let text: String = data_events(&reply)
+        .iter()
+        .filter(|e| *e != "[DONE]")
+        .filter_map(|e| {
+            let chunk: Value = serde_json::from_str(e).unwrap();
+            chunk["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    let content: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        content,
+        json!({"name": "fake", "age": 1, "address": {"city": "fake"}})
+    );
+}
+
+#[tokio::test]
+async fn image_parts_are_accepted() {
+    let fake = FakeProvider::start().await;
+    let body = json!({
+        "model": "grok-4",
+        "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "What is in this image?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "high"}},
+            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+        ]}],
+    });
+    let reply = post("/v1/chat/completions", body).send(&fake).await;
+    assert_eq!(reply.status, 200);
+    assert_usage(&reply.json()["usage"], 5, 5);
+}

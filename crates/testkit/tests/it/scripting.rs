@@ -31,6 +31,7 @@ async fn queued_scripts_are_used_once_in_order() {
         .send(&fake)
         .await;
     assert_eq!(first.status, 429);
+    assert_eq!(first.header("retry-after"), Some("1"));
     assert_eq!(first.json()["code"], "resource-exhausted");
     assert!(first.json()["error"]
         .as_str()
@@ -290,6 +291,7 @@ async fn raw_body_headers_stream_model_and_usage_overrides() {
             .usage(ScriptUsage {
                 prompt_tokens: Some(165),
                 cached_tokens: Some(156),
+                cache_creation_tokens: None,
                 completion_tokens: Some(2),
                 reasoning_tokens: Some(125),
                 cost_in_usd_ticks: None,

@@ -1,0 +1,537 @@
+//! OpenAI Chat Completions client, Anthropic Messages provider: the request, the whole answer
+//! and the stream (`message_start` … `message_stop` → `chat.completion.chunk`s).
+//!
+//! Request mapping: `system`/`developer` messages → top-level `system` (a string, or text
+//! blocks when there are several); consecutive messages of one role merged (tool results open
+//! the user turn that follows the assistant's `tool_use`); `image_url` → `image` with a `url`
+//! or `base64` source (jpeg, png, gif, webp); PDF `file_data` → `document`; audio refused;
+//! `tools` → `input_schema` tools; `tool_choice` `auto`/`none`/`required`/function →
+//! `auto`/`none`/`any`/`tool`; `parallel_tool_calls: false` → `disable_parallel_tool_use`;
+//! `stop` → `stop_sequences`; `temperature` clamped to Anthropic's 0–1; `user` →
+//! `metadata.user_id`; `max_completion_tokens`/`max_tokens`, else the default (see the
+//! parent module for JSON mode and `n`). Tool ids outside `[A-Za-z0-9_-]` have those characters
+//! replaced by `_` (Anthropic's id pattern), consistently in `tool_use` and `tool_result`.
+//! Dropped: `seed`, `presence_penalty`, `frequency_penalty`.
+
+use super::chat::{ChatRequest, Media, Part, PartKind, ResponseFormat, ToolChoice, Turn};
+use super::error::ProviderError;
+use super::json::{key, n, parse_value, s, to_bytes};
+use super::openai::{self, ChunkHead, Usage};
+use super::{Options, Reply, TranslateError, Upstream, JSON_TOOL};
+use crate::sse::SseEvent;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+/// Builds the Anthropic request.
+pub(crate) fn request(
+    req: &ChatRequest,
+    model: &str,
+    opts: &Options,
+) -> Result<Upstream, TranslateError> {
+    if req.n.is_some_and(|n| n > 1) {
+        return Err(TranslateError::field(
+            "n",
+            "Anthropic answers with one message; n must be 1",
+        ));
+    }
+    let max_tokens = req.max_tokens.unwrap_or(opts.default_max_tokens);
+    if max_tokens == 0 {
+        let param = if req.max_tokens.is_some() {
+            "max_tokens"
+        } else {
+            "max_completion_tokens"
+        };
+        return Err(TranslateError::field(param, "must be at least 1"));
+    }
+    let json_tool = json_tool_schema(req);
+    let mut system: Vec<String> = req.system.iter().filter(|s| !s.is_empty()).cloned().collect();
+    if json_tool.is_none() {
+        system.extend(req.json_instruction());
+    }
+
+    let mut body = Map::new();
+    body.insert("model".into(), json!(model));
+    body.insert("max_tokens".into(), json!(max_tokens));
+    match system.len() {
+        0 => {}
+        1 => {
+            body.insert("system".into(), json!(system[0]));
+        }
+        _ => {
+            let blocks: Vec<Value> = system
+                .iter()
+                .map(|t| json!({"type": "text", "text": t}))
+                .collect();
+            body.insert("system".into(), Value::Array(blocks));
+        }
+    }
+    body.insert("messages".into(), Value::Array(messages(req)?));
+    if let Some((schema, description)) = json_tool {
+        body.insert(
+            "tools".into(),
+            json!([{"name": JSON_TOOL, "description": description, "input_schema": schema}]),
+        );
+        body.insert(
+            "tool_choice".into(),
+            json!({"type": "tool", "name": JSON_TOOL}),
+        );
+    } else if !req.tools.is_empty() {
+        let tools: Vec<Value> = req
+            .tools
+            .iter()
+            .map(|t| {
+                let mut tool = json!({"name": t.name});
+                if let Some(d) = &t.description {
+                    tool["description"] = json!(d);
+                }
+                tool["input_schema"] = t
+                    .parameters
+                    .clone()
+                    .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+                tool
+            })
+            .collect();
+        body.insert("tools".into(), Value::Array(tools));
+        if let Some(choice) = tool_choice(req) {
+            body.insert("tool_choice".into(), choice);
+        }
+    }
+    if !req.stop.is_empty() {
+        body.insert("stop_sequences".into(), json!(req.stop));
+    }
+    if let Some(t) = req.temperature {
+        body.insert("temperature".into(), json!(t.clamp(0.0, 1.0)));
+    }
+    if let Some(p) = req.top_p {
+        body.insert("top_p".into(), json!(p));
+    }
+    if let Some(u) = &req.user {
+        body.insert("metadata".into(), json!({"user_id": u}));
+    }
+    if req.stream {
+        body.insert("stream".into(), json!(true));
+    }
+    Ok(Upstream {
+        body: to_bytes(&Value::Object(body)),
+        path: "v1/messages".to_owned(),
+        stream: req.stream,
+        include_usage: req.include_usage,
+        reply: Reply::default(),
+    })
+}
+
+/// The schema and description of the forced JSON tool, when JSON mode can use one.
+fn json_tool_schema(req: &ChatRequest) -> Option<(Value, String)> {
+    if !req.tools.is_empty() {
+        return None;
+    }
+    let answer = "Give your final answer to the user as this tool's input";
+    match req.response_format.as_ref()? {
+        ResponseFormat::JsonObject => Some((
+            json!({"type": "object"}),
+            format!("{answer}: any JSON object."),
+        )),
+        ResponseFormat::JsonSchema {
+            name,
+            description,
+            schema,
+        } => {
+            if schema.get("type").and_then(Value::as_str) != Some("object") {
+                return None;
+            }
+            let what = description.as_deref().unwrap_or(name);
+            Some((schema.clone(), format!("{answer} ({what}).")))
+        }
+    }
+}
+
+fn tool_choice(req: &ChatRequest) -> Option<Value> {
+    let no_parallel = req.parallel_tool_calls == Some(false);
+    let mut choice = match &req.tool_choice {
+        Some(ToolChoice::None) => return Some(json!({"type": "none"})),
+        None if !no_parallel => return None,
+        None | Some(ToolChoice::Auto) => json!({"type": "auto"}),
+        Some(ToolChoice::Required) => json!({"type": "any"}),
+        Some(ToolChoice::Function(name)) => json!({"type": "tool", "name": name}),
+    };
+    if no_parallel {
+        choice["disable_parallel_tool_use"] = json!(true);
+    }
+    Some(choice)
+}
+
+/// Anthropic's tool ids match `[A-Za-z0-9_-]+`.
+fn tool_id(id: &str) -> String {
+    let clean: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if clean.is_empty() {
+        "toolu_".to_owned()
+    } else {
+        clean
+    }
+}
+
+fn messages(req: &ChatRequest) -> Result<Vec<Value>, TranslateError> {
+    let mut out: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    for turn in &req.turns {
+        let (role, blocks) = match turn {
+            Turn::User { parts } => ("user", content_blocks(parts)?),
+            Turn::Assistant { parts, tool_calls } => {
+                let mut blocks = content_blocks(parts)?;
+                for c in tool_calls {
+                    blocks.push(json!({
+                        "type": "tool_use",
+                        "id": tool_id(&c.id),
+                        "name": c.name,
+                        "input": c.arguments,
+                    }));
+                }
+                ("assistant", blocks)
+            }
+            Turn::Tool { call_id, text, .. } => {
+                let mut block = json!({"type": "tool_result", "tool_use_id": tool_id(call_id)});
+                let texts: Vec<&String> = text.iter().filter(|t| !t.is_empty()).collect();
+                match texts.as_slice() {
+                    [] => {}
+                    [one] => block["content"] = json!(one),
+                    many => {
+                        block["content"] = many
+                            .iter()
+                            .map(|t| json!({"type": "text", "text": t}))
+                            .collect();
+                    }
+                }
+                ("user", vec![block])
+            }
+        };
+        if blocks.is_empty() {
+            continue;
+        }
+        match out.last_mut() {
+            Some((last, prev)) if *last == role => prev.extend(blocks),
+            _ => out.push((role, blocks)),
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|(role, blocks)| {
+            let content = match blocks.as_slice() {
+                [one] if one["type"] == "text" => one["text"].clone(),
+                _ => Value::Array(blocks),
+            };
+            json!({"role": role, "content": content})
+        })
+        .collect())
+}
+
+const IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+
+fn content_blocks(parts: &[Part]) -> Result<Vec<Value>, TranslateError> {
+    let mut blocks = Vec::with_capacity(parts.len());
+    for part in parts {
+        let block = match &part.kind {
+            PartKind::Text(t) if t.is_empty() => continue,
+            PartKind::Text(t) => json!({"type": "text", "text": t}),
+            PartKind::Image(Media::Url(url)) => {
+                json!({"type": "image", "source": {"type": "url", "url": url}})
+            }
+            PartKind::Image(Media::Inline { mime, data }) => {
+                if !IMAGE_TYPES.contains(&mime.as_str()) {
+                    return Err(TranslateError::field(
+                        key(&part.path, "image_url"),
+                        format!("{mime} images are not supported by Anthropic (jpeg, png, gif, webp are)"),
+                    ));
+                }
+                json!({"type": "image", "source": {"type": "base64", "media_type": mime, "data": data}})
+            }
+            PartKind::File { mime, data } if mime == "application/pdf" => json!({
+                "type": "document",
+                "source": {"type": "base64", "media_type": mime, "data": data},
+            }),
+            PartKind::File { mime, .. } => {
+                return Err(TranslateError::field(
+                    key(&part.path, "file"),
+                    format!("{mime} files are not supported by Anthropic; only PDF"),
+                ))
+            }
+            PartKind::Audio { .. } => {
+                return Err(TranslateError::field(
+                    key(&part.path, "type"),
+                    "audio input is not supported by Anthropic",
+                ))
+            }
+        };
+        blocks.push(block);
+    }
+    Ok(blocks)
+}
+
+fn usage(u: &Value) -> Usage {
+    let cached = n(u, "cache_read_input_tokens");
+    let written = n(u, "cache_creation_input_tokens");
+    Usage {
+        prompt: n(u, "input_tokens") + cached + written,
+        completion: n(u, "output_tokens"),
+        cached,
+        cache_write: written,
+        reasoning: None,
+    }
+}
+
+/// A whole Anthropic message → `chat.completion`.
+pub(crate) fn response(body: &[u8], model: &str) -> Result<Value, String> {
+    let v = parse_value(body)?;
+    let Some(content) = v.get("content").and_then(Value::as_array) else {
+        return Err("the answer has no 'content' array".to_owned());
+    };
+    let mut text = String::new();
+    let mut tool_calls = Vec::new();
+    let mut json_answer = false;
+    for block in content {
+        match s(block, "type") {
+            "text" => text.push_str(s(block, "text")),
+            "tool_use" if s(block, "name") == JSON_TOOL => {
+                json_answer = true;
+                text.push_str(&serde_json::to_string(&block["input"]).unwrap_or_default());
+            }
+            "tool_use" => {
+                let input = block.get("input").cloned().unwrap_or_else(|| json!({}));
+                let args = serde_json::to_string(&input).unwrap_or_default();
+                tool_calls.push(openai::tool_call(
+                    None,
+                    s(block, "id"),
+                    s(block, "name"),
+                    &args,
+                    None,
+                ));
+            }
+            _ => {}
+        }
+    }
+    let finish = finish_reason(s(&v, "stop_reason"), json_answer && tool_calls.is_empty());
+    let content = (!text.is_empty() || tool_calls.is_empty()).then_some(text);
+    let model = non_empty(s(&v, "model"), model);
+    let choices = vec![openai::choice(0, content, tool_calls, finish)];
+    let usage = v.get("usage").map(usage);
+    Ok(openai::completion(
+        &openai::chat_id(s(&v, "id")),
+        openai::now(),
+        model,
+        choices,
+        usage.as_ref(),
+    ))
+}
+
+fn finish_reason(stop_reason: &str, json_answer: bool) -> &'static str {
+    if json_answer && stop_reason == "tool_use" {
+        return "stop";
+    }
+    openai::finish_from_anthropic(stop_reason)
+}
+
+fn non_empty<'a>(a: &'a str, b: &'a str) -> &'a str {
+    if a.is_empty() {
+        b
+    } else {
+        a
+    }
+}
+
+/// What a content block of the stream becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Block {
+    Text,
+    /// The forced JSON tool: its input is streamed as text.
+    JsonText,
+    /// A tool call with this OpenAI `tool_calls` index.
+    Tool(u64),
+    Ignored,
+}
+
+/// Anthropic stream events → OpenAI chunk objects (and `{"error":...}` objects).
+#[derive(Debug)]
+pub(crate) struct StreamState {
+    head: ChunkHead,
+    fallback_model: String,
+    blocks: HashMap<u64, Block>,
+    tools: u64,
+    json_answer: bool,
+    usage: Value,
+    started: bool,
+    finish_sent: bool,
+    stopped: bool,
+    errored: bool,
+}
+
+impl StreamState {
+    pub fn new(model: &str, created: u64, include_usage: bool) -> Self {
+        Self {
+            head: ChunkHead {
+                id: String::new(),
+                created,
+                model: model.to_owned(),
+                include_usage,
+            },
+            fallback_model: model.to_owned(),
+            blocks: HashMap::new(),
+            tools: 0,
+            json_answer: false,
+            usage: json!({}),
+            started: false,
+            finish_sent: false,
+            stopped: false,
+            errored: false,
+        }
+    }
+
+    /// The provider's stream is complete (or failed); nothing more will be produced.
+    pub fn done(&self) -> bool {
+        self.stopped || self.errored
+    }
+
+    pub fn event(&mut self, ev: &SseEvent, out: &mut Vec<Value>) {
+        if self.done() {
+            return;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(&ev.data) else {
+            return;
+        };
+        let kind = match v.get("type").and_then(Value::as_str) {
+            Some(t) => t.to_owned(),
+            None => ev.event.clone().unwrap_or_default(),
+        };
+        match kind.as_str() {
+            "message_start" => self.start(&v["message"], out),
+            "content_block_start" => self.block_start(&v, out),
+            "content_block_delta" => self.block_delta(&v, out),
+            "message_delta" => {
+                if let Some(u) = v.get("usage").and_then(Value::as_object) {
+                    for (k, val) in u {
+                        if !val.is_null() {
+                            self.usage[k] = val.clone();
+                        }
+                    }
+                }
+                if let Some(reason) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                    self.ensure_started(out);
+                    let json_answer = self.json_answer && self.tools == 0;
+                    let finish = finish_reason(reason, json_answer);
+                    out.push(self.head.chunk(0, json!({}), Some(finish)));
+                    self.finish_sent = true;
+                }
+            }
+            "message_stop" => self.stop(out),
+            "error" => {
+                if let Some(e) = ProviderError::from_event(&v) {
+                    out.push(e.openai_value());
+                    self.errored = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn start(&mut self, m: &Value, out: &mut Vec<Value>) {
+        self.head.id = openai::chat_id(s(m, "id"));
+        self.head.model = non_empty(s(m, "model"), &self.fallback_model).to_owned();
+        if let Some(u) = m.get("usage") {
+            self.usage = u.clone();
+        }
+        self.ensure_started(out);
+    }
+
+    fn ensure_started(&mut self, out: &mut Vec<Value>) {
+        if self.started {
+            return;
+        }
+        if self.head.id.is_empty() {
+            self.head.id = openai::chat_id("");
+        }
+        self.started = true;
+        out.push(
+            self.head
+                .chunk(0, json!({"role": "assistant", "content": ""}), None),
+        );
+    }
+
+    fn block_start(&mut self, v: &Value, out: &mut Vec<Value>) {
+        self.ensure_started(out);
+        let index = n(v, "index");
+        let b = &v["content_block"];
+        let block = match s(b, "type") {
+            "text" => {
+                let text = s(b, "text");
+                if !text.is_empty() {
+                    out.push(self.head.chunk(0, json!({"content": text}), None));
+                }
+                Block::Text
+            }
+            "tool_use" if s(b, "name") == JSON_TOOL => {
+                self.json_answer = true;
+                Block::JsonText
+            }
+            "tool_use" => {
+                let i = self.tools;
+                self.tools += 1;
+                let call = openai::tool_call(Some(i), s(b, "id"), s(b, "name"), "", None);
+                out.push(self.head.chunk(0, json!({"tool_calls": [call]}), None));
+                Block::Tool(i)
+            }
+            _ => Block::Ignored,
+        };
+        self.blocks.insert(index, block);
+    }
+
+    fn block_delta(&mut self, v: &Value, out: &mut Vec<Value>) {
+        let block = self.blocks.get(&n(v, "index")).copied();
+        let d = &v["delta"];
+        let (piece, delta) = match (s(d, "type"), block) {
+            ("text_delta", Some(Block::Text) | None) => {
+                let t = s(d, "text");
+                (t, json!({"content": t}))
+            }
+            ("input_json_delta", Some(Block::JsonText)) => {
+                let t = s(d, "partial_json");
+                (t, json!({"content": t}))
+            }
+            ("input_json_delta", Some(Block::Tool(i))) => {
+                let t = s(d, "partial_json");
+                (t, json!({"tool_calls": [{"index": i, "function": {"arguments": t}}]}))
+            }
+            _ => return,
+        };
+        if !piece.is_empty() {
+            self.ensure_started(out);
+            out.push(self.head.chunk(0, delta, None));
+        }
+    }
+
+    fn stop(&mut self, out: &mut Vec<Value>) {
+        if self.head.include_usage {
+            out.push(self.head.usage_chunk(&usage(&self.usage)));
+        }
+        self.stopped = true;
+    }
+
+    /// The provider's stream ended.
+    pub fn finish(&mut self, out: &mut Vec<Value>) {
+        if self.done() {
+            return;
+        }
+        if self.finish_sent {
+            // Only `message_stop` is missing: the answer itself is whole.
+            self.stop(out);
+        } else {
+            out.push(super::stream::truncated_error());
+            self.errored = true;
+        }
+    }
+}

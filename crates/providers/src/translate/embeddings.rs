@@ -1,0 +1,103 @@
+//! OpenAI embeddings client, Gemini provider: `POST /embeddings` →
+//! `v1beta/models/{model}:batchEmbedContents`, and the answer back to OpenAI's list.
+//!
+//! `input` (a string or an array of strings; token arrays are refused) becomes one request
+//! per string; `dimensions` → `outputDimensionality`. The answer's vectors keep their order;
+//! with `encoding_format: "base64"` each is sent as base64 of little-endian `f32`s, as OpenAI
+//! does. `batchEmbedContents` reports no token counts, so `usage` is zero.
+
+use super::gemini::model_name;
+use super::json::{get, idx, opt_str, opt_u32, parse_value, to_bytes, Obj};
+use super::{Reply, TranslateError, Upstream};
+use base64::Engine;
+use serde_json::{json, Value};
+
+pub(crate) fn request(o: &Obj, model: &str) -> Result<Upstream, TranslateError> {
+    let name = model_name(model)?;
+    let inputs: Vec<&str> = match get(o, "input") {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_str().ok_or_else(|| {
+                    TranslateError::field(
+                        idx("input", i),
+                        "must be a string; token arrays cannot be sent to Gemini",
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        Some(Value::Array(_)) => return Err(TranslateError::field("input", "must not be empty")),
+        None => return Err(TranslateError::field("input", "is required")),
+        Some(_) => {
+            return Err(TranslateError::field(
+                "input",
+                "must be a string or an array of strings",
+            ))
+        }
+    };
+    let dimensions = opt_u32(o, "dimensions", "")?;
+    let base64 = match opt_str(o, "encoding_format", "")? {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(other) => {
+            return Err(TranslateError::field(
+                "encoding_format",
+                format!("'{other}' is not one of float, base64"),
+            ))
+        }
+    };
+    let requests: Vec<Value> = inputs
+        .iter()
+        .map(|text| {
+            let mut r = json!({
+                "model": format!("models/{name}"),
+                "content": {"parts": [{"text": text}]},
+            });
+            if let Some(d) = dimensions {
+                r["outputDimensionality"] = json!(d);
+            }
+            r
+        })
+        .collect();
+    Ok(Upstream {
+        body: to_bytes(&json!({"requests": requests})),
+        path: format!("v1beta/models/{name}:batchEmbedContents"),
+        stream: false,
+        include_usage: false,
+        reply: Reply {
+            embeddings_base64: base64,
+        },
+    })
+}
+
+pub(crate) fn response(body: &[u8], model: &str, reply: Reply) -> Result<Value, String> {
+    let v = parse_value(body)?;
+    let Some(embeddings) = v.get("embeddings").and_then(Value::as_array) else {
+        return Err("the answer has no 'embeddings' array".to_owned());
+    };
+    let mut data = Vec::with_capacity(embeddings.len());
+    for (i, e) in embeddings.iter().enumerate() {
+        let Some(values) = e.get("values").and_then(Value::as_array) else {
+            return Err(format!("embeddings[{i}] has no 'values'"));
+        };
+        let embedding = if reply.embeddings_base64 {
+            let mut bytes = Vec::with_capacity(values.len() * 4);
+            for x in values {
+                let x = x.as_f64().ok_or_else(|| format!("embeddings[{i}] holds a non-number"))?;
+                bytes.extend_from_slice(&(x as f32).to_le_bytes());
+            }
+            json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+        } else {
+            Value::Array(values.clone())
+        };
+        data.push(json!({"object": "embedding", "index": i, "embedding": embedding}));
+    }
+    Ok(json!({
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": 0, "total_tokens": 0},
+    }))
+}

@@ -1,0 +1,501 @@
+//! OpenAI Chat Completions client, Gemini provider: the `generateContent` /
+//! `streamGenerateContent?alt=sse` request, the whole answer and the stream.
+//!
+//! Request mapping: `system`/`developer` → `systemInstruction`; `user` → role `user`,
+//! `assistant` → role `model`, consecutive turns of one role merged; `image_url` → `inlineData`
+//! (`data:` URLs) or `fileData` (http(s) URLs, media type guessed from the file extension,
+//! else `image/jpeg`); `input_audio` and PDF `file_data` → `inlineData`; assistant
+//! `tool_calls` → `functionCall` parts, tool messages → `functionResponse` parts (the function
+//! name looked up from the call id; a JSON-object result is sent as is, anything else as
+//! `{"result": ...}`); `tools` → one `functionDeclarations` tool, `tool_choice` →
+//! `toolConfig.functionCallingConfig` (`AUTO`, `NONE`, `ANY`, `ANY` + `allowedFunctionNames`);
+//! `stop`, `n`, `max_completion_tokens`/`max_tokens`, `temperature`, `top_p`, `seed`,
+//! `presence_penalty`, `frequency_penalty` and JSON mode → `generationConfig`.
+//! Dropped: `parallel_tool_calls`, `user`.
+//!
+//! Thought signatures: Gemini 3 requires the `thoughtSignature` of a function call back with
+//! the call. Answers carry it as `extra_content.google.thought_signature` on the tool call
+//! (the convention of Google's own OpenAI endpoint); requests send it back from there, and for
+//! a Gemini 3+ model a call without one gets Google's documented placeholder
+//! `skip_thought_signature_validator` on the first call of the turn.
+
+use super::chat::{ChatRequest, Media, Part, PartKind, ResponseFormat, ToolChoice, Turn};
+use super::error::ProviderError;
+use super::gemini_schema;
+use super::json::{key, n, parse_value, s, to_bytes};
+use super::openai::{self, ChunkHead, Usage};
+use super::{Reply, TranslateError, Upstream};
+use crate::sse::SseEvent;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+/// The placeholder signature Google documents for function calls whose signature was lost.
+pub const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
+
+/// The model name as it goes in the path (`models/` prefix dropped), checked to be a plain
+/// name.
+pub(crate) fn model_name(model: &str) -> Result<&str, TranslateError> {
+    let m = model.strip_prefix("models/").unwrap_or(model);
+    let ok = !m.is_empty()
+        && m
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(m)
+    } else {
+        Err(TranslateError::field(
+            "model",
+            format!("'{model}' is not a Gemini model name"),
+        ))
+    }
+}
+
+/// Builds the Gemini request.
+pub(crate) fn request(req: &ChatRequest, model: &str) -> Result<Upstream, TranslateError> {
+    let name = model_name(model)?;
+    let mut body = Map::new();
+    body.insert("contents".into(), Value::Array(contents(req, name)?));
+    let system: Vec<Value> = req
+        .system
+        .iter()
+        .filter(|t| !t.is_empty())
+        .map(|t| json!({"text": t}))
+        .collect();
+    if !system.is_empty() {
+        body.insert("systemInstruction".into(), json!({"parts": system}));
+    }
+    if !req.tools.is_empty() {
+        let decls: Vec<Value> = req
+            .tools
+            .iter()
+            .map(|t| {
+                let mut d = json!({"name": t.name});
+                if let Some(desc) = &t.description {
+                    d["description"] = json!(desc);
+                }
+                let has_properties = t
+                    .parameters
+                    .as_ref()
+                    .and_then(|p| p.get("properties"))
+                    .and_then(Value::as_object)
+                    .is_some_and(|p| !p.is_empty());
+                // Gemini refuses an OBJECT without properties: a function without
+                // arguments has no `parameters`.
+                if let Some(p) = t.parameters.as_ref().filter(|_| has_properties) {
+                    d["parameters"] = gemini_schema::convert(p, false);
+                }
+                d
+            })
+            .collect();
+        body.insert("tools".into(), json!([{"functionDeclarations": decls}]));
+        if let Some(choice) = &req.tool_choice {
+            let config = match choice {
+                ToolChoice::None => json!({"mode": "NONE"}),
+                ToolChoice::Auto => json!({"mode": "AUTO"}),
+                ToolChoice::Required => json!({"mode": "ANY"}),
+                ToolChoice::Function(f) => json!({"mode": "ANY", "allowedFunctionNames": [f]}),
+            };
+            body.insert(
+                "toolConfig".into(),
+                json!({"functionCallingConfig": config}),
+            );
+        }
+    }
+    let config = generation_config(req);
+    if !config.is_empty() {
+        body.insert("generationConfig".into(), Value::Object(config));
+    }
+    let path = if req.stream {
+        format!("v1beta/models/{name}:streamGenerateContent?alt=sse")
+    } else {
+        format!("v1beta/models/{name}:generateContent")
+    };
+    Ok(Upstream {
+        body: to_bytes(&Value::Object(body)),
+        path,
+        stream: req.stream,
+        include_usage: req.include_usage,
+        reply: Reply::default(),
+    })
+}
+
+fn generation_config(req: &ChatRequest) -> Map<String, Value> {
+    let mut c = Map::new();
+    if !req.stop.is_empty() {
+        c.insert("stopSequences".into(), json!(req.stop));
+    }
+    if let Some(n) = req.n {
+        c.insert("candidateCount".into(), json!(n));
+    }
+    if let Some(m) = req.max_tokens {
+        c.insert("maxOutputTokens".into(), json!(m));
+    }
+    if let Some(t) = req.temperature {
+        c.insert("temperature".into(), json!(t));
+    }
+    if let Some(p) = req.top_p {
+        c.insert("topP".into(), json!(p));
+    }
+    if let Some(s) = req.seed {
+        c.insert("seed".into(), json!(s));
+    }
+    if let Some(p) = req.presence_penalty {
+        c.insert("presencePenalty".into(), json!(p));
+    }
+    if let Some(f) = req.frequency_penalty {
+        c.insert("frequencyPenalty".into(), json!(f));
+    }
+    match &req.response_format {
+        None => {}
+        Some(ResponseFormat::JsonObject) => {
+            c.insert("responseMimeType".into(), json!("application/json"));
+        }
+        Some(ResponseFormat::JsonSchema { schema, .. }) => {
+            c.insert("responseMimeType".into(), json!("application/json"));
+            c.insert(
+                "responseSchema".into(),
+                gemini_schema::convert(schema, true),
+            );
+        }
+    }
+    c
+}
+
+/// Gemini 3 and later check thought signatures on replayed function calls.
+fn checks_signatures(model: &str) -> bool {
+    let Some(rest) = model.strip_prefix("gemini-") else {
+        return false;
+    };
+    let major: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    major.parse::<u32>().is_ok_and(|m| m >= 3)
+}
+
+fn contents(req: &ChatRequest, model: &str) -> Result<Vec<Value>, TranslateError> {
+    let mut out: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    for turn in &req.turns {
+        let (role, parts) = match turn {
+            Turn::User { parts } => ("user", parts_of(parts)),
+            Turn::Assistant { parts, tool_calls } => {
+                let mut out = parts_of(parts);
+                for (j, c) in tool_calls.iter().enumerate() {
+                    let mut part = json!({"functionCall": {"name": c.name, "args": c.arguments}});
+                    match &c.thought_signature {
+                        Some(sig) => part["thoughtSignature"] = json!(sig),
+                        None if j == 0 && checks_signatures(model) => {
+                            part["thoughtSignature"] = json!(SKIP_SIGNATURE);
+                        }
+                        None => {}
+                    }
+                    out.push(part);
+                }
+                ("model", out)
+            }
+            Turn::Tool {
+                call_id,
+                name,
+                text,
+                path,
+            } => {
+                let Some(fname) = req.tool_name(call_id, name.as_deref()) else {
+                    return Err(TranslateError::field(
+                        key(path, "tool_call_id"),
+                        format!("'{call_id}' matches no earlier assistant tool call; Gemini needs the function's name"),
+                    ));
+                };
+                let text = text.concat();
+                let response = match serde_json::from_str::<Value>(&text) {
+                    Ok(Value::Object(o)) => Value::Object(o),
+                    Ok(other) => json!({"result": other}),
+                    Err(_) => json!({"result": text}),
+                };
+                (
+                    "user",
+                    vec![json!({"functionResponse": {"name": fname, "response": response}})],
+                )
+            }
+        };
+        if parts.is_empty() {
+            continue;
+        }
+        match out.last_mut() {
+            Some((last, prev)) if *last == role => prev.extend(parts),
+            _ => out.push((role, parts)),
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|(role, parts)| json!({"role": role, "parts": parts}))
+        .collect())
+}
+
+fn parts_of(parts: &[Part]) -> Vec<Value> {
+    parts
+        .iter()
+        .filter_map(|p| {
+            Some(match &p.kind {
+                PartKind::Text(t) if t.is_empty() => return None,
+                PartKind::Text(t) => json!({"text": t}),
+                PartKind::Image(Media::Inline { mime, data }) | PartKind::File { mime, data } => {
+                    json!({"inlineData": {"mimeType": mime, "data": data}})
+                }
+                PartKind::Image(Media::Url(url)) => {
+                    let path = url.split(['?', '#']).next().unwrap_or(url);
+                    let mime = super::chat::mime_from_name(path).unwrap_or("image/jpeg");
+                    json!({"fileData": {"mimeType": mime, "fileUri": url}})
+                }
+                PartKind::Audio { format, data } => {
+                    let mime = format!("audio/{}", format.to_ascii_lowercase());
+                    json!({"inlineData": {"mimeType": mime, "data": data}})
+                }
+            })
+        })
+        .collect()
+}
+
+/// `usageMetadata` → OpenAI usage (thoughts count as completion and as reasoning).
+fn usage(u: &Value) -> Usage {
+    let thoughts = u.get("thoughtsTokenCount").and_then(Value::as_u64);
+    Usage {
+        prompt: n(u, "promptTokenCount") + n(u, "toolUsePromptTokenCount"),
+        completion: n(u, "candidatesTokenCount") + thoughts.unwrap_or(0),
+        cached: n(u, "cachedContentTokenCount"),
+        cache_write: 0,
+        reasoning: thoughts,
+    }
+}
+
+/// The id of the `k`-th function call of an answer.
+fn call_id(part_id: &str, response_id: &str, k: u64) -> String {
+    if !part_id.is_empty() {
+        part_id.to_owned()
+    } else if !response_id.is_empty() {
+        format!("call_{response_id}_{k}")
+    } else {
+        openai::fallback_id("call_")
+    }
+}
+
+/// The text and the function calls of one candidate's parts.
+struct Read {
+    text: String,
+    calls: Vec<Value>,
+}
+
+fn read_parts(c: &Value, response_id: &str, seq: &mut u64, stream_index: Option<u64>) -> Read {
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    let parts = c
+        .pointer("/content/parts")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for p in parts {
+        if p.get("thought").and_then(Value::as_bool) == Some(true) {
+            continue;
+        }
+        if let Some(t) = p.get("text").and_then(Value::as_str) {
+            text.push_str(t);
+        }
+        if let Some(f) = p.get("functionCall") {
+            let args = f.get("args").cloned().unwrap_or_else(|| json!({}));
+            let args = serde_json::to_string(&args).unwrap_or_default();
+            let id = call_id(s(f, "id"), response_id, *seq);
+            let index = stream_index.map(|base| base + calls.len() as u64);
+            let sig = p.get("thoughtSignature").and_then(Value::as_str);
+            calls.push(openai::tool_call(index, &id, s(f, "name"), &args, sig));
+            *seq += 1;
+        }
+    }
+    Read { text, calls }
+}
+
+fn non_empty<'a>(a: &'a str, b: &'a str) -> &'a str {
+    if a.is_empty() {
+        b
+    } else {
+        a
+    }
+}
+
+/// A whole `GenerateContentResponse` → `chat.completion`.
+pub(crate) fn response(body: &[u8], model: &str) -> Result<Value, String> {
+    let v = parse_value(body)?;
+    if !v.is_object() || v.get("error").is_some() {
+        return Err("the answer is not a GenerateContentResponse".to_owned());
+    }
+    let rid = s(&v, "responseId");
+    let mut seq = 0;
+    let mut choices = Vec::new();
+    let candidates = v
+        .get("candidates")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for (pos, c) in candidates.iter().enumerate() {
+        let index = c.get("index").and_then(Value::as_u64).unwrap_or(pos as u64);
+        let read = read_parts(c, rid, &mut seq, None);
+        let finish = openai::finish_from_gemini(s(c, "finishReason"), !read.calls.is_empty());
+        let content = if read.text.is_empty() && (!read.calls.is_empty() || finish == "content_filter") {
+            None
+        } else {
+            Some(read.text)
+        };
+        choices.push(openai::choice(index, content, read.calls, finish));
+    }
+    if choices.is_empty() {
+        // The prompt itself was blocked (`promptFeedback.blockReason`).
+        choices.push(openai::choice(0, None, Vec::new(), "content_filter"));
+    }
+    let usage = v.get("usageMetadata").map(usage);
+    Ok(openai::completion(
+        &openai::chat_id(rid),
+        openai::now(),
+        non_empty(s(&v, "modelVersion"), model),
+        choices,
+        usage.as_ref(),
+    ))
+}
+
+#[derive(Debug, Default)]
+struct Choice {
+    role_sent: bool,
+    tools: u64,
+    finished: bool,
+}
+
+/// Gemini `alt=sse` events → OpenAI chunk objects (and `{"error":...}` objects).
+#[derive(Debug)]
+pub(crate) struct StreamState {
+    head: ChunkHead,
+    started: bool,
+    response_id: String,
+    choices: BTreeMap<u64, Choice>,
+    seq: u64,
+    usage: Option<Usage>,
+    blocked: bool,
+    errored: bool,
+    ended: bool,
+}
+
+impl StreamState {
+    pub fn new(model: &str, created: u64, include_usage: bool) -> Self {
+        Self {
+            head: ChunkHead {
+                id: String::new(),
+                created,
+                model: model.to_owned(),
+                include_usage,
+            },
+            started: false,
+            response_id: String::new(),
+            choices: BTreeMap::new(),
+            seq: 0,
+            usage: None,
+            blocked: false,
+            errored: false,
+            ended: false,
+        }
+    }
+
+    pub fn done(&self) -> bool {
+        self.errored || self.ended
+    }
+
+    pub fn event(&mut self, ev: &SseEvent, out: &mut Vec<Value>) {
+        if self.done() {
+            return;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(&ev.data) else {
+            return;
+        };
+        if v.get("error").is_some() {
+            if let Some(e) = ProviderError::from_event(&v) {
+                out.push(e.openai_value());
+                self.errored = true;
+            }
+            return;
+        }
+        if !self.started {
+            self.started = true;
+            self.response_id = s(&v, "responseId").to_owned();
+            self.head.id = openai::chat_id(&self.response_id);
+        }
+        if let Some(m) = v.get("modelVersion").and_then(Value::as_str) {
+            if !m.is_empty() {
+                self.head.model = m.to_owned();
+            }
+        }
+        if let Some(u) = v.get("usageMetadata") {
+            self.usage = Some(usage(u));
+        }
+        let candidates = v
+            .get("candidates")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if candidates.is_empty()
+            && v.pointer("/promptFeedback/blockReason").is_some()
+            && !self.blocked
+        {
+            self.blocked = true;
+            let first = self.choices.entry(0).or_default();
+            first.role_sent = true;
+            first.finished = true;
+            out.push(
+                self.head
+                    .chunk(0, json!({"role": "assistant", "content": null}), None),
+            );
+            out.push(self.head.chunk(0, json!({}), Some("content_filter")));
+        }
+        for (pos, c) in candidates.iter().enumerate() {
+            self.candidate(c, pos as u64, out);
+        }
+    }
+
+    fn candidate(&mut self, c: &Value, pos: u64, out: &mut Vec<Value>) {
+        let index = c.get("index").and_then(Value::as_u64).unwrap_or(pos);
+        let state = self.choices.entry(index).or_default();
+        if state.finished {
+            return;
+        }
+        let read = read_parts(c, &self.response_id, &mut self.seq, Some(state.tools));
+        state.tools += read.calls.len() as u64;
+        let mut delta = Map::new();
+        if !state.role_sent {
+            state.role_sent = true;
+            delta.insert("role".into(), json!("assistant"));
+            delta.insert("content".into(), json!(read.text));
+        } else if !read.text.is_empty() {
+            delta.insert("content".into(), json!(read.text));
+        }
+        if !read.calls.is_empty() {
+            delta.insert("tool_calls".into(), Value::Array(read.calls));
+        }
+        if !delta.is_empty() {
+            out.push(self.head.chunk(index, Value::Object(delta), None));
+        }
+        if let Some(reason) = c.get("finishReason").and_then(Value::as_str) {
+            state.finished = true;
+            let finish = openai::finish_from_gemini(reason, state.tools > 0);
+            out.push(self.head.chunk(index, json!({}), Some(finish)));
+        }
+    }
+
+    /// The provider's stream ended: usage, or an error if it stopped early.
+    pub fn finish(&mut self, out: &mut Vec<Value>) {
+        if self.done() {
+            return;
+        }
+        self.ended = true;
+        let complete = !self.choices.is_empty() && self.choices.values().all(|c| c.finished);
+        if !complete {
+            out.push(super::stream::truncated_error());
+            self.errored = true;
+            return;
+        }
+        if self.head.include_usage {
+            let usage = self.usage.unwrap_or_default();
+            out.push(self.head.usage_chunk(&usage));
+        }
+    }
+}

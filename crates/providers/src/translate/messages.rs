@@ -1,0 +1,635 @@
+//! Anthropic Messages client (`/compat/v1/messages`), OpenAI-shaped provider: the request, the
+//! whole answer and the stream (`chat.completion.chunk`s → `message_start`,
+//! `content_block_start`/`_delta`/`_stop` for text and `tool_use` (`input_json_delta`),
+//! `message_delta` with the stop reason and usage, `message_stop`). Gemini is reached by
+//! chaining through the OpenAI form.
+//!
+//! Request mapping: `system` → a `system` message (text blocks joined by a blank line);
+//! `text` → text parts; `image` (`base64` or `url` source) → `image_url`; a base64 PDF
+//! `document` → a `file` part, a plain-text `document` → text; `tool_use` → assistant
+//! `tool_calls`; each `tool_result` → a `tool` message ahead of the rest of its user turn (text
+//! joined; images moved to that user turn; `is_error: true` prefixes `Error: `);
+//! `thinking` blocks dropped; `tools` (custom tools only) → function tools; `tool_choice`
+//! `auto`/`any`/`tool`/`none` → `auto`/`required`/function/`none`,
+//! `disable_parallel_tool_use` → `parallel_tool_calls: false`; `stop_sequences` → `stop`;
+//! structured outputs (`output_config.format` or `output_format`, `json_schema`) →
+//! `response_format`; `max_tokens`, `temperature`, `top_p`, `stream` kept (a stream asks for
+//! `stream_options.include_usage`, which Anthropic's `message_delta` needs). Dropped: `top_k`,
+//! `metadata`, `thinking`, `service_tier`, `cache_control`.
+//!
+//! Answer mapping: the first choice; `finish_reason` `stop`/`length`/`tool_calls`/
+//! `content_filter` → `end_turn`/`max_tokens`/`tool_use`/`refusal`; usage → `input_tokens`
+//! (uncached), `cache_read_input_tokens`, `output_tokens` (reasoning included). Tool call
+//! arguments that are not a JSON object become `{}`.
+
+use super::error::ProviderError;
+use super::json::{
+    as_object, get, idx, key, opt_array, opt_bool, opt_f64, opt_object, opt_str, opt_u32,
+    req_str, s, text_parts, to_bytes, Obj,
+};
+use super::openai::{self, Usage};
+use super::{Reply, TranslateError, Upstream};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+/// An Anthropic Messages request → the OpenAI Chat Completions request object.
+pub(crate) fn request(o: &Obj, model: &str) -> Result<Obj, TranslateError> {
+    let mut messages = Vec::new();
+    if let Some(system) = get(o, "system") {
+        let text = text_parts(system, "system")?.join("\n\n");
+        if !text.is_empty() {
+            messages.push(json!({"role": "system", "content": text}));
+        }
+    }
+    let list = opt_array(o, "messages", "")?
+        .ok_or_else(|| TranslateError::field("messages", "is required"))?;
+    if list.is_empty() {
+        return Err(TranslateError::field("messages", "must not be empty"));
+    }
+    for (i, m) in list.iter().enumerate() {
+        let path = idx("messages", i);
+        let mo = as_object(m, &path)?;
+        match req_str(mo, "role", &path)? {
+            "user" => user_message(mo, &path, &mut messages)?,
+            "assistant" => messages.extend(assistant_message(mo, &path)?),
+            other => {
+                return Err(TranslateError::field(
+                    key(&path, "role"),
+                    format!("'{other}' is not one of user, assistant"),
+                ))
+            }
+        }
+    }
+
+    let mut out = Map::new();
+    out.insert("model".into(), json!(model));
+    out.insert("messages".into(), Value::Array(messages));
+    if let Some(m) = opt_u32(o, "max_tokens", "")? {
+        out.insert("max_tokens".into(), json!(m));
+    }
+    for k in ["temperature", "top_p"] {
+        if let Some(x) = opt_f64(o, k, "")? {
+            out.insert(k.into(), json!(x));
+        }
+    }
+    if let Some(stops) = opt_array(o, "stop_sequences", "")? {
+        for (i, s) in stops.iter().enumerate() {
+            if !s.is_string() {
+                return Err(TranslateError::field(
+                    idx("stop_sequences", i),
+                    "must be a string",
+                ));
+            }
+        }
+        if !stops.is_empty() {
+            out.insert("stop".into(), Value::Array(stops.clone()));
+        }
+    }
+    if let Some(tools) = opt_array(o, "tools", "")? {
+        let mut list = Vec::with_capacity(tools.len());
+        for (i, t) in tools.iter().enumerate() {
+            list.push(tool(t, &idx("tools", i))?);
+        }
+        if !list.is_empty() {
+            out.insert("tools".into(), Value::Array(list));
+        }
+    }
+    if let Some(tc) = opt_object(o, "tool_choice", "")? {
+        let choice = match req_str(tc, "type", "tool_choice")? {
+            "auto" => json!("auto"),
+            "any" => json!("required"),
+            "none" => json!("none"),
+            "tool" => json!({"type": "function", "function": {"name": req_str(tc, "name", "tool_choice")?}}),
+            other => {
+                return Err(TranslateError::field(
+                    "tool_choice.type",
+                    format!("'{other}' is not one of auto, any, tool, none"),
+                ))
+            }
+        };
+        if out.contains_key("tools") {
+            out.insert("tool_choice".into(), choice);
+            if opt_bool(tc, "disable_parallel_tool_use", "tool_choice")? == Some(true) {
+                out.insert("parallel_tool_calls".into(), json!(false));
+            }
+        }
+    }
+    if let Some(format) = output_format(o)? {
+        out.insert("response_format".into(), format);
+    }
+    if opt_bool(o, "stream", "")? == Some(true) {
+        out.insert("stream".into(), json!(true));
+        out.insert("stream_options".into(), json!({"include_usage": true}));
+    }
+    Ok(out)
+}
+
+/// Structured outputs (`output_config.format`, or the beta `output_format`) →
+/// `response_format`.
+fn output_format(o: &Obj) -> Result<Option<Value>, TranslateError> {
+    let (f, path) = match opt_object(o, "output_config", "")? {
+        Some(oc) => match opt_object(oc, "format", "output_config")? {
+            Some(f) => (f, "output_config.format"),
+            None => return Ok(None),
+        },
+        None => match opt_object(o, "output_format", "")? {
+            Some(f) => (f, "output_format"),
+            None => return Ok(None),
+        },
+    };
+    match req_str(f, "type", path)? {
+        "json_schema" => {
+            let schema = opt_object(f, "schema", path)?
+                .ok_or_else(|| TranslateError::field(key(path, "schema"), "is required"))?;
+            Ok(Some(json!({"type": "json_schema", "json_schema": {
+                "name": "output",
+                "schema": schema,
+            }})))
+        }
+        other => Err(TranslateError::field(
+            key(path, "type"),
+            format!("'{other}' is not supported; only json_schema"),
+        )),
+    }
+}
+
+/// The OpenAI request ready to send.
+pub(crate) fn upstream(openai: Obj) -> Upstream {
+    let stream = openai.get("stream") == Some(&Value::Bool(true));
+    Upstream {
+        body: to_bytes(&Value::Object(openai)),
+        path: "chat/completions".to_owned(),
+        stream,
+        include_usage: false,
+        reply: Reply::default(),
+    }
+}
+
+fn tool(t: &Value, path: &str) -> Result<Value, TranslateError> {
+    let o = as_object(t, path)?;
+    if let Some(kind) = opt_str(o, "type", path)? {
+        if kind != "custom" {
+            return Err(TranslateError::field(
+                key(path, "type"),
+                format!("'{kind}' tools run on Anthropic's servers and cannot be translated"),
+            ));
+        }
+    }
+    let name = req_str(o, "name", path)?;
+    let mut f = json!({"name": name});
+    if let Some(d) = opt_str(o, "description", path)? {
+        f["description"] = json!(d);
+    }
+    f["parameters"] = match get(o, "input_schema") {
+        Some(v @ Value::Object(_)) => v.clone(),
+        Some(_) => return Err(TranslateError::field(key(path, "input_schema"), "must be an object")),
+        None => return Err(TranslateError::field(key(path, "input_schema"), "is required")),
+    };
+    Ok(json!({"type": "function", "function": f}))
+}
+
+/// The blocks of a message's `content` (a string reads as one text block).
+fn blocks<'a>(o: &'a Obj, path: &str) -> Result<Vec<(String, &'a Obj)>, TranslateError> {
+    let cp = key(path, "content");
+    match get(o, "content") {
+        Some(Value::String(_)) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(j, b)| {
+                let p = idx(&cp, j);
+                Ok((p.clone(), as_object(b, &p)?))
+            })
+            .collect(),
+        None => Err(TranslateError::field(cp, "is required")),
+        Some(_) => Err(TranslateError::field(cp, "must be a string or an array of blocks")),
+    }
+}
+
+fn user_message(o: &Obj, path: &str, out: &mut Vec<Value>) -> Result<(), TranslateError> {
+    if let Some(Value::String(text)) = get(o, "content") {
+        out.push(json!({"role": "user", "content": text}));
+        return Ok(());
+    }
+    let mut parts = Vec::new();
+    for (p, b) in blocks(o, path)? {
+        match req_str(b, "type", &p)? {
+            "tool_result" => out.push(tool_result(b, &p, &mut parts)?),
+            "text" => parts.push(json!({"type": "text", "text": req_str(b, "text", &p)?})),
+            "image" => parts.push(image(b, &p)?),
+            "document" => parts.push(document(b, &p)?),
+            other => {
+                return Err(TranslateError::field(
+                    key(&p, "type"),
+                    format!("'{other}' blocks cannot be translated for this provider"),
+                ))
+            }
+        }
+    }
+    if !parts.is_empty() {
+        out.push(json!({"role": "user", "content": collapse(parts)}));
+    }
+    Ok(())
+}
+
+/// One text part → a plain string.
+fn collapse(parts: Vec<Value>) -> Value {
+    match parts.as_slice() {
+        [one] if one["type"] == "text" => one["text"].clone(),
+        _ => Value::Array(parts),
+    }
+}
+
+fn source<'a>(b: &'a Obj, path: &str) -> Result<(&'a Obj, String), TranslateError> {
+    let sp = key(path, "source");
+    let src = opt_object(b, "source", path)?.ok_or_else(|| TranslateError::field(&sp, "is required"))?;
+    Ok((src, sp))
+}
+
+fn image(b: &Obj, path: &str) -> Result<Value, TranslateError> {
+    let (src, sp) = source(b, path)?;
+    let url = match req_str(src, "type", &sp)? {
+        "base64" => format!(
+            "data:{};base64,{}",
+            req_str(src, "media_type", &sp)?,
+            req_str(src, "data", &sp)?
+        ),
+        "url" => req_str(src, "url", &sp)?.to_owned(),
+        other => {
+            return Err(TranslateError::field(
+                key(&sp, "type"),
+                format!("'{other}' image sources cannot be translated; use base64 or url"),
+            ))
+        }
+    };
+    Ok(json!({"type": "image_url", "image_url": {"url": url}}))
+}
+
+fn document(b: &Obj, path: &str) -> Result<Value, TranslateError> {
+    let (src, sp) = source(b, path)?;
+    match req_str(src, "type", &sp)? {
+        "base64" if opt_str(src, "media_type", &sp)? == Some("application/pdf") => Ok(json!({
+            "type": "file",
+            "file": {"file_data": format!("data:application/pdf;base64,{}", req_str(src, "data", &sp)?)},
+        })),
+        "text" => Ok(json!({"type": "text", "text": req_str(src, "data", &sp)?})),
+        _ => Err(TranslateError::field(
+            key(&sp, "type"),
+            "only base64 PDF and text documents can be translated",
+        )),
+    }
+}
+
+/// A `tool_result` block → a `tool` message; its images go to `parts` (the user turn).
+fn tool_result(b: &Obj, path: &str, parts: &mut Vec<Value>) -> Result<Value, TranslateError> {
+    let id = req_str(b, "tool_use_id", path)?;
+    let cp = key(path, "content");
+    let mut text = Vec::new();
+    match get(b, "content") {
+        None => {}
+        Some(Value::String(t)) => text.push(t.clone()),
+        Some(Value::Array(items)) => {
+            for (k, item) in items.iter().enumerate() {
+                let p = idx(&cp, k);
+                let io = as_object(item, &p)?;
+                match req_str(io, "type", &p)? {
+                    "text" => text.push(req_str(io, "text", &p)?.to_owned()),
+                    "image" => parts.push(image(io, &p)?),
+                    other => {
+                        return Err(TranslateError::field(
+                            key(&p, "type"),
+                            format!("'{other}' blocks cannot be translated in a tool result"),
+                        ))
+                    }
+                }
+            }
+        }
+        Some(_) => return Err(TranslateError::field(cp, "must be a string or an array of blocks")),
+    }
+    let mut content = text.join("\n");
+    if opt_bool(b, "is_error", path)? == Some(true) {
+        content = format!("Error: {content}");
+    }
+    Ok(json!({"role": "tool", "tool_call_id": id, "content": content}))
+}
+
+fn assistant_message(o: &Obj, path: &str) -> Result<Option<Value>, TranslateError> {
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    if let Some(Value::String(t)) = get(o, "content") {
+        text.push_str(t);
+    }
+    for (p, b) in blocks(o, path)? {
+        match req_str(b, "type", &p)? {
+            "text" => text.push_str(req_str(b, "text", &p)?),
+            "tool_use" => {
+                let input = get(b, "input").cloned().unwrap_or_else(|| json!({}));
+                calls.push(openai::tool_call(
+                    None,
+                    req_str(b, "id", &p)?,
+                    req_str(b, "name", &p)?,
+                    &serde_json::to_string(&input).unwrap_or_default(),
+                    None,
+                ));
+            }
+            "thinking" | "redacted_thinking" => {}
+            other => {
+                return Err(TranslateError::field(
+                    key(&p, "type"),
+                    format!("'{other}' blocks cannot be translated for this provider"),
+                ))
+            }
+        }
+    }
+    if text.is_empty() && calls.is_empty() {
+        return Ok(None);
+    }
+    let mut m = json!({"role": "assistant", "content": if text.is_empty() { Value::Null } else { json!(text) }});
+    if !calls.is_empty() {
+        m["tool_calls"] = Value::Array(calls);
+    }
+    Ok(Some(m))
+}
+
+/// OpenAI `finish_reason` → Anthropic `stop_reason`.
+fn stop_reason(finish: &str) -> &'static str {
+    match finish {
+        "length" => "max_tokens",
+        "tool_calls" | "function_call" => "tool_use",
+        "content_filter" => "refusal",
+        _ => "end_turn",
+    }
+}
+
+fn message_id(openai_id: &str) -> String {
+    let bare = openai_id.strip_prefix("chatcmpl-").unwrap_or(openai_id);
+    if bare.is_empty() {
+        openai::fallback_id("msg_")
+    } else {
+        format!("msg_{bare}")
+    }
+}
+
+fn anthropic_usage(u: &Usage) -> Value {
+    json!({
+        "input_tokens": u.prompt.saturating_sub(u.cached + u.cache_write),
+        "cache_creation_input_tokens": u.cache_write,
+        "cache_read_input_tokens": u.cached,
+        "output_tokens": u.completion,
+    })
+}
+
+fn tool_input(arguments: &str) -> Value {
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => json!({}),
+    }
+}
+
+/// A `chat.completion` → an Anthropic message.
+pub(crate) fn response(v: &Value, model: &str) -> Result<Value, String> {
+    let Some(choice) = v.pointer("/choices/0") else {
+        return Err("the answer has no choices".to_owned());
+    };
+    let message = &choice["message"];
+    let mut content = Vec::new();
+    let text = match message.get("content") {
+        Some(Value::String(t)) => t.clone(),
+        Some(Value::Array(parts)) => parts.iter().map(|p| s(p, "text")).collect(),
+        _ => String::new(),
+    };
+    if !text.is_empty() {
+        content.push(json!({"type": "text", "text": text}));
+    }
+    if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
+        for c in calls {
+            let f = &c["function"];
+            content.push(json!({
+                "type": "tool_use",
+                "id": s(c, "id"),
+                "name": s(f, "name"),
+                "input": tool_input(s(f, "arguments")),
+            }));
+        }
+    }
+    let usage = v.get("usage").map(Usage::from_openai).unwrap_or_default();
+    let model = match s(v, "model") {
+        "" => model,
+        m => m,
+    };
+    Ok(json!({
+        "id": message_id(s(v, "id")),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason(s(choice, "finish_reason")),
+        "stop_sequence": null,
+        "usage": anthropic_usage(&usage),
+    }))
+}
+
+/// An Anthropic event: its name and its data.
+pub(crate) type Event = (&'static str, Value);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    Text(u64),
+    Tool(u64),
+}
+
+/// OpenAI chunk objects → Anthropic events.
+#[derive(Debug)]
+pub(crate) struct StreamState {
+    model: String,
+    started: bool,
+    next_block: u64,
+    open: Option<Open>,
+    tools: HashMap<u64, u64>,
+    stop_reason: Option<&'static str>,
+    usage: Usage,
+    saw_done: bool,
+    finished: bool,
+}
+
+impl StreamState {
+    pub fn new(model: &str) -> Self {
+        Self {
+            model: model.to_owned(),
+            started: false,
+            next_block: 0,
+            open: None,
+            tools: HashMap::new(),
+            stop_reason: None,
+            usage: Usage::default(),
+            saw_done: false,
+            finished: false,
+        }
+    }
+
+    /// One chunk (or `{"error":...}` object) of the OpenAI stream.
+    pub fn chunk(&mut self, v: &Value, out: &mut Vec<Event>) {
+        if self.finished {
+            return;
+        }
+        if v.get("error").is_some() {
+            if let Some(e) = ProviderError::from_event(v) {
+                out.push(("error", e.anthropic_value()));
+                self.finished = true;
+            }
+            return;
+        }
+        if !v.is_object() {
+            return;
+        }
+        self.start(v, out);
+        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+            self.usage = Usage::from_openai(u);
+        }
+        let choices = v.get("choices").and_then(Value::as_array);
+        let Some(choice) = choices.and_then(|cs| {
+            cs.iter()
+                .find(|c| c.get("index").and_then(Value::as_u64).unwrap_or(0) == 0)
+        }) else {
+            return;
+        };
+        let delta = &choice["delta"];
+        if let Some(t) = delta.get("content").and_then(Value::as_str) {
+            if !t.is_empty() {
+                self.text(t, out);
+            }
+        }
+        if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
+            for (pos, c) in calls.iter().enumerate() {
+                self.tool(c, pos as u64, out);
+            }
+        }
+        if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
+            self.stop_reason = Some(stop_reason(f));
+            self.close(out);
+        }
+    }
+
+    fn start(&mut self, v: &Value, out: &mut Vec<Event>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        if let Some(m) = v.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()) {
+            self.model = m.to_owned();
+        }
+        out.push((
+            "message_start",
+            json!({"type": "message_start", "message": {
+                "id": message_id(s(v, "id")),
+                "type": "message",
+                "role": "assistant",
+                "model": self.model,
+                "content": [],
+                "stop_reason": null,
+                "stop_sequence": null,
+                "usage": {"input_tokens": 0, "output_tokens": 0},
+            }}),
+        ));
+    }
+
+    fn open_block(&mut self, block: Value, out: &mut Vec<Event>) -> u64 {
+        self.close(out);
+        let index = self.next_block;
+        self.next_block += 1;
+        out.push((
+            "content_block_start",
+            json!({"type": "content_block_start", "index": index, "content_block": block}),
+        ));
+        index
+    }
+
+    fn close(&mut self, out: &mut Vec<Event>) {
+        if let Some(Open::Text(i) | Open::Tool(i)) = self.open.take() {
+            out.push((
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": i}),
+            ));
+        }
+    }
+
+    fn text(&mut self, t: &str, out: &mut Vec<Event>) {
+        let index = match self.open {
+            Some(Open::Text(i)) => i,
+            _ => {
+                let i = self.open_block(json!({"type": "text", "text": ""}), out);
+                self.open = Some(Open::Text(i));
+                i
+            }
+        };
+        out.push((
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": t}}),
+        ));
+    }
+
+    fn tool(&mut self, c: &Value, pos: u64, out: &mut Vec<Event>) {
+        let key = c.get("index").and_then(Value::as_u64).unwrap_or(pos);
+        let f = &c["function"];
+        let index = match self.tools.get(&key) {
+            Some(&i) => i,
+            None => {
+                let id = match s(c, "id") {
+                    "" => openai::fallback_id("toolu_"),
+                    id => id.to_owned(),
+                };
+                let block = json!({"type": "tool_use", "id": id, "name": s(f, "name"), "input": {}});
+                let i = self.open_block(block, out);
+                self.open = Some(Open::Tool(i));
+                self.tools.insert(key, i);
+                i
+            }
+        };
+        let args = s(f, "arguments");
+        if !args.is_empty() {
+            out.push((
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": args}}),
+            ));
+        }
+    }
+
+    /// `data: [DONE]`.
+    pub fn done_marker(&mut self, out: &mut Vec<Event>) {
+        self.saw_done = true;
+        self.end(out);
+    }
+
+    fn end(&mut self, out: &mut Vec<Event>) {
+        if self.finished {
+            return;
+        }
+        self.start(&Value::Null, out);
+        self.close(out);
+        let reason = self.stop_reason.unwrap_or("end_turn");
+        out.push((
+            "message_delta",
+            json!({"type": "message_delta",
+                "delta": {"stop_reason": reason, "stop_sequence": null},
+                "usage": anthropic_usage(&self.usage)}),
+        ));
+        out.push(("message_stop", json!({"type": "message_stop"})));
+        self.finished = true;
+    }
+
+    /// The provider's stream ended.
+    pub fn finish(&mut self, out: &mut Vec<Event>) {
+        if self.finished {
+            return;
+        }
+        if self.stop_reason.is_some() || self.saw_done {
+            self.end(out);
+        } else {
+            let e = ProviderError::from_event(&super::stream::truncated_error());
+            if let Some(e) = e {
+                out.push(("error", e.anthropic_value()));
+            }
+            self.finished = true;
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! Stage 5 of the pipeline: the exact-match response cache (SPEC 2.4).
+//!
+//! - The key is a SHA-256 over account, gateway, provider, method, upstream path and query,
+//!   and body; or over account, gateway and `cf-aig-cache-key` when the client names one.
+//!   With `cache_invalidate_on_update`, the gateway's `modified_at` is part of the key, so a
+//!   settings change leaves the old entries unreachable (they expire on their own).
+//! - TTL: `cf-aig-cache-ttl` (0 = off), else the gateway's `cache_ttl`, else off; 300 s for
+//!   requests that only name a `cf-aig-cache-key`.
+//! - `cf-aig-skip-cache: true` skips the read; the fresh answer may still be stored.
+//! - Only complete 2xx answers are stored, after the client has them (off the response
+//!   path). A streamed answer is stored as received and replayed as a stream with the same
+//!   events.
+//! - Two identical requests that miss at the same moment both go upstream; the second
+//!   answer to finish replaces the first entry.
+//! - When the backend fails (Redis down), the request goes on uncached.
+
+use crate::directives::Directives;
+use crate::relay::Capture;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use sha2::{Digest, Sha256};
+use std::convert::Infallible;
+use std::time::Duration;
+use switchyard_core::GatewaySettings;
+use switchyard_store::cache::CachedResponse;
+
+/// Default TTL for requests that only send `cf-aig-cache-key`.
+pub const KEY_ONLY_TTL: Duration = Duration::from_secs(300);
+
+/// How this request uses the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub key: String,
+    pub ttl: Duration,
+    /// Whether to look the key up (false with `cf-aig-skip-cache`).
+    pub read: bool,
+}
+
+/// The cache plan for a request, or `None` when caching does not apply.
+pub fn plan(
+    d: &Directives,
+    gateway: &GatewaySettings,
+    provider: &str,
+    method: &Method,
+    path_and_query: &str,
+    body: &[u8],
+) -> Option<Plan> {
+    let ttl = match d.cache_ttl {
+        Some(0) => return None,
+        Some(n) => Duration::from_secs(n),
+        None if gateway.cache_ttl > 0 => Duration::from_secs(gateway.cache_ttl),
+        None if d.cache_key.is_some() => KEY_ONLY_TTL,
+        None => return None,
+    };
+    let mut h = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(bytes);
+    };
+    part(gateway.account_id.as_str().as_bytes());
+    part(gateway.id.as_str().as_bytes());
+    if gateway.cache_invalidate_on_update {
+        part(gateway.modified_at.as_bytes());
+    }
+    match &d.cache_key {
+        Some(k) => {
+            part(b"key");
+            part(k.as_bytes());
+        }
+        None => {
+            part(provider.as_bytes());
+            part(method.as_str().as_bytes());
+            part(path_and_query.as_bytes());
+            part(body);
+        }
+    }
+    let digest = h.finalize();
+    let mut key = String::with_capacity(64);
+    for b in digest {
+        key.push_str(&format!("{b:02x}"));
+    }
+    Some(Plan {
+        key,
+        ttl,
+        read: !d.skip_cache,
+    })
+}
+
+/// What to store once the answer is complete, if it may be stored.
+pub fn entry(status: u16, headers: &HeaderMap, capture: &Capture) -> Option<CachedResponse> {
+    if !(200..300).contains(&status) || !capture.tail.is_empty() {
+        return None;
+    }
+    let headers = headers
+        .iter()
+        .filter(|(name, _)| {
+            !name.as_str().starts_with("cf-aig-") && *name != http::header::CONTENT_LENGTH
+        })
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                Bytes::copy_from_slice(value.as_bytes()),
+            )
+        })
+        .collect();
+    Some(CachedResponse {
+        status,
+        headers,
+        body: capture.whole(),
+    })
+}
+
+/// A stored answer as a response body: a stream is replayed event by event.
+pub fn replay(hit: &CachedResponse) -> (StatusCode, HeaderMap, axum::body::Body) {
+    let status = StatusCode::from_u16(hit.status).unwrap_or(StatusCode::OK);
+    let mut headers = HeaderMap::with_capacity(hit.headers.len() + 4);
+    for (name, value) in &hit.headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::from_bytes(value),
+        ) {
+            headers.append(n, v);
+        }
+    }
+    let is_stream = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    let body = if is_stream {
+        let events = split_events(&hit.body);
+        let frames = futures_util::stream::iter(
+            events
+                .into_iter()
+                .map(|b| Ok::<_, Infallible>(http_body::Frame::data(b))),
+        );
+        axum::body::Body::new(http_body_util::StreamBody::new(frames))
+    } else {
+        headers.insert(
+            http::header::CONTENT_LENGTH,
+            HeaderValue::from(hit.body.len()),
+        );
+        axum::body::Body::from(hit.body.clone())
+    };
+    (status, headers, body)
+}
+
+/// Splits an SSE body after each blank line, so each event is its own frame.
+pub fn split_events(body: &Bytes) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let b = &body[..];
+    let mut i = 0;
+    while i + 1 < b.len() {
+        let end = if b[i] == b'\n' && b[i + 1] == b'\n' {
+            Some(i + 2)
+        } else if b[i] == b'\n' && b[i + 1] == b'\r' && b.get(i + 2) == Some(&b'\n') {
+            Some(i + 3)
+        } else {
+            None
+        };
+        if let Some(end) = end {
+            out.push(body.slice(start..end));
+            start = end;
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    if start < b.len() {
+        out.push(body.slice(start..));
+    }
+    out
+}
+
+/// Logs a cache backend failure at most once a minute.
+pub fn warn_backend(op: &'static str, e: &dyn std::fmt::Display) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let last = LAST.load(Ordering::Relaxed);
+    if now >= last + 60
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(op, error = %e, "shared state backend unavailable; continuing without it (logged once a minute)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_core::{AccountId, GatewayId};
+
+    fn gw(ttl: u64) -> GatewaySettings {
+        let mut g = GatewaySettings::new(
+            AccountId::parse("a").expect("id"),
+            GatewayId::parse("g").expect("id"),
+            "t0".into(),
+        );
+        g.cache_ttl = ttl;
+        g
+    }
+
+    #[test]
+    fn ttl_precedence_and_keys() {
+        let d = Directives::default();
+        assert!(plan(&d, &gw(0), "grok", &Method::POST, "/v1/x", b"{}").is_none());
+        let p = plan(&d, &gw(60), "grok", &Method::POST, "/v1/x", b"{}").expect("gateway ttl");
+        assert_eq!(p.ttl, Duration::from_secs(60));
+        let same = plan(&d, &gw(60), "grok", &Method::POST, "/v1/x", b"{}").expect("plan");
+        assert_eq!(p.key, same.key);
+        let other_body = plan(&d, &gw(60), "grok", &Method::POST, "/v1/x", b"{ }").expect("plan");
+        assert_ne!(p.key, other_body.key);
+        let header_off = Directives {
+            cache_ttl: Some(0),
+            ..Default::default()
+        };
+        assert!(plan(&header_off, &gw(60), "grok", &Method::POST, "/v1/x", b"{}").is_none());
+        let key_only = Directives {
+            cache_key: Some("k1".into()),
+            ..Default::default()
+        };
+        let k = plan(&key_only, &gw(0), "grok", &Method::POST, "/v1/x", b"{}").expect("key");
+        assert_eq!(k.ttl, KEY_ONLY_TTL);
+        let k2 = plan(&key_only, &gw(0), "openai", &Method::POST, "/v1/y", b"[]").expect("key");
+        assert_eq!(k.key, k2.key, "the named key alone decides");
+        let skip = Directives {
+            skip_cache: true,
+            cache_ttl: Some(5),
+            ..Default::default()
+        };
+        assert!(
+            !plan(&skip, &gw(0), "grok", &Method::POST, "/v1/x", b"{}")
+                .expect("plan")
+                .read
+        );
+    }
+
+    #[test]
+    fn splits_streams_into_events() {
+        let b = Bytes::from_static(b"data: 1\n\ndata: 2\r\n\r\ndata: [DONE]\n\n");
+        let parts = split_events(&b);
+        assert_eq!(parts.len(), 3);
+        assert_eq!(&parts[0][..], b"data: 1\n\n");
+        assert_eq!(parts.concat(), b.to_vec());
+    }
+}
