@@ -11,6 +11,11 @@ use std::path::PathBuf;
 use switchyard::config::Config;
 use tracing_subscriber::EnvFilter;
 
+// mimalloc: fewer cycles per allocation than glibc's malloc on the request path, and it hands
+// freed memory back to the system instead of keeping the high-water mark.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "switchyard", version, about = "A self-hosted AI gateway")]
 struct Cli {

@@ -1,0 +1,50 @@
+//! Stored gateway tokens (created with `switchyard token create`), checked with a short
+//! cache: a token's validity is re-read from the store at most once a second, so a token
+//! created or revoked through any replica takes effect everywhere within a second.
+
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+use switchyard_core::AccountId;
+use switchyard_store::Store;
+
+const TTL: Duration = Duration::from_secs(1);
+
+/// Validity of (account, token digest), briefly cached.
+#[derive(Default)]
+pub struct TokenCache {
+    entries: RwLock<HashMap<(String, [u8; 32]), (Instant, bool)>>,
+}
+
+impl TokenCache {
+    /// Whether `token` is a stored token of `account`.
+    pub async fn is_valid(&self, store: &Store, account: &str, token: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let key = (account.to_owned(), digest);
+        if let Ok(map) = self.entries.read() {
+            if let Some((at, valid)) = map.get(&key) {
+                if at.elapsed() < TTL {
+                    return *valid;
+                }
+            }
+        }
+        let Ok(acct) = AccountId::parse(account) else {
+            return false;
+        };
+        let valid = match store.find_token(&acct, token).await {
+            Ok(found) => found.is_some(),
+            Err(e) => {
+                tracing::error!(error = %e, "reading stored tokens failed");
+                false
+            }
+        };
+        if let Ok(mut map) = self.entries.write() {
+            if map.len() > 10_000 {
+                map.retain(|_, (at, _)| at.elapsed() < TTL);
+            }
+            map.insert(key, (Instant::now(), valid));
+        }
+        valid
+    }
+}
