@@ -9,8 +9,9 @@ use anyhow::Context as _;
 use clap::Parser;
 use switchyard_testkit::{FakeConfig, FakeProvider};
 
-/// Fake LLM provider (xAI/OpenAI-compatible chat completions, Anthropic
-/// Messages) with scripted faults and request recording.
+/// Fake LLM provider (xAI/OpenAI-compatible chat completions and
+/// embeddings, Anthropic Messages, Google Gemini) with scripted faults and
+/// request recording.
 #[derive(Debug, Parser)]
 #[command(name = "fake-provider", version)]
 struct Cli {

@@ -79,7 +79,8 @@ pub struct Script {
 }
 
 /// Usage numbers to report. Unset fields keep their defaults: prompt tokens
-/// = words in the request's message texts (at least 1), cached 0, completion
+/// = words in the request's message texts (at least 1), cached 0, cache
+/// creation 0, completion
 /// = number of content chunks, reasoning 0, and the cost computed at
 /// grok-4-fast prices ($0.20 in, $0.05 cached, $0.50 out per 1M tokens).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
