@@ -1,20 +1,44 @@
-//! Stage 1 of the pipeline: resolving a gateway's settings.
+//! Stage 2 of the pipeline: resolving a gateway's settings.
 //!
-//! Settings are read from the store once and kept in memory; a gateway that does not exist
-//! is created with default settings on first use unless `auto_create_gateways = false`.
+//! Settings are read from the store and kept in memory. A gateway that does not exist is
+//! created with default settings on first use unless `auto_create_gateways = false`.
+//!
+//! Replicas share the store, so a copy older than [`REFRESH_AFTER`] is re-read in the
+//! background while requests go on with it, and a copy older than [`MAX_AGE`] is never used:
+//! the request re-reads it first. A change made through any replica therefore applies
+//! everywhere within a second, and a busy gateway never waits for the store. A change made
+//! through this process applies at once ([`Gateways::invalidate`]).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 use switchyard_core::{AccountId, ErrorKind, GatewayError, GatewayId, GatewaySettings};
 use switchyard_store::Store;
 
-type ByGateway = HashMap<String, Arc<GatewaySettings>>;
+/// Age after which a cached copy is re-read in the background.
+pub const REFRESH_AFTER: Duration = Duration::from_millis(500);
+/// Age after which a cached copy is not used at all.
+pub const MAX_AGE: Duration = Duration::from_millis(1000);
+
+struct Cached {
+    settings: Arc<GatewaySettings>,
+    read_at: Instant,
+    refreshing: AtomicBool,
+}
+
+type ByGateway = HashMap<String, Arc<Cached>>;
 
 /// The in-memory view of every gateway used so far.
 pub struct Gateways {
     store: Store,
     auto_create: bool,
-    cache: RwLock<HashMap<String, ByGateway>>,
+    cache: Arc<RwLock<HashMap<String, ByGateway>>>,
+}
+
+fn internal(e: switchyard_store::StoreError) -> GatewayError {
+    tracing::error!(error = %e, "gateway store failed");
+    GatewayError::new(ErrorKind::Internal, "the gateway's storage is unavailable")
 }
 
 impl Gateways {
@@ -22,7 +46,7 @@ impl Gateways {
         Self {
             store,
             auto_create,
-            cache: RwLock::new(HashMap::new()),
+            cache: Arc::new(RwLock::new(HashMap::new())),
         }
     }
 
@@ -32,17 +56,19 @@ impl Gateways {
         account: &str,
         gateway: &str,
     ) -> Result<Arc<GatewaySettings>, GatewayError> {
-        if let Some(g) = self.cached(account, gateway) {
-            return Ok(g);
+        if let Some(c) = self.cached(account, gateway) {
+            let age = c.read_at.elapsed();
+            if age < MAX_AGE {
+                if age >= REFRESH_AFTER && !c.refreshing.swap(true, Ordering::AcqRel) {
+                    self.refresh_in_background(account, gateway);
+                }
+                return Ok(c.settings.clone());
+            }
         }
         let account_id =
             AccountId::parse(account).map_err(|e| GatewayError::bad_request(e.to_string()))?;
         let gateway_id =
             GatewayId::parse(gateway).map_err(|e| GatewayError::bad_request(e.to_string()))?;
-        let internal = |e: switchyard_store::StoreError| {
-            tracing::error!(error = %e, "gateway store failed");
-            GatewayError::new(ErrorKind::Internal, "the gateway's storage is unavailable")
-        };
         let found = self
             .store
             .get_gateway(&account_id, &gateway_id)
@@ -69,26 +95,66 @@ impl Gateways {
             }
         };
         let settings = Arc::new(settings);
-        if let Ok(mut cache) = self.cache.write() {
-            cache
-                .entry(account.to_owned())
-                .or_default()
-                .insert(gateway.to_owned(), settings.clone());
-        }
+        put(&self.cache, account, gateway, settings.clone());
         Ok(settings)
     }
 
-    fn cached(&self, account: &str, gateway: &str) -> Option<Arc<GatewaySettings>> {
+    fn cached(&self, account: &str, gateway: &str) -> Option<Arc<Cached>> {
         let cache = self.cache.read().ok()?;
         cache.get(account)?.get(gateway).cloned()
     }
 
+    fn refresh_in_background(&self, account: &str, gateway: &str) {
+        let (Ok(a), Ok(g)) = (AccountId::parse(account), GatewayId::parse(gateway)) else {
+            return;
+        };
+        let store = self.store.clone();
+        let cache = self.cache.clone();
+        // Best effort: if the read fails, the copy stays and the next request tries again.
+        tokio::spawn(async move {
+            match store.get_gateway(&a, &g).await {
+                Ok(Some(fresh)) => put(&cache, a.as_str(), g.as_str(), Arc::new(fresh)),
+                Ok(None) => forget(&cache, a.as_str(), g.as_str()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "re-reading gateway settings failed; keeping the cached copy");
+                    if let Ok(map) = cache.read() {
+                        if let Some(c) = map.get(a.as_str()).and_then(|m| m.get(g.as_str())) {
+                            c.refreshing.store(false, Ordering::Release);
+                        }
+                    }
+                }
+            }
+        });
+    }
+
     /// Forgets the cached settings of one gateway; the next request reads the store.
     pub fn invalidate(&self, account: &str, gateway: &str) {
-        if let Ok(mut cache) = self.cache.write() {
-            if let Some(m) = cache.get_mut(account) {
-                m.remove(gateway);
-            }
+        forget(&self.cache, account, gateway);
+    }
+}
+
+fn put(
+    cache: &RwLock<HashMap<String, ByGateway>>,
+    account: &str,
+    gateway: &str,
+    s: Arc<GatewaySettings>,
+) {
+    if let Ok(mut map) = cache.write() {
+        map.entry(account.to_owned()).or_default().insert(
+            gateway.to_owned(),
+            Arc::new(Cached {
+                settings: s,
+                read_at: Instant::now(),
+                refreshing: AtomicBool::new(false),
+            }),
+        );
+    }
+}
+
+fn forget(cache: &RwLock<HashMap<String, ByGateway>>, account: &str, gateway: &str) {
+    if let Ok(mut map) = cache.write() {
+        if let Some(m) = map.get_mut(account) {
+            m.remove(gateway);
         }
     }
 }

@@ -157,9 +157,11 @@ impl Writer {
             Ok((records, puts)) => {
                 for (key, entry, ttl) in puts {
                     let cache = self.cache.clone();
+                    let metrics = self.metrics.clone();
                     // Best effort: a lost write only costs a later miss.
                     tokio::spawn(async move {
                         if let Err(e) = cache.put(&key, &entry, ttl).await {
+                            metrics.backend_error("cache_put");
                             crate::cache::warn_backend("cache put", &e);
                         }
                     });

@@ -5,6 +5,7 @@
 //!   [`LogQuery`] (list, get, patch, delete, analytics), with the query types the control plane
 //!   parses from its query string ([`params`]).
 //! - [`keys`]: stored provider keys ([`KeyStore`]).
+//! - [`tokens`]: gateway authentication tokens, kept as SHA-256 hashes ([`TokenStore`]).
 //! - [`cache`] and [`ratelimit`]: the response cache and gateway rate-limit counters, in
 //!   memory or in Redis ([`kv`]), shared by replicas when Redis is configured.
 //! - [`sqlite`]: the embedded default backend (one file, WAL), migrations applied at open.
@@ -32,13 +33,16 @@ mod rollup;
 mod row;
 mod sql;
 pub mod sqlite;
+pub mod tokens;
 
 pub use keys::{KeyStore, StoredKey};
 pub use logs::{
-    AnalyticsQuery, AnalyticsRow, Bucket, Condition, FilterKey, GroupBy, LogCap, LogFilter,
-    LogListQuery, LogPage, LogPatch, LogQuery, LogSink, Op, OrderBy, PendingLog, WriteOutcome,
+    AnalyticsQuery, AnalyticsRow, Bucket, Condition, FilterKey, GroupBy, LogCap, LogDelete,
+    LogFilter, LogListQuery, LogPage, LogPatch, LogQuery, LogSink, Op, OrderBy, PendingLog,
+    WriteOutcome,
 };
 pub use params::QueryError;
+pub use tokens::{StoredToken, TokenStore};
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -63,6 +67,9 @@ pub enum StoreError {
     /// Queries parsed by [`params`] never produce this.
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// The operating system gave no random bytes (for a new token).
+    #[error("randomness unavailable: {0}")]
+    Random(String),
 }
 
 impl StoreError {
@@ -106,9 +113,9 @@ pub trait GatewayStore: Send + Sync + 'static {
 }
 
 /// Every storage trait at once: what a backend implements and what the server holds.
-pub trait Backend: GatewayStore + LogSink + LogQuery + KeyStore {}
+pub trait Backend: GatewayStore + LogSink + LogQuery + KeyStore + TokenStore {}
 
-impl<T: GatewayStore + LogSink + LogQuery + KeyStore> Backend for T {}
+impl<T: GatewayStore + LogSink + LogQuery + KeyStore + TokenStore> Backend for T {}
 
 /// Everything the server needs from storage, behind one handle.
 pub type Store = Arc<dyn Backend>;

@@ -98,16 +98,16 @@ macro_rules! impl_log_query {
                 self.get_log(account, gateway, id).await
             }
 
-            async fn delete_logs(
+            async fn delete_logs_limited(
                 &self,
                 account: &switchyard_core::AccountId,
                 gateway: &switchyard_core::GatewayId,
-                filter: &$crate::logs::LogFilter,
+                delete: &$crate::logs::LogDelete,
             ) -> Result<u64, $crate::StoreError> {
                 let Some(gkey) = self.find_gkey(account, gateway).await? else {
                     return Ok(0);
                 };
-                let s = $crate::sql::delete_sql($d, gkey, filter)?;
+                let s = $crate::sql::delete_limited_sql($d, gkey, delete)?;
                 let mut tx = self.begin_write().await?;
                 let n = $bind(sqlx::query(&s.text), &s.args)
                     .execute(&mut *tx)

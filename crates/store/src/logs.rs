@@ -23,7 +23,13 @@
 //!   some metadata value, as text (`true`, `42`, `x`), equals V; `neq` negates, `contains`
 //!   matches a substring of some key/value. `tokens` is `tokens_in + tokens_out` (missing = 0).
 //! - **Ordering**: by the chosen column, then `created_at`, then `id`, all in the chosen
-//!   direction, so pages are stable. A missing value sorts lowest.
+//!   direction, so pages are stable. A missing value sorts lowest (feedback: none is 0).
+//! - **Deletes** ([`LogQuery::delete_logs_limited`]): the matching rows, or the first `limit`
+//!   of them in the list order the delete names; the gateway's row counter drops by as many.
+//! - **Fields Switchyard does not record** (Cloudflare's `model_type`, `authentication`,
+//!   `wholesale`, `compatibilityMode`, `dlp_action`): accepted as filter keys, because the
+//!   official SDKs offer them, and treated as missing on every row: see
+//!   [`KeyKind::Unrecorded`]. `order_by=model_type` orders by model.
 //! - **Analytics** come from a rollup kept by `write_batch` (per gateway × minute and × hour ×
 //!   provider × model counters, plus a log-scale latency histogram; see `rollup.rs`), never
 //!   from the log rows. They count every record handed to `write_batch`, including those a
@@ -125,6 +131,14 @@ pub enum FilterKey {
     UserAgent,
     /// `tokens_in + tokens_out`.
     Tokens,
+    /// Cloudflare's `model_type`, `authentication`, `wholesale`, `compatibilityMode` and
+    /// `dlp_action`: accepted because the official SDKs send them, but Switchyard records none
+    /// of them, so every row lacks them (see [`KeyKind::Unrecorded`]).
+    ModelType,
+    Authentication,
+    Wholesale,
+    CompatibilityMode,
+    DlpAction,
 }
 
 /// What kind of value a [`FilterKey`] compares, which decides the operators it accepts.
@@ -140,6 +154,11 @@ pub enum KeyKind {
     Time,
     /// `metadata.key` / `metadata.value`: eq, neq, contains.
     Metadata,
+    /// A Cloudflare field Switchyard does not record: every operator, any scalar value. No row
+    /// has the field, so `eq`, `contains`, `lt`, `gt` (`gte`, `lte`) match no row and `neq`
+    /// matches every row; a `null` value means "missing", as everywhere, so `eq null` matches
+    /// every row and `neq null` none.
+    Unrecorded,
 }
 
 impl KeyKind {
@@ -148,13 +167,14 @@ impl KeyKind {
             KeyKind::Text | KeyKind::Metadata => matches!(op, Op::Eq | Op::Neq | Op::Contains),
             KeyKind::Bool => matches!(op, Op::Eq | Op::Neq),
             KeyKind::Number | KeyKind::Time => !matches!(op, Op::Contains),
+            KeyKind::Unrecorded => true,
         }
     }
 }
 
 impl FilterKey {
     /// Every key, for docs and tests.
-    pub const ALL: [FilterKey; 20] = [
+    pub const ALL: [FilterKey; 25] = [
         FilterKey::Id,
         FilterKey::CreatedAt,
         FilterKey::Provider,
@@ -175,6 +195,11 @@ impl FilterKey {
         FilterKey::ResponseContentType,
         FilterKey::UserAgent,
         FilterKey::Tokens,
+        FilterKey::ModelType,
+        FilterKey::Authentication,
+        FilterKey::Wholesale,
+        FilterKey::CompatibilityMode,
+        FilterKey::DlpAction,
     ];
 
     /// The key's name in the logs API.
@@ -200,6 +225,11 @@ impl FilterKey {
             FilterKey::ResponseContentType => "response_content_type",
             FilterKey::UserAgent => "user_agent",
             FilterKey::Tokens => "tokens",
+            FilterKey::ModelType => "model_type",
+            FilterKey::Authentication => "authentication",
+            FilterKey::Wholesale => "wholesale",
+            FilterKey::CompatibilityMode => "compatibilityMode",
+            FilterKey::DlpAction => "dlp_action",
         }
     }
 
@@ -227,6 +257,11 @@ impl FilterKey {
             | FilterKey::Tokens => KeyKind::Number,
             FilterKey::CreatedAt => KeyKind::Time,
             FilterKey::MetadataKey | FilterKey::MetadataValue => KeyKind::Metadata,
+            FilterKey::ModelType
+            | FilterKey::Authentication
+            | FilterKey::Wholesale
+            | FilterKey::CompatibilityMode
+            | FilterKey::DlpAction => KeyKind::Unrecorded,
         }
     }
 }
@@ -246,7 +281,7 @@ pub struct LogFilter {
     pub search: Option<String>,
 }
 
-/// Sort column of the logs list.
+/// Sort column of the logs list (and of a limited delete).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OrderBy {
     #[default]
@@ -259,10 +294,12 @@ pub enum OrderBy {
     Duration,
     TokensIn,
     TokensOut,
+    /// None sorts as 0, between -1 and 1 (as the filter treats it).
+    Feedback,
 }
 
 impl OrderBy {
-    pub const ALL: [OrderBy; 9] = [
+    pub const ALL: [OrderBy; 10] = [
         OrderBy::CreatedAt,
         OrderBy::Provider,
         OrderBy::Model,
@@ -272,6 +309,7 @@ impl OrderBy {
         OrderBy::Duration,
         OrderBy::TokensIn,
         OrderBy::TokensOut,
+        OrderBy::Feedback,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -285,10 +323,16 @@ impl OrderBy {
             OrderBy::Duration => "duration",
             OrderBy::TokensIn => "tokens_in",
             OrderBy::TokensOut => "tokens_out",
+            OrderBy::Feedback => "feedback",
         }
     }
 
+    /// Also takes Cloudflare's `model_type`, which orders by model: Switchyard records no
+    /// model type, and the model decides it.
     pub fn parse(s: &str) -> Option<Self> {
+        if s == "model_type" {
+            return Some(OrderBy::Model);
+        }
         OrderBy::ALL.into_iter().find(|o| o.as_str() == s)
     }
 }
@@ -313,6 +357,40 @@ impl Default for LogListQuery {
             descending: true,
             page: 1,
             per_page: crate::params::DEFAULT_PER_PAGE,
+        }
+    }
+}
+
+/// `DELETE .../logs`: the matching records, or only the first `limit` of them in the given
+/// order (Cloudflare's `limit`, `order_by`, `order_by_direction`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogDelete {
+    pub filter: LogFilter,
+    /// At most this many records (1–[`crate::params::MAX_DELETE_LIMIT`]); `None`: all.
+    pub limit: Option<u64>,
+    /// Which records count as "first" when `limit` is set; ties are broken by `created_at`,
+    /// then `id`, as in a list.
+    pub order_by: OrderBy,
+    pub descending: bool,
+}
+
+impl Default for LogDelete {
+    /// Every record (the order, newest first as in a list, only matters with a limit).
+    fn default() -> Self {
+        Self {
+            filter: LogFilter::default(),
+            limit: None,
+            order_by: OrderBy::CreatedAt,
+            descending: true,
+        }
+    }
+}
+
+impl From<LogFilter> for LogDelete {
+    fn from(filter: LogFilter) -> Self {
+        Self {
+            filter,
+            ..Self::default()
         }
     }
 }
@@ -437,6 +515,18 @@ pub trait LogQuery: Send + Sync + 'static {
         account: &AccountId,
         gateway: &GatewayId,
         filter: &LogFilter,
+    ) -> Result<u64, StoreError> {
+        self.delete_logs_limited(account, gateway, &LogDelete::from(filter.clone()))
+            .await
+    }
+
+    /// Deletes the matching records, only the first `limit` of them in the given order when
+    /// a limit is set; returns how many.
+    async fn delete_logs_limited(
+        &self,
+        account: &AccountId,
+        gateway: &GatewayId,
+        delete: &LogDelete,
     ) -> Result<u64, StoreError>;
 
     /// Rows ordered by bucket, then provider, then model; buckets without traffic are absent.

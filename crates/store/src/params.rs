@@ -1,4 +1,4 @@
-//! The logs API's query string, parsed into [`LogListQuery`] and [`LogFilter`].
+//! The logs API's query string, parsed into [`LogListQuery`], [`LogDelete`] and [`LogFilter`].
 //!
 //! Parameters (Cloudflare's `GET/DELETE .../logs`):
 //!
@@ -6,7 +6,11 @@
 //!   Cloudflare documents no maximum for logs, 100 is the maximum it documents for its other
 //!   lists), `search`, `order_by` (`created_at`, `provider`, `model`, `success`, `cached`,
 //!   `cost`, `duration`, `tokens_in`, `tokens_out`), `order_by_direction` (`asc` | `desc`,
-//!   default `desc`; the deprecated `direction` is read when it is absent).
+//!   default `desc`; the deprecated `direction` is read when it is absent). `order_by` also
+//!   takes `feedback`, and Cloudflare's `model_type`, which orders by model.
+//! - Deletes (`DELETE .../logs`, [`LogDelete`]) take the same filters and `limit` (1–
+//!   [`MAX_DELETE_LIMIT`], as Cloudflare documents), `order_by` and `order_by_direction`:
+//!   with a limit, only the first `limit` matching records in that order are deleted.
 //! - `filters`, an array of `{key, operator, value: [..]}`, in any of these encodings:
 //!   - JSON: `filters=[{"key":"provider","operator":"eq","value":["grok"]}]` (one parameter;
 //!     `filters`/`filters[]` may also repeat, each holding an array or one object).
@@ -24,8 +28,14 @@
 //!   `request_content_type`, `response_content_type` (eq), `success`, `cached` (eq, `true` |
 //!   `false`), `feedback` (eq; 0 = none), `start_date` / `end_date` (created_at ≥ / ≤),
 //!   `min_cost`, `max_cost`, `min_duration`, `max_duration`, `min_tokens_in`, `max_tokens_in`,
-//!   `min_tokens_out`, `max_tokens_out`, `min_total_tokens`, `max_total_tokens` (≥ / ≤).
-//!   Empty flat params are ignored.
+//!   `min_tokens_out`, `max_tokens_out`, `min_total_tokens`, `max_total_tokens` (≥ / ≤),
+//!   `model_type` (eq; matches nothing, see below). Empty flat params are ignored.
+//! - Cloudflare's filter keys for fields Switchyard does not record (`model_type`,
+//!   `authentication`, `wholesale`, `compatibilityMode`, `dlp_action`) are accepted with every
+//!   operator and any scalar value, and treated as missing on every row
+//!   ([`crate::logs::KeyKind::Unrecorded`]): `eq`, `contains`, `lt`, `gt` match no row, `neq`
+//!   every row. Refusing them would break SDK code written for Cloudflare; pretending to match
+//!   them would delete or show records for a reason that is not true of them.
 //!
 //! Unknown parameter names are ignored (as Cloudflare does, and so the same pairs can be
 //! handed to both parsers); bad values of known ones, unknown filter keys or operators, an
@@ -35,7 +45,7 @@
 //! canonical RFC 3339 UTC strings, text stays text (numbers and booleans given for text keys
 //! become their text).
 
-use crate::logs::{Condition, FilterKey, KeyKind, LogFilter, LogListQuery, Op, OrderBy};
+use crate::logs::{Condition, FilterKey, KeyKind, LogDelete, LogFilter, LogListQuery, Op, OrderBy};
 use crate::rollup::{format_micros, parse_micros};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -44,6 +54,8 @@ use std::collections::BTreeMap;
 pub const DEFAULT_PER_PAGE: u32 = 20;
 /// The largest `per_page` accepted.
 pub const MAX_PER_PAGE: u32 = 100;
+/// The largest `limit` of a delete (Cloudflare's documented maximum).
+pub const MAX_DELETE_LIMIT: u64 = 10_000;
 
 /// A query parameter that could not be used. The message is meant for the API client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,8 +82,9 @@ impl LogListQuery {
             filter,
             ..LogListQuery::default()
         };
-        let mut direction = None;
-        let mut legacy_direction = None;
+        let (order_by, descending) = parse_order(pairs)?;
+        q.order_by = order_by;
+        q.descending = descending;
         for (name, value) in pairs {
             let v = value.trim();
             match name.as_str() {
@@ -94,25 +107,72 @@ impl LogListQuery {
                             )
                         })?;
                 }
-                "order_by" => {
-                    q.order_by = OrderBy::parse(v).ok_or_else(|| {
-                        let all: Vec<&str> = OrderBy::ALL.iter().map(|o| o.as_str()).collect();
-                        QueryError::new(
-                            name,
-                            format!("'{v}' is not sortable; use one of {}", all.join(", ")),
-                        )
-                    })?;
-                }
-                "order_by_direction" => direction = Some(parse_direction(name, v)?),
-                "direction" => legacy_direction = Some(parse_direction(name, v)?),
                 _ => {}
             }
         }
-        if let Some(desc) = direction.or(legacy_direction) {
-            q.descending = desc;
-        }
         Ok(q)
     }
+}
+
+impl LogDelete {
+    /// Parses a delete's query string: the filters as [`LogFilter::from_query_pairs`] reads
+    /// them, and `limit`, `order_by`, `order_by_direction` (default: newest first).
+    pub fn from_query_pairs(pairs: &[(String, String)]) -> Result<Self, QueryError> {
+        let filter = LogFilter::from_query_pairs(pairs)?;
+        let (order_by, descending) = parse_order(pairs)?;
+        let mut limit = None;
+        for (name, value) in pairs {
+            let v = value.trim();
+            if name == "limit" && !v.is_empty() {
+                limit = Some(
+                    v.parse::<u64>()
+                        .ok()
+                        .filter(|n| (1..=MAX_DELETE_LIMIT).contains(n))
+                        .ok_or_else(|| {
+                            QueryError::new(
+                                name,
+                                format!("must be a whole number from 1 to {MAX_DELETE_LIMIT}"),
+                            )
+                        })?,
+                );
+            }
+        }
+        Ok(LogDelete {
+            filter,
+            limit,
+            order_by,
+            descending,
+        })
+    }
+}
+
+/// `order_by` and the direction (`order_by_direction`, else the deprecated `direction`,
+/// else descending).
+fn parse_order(pairs: &[(String, String)]) -> Result<(OrderBy, bool), QueryError> {
+    let mut order_by = OrderBy::CreatedAt;
+    let mut direction = None;
+    let mut legacy_direction = None;
+    for (name, value) in pairs {
+        let v = value.trim();
+        match name.as_str() {
+            "order_by" => {
+                order_by = OrderBy::parse(v).ok_or_else(|| {
+                    let all: Vec<&str> = OrderBy::ALL.iter().map(|o| o.as_str()).collect();
+                    QueryError::new(
+                        name,
+                        format!(
+                            "'{v}' is not sortable; use one of {}, model_type",
+                            all.join(", ")
+                        ),
+                    )
+                })?;
+            }
+            "order_by_direction" => direction = Some(parse_direction(name, v)?),
+            "direction" => legacy_direction = Some(parse_direction(name, v)?),
+            _ => {}
+        }
+    }
+    Ok((order_by, direction.or(legacy_direction).unwrap_or(true)))
 }
 
 fn parse_direction(name: &str, v: &str) -> Result<bool, QueryError> {
@@ -152,6 +212,7 @@ const FLAT: &[(&str, FilterKey, Op)] = &[
     ("max_tokens_out", FilterKey::TokensOut, Op::Lte),
     ("min_total_tokens", FilterKey::Tokens, Op::Gte),
     ("max_total_tokens", FilterKey::Tokens, Op::Lte),
+    ("model_type", FilterKey::ModelType, Op::Eq),
 ];
 
 /// A field of one filter object.
@@ -246,12 +307,6 @@ impl LogFilter {
                     values: vec![value],
                 });
                 continue;
-            }
-            if name == "model_type" && !value.trim().is_empty() {
-                return Err(QueryError::new(
-                    name,
-                    "is not supported: model types are not recorded",
-                ));
             }
         }
 
@@ -533,6 +588,15 @@ pub fn normalize_value(key: FilterKey, op: Op, v: Value) -> Result<Value, String
             key.as_str()
         ));
     }
+    if key.kind() == KeyKind::Unrecorded {
+        return match v {
+            Value::Array(_) | Value::Object(_) => Err(format!("expected a single value, got {v}")),
+            Value::Null if !matches!(op, Op::Eq | Op::Neq) => {
+                Err(format!("null cannot be compared with '{}'", op.as_str()))
+            }
+            scalar => Ok(scalar),
+        };
+    }
     if v.is_null() {
         return match (key.kind(), op) {
             (KeyKind::Metadata, _) => Err("null is not a metadata key or value".into()),
@@ -573,6 +637,7 @@ pub fn normalize_value(key: FilterKey, op: Op, v: Value) -> Result<Value, String
                 .ok_or_else(|| format!("expected an RFC 3339 timestamp, got \"{s}\"")),
             other => Err(format!("expected an RFC 3339 timestamp, got {other}")),
         },
+        KeyKind::Unrecorded => Ok(v),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use crate::keys::StoredKey;
 use crate::rollup::format_micros;
+use crate::tokens::StoredToken;
 use crate::StoreError;
 use bytes::Bytes;
 use sqlx::postgres::PgRow;
@@ -258,6 +259,19 @@ pub(crate) fn key_from_row(row: &impl Get) -> Result<StoredKey, StoreError> {
         default_config: row.bool("default_config")?,
         created_at: row.text("created_at")?,
         modified_at: row.text("modified_at")?,
+    })
+}
+
+// ---------------------------------------------------------------- tokens
+
+pub(crate) fn token_from_row(row: &impl Get) -> Result<StoredToken, StoreError> {
+    let account = row.text("account_id")?;
+    Ok(StoredToken {
+        id: row.text("id")?,
+        account_id: AccountId::parse(&account).map_err(|_| corrupt("account_id", &account))?,
+        name: row.opt_text("name")?,
+        preview: row.text("preview")?,
+        created_at: row.text("created_at")?,
     })
 }
 

@@ -7,8 +7,8 @@
 
 use crate::keys::StoredKey;
 use crate::logs::{
-    AnalyticsQuery, AnalyticsRow, Condition, FilterKey, GroupBy, LogFilter, LogListQuery, LogPatch,
-    Op, OrderBy,
+    AnalyticsQuery, AnalyticsRow, Condition, FilterKey, GroupBy, LogDelete, LogFilter,
+    LogListQuery, LogPatch, Op, OrderBy,
 };
 use crate::params::normalize_value;
 use crate::rollup::{self, finish, minute_range, parse_micros, Group, GroupKey};
@@ -105,6 +105,8 @@ enum Col {
     Time(&'static str),
     MetaKey,
     MetaValue,
+    /// A field no row has (see `KeyKind::Unrecorded`).
+    Unrecorded,
 }
 
 fn column(key: FilterKey) -> Col {
@@ -129,6 +131,11 @@ fn column(key: FilterKey) -> Col {
         FilterKey::ResponseContentType => Col::Text("l.response_content_type"),
         FilterKey::UserAgent => Col::Text("l.user_agent"),
         FilterKey::Tokens => Col::Int("(COALESCE(l.tokens_in, 0) + COALESCE(l.tokens_out, 0))"),
+        FilterKey::ModelType
+        | FilterKey::Authentication
+        | FilterKey::Wholesale
+        | FilterKey::CompatibilityMode
+        | FilterKey::DlpAction => Col::Unrecorded,
     }
 }
 
@@ -203,11 +210,21 @@ fn condition(sql: &mut Sql, c: &Condition) -> Result<(), StoreError> {
 /// One `field op value` test.
 fn atom(sql: &mut Sql, key: FilterKey, op: Op, v: &Value) -> Result<(), StoreError> {
     let col = column(key);
+    if matches!(col, Col::Unrecorded) {
+        // Missing on every row: it differs from every value, and it is missing.
+        let holds = match op {
+            Op::Neq => !v.is_null(),
+            Op::Eq => v.is_null(),
+            _ => false,
+        };
+        sql.push(if holds { "1 = 1" } else { "1 = 0" });
+        return Ok(());
+    }
     // A missing value: IS NULL / IS NOT NULL (feedback: none is 0).
     if v.is_null() && key != FilterKey::Feedback {
         let expr = match col {
             Col::Text(e) | Col::Bool(e) | Col::Int(e) | Col::Real(e) | Col::Time(e) => e,
-            Col::MetaKey | Col::MetaValue => {
+            Col::MetaKey | Col::MetaValue | Col::Unrecorded => {
                 return Err(StoreError::InvalidQuery("null metadata filter".into()))
             }
         };
@@ -259,6 +276,8 @@ fn atom(sql: &mut Sql, key: FilterKey, op: Op, v: &Value) -> Result<(), StoreErr
             let s = v.as_str().unwrap_or_default();
             meta_atom(sql, matches!(col, Col::MetaKey), op, s);
         }
+        // Answered above, before the null test.
+        Col::Unrecorded => {}
     }
     Ok(())
 }
@@ -350,6 +369,7 @@ fn order_column(o: OrderBy) -> (&'static str, bool) {
         OrderBy::Duration => ("l.duration", false),
         OrderBy::TokensIn => ("l.tokens_in", true),
         OrderBy::TokensOut => ("l.tokens_out", true),
+        OrderBy::Feedback => ("COALESCE(l.feedback, 0)", false),
     }
 }
 
@@ -433,6 +453,24 @@ pub(crate) fn delete_sql(d: Dialect, gkey: i64, f: &LogFilter) -> Result<Sql, St
     let mut sql = Sql::new(d);
     sql.push("DELETE FROM logs AS l WHERE ");
     where_clause(&mut sql, gkey, f)?;
+    Ok(sql)
+}
+
+/// Deletes the matching rows, or with a limit the first `limit` of them in the list order
+/// the delete names.
+pub(crate) fn delete_limited_sql(
+    d: Dialect,
+    gkey: i64,
+    del: &LogDelete,
+) -> Result<Sql, StoreError> {
+    let Some(limit) = del.limit else {
+        return delete_sql(d, gkey, &del.filter);
+    };
+    let mut sql = Sql::new(d);
+    sql.push("DELETE FROM logs WHERE seq IN (SELECT l.seq FROM logs l WHERE ");
+    where_clause(&mut sql, gkey, &del.filter)?;
+    order_clause(&mut sql, del.order_by, del.descending);
+    sql.push(" LIMIT ").bind(Arg::Int(i(limit))).push(")");
     Ok(sql)
 }
 
@@ -812,6 +850,73 @@ mod tests {
             where_clause(&mut sql, 1, &f),
             Err(StoreError::InvalidQuery(_))
         ));
+    }
+
+    #[test]
+    fn unrecorded_fields_match_nothing_except_neq() {
+        let one = |key, op, v: Value| LogFilter {
+            conditions: vec![Condition {
+                key,
+                op,
+                values: vec![v],
+            }],
+            search: None,
+        };
+        let cases = [
+            (
+                FilterKey::ModelType,
+                Op::Eq,
+                json!("text-generation"),
+                "1 = 0",
+            ),
+            (
+                FilterKey::Authentication,
+                Op::Contains,
+                json!(true),
+                "1 = 0",
+            ),
+            (FilterKey::Wholesale, Op::Lt, json!(3), "1 = 0"),
+            (FilterKey::CompatibilityMode, Op::Gt, json!("x"), "1 = 0"),
+            (FilterKey::DlpAction, Op::Neq, json!("BLOCK"), "1 = 1"),
+            // null is "missing", which these fields always are.
+            (FilterKey::DlpAction, Op::Eq, json!(null), "1 = 1"),
+            (FilterKey::DlpAction, Op::Neq, json!(null), "1 = 0"),
+        ];
+        for (key, op, v, want) in cases {
+            let s = build(Dialect::Postgres, &one(key, op, v.clone()));
+            assert_eq!(
+                s.text,
+                format!("l.gkey = $1 AND ({want})"),
+                "{key:?} {op:?} {v}"
+            );
+            assert_eq!(s.args.len(), 1);
+        }
+    }
+
+    #[test]
+    fn limited_deletes_pick_rows_in_list_order() {
+        let del = LogDelete {
+            filter: LogFilter::default(),
+            limit: Some(5),
+            order_by: OrderBy::Cost,
+            descending: false,
+        };
+        let s = delete_limited_sql(Dialect::Sqlite, 3, &del).unwrap();
+        assert_eq!(
+            s.text,
+            "DELETE FROM logs WHERE seq IN (SELECT l.seq FROM logs l WHERE l.gkey = ?1 \
+             ORDER BY l.cost ASC, l.created_at ASC, l.id ASC LIMIT ?2)"
+        );
+        assert_eq!(s.args, vec![Arg::Int(3), Arg::Int(5)]);
+        let all = LogDelete { limit: None, ..del };
+        let s = delete_limited_sql(Dialect::Postgres, 3, &all).unwrap();
+        assert_eq!(s.text, "DELETE FROM logs AS l WHERE l.gkey = $1");
+        let mut sql = Sql::new(Dialect::Postgres);
+        order_clause(&mut sql, OrderBy::Feedback, true);
+        assert_eq!(
+            sql.text,
+            " ORDER BY COALESCE(l.feedback, 0) DESC, l.created_at DESC, l.id DESC"
+        );
     }
 
     #[test]

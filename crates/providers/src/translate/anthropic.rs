@@ -34,17 +34,14 @@ pub(crate) fn request(
             "Anthropic answers with one message; n must be 1",
         ));
     }
-    let max_tokens = req.max_tokens.unwrap_or(opts.default_max_tokens);
-    if max_tokens == 0 {
-        let param = if req.max_tokens.is_some() {
-            "max_tokens"
-        } else {
-            "max_completion_tokens"
-        };
-        return Err(TranslateError::field(param, "must be at least 1"));
-    }
+    let max_tokens = req.max_tokens.unwrap_or(opts.default_max_tokens.max(1));
     let json_tool = json_tool_schema(req);
-    let mut system: Vec<String> = req.system.iter().filter(|s| !s.is_empty()).cloned().collect();
+    let mut system: Vec<String> = req
+        .system
+        .iter()
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .collect();
     if json_tool.is_none() {
         system.extend(req.json_instruction());
     }
@@ -278,7 +275,9 @@ fn usage(u: &Value) -> Usage {
     let cached = n(u, "cache_read_input_tokens");
     let written = n(u, "cache_creation_input_tokens");
     Usage {
-        prompt: n(u, "input_tokens") + cached + written,
+        prompt: n(u, "input_tokens")
+            .saturating_add(cached)
+            .saturating_add(written),
         completion: n(u, "output_tokens"),
         cached,
         cache_write: written,
@@ -413,10 +412,13 @@ impl StreamState {
             "content_block_start" => self.block_start(&v, out),
             "content_block_delta" => self.block_delta(&v, out),
             "message_delta" => {
-                if let Some(u) = v.get("usage").and_then(Value::as_object) {
+                if let (Some(u), Some(mine)) = (
+                    v.get("usage").and_then(Value::as_object),
+                    self.usage.as_object_mut(),
+                ) {
                     for (k, val) in u {
                         if !val.is_null() {
-                            self.usage[k] = val.clone();
+                            mine.insert(k.clone(), val.clone());
                         }
                     }
                 }
@@ -442,7 +444,7 @@ impl StreamState {
     fn start(&mut self, m: &Value, out: &mut Vec<Value>) {
         self.head.id = openai::chat_id(s(m, "id"));
         self.head.model = non_empty(s(m, "model"), &self.fallback_model).to_owned();
-        if let Some(u) = m.get("usage") {
+        if let Some(u) = m.get("usage").filter(|u| u.is_object()) {
             self.usage = u.clone();
         }
         self.ensure_started(out);
@@ -504,7 +506,10 @@ impl StreamState {
             }
             ("input_json_delta", Some(Block::Tool(i))) => {
                 let t = s(d, "partial_json");
-                (t, json!({"tool_calls": [{"index": i, "function": {"arguments": t}}]}))
+                (
+                    t,
+                    json!({"tool_calls": [{"index": i, "function": {"arguments": t}}]}),
+                )
             }
             _ => return,
         };

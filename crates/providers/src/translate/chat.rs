@@ -13,8 +13,8 @@
 //! `web_search_options`, message `name`s and assistant `refusal` parts.
 
 use super::json::{
-    as_object, get, idx, key, opt_array, opt_bool, opt_f64, opt_i64, opt_object, opt_str,
-    opt_u32, req_str, text_parts, Obj,
+    as_object, get, idx, key, opt_array, opt_bool, opt_f64, opt_i64, opt_object, opt_str, opt_u32,
+    req_str, text_parts, Obj,
 };
 use super::TranslateError;
 use serde_json::Value;
@@ -152,10 +152,14 @@ pub fn parse(o: &Obj) -> Result<ChatRequest, TranslateError> {
     req.response_format = read_response_format(o)?;
     req.temperature = opt_f64(o, "temperature", "")?;
     req.top_p = opt_f64(o, "top_p", "")?;
-    req.max_tokens = match opt_u32(o, "max_completion_tokens", "")? {
-        Some(n) => Some(n),
-        None => opt_u32(o, "max_tokens", "")?,
-    };
+    for k in ["max_completion_tokens", "max_tokens"] {
+        if let Some(n) = opt_u32(o, k, "")? {
+            if n == 0 {
+                return Err(TranslateError::field(k, "must be at least 1"));
+            }
+            req.max_tokens = req.max_tokens.or(Some(n));
+        }
+    }
     req.stop = match get(o, "stop") {
         None => Vec::new(),
         Some(Value::String(s)) => vec![s.clone()],
@@ -229,7 +233,9 @@ fn read_message(req: &mut ChatRequest, m: &Value, path: &str) -> Result<(), Tran
         other => {
             return Err(TranslateError::field(
                 key(path, "role"),
-                format!("'{other}' is not supported; use system, developer, user, assistant or tool"),
+                format!(
+                    "'{other}' is not supported; use system, developer, user, assistant or tool"
+                ),
             ))
         }
     }
@@ -333,14 +339,18 @@ fn data_url(url: &str, path: &str) -> Result<(String, String), TranslateError> {
         .strip_suffix(";base64")
         .ok_or_else(|| TranslateError::field(path, "data URLs must be base64-encoded"))?;
     if mime.is_empty() {
-        return Err(TranslateError::field(path, "the data URL has no media type"));
+        return Err(TranslateError::field(
+            path,
+            "the data URL has no media type",
+        ));
     }
     Ok((mime.to_ascii_lowercase(), data.to_owned()))
 }
 
 fn read_file(o: &Obj, path: &str) -> Result<PartKind, TranslateError> {
     let fp = key(path, "file");
-    let f = opt_object(o, "file", path)?.ok_or_else(|| TranslateError::field(&fp, "is required"))?;
+    let f =
+        opt_object(o, "file", path)?.ok_or_else(|| TranslateError::field(&fp, "is required"))?;
     if get(f, "file_id").is_some() && get(f, "file_data").is_none() {
         return Err(TranslateError::field(
             key(&fp, "file_id"),
@@ -395,7 +405,8 @@ fn read_tool_call(c: &Value, path: &str) -> Result<ToolCall, TranslateError> {
     }
     let id = req_str(o, "id", path)?.to_owned();
     let fp = key(path, "function");
-    let f = opt_object(o, "function", path)?.ok_or_else(|| TranslateError::field(&fp, "is required"))?;
+    let f = opt_object(o, "function", path)?
+        .ok_or_else(|| TranslateError::field(&fp, "is required"))?;
     let name = req_str(f, "name", &fp)?.to_owned();
     let ap = key(&fp, "arguments");
     let arguments = match get(f, "arguments") {
@@ -433,7 +444,8 @@ fn read_tool(t: &Value, path: &str) -> Result<Tool, TranslateError> {
         ));
     }
     let fp = key(path, "function");
-    let f = opt_object(o, "function", path)?.ok_or_else(|| TranslateError::field(&fp, "is required"))?;
+    let f = opt_object(o, "function", path)?
+        .ok_or_else(|| TranslateError::field(&fp, "is required"))?;
     let name = req_str(f, "name", &fp)?;
     if name.is_empty() {
         return Err(TranslateError::field(key(&fp, "name"), "must not be empty"));
@@ -441,13 +453,21 @@ fn read_tool(t: &Value, path: &str) -> Result<Tool, TranslateError> {
     if name == super::JSON_TOOL {
         return Err(TranslateError::field(
             key(&fp, "name"),
-            format!("'{}' is reserved by the gateway for JSON mode", super::JSON_TOOL),
+            format!(
+                "'{}' is reserved by the gateway for JSON mode",
+                super::JSON_TOOL
+            ),
         ));
     }
     let parameters = match get(f, "parameters") {
         None => None,
         Some(v @ Value::Object(_)) => Some(v.clone()),
-        Some(_) => return Err(TranslateError::field(key(&fp, "parameters"), "must be an object")),
+        Some(_) => {
+            return Err(TranslateError::field(
+                key(&fp, "parameters"),
+                "must be an object",
+            ))
+        }
     };
     Ok(Tool {
         name: name.to_owned(),
@@ -508,7 +528,12 @@ fn read_response_format(o: &Obj) -> Result<Option<ResponseFormat>, TranslateErro
             let schema = match get(js, "schema") {
                 None => Value::Object(Obj::new()),
                 Some(v @ Value::Object(_)) => v.clone(),
-                Some(_) => return Err(TranslateError::field(key(&jp, "schema"), "must be an object")),
+                Some(_) => {
+                    return Err(TranslateError::field(
+                        key(&jp, "schema"),
+                        "must be an object",
+                    ))
+                }
             };
             Ok(Some(ResponseFormat::JsonSchema {
                 name: req_str(js, "name", &jp)?.to_owned(),

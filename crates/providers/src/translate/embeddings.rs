@@ -85,7 +85,9 @@ pub(crate) fn response(body: &[u8], model: &str, reply: Reply) -> Result<Value, 
         let embedding = if reply.embeddings_base64 {
             let mut bytes = Vec::with_capacity(values.len() * 4);
             for x in values {
-                let x = x.as_f64().ok_or_else(|| format!("embeddings[{i}] holds a non-number"))?;
+                let x = x
+                    .as_f64()
+                    .ok_or_else(|| format!("embeddings[{i}] holds a non-number"))?;
                 bytes.extend_from_slice(&(x as f32).to_le_bytes());
             }
             json!(base64::engine::general_purpose::STANDARD.encode(bytes))

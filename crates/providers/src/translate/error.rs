@@ -59,7 +59,13 @@ impl TranslateError {
 
     /// The error body in the client's shape.
     pub fn body(&self, client: Dialect) -> Bytes {
-        body(client, self.status, &self.message, None, self.param.as_deref())
+        body(
+            client,
+            self.status,
+            &self.message,
+            None,
+            self.param.as_deref(),
+        )
     }
 }
 
@@ -145,7 +151,13 @@ pub(crate) fn client_status(status: u16) -> u16 {
     }
 }
 
-fn body(client: Dialect, status: u16, message: &str, code: Option<&str>, param: Option<&str>) -> Bytes {
+fn body(
+    client: Dialect,
+    status: u16,
+    message: &str,
+    code: Option<&str>,
+    param: Option<&str>,
+) -> Bytes {
     let v = match client {
         Dialect::OpenAi => openai_error(status, message, code, param),
         Dialect::Anthropic => anthropic_error(status, message),
@@ -158,7 +170,12 @@ fn body(client: Dialect, status: u16, message: &str, code: Option<&str>, param: 
     super::json::to_bytes(&v)
 }
 
-pub(crate) fn openai_error(status: u16, message: &str, code: Option<&str>, param: Option<&str>) -> Value {
+pub(crate) fn openai_error(
+    status: u16,
+    message: &str,
+    code: Option<&str>,
+    param: Option<&str>,
+) -> Value {
     let kind = match status {
         401 => "authentication_error",
         403 => "permission_error",
@@ -232,7 +249,9 @@ fn read_error(v: &Value) -> Option<(Option<String>, String)> {
             let message = text("message").unwrap_or_default();
             // Gemini's `status`, then OpenAI's string `code`, then the `type` (Anthropic's
             // names are its types; OpenAI's `type` is coarser than its `code`).
-            let code = text("status").or_else(|| text("code")).or_else(|| text("type"));
+            let code = text("status")
+                .or_else(|| text("code"))
+                .or_else(|| text("type"));
             Some((code, message))
         }
         Some(Value::String(s)) => Some((None, s.clone())),
@@ -253,7 +272,10 @@ fn fallback_message(status: u16, body: &[u8]) -> String {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("the provider answered with status {status}: {}", &text[..end])
+    format!(
+        "the provider answered with status {status}: {}",
+        &text[..end]
+    )
 }
 
 #[cfg(test)]

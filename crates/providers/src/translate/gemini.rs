@@ -37,8 +37,7 @@ pub const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
 pub(crate) fn model_name(model: &str) -> Result<&str, TranslateError> {
     let m = model.strip_prefix("models/").unwrap_or(model);
     let ok = !m.is_empty()
-        && m
-            .bytes()
+        && m.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if ok {
         Ok(m)
@@ -53,8 +52,8 @@ pub(crate) fn model_name(model: &str) -> Result<&str, TranslateError> {
 /// Builds the Gemini request.
 pub(crate) fn request(req: &ChatRequest, model: &str) -> Result<Upstream, TranslateError> {
     let name = model_name(model)?;
+    let contents = contents(req, name)?;
     let mut body = Map::new();
-    body.insert("contents".into(), Value::Array(contents(req, name)?));
     let system: Vec<Value> = req
         .system
         .iter()
@@ -64,6 +63,7 @@ pub(crate) fn request(req: &ChatRequest, model: &str) -> Result<Upstream, Transl
     if !system.is_empty() {
         body.insert("systemInstruction".into(), json!({"parts": system}));
     }
+    body.insert("contents".into(), Value::Array(contents));
     if !req.tools.is_empty() {
         let decls: Vec<Value> = req
             .tools
@@ -256,8 +256,8 @@ fn parts_of(parts: &[Part]) -> Vec<Value> {
 fn usage(u: &Value) -> Usage {
     let thoughts = u.get("thoughtsTokenCount").and_then(Value::as_u64);
     Usage {
-        prompt: n(u, "promptTokenCount") + n(u, "toolUsePromptTokenCount"),
-        completion: n(u, "candidatesTokenCount") + thoughts.unwrap_or(0),
+        prompt: n(u, "promptTokenCount").saturating_add(n(u, "toolUsePromptTokenCount")),
+        completion: n(u, "candidatesTokenCount").saturating_add(thoughts.unwrap_or(0)),
         cached: n(u, "cachedContentTokenCount"),
         cache_write: 0,
         reasoning: thoughts,
@@ -335,11 +335,12 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Value, String> {
         let index = c.get("index").and_then(Value::as_u64).unwrap_or(pos as u64);
         let read = read_parts(c, rid, &mut seq, None);
         let finish = openai::finish_from_gemini(s(c, "finishReason"), !read.calls.is_empty());
-        let content = if read.text.is_empty() && (!read.calls.is_empty() || finish == "content_filter") {
-            None
-        } else {
-            Some(read.text)
-        };
+        let content =
+            if read.text.is_empty() && (!read.calls.is_empty() || finish == "content_filter") {
+                None
+            } else {
+                Some(read.text)
+            };
         choices.push(openai::choice(index, content, read.calls, finish));
     }
     if choices.is_empty() {

@@ -92,10 +92,7 @@ fn node(v: &Value, root: &Value, ordering: bool, depth: usize) -> Map<String, Va
     }
     let strings = |v: &Value| -> Option<Vec<Value>> {
         let items = v.as_array()?;
-        items
-            .iter()
-            .all(Value::is_string)
-            .then(|| items.clone())
+        items.iter().all(Value::is_string).then(|| items.clone())
     };
     let enum_values = match (o.get("enum"), o.get("const")) {
         (Some(e), _) => strings(e),
@@ -134,11 +131,7 @@ fn node(v: &Value, root: &Value, ordering: bool, depth: usize) -> Map<String, Va
         let names: Vec<Value> = converted.keys().map(|k| json!(k)).collect();
         out.insert("properties".into(), Value::Object(converted));
         if let Some(req) = o.get("required").and_then(Value::as_array) {
-            let req: Vec<Value> = req
-                .iter()
-                .filter(|r| names.contains(r))
-                .cloned()
-                .collect();
+            let req: Vec<Value> = req.iter().filter(|r| names.contains(r)).cloned().collect();
             if !req.is_empty() {
                 out.insert("required".into(), Value::Array(req));
             }

@@ -70,7 +70,11 @@ fn wrong(path: &str, k: &str, what: &str) -> TranslateError {
     TranslateError::field(key(path, k), format!("must be {what}"))
 }
 
-pub(crate) fn opt_str<'a>(o: &'a Obj, k: &str, path: &str) -> Result<Option<&'a str>, TranslateError> {
+pub(crate) fn opt_str<'a>(
+    o: &'a Obj,
+    k: &str,
+    path: &str,
+) -> Result<Option<&'a str>, TranslateError> {
     match get(o, k) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),

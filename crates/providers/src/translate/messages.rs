@@ -13,7 +13,8 @@
 //! `auto`/`any`/`tool`/`none` → `auto`/`required`/function/`none`,
 //! `disable_parallel_tool_use` → `parallel_tool_calls: false`; `stop_sequences` → `stop`;
 //! structured outputs (`output_config.format` or `output_format`, `json_schema`) →
-//! `response_format`; `max_tokens`, `temperature`, `top_p`, `stream` kept (a stream asks for
+//! `response_format`; `max_tokens` (or `max_completion_tokens`, see
+//! `Options::max_completion_tokens`), `temperature`, `top_p`, `stream` kept (a stream asks for
 //! `stream_options.include_usage`, which Anthropic's `message_delta` needs). Dropped: `top_k`,
 //! `metadata`, `thinking`, `service_tier`, `cache_control`.
 //!
@@ -24,16 +25,16 @@
 
 use super::error::ProviderError;
 use super::json::{
-    as_object, get, idx, key, opt_array, opt_bool, opt_f64, opt_object, opt_str, opt_u32,
-    req_str, s, text_parts, to_bytes, Obj,
+    as_object, get, idx, key, opt_array, opt_bool, opt_f64, opt_object, opt_str, opt_u32, req_str,
+    s, text_parts, to_bytes, Obj,
 };
 use super::openai::{self, Usage};
-use super::{Reply, TranslateError, Upstream};
+use super::{Options, Reply, TranslateError, Upstream};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
 /// An Anthropic Messages request → the OpenAI Chat Completions request object.
-pub(crate) fn request(o: &Obj, model: &str) -> Result<Obj, TranslateError> {
+pub(crate) fn request(o: &Obj, model: &str, opts: &Options) -> Result<Obj, TranslateError> {
     let mut messages = Vec::new();
     if let Some(system) = get(o, "system") {
         let text = text_parts(system, "system")?.join("\n\n");
@@ -65,7 +66,12 @@ pub(crate) fn request(o: &Obj, model: &str) -> Result<Obj, TranslateError> {
     out.insert("model".into(), json!(model));
     out.insert("messages".into(), Value::Array(messages));
     if let Some(m) = opt_u32(o, "max_tokens", "")? {
-        out.insert("max_tokens".into(), json!(m));
+        let field = if opts.max_completion_tokens {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
+        out.insert(field.into(), json!(m));
     }
     for k in ["temperature", "top_p"] {
         if let Some(x) = opt_f64(o, k, "")? {
@@ -99,7 +105,9 @@ pub(crate) fn request(o: &Obj, model: &str) -> Result<Obj, TranslateError> {
             "auto" => json!("auto"),
             "any" => json!("required"),
             "none" => json!("none"),
-            "tool" => json!({"type": "function", "function": {"name": req_str(tc, "name", "tool_choice")?}}),
+            "tool" => {
+                json!({"type": "function", "function": {"name": req_str(tc, "name", "tool_choice")?}})
+            }
             other => {
                 return Err(TranslateError::field(
                     "tool_choice.type",
@@ -182,8 +190,18 @@ fn tool(t: &Value, path: &str) -> Result<Value, TranslateError> {
     }
     f["parameters"] = match get(o, "input_schema") {
         Some(v @ Value::Object(_)) => v.clone(),
-        Some(_) => return Err(TranslateError::field(key(path, "input_schema"), "must be an object")),
-        None => return Err(TranslateError::field(key(path, "input_schema"), "is required")),
+        Some(_) => {
+            return Err(TranslateError::field(
+                key(path, "input_schema"),
+                "must be an object",
+            ))
+        }
+        None => {
+            return Err(TranslateError::field(
+                key(path, "input_schema"),
+                "is required",
+            ))
+        }
     };
     Ok(json!({"type": "function", "function": f}))
 }
@@ -202,7 +220,10 @@ fn blocks<'a>(o: &'a Obj, path: &str) -> Result<Vec<(String, &'a Obj)>, Translat
             })
             .collect(),
         None => Err(TranslateError::field(cp, "is required")),
-        Some(_) => Err(TranslateError::field(cp, "must be a string or an array of blocks")),
+        Some(_) => Err(TranslateError::field(
+            cp,
+            "must be a string or an array of blocks",
+        )),
     }
 }
 
@@ -242,7 +263,8 @@ fn collapse(parts: Vec<Value>) -> Value {
 
 fn source<'a>(b: &'a Obj, path: &str) -> Result<(&'a Obj, String), TranslateError> {
     let sp = key(path, "source");
-    let src = opt_object(b, "source", path)?.ok_or_else(|| TranslateError::field(&sp, "is required"))?;
+    let src =
+        opt_object(b, "source", path)?.ok_or_else(|| TranslateError::field(&sp, "is required"))?;
     Ok((src, sp))
 }
 
@@ -304,7 +326,12 @@ fn tool_result(b: &Obj, path: &str, parts: &mut Vec<Value>) -> Result<Value, Tra
                 }
             }
         }
-        Some(_) => return Err(TranslateError::field(cp, "must be a string or an array of blocks")),
+        Some(_) => {
+            return Err(TranslateError::field(
+                cp,
+                "must be a string or an array of blocks",
+            ))
+        }
     }
     let mut content = text.join("\n");
     if opt_bool(b, "is_error", path)? == Some(true) {
@@ -372,7 +399,7 @@ fn message_id(openai_id: &str) -> String {
 
 fn anthropic_usage(u: &Usage) -> Value {
     json!({
-        "input_tokens": u.prompt.saturating_sub(u.cached + u.cache_write),
+        "input_tokens": u.prompt.saturating_sub(u.cached.saturating_add(u.cache_write)),
         "cache_creation_input_tokens": u.cache_write,
         "cache_read_input_tokens": u.cached,
         "output_tokens": u.completion,
@@ -515,7 +542,11 @@ impl StreamState {
             return;
         }
         self.started = true;
-        if let Some(m) = v.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()) {
+        if let Some(m) = v
+            .get("model")
+            .and_then(Value::as_str)
+            .filter(|m| !m.is_empty())
+        {
             self.model = m.to_owned();
         }
         out.push((
@@ -578,7 +609,8 @@ impl StreamState {
                     "" => openai::fallback_id("toolu_"),
                     id => id.to_owned(),
                 };
-                let block = json!({"type": "tool_use", "id": id, "name": s(f, "name"), "input": {}});
+                let block =
+                    json!({"type": "tool_use", "id": id, "name": s(f, "name"), "input": {}});
                 let i = self.open_block(block, out);
                 self.open = Some(Open::Tool(i));
                 self.tools.insert(key, i);

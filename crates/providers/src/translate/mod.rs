@@ -94,12 +94,17 @@ pub enum Endpoint {
 pub struct Options {
     /// Anthropic's required `max_tokens` when the client sets no limit.
     pub default_max_tokens: u32,
+    /// Anthropic clients' `max_tokens` goes to an OpenAI-shaped provider as
+    /// `max_completion_tokens` instead of `max_tokens`: OpenAI's own reasoning models refuse
+    /// `max_tokens`, while several compatible providers only know `max_tokens` (the default).
+    pub max_completion_tokens: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             default_max_tokens: DEFAULT_MAX_TOKENS,
+            max_completion_tokens: false,
         }
     }
 }
@@ -153,11 +158,11 @@ pub fn request(
             gemini::request(&req, model)
         }
         (Endpoint::Chat, Anthropic, OpenAi) => {
-            let openai = messages::request(&json::parse_object(body)?, model)?;
+            let openai = messages::request(&json::parse_object(body)?, model, opts)?;
             Ok(messages::upstream(openai))
         }
         (Endpoint::Chat, Anthropic, Gemini) => {
-            let openai = messages::request(&json::parse_object(body)?, model)?;
+            let openai = messages::request(&json::parse_object(body)?, model, opts)?;
             let req = chat::parse(&openai)?;
             gemini::request(&req, model)
         }
@@ -191,8 +196,9 @@ pub fn response(
     let translated = match (endpoint, client, provider) {
         (Endpoint::Chat, OpenAi, Anthropic) => anthropic::response(body, model),
         (Endpoint::Chat, OpenAi, Gemini) => gemini::response(body, model),
-        (Endpoint::Chat, Anthropic, OpenAi) => json::parse_value(body)
-            .and_then(|v| messages::response(&v, model)),
+        (Endpoint::Chat, Anthropic, OpenAi) => {
+            json::parse_value(body).and_then(|v| messages::response(&v, model))
+        }
         (Endpoint::Chat, Anthropic, Gemini) => {
             gemini::response(body, model).and_then(|v| messages::response(&v, model))
         }

@@ -23,11 +23,11 @@ pub struct Usage {
 }
 
 impl Usage {
-    pub fn to_json(&self) -> Value {
+    pub fn to_json(self) -> Value {
         let mut u = json!({
             "prompt_tokens": self.prompt,
             "completion_tokens": self.completion,
-            "total_tokens": self.prompt + self.completion,
+            "total_tokens": self.prompt.saturating_add(self.completion),
             "prompt_tokens_details": {"cached_tokens": self.cached},
         });
         if let Some(r) = self.reasoning {
@@ -44,7 +44,12 @@ impl Usage {
         let reasoning = n("/completion_tokens_details/reasoning_tokens");
         // xAI counts reasoning apart from `completion_tokens`; its total says so.
         if let (Some(r), Some(total)) = (reasoning, n("/total_tokens")) {
-            if r > 0 && total == prompt + completion + r {
+            if r > 0
+                && Some(total)
+                    == prompt
+                        .checked_add(completion)
+                        .and_then(|s| s.checked_add(r))
+            {
                 completion += r;
             }
         }
@@ -90,7 +95,13 @@ pub fn now() -> u64 {
 }
 
 /// A whole `chat.completion`.
-pub fn completion(id: &str, created: u64, model: &str, choices: Vec<Value>, usage: Option<&Usage>) -> Value {
+pub fn completion(
+    id: &str,
+    created: u64,
+    model: &str,
+    choices: Vec<Value>,
+    usage: Option<&Usage>,
+) -> Value {
     let mut v = json!({
         "id": id,
         "object": "chat.completion",
@@ -114,7 +125,13 @@ pub fn choice(index: u64, content: Option<String>, tool_calls: Vec<Value>, finis
 }
 
 /// One `tool_calls` entry of a message (or, with `index`, of a stream delta).
-pub fn tool_call(index: Option<u64>, id: &str, name: &str, arguments: &str, signature: Option<&str>) -> Value {
+pub fn tool_call(
+    index: Option<u64>,
+    id: &str,
+    name: &str,
+    arguments: &str,
+    signature: Option<&str>,
+) -> Value {
     let mut v = json!({});
     if let Some(i) = index {
         v["index"] = json!(i);
@@ -199,9 +216,13 @@ mod tests {
 
     #[test]
     fn xai_reasoning_is_added_to_completion() {
-        let xai = Usage::from_openai(&json!({"prompt_tokens":10,"completion_tokens":2,"total_tokens":40,"completion_tokens_details":{"reasoning_tokens":28}}));
+        let xai = Usage::from_openai(
+            &json!({"prompt_tokens":10,"completion_tokens":2,"total_tokens":40,"completion_tokens_details":{"reasoning_tokens":28}}),
+        );
         assert_eq!(xai.completion, 30);
-        let openai = Usage::from_openai(&json!({"prompt_tokens":10,"completion_tokens":30,"total_tokens":40,"completion_tokens_details":{"reasoning_tokens":28}}));
+        let openai = Usage::from_openai(
+            &json!({"prompt_tokens":10,"completion_tokens":30,"total_tokens":40,"completion_tokens_details":{"reasoning_tokens":28}}),
+        );
         assert_eq!(openai.completion, 30);
     }
 

@@ -133,15 +133,11 @@ impl StreamTranslator {
     /// The next bytes of the provider's stream → client bytes ready to send (zero or one
     /// chunk per call).
     pub fn feed(&mut self, chunk: &[u8]) -> Vec<Bytes> {
-        if matches!(self.pipe, Pipe::Pass) {
-            return if chunk.is_empty() {
-                Vec::new()
-            } else {
-                vec![Bytes::copy_from_slice(chunk)]
-            };
-        }
-        if self.closed {
+        if self.closed || chunk.is_empty() {
             return Vec::new();
+        }
+        if matches!(self.pipe, Pipe::Pass) {
+            return vec![Bytes::copy_from_slice(chunk)];
         }
         let mut out = Vec::new();
         if let Pipe::Unsupported(c, p) = self.pipe {
@@ -165,10 +161,13 @@ impl StreamTranslator {
     /// if the provider's last event was missing an error, the usage chunk, `data: [DONE]`; for
     /// Anthropic clients: the closing `message_delta` and `message_stop`).
     pub fn finish(&mut self) -> Vec<Bytes> {
-        if matches!(self.pipe, Pipe::Pass) || self.closed {
+        if self.closed {
             return Vec::new();
         }
         self.closed = true;
+        if matches!(self.pipe, Pipe::Pass) {
+            return Vec::new();
+        }
         let mut out = Vec::new();
         if let Pipe::Unsupported(c, p) = self.pipe {
             self.unsupported(c, p, &mut out);

@@ -364,3 +364,237 @@ pub async fn cp_send(method: Method, url: &str, body: serde_json::Value) -> Answ
     )
     .await
 }
+
+// ---- Shared state and replicas (used by shared_state.rs and replicas.rs) ----
+
+/// A test-unique id (`{prefix}{32 hex}`), so tests running in parallel and earlier runs,
+/// whose Redis keys and PostgreSQL rows persist, never share an account or gateway.
+pub fn unique_id(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::now_v7().simple())
+}
+
+/// `SWITCHYARD_TEST_POSTGRES`; the tests that need it fail (never skip) without it.
+pub fn postgres_url() -> String {
+    std::env::var("SWITCHYARD_TEST_POSTGRES").expect(
+        "SWITCHYARD_TEST_POSTGRES must name a PostgreSQL database \
+         (e.g. postgres://postgres@127.0.0.1:5432/test); these tests do not skip",
+    )
+}
+
+/// `SWITCHYARD_TEST_REDIS`; the tests that need it fail (never skip) without it.
+pub fn redis_url() -> String {
+    std::env::var("SWITCHYARD_TEST_REDIS").expect(
+        "SWITCHYARD_TEST_REDIS must name a Redis server (e.g. redis://127.0.0.1:6379); \
+         these tests do not skip",
+    )
+}
+
+/// `scheme://[user@]HOST:PORT/...` → `HOST:PORT` (with `default_port` when none is given).
+pub fn url_authority(url: &str, default_port: u16) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let hostport = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
+    if hostport
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        hostport.to_owned()
+    } else {
+        format!("{hostport}:{default_port}")
+    }
+}
+
+/// `url` with its `HOST:PORT` replaced by `addr` (user, path and query kept).
+pub fn url_via(url: &str, addr: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let user = authority
+        .rsplit_once('@')
+        .map(|(u, _)| format!("{u}@"))
+        .unwrap_or_default();
+    format!("{scheme}://{user}{addr}{tail}")
+}
+
+/// A loopback address where nothing listens (bound, then released).
+pub fn refused_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    drop(l);
+    addr
+}
+
+impl Gateway {
+    /// Starts with `database = "{database}"`, then `extra` (top-level keys first), then the
+    /// fake's providers. Replicas: call twice with the same arguments (each gets its own
+    /// port and working directory).
+    pub async fn start_with_database(fake: &FakeProvider, database: &str, extra: &str) -> Gateway {
+        Self::start_raw(&format!(
+            "database = \"{database}\"\n{extra}\n{}",
+            providers_for(fake)
+        ))
+        .await
+    }
+
+    /// `{url}/v1/{account}/{gateway}`.
+    pub fn base_for(&self, account: &str, gateway: &str) -> String {
+        format!("{}/v1/{account}/{gateway}", self.url)
+    }
+
+    /// `{url}/client/v4/accounts/{account}/ai-gateway{path}`.
+    pub fn cp_for(&self, account: &str, path: &str) -> String {
+        format!("{}/client/v4/accounts/{account}/ai-gateway{path}", self.url)
+    }
+
+    /// The first page (up to 100 rows) of a gateway's logs, or `None` when the control plane
+    /// does not answer 200.
+    pub async fn logs_in(&self, account: &str, gateway: &str) -> Option<Vec<serde_json::Value>> {
+        let a = send(
+            Method::GET,
+            &self.cp_for(account, &format!("/gateways/{gateway}/logs?per_page=100")),
+            &[],
+            "",
+        )
+        .await;
+        (a.status == 200).then(|| a.json()["result"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Polls the logs of `account/gateway` until at least `n` rows exist or `within` passes.
+    pub async fn wait_for_logs_in(
+        &self,
+        account: &str,
+        gateway: &str,
+        n: usize,
+        within: Duration,
+    ) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let rows = self.logs_in(account, gateway).await;
+            if let Some(rows) = &rows {
+                if rows.len() >= n {
+                    return rows.clone();
+                }
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "expected {n} log records of {account}/{gateway} within {within:?}; got {:?}\nstderr:\n{}",
+                    rows.map(|r| r.len()),
+                    self.stderr()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// `GET /metrics` as text.
+    pub async fn metrics_text(&self) -> String {
+        let m = send(Method::GET, &format!("{}/metrics", self.url), &[], "").await;
+        assert_eq!(m.status, 200);
+        String::from_utf8_lossy(&m.body).into_owned()
+    }
+}
+
+/// The sum of every sample of metric `name` (any labels) in Prometheus text.
+pub fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The `cf-aig-cache-status` of an answer, if any.
+pub fn cache_status(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("cf-aig-cache-status")
+        .map(|v| v.to_str().unwrap().to_owned())
+}
+
+/// SSE events of a body: each event with its terminating blank line.
+pub fn sse_events(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("\n\n") {
+        out.push(rest[..i + 2].to_owned());
+        rest = &rest[i + 2..];
+    }
+    if !rest.is_empty() {
+        out.push(rest.to_owned());
+    }
+    out
+}
+
+/// A TCP forwarder in front of a real server (PostgreSQL, Redis) that a test can cut and
+/// restore. While cut, live connections are closed and new ones are accepted and closed at
+/// once (the port stays bound, so the restored proxy is at the same address).
+pub struct CutProxy {
+    pub addr: String,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cuts: tokio::sync::watch::Sender<u64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CutProxy {
+    /// Forwards `127.0.0.1:0` to `target` (`HOST:PORT`).
+    pub async fn start(target: &str) -> CutProxy {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let open = std::sync::Arc::new(AtomicBool::new(true));
+        let (cuts, _) = tokio::sync::watch::channel(0u64);
+        let target = target.to_owned();
+        let (o, c) = (open.clone(), cuts.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    continue;
+                };
+                if !o.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let mut cut = c.subscribe();
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        CutProxy {
+            addr,
+            open,
+            cuts,
+            task,
+        }
+    }
+
+    /// Closes every live connection and refuses new ones until [`CutProxy::restore`].
+    pub fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.cuts.send_modify(|n| *n += 1);
+    }
+
+    /// Forwards new connections again.
+    pub fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for CutProxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.task.abort();
+    }
+}

@@ -61,7 +61,7 @@ fn bad_paging_and_ordering_name_the_parameter() {
         ("per_page", "0"),
         ("per_page", "101"),
         ("per_page", "-1"),
-        ("order_by", "model_type"),
+        ("order_by", "metadata"),
         ("order_by", "nope"),
         ("order_by_direction", "up"),
     ] {
@@ -299,7 +299,6 @@ fn flat_params() {
         ("success", "maybe"),
         ("min_cost", "cheap"),
         ("start_date", "yesterday"),
-        ("model_type", "text"),
     ] {
         assert_eq!(filter(&[(k, v)]).unwrap_err().param, k, "{k}={v}");
     }
@@ -313,6 +312,7 @@ fn every_key_parses_with_an_operator_that_fits() {
             KeyKind::Bool => ("neq", json!("true")),
             KeyKind::Number => ("lt", json!("3")),
             KeyKind::Time => ("gt", json!("2026-01-01T00:00:00Z")),
+            KeyKind::Unrecorded => ("lt", json!(true)),
         };
         let c = make_condition("filters", key.as_str(), op, vec![value]).unwrap();
         assert_eq!(c.key, key);
@@ -332,7 +332,8 @@ fn operators_and_values_must_fit_the_key() {
         ("created_at", "gt", json!("soon")),
         ("cost", "lt", json!(null)),
         ("nope", "eq", json!("a")),
-        ("model_type", "eq", json!("a")),
+        ("model_type", "eq", json!(["a"])),
+        ("dlp_action", "gt", json!(null)),
         ("provider", "like", json!("a")),
         ("provider", "gte", json!("a")),
     ];
@@ -346,4 +347,120 @@ fn operators_and_values_must_fit_the_key() {
     assert_eq!(e.param, "filters");
     let e = filter(&[("filters", r#"[{"key":"provider","value":["a"]}]"#)]).unwrap_err();
     assert!(e.message.contains("operator"), "{e}");
+}
+
+#[test]
+fn cloudflare_keys_that_are_not_recorded_are_accepted() {
+    // As the Python SDK sends them (booleans as text), and as JSON.
+    for (key, value) in [
+        ("model_type", "text-generation"),
+        ("authentication", "true"),
+        ("wholesale", "True"),
+        ("compatibilityMode", "x"),
+        ("dlp_action", "BLOCK"),
+    ] {
+        let f = filter(&[
+            ("filters.key", key),
+            ("filters.operator", "eq"),
+            ("filters.value", value),
+        ])
+        .unwrap();
+        assert_eq!(f.conditions.len(), 1, "{key}");
+        assert_eq!(f.conditions[0].key.as_str(), key);
+        assert_eq!(f.conditions[0].key.kind(), KeyKind::Unrecorded);
+        assert_eq!(f.conditions[0].values, vec![json!(value)]);
+    }
+    for op in ["eq", "neq", "contains", "lt", "gt"] {
+        let c =
+            make_condition("filters", "authentication", op, vec![json!(true), json!(1)]).unwrap();
+        assert_eq!(c.values, vec![json!(true), json!(1)]);
+    }
+    let f = filter(&[(
+        "filters",
+        r#"[{"key":"wholesale","operator":"neq","value":[false, null]}]"#,
+    )])
+    .unwrap();
+    assert_eq!(f.conditions[0].key, FilterKey::Wholesale);
+    // The flat `model_type` param is one more condition.
+    assert_eq!(
+        filter(&[("model_type", "text-generation"), ("model_type", "")]).unwrap(),
+        LogFilter {
+            conditions: vec![cond(
+                FilterKey::ModelType,
+                Op::Eq,
+                vec![json!("text-generation")]
+            )],
+            search: None,
+        }
+    );
+}
+
+#[test]
+fn order_by_model_type_orders_by_model_and_feedback_is_sortable() {
+    let q = LogListQuery::from_query_pairs(&pairs(&[("order_by", "model_type")])).unwrap();
+    assert_eq!(q.order_by, OrderBy::Model);
+    let q = LogListQuery::from_query_pairs(&pairs(&[("order_by", "feedback")])).unwrap();
+    assert_eq!(q.order_by, OrderBy::Feedback);
+}
+
+#[test]
+fn deletes_take_limit_and_order() {
+    let d = LogDelete::from_query_pairs(&pairs(&[
+        ("filters.key", "provider"),
+        ("filters.operator", "eq"),
+        ("filters.value", "grok"),
+        ("limit", "1"),
+        ("order_by", "created_at"),
+        ("order_by_direction", "asc"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        d,
+        LogDelete {
+            filter: LogFilter {
+                conditions: vec![cond(FilterKey::Provider, Op::Eq, vec![json!("grok")])],
+                search: None,
+            },
+            limit: Some(1),
+            order_by: OrderBy::CreatedAt,
+            descending: false,
+        }
+    );
+    // Defaults: no limit, newest first; `direction` read when `order_by_direction` is absent.
+    assert_eq!(
+        LogDelete::from_query_pairs(&[]).unwrap(),
+        LogDelete::default()
+    );
+    let d = LogDelete::from_query_pairs(&pairs(&[
+        ("limit", "10000"),
+        ("order_by", "model_type"),
+        ("direction", "asc"),
+        ("page", "3"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        (d.limit, d.order_by, d.descending),
+        (Some(10_000), OrderBy::Model, false)
+    );
+    let d =
+        LogDelete::from_query_pairs(&pairs(&[("order_by", "feedback"), ("limit", " ")])).unwrap();
+    assert_eq!((d.limit, d.order_by), (None, OrderBy::Feedback));
+    for (k, v) in [
+        ("limit", "0"),
+        ("limit", "10001"),
+        ("limit", "-1"),
+        ("limit", "many"),
+        ("order_by", "nope"),
+        ("order_by_direction", "sideways"),
+        ("success", "maybe"),
+    ] {
+        let e = LogDelete::from_query_pairs(&pairs(&[(k, v)])).unwrap_err();
+        assert_eq!(e.param, k, "{k}={v}");
+    }
+    // A delete's filter is what the same pairs give the list.
+    let same = pairs(&[("provider", "grok"), ("search", "abc")]);
+    assert_eq!(
+        LogDelete::from_query_pairs(&same).unwrap().filter,
+        LogFilter::from_query_pairs(&same).unwrap()
+    );
 }

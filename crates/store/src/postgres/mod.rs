@@ -7,10 +7,13 @@
 //! deadlock; rollup rows are upserted in key order for the same reason.
 //!
 //! - [`gateways`]: `GatewayStore`. - [`logs`]: `LogSink` and `LogQuery`. - [`keys`]: `KeyStore`.
+//! - `TokenStore`: the statements both backends share ([`crate::tokens`]).
 
 mod gateways;
 mod keys;
 mod logs;
+
+crate::tokens::impl_token_store!(PgStore, D, read: pool, write: pool);
 
 use crate::plan::GatewayKeys;
 use crate::sql::{Arg, Dialect};

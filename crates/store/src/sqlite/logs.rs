@@ -1,13 +1,19 @@
 //! `LogSink` and `LogQuery` on SQLite.
 //!
-//! A batch is one transaction on the single writer connection: multi-row INSERTs of up to
-//! [`ROWS_PER_INSERT`] rows (RETURNING what was really inserted), payloads beside them, the
-//! per-gateway counters, `DELETE_OLDEST` trims and the rollup upserts.
+//! A batch is one transaction on the single writer connection: multi-row INSERTs
+//! (RETURNING what was really inserted), payloads beside them, the per-gateway counters,
+//! `DELETE_OLDEST` trims and the rollup upserts (one row per key the batch touched, already
+//! summed in memory by [`Rollup`]).
+//!
+//! Multi-row statements come in a few fixed sizes ([`CHUNK_SIZES`]): a batch is cut greedily
+//! into chunks of those sizes, so every statement has one of a few texts, each prepared once
+//! per connection and reused from sqlx's statement cache. (One statement per batch size would
+//! be parsed and planned again for nearly every batch, and crowd the cache.)
 
 use super::{bind_args, SqliteStore, D};
 use crate::logs::{LogSink, PendingLog, WriteOutcome};
 use crate::plan::{self, GatewayKeys};
-use crate::rollup::Rollup;
+use crate::rollup::{Rollup, HOUR_TABLES, MINUTE_TABLES};
 use crate::row::{i, Prepared, LOG_INSERT_COLUMNS, LOG_INSERT_COUNT};
 use crate::sql;
 use crate::StoreError;
@@ -15,19 +21,109 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Row, Sqlite, SqliteConnection};
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use switchyard_core::{AccountId, GatewayId, LogRecord};
 
-/// Rows per multi-row INSERT (29 parameters each, well under SQLite's 32,766).
-const ROWS_PER_INSERT: usize = 200;
-/// Rows per rollup upsert (10 parameters each).
-const ROLLUP_ROWS_PER_UPSERT: usize = 500;
+/// Rows per multi-row statement, largest first; the last must be 1. At 29 parameters a log
+/// row, 128 rows stay far under SQLite's 32,766 parameters.
+const CHUNK_SIZES: [usize; 8] = [128, 64, 32, 16, 8, 4, 2, 1];
 
 type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
+
+/// `items` cut into chunks whose sizes are all in [`CHUNK_SIZES`], largest first, each with
+/// its shape (the index of its size in [`CHUNK_SIZES`]).
+fn shaped_chunks<T>(mut items: &[T]) -> impl Iterator<Item = (Shape, &[T])> {
+    std::iter::from_fn(move || {
+        let k = CHUNK_SIZES.iter().position(|&s| s <= items.len())?;
+        let (head, tail) = items.split_at(CHUNK_SIZES[k]);
+        items = tail;
+        Some((Shape(k), head))
+    })
+}
+
+/// The index of a chunk's size in [`CHUNK_SIZES`].
+#[derive(Debug, Clone, Copy)]
+struct Shape(usize);
+
+/// One multi-row statement in every size of [`CHUNK_SIZES`], its texts built on first use.
+struct Shaped {
+    texts: OnceLock<Vec<String>>,
+    build: fn(usize) -> String,
+}
+
+impl Shaped {
+    const fn new(build: fn(usize) -> String) -> Self {
+        Self {
+            texts: OnceLock::new(),
+            build,
+        }
+    }
+
+    /// The text for a chunk of this shape.
+    fn text(&self, shape: Shape) -> &str {
+        let texts = self
+            .texts
+            .get_or_init(|| CHUNK_SIZES.iter().map(|&n| (self.build)(n)).collect());
+        &texts[shape.0]
+    }
+}
 
 fn values_rows(row_params: usize, rows: usize) -> String {
     let one = format!("({})", vec!["?"; row_params].join(", "));
     vec![one; rows].join(", ")
 }
+
+static LOG_INSERT: Shaped = Shaped::new(|n| {
+    format!(
+        "INSERT INTO logs ({LOG_INSERT_COLUMNS}) VALUES {} \
+         ON CONFLICT (gkey, id) DO NOTHING RETURNING seq, gkey, id",
+        values_rows(LOG_INSERT_COUNT, n)
+    )
+});
+
+static PAYLOAD_INSERT: Shaped = Shaped::new(|n| {
+    format!(
+        "INSERT INTO log_payloads (seq, request_headers, response_headers, request_body, \
+         response_body) VALUES {}",
+        values_rows(5, n)
+    )
+});
+
+fn counter_upsert(t: &str, n: usize) -> String {
+    format!(
+        "INSERT INTO {t} (gkey, minute, provider, model, requests, errors, cache_hits, \
+         tokens_in, tokens_out, cost) VALUES {} \
+         ON CONFLICT (gkey, minute, provider, model) DO UPDATE SET \
+         requests = {t}.requests + excluded.requests, \
+         errors = {t}.errors + excluded.errors, \
+         cache_hits = {t}.cache_hits + excluded.cache_hits, \
+         tokens_in = {t}.tokens_in + excluded.tokens_in, \
+         tokens_out = {t}.tokens_out + excluded.tokens_out, \
+         cost = {t}.cost + excluded.cost",
+        values_rows(10, n)
+    )
+}
+
+fn latency_upsert(t: &str, n: usize) -> String {
+    format!(
+        "INSERT INTO {t} (gkey, minute, provider, model, bucket, n) VALUES {} \
+         ON CONFLICT (gkey, minute, provider, model, bucket) DO UPDATE SET \
+         n = {t}.n + excluded.n",
+        values_rows(6, n)
+    )
+}
+
+/// Counter and latency upserts of the minute and hour tables, in [`Rollup::levels`] order.
+static ROLLUP_UPSERTS: [(Shaped, Shaped); 2] = [
+    (
+        Shaped::new(|n| counter_upsert(MINUTE_TABLES.0, n)),
+        Shaped::new(|n| latency_upsert(MINUTE_TABLES.1, n)),
+    ),
+    (
+        Shaped::new(|n| counter_upsert(HOUR_TABLES.0, n)),
+        Shaped::new(|n| latency_upsert(HOUR_TABLES.1, n)),
+    ),
+];
 
 fn bind_log<'q>(q: Query<'q>, gkey: i64, p: &'q Prepared<'q>) -> Query<'q> {
     let r = p.rec;
@@ -111,23 +207,11 @@ async fn find_gkey(
 }
 
 async fn upsert_rollup(conn: &mut SqliteConnection, rollup: &Rollup) -> Result<(), StoreError> {
-    for (level, (counter_table, latency_table)) in rollup.levels() {
+    for ((level, _), (counter_sql, latency_sql)) in rollup.levels().into_iter().zip(&ROLLUP_UPSERTS)
+    {
         let counters: Vec<_> = level.counters.iter().collect();
-        for chunk in counters.chunks(ROLLUP_ROWS_PER_UPSERT) {
-            let sql = format!(
-                "INSERT INTO {t} (gkey, minute, provider, model, requests, errors, cache_hits, \
-                 tokens_in, tokens_out, cost) VALUES {} \
-                 ON CONFLICT (gkey, minute, provider, model) DO UPDATE SET \
-                 requests = {t}.requests + excluded.requests, \
-                 errors = {t}.errors + excluded.errors, \
-                 cache_hits = {t}.cache_hits + excluded.cache_hits, \
-                 tokens_in = {t}.tokens_in + excluded.tokens_in, \
-                 tokens_out = {t}.tokens_out + excluded.tokens_out, \
-                 cost = {t}.cost + excluded.cost",
-                values_rows(10, chunk.len()),
-                t = counter_table,
-            );
-            let mut q = sqlx::query(&sql);
+        for (shape, chunk) in shaped_chunks(&counters) {
+            let mut q = sqlx::query(counter_sql.text(shape));
             for ((gkey, minute, provider, model), c) in chunk {
                 q = q
                     .bind(*gkey)
@@ -144,15 +228,8 @@ async fn upsert_rollup(conn: &mut SqliteConnection, rollup: &Rollup) -> Result<(
             q.execute(&mut *conn).await?;
         }
         let latency: Vec<_> = level.latency.iter().collect();
-        for chunk in latency.chunks(ROLLUP_ROWS_PER_UPSERT) {
-            let sql = format!(
-                "INSERT INTO {t} (gkey, minute, provider, model, bucket, n) VALUES {} \
-                 ON CONFLICT (gkey, minute, provider, model, bucket) DO UPDATE SET \
-                 n = {t}.n + excluded.n",
-                values_rows(6, chunk.len()),
-                t = latency_table,
-            );
-            let mut q = sqlx::query(&sql);
+        for (shape, chunk) in shaped_chunks(&latency) {
+            let mut q = sqlx::query(latency_sql.text(shape));
             for (((gkey, minute, provider, model), bucket), n) in chunk {
                 q = q
                     .bind(*gkey)
@@ -199,13 +276,8 @@ impl LogSink for SqliteStore {
 
         let mut inserted: HashMap<i64, i64> = HashMap::new();
         let mut with_payload: Vec<(i64, usize)> = Vec::new();
-        for chunk in decided.insert.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO logs ({LOG_INSERT_COLUMNS}) VALUES {} \
-                 ON CONFLICT (gkey, id) DO NOTHING RETURNING seq, gkey, id",
-                values_rows(LOG_INSERT_COUNT, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
+        for (shape, chunk) in shaped_chunks(&decided.insert) {
+            let mut q = sqlx::query(LOG_INSERT.text(shape));
             for &(gkey, i) in chunk {
                 q = bind_log(q, gkey, &prepared[i]);
             }
@@ -228,13 +300,8 @@ impl LogSink for SqliteStore {
                 }
             }
         }
-        for chunk in with_payload.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO log_payloads (seq, request_headers, response_headers, request_body, \
-                 response_body) VALUES {}",
-                values_rows(5, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
+        for (shape, chunk) in shaped_chunks(&with_payload) {
+            let mut q = sqlx::query(PAYLOAD_INSERT.text(shape));
             for &(seq, i) in chunk {
                 let r: &LogRecord = &batch[i].record;
                 q = q
@@ -277,3 +344,37 @@ impl LogSink for SqliteStore {
 }
 
 crate::log_query::impl_log_query!(SqliteStore, D, bind_args, read: read, write: write);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_come_in_the_listed_sizes_and_cover_everything() {
+        for n in 0..600usize {
+            let items: Vec<usize> = (0..n).collect();
+            let chunks: Vec<&[usize]> = shaped_chunks(&items)
+                .map(|(shape, c)| {
+                    assert_eq!(c.len(), CHUNK_SIZES[shape.0]);
+                    c
+                })
+                .collect();
+            assert_eq!(chunks.concat(), items, "{n}");
+            // Greedy: at most one chunk of each size below the largest.
+            let small = chunks.iter().filter(|c| c.len() < CHUNK_SIZES[0]).count();
+            assert!(small < CHUNK_SIZES.len(), "{n}");
+        }
+    }
+
+    #[test]
+    fn every_shape_has_its_own_text() {
+        for (k, n) in CHUNK_SIZES.into_iter().enumerate() {
+            let text = LOG_INSERT.text(Shape(k));
+            assert_eq!(text.matches('?').count(), n * LOG_INSERT_COUNT);
+            assert!(std::ptr::eq(text, LOG_INSERT.text(Shape(k))), "built once");
+        }
+        let two = Shape(CHUNK_SIZES.len() - 2);
+        assert_eq!(ROLLUP_UPSERTS[1].1.text(two).matches('?').count(), 12);
+        assert!(ROLLUP_UPSERTS[1].0.text(two).contains("log_rollup_hourly"));
+    }
+}

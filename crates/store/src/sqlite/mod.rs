@@ -8,10 +8,13 @@
 //! open and every few thousand batches; nothing needs to be called from outside.
 //!
 //! - [`gateways`]: `GatewayStore`. - [`logs`]: `LogSink` and `LogQuery`. - [`keys`]: `KeyStore`.
+//! - `TokenStore`: the statements both backends share ([`crate::tokens`]).
 
 mod gateways;
 mod keys;
 mod logs;
+
+crate::tokens::impl_token_store!(SqliteStore, D, read: read, write: write);
 
 use crate::plan::GatewayKeys;
 use crate::sql::{Arg, Dialect};

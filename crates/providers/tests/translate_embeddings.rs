@@ -1,0 +1,142 @@
+//! Embeddings: OpenAI `/embeddings` → Gemini `batchEmbedContents` and back.
+
+mod translate_support;
+
+use base64::Engine;
+use serde_json::{json, Value};
+use switchyard_providers::translate::{request, response, Dialect, Endpoint, Options, Reply};
+use translate_support::{fixture, json};
+use Dialect::{Gemini, OpenAi};
+
+const MODEL: &str = "text-embedding-004";
+
+fn embed(
+    body: &Value,
+) -> Result<
+    switchyard_providers::translate::Upstream,
+    switchyard_providers::translate::TranslateError,
+> {
+    let bytes = serde_json::to_vec(body).expect("serialisable");
+    request(
+        Endpoint::Embeddings,
+        OpenAi,
+        Gemini,
+        &bytes,
+        MODEL,
+        &Options::default(),
+    )
+}
+
+fn answer(status: u16, body: &[u8], reply: Reply) -> (u16, Value) {
+    let (s, b) = response(
+        Endpoint::Embeddings,
+        OpenAi,
+        Gemini,
+        status,
+        body,
+        MODEL,
+        reply,
+    );
+    (s, json(&b))
+}
+
+#[test]
+fn request_and_answer() {
+    let u = embed(&json(&fixture("openai/embeddings_request.json"))).expect("ok");
+    assert_eq!(
+        (u.path.as_str(), u.stream),
+        ("v1beta/models/text-embedding-004:batchEmbedContents", false)
+    );
+    assert_eq!(
+        u.reply,
+        Reply {
+            embeddings_base64: false
+        }
+    );
+    assert_eq!(
+        json(&u.body),
+        json!({"requests": [
+        {"model": "models/text-embedding-004", "content": {"parts": [{"text": "The food was delicious and the waiter was friendly."}]}, "outputDimensionality": 4},
+        {"model": "models/text-embedding-004", "content": {"parts": [{"text": "The service was slow."}]}, "outputDimensionality": 4}]})
+    );
+
+    let (s, b) = answer(200, &fixture("gemini/embeddings_response.json"), u.reply);
+    assert_eq!(s, 200);
+    assert_eq!(
+        b,
+        json!({"object": "list", "data": [
+        {"object": "embedding", "index": 0, "embedding": [0.013168523, -0.008711934, -0.046782676, 0.00069968984]},
+        {"object": "embedding", "index": 1, "embedding": [-0.0064178514, 0.033485886, -0.021546107, 0.0121042915]}],
+        "model": MODEL, "usage": {"prompt_tokens": 0, "total_tokens": 0}})
+    );
+}
+
+#[test]
+fn base64_is_little_endian_f32() {
+    let u = embed(
+        &json!({"model": "google/text-embedding-004", "input": "one", "encoding_format": "base64"}),
+    )
+    .expect("ok");
+    assert!(u.reply.embeddings_base64);
+    assert_eq!(
+        json(&u.body)["requests"][0],
+        json!({"model": "models/text-embedding-004", "content": {"parts": [{"text": "one"}]}})
+    );
+    let (_, b) = answer(200, &fixture("gemini/embeddings_response.json"), u.reply);
+    let encoded = b["data"][1]["embedding"].as_str().expect("base64 string");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .expect("base64");
+    let floats: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    assert_eq!(
+        floats,
+        [-0.0064178514f32, 0.033485886, -0.021546107, 0.0121042915]
+    );
+}
+
+#[test]
+fn refusals_name_the_field() {
+    let cases = [
+        (json!({"model": "m"}), "input"),
+        (json!({"input": []}), "input"),
+        (json!({"input": 5}), "input"),
+        (json!({"input": [1, 2, 3]}), "input[0]"),
+        (json!({"input": ["ok", [1, 2]]}), "input[1]"),
+        (
+            json!({"input": "x", "encoding_format": "int8"}),
+            "encoding_format",
+        ),
+        (json!({"input": "x", "dimensions": "big"}), "dimensions"),
+    ];
+    for (body, want) in cases {
+        let e = embed(&body).expect_err("refused");
+        assert_eq!(e.param.as_deref(), Some(want), "{body}");
+    }
+}
+
+#[test]
+fn errors_keep_their_status() {
+    let (s, b) = answer(429, &fixture("gemini/error_429.json"), Reply::default());
+    assert_eq!(
+        (s, b["error"]["type"].as_str(), b["error"]["code"].as_str()),
+        (429, Some("rate_limit_error"), Some("RESOURCE_EXHAUSTED"))
+    );
+    let (s, b) = answer(400, &fixture("gemini/error_400.json"), Reply::default());
+    assert_eq!(
+        (s, b["error"]["message"].as_str()),
+        (400, Some("API key not valid. Please pass a valid API key."))
+    );
+    let (s, _) = answer(
+        200,
+        b"{\"embeddings\":[{\"values\":[\"x\"]}]}",
+        Reply {
+            embeddings_base64: true,
+        },
+    );
+    assert_eq!(s, 502);
+    let (s, _) = answer(200, b"{\"embedding\":{}}", Reply::default());
+    assert_eq!(s, 502);
+}

@@ -1,0 +1,274 @@
+//! Stream translation at the edges: streams cut short, missing final events, non-stream error
+//! bodies, several candidates, pass-through, and calls after the end.
+
+mod translate_support;
+
+use serde_json::{json, Value};
+use switchyard_providers::translate::{Dialect, StreamTranslator};
+use translate_support::*;
+use Dialect::{Anthropic, Gemini, OpenAi};
+
+fn truncated_chunk() -> Value {
+    json!({"error": {"message": "the provider's stream ended before its final event",
+        "type": "server_error", "param": null, "code": null}})
+}
+
+fn out(client: Dialect, provider: Dialect, input: &[u8], include_usage: bool) -> Vec<Out> {
+    events(&run_stream(
+        client,
+        provider,
+        "m",
+        include_usage,
+        input,
+        &[],
+    ))
+}
+
+/// The fixture up to (not including) the first event containing `marker`.
+fn cut_before(path: &str, marker: &str) -> Vec<u8> {
+    let text = String::from_utf8(fixture(path)).expect("utf-8");
+    let at = text.find(marker).expect("marker");
+    let start = text[..at].rfind("\n\n").map(|i| i + 2).unwrap_or(0);
+    text.as_bytes()[..start].to_vec()
+}
+
+#[test]
+fn anthropic_stream_cut_short_ends_with_an_error() {
+    let input = cut_before("anthropic/stream_text.sse", "message_delta");
+    let (chunks, done) = openai_chunks(&out(OpenAi, Anthropic, &input, true));
+    assert!(done);
+    assert_eq!(streamed_text(&chunks), "Hello! How can I help? ☀️");
+    assert_eq!(chunks.last(), Some(&truncated_chunk()));
+    assert!(chunks.iter().all(|c| c
+        .pointer("/choices/0/finish_reason")
+        .is_none_or(Value::is_null)));
+}
+
+#[test]
+fn anthropic_stream_without_message_stop_still_finishes() {
+    let input = cut_before("anthropic/stream_text.sse", "message_stop");
+    let (chunks, done) = openai_chunks(&out(OpenAi, Anthropic, &input, true));
+    assert!(done);
+    let n = chunks.len();
+    assert_eq!(chunks[n - 2]["choices"][0]["finish_reason"], "stop");
+    assert_eq!(chunks[n - 1]["usage"]["completion_tokens"], 15);
+}
+
+#[test]
+fn gemini_stream_without_a_finish_reason_ends_with_an_error() {
+    let input = cut_before("gemini/stream_text.sse", "STOP");
+    let (chunks, done) = openai_chunks(&out(OpenAi, Gemini, &input, true));
+    assert!(done);
+    assert_eq!(chunks.last(), Some(&truncated_chunk()));
+    let events = anthropic_events(&out(Anthropic, Gemini, &input, false));
+    assert_eq!(
+        events.last().map(|e| &e.1),
+        Some(&json!({"type": "error", "error": {"type": "api_error",
+        "message": "the provider's stream ended before its final event"}}))
+    );
+}
+
+#[test]
+fn openai_stream_endings_for_anthropic_clients() {
+    // Finish reason and usage but no [DONE]: a complete message.
+    let input = cut_before("openai/stream_text.sse", "[DONE]");
+    let events = anthropic_events(&out(Anthropic, OpenAi, &input, false));
+    let names: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(
+        &names[names.len() - 3..],
+        ["content_block_stop", "message_delta", "message_stop"]
+    );
+    // Cut in the middle: the error event, no message_stop.
+    let input = cut_before("openai/stream_text.sse", "finish_reason\":\"stop");
+    let events = anthropic_events(&out(Anthropic, OpenAi, &input, false));
+    assert_eq!(events.last().map(|e| e.0.as_str()), Some("error"));
+    assert!(!events.iter().any(|e| e.0 == "message_stop"));
+    // Only [DONE]: an empty but whole message.
+    let events = anthropic_events(&out(Anthropic, OpenAi, b"data: [DONE]\n\n", false));
+    let names: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(names, ["message_start", "message_delta", "message_stop"]);
+    assert_eq!(events[1].1["delta"]["stop_reason"], "end_turn");
+}
+
+#[test]
+fn empty_streams_are_errors() {
+    for (client, provider) in [
+        (OpenAi, Anthropic),
+        (OpenAi, Gemini),
+        (Anthropic, OpenAi),
+        (Anthropic, Gemini),
+    ] {
+        let o = out(client, provider, b"", false);
+        assert_eq!(
+            o.len(),
+            1 + usize::from(client == OpenAi),
+            "{client:?} {provider:?}: {o:?}"
+        );
+        let first = o[0].value();
+        let message = first["error"]["message"].as_str().expect("error");
+        assert_eq!(
+            message,
+            "the provider's stream ended before its final event"
+        );
+    }
+}
+
+#[test]
+fn an_error_body_instead_of_a_stream_becomes_an_error_event() {
+    let (chunks, done) = openai_chunks(&out(
+        OpenAi,
+        Anthropic,
+        &fixture("anthropic/error_overloaded.json"),
+        false,
+    ));
+    assert!(done);
+    assert_eq!(
+        chunks,
+        vec![
+            json!({"error": {"message": "Overloaded", "type": "server_error", "param": null, "code": "overloaded_error"}})
+        ]
+    );
+    let wrapped = format!(
+        "[{}]",
+        String::from_utf8(fixture("gemini/error_429.json")).expect("utf-8")
+    );
+    let (chunks, _) = openai_chunks(&out(OpenAi, Gemini, wrapped.as_bytes(), false));
+    assert_eq!(chunks[0]["error"]["code"], "RESOURCE_EXHAUSTED");
+    assert_eq!(chunks[0]["error"]["type"], "rate_limit_error");
+    let events = anthropic_events(&out(
+        Anthropic,
+        OpenAi,
+        &fixture("openai/error_429.json"),
+        false,
+    ));
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].1["error"]["type"], "rate_limit_error");
+}
+
+#[test]
+fn gemini_candidates_stream_as_choices() {
+    let mut input = String::new();
+    for (i, text, finish) in [
+        (0, "A", None),
+        (1, "B", None),
+        (0, "A2", Some("STOP")),
+        (1, "", Some("MAX_TOKENS")),
+    ] {
+        let mut c = json!({"content": {"parts": [{"text": text}], "role": "model"}, "index": i});
+        if let Some(f) = finish {
+            c["finishReason"] = json!(f);
+        }
+        input.push_str(&format!(
+            "data: {}\r\n\r\n",
+            json!({"candidates": [c], "responseId": "r1", "modelVersion": "gemini-2.5-flash"})
+        ));
+    }
+    let (chunks, _) = openai_chunks(&out(OpenAi, Gemini, input.as_bytes(), false));
+    let summary: Vec<(u64, Value, Value)> = chunks
+        .iter()
+        .map(|c| {
+            let ch = &c["choices"][0];
+            (
+                ch["index"].as_u64().expect("index"),
+                ch["delta"].clone(),
+                ch["finish_reason"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (0, json!({"role": "assistant", "content": "A"}), Value::Null),
+            (1, json!({"role": "assistant", "content": "B"}), Value::Null),
+            (0, json!({"content": "A2"}), Value::Null),
+            (0, json!({}), json!("stop")),
+            (1, json!({}), json!("length")),
+        ]
+    );
+}
+
+#[test]
+fn a_blocked_prompt_streams_a_filtered_choice() {
+    let blocked = format!(
+        "data: {}\r\n\r\n",
+        json!({"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 8, "totalTokenCount": 8}, "responseId": "b1"})
+    );
+    let (chunks, done) = openai_chunks(&out(OpenAi, Gemini, blocked.as_bytes(), true));
+    assert!(done);
+    assert_eq!(chunks[1]["choices"][0]["finish_reason"], "content_filter");
+    assert_eq!(chunks[2]["usage"]["prompt_tokens"], 8);
+}
+
+#[test]
+fn whole_tool_calls_in_one_chunk_and_ignored_extras() {
+    // xAI sends each tool call whole; DeepSeek-style `reasoning_content` has no Anthropic block.
+    let input = [
+        json!({"id": "x1", "model": "grok-4", "choices": [{"index": 0, "delta": {"role": "assistant", "reasoning_content": "thinking..."}}]}),
+        json!({"id": "x1", "model": "grok-4", "choices": [{"index": 0, "delta": {"tool_calls": [{"id": "call_1", "type": "function", "index": 0, "function": {"name": "f", "arguments": "{\"a\":1}"}}]}}]}),
+        json!({"id": "x1", "model": "grok-4", "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}], "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}}),
+    ]
+    .iter()
+    .map(|c| format!("data: {c}\n\n"))
+    .collect::<String>()
+        + "data: [DONE]\n\n";
+    let events = anthropic_events(&out(Anthropic, OpenAi, input.as_bytes(), false));
+    let names: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "message_start",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
+    );
+    assert_eq!(events[0].1["message"]["id"], "msg_x1");
+    assert_eq!(
+        events[2].1["delta"],
+        json!({"type": "input_json_delta", "partial_json": "{\"a\":1}"})
+    );
+    assert_eq!(events[4].1["usage"]["output_tokens"], 3);
+}
+
+#[test]
+fn same_dialect_streams_pass_through_untouched() {
+    let input = fixture("openai/stream_text.sse");
+    let mut t = StreamTranslator::new(OpenAi, OpenAi, "m", true);
+    let mut got = Vec::new();
+    for piece in input.chunks(7) {
+        let out = t.feed(piece);
+        assert_eq!(out.concat(), piece);
+        got.extend(out);
+    }
+    assert!(t.finish().is_empty());
+    assert_eq!(got.concat(), input);
+    let input = fixture("anthropic/stream_text.sse");
+    assert_eq!(
+        run_stream(Anthropic, Anthropic, "m", false, &input, &[10, 300]),
+        input
+    );
+}
+
+#[test]
+fn unsupported_pairs_say_so_once() {
+    let mut t = StreamTranslator::new(Gemini, OpenAi, "m", false);
+    let first = t.feed(b"data: {}\n\n").concat();
+    assert!(String::from_utf8_lossy(&first).contains("cannot be translated"));
+    assert!(t.feed(b"data: {}\n\n").is_empty());
+    assert!(t.finish().is_empty());
+}
+
+#[test]
+fn events_after_the_end_are_ignored() {
+    let mut input = fixture("anthropic/stream_text.sse");
+    input.extend_from_slice(&fixture("anthropic/stream_text.sse"));
+    let (chunks, done) = openai_chunks(&out(OpenAi, Anthropic, &input, true));
+    assert!(done);
+    assert_eq!(streamed_text(&chunks), "Hello! How can I help? ☀️");
+    // Nothing follows [DONE].
+    let raw = run_stream(OpenAi, Anthropic, "m", true, &input, &[]);
+    assert!(raw.ends_with(b"data: [DONE]\n\n"));
+    assert_eq!(raw.windows(12).filter(|w| w == b"data: [DONE]").count(), 1);
+}
