@@ -144,6 +144,54 @@ pub fn replay(hit: &CachedResponse) -> (StatusCode, HeaderMap, axum::body::Body)
     (status, headers, body)
 }
 
+/// A stored provider answer, translated for a client that speaks another API: a stream is
+/// translated and replayed event by event, a JSON answer translated whole.
+pub fn replay_translated(
+    hit: &CachedResponse,
+    t: crate::shape::Translation,
+    model: &str,
+) -> (StatusCode, HeaderMap, axum::body::Body) {
+    use switchyard_providers::translate::{self, StreamTranslator};
+    let (status, mut headers, _) = replay(hit);
+    headers.remove(http::header::CONTENT_LENGTH);
+    headers.remove(http::header::CONTENT_ENCODING);
+    let is_stream = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    if t.stream && is_stream {
+        let mut tr = StreamTranslator::new(t.client, t.provider, model, t.include_usage);
+        let mut frames = Vec::new();
+        for event in split_events(&hit.body) {
+            frames.extend(tr.feed(&event));
+        }
+        frames.extend(tr.finish());
+        let frames = futures_util::stream::iter(
+            frames
+                .into_iter()
+                .map(|b| Ok::<_, Infallible>(http_body::Frame::data(b))),
+        );
+        return (
+            status,
+            headers,
+            axum::body::Body::new(http_body_util::StreamBody::new(frames)),
+        );
+    }
+    let (code, body) = translate::response(
+        t.endpoint, t.client, t.provider, hit.status, &hit.body, model, t.reply,
+    );
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    (
+        StatusCode::from_u16(code).unwrap_or(status),
+        headers,
+        axum::body::Body::from(body),
+    )
+}
+
 /// Splits an SSE body after each blank line, so each event is its own frame.
 pub fn split_events(body: &Bytes) -> Vec<Bytes> {
     let mut out = Vec::new();

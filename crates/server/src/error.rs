@@ -1,4 +1,7 @@
 //! Where a [`GatewayError`] becomes a response: status and JSON body from its kind alone.
+//!
+//! One exception: on the unified endpoint, input the translators refuse is answered in the
+//! client's own API shape (OpenAI's or Anthropic's error body), as its SDK expects.
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -11,6 +14,8 @@ use switchyard_core::{ErrorKind, GatewayError};
 pub struct ApiError {
     pub error: GatewayError,
     pub retry_after: Option<u64>,
+    /// A body in the client's API shape, sent instead of the gateway's, with its status.
+    pub shaped: Option<(http::StatusCode, Bytes)>,
 }
 
 impl ApiError {
@@ -18,6 +23,20 @@ impl ApiError {
         Self {
             error: GatewayError::new(kind, message),
             retry_after: None,
+            shaped: None,
+        }
+    }
+
+    /// An error answered in the client's API shape.
+    pub fn shaped(
+        kind: ErrorKind,
+        message: impl Into<String>,
+        status: http::StatusCode,
+        body: Bytes,
+    ) -> Self {
+        Self {
+            shaped: Some((status, body)),
+            ..Self::new(kind, message)
         }
     }
 }
@@ -27,6 +46,7 @@ impl From<GatewayError> for ApiError {
         Self {
             error,
             retry_after: None,
+            shaped: None,
         }
     }
 }
@@ -34,9 +54,15 @@ impl From<GatewayError> for ApiError {
 impl ApiError {
     /// The response and a copy of its body (for the log).
     pub fn into_response_and_body(self) -> (Response, Bytes) {
-        let body = Bytes::from(serde_json::to_vec(&self.error.body()).unwrap_or_default());
+        let (status, body) = match self.shaped {
+            Some(shaped) => shaped,
+            None => (
+                self.error.kind.status(),
+                Bytes::from(serde_json::to_vec(&self.error.body()).unwrap_or_default()),
+            ),
+        };
         let mut resp = Response::new(axum::body::Body::from(body.clone()));
-        *resp.status_mut() = self.error.kind.status();
+        *resp.status_mut() = status;
         resp.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(secs) = self.retry_after {

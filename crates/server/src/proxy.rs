@@ -36,7 +36,7 @@ use crate::error::ApiError;
 use crate::exchange::{Completed, Draft, Exchange, Outcome, Shared};
 use crate::forward;
 use crate::relay::{Capture, Relay};
-use crate::shape;
+use crate::shape::{self, Call};
 use crate::universal;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -49,6 +49,7 @@ use hyper::body::Incoming;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_core::{AccountId, Backoff, ErrorKind, GatewayError, GatewayId, GatewaySettings};
+use switchyard_providers::translate::{self, StreamTranslator};
 use switchyard_store::logs::LogCap;
 use switchyard_store::ratelimit::Decision;
 
@@ -338,7 +339,10 @@ async fn run(
         });
         x.cached = true;
         x.status = hit.status;
-        let (status, mut headers, out) = cache::replay(&hit);
+        let (status, mut headers, out) = match call.translation {
+            None => cache::replay(&hit),
+            Some(t) => cache::replay_translated(&hit, t, call.model.as_deref().unwrap_or("")),
+        };
         x.response_headers = Some(headers.clone());
         stamp_ids(&mut headers, &x, None);
         headers.insert(
@@ -397,7 +401,7 @@ async fn run(
                     let Some(x) = slot.take() else {
                         return Err(ApiError::new(ErrorKind::Internal, "attempt state lost"));
                     };
-                    return Ok(relay(app, x, resp, call.step));
+                    return Ok(relay(app, x, resp, &call).await);
                 }
                 Ok(resp) => {
                     // A retryable answer with attempts left: log it and go on.
@@ -468,6 +472,7 @@ async fn rate_limit(app: &App, gateway: &GatewaySettings) -> Result<(), ApiError
             ),
         ),
         retry_after: Some(retry_after.as_millis().div_ceil(1000).max(1) as u64),
+        shaped: None,
     })
 }
 
@@ -480,12 +485,16 @@ fn next_attempt(app: &App, slot: &mut Option<Box<Exchange>>, capture: Capture, o
     }
 }
 
-/// Stage 8: the provider's answer on its way to the client.
-fn relay(
+/// Largest provider answer read whole to be translated.
+const TRANSLATE_CAP: usize = 64 * 1024 * 1024;
+
+/// The provider's answer on its way to the client: relayed frame by frame, translated event by
+/// event for a translated stream, or read whole and translated for a translated JSON answer.
+async fn relay(
     app: &App,
     mut x: Box<Exchange>,
     resp: http::Response<Incoming>,
-    step: Option<u32>,
+    call: &Call,
 ) -> Response {
     let (mut head, incoming) = resp.into_parts();
     forward::response_headers(&mut head.headers);
@@ -493,15 +502,71 @@ fn relay(
     if x.draft.is_some() {
         x.response_headers = Some(head.headers.clone());
     }
-    stamp_ids(&mut head.headers, &x, step);
+    stamp_ids(&mut head.headers, &x, call.step);
     if x.cache_put.is_some() {
         head.headers.insert(
             switchyard_core::headers::CACHE_STATUS,
             HeaderValue::from_static("MISS"),
         );
     }
-    let relay = Relay::new(incoming, x, app.log_queue().clone());
-    Response::from_parts(head, Body::new(relay))
+    let queue = app.log_queue().clone();
+    let Some(t) = call.translation else {
+        return Response::from_parts(head, Body::new(Relay::new(incoming, x, queue, None)));
+    };
+    let model = call.model.as_deref().unwrap_or("");
+    head.headers.remove(http::header::CONTENT_LENGTH);
+    head.headers.remove(http::header::CONTENT_ENCODING);
+    let is_stream = head
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    if t.stream && is_stream && head.status.is_success() {
+        let translator = StreamTranslator::new(t.client, t.provider, model, t.include_usage);
+        return Response::from_parts(
+            head,
+            Body::new(Relay::new(incoming, x, queue, Some(translator))),
+        );
+    }
+    // A JSON answer (or an error instead of a stream): read it whole, then translate.
+    let raw = match tokio::time::timeout(
+        app.config().upstream_timeout,
+        Limited::new(incoming, TRANSLATE_CAP).collect(),
+    )
+    .await
+    {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        _ => {
+            let e = ApiError::new(
+                ErrorKind::UpstreamUnavailable,
+                "the provider's answer could not be read",
+            );
+            x.status = e.error.kind.status().as_u16();
+            let (mut resp, body) = e.into_response_and_body();
+            stamp_ids(resp.headers_mut(), &x, call.step);
+            let mut capture = Capture::default();
+            capture.push(&body);
+            queue.submit(Completed::new(x, capture, Outcome::UpstreamError));
+            return resp;
+        }
+    };
+    let (status, body) = translate::response(
+        t.endpoint,
+        t.client,
+        t.provider,
+        head.status.as_u16(),
+        &raw,
+        model,
+        t.reply,
+    );
+    head.status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    head.headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let mut capture = Capture::default();
+    capture.push(&raw);
+    Response::from_parts(head, Body::new(Relay::ready(body, x, capture, queue)))
 }
 
 enum Target<'a> {

@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use switchyard_providers::translate::StreamTranslator;
 
 /// Bytes of a response kept from its start (SPEC: bodies stored up to 10 MB).
 pub const HEAD_CAP: usize = 10 * 1024 * 1024;
@@ -66,18 +67,52 @@ impl Capture {
     }
 }
 
+/// Where the client's bytes come from.
+enum Source {
+    /// The provider's body, frame by frame.
+    Live(Incoming),
+    /// An answer already read and translated whole; its raw form is in the capture.
+    Ready(Option<Bytes>),
+}
+
 /// The provider's body on its way to the client.
 pub struct Relay {
-    inner: Incoming,
+    source: Source,
+    /// Translates a stream event by event when the client's API differs from the provider's.
+    translator: Option<StreamTranslator>,
+    /// Translated frames not yet handed out.
+    pending: VecDeque<Bytes>,
+    ended: bool,
     state: Option<(Box<Exchange>, Capture)>,
     queue: LogQueue,
 }
 
 impl Relay {
-    pub fn new(inner: Incoming, exchange: Box<Exchange>, queue: LogQueue) -> Self {
+    /// Relays the provider's body as it comes (translating each event when `translator` is set).
+    pub fn new(
+        inner: Incoming,
+        exchange: Box<Exchange>,
+        queue: LogQueue,
+        translator: Option<StreamTranslator>,
+    ) -> Self {
         Self {
-            inner,
+            source: Source::Live(inner),
+            translator,
+            pending: VecDeque::new(),
+            ended: false,
             state: Some((exchange, Capture::default())),
+            queue,
+        }
+    }
+
+    /// Sends `body` (already translated) while logging `capture` (the provider's raw answer).
+    pub fn ready(body: Bytes, exchange: Box<Exchange>, capture: Capture, queue: LogQueue) -> Self {
+        Self {
+            source: Source::Ready(Some(body)),
+            translator: None,
+            pending: VecDeque::new(),
+            ended: false,
+            state: Some((exchange, capture)),
             queue,
         }
     }
@@ -98,36 +133,81 @@ impl Body for Relay {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let (Some(data), Some((exchange, capture))) =
-                    (frame.data_ref(), self.state.as_mut())
-                {
-                    exchange.first_byte();
-                    capture.push(data);
-                }
+        let this = &mut *self;
+        loop {
+            if let Some(b) = this.pending.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(b))));
             }
-            Poll::Ready(None) => self.finish(Outcome::Complete),
-            Poll::Ready(Some(Err(_))) => self.finish(Outcome::UpstreamError),
-            Poll::Pending => {}
+            if this.ended {
+                this.finish(Outcome::Complete);
+                return Poll::Ready(None);
+            }
+            match &mut this.source {
+                Source::Ready(body) => match body.take() {
+                    Some(b) => {
+                        if let Some((x, _)) = this.state.as_mut() {
+                            x.first_byte();
+                        }
+                        return Poll::Ready(Some(Ok(Frame::data(b))));
+                    }
+                    None => this.ended = true,
+                },
+                Source::Live(inner) => match Pin::new(inner).poll_frame(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(None) => {
+                        if let Some(t) = this.translator.as_mut() {
+                            this.pending.extend(t.finish());
+                        }
+                        this.ended = true;
+                    }
+                    Poll::Ready(Some(Err(e))) => {
+                        this.finish(Outcome::UpstreamError);
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    Poll::Ready(Some(Ok(frame))) => {
+                        let Some(data) = frame.data_ref() else {
+                            if this.translator.is_some() {
+                                continue; // trailers make no sense after translation
+                            }
+                            return Poll::Ready(Some(Ok(frame)));
+                        };
+                        if let Some((exchange, capture)) = this.state.as_mut() {
+                            exchange.first_byte();
+                            capture.push(data);
+                        }
+                        match this.translator.as_mut() {
+                            Some(t) => this.pending.extend(t.feed(data)),
+                            None => return Poll::Ready(Some(Ok(frame))),
+                        }
+                    }
+                },
+            }
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.pending.is_empty()
+            && (self.ended
+                || match &self.source {
+                    Source::Ready(body) => body.is_none(),
+                    Source::Live(inner) => self.translator.is_none() && inner.is_end_stream(),
+                })
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match (&self.source, &self.translator) {
+            (Source::Ready(Some(b)), _) => SizeHint::with_exact(b.len() as u64),
+            (Source::Ready(None), _) => SizeHint::with_exact(0),
+            (Source::Live(inner), None) => inner.size_hint(),
+            (Source::Live(_), Some(_)) => SizeHint::default(),
+        }
     }
 }
 
 impl Drop for Relay {
     fn drop(&mut self) {
         if self.state.is_some() {
-            let outcome = if self.inner.is_end_stream() {
+            let outcome = if self.is_end_stream() {
                 Outcome::Complete
             } else {
                 Outcome::Cancelled

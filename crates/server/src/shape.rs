@@ -15,6 +15,7 @@ use http_body_util::Full;
 use std::sync::Arc;
 use switchyard_core::{ErrorKind, GatewayError, RequestType};
 use switchyard_providers::compat::{self, CompatError};
+use switchyard_providers::translate::{self, Dialect, Endpoint, Reply};
 use switchyard_providers::{ApiShape, AuthStyle, Provider};
 
 /// One upstream target, ready to send (possibly several times).
@@ -31,6 +32,19 @@ pub struct Call {
     pub attempts: AttemptHeaders,
     /// Universal endpoint step, 0-based.
     pub step: Option<u32>,
+    /// Set when the client's API differs from the provider's: how to translate the answer.
+    pub translation: Option<Translation>,
+}
+
+/// How a translated call's answer goes back to the client.
+#[derive(Debug, Clone, Copy)]
+pub struct Translation {
+    pub endpoint: Endpoint,
+    pub client: Dialect,
+    pub provider: Dialect,
+    pub stream: bool,
+    pub include_usage: bool,
+    pub reply: Reply,
 }
 
 impl Call {
@@ -77,10 +91,13 @@ pub fn passthrough(
         model,
         attempts: AttemptHeaders::default(),
         step: None,
+        translation: None,
     })
 }
 
-/// `/compat/{endpoint}`: picks the provider from the `model` prefix and rewrites `model`.
+/// `/compat/{endpoint}`: picks the provider from the `model` prefix. When the provider speaks
+/// the client's API, only `model` is rewritten, in the body bytes; otherwise the request is
+/// translated ([`switchyard_providers::translate`]).
 pub fn compat(
     app: &App,
     account: &str,
@@ -88,19 +105,16 @@ pub fn compat(
     mut headers: HeaderMap,
     body: &Bytes,
 ) -> Result<Call, ApiError> {
-    let chat = match endpoint.trim_start_matches('/').trim_end_matches('/') {
-        "chat/completions" | "v1/chat/completions" => true,
-        "embeddings" | "v1/embeddings" => false,
-        "v1/messages" | "messages" => {
-            return Err(ApiError::new(
-                ErrorKind::BadRequest,
-                "the Anthropic Messages API on /compat is not available yet",
-            ))
-        }
+    let (kind, client) = match endpoint.trim_start_matches('/').trim_end_matches('/') {
+        "chat/completions" | "v1/chat/completions" => (Endpoint::Chat, Dialect::OpenAi),
+        "embeddings" | "v1/embeddings" => (Endpoint::Embeddings, Dialect::OpenAi),
+        "v1/messages" | "messages" => (Endpoint::Chat, Dialect::Anthropic),
         other => {
             return Err(ApiError::new(
                 ErrorKind::NotFound,
-                format!("no compat endpoint '{other}'; use /compat/chat/completions"),
+                format!(
+                    "no compat endpoint '{other}'; use /compat/chat/completions, /compat/embeddings or /compat/v1/messages"
+                ),
             ))
         }
     };
@@ -119,32 +133,70 @@ pub fn compat(
             ),
         )
     })?;
-    if provider.api != ApiShape::Openai {
-        return Err(ApiError::new(
-            ErrorKind::UnknownProvider,
-            format!(
-                "provider '{}' is not reachable through /compat yet (its API is not OpenAI-shaped); call it at /{}/ instead",
-                provider.slug, provider.slug
-            ),
-        ));
-    }
-    let path = if chat {
-        provider.chat_path.as_deref()
-    } else {
-        provider.embeddings_path.as_deref()
+    let dialect = match provider.api {
+        ApiShape::Openai => Dialect::OpenAi,
+        ApiShape::Anthropic => Dialect::Anthropic,
+        ApiShape::Gemini => Dialect::Gemini,
+        ApiShape::Native => {
+            return Err(ApiError::new(
+                ErrorKind::UnknownProvider,
+                format!(
+                    "provider '{}' is reachable by pass-through only: call it at /{}/",
+                    provider.slug, provider.slug
+                ),
+            ))
+        }
     };
-    let Some(path) = path else {
-        return Err(ApiError::new(
-            ErrorKind::UnknownProvider,
-            format!(
-                "provider '{}' has no {} endpoint on /compat",
-                provider.slug,
-                if chat { "chat" } else { "embeddings" }
-            ),
-        ));
+    let catalog_path = match (kind, dialect) {
+        (Endpoint::Chat, Dialect::OpenAi | Dialect::Anthropic) => provider.chat_path.as_deref(),
+        (Endpoint::Embeddings, Dialect::OpenAi) => provider.embeddings_path.as_deref(),
+        _ => None,
+    };
+    let (path, out_body, translation) = if client == dialect {
+        let Some(path) = catalog_path else {
+            return Err(unsupported(provider, kind));
+        };
+        (path.to_owned(), peek.rewrite_model(body, model), None)
+    } else {
+        let opts = translate::Options {
+            max_completion_tokens: provider.slug == "openai",
+            ..translate::Options::default()
+        };
+        let up = translate::request(kind, client, dialect, body, model, &opts).map_err(|e| {
+            let status =
+                http::StatusCode::from_u16(e.status).unwrap_or(http::StatusCode::BAD_REQUEST);
+            ApiError::shaped(
+                ErrorKind::BadRequest,
+                e.message.clone(),
+                status,
+                e.body(client),
+            )
+        })?;
+        let path = match (dialect, catalog_path) {
+            (Dialect::OpenAi, Some(p)) => p.to_owned(),
+            _ => up.path,
+        };
+        let translation = Translation {
+            endpoint: kind,
+            client,
+            provider: dialect,
+            stream: up.stream,
+            include_usage: up.include_usage,
+            reply: up.reply,
+        };
+        // The answer is parsed to be translated: ask for it uncompressed.
+        headers.insert(
+            http::header::ACCEPT_ENCODING,
+            http::HeaderValue::from_static("identity"),
+        );
+        (path, up.body, Some(translation))
+    };
+    let (path, query) = match path.split_once('?') {
+        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+        None => (path, None),
     };
     let uri = provider
-        .endpoint_uri(account, path)
+        .upstream_uri(account, &path, query.as_deref())
         .map_err(|e| GatewayError::new(ErrorKind::Internal, e.to_string()))?;
     headers.remove(CONTENT_LENGTH);
     move_credential(provider, &mut headers);
@@ -153,17 +205,38 @@ pub fn compat(
             headers.insert(name.clone(), value.clone());
         }
     }
+    if translation.is_some() && !headers.contains_key(CONTENT_TYPE) {
+        headers.insert(
+            CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+    }
     Ok(Call {
         provider: provider.clone(),
         uri,
         method: Method::POST,
         headers,
-        body: peek.rewrite_model(body, model),
+        body: out_body,
         request_type: RequestType::Compat,
         model: Some(model.to_owned()),
         attempts: AttemptHeaders::default(),
         step: None,
+        translation,
     })
+}
+
+fn unsupported(provider: &Provider, kind: Endpoint) -> ApiError {
+    ApiError::new(
+        ErrorKind::UnknownProvider,
+        format!(
+            "provider '{}' has no {} endpoint on /compat",
+            provider.slug,
+            match kind {
+                Endpoint::Chat => "chat",
+                Endpoint::Embeddings => "embeddings",
+            }
+        ),
+    )
 }
 
 /// The `model` of a JSON request body, when there is one (for the log).
@@ -178,28 +251,36 @@ fn peek_model(headers: &HeaderMap, body: &Bytes) -> Option<String> {
     compat::peek(body).ok().map(|p| p.model)
 }
 
-/// On `/compat` the client's key arrives as `Authorization: Bearer K`; providers that expect
-/// another header get it there instead.
+/// On `/compat` the client's key arrives as `Authorization: Bearer K` (OpenAI SDKs, newer
+/// Anthropic SDKs) or `x-api-key: K` (older Anthropic SDKs); it goes to the provider in the
+/// header the provider expects.
 fn move_credential(provider: &Provider, headers: &mut HeaderMap) {
-    if provider.auth == AuthStyle::Bearer {
-        return;
-    }
-    let Some(key) = headers
+    let bearer = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .map(str::to_owned)
-    else {
+        .map(str::to_owned);
+    let key = match bearer {
+        Some(k) => Some(k),
+        None => headers
+            .get(X_API_KEY)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
+    let Some(key) = key else {
         return;
     };
     if let Some(value) = provider.auth.value(&key) {
         headers.remove(AUTHORIZATION);
+        headers.remove(X_API_KEY);
         headers.insert(provider.auth.header(), value);
     }
 }
+
+const X_API_KEY: http::HeaderName = http::HeaderName::from_static("x-api-key");
 
 /// The credential in a provider's auth header, without its scheme word.
 pub fn slot_credential<'a>(provider: &Provider, headers: &'a HeaderMap) -> Option<&'a str> {

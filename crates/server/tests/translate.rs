@@ -1,0 +1,391 @@
+//! The unified endpoint with translation (SPEC 2.2): OpenAI-shaped requests to Anthropic and
+//! Gemini, Anthropic-shaped requests to OpenAI-shaped providers, embeddings to Gemini.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::*;
+use http::Method;
+use serde_json::{json, Value};
+
+fn gemini_config(fake: &FakeProvider) -> String {
+    format!(
+        "[providers.google-ai-studio]\nbase_url = \"{}\"\n",
+        fake.url()
+    )
+}
+
+fn sse_json(text: &str) -> Vec<Value> {
+    text.split("\n\n")
+        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn openai_requests_reach_anthropic_translated_and_come_back_openai_shaped() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let body = json!({
+        "model": "anthropic/claude-sonnet-4-5",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Say hello"}
+        ],
+        "temperature": 0.2
+    });
+    let a = post(
+        &format!("{}/compat/chat/completions", gw.base()),
+        &[("authorization", "Bearer sk-ant-test")],
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let j = a.json();
+    assert_eq!(j["object"], "chat.completion");
+    assert_eq!(j["choices"][0]["message"]["role"], "assistant");
+    assert_eq!(
+        j["choices"][0]["message"]["content"],
+        "Hello from the fake provider."
+    );
+    assert_eq!(j["choices"][0]["finish_reason"], "stop");
+    assert!(j["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(j["usage"]["completion_tokens"], 5);
+
+    let got = fake.last_request().unwrap();
+    assert_eq!(got.path_and_query, "/v1/messages");
+    assert_eq!(got.headers.get("x-api-key").unwrap(), "sk-ant-test");
+    assert!(got.headers.get("authorization").is_none());
+    assert_eq!(got.headers.get("anthropic-version").unwrap(), "2023-06-01");
+    let sent: Value = serde_json::from_slice(&got.body).unwrap();
+    assert_eq!(sent["model"], "claude-sonnet-4-5");
+    assert_eq!(sent["system"], "Be brief.");
+    assert_eq!(
+        sent["max_tokens"], 4096,
+        "Anthropic needs max_tokens: the documented default"
+    );
+    assert_eq!(sent["messages"][0]["role"], "user");
+
+    // The log names the real provider and model, with usage priced.
+    let rows = gw.wait_for_logs("gw", 1).await;
+    assert_eq!(rows[0]["provider"], "anthropic");
+    assert_eq!(rows[0]["request_type"], "compat");
+    assert!(rows[0]["model"]
+        .as_str()
+        .unwrap()
+        .starts_with("claude-sonnet-4-5"));
+    assert!(rows[0]["tokens_out"].as_u64().is_some());
+}
+
+#[tokio::test]
+async fn anthropic_streams_are_translated_event_by_event() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    fake.push_script(
+        Script::new()
+            .chunks(4)
+            .chunk_delay(std::time::Duration::from_millis(150)),
+    );
+    let body = json!({
+        "model": "anthropic/claude-sonnet-4-5",
+        "messages": [{"role": "user", "content": "Say hello"}],
+        "stream": true,
+        "stream_options": {"include_usage": true}
+    });
+    let s = stream(
+        &format!("{}/compat/chat/completions", gw.base()),
+        &[("authorization", "Bearer sk-ant-test")],
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(s.status, 200);
+    assert_eq!(s.headers.get("content-type").unwrap(), "text/event-stream");
+    let text = s.text();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    let chunks = sse_json(&text);
+    assert!(chunks
+        .iter()
+        .all(|c| c["object"] == "chat.completion.chunk"));
+    let content: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert!(!content.is_empty());
+    assert!(chunks
+        .iter()
+        .any(|c| c["choices"][0]["finish_reason"] == "stop"));
+    assert!(chunks.last().unwrap()["usage"]["completion_tokens"]
+        .as_u64()
+        .is_some());
+    // Translated as it arrived: the first text long before the end.
+    let first = s.time_of("delta").unwrap();
+    let done = s.time_of("[DONE]").unwrap();
+    assert!(done.duration_since(first) >= std::time::Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn gemini_plain_and_streaming() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, &gemini_config(&fake)).await;
+    let a = post(
+        &format!("{}/compat/chat/completions", gw.base()),
+        &[("authorization", "Bearer goog-key")],
+        &json!({"model": "google-ai-studio/gemini-2.5-flash", "messages": [{"role": "user", "content": "Say hello"}]}).to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(
+        a.json()["choices"][0]["message"]["content"],
+        "Hello from the fake provider."
+    );
+    let got = fake.last_request().unwrap();
+    assert_eq!(
+        got.path_and_query,
+        "/v1beta/models/gemini-2.5-flash:generateContent"
+    );
+    assert_eq!(got.headers.get("x-goog-api-key").unwrap(), "goog-key");
+
+    let s = stream(
+        &format!("{}/compat/chat/completions", gw.base()),
+        &[("authorization", "Bearer goog-key")],
+        &json!({"model": "google/gemini-2.5-flash", "stream": true, "messages": [{"role": "user", "content": "Say hello"}]}).to_string(),
+    )
+    .await;
+    assert_eq!(s.status, 200);
+    assert!(s.text().ends_with("data: [DONE]\n\n"));
+    let content: String = sse_json(&s.text())
+        .iter()
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(content, "Hello from the fake provider.");
+    assert_eq!(
+        fake.last_request().unwrap().path_and_query,
+        "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+    );
+}
+
+#[tokio::test]
+async fn tool_calls_round_trip_through_anthropic() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let tools = json!([{"type": "function", "function": {"name": "get_weather", "description": "Weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]);
+    let a = post(
+        &format!("{}/compat/chat/completions", gw.base()),
+        &[("authorization", "Bearer k")],
+        &json!({"model": "anthropic/claude-sonnet-4-5", "tools": tools, "messages": [{"role": "user", "content": "Weather in Paris?"}]}).to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let msg = &a.json()["choices"][0]["message"];
+    let call = &msg["tool_calls"][0];
+    assert_eq!(call["type"], "function");
+    assert_eq!(call["function"]["name"], "get_weather");
+    let args: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert!(args["city"].is_string());
+    assert_eq!(a.json()["choices"][0]["finish_reason"], "tool_calls");
+    let sent: Value = serde_json::from_slice(&fake.last_request().unwrap().body).unwrap();
+    assert_eq!(sent["tools"][0]["name"], "get_weather");
+    assert!(sent["tools"][0]["input_schema"].is_object());
+
+    // Second turn: the tool's result goes back as a tool_result block.
+    let id = call["id"].as_str().unwrap();
+    let turn2 = json!({"model": "anthropic/claude-sonnet-4-5", "tools": tools, "messages": [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": null, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": id, "content": "18C and sunny"}
+    ]});
+    let a = post(
+        &format!("{}/compat/chat/completions", gw.base()),
+        &[("authorization", "Bearer k")],
+        &turn2.to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let sent: Value = serde_json::from_slice(&fake.last_request().unwrap().body).unwrap();
+    let last = sent["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["role"], "user");
+    assert_eq!(last["content"][0]["type"], "tool_result");
+    assert_eq!(last["content"][0]["tool_use_id"], id);
+}
+
+#[tokio::test]
+async fn the_anthropic_api_on_compat_reaches_openai_shaped_providers() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let body = json!({"model": "grok/grok-4", "max_tokens": 64, "system": "Be brief.",
+        "messages": [{"role": "user", "content": "Say hello"}]});
+    let a = post(
+        &format!("{}/compat/v1/messages", gw.base()),
+        &[
+            ("x-api-key", "xai-key"),
+            ("anthropic-version", "2023-06-01"),
+        ],
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let j = a.json();
+    assert_eq!(j["type"], "message");
+    assert_eq!(j["role"], "assistant");
+    assert_eq!(j["content"][0]["type"], "text");
+    assert_eq!(j["content"][0]["text"], "Hello from the fake provider.");
+    assert_eq!(j["stop_reason"], "end_turn");
+    assert!(j["usage"]["output_tokens"].as_u64().is_some());
+    let got = fake.last_request().unwrap();
+    assert_eq!(got.path_and_query, "/v1/chat/completions");
+    assert_eq!(got.headers.get("authorization").unwrap(), "Bearer xai-key");
+    let sent: Value = serde_json::from_slice(&got.body).unwrap();
+    assert_eq!(sent["model"], "grok-4");
+    assert_eq!(sent["messages"][0]["role"], "system");
+
+    let s = stream(
+        &format!("{}/compat/v1/messages", gw.base()),
+        &[("authorization", "Bearer xai-key")],
+        &json!({"model": "grok/grok-4", "max_tokens": 64, "stream": true, "messages": [{"role": "user", "content": "Hi"}]}).to_string(),
+    )
+    .await;
+    assert_eq!(s.status, 200);
+    let text = s.text();
+    let order: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect();
+    assert_eq!(order.first(), Some(&"message_start"));
+    assert_eq!(order.last(), Some(&"message_stop"));
+    assert!(order.contains(&"content_block_delta"));
+    assert!(order.contains(&"message_delta"));
+}
+
+#[tokio::test]
+async fn embeddings_reach_gemini_translated() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, &gemini_config(&fake)).await;
+    let a = post(
+        &format!("{}/compat/embeddings", gw.base()),
+        &[("authorization", "Bearer goog-key")],
+        &json!({"model": "google-ai-studio/text-embedding-004", "input": ["one", "two"]})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let j = a.json();
+    assert_eq!(j["object"], "list");
+    assert_eq!(j["data"].as_array().unwrap().len(), 2);
+    assert_eq!(j["data"][1]["index"], 1);
+    assert!(j["data"][0]["embedding"].as_array().unwrap().len() >= 8);
+    assert_eq!(
+        fake.last_request().unwrap().path_and_query,
+        "/v1beta/models/text-embedding-004:batchEmbedContents"
+    );
+    // OpenAI-shaped providers get the body as sent, model rewritten.
+    let a = post(
+        &format!("{}/compat/embeddings", gw.base()),
+        &[AUTH],
+        &json!({"model": "openai/text-embedding-3-small", "input": "hello"}).to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(
+        fake.last_request().unwrap().path_and_query,
+        "/v1/embeddings"
+    );
+}
+
+#[tokio::test]
+async fn untranslatable_input_gets_an_openai_shaped_400_naming_the_field() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    for (body, field) in [
+        (
+            json!({"model": "anthropic/claude-sonnet-4-5", "messages": "hi"}),
+            "messages",
+        ),
+        (
+            json!({"model": "anthropic/claude-sonnet-4-5", "n": 2, "messages": [{"role": "user", "content": "x"}]}),
+            "n",
+        ),
+        (
+            json!({"model": "anthropic/claude-sonnet-4-5", "messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}]}]}),
+            "messages[0].content[0]",
+        ),
+    ] {
+        let a = post(
+            &format!("{}/compat/chat/completions", gw.base()),
+            &[("authorization", "Bearer k")],
+            &body.to_string(),
+        )
+        .await;
+        assert_eq!(a.status, 400, "{body}");
+        let j = a.json();
+        assert!(j["error"]["message"].is_string(), "{j}");
+        let named = j["error"]["param"].as_str().unwrap_or_default().to_owned()
+            + j["error"]["message"].as_str().unwrap();
+        assert!(named.contains(field), "{field} not named in {j}");
+    }
+    assert_eq!(fake.hits(), 0);
+}
+
+#[tokio::test]
+async fn provider_errors_map_to_the_openai_error_shape() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    fake.push_script(Script::new().status(529));
+    let a = post(
+        &format!("{}/compat/chat/completions", gw.base()),
+        &[("authorization", "Bearer k")],
+        &json!({"model": "anthropic/claude-sonnet-4-5", "messages": [{"role": "user", "content": "x"}]}).to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 503, "Anthropic's 529 overloaded maps to 503");
+    assert!(a.json()["error"]["message"].is_string());
+    fake.push_script(Script::new().status(429));
+    let a = post(
+        &format!("{}/compat/chat/completions", gw.base()),
+        &[("authorization", "Bearer k")],
+        &json!({"model": "anthropic/claude-sonnet-4-5", "messages": [{"role": "user", "content": "x"}]}).to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 429);
+    assert!(a.json()["error"]["message"].is_string());
+}
+
+#[tokio::test]
+async fn translated_answers_are_cached_and_replayed_translated() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let body = json!({"model": "anthropic/claude-sonnet-4-5", "messages": [{"role": "user", "content": "cache me"}]}).to_string();
+    let url = format!("{}/compat/chat/completions", gw.base());
+    let first = post(
+        &url,
+        &[("authorization", "Bearer k"), ("cf-aig-cache-ttl", "60")],
+        &body,
+    )
+    .await;
+    assert_eq!(first.headers.get("cf-aig-cache-status").unwrap(), "MISS");
+    let mut second = None;
+    for _ in 0..40 {
+        let a = post(
+            &url,
+            &[("authorization", "Bearer k"), ("cf-aig-cache-ttl", "60")],
+            &body,
+        )
+        .await;
+        if a.headers.get("cf-aig-cache-status").unwrap() == "HIT" {
+            second = Some(a);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let second = second.expect("a HIT");
+    assert_eq!(second.json()["choices"], first.json()["choices"]);
+    assert_eq!(second.json()["object"], "chat.completion");
+    let hits = send(Method::GET, &format!("{}/metrics", gw.url), &[], "").await;
+    assert!(String::from_utf8_lossy(&hits.body)
+        .contains("switchyard_cache_hits_total{gateway=\"gw\"} 1"));
+}
