@@ -46,6 +46,7 @@
 
 use crate::sse::{SseEvent, SseParser};
 use bytes::Bytes;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::io::Read;
@@ -247,10 +248,93 @@ fn sniff(content_type: Option<&str>, head: &[&[u8]]) -> Format {
     }
 }
 
+/// The fields of an answer that can carry usage or the model name, borrowed; everything else
+/// (choices, content, candidates) is skipped without being built.
+#[derive(serde::Deserialize)]
+struct Skeleton<'a> {
+    #[serde(borrow)]
+    model: Option<&'a RawValue>,
+    #[serde(borrow, rename = "modelVersion")]
+    model_version: Option<&'a RawValue>,
+    #[serde(borrow, rename = "type")]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow)]
+    usage: Option<&'a RawValue>,
+    #[serde(borrow, rename = "usageMetadata")]
+    usage_metadata: Option<&'a RawValue>,
+    #[serde(borrow)]
+    message: Option<&'a RawValue>,
+    #[serde(borrow)]
+    response: Option<&'a RawValue>,
+    #[serde(borrow)]
+    x_groq: Option<&'a RawValue>,
+}
+
+/// The part of a nested object (`message`, `response`, `x_groq`) that matters.
+#[derive(serde::Deserialize)]
+struct Nested<'a> {
+    #[serde(borrow)]
+    model: Option<&'a RawValue>,
+    #[serde(borrow, rename = "modelVersion")]
+    model_version: Option<&'a RawValue>,
+    #[serde(borrow)]
+    usage: Option<&'a RawValue>,
+}
+
+fn small(raw: Option<&RawValue>) -> Option<Value> {
+    raw.and_then(|r| serde_json::from_str(r.get()).ok())
+}
+
+/// The skeleton of one JSON object as a small [`Value`] with only the fields that matter.
+fn skeleton(doc: &[u8]) -> Option<Value> {
+    let sk: Skeleton<'_> = serde_json::from_slice(doc).ok()?;
+    let mut out = Map::new();
+    for (key, raw) in [
+        ("model", sk.model),
+        ("modelVersion", sk.model_version),
+        ("type", sk.kind),
+        ("usage", sk.usage),
+        ("usageMetadata", sk.usage_metadata),
+    ] {
+        if let Some(v) = small(raw) {
+            out.insert(key.to_owned(), v);
+        }
+    }
+    for (key, raw) in [
+        ("message", sk.message),
+        ("response", sk.response),
+        ("x_groq", sk.x_groq),
+    ] {
+        let Some(raw) = raw else { continue };
+        if let Ok(n) = serde_json::from_str::<Nested<'_>>(raw.get()) {
+            let mut m = Map::new();
+            for (k, r) in [
+                ("model", n.model),
+                ("modelVersion", n.model_version),
+                ("usage", n.usage),
+            ] {
+                if let Some(v) = small(r) {
+                    m.insert(k.to_owned(), v);
+                }
+            }
+            out.insert(key.to_owned(), Value::Object(m));
+        }
+    }
+    Some(Value::Object(out))
+}
+
 /// A JSON document, JSON lines, or concatenated documents; arrays are walked element-wise.
 /// Whether the whole body parsed.
 fn parse_json(acc: &mut Accumulator, head: &[&[u8]]) -> bool {
     let body = concat(head);
+    // The common case, one JSON object: read only the fields that can carry usage.
+    let trimmed = body.trim_ascii();
+    if trimmed.first() == Some(&b'{') {
+        if let Some(v) = skeleton(trimmed) {
+            acc.value(&v, None);
+            return true;
+        }
+    }
     let values = serde_json::Deserializer::from_slice(&body).into_iter::<Value>();
     for value in values {
         match value {
@@ -401,7 +485,12 @@ impl Accumulator {
         if !wants_model && !has_usage_object(data.as_bytes()) {
             return;
         }
-        if let Ok(v) = serde_json::from_str::<Value>(data) {
+        let parsed = if data.starts_with('{') {
+            skeleton(data.as_bytes())
+        } else {
+            serde_json::from_str::<Value>(data).ok()
+        };
+        if let Some(v) = parsed {
             self.value(&v, event.event.as_deref());
         }
     }

@@ -248,7 +248,9 @@ impl Writer {
         };
         let shared = draft.shared;
         let provider = provider.unwrap_or_default();
-        let model = answered_model.or(draft.requested_model);
+        let model = answered_model.or(draft.requested_model).or_else(|| {
+            crate::shape::peek_model(shared.request_content_type.as_deref(), &draft.request_body)
+        });
         let price = model
             .as_deref()
             .and_then(|m| self.prices.lookup(&provider, m));

@@ -211,18 +211,20 @@ async fn run(
     let target = match route.provider {
         None => Target::Universal,
         Some("compat") => Target::Compat(route.rest),
-        Some(slug) => Target::Provider(app.catalog().get(slug).cloned().ok_or_else(|| {
-            GatewayError::new(
-                ErrorKind::UnknownProvider,
-                format!("unknown provider '{slug}'"),
-            )
-        })?),
+        Some(slug) => {
+            let p = app.catalog().get(slug).cloned().ok_or_else(|| {
+                GatewayError::new(
+                    ErrorKind::UnknownProvider,
+                    format!("unknown provider '{slug}'"),
+                )
+            })?;
+            // Refuse an unsafe path before anything else happens.
+            let uri = p
+                .upstream_uri(route.account, route.rest, parts.uri.query())
+                .map_err(|e| GatewayError::bad_request(e.to_string()))?;
+            Target::Provider(p, uri)
+        }
     };
-    if let Target::Provider(p) = &target {
-        // Refuse an unsafe path before anything else happens.
-        p.upstream_uri(route.account, route.rest, parts.uri.query())
-            .map_err(|e| GatewayError::bad_request(e.to_string()))?;
-    }
     if matches!(target, Target::Universal) && parts.method != Method::POST {
         return Err(ApiError::new(
             ErrorKind::NotFound,
@@ -239,15 +241,13 @@ async fn run(
 
     // Stage 4: shape.
     let mut calls = match target {
-        Target::Provider(provider) => vec![shape::passthrough(
+        Target::Provider(provider, uri) => vec![shape::passthrough_to(
             &provider,
-            route.account,
-            route.rest,
-            parts.uri.query(),
+            uri,
             parts.method.clone(),
             forward::request_headers(&parts.headers),
             body.clone(),
-        )?],
+        )],
         Target::Compat(endpoint) => vec![shape::compat(
             app,
             route.account,
@@ -570,7 +570,8 @@ async fn relay(
 }
 
 enum Target<'a> {
-    Provider(Arc<switchyard_providers::Provider>),
+    /// A provider with the upstream URI joined and checked.
+    Provider(Arc<switchyard_providers::Provider>, http::Uri),
     Compat(&'a str),
     Universal,
 }

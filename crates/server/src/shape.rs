@@ -80,19 +80,30 @@ pub fn passthrough(
     let uri = provider
         .upstream_uri(account, rest, query)
         .map_err(|e| GatewayError::bad_request(e.to_string()))?;
-    let model = peek_model(&headers, &body);
-    Ok(Call {
+    Ok(passthrough_to(provider, uri, method, headers, body))
+}
+
+/// `ANY /{provider}/{rest}` with the upstream URI already joined. The requested model is
+/// read from the body later, by the log writer, off the response path.
+pub fn passthrough_to(
+    provider: &Arc<Provider>,
+    uri: Uri,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Call {
+    Call {
         provider: provider.clone(),
         uri,
         method,
         headers,
         body,
         request_type: RequestType::Provider,
-        model,
+        model: None,
         attempts: AttemptHeaders::default(),
         step: None,
         translation: None,
-    })
+    }
 }
 
 /// `/compat/{endpoint}`: picks the provider from the `model` prefix. When the provider speaks
@@ -240,12 +251,8 @@ fn unsupported(provider: &Provider, kind: Endpoint) -> ApiError {
 }
 
 /// The `model` of a JSON request body, when there is one (for the log).
-fn peek_model(headers: &HeaderMap, body: &Bytes) -> Option<String> {
-    let json = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|ct| ct.contains("json"));
-    if !json || body.is_empty() {
+pub fn peek_model(content_type: Option<&str>, body: &[u8]) -> Option<String> {
+    if !content_type.is_none_or(|ct| ct.contains("json")) || body.is_empty() {
         return None;
     }
     compat::peek(body).ok().map(|p| p.model)
