@@ -212,6 +212,38 @@ pub struct Catalog {
     by_prefix: HashMap<String, Arc<Provider>>,
 }
 
+/// A custom provider's entry: OpenAI-shaped, bearer keys, `chat/completions` for `/compat`.
+fn custom_entry(slug: &str, base_url: &str) -> RawEntry {
+    RawEntry {
+        name: slug.to_owned(),
+        base_url: base_url.to_owned(),
+        auth: AuthStyle::Bearer,
+        api: ApiShape::Openai,
+        chat_path: Some("chat/completions".into()),
+        embeddings_path: Some("embeddings".into()),
+        headers: BTreeMap::new(),
+        aliases: Vec::new(),
+    }
+}
+
+impl Provider {
+    /// A custom provider `custom-{name}` (as defined through the control plane): the path
+    /// after the slug is appended verbatim to `base_url`, which must be https unless its host
+    /// is loopback.
+    pub fn custom(name: &str, base_url: &str) -> Result<Provider, CatalogError> {
+        let slug = format!("custom-{name}");
+        let p = build(&slug, custom_entry(&slug, base_url), true)?;
+        if p.base.scheme != "https" && !p.base.is_loopback() {
+            return Err(CatalogError::BadBaseUrl {
+                slug,
+                url: base_url.to_owned(),
+                why: "must be https (plain http only for loopback hosts)",
+            });
+        }
+        Ok(p)
+    }
+}
+
 fn build(slug: &str, raw: RawEntry, custom: bool) -> Result<Provider, CatalogError> {
     let base = BaseUrl::parse(slug, &raw.base_url)?;
     let mut headers = Vec::with_capacity(raw.headers.len());
@@ -262,17 +294,7 @@ impl Catalog {
                     let Some(url) = &o.base_url else {
                         return Err(CatalogError::UnknownProvider { slug: slug.clone() });
                     };
-                    let entry = RawEntry {
-                        name: slug.clone(),
-                        base_url: url.clone(),
-                        auth: AuthStyle::Bearer,
-                        api: ApiShape::Openai,
-                        chat_path: Some("chat/completions".into()),
-                        embeddings_path: Some("embeddings".into()),
-                        headers: BTreeMap::new(),
-                        aliases: Vec::new(),
-                    };
-                    (entry, true)
+                    (custom_entry(slug, url), true)
                 }
                 None => return Err(CatalogError::UnknownProvider { slug: slug.clone() }),
             };

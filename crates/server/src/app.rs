@@ -17,6 +17,7 @@ use crate::logpipe::LogQueue;
 use crate::metrics::Metrics;
 use crate::proxy;
 use crate::secrets::SecretBox;
+use crate::tokens::TokenCache;
 use crate::upstream::Upstream;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -63,6 +64,7 @@ impl Parts {
             metrics: self.metrics,
             secrets: self.secrets,
             keys: KeyCache::default(),
+            tokens: TokenCache::default(),
             cache: self.cache,
             limiter: self.limiter,
         }
@@ -79,6 +81,7 @@ struct Inner {
     metrics: Arc<Metrics>,
     secrets: SecretBox,
     keys: KeyCache,
+    tokens: TokenCache,
     cache: Arc<dyn CacheStore>,
     limiter: Arc<dyn RateLimitStore>,
 }
@@ -108,6 +111,10 @@ impl App {
 
     pub fn keys(&self) -> &KeyCache {
         &self.inner.keys
+    }
+
+    pub fn tokens(&self) -> &TokenCache {
+        &self.inner.tokens
     }
 
     pub fn cache(&self) -> &dyn CacheStore {

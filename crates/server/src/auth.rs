@@ -1,7 +1,8 @@
 //! Stage 2b: gateway authentication (`authentication = true`, SPEC 2.4).
 //!
 //! A token is valid for an account when it is one of the config's `[[tokens]]` for that
-//! account (compared in constant time) or a stored token (kept hashed). The token comes from
+//! account (compared in constant time) or a stored token (kept hashed, made with
+//! `switchyard token create`; see [`crate::tokens`]). The token comes from
 //! `cf-aig-authorization`; when that header is absent and the provider's own auth header
 //! holds a valid gateway token, that header is the gateway credential: it is removed so the
 //! stored provider key takes its place (as Cloudflare's BYOK docs do).
@@ -22,7 +23,7 @@ pub async fn is_valid(app: &App, account: &str, token: &str) -> bool {
         let same = crate::control::constant_time_eq(t.value.expose().as_bytes(), token.as_bytes());
         found |= same && t.account_id.as_str() == account;
     }
-    found
+    found || app.tokens().is_valid(app.store(), account, token).await
 }
 
 /// Checks the gateway credential; strips provider-slot gateway tokens from the calls.

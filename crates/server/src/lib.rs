@@ -28,5 +28,6 @@ pub mod relay;
 pub mod secrets;
 pub mod serve;
 pub mod shape;
+pub mod tokens;
 pub mod universal;
 pub mod upstream;

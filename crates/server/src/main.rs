@@ -34,6 +34,81 @@ enum Command {
         #[arg(long)]
         listen: Option<SocketAddr>,
     },
+    /// Manage gateway tokens (values accepted in `cf-aig-authorization`), stored hashed in the
+    /// configured database.
+    Token {
+        /// TOML config file (its `database` is used).
+        #[arg(long, env = "SWITCHYARD_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Create a token; it is printed once and cannot be shown again.
+    Create {
+        #[arg(long)]
+        account: String,
+        /// A name or description to recognise it by.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List an account's tokens (previews only).
+    List {
+        #[arg(long)]
+        account: String,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        #[arg(long)]
+        account: String,
+        id: String,
+    },
+}
+
+async fn tokens(config: Config, action: TokenAction) -> anyhow::Result<()> {
+    use switchyard_core::AccountId;
+    let store = switchyard_store::open(&config.database)
+        .await
+        .with_context(|| {
+            format!(
+                "opening the database {}",
+                switchyard::serve::redact_url(&config.database)
+            )
+        })?;
+    let account = |a: &str| AccountId::parse(a).map_err(|e| anyhow::anyhow!("--account: {e}"));
+    let mut out = std::io::stdout().lock();
+    match action {
+        TokenAction::Create { account: a, name } => {
+            let (row, token) = store.create_token(&account(&a)?, name).await?;
+            writeln!(out, "{token}")?;
+            eprintln!(
+                "created token {} for account {} (shown once; store it now)",
+                row.id, row.account_id
+            );
+        }
+        TokenAction::List { account: a } => {
+            for t in store.list_tokens(&account(&a)?).await? {
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}",
+                    t.id,
+                    t.preview,
+                    t.created_at,
+                    t.name.unwrap_or_default()
+                )?;
+            }
+        }
+        TokenAction::Revoke { account: a, id } => {
+            match store.revoke_token(&account(&a)?, &id).await? {
+                Some(t) => writeln!(out, "revoked {} ({})", t.id, t.preview)?,
+                None => anyhow::bail!("no token {id} in account {a}"),
+            }
+        }
+    }
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -53,6 +128,17 @@ fn main() -> anyhow::Result<()> {
     }
 
     match cli.command {
+        Command::Token { config, action } => {
+            let config = match config {
+                Some(path) => Config::load(&path)?,
+                None => Config::default(),
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(tokens(config, action))
+        }
         Command::Serve { config, listen } => {
             let mut config = match config {
                 Some(path) => Config::load(&path)?,

@@ -395,3 +395,67 @@ async fn malformed_universal_bodies_are_refused() {
     a.assert_gateway_error(400, 2008);
     assert_eq!(fake.hits(), 0);
 }
+
+fn token_cli(gw: &Gateway, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .arg("token")
+        .args(args)
+        .arg("--config")
+        .arg(gw.dir.path().join("switchyard.toml"))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn tokens_made_with_the_cli_open_the_gateway_until_revoked() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(
+        &fake,
+        "[[gateways]]\naccount_id = \"acct\"\nid = \"gw\"\nauthentication = true\n",
+    )
+    .await;
+    let (ok, out, err) = token_cli(&gw, &["create", "--account", "acct", "--name", "ci"]);
+    assert!(ok, "{err}");
+    let token = out.trim().to_owned();
+    assert!(token.starts_with("sy_"), "{token}");
+    let url = format!("{}/grok/v1/chat/completions", gw.base());
+    let a = post(
+        &url,
+        &[AUTH, ("cf-aig-authorization", &format!("Bearer {token}"))],
+        CHAT,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    // The database never holds the token itself.
+    let db = std::fs::read(gw.dir.path().join("switchyard.db")).unwrap_or_default();
+    let wal = std::fs::read(gw.dir.path().join("switchyard.db-wal")).unwrap_or_default();
+    assert!(![db, wal]
+        .concat()
+        .windows(token.len())
+        .any(|w| w == token.as_bytes()));
+    let (ok, list, _) = token_cli(&gw, &["list", "--account", "acct"]);
+    assert!(ok);
+    assert!(!list.contains(&token), "list shows previews only");
+    let id = list.split('\t').next().unwrap().to_owned();
+    let (ok, _, err) = token_cli(&gw, &["revoke", "--account", "acct", &id]);
+    assert!(ok, "{err}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let a = post(
+        &url,
+        &[AUTH, ("cf-aig-authorization", &format!("Bearer {token}"))],
+        CHAT,
+    )
+    .await;
+    a.assert_gateway_error(401, 2009);
+    // A token of this account does not open another account's gateways.
+    let (_, other, _) = token_cli(&gw, &["create", "--account", "other"]);
+    let a = post(&url, &[AUTH, ("cf-aig-authorization", other.trim())], CHAT).await;
+    a.assert_gateway_error(401, 2009);
+    let (ok, _, err) = token_cli(&gw, &["create", "--account", "bad id"]);
+    assert!(!ok && err.contains("account"), "{err}");
+}
