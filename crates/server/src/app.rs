@@ -11,6 +11,7 @@
 
 use crate::byok::KeyCache;
 use crate::config::Config;
+use crate::custom::CustomCache;
 use crate::error::ApiError;
 use crate::gateways::Gateways;
 use crate::logpipe::LogQueue;
@@ -65,6 +66,7 @@ impl Parts {
             secrets: self.secrets,
             keys: KeyCache::default(),
             tokens: TokenCache::default(),
+            customs: CustomCache::default(),
             cache: self.cache,
             limiter: self.limiter,
         }
@@ -82,6 +84,7 @@ struct Inner {
     secrets: SecretBox,
     keys: KeyCache,
     tokens: TokenCache,
+    customs: CustomCache,
     cache: Arc<dyn CacheStore>,
     limiter: Arc<dyn RateLimitStore>,
 }
@@ -115,6 +118,10 @@ impl App {
 
     pub fn tokens(&self) -> &TokenCache {
         &self.inner.tokens
+    }
+
+    pub fn customs(&self) -> &CustomCache {
+        &self.inner.customs
     }
 
     pub fn cache(&self) -> &dyn CacheStore {

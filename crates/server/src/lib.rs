@@ -16,6 +16,7 @@ pub mod byok;
 pub mod cache;
 pub mod config;
 pub mod control;
+pub mod custom;
 pub mod directives;
 pub mod error;
 pub mod exchange;

@@ -212,12 +212,14 @@ async fn run(
         None => Target::Universal,
         Some("compat") => Target::Compat(route.rest),
         Some(slug) => {
-            let p = app.catalog().get(slug).cloned().ok_or_else(|| {
-                GatewayError::new(
-                    ErrorKind::UnknownProvider,
-                    format!("unknown provider '{slug}'"),
-                )
-            })?;
+            let p = crate::custom::provider(app, route.account, slug)
+                .await?
+                .ok_or_else(|| {
+                    GatewayError::new(
+                        ErrorKind::UnknownProvider,
+                        format!("unknown provider '{slug}'"),
+                    )
+                })?;
             // Refuse an unsafe path before anything else happens.
             let uri = p
                 .upstream_uri(route.account, route.rest, parts.uri.query())
@@ -248,14 +250,17 @@ async fn run(
             forward::request_headers(&parts.headers),
             body.clone(),
         )],
-        Target::Compat(endpoint) => vec![shape::compat(
-            app,
-            route.account,
-            endpoint,
-            forward::request_headers(&parts.headers),
-            &body,
-        )?],
-        Target::Universal => universal::calls(app, route.account, &parts.headers, &body)?,
+        Target::Compat(endpoint) => vec![
+            shape::compat(
+                app,
+                route.account,
+                endpoint,
+                forward::request_headers(&parts.headers),
+                &body,
+            )
+            .await?,
+        ],
+        Target::Universal => universal::calls(app, route.account, &parts.headers, &body).await?,
     };
 
     // Stage 5: authenticate.

@@ -109,7 +109,7 @@ pub fn passthrough_to(
 /// `/compat/{endpoint}`: picks the provider from the `model` prefix. When the provider speaks
 /// the client's API, only `model` is rewritten, in the body bytes; otherwise the request is
 /// translated ([`switchyard_providers::translate`]).
-pub fn compat(
+pub async fn compat(
     app: &App,
     account: &str,
     endpoint: &str,
@@ -135,15 +135,21 @@ pub fn compat(
     })?;
     let (prefix, model) = compat::split_model(&peek.model)
         .map_err(|e| GatewayError::new(ErrorKind::UnknownProvider, e.to_string()))?;
-    let provider = app.catalog().by_prefix(prefix).ok_or_else(|| {
-        GatewayError::new(
-            ErrorKind::UnknownProvider,
-            format!(
-                "unknown provider prefix '{prefix}' in model '{}'",
-                peek.model
-            ),
-        )
-    })?;
+    let provider = match app.catalog().by_prefix(prefix) {
+        Some(p) => p.clone(),
+        None => crate::custom::provider(app, account, prefix)
+            .await?
+            .ok_or_else(|| {
+                GatewayError::new(
+                    ErrorKind::UnknownProvider,
+                    format!(
+                        "unknown provider prefix '{prefix}' in model '{}'",
+                        peek.model
+                    ),
+                )
+            })?,
+    };
+    let provider = &provider;
     let dialect = match provider.api {
         ApiShape::Openai => Dialect::OpenAi,
         ApiShape::Anthropic => Dialect::Anthropic,

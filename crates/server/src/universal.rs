@@ -70,7 +70,7 @@ fn config(i: usize, v: Option<&Value>) -> Result<AttemptHeaders, ApiError> {
 }
 
 /// Parses the steps and shapes one [`Call`] per step.
-pub fn calls(
+pub async fn calls(
     app: &App,
     account: &str,
     outer: &HeaderMap,
@@ -154,16 +154,18 @@ pub fn calls(
         };
         let path = path.trim_start_matches('/');
         let mut call = if provider == "compat" {
-            shape::compat(app, account, path, headers, &payload)?
+            shape::compat(app, account, path, headers, &payload).await?
         } else {
-            let p = app.catalog().get(provider).ok_or_else(|| {
-                GatewayError::new(
-                    ErrorKind::UnknownProvider,
-                    format!("step {i}: unknown provider '{provider}'"),
-                )
-            })?;
+            let p = crate::custom::provider(app, account, provider)
+                .await?
+                .ok_or_else(|| {
+                    GatewayError::new(
+                        ErrorKind::UnknownProvider,
+                        format!("step {i}: unknown provider '{provider}'"),
+                    )
+                })?;
             shape::passthrough(
-                p,
+                &p,
                 account,
                 path,
                 query_string,

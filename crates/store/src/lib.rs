@@ -11,8 +11,8 @@
 //! - [`sqlite`]: the embedded default backend (one file, WAL), migrations applied at open.
 //! - [`postgres`]: the scale-out backend (a pool shared by any number of replicas).
 //!
-//! Both backends share the SQL they can ([`sql`] builds the WHERE and ORDER BY of log
-//! queries) and the analytics rollup ([`rollup`]); each owns its schema in
+//! Both backends share the SQL they can (`sql` builds the WHERE and ORDER BY of log
+//! queries) and the analytics rollup (`rollup`); each owns its schema in
 //! `migrations/{sqlite,postgres}`.
 //!
 //! [`open`] picks the backend from the `database` URL and returns one [`Store`] handle that
@@ -21,6 +21,7 @@
 #[cfg(test)]
 mod bench;
 pub mod cache;
+pub mod custom_providers;
 pub mod keys;
 pub mod kv;
 mod log_query;
@@ -35,6 +36,7 @@ mod sql;
 pub mod sqlite;
 pub mod tokens;
 
+pub use custom_providers::{CustomProvider, CustomProviderStore};
 pub use keys::{KeyStore, StoredKey};
 pub use logs::{
     AnalyticsQuery, AnalyticsRow, Bucket, Condition, FilterKey, GroupBy, LogCap, LogDelete,
@@ -113,9 +115,15 @@ pub trait GatewayStore: Send + Sync + 'static {
 }
 
 /// Every storage trait at once: what a backend implements and what the server holds.
-pub trait Backend: GatewayStore + LogSink + LogQuery + KeyStore + TokenStore {}
+pub trait Backend:
+    GatewayStore + LogSink + LogQuery + KeyStore + TokenStore + CustomProviderStore
+{
+}
 
-impl<T: GatewayStore + LogSink + LogQuery + KeyStore + TokenStore> Backend for T {}
+impl<T: GatewayStore + LogSink + LogQuery + KeyStore + TokenStore + CustomProviderStore> Backend
+    for T
+{
+}
 
 /// Everything the server needs from storage, behind one handle.
 pub type Store = Arc<dyn Backend>;

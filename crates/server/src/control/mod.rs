@@ -7,7 +7,9 @@
 //! - [`gateways`]: gateway CRUD.
 //! - [`logs`]: the request log: list, get, patch, delete, stored bodies, analytics.
 //! - [`keys`]: stored provider keys (`provider_configs`).
+//! - [`custom_providers`]: custom providers (`custom-{slug}`).
 
+pub mod custom_providers;
 pub mod gateways;
 pub mod keys;
 pub mod logs;
@@ -207,6 +209,17 @@ pub fn router(app: App) -> Router<App> {
         .route(
             &format!("{base}/gateways/{{gateway}}/logs/{{log}}/response"),
             get(logs::response_body),
+        )
+        .route(
+            &format!("{base}/custom-providers"),
+            get(custom_providers::list).post(custom_providers::create),
+        )
+        .route(
+            &format!("{base}/custom-providers/{{id}}"),
+            get(custom_providers::get)
+                .patch(custom_providers::update)
+                .put(custom_providers::update)
+                .delete(custom_providers::delete),
         )
         .route(
             &format!("{base}/gateways/{{gateway}}/analytics"),

@@ -7,7 +7,7 @@
 //! timeout) rather than failing. Planner statistics are refreshed by `PRAGMA optimize` at
 //! open and every few thousand batches; nothing needs to be called from outside.
 //!
-//! - [`gateways`]: `GatewayStore`. - [`logs`]: `LogSink` and `LogQuery`. - [`keys`]: `KeyStore`.
+//! - `gateways`: `GatewayStore`. - `logs`: `LogSink` and `LogQuery`. - `keys`: `KeyStore`.
 //! - `TokenStore`: the statements both backends share ([`crate::tokens`]).
 
 mod gateways;
@@ -104,6 +104,11 @@ impl SqliteStore {
     /// The pool for reads (for tests and tools such as EXPLAIN QUERY PLAN).
     pub fn read_pool(&self) -> &SqlitePool {
         &self.read
+    }
+
+    /// The single-connection pool every write goes through.
+    pub(crate) fn write_pool(&self) -> &SqlitePool {
+        &self.write
     }
 }
 

@@ -1,0 +1,236 @@
+//! `/accounts/{a}/ai-gateway/custom-providers[/{id}]`: custom providers, reachable as
+//! `custom-{slug}` by pass-through, `/compat` (`custom-{slug}/{model}`) and universal steps.
+//!
+//! `base_url` must be https (plain http only for loopback hosts). `enable` defaults to true
+//! (SPEC is silent; a provider someone just defined is meant to be used); a disabled provider
+//! answers 400 code 2008 like an unknown one.
+
+use super::{account, json_object, ok, ok_page, page_params, CpError, CpResult};
+use crate::app::App;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use http::StatusCode;
+use serde_json::{json, Map, Value};
+use switchyard_core::clock;
+use switchyard_providers::Provider;
+use switchyard_store::CustomProvider;
+
+const SLUG_TAKEN: u32 = 1003;
+const NOT_FOUND: u32 = 1004;
+const BAD_URL: u32 = 1002;
+
+/// Fields of Cloudflare's object accepted and ignored.
+const IGNORED: [&str; 8] = [
+    "beta",
+    "curl_example",
+    "js_example",
+    "headers",
+    "position",
+    "logo",
+    "created_at",
+    "modified_at",
+];
+
+fn to_json(p: &CustomProvider) -> Value {
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "slug": p.slug,
+        "base_url": p.base_url,
+        "enable": p.enable,
+        "description": p.description,
+        "link": p.link,
+        "created_at": p.created_at,
+        "modified_at": p.modified_at,
+    })
+}
+
+fn not_found(id: &str) -> CpError {
+    CpError {
+        status: StatusCode::NOT_FOUND,
+        code: NOT_FOUND,
+        message: format!("Custom Provider not found: '{id}'"),
+    }
+}
+
+fn valid_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+}
+
+fn opt_text(k: &str, v: &Value) -> Result<Option<String>, CpError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        _ => Err(CpError::invalid(format!("'{k}' must be a string"))),
+    }
+}
+
+/// Applies the body's fields to `p`.
+fn apply(p: &mut CustomProvider, body: &Map<String, Value>) -> Result<(), CpError> {
+    for (k, v) in body {
+        match k.as_str() {
+            "id" => {}
+            "name" => match v {
+                Value::String(s) if !s.trim().is_empty() && s.len() <= 256 => p.name = s.clone(),
+                _ => return Err(CpError::invalid("'name' must be a non-empty string")),
+            },
+            "slug" => match v {
+                Value::String(s) if valid_slug(s) => p.slug = s.clone(),
+                _ => {
+                    return Err(CpError::invalid(
+                        "'slug' must be 1-64 lowercase letters, digits or '-' (without the custom- prefix)",
+                    ))
+                }
+            },
+            "base_url" => match v {
+                Value::String(s) => p.base_url = s.trim_end_matches('/').to_owned(),
+                _ => return Err(CpError::invalid("'base_url' must be a string")),
+            },
+            "enable" => match v {
+                Value::Bool(b) => p.enable = *b,
+                _ => return Err(CpError::invalid("'enable' must be true or false")),
+            },
+            "description" => p.description = opt_text(k, v)?,
+            "link" => p.link = opt_text(k, v)?,
+            other if IGNORED.contains(&other) => {}
+            other => return Err(CpError::invalid(format!("unknown field '{other}'"))),
+        }
+    }
+    if p.slug.is_empty() {
+        return Err(CpError::invalid("'slug' is required"));
+    }
+    if p.base_url.is_empty() {
+        return Err(CpError::invalid("'base_url' is required"));
+    }
+    if let Err(e) = Provider::custom(&p.slug, &p.base_url) {
+        return Err(CpError {
+            status: StatusCode::BAD_REQUEST,
+            code: BAD_URL,
+            message: format!("base_url must be a valid HTTPS URL starting with https:// ({e})"),
+        });
+    }
+    if p.name.is_empty() {
+        p.name = p.slug.clone();
+    }
+    Ok(())
+}
+
+fn taken(e: switchyard_store::StoreError) -> CpError {
+    match e {
+        switchyard_store::StoreError::Conflict(m) => CpError {
+            status: StatusCode::CONFLICT,
+            code: SLUG_TAKEN,
+            message: m,
+        },
+        e => e.into(),
+    }
+}
+
+pub async fn list(
+    State(app): State<App>,
+    Path(acct): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> CpResult {
+    let a = account(&acct)?;
+    let (page, per_page) = page_params(&pairs, 20, 100)?;
+    let search = pairs
+        .iter()
+        .find(|(k, _)| k == "search")
+        .map(|(_, v)| v.to_lowercase());
+    let enable = match pairs.iter().find(|(k, _)| k == "enable") {
+        None => None,
+        Some((_, v)) => Some(v == "true"),
+    };
+    let all = app.store().list_custom_providers(&a).await?;
+    let matching: Vec<&CustomProvider> = all
+        .iter()
+        .filter(|p| enable.is_none_or(|e| p.enable == e))
+        .filter(|p| {
+            search.as_ref().is_none_or(|s| {
+                p.id.contains(s.as_str())
+                    || p.name.to_lowercase().contains(s.as_str())
+                    || p.slug.contains(s.as_str())
+            })
+        })
+        .collect();
+    let total = matching.len() as u64;
+    let items = matching
+        .into_iter()
+        .skip(((page - 1) * per_page) as usize)
+        .take(per_page as usize)
+        .map(to_json)
+        .collect();
+    ok_page(items, page, per_page, total)
+}
+
+pub async fn create(State(app): State<App>, Path(acct): Path<String>, body: Bytes) -> CpResult {
+    let a = account(&acct)?;
+    let body = json_object(&body)?;
+    let now = clock::now_rfc3339();
+    let mut p = CustomProvider {
+        id: uuid::Uuid::now_v7().to_string(),
+        account_id: a,
+        slug: String::new(),
+        name: String::new(),
+        base_url: String::new(),
+        enable: true,
+        description: None,
+        link: None,
+        created_at: now.clone(),
+        modified_at: now,
+    };
+    apply(&mut p, &body)?;
+    app.store()
+        .create_custom_provider(&p)
+        .await
+        .map_err(taken)?;
+    app.customs().clear();
+    ok(to_json(&p))
+}
+
+pub async fn get(State(app): State<App>, Path((acct, id)): Path<(String, String)>) -> CpResult {
+    let a = account(&acct)?;
+    match app.store().get_custom_provider(&a, &id).await? {
+        Some(p) => ok(to_json(&p)),
+        None => Err(not_found(&id)),
+    }
+}
+
+pub async fn update(
+    State(app): State<App>,
+    Path((acct, id)): Path<(String, String)>,
+    body: Bytes,
+) -> CpResult {
+    let a = account(&acct)?;
+    let body = json_object(&body)?;
+    let Some(mut p) = app.store().get_custom_provider(&a, &id).await? else {
+        return Err(not_found(&id));
+    };
+    apply(&mut p, &body)?;
+    p.modified_at = clock::now_rfc3339();
+    if !app
+        .store()
+        .update_custom_provider(&p)
+        .await
+        .map_err(taken)?
+    {
+        return Err(not_found(&id));
+    }
+    app.customs().clear();
+    ok(to_json(&p))
+}
+
+pub async fn delete(State(app): State<App>, Path((acct, id)): Path<(String, String)>) -> CpResult {
+    let a = account(&acct)?;
+    match app.store().delete_custom_provider(&a, &id).await? {
+        Some(p) => {
+            app.customs().clear();
+            ok(to_json(&p))
+        }
+        None => Err(not_found(&id)),
+    }
+}

@@ -1,0 +1,103 @@
+//! The custom-provider suite, run against every backend.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::unique_account;
+use switchyard_core::AccountId;
+use switchyard_store::{CustomProvider, Store, StoreError};
+
+fn provider(a: &AccountId, id: &str, slug: &str) -> CustomProvider {
+    CustomProvider {
+        id: id.into(),
+        account_id: a.clone(),
+        slug: slug.into(),
+        name: format!("Name of {slug}"),
+        base_url: "https://llm.example/v1".into(),
+        enable: true,
+        description: Some("d".into()),
+        link: None,
+        created_at: "2026-01-01T00:00:00Z".into(),
+        modified_at: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+async fn suite(store: Store) {
+    let a = unique_account("custom");
+    let other = unique_account("custom-other");
+    let id = |n: u32| format!("{}-{n}", a.as_str());
+    let p1 = provider(&a, &id(1), "alpha");
+    store.create_custom_provider(&p1).await.unwrap();
+    assert!(matches!(
+        store
+            .create_custom_provider(&provider(&a, &id(2), "alpha"))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    // The same slug in another account is fine.
+    store
+        .create_custom_provider(&provider(&other, &format!("{}-x", other.as_str()), "alpha"))
+        .await
+        .unwrap();
+    store
+        .create_custom_provider(&provider(&a, &id(3), "beta"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_custom_provider(&a, "alpha").await.unwrap(),
+        Some(p1.clone())
+    );
+    assert_eq!(
+        store.get_custom_provider(&a, &id(1)).await.unwrap(),
+        Some(p1.clone())
+    );
+    assert_eq!(
+        store.get_custom_provider(&other, &id(1)).await.unwrap(),
+        None
+    );
+    let slugs: Vec<String> = store
+        .list_custom_providers(&a)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.slug)
+        .collect();
+    assert_eq!(slugs, vec!["alpha", "beta"]);
+
+    let mut changed = p1.clone();
+    changed.enable = false;
+    changed.base_url = "https://other.example".into();
+    changed.modified_at = "2026-02-01T00:00:00Z".into();
+    assert!(store.update_custom_provider(&changed).await.unwrap());
+    assert_eq!(
+        store.get_custom_provider(&a, &id(1)).await.unwrap(),
+        Some(changed.clone())
+    );
+    let mut clash = changed.clone();
+    clash.slug = "beta".into();
+    assert!(matches!(
+        store.update_custom_provider(&clash).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    assert_eq!(
+        store.delete_custom_provider(&a, &id(1)).await.unwrap(),
+        Some(changed)
+    );
+    assert_eq!(
+        store.delete_custom_provider(&a, &id(1)).await.unwrap(),
+        None
+    );
+    assert_eq!(store.find_custom_provider(&a, "alpha").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn sqlite_backend() {
+    let (store, _dir) = common::sqlite().await;
+    suite(store).await;
+}
+
+#[tokio::test]
+async fn postgres_backend() {
+    suite(common::postgres().await).await;
+}
