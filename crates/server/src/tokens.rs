@@ -11,10 +11,13 @@ use switchyard_store::Store;
 
 const TTL: Duration = Duration::from_secs(1);
 
+/// (account, SHA-256 of the token).
+type Key = (String, [u8; 32]);
+
 /// Validity of (account, token digest), briefly cached.
 #[derive(Default)]
 pub struct TokenCache {
-    entries: RwLock<HashMap<(String, [u8; 32]), (Instant, bool)>>,
+    entries: RwLock<HashMap<Key, (Instant, bool)>>,
 }
 
 impl TokenCache {

@@ -141,10 +141,10 @@ pub async fn list(
         .iter()
         .find(|(k, _)| k == "search")
         .map(|(_, v)| v.to_lowercase());
-    let enable = match pairs.iter().find(|(k, _)| k == "enable") {
-        None => None,
-        Some((_, v)) => Some(v == "true"),
-    };
+    let enable = pairs
+        .iter()
+        .find(|(k, _)| k == "enable")
+        .map(|(_, v)| v == "true");
     let all = app.store().list_custom_providers(&a).await?;
     let matching: Vec<&CustomProvider> = all
         .iter()
