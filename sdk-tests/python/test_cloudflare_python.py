@@ -394,10 +394,7 @@ def test_logs_filters_order_pages_and_delete(cf, gateway, fake, nonce):
     assert set(listed()) == grok
 
 
-# What the SDK offers and Switchyard does not accept yet. SPEC 3 does not mention these; the
-# contract is to accept what the SDK sends. strict: when the gateway accepts them, the XPASS
-# fails the run, and the marker should go.
-NOT_YET = "Switchyard refuses (400) or ignores a parameter the SDK sends; see the test's docstring"
+# What the SDK offers beyond SPEC 3: the contract is to accept what the SDK sends.
 
 
 def test_logs_list_accepts_every_sdk_order_by(cf, gateway):
@@ -416,11 +413,10 @@ def test_logs_list_accepts_every_sdk_filter_key(cf, gateway, key, value):
         {"key": key, "operator": "eq", "value": [value]}])) == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=NOT_YET)
 def test_logs_delete_honours_limit(cf, gateway, fake, nonce):
     """`logs.delete(limit=1, order_by="created_at", order_by_direction="asc")` sends
-    `DELETE .../logs?limit=1&order_by=created_at&order_by_direction=asc`; Switchyard ignores
-    `limit` and deletes every matching record."""
+    `DELETE .../logs?limit=1&order_by=created_at&order_by_direction=asc`: only the oldest
+    record goes."""
     made = []
     for i in range(3):
         status, headers, _, raw = chat(gateway, f"{nonce}-{i}")

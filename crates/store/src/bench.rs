@@ -16,38 +16,61 @@
 //! `/proc`, so the server must run on this machine for that column). On a machine shared with
 //! other work, CPU per record is the steadier figure.
 //!
-//! # Results (2 cores, shared with other builds; SQLite 3.46 bundled, PostgreSQL 15)
+//! # Results (2 cores, shared with other builds; SQLite 3.46 bundled, PostgreSQL 15 local)
 //!
-//! Write throughput, records with ~1.2 KB of bodies and headers, fresh gateway:
+//! "Before" is the schema of migration 0002 (11 indexes on `logs`) with one INSERT text per
+//! batch size and RETURNING; "after" is migration 0004 (6 indexes) with the write path of
+//! `sqlite/logs.rs` and `postgres/logs.rs`. Both ran alternately in the same hour, three times.
 //!
-//! | batch size | SQLite | PostgreSQL |
-//! | --- | --- | --- |
-//! | 1 | 1,800–2,300/s | 300–660/s (one commit each) |
-//! | 32 | 4,200–6,200/s | 5,200–12,200/s |
-//! | 256 | 9,400–18,600/s | 7,100–20,200/s |
+//! Write throughput, 20,000 records with ~1.2 KB of bodies and headers, fresh gateway;
+//! records/s (wall), then CPU per record (PostgreSQL: client + server):
 //!
-//! Loading 1,000,000 rows (batches of 1,000, no bodies, 30 days): SQLite 5,800 rows/s,
-//! PostgreSQL 12,200 rows/s; SQLite file 927 MB.
+//! | batch | SQLite before | SQLite after | PostgreSQL before | PostgreSQL after |
+//! | --- | --- | --- | --- | --- |
+//! | 1 | 1,000–1,300/s; 550–675 µs | 1,300–1,600/s; 450–465 µs | 800–815/s; 270–300 + 750–785 µs | 880–1,260/s; 175–205 + 475–565 µs |
+//! | 32 | 6,900–7,900/s; 93–108 µs | 13,600–18,700/s; 43–48 µs | 9,400–12,000/s; 12–13 + 66–77 µs | 8,700–14,800/s; 9–11 + 54–69 µs |
+//! | 256 | 15,400–17,100/s; 46–50 µs | 34,700–48,100/s; 18–19 µs | 16,600–20,300/s; 4–5 + 43–48 µs | 17,100–25,700/s; 3–4 + 34–41 µs |
+//!
+//! Loading 1,000,000 rows (batches of 1,000, no bodies, 30 days): SQLite 6,400–6,800 →
+//! 47,000–69,000 rows/s (file 927 → 593 MB), PostgreSQL 16,700–20,100 → 23,200–27,200 rows/s.
+//! What cost most before was the four indexes on values spread at random (cost, duration,
+//! tokens in/out): each row dirtied a different page of each, and SQLite's WAL writes whole
+//! pages. On SQLite, the next cost is the round trip per statement to sqlx's worker thread,
+//! hence few statements per batch.
 //!
 //! At 1,000,000 rows in one gateway (after ANALYZE / VACUUM ANALYZE), time of the store call
-//! (page + total) and the plan:
+//! (page + total; SQLite: the best of three runs) before → after, and the plan after:
 //!
-//! | query | SQLite | PostgreSQL |
-//! | --- | --- | --- |
-//! | newest first, page 1 | 0.6 ms, `logs_created (gkey=?)`; total from the counter | 16 ms (cold), Index Scan Backward `logs_created` |
-//! | newest first, page 500 | 0.9 ms, same | 3.4 ms, same |
-//! | provider=grok & success=false | 139 ms: page via `logs_success (gkey=? AND success=?)`, COUNT over its 50k entries | 262 ms: page 0.08 ms, COUNT by Bitmap Heap Scan |
-//! | one day (start/end_date) | 4.5 ms, `logs_created (gkey=? AND created_at>? AND created_at<?)`, COUNT covering | 8.9 ms, Index (Only) Scan `logs_created` |
-//! | order_by=cost desc | 0.8 ms, `logs_cost (gkey=?)` | 1.5 ms, Index Scan Backward `logs_cost` |
-//! | model eq + order_by=duration | 17 ms, `logs_duration`, COUNT covering `logs_model` | 26 ms, same shape |
-//! | event_id eq | 0.3 ms, `logs_event_id` | 12 ms (planning), `logs_event_id` |
-//! | metadata.value eq (no index: scan) | 274 ms | 1,413 ms (Seq Scan, jsonb per row) |
-//! | search (no index: scan) | 552 ms | 1,130 ms (parallel Seq Scan) |
-//! | analytics, a day by hour, by provider+model | 46 ms, `log_rollup_hourly` / `log_latency_hourly` PRIMARY KEY range | 25 ms, Bitmap Index Scan on the hourly PKs |
-//! | analytics, a day by minute | 94 ms, `log_rollup` / `log_latency` PRIMARY KEY range | 92 ms, same |
-//! | analytics, 30 days by day, by model | 202 ms, hourly PK range (302k histogram rows) | 146 ms |
-//! | get_log | 0.2 ms, `logs_id (gkey=? AND id=?)` + payload by rowid | 0.7 ms, Index Scan `logs_id` |
-//! | delete_logs, 250k / 1M rows | 7.2 s (250k) | 6.1 s (all 1M) |
+//! | query | SQLite | PostgreSQL | plan after (SQLite; PostgreSQL alike) |
+//! | --- | --- | --- | --- |
+//! | newest first, page 1 | 0.3 → 0.4 ms | 2.2 → 1.7 ms | `logs_created (gkey=?)`; total from the counter |
+//! | newest first, page 500 | 0.5 → 0.5 ms | 8.7 → 3.2 ms | same |
+//! | provider=openai | 15 → 15 ms | 54 → 74 ms | `logs_provider (gkey=? AND provider=?)`, COUNT covering |
+//! | success=false | 2.9 → 2.7 ms | 8.0 → 12.7 ms | `logs_success`, COUNT covering |
+//! | provider=grok & success=false | 86 → 85 ms | 251 → 196 ms | `logs_success`, COUNT reads its 50k rows |
+//! | one day (start/end_date) | 1.8 → 2.1 ms | 4.6 → 5.1 ms | `logs_created (gkey=? AND created_at>? AND created_at<?)` |
+//! | event_id eq | 0.1 → 0.2 ms | 0.7 → 0.7 ms | `logs_event_id` |
+//! | cached=true (10 %) | 5.3 → 223 ms | 20 → 135 ms | page from `logs_created`; COUNT reads every row |
+//! | order_by=cost desc | 0.4 → 355 ms | 0.8 → 389 ms | every row read, top-20 sort |
+//! | order_by=tokens_out asc | 0.4 → 288 ms | 1.3 → 393 ms | same |
+//! | provider=grok, order_by=cost | 14 → 162 ms | 102 → 304 ms | `logs_provider`, 250k rows sorted top-20 |
+//! | model eq + order_by=duration | 7.9 → 91 ms | 26 → 190 ms | `logs_model`, 125k rows sorted top-20 |
+//! | metadata.value eq (scan) | 400–1,600 ms either way | 900–1,100 ms | every row read (noise dominates) |
+//! | search (scan) | 530–2,300 ms either way | 900–950 ms | every row read (noise dominates) |
+//! | analytics, a day by hour, by provider+model | 27 → 26 ms | 29 → 24 ms | hourly rollup PK range |
+//! | analytics, a day by minute | 49 → 59 ms | 64 → 66 ms | minute rollup PK range |
+//! | analytics, 30 days by day, by model | 199 → 244 ms | 154 → 138 ms | hourly rollup PK range |
+//! | get_log | 0.18 → 0.21 ms | 0.80 → 0.56 ms | `logs_id (gkey=? AND id=?)` + payload by rowid |
+//! | delete_logs, provider=groq (250k) / all | 7.7 → 3.6 s (250k) | 4.3 → 4.4 s (all) | |
+//! | delete_logs_limited, the 10,000 oldest | 92 ms | 68 ms | `logs_created`, LIMIT in a `seq IN (...)` |
+//!
+//! So the listing the dashboard opens on, date ranges, the provider / model / success filters
+//! and event ids stay index reads; sorting a large gateway by cost, duration or tokens, or
+//! filtering on `cached`, now reads the gateway's rows (a few hundred ms at a million rows)
+//! instead of making every logged request pay for four more indexes. Payloads stay in their
+//! own table: dropping that INSERT altogether saves 5–7 µs a record, an upper bound on what
+//! moving them into the row could save, while it would make every one of those scans read
+//! about four times the bytes (and need every stored payload rewritten on upgrade).
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use crate::logs::{AnalyticsQuery, Bucket, GroupBy, LogFilter, LogListQuery, LogQuery, PendingLog};
@@ -419,6 +442,19 @@ async fn timed<T>(f: impl std::future::Future<Output = T>) -> (T, f64) {
     (out, t.elapsed().as_secs_f64() * 1000.0)
 }
 
+/// The best of three runs of a read (the machine is shared: the minimum is the query's cost,
+/// the rest is other work), and its answer.
+async fn best_of_3<T, F: std::future::Future<Output = T>>(mut f: impl FnMut() -> F) -> (T, f64) {
+    let (mut out, mut best) = timed(f()).await;
+    for _ in 0..2 {
+        let (o, ms) = timed(f()).await;
+        if ms < best {
+            (out, best) = (o, ms);
+        }
+    }
+    (out, best)
+}
+
 /// The statements a list runs: the page, and the count when the page does not settle it.
 fn list_statements(d: Dialect, gkey: i64, query: &LogListQuery) -> Vec<Sql> {
     let mut out = vec![sql::list_sql(d, gkey, query).unwrap()];
@@ -449,7 +485,10 @@ async fn delete_oldest(store: &dyn crate::Backend, a: &AccountId, g: &GatewayId)
 #[ignore]
 async fn plans_at_1m_rows_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&format!("sqlite://{}", dir.path().join("m.db").display()))
+    // SWITCHYARD_BENCH_SQLITE=PATH keeps the database (for a look with other tools).
+    let path = std::env::var("SWITCHYARD_BENCH_SQLITE")
+        .unwrap_or_else(|_| dir.path().join("m.db").display().to_string());
+    let store = SqliteStore::open(&format!("sqlite://{path}"))
         .await
         .unwrap();
     let (a, g) = load(&store, ROWS).await;
@@ -461,7 +500,7 @@ async fn plans_at_1m_rows_sqlite() {
         .await
         .unwrap();
     for (label, query) in list_cases() {
-        let (page, ms) = timed(store.list_logs(&a, &g, &query)).await;
+        let (page, ms) = best_of_3(|| store.list_logs(&a, &g, &query)).await;
         let page = page.unwrap();
         println!(
             "\n{label}: {ms:.1} ms ({} rows, total {})",
@@ -473,7 +512,7 @@ async fn plans_at_1m_rows_sqlite() {
         }
     }
     for (label, query) in analytics_cases() {
-        let (rows, ms) = timed(store.analytics(&a, &g, &query)).await;
+        let (rows, ms) = best_of_3(|| store.analytics(&a, &g, &query)).await;
         println!("\n{label}: {ms:.1} ms ({} rows)", rows.unwrap().len());
         for (c, l) in sql::analytics_sql(Dialect::Sqlite, gkey, &query).unwrap() {
             println!(
@@ -490,7 +529,7 @@ async fn plans_at_1m_rows_sqlite() {
         .records[0]
         .id
         .clone();
-    let (_, ms) = timed(store.get_log(&a, &g, &id)).await;
+    let (_, ms) = best_of_3(|| store.get_log(&a, &g, &id)).await;
     println!(
         "\nget_log: {ms:.2} ms\n{}",
         sqlite_plan(&store, &sql::get_sql(Dialect::Sqlite, gkey, &id)).await
@@ -524,7 +563,7 @@ async fn plans_at_1m_rows_postgres() {
         .await
         .unwrap();
     for (label, query) in list_cases() {
-        let (page, ms) = timed(store.list_logs(&a, &g, &query)).await;
+        let (page, ms) = best_of_3(|| store.list_logs(&a, &g, &query)).await;
         let page = page.unwrap();
         println!(
             "\n{label}: {ms:.1} ms ({} rows, total {})",
@@ -536,7 +575,7 @@ async fn plans_at_1m_rows_postgres() {
         }
     }
     for (label, query) in analytics_cases() {
-        let (rows, ms) = timed(store.analytics(&a, &g, &query)).await;
+        let (rows, ms) = best_of_3(|| store.analytics(&a, &g, &query)).await;
         println!("\n{label}: {ms:.1} ms ({} rows)", rows.unwrap().len());
         for (c, l) in sql::analytics_sql(Dialect::Postgres, gkey, &query).unwrap() {
             println!(
@@ -553,7 +592,7 @@ async fn plans_at_1m_rows_postgres() {
         .records[0]
         .id
         .clone();
-    let (_, ms) = timed(store.get_log(&a, &g, &id)).await;
+    let (_, ms) = best_of_3(|| store.get_log(&a, &g, &id)).await;
     println!(
         "\nget_log: {ms:.2} ms\n{}",
         pg_plan(&store, &sql::get_sql(Dialect::Postgres, gkey, &id)).await

@@ -133,10 +133,6 @@ impl Rollup {
         self.minute.add((gkey, minute, provider, model), r);
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.minute.counters.is_empty()
-    }
-
     /// Each level with its (counters, latency) tables.
     pub fn levels(&self) -> [(&Level, (&'static str, &'static str)); 2] {
         [(&self.minute, MINUTE_TABLES), (&self.hour, HOUR_TABLES)]

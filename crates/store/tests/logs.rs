@@ -702,7 +702,7 @@ async fn patch_and_delete(store: Store) {
 /// the list in that order, and keep the row counter right.
 async fn limited_deletes(store: Store) {
     let a = unique_account("dl");
-    // Each case on a fresh gateway holding the fixture: (query, records it deletes).
+    // The records a delete should remove: the first `n` matches in that order.
     let oracle = |all: &[LogRecord], filter: Pred, o: OrderBy, desc: bool, n: usize| {
         let mut m: Vec<&LogRecord> = all.iter().filter(|r| filter(r)).collect();
         m.sort_by(|x, y| {
@@ -722,7 +722,9 @@ async fn limited_deletes(store: Store) {
     let none: Pred = |_| false;
     let model_type_eq = f("model_type", "eq", json!(["text-generation"]));
     let dlp_neq = f("dlp_action", "neq", json!(["BLOCK"]));
-    let cases: Vec<(Vec<(&str, &str)>, Vec<u64>)> = {
+    // (query string, the records it deletes); each case runs on a fresh copy of the fixture.
+    type Case<'a> = (Vec<(&'a str, &'a str)>, Vec<u64>);
+    let cases: Vec<Case> = {
         let all = fixture(&a, &gw("x"));
         vec![
             // What the Python SDK sends for logs.delete(limit=1, order_by="created_at",
@@ -1016,6 +1018,35 @@ async fn duplicates_and_payloads(store: Store) {
         store.get_log(&a, &g, &fraction.id).await.unwrap().unwrap(),
         fraction
     );
+    // A retried batch mixing stored and new records, all with payloads: each new record
+    // gets its own payload, the stored ones keep theirs.
+    let with_body = |n: u64| {
+        let mut r = record(&a, &g, n, &at(BASE, n as f64));
+        r.request_body = Some(bytes::Bytes::from(format!("request {n}")));
+        r.response_headers = Some(format!("{{\"n\":\"{n}\"}}"));
+        r
+    };
+    let first: Vec<LogRecord> = [200, 201, 202].map(with_body).into();
+    store.write_batch(&pending(&first, None)).await.unwrap();
+    let mut changed = first.clone();
+    for r in &mut changed {
+        r.request_body = Some(bytes::Bytes::from_static(b"retried"));
+    }
+    let mixed = vec![
+        changed[0].clone(),
+        with_body(203),
+        changed[1].clone(),
+        with_body(204),
+        with_body(203),
+        changed[2].clone(),
+        with_body(205),
+    ];
+    let out = store.write_batch(&pending(&mixed, None)).await.unwrap();
+    assert_eq!(out.written, 3);
+    for n in 200..=205 {
+        let got = store.get_log(&a, &g, &log_id(n)).await.unwrap().unwrap();
+        assert_eq!(got, with_body(n), "record {n}");
+    }
     // Microseconds order after the whole second they follow.
     let (records, _) = list(
         &store,

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use switchyard_core::{AccountId, GatewayId, LogRecord};
-use switchyard_store::logs::{AnalyticsQuery, Bucket, GroupBy, LogFilter, LogListQuery, LogPatch};
+use switchyard_store::logs::{AnalyticsQuery, Bucket, GroupBy, LogDelete, LogListQuery, LogPatch};
 
 /// Bytes of each stored body shown as `request_head` / `response_head` on a single record.
 const HEAD_LEN: usize = 1024;
@@ -83,9 +83,9 @@ pub async fn delete(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> CpResult {
     let (a, g) = gateway_of(&app, &acct, &gw).await?;
-    let filter =
-        LogFilter::from_query_pairs(&pairs).map_err(|e| CpError::invalid(e.to_string()))?;
-    let deleted = app.store().delete_logs(&a, &g, &filter).await?;
+    let delete =
+        LogDelete::from_query_pairs(&pairs).map_err(|e| CpError::invalid(e.to_string()))?;
+    let deleted = app.store().delete_logs_limited(&a, &g, &delete).await?;
     ok(json!({ "deleted": deleted }))
 }
 

@@ -1,24 +1,35 @@
 //! `LogSink` and `LogQuery` on PostgreSQL.
 //!
-//! A batch is one transaction: the counter rows of its gateways locked `FOR UPDATE` (in key
-//! order), one `INSERT ... SELECT FROM UNNEST(arrays)` per [`ROWS_PER_INSERT`] rows (one
-//! prepared statement whatever the batch size; RETURNING what was really inserted), payloads
-//! the same way, counters, `DELETE_OLDEST` trims, and the rollup upserted in key order.
+//! A batch is one transaction of a few round trips, each statement prepared once whatever
+//! the batch size (arrays bound as parameters, rows made by `UNNEST`):
+//!
+//! 1. the counter rows of its gateways locked `FOR UPDATE` (in key order);
+//! 2. per [`ROWS_PER_INSERT`] records, one statement that inserts them (skipping ids already
+//!    stored), inserts the payloads of those really inserted (a data-modifying CTE joined on
+//!    the inserted rows) and returns which they were;
+//! 3. `DELETE_OLDEST` trims, for gateways over their cap (rare);
+//! 4. one statement for the rest: the new row counters and the four rollup upserts (CTEs),
+//!    the rollup rows in key order;
+//! 5. `COMMIT`.
 
 use super::{bind_args, PgStore, D};
 use crate::logs::{LogSink, PendingLog, WriteOutcome};
 use crate::plan::{self, GatewayKeys};
-use crate::rollup::Rollup;
+use crate::rollup::{Level, Rollup, HOUR_TABLES, MINUTE_TABLES};
 use crate::row::{i, Prepared, LOG_INSERT_COLUMNS};
 use crate::sql;
 use crate::StoreError;
 use async_trait::async_trait;
-use sqlx::{PgConnection, Row};
+use sqlx::postgres::PgArguments;
+use sqlx::{Postgres, Row};
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use switchyard_core::{AccountId, GatewayId};
 
 /// Rows per INSERT statement.
 const ROWS_PER_INSERT: usize = 2_000;
+
+type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
 
 impl PgStore {
     /// The key of a gateway that has logs, if it has any.
@@ -142,14 +153,44 @@ impl<'a> Columns<'a> {
 
 fn insert_sql() -> String {
     format!(
-        "INSERT INTO logs ({LOG_INSERT_COLUMNS}) SELECT * FROM UNNEST(\
+        "WITH ins AS (INSERT INTO logs ({LOG_INSERT_COLUMNS}) SELECT * FROM UNNEST(\
          $1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], \
          $7::text[], $8::bigint[], $9::boolean[], $10::boolean[], $11::bigint[], $12::bigint[], \
          $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::float8[], \
          $18::boolean[], $19::text[], $20::text[], $21::bigint[], $22::float8[], $23::bigint[], \
          $24::text[], $25::text[], $26::bigint[], $27::bigint[], $28::text[], $29::boolean[]) \
-         ON CONFLICT (gkey, id) DO NOTHING RETURNING seq, gkey, id"
+         ON CONFLICT (gkey, id) DO NOTHING RETURNING seq, gkey, id), \
+         pay AS (INSERT INTO log_payloads (seq, request_headers, response_headers, \
+         request_body, response_body) SELECT ins.seq, p.rqh, p.rsh, p.rqb, p.rsb FROM ins \
+         JOIN UNNEST($30::bigint[], $31::text[], $32::text[], $33::text[], $34::bytea[], \
+         $35::bytea[]) AS p (gkey, id, rqh, rsh, rqb, rsb) \
+         ON p.gkey = ins.gkey AND p.id = ins.id) \
+         SELECT seq, gkey, id FROM ins"
     )
+}
+
+/// Payload arrays of one chunk: one entry per distinct (gateway, id) that has a payload,
+/// from its first occurrence (the one an insert keeps).
+#[derive(Default)]
+struct PayloadColumns<'a> {
+    gkey: Vec<i64>,
+    id: Vec<&'a str>,
+    request_headers: Vec<Option<&'a str>>,
+    response_headers: Vec<Option<&'a str>>,
+    request_body: Vec<Option<&'a [u8]>>,
+    response_body: Vec<Option<&'a [u8]>>,
+}
+
+impl<'a> PayloadColumns<'a> {
+    fn push(&mut self, gkey: i64, p: &'a Prepared<'a>) {
+        let r = p.rec;
+        self.gkey.push(gkey);
+        self.id.push(&r.id);
+        self.request_headers.push(r.request_headers.as_deref());
+        self.response_headers.push(r.response_headers.as_deref());
+        self.request_body.push(r.request_body.as_deref());
+        self.response_body.push(r.response_body.as_deref());
+    }
 }
 
 /// Column arrays of rollup counter rows.
@@ -178,75 +219,101 @@ struct LatencyColumns<'a> {
     n: Vec<i64>,
 }
 
-async fn upsert_rollup(conn: &mut PgConnection, rollup: &Rollup) -> Result<(), StoreError> {
-    for (level, (counter_table, latency_table)) in rollup.levels() {
-        let mut c = CounterColumns::default();
-        for ((gkey, minute, provider, model), v) in &level.counters {
-            c.gkey.push(*gkey);
-            c.minute.push(*minute);
-            c.provider.push(provider);
-            c.model.push(model);
-            c.requests.push(v.requests);
-            c.errors.push(v.errors);
-            c.cache_hits.push(v.cache_hits);
-            c.tokens_in.push(v.tokens_in);
-            c.tokens_out.push(v.tokens_out);
-            c.cost.push(v.cost);
-        }
-        sqlx::query(&format!(
-            "INSERT INTO {t} (gkey, minute, provider, model, requests, errors, cache_hits, \
-             tokens_in, tokens_out, cost) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], \
-             $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], \
-             $9::bigint[], $10::float8[]) \
+/// Step 4 of a batch: the row counters ($1, $2), then per resolution the counters (10
+/// arrays) and the latency histogram (6 arrays): $3–$18 by minute, $19–$34 by hour.
+fn finish_sql() -> String {
+    let counters = |name: &str, t: &str, p: usize| {
+        format!(
+            "{name} AS (INSERT INTO {t} (gkey, minute, provider, model, requests, errors, \
+             cache_hits, tokens_in, tokens_out, cost) SELECT * FROM UNNEST(${}::bigint[], \
+             ${}::bigint[], ${}::text[], ${}::text[], ${}::bigint[], ${}::bigint[], \
+             ${}::bigint[], ${}::bigint[], ${}::bigint[], ${}::float8[]) \
              ON CONFLICT (gkey, minute, provider, model) DO UPDATE SET \
              requests = {t}.requests + EXCLUDED.requests, \
              errors = {t}.errors + EXCLUDED.errors, \
              cache_hits = {t}.cache_hits + EXCLUDED.cache_hits, \
              tokens_in = {t}.tokens_in + EXCLUDED.tokens_in, \
              tokens_out = {t}.tokens_out + EXCLUDED.tokens_out, \
-             cost = {t}.cost + EXCLUDED.cost",
-            t = counter_table
-        ))
-        .bind(&c.gkey)
-        .bind(&c.minute)
-        .bind(&c.provider)
-        .bind(&c.model)
-        .bind(&c.requests)
-        .bind(&c.errors)
-        .bind(&c.cache_hits)
-        .bind(&c.tokens_in)
-        .bind(&c.tokens_out)
-        .bind(&c.cost)
-        .execute(&mut *conn)
-        .await?;
-
-        let mut l = LatencyColumns::default();
-        for (((gkey, minute, provider, model), bucket), n) in &level.latency {
-            l.gkey.push(*gkey);
-            l.minute.push(*minute);
-            l.provider.push(provider);
-            l.model.push(model);
-            l.bucket.push(*bucket);
-            l.n.push(*n);
-        }
-        sqlx::query(&format!(
-            "INSERT INTO {t} (gkey, minute, provider, model, bucket, n) SELECT * FROM \
-             UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], \
-             $6::bigint[]) \
+             cost = {t}.cost + EXCLUDED.cost)",
+            p,
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5,
+            p + 6,
+            p + 7,
+            p + 8,
+            p + 9
+        )
+    };
+    let latency = |name: &str, t: &str, p: usize| {
+        format!(
+            "{name} AS (INSERT INTO {t} (gkey, minute, provider, model, bucket, n) \
+             SELECT * FROM UNNEST(${}::bigint[], ${}::bigint[], ${}::text[], ${}::text[], \
+             ${}::bigint[], ${}::bigint[]) \
              ON CONFLICT (gkey, minute, provider, model, bucket) DO UPDATE SET \
-             n = {t}.n + EXCLUDED.n",
-            t = latency_table
-        ))
-        .bind(&l.gkey)
-        .bind(&l.minute)
-        .bind(&l.provider)
-        .bind(&l.model)
-        .bind(&l.bucket)
-        .bind(&l.n)
-        .execute(&mut *conn)
-        .await?;
+             n = {t}.n + EXCLUDED.n)",
+            p,
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5
+        )
+    };
+    format!(
+        "WITH counts AS (UPDATE log_gateways AS g SET row_count = c.n \
+         FROM UNNEST($1::bigint[], $2::bigint[]) AS c (gkey, n) WHERE g.gkey = c.gkey), \
+         {}, {}, {}, {} SELECT 1",
+        counters("minute_counters", MINUTE_TABLES.0, 3),
+        latency("minute_latency", MINUTE_TABLES.1, 13),
+        counters("hour_counters", HOUR_TABLES.0, 19),
+        latency("hour_latency", HOUR_TABLES.1, 29),
+    )
+}
+
+/// Binds one level's counter and latency arrays.
+fn bind_level<'q>(mut q: Query<'q>, level: &'q Level) -> Query<'q> {
+    let mut c = CounterColumns::default();
+    for ((gkey, minute, provider, model), v) in &level.counters {
+        c.gkey.push(*gkey);
+        c.minute.push(*minute);
+        c.provider.push(provider);
+        c.model.push(model);
+        c.requests.push(v.requests);
+        c.errors.push(v.errors);
+        c.cache_hits.push(v.cache_hits);
+        c.tokens_in.push(v.tokens_in);
+        c.tokens_out.push(v.tokens_out);
+        c.cost.push(v.cost);
     }
-    Ok(())
+    let mut l = LatencyColumns::default();
+    for (((gkey, minute, provider, model), bucket), n) in &level.latency {
+        l.gkey.push(*gkey);
+        l.minute.push(*minute);
+        l.provider.push(provider);
+        l.model.push(model);
+        l.bucket.push(*bucket);
+        l.n.push(*n);
+    }
+    q = q
+        .bind(c.gkey)
+        .bind(c.minute)
+        .bind(c.provider)
+        .bind(c.model)
+        .bind(c.requests)
+        .bind(c.errors)
+        .bind(c.cache_hits)
+        .bind(c.tokens_in)
+        .bind(c.tokens_out)
+        .bind(c.cost);
+    q.bind(l.gkey)
+        .bind(l.minute)
+        .bind(l.provider)
+        .bind(l.model)
+        .bind(l.bucket)
+        .bind(l.n)
 }
 
 #[async_trait]
@@ -282,13 +349,20 @@ impl LogSink for PgStore {
         }
 
         let mut inserted: HashMap<i64, i64> = HashMap::new();
-        let mut payload_seq: Vec<i64> = Vec::new();
-        let mut payload_idx: Vec<usize> = Vec::new();
         let insert = insert_sql();
         for chunk in decided.insert.chunks(ROWS_PER_INSERT) {
             let mut c = Columns::default();
+            let mut p = PayloadColumns::default();
+            // (gateway, id) → its first occurrence in the chunk: the one the insert keeps.
+            let mut first: HashMap<(i64, &str), usize> = HashMap::with_capacity(chunk.len());
             for &(gkey, i) in chunk {
                 c.push(gkey, &prepared[i]);
+                if let Entry::Vacant(e) = first.entry((gkey, batch[i].record.id.as_str())) {
+                    e.insert(i);
+                    if prepared[i].has_payload() {
+                        p.push(gkey, &prepared[i]);
+                    }
+                }
             }
             let rows = sqlx::query(&insert)
                 .bind(&c.gkey)
@@ -320,51 +394,27 @@ impl LogSink for PgStore {
                 .bind(&c.response_size)
                 .bind(&c.user_agent)
                 .bind(&c.cancelled)
+                .bind(&p.gkey)
+                .bind(&p.id)
+                .bind(&p.request_headers)
+                .bind(&p.response_headers)
+                .bind(&p.request_body)
+                .bind(&p.response_body)
                 .fetch_all(&mut *tx)
                 .await?;
-            let index: HashMap<(i64, &str), usize> = chunk
-                .iter()
-                .map(|&(g, i)| ((g, batch[i].record.id.as_str()), i))
-                .collect();
             for r in rows {
-                let seq: i64 = r.try_get("seq")?;
                 let g: i64 = r.try_get("gkey")?;
                 let id: String = r.try_get("id")?;
-                let Some(&i) = index.get(&(g, id.as_str())) else {
+                let Some(&i) = first.get(&(g, id.as_str())) else {
                     continue;
                 };
                 *inserted.entry(g).or_default() += 1;
                 rollup.add(g, prepared[i].created_us, &batch[i].record);
-                if prepared[i].has_payload() {
-                    payload_seq.push(seq);
-                    payload_idx.push(i);
-                }
             }
         }
-        if !payload_seq.is_empty() {
-            let recs: Vec<_> = payload_idx.iter().map(|&i| &batch[i].record).collect();
-            let req_h: Vec<Option<&str>> =
-                recs.iter().map(|r| r.request_headers.as_deref()).collect();
-            let res_h: Vec<Option<&str>> =
-                recs.iter().map(|r| r.response_headers.as_deref()).collect();
-            let req_b: Vec<Option<&[u8]>> =
-                recs.iter().map(|r| r.request_body.as_deref()).collect();
-            let res_b: Vec<Option<&[u8]>> =
-                recs.iter().map(|r| r.response_body.as_deref()).collect();
-            sqlx::query(
-                "INSERT INTO log_payloads (seq, request_headers, response_headers, request_body, \
-                 response_body) SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], \
-                 $4::bytea[], $5::bytea[])",
-            )
-            .bind(&payload_seq)
-            .bind(&req_h)
-            .bind(&res_h)
-            .bind(&req_b)
-            .bind(&res_b)
-            .execute(&mut *tx)
-            .await?;
-        }
 
+        let mut count_keys: Vec<i64> = Vec::with_capacity(groups.len());
+        let mut count_rows: Vec<i64> = Vec::with_capacity(groups.len());
         for (gkey, idxs) in &groups {
             let mut rows =
                 counts.get(gkey).copied().unwrap_or(0) + inserted.get(gkey).copied().unwrap_or(0);
@@ -377,15 +427,13 @@ impl LogSink for PgStore {
                     .rows_affected();
                 rows -= i64::try_from(deleted).unwrap_or(0);
             }
-            sqlx::query("UPDATE log_gateways SET row_count = $2 WHERE gkey = $1")
-                .bind(*gkey)
-                .bind(rows)
-                .execute(&mut *tx)
-                .await?;
+            count_keys.push(*gkey);
+            count_rows.push(rows);
         }
-        if !rollup.is_empty() {
-            upsert_rollup(&mut tx, &rollup).await?;
-        }
+        let finish = finish_sql();
+        let q = sqlx::query(&finish).bind(count_keys).bind(count_rows);
+        let q = bind_level(q, &rollup.minute);
+        bind_level(q, &rollup.hour).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(WriteOutcome {
             written: inserted.values().sum::<i64>().max(0) as u64,

@@ -6,7 +6,7 @@
 //! before deciding caps, so replicas writing to one gateway serialise on that row and never
 //! deadlock; rollup rows are upserted in key order for the same reason.
 //!
-//! - [`gateways`]: `GatewayStore`. - [`logs`]: `LogSink` and `LogQuery`. - [`keys`]: `KeyStore`.
+//! - `gateways`: `GatewayStore`. - `logs`: `LogSink` and `LogQuery`. - `keys`: `KeyStore`.
 //! - `TokenStore`: the statements both backends share ([`crate::tokens`]).
 
 mod gateways;
