@@ -111,6 +111,9 @@ base_url = "$FAKE_URL"
 
 [providers.openai]
 base_url = "$FAKE_URL/v1"
+
+[providers.google-ai-studio]
+base_url = "$FAKE_URL"
 EOF
 }
 

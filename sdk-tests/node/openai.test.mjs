@@ -207,6 +207,31 @@ describe('OpenAI Node SDK, more of the contract', () => {
     await onlyRequest(nonce);
   });
 
+  test('compat google-ai-studio/gemini-2.5-flash is translated to Gemini, plain and streaming', TEST_OPTS, async () => {
+    const nonce = newNonce();
+    const { client } = openaiClient('compat');
+    const resp = await client.chat.completions.create({
+      model: 'google-ai-studio/gemini-2.5-flash',
+      messages: messages(nonce),
+    });
+    assert.ok(['gemini-2.5-flash', 'google-ai-studio/gemini-2.5-flash'].includes(resp.model), resp.model);
+    checkCompletion(resp, resp.model);
+    const rec = await onlyRequest(nonce);
+    assert.deepEqual([rec.method, rec.path], ['POST', '/v1beta/models/gemini-2.5-flash:generateContent']);
+    assert.equal(rec.headers['x-goog-api-key'], API_KEY, 'credential in x-goog-api-key');
+
+    const nonce2 = newNonce();
+    const stream = await client.chat.completions.create({
+      model: 'google-ai-studio/gemini-2.5-flash',
+      messages: messages(nonce2),
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    checkStream(await collectStream(stream), ['gemini-2.5-flash', 'google-ai-studio/gemini-2.5-flash']);
+    const rec2 = await onlyRequest(nonce2);
+    assert.equal(rec2.path, '/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse');
+  });
+
   test('compat anthropic/claude-haiku-4-5 is translated to Anthropic Messages', TEST_OPTS, async () => {
     const nonce = newNonce();
     const { client } = openaiClient('compat');

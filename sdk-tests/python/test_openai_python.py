@@ -236,3 +236,37 @@ def test_compat_to_anthropic_stream(openai_client, fake, nonce):
     chunks, text = collect_stream(stream)
     check_stream(chunks, text, models=("claude-haiku-4-5", "anthropic/claude-haiku-4-5"))
     check_translated_to_anthropic(fake.only_request(nonce), nonce, stream=True)
+
+
+def check_translated_to_gemini(rec, nonce: str, *, stream: bool) -> None:
+    """SPEC 2.2: compat -> Gemini generateContent, credential in x-goog-api-key."""
+    method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    assert (rec["method"], rec["path"]) == ("POST", f"/v1beta/models/gemini-2.5-flash:{method}")
+    h = rec["headers"]
+    assert h.get("x-goog-api-key") == API_KEY, h
+    assert "authorization" not in h, h
+    body = rec["json"]
+    texts = ["".join(p.get("text", "") for p in c["parts"]) for c in body["contents"]]
+    assert texts == [f"Say hello. {nonce}"], body
+    assert [c["role"] for c in body["contents"]] == ["user"], body
+    system = "".join(p.get("text", "") for p in body["systemInstruction"]["parts"])
+    assert system == "You are a test.", body
+
+
+def test_compat_to_google_ai_studio(openai_client, fake, nonce):
+    client = openai_client("compat")
+    resp = client.chat.completions.create(model="google-ai-studio/gemini-2.5-flash",
+                                          messages=messages(nonce))
+    assert resp.model in ("gemini-2.5-flash", "google-ai-studio/gemini-2.5-flash")
+    check_completion(resp, model=resp.model)
+    check_translated_to_gemini(fake.only_request(nonce), nonce, stream=False)
+
+
+def test_compat_to_google_ai_studio_stream(openai_client, fake, nonce):
+    client = openai_client("compat")
+    stream = client.chat.completions.create(model="google-ai-studio/gemini-2.5-flash",
+                                            messages=messages(nonce), stream=True,
+                                            stream_options={"include_usage": True})
+    chunks, text = collect_stream(stream)
+    check_stream(chunks, text, models=("gemini-2.5-flash", "google-ai-studio/gemini-2.5-flash"))
+    check_translated_to_gemini(fake.only_request(nonce), nonce, stream=True)
