@@ -3,8 +3,8 @@
 # the gateway pinned to separate cores, runs `loadgen` (gateway vs direct, in
 # the same run) and writes bench/results/latest.md and latest.json.
 #
-#   bench/run.sh                 full run (~3 minutes of load after the build)
-#   bench/run.sh --quick         ~1-minute smoke run
+#   bench/run.sh                 full run (~8 minutes of load after the build)
+#   bench/run.sh --quick         ~3-minute smoke run
 #   bench/run.sh --self-test     no gateway: both paths go straight to the fake
 #                                (checks the harness; ratios should be ~1)
 #   bench/run.sh --mock          use loadgen's built-in stand-in upstream
@@ -14,9 +14,14 @@
 #                                gateway and upstream nice -10), nice (all
 #                                three nice -10), none
 #   bench/run.sh -- ARGS...      extra arguments for `loadgen run`
-#                                (e.g. -- --scenarios 1,4 --c1-requests 50000)
+#                                (e.g. -- --scenarios 1,4 --c1-requests 50000,
+#                                or -- --scenarios A,B,C,D for the feature costs)
 #
-# Layout (2 cores): gateway on core 0; fake provider and loadgen on core 1.
+# Layout (2 cores): gateway(s) on core 0; fake provider and loadgen on core 1.
+# Scenario C also starts a gateway with `redis = ...` (Redis at
+# $BENCH_REDIS_URL, default redis://127.0.0.1:6379) and scenario B one with
+# `database = $BENCH_PG_URL` (default postgres://postgres@127.0.0.1:5432/test);
+# each only when its server answers, else that half is skipped with a note.
 # See bench/README.md for what is measured and how.
 set -euo pipefail
 
@@ -39,7 +44,7 @@ while [[ $# -gt 0 ]]; do
         --no-build) BUILD=0 ;;
         --prio) PRIO="$2"; shift ;;
         --) shift; EXTRA=("$@"); break ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -109,10 +114,13 @@ cleanup() {
     for pid in "${PIDS[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
-    if [[ -f "$WORK/gateway.err" ]]; then
-        mkdir -p "$RESULTS"
-        tail -n 500 "$WORK/gateway.err" > "$RESULTS/latest-gateway.log" || true
-    fi
+    local name
+    for name in gateway gateway-redis gateway-pg; do
+        if [[ -f "$WORK/$name.err" ]]; then
+            mkdir -p "$RESULTS"
+            tail -n 500 "$WORK/$name.err" > "$RESULTS/latest-$name.log" || true
+        fi
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -120,6 +128,8 @@ trap cleanup EXIT
 # start NAME OUTFILE ERRFILE CMD... : starts CMD in the background, waits for
 # its first stdout line `listening on http://IP:PORT`, sets STARTED_PID and
 # STARTED_URL.
+# With START_OPTIONAL=1 a failure returns 1 (after killing the process)
+# instead of ending the run.
 start() {
     local name="$1" out="$2" err="$3"
     shift 3
@@ -135,13 +145,18 @@ start() {
         fi
         if ! kill -0 "$STARTED_PID" 2>/dev/null; then
             log "$name exited before listening; stderr:"
-            tail -n 30 "$err" >&2
+            sed -n '/^Stack backtrace:/q;p' "$err" | tail -n 30 >&2
+            [[ "${START_OPTIONAL:-0}" == 1 ]] && return 1
             exit 1
         fi
         sleep 0.1
     done
     log "$name did not print 'listening on http://...' within 30 s; stderr:"
     tail -n 30 "$err" >&2
+    if [[ "${START_OPTIONAL:-0}" == 1 ]]; then
+        kill "$STARTED_PID" 2>/dev/null || true
+        return 1
+    fi
     exit 1
 }
 
@@ -157,6 +172,7 @@ FAKE_PID="$STARTED_PID"
 DIRECT_URL="$FAKE_URL/v1/chat/completions"
 
 NOTES=()
+FEATURE_ARGS=()
 if [[ $SELF_TEST -eq 1 ]]; then
     GW_URL="$DIRECT_URL"
     GW_CHAT="$DIRECT_URL"
@@ -164,23 +180,109 @@ if [[ $SELF_TEST -eq 1 ]]; then
     NOTES+=(--note "SELF-TEST: no gateway; both paths go straight to the upstream, so added latency should be ~0 and ratios ~100 %. Memory rows are the upstream's.")
     OUT_BASE="$RESULTS/selftest"
 else
-    cat >"$WORK/switchyard.toml" <<EOF
-database = "sqlite://$WORK/bench.db"
+    # Which scenarios will run (loadgen's default is all of them).
+    SCEN="1,2,3,4,5,A,B,C,D"
+    for ((i = 0; i < ${#EXTRA[@]}; i++)); do
+        case "${EXTRA[$i]}" in
+            --scenarios) SCEN="${EXTRA[$((i + 1))]:-}" ;;
+            --scenarios=*) SCEN="${EXTRA[$i]#--scenarios=}" ;;
+        esac
+    done
+    SCEN="$(echo "$SCEN" | tr '[:lower:]' '[:upper:]')"
+    wants() { [[ ",$SCEN," == *",$1,"* ]]; }
+
+    # gateway_config DATABASE [EXTRA_TOP_LEVEL_LINE]: the config of every
+    # gateway process of the run. bench/bench is created on first use with
+    # default settings (logging on); scenario A compares it with bench/nolog,
+    # scenario C with bench/rl.
+    # secret_key: without one the gateway writes a key file beside the
+    # database, which for PostgreSQL is the current directory.
+    SECRET_KEY="$(head -c 32 /dev/urandom | base64)"
+    gateway_config() {
+        cat <<EOF
+database = "$1"
+secret_key = "$SECRET_KEY"
+${2:-}
 
 [providers.grok]
 base_url = "$FAKE_URL/v1"
+
+[providers.anthropic]
+base_url = "$FAKE_URL"
+
+[[gateways]]
+account_id = "bench"
+id = "nolog"
+collect_logs = false
+
+[[gateways]]
+account_id = "bench"
+id = "rl"
+rate_limiting_limit = 100000000
+rate_limiting_interval = 60
 EOF
+    }
+    wait_healthy() {
+        command -v curl >/dev/null || return 0
+        for _ in $(seq 1 100); do
+            curl -fsS -o /dev/null "$1/healthz" 2>/dev/null && return 0
+            sleep 0.1
+        done
+        log "$1/healthz did not answer 200 within 10 s"
+    }
+    # reachable HOST PORT: whether a TCP connection opens.
+    reachable() { timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
+    # host_port URL DEFAULT_PORT: host and port of a redis:// or postgres:// URL.
+    host_port() {
+        local rest="${1#*://}"
+        rest="${rest#*@}"
+        rest="${rest%%/*}"
+        local host="${rest%%:*}" port="${rest##*:}"
+        [[ "$port" == "$rest" ]] && port="$2"
+        echo "$host $port"
+    }
+
+    gateway_config "sqlite://$WORK/bench.db" >"$WORK/switchyard.toml"
     start switchyard "$WORK/gateway.out" "$WORK/gateway.err" \
         "${PIN_GW[@]}" "${SRV_PRIO[@]}" "$BIN/switchyard" serve --config "$WORK/switchyard.toml" --listen 127.0.0.1:0
     GW_URL="$STARTED_URL"
     GW_PID="$STARTED_PID"
     GW_CHAT="$GW_URL/v1/bench/bench/grok/v1/chat/completions"
     # Wait for storage to be ready (spec: /healthz is 200 once it is).
-    if command -v curl >/dev/null; then
-        for _ in $(seq 1 100); do
-            curl -fsS -o /dev/null "$GW_URL/healthz" 2>/dev/null && break
-            sleep 0.1
-        done
+    wait_healthy "$GW_URL"
+    FEATURE_ARGS=(--upstream-base "$FAKE_URL" --gateway-base "$GW_URL")
+
+    REDIS_URL="${BENCH_REDIS_URL:-redis://127.0.0.1:6379}"
+    if wants C; then
+        # shellcheck disable=SC2046
+        if reachable $(host_port "$REDIS_URL" 6379); then
+            gateway_config "sqlite://$WORK/bench-redis.db" "redis = \"$REDIS_URL\"" >"$WORK/switchyard-redis.toml"
+            if START_OPTIONAL=1 start switchyard-redis "$WORK/gateway-redis.out" "$WORK/gateway-redis.err" \
+                "${PIN_GW[@]}" "${SRV_PRIO[@]}" "$BIN/switchyard" serve --config "$WORK/switchyard-redis.toml" --listen 127.0.0.1:0; then
+                wait_healthy "$STARTED_URL"
+                FEATURE_ARGS+=(--redis-gateway-base "$STARTED_URL" --redis-gateway-pid "$STARTED_PID")
+            else
+                NOTES+=(--note "Scenario C: the gateway with redis = $REDIS_URL did not start (see latest-gateway-redis.log); the Redis half was skipped.")
+            fi
+        else
+            NOTES+=(--note "Scenario C: Redis at $REDIS_URL did not answer; the Redis half was skipped.")
+        fi
+    fi
+    PG_URL="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
+    if wants B; then
+        # shellcheck disable=SC2046
+        if reachable $(host_port "$PG_URL" 5432); then
+            gateway_config "$PG_URL" >"$WORK/switchyard-pg.toml"
+            if START_OPTIONAL=1 start switchyard-pg "$WORK/gateway-pg.out" "$WORK/gateway-pg.err" \
+                "${PIN_GW[@]}" "${SRV_PRIO[@]}" "$BIN/switchyard" serve --config "$WORK/switchyard-pg.toml" --listen 127.0.0.1:0; then
+                wait_healthy "$STARTED_URL"
+                FEATURE_ARGS+=(--pg-gateway-base "$STARTED_URL" --pg-gateway-pid "$STARTED_PID")
+            else
+                NOTES+=(--note "Scenario B: the gateway with database = $PG_URL did not start (see latest-gateway-pg.log; e.g. the database has migrations this build lacks); the PostgreSQL half was skipped.")
+            fi
+        else
+            NOTES+=(--note "Scenario B: PostgreSQL at $PG_URL did not answer; the PostgreSQL half was skipped.")
+        fi
     fi
     OUT_BASE="$RESULTS/latest"
 fi
@@ -206,7 +308,7 @@ set +e
     --pinning "$PINNING" \
     --out-md "$OUT_BASE.md" \
     --out-json "$OUT_BASE.json" \
-    "${NOTES[@]}" "${EXTRA[@]}"
+    "${FEATURE_ARGS[@]}" "${NOTES[@]}" "${EXTRA[@]}"
 rc=$?
 set -e
 

@@ -8,11 +8,12 @@
 //! stream so that each stream really owns a TCP connection.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
-use http::{header, Request, Response, Uri};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -135,51 +136,169 @@ pub fn pooled_client(max_idle: usize) -> HttpClient {
         .build(connector)
 }
 
-/// Builds a chat-completion request. `absolute` selects an absolute URI (for
-/// the pooled client) rather than origin form (for raw connections).
-pub fn build_request(
-    target: &Target,
-    stream: Option<StreamShape>,
-    absolute: bool,
-) -> Request<Full<Bytes>> {
-    let uri = if absolute {
-        target.uri.clone()
-    } else {
-        target
-            .path_and_query
-            .parse()
-            .unwrap_or_else(|_| Uri::from_static("/"))
-    };
-    let body = if stream.is_some() {
-        BODY_STREAM
-    } else {
-        BODY_UNARY
-    };
-    let mut builder = Request::post(uri)
-        .header(header::HOST, target.authority.as_str())
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::AUTHORIZATION, "Bearer bench");
-    if let Some(shape) = stream {
-        builder = builder
-            .header(header::ACCEPT, "text/event-stream")
-            .header("x-fake-chunks", shape.chunks.to_string())
-            .header("x-fake-chunk-delay-ms", shape.chunk_delay_ms.to_string());
+/// How the body of each request is made.
+#[derive(Clone, Debug)]
+pub enum BodySpec {
+    /// The same bytes every time.
+    Fixed(Bytes),
+    /// `head` + a number unique within this process + `tail`, so that no two
+    /// requests carry the same body (every cache lookup misses). Put a run
+    /// nonce in `head` when the cache outlives the run (Redis).
+    Unique {
+        /// Bytes before the number.
+        head: Bytes,
+        /// Bytes after the number.
+        tail: Bytes,
+    },
+}
+
+/// Counter behind [`BodySpec::Unique`].
+static BODY_SEQ: AtomicU64 = AtomicU64::new(0);
+
+impl BodySpec {
+    fn make(&self) -> Bytes {
+        match self {
+            BodySpec::Fixed(b) => b.clone(),
+            BodySpec::Unique { head, tail } => {
+                let n = BODY_SEQ.fetch_add(1, Ordering::Relaxed);
+                let mut v = Vec::with_capacity(head.len() + tail.len() + 20);
+                v.extend_from_slice(head);
+                v.extend_from_slice(n.to_string().as_bytes());
+                v.extend_from_slice(tail);
+                Bytes::from(v)
+            }
+        }
     }
-    builder
-        .body(Full::new(Bytes::from_static(body)))
-        .expect("static request parts are valid")
+
+    /// Splits `json` at the first `{N}` into a [`BodySpec::Unique`].
+    pub fn unique(json: &str) -> BodySpec {
+        let (head, tail) = json.split_once("{N}").unwrap_or((json, ""));
+        BodySpec::Unique {
+            head: Bytes::from(head.to_string()),
+            tail: Bytes::from(tail.to_string()),
+        }
+    }
+}
+
+/// One kind of request: where it goes, its extra headers, its body, and what
+/// the answer must look like to count as a success.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    /// Where the request goes.
+    pub target: Target,
+    /// Headers added after `Host`, `Content-Type` and `Authorization`.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Request body.
+    pub body: BodySpec,
+    /// Stream shape (`x-fake-*` headers and `Accept: text/event-stream`).
+    pub stream: Option<StreamShape>,
+    /// A response header the answer must carry with this value (or, with
+    /// `None`, must not carry); a mismatch counts as an error.
+    pub expect: Option<(HeaderName, Option<HeaderValue>)>,
+}
+
+impl Endpoint {
+    /// The small non-streaming chat completion of scenarios 1–3.
+    pub fn chat(target: &Target) -> Endpoint {
+        Endpoint {
+            target: target.clone(),
+            headers: Vec::new(),
+            body: BodySpec::Fixed(Bytes::from_static(BODY_UNARY)),
+            stream: None,
+            expect: None,
+        }
+    }
+
+    /// The streamed chat completion of scenarios 4–5.
+    pub fn chat_stream(target: &Target, shape: StreamShape) -> Endpoint {
+        Endpoint {
+            body: BodySpec::Fixed(Bytes::from_static(BODY_STREAM)),
+            stream: Some(shape),
+            ..Endpoint::chat(target)
+        }
+    }
+
+    /// Adds a request header (names and values here are constants or
+    /// numbers, so they are always valid).
+    pub fn header(mut self, name: &'static str, value: &str) -> Endpoint {
+        let value = HeaderValue::from_str(value).expect("valid header value");
+        self.headers.push((HeaderName::from_static(name), value));
+        self
+    }
+
+    /// Replaces the body.
+    pub fn body(mut self, body: BodySpec) -> Endpoint {
+        self.body = body;
+        self
+    }
+
+    /// Requires response header `name` to be `value` (`None`: absent).
+    pub fn expect(mut self, name: &'static str, value: Option<&'static str>) -> Endpoint {
+        self.expect = Some((
+            HeaderName::from_static(name),
+            value.map(HeaderValue::from_static),
+        ));
+        self
+    }
+
+    /// Builds one request. `absolute` selects an absolute URI (for the
+    /// pooled client) rather than origin form (for raw connections).
+    pub fn request(&self, absolute: bool) -> Request<Full<Bytes>> {
+        let target = &self.target;
+        let uri = if absolute {
+            target.uri.clone()
+        } else {
+            target
+                .path_and_query
+                .parse()
+                .unwrap_or_else(|_| Uri::from_static("/"))
+        };
+        let mut builder = Request::post(uri)
+            .header(header::HOST, target.authority.as_str())
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, "Bearer bench");
+        if let Some(shape) = self.stream {
+            builder = builder
+                .header(header::ACCEPT, "text/event-stream")
+                .header("x-fake-chunks", shape.chunks.to_string())
+                .header("x-fake-chunk-delay-ms", shape.chunk_delay_ms.to_string());
+        }
+        for (k, v) in &self.headers {
+            builder = builder.header(k, v);
+        }
+        builder
+            .body(Full::new(self.body.make()))
+            .expect("request parts are valid")
+    }
+
+    /// Checks the expected response header.
+    fn check(&self, headers: &HeaderMap) -> Result<()> {
+        let Some((name, want)) = &self.expect else {
+            return Ok(());
+        };
+        let got = headers.get(name);
+        if got != want.as_ref() {
+            let show = |v: Option<&HeaderValue>| {
+                v.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                    .unwrap_or_else(|| "(absent)".into())
+            };
+            bail!("{name}: {} (expected {})", show(got), show(want.as_ref()));
+        }
+        Ok(())
+    }
 }
 
 /// Sends one non-streaming request and reads the whole body. Returns the
-/// latency from just before sending to the last body byte.
-pub async fn unary(client: &HttpClient, target: &Target) -> Result<Duration> {
-    let req = build_request(target, None, true);
+/// latency from just before sending to the last body byte. A non-2xx status
+/// or a missing expected header is an error.
+pub async fn unary(client: &HttpClient, ep: &Endpoint) -> Result<Duration> {
+    let req = ep.request(true);
     let start = Instant::now();
     let fut = async {
         let resp = client.request(req).await.map_err(|e| anyhow!("{e:?}"))?;
         let status = resp.status();
-        let body = resp
-            .into_body()
+        let (parts, body) = resp.into_parts();
+        let body = body
             .collect()
             .await
             .map_err(|e| anyhow!("body: {e}"))?
@@ -187,7 +306,7 @@ pub async fn unary(client: &HttpClient, target: &Target) -> Result<Duration> {
         if !status.is_success() {
             bail!("HTTP {}: {}", status.as_u16(), snippet(&body));
         }
-        Ok::<_, anyhow::Error>(())
+        ep.check(&parts.headers)
     };
     match tokio::time::timeout(REQUEST_TIMEOUT, fut).await {
         Ok(Ok(())) => Ok(start.elapsed()),
@@ -198,8 +317,8 @@ pub async fn unary(client: &HttpClient, target: &Target) -> Result<Duration> {
 
 /// Sends one request and returns the status and body, for readiness checks
 /// and error messages.
-pub async fn probe(client: &HttpClient, target: &Target) -> Result<(u16, String)> {
-    let req = build_request(target, None, true);
+pub async fn probe(client: &HttpClient, ep: &Endpoint) -> Result<(u16, String)> {
+    let req = ep.request(true);
     let resp = tokio::time::timeout(REQUEST_TIMEOUT, client.request(req))
         .await
         .map_err(|_| anyhow!("timeout"))?
@@ -212,6 +331,31 @@ pub async fn probe(client: &HttpClient, target: &Target) -> Result<(u16, String)
         .map_err(|e| anyhow!("body: {e}"))?
         .to_bytes();
     Ok((status, snippet(&body)))
+}
+
+/// `GET` or `DELETE` of `url` with an empty body (control plane, `/metrics`):
+/// status and body.
+pub async fn fetch(client: &HttpClient, method: Method, url: &str) -> Result<(u16, Bytes)> {
+    let uri: Uri = url.parse().with_context(|| format!("bad URL {url}"))?;
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| anyhow!("{e}"))?;
+    let fut = async {
+        let resp = client.request(req).await.map_err(|e| anyhow!("{e:?}"))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| anyhow!("body: {e}"))?
+            .to_bytes();
+        Ok::<_, anyhow::Error>((status, body))
+    };
+    tokio::time::timeout(Duration::from_secs(60), fut)
+        .await
+        .map_err(|_| anyhow!("timeout: {url}"))?
 }
 
 /// Shortened, printable body for error messages.
@@ -234,12 +378,15 @@ pub fn snippet(body: &[u8]) -> String {
 pub struct StreamRecord {
     /// Send → first non-empty body frame.
     pub ttfb: Option<Duration>,
+    /// Send → arrival of the first event carrying generated text (an OpenAI
+    /// chunk with a non-empty `delta.content`, or an Anthropic `text_delta`).
+    pub first_content: Option<Duration>,
     /// Arrival time of each complete SSE event (one entry per event; events
     /// completed by the same frame share a timestamp).
     pub event_times: Vec<Instant>,
     /// `data:` events other than `[DONE]`.
     pub data_events: u32,
-    /// Whether `data: [DONE]` arrived.
+    /// Whether `data: [DONE]` (or an Anthropic `message_stop`) arrived.
     pub done: bool,
     /// Transport error, timeout or non-2xx status.
     pub error: Option<String>,
@@ -263,13 +410,8 @@ impl StreamRecord {
 }
 
 /// Sends a streaming request over the pooled client and reads the stream.
-pub async fn stream_pooled(
-    client: &HttpClient,
-    target: &Target,
-    shape: StreamShape,
-    deadline: Duration,
-) -> StreamRecord {
-    let req = build_request(target, Some(shape), true);
+pub async fn stream_pooled(client: &HttpClient, ep: &Endpoint, deadline: Duration) -> StreamRecord {
+    let req = ep.request(true);
     let start = Instant::now();
     let fut = async {
         let resp = client.request(req).await.map_err(|e| anyhow!("{e:?}"))?;
@@ -280,10 +422,10 @@ pub async fn stream_pooled(
 
 /// Opens a fresh TCP connection (nodelay), sends one streaming request on it
 /// and reads the stream. The connection closes when the stream ends.
-pub async fn stream_raw(target: &Target, shape: StreamShape, deadline: Duration) -> StreamRecord {
-    let req = build_request(target, Some(shape), false);
+pub async fn stream_raw(ep: &Endpoint, deadline: Duration) -> StreamRecord {
+    let req = ep.request(false);
     let start = Instant::now();
-    let addr = target.addr;
+    let addr = ep.target.addr;
     let fut = async move {
         let tcp = TcpStream::connect(addr)
             .await
@@ -350,6 +492,9 @@ async fn read_sse(resp: Response<Incoming>, start: Instant, rec: &mut StreamReco
         while let Some(pos) = find(&buf, b"\n\n") {
             let event: Vec<u8> = buf.drain(..pos + 2).collect();
             classify_event(&event, rec);
+            if rec.first_content.is_none() && carries_text(&event) {
+                rec.first_content = Some(now - start);
+            }
             rec.event_times.push(now);
         }
     }
@@ -366,13 +511,33 @@ fn classify_event(event: &[u8], rec: &mut StreamRecord) {
     for line in event.split(|&b| b == b'\n') {
         if let Some(rest) = line.strip_prefix(b"data:") {
             let payload = rest.trim_ascii();
-            if payload == b"[DONE]" {
+            // OpenAI streams end with `[DONE]`, Anthropic streams with a
+            // `message_stop` event.
+            if payload == b"[DONE]" || find(payload, br#""type":"message_stop""#).is_some() {
                 rec.done = true;
             } else {
                 rec.data_events += 1;
             }
         }
     }
+}
+
+/// Whether an SSE event carries generated text: an Anthropic `text_delta`, or
+/// an OpenAI chunk whose `"content":"…"` is not empty (the first chunk of an
+/// OpenAI stream often carries only the role and `"content":""`).
+fn carries_text(event: &[u8]) -> bool {
+    if find(event, br#""text_delta""#).is_some() {
+        return true;
+    }
+    let key = br#""content":""#;
+    let mut rest = event;
+    while let Some(pos) = find(rest, key) {
+        rest = &rest[pos + key.len()..];
+        if rest.first().is_some_and(|&b| b != b'"') {
+            return true;
+        }
+    }
+    false
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -391,6 +556,31 @@ mod tests {
         classify_event(b"data: [DONE]\n\n", &mut rec);
         assert_eq!(rec.data_events, 1);
         assert!(rec.done);
+    }
+
+    #[test]
+    fn spots_generated_text() {
+        assert!(!carries_text(
+            br#"data: {"choices":[{"delta":{"role":"assistant","content":""}}]}"#
+        ));
+        assert!(carries_text(
+            br#"data: {"choices":[{"delta":{"content":"Hel"}}]}"#
+        ));
+        assert!(carries_text(
+            br#"event: content_block_delta
+data: {"type":"content_block_delta","delta":{"type":"text_delta","text":"Hi"}}"#
+        ));
+        assert!(!carries_text(
+            br#"data: {"type":"message_start","message":{"content":[]}}"#
+        ));
+    }
+
+    #[test]
+    fn unique_bodies_differ() {
+        let spec = BodySpec::unique(r#"{"content":"x {N} y"}"#);
+        let (a, b) = (spec.make(), spec.make());
+        assert_ne!(a, b);
+        assert!(a.starts_with(br#"{"content":"x "#) && a.ends_with(br#" y"}"#));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! `bench/README.md` explains what is measured.
 
 mod client;
+mod features;
 mod mock;
 mod report;
 mod scenarios;
@@ -21,7 +22,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
-use crate::client::{Path, StreamShape, Target};
+use crate::client::{Endpoint, Path, StreamShape, Target};
+use crate::features::{Env, Gw, Params};
 use crate::report::{MemReport, Meta, Results};
 use crate::scenarios::Ctx;
 
@@ -61,9 +63,32 @@ struct RunArgs {
     /// Short smoke run (~1 minute) instead of the full run.
     #[arg(long)]
     quick: bool,
-    /// Comma-separated scenarios to run (1–5; 6 is measured whenever a pid is given).
-    #[arg(long, default_value = "1,2,3,4,5", value_delimiter = ',')]
-    scenarios: Vec<u8>,
+    /// Comma-separated scenarios to run: 1–5 (6 is measured whenever a pid
+    /// is given) and A–D (need --upstream-base and --gateway-base). They run
+    /// in the order 1–4, A, C, D, B, 5.
+    #[arg(long, default_value = "1,2,3,4,5,A,B,C,D", value_delimiter = ',')]
+    scenarios: Vec<String>,
+    /// Base URL of the upstream (`http://IP:PORT`), for scenarios A–D.
+    #[arg(long)]
+    upstream_base: Option<String>,
+    /// Base URL of the main gateway (`http://IP:PORT`), for scenarios A–D.
+    #[arg(long)]
+    gateway_base: Option<String>,
+    /// Base URL of a gateway configured with `redis = …` (scenario C).
+    #[arg(long)]
+    redis_gateway_base: Option<String>,
+    /// Its process id.
+    #[arg(long)]
+    redis_gateway_pid: Option<u32>,
+    /// Base URL of a gateway configured with `database = "postgres://…"` (scenario B).
+    #[arg(long)]
+    pg_gateway_base: Option<String>,
+    /// Its process id.
+    #[arg(long)]
+    pg_gateway_pid: Option<u32>,
+    /// Run nonce for account ids and cached bodies (default: from the clock).
+    #[arg(long)]
+    nonce: Option<String>,
     /// Markdown report path.
     #[arg(long)]
     out_md: Option<PathBuf>,
@@ -131,6 +156,31 @@ struct RunArgs {
     /// Scenario 5: a gap between events longer than this is a stall (ms).
     #[arg(long)]
     stall_ms: Option<u64>,
+
+    /// Scenario A: open-loop rate (req/s).
+    #[arg(long)]
+    log_rate: Option<u64>,
+    /// Scenario A: open-loop seconds per side.
+    #[arg(long)]
+    log_open_secs: Option<f64>,
+    /// Scenario A: open-loop phase length (s).
+    #[arg(long)]
+    log_segment_secs: Option<f64>,
+    /// Scenario A: closed-loop seconds per side.
+    #[arg(long)]
+    log_closed_secs: Option<f64>,
+    /// Scenario B: rate (req/s).
+    #[arg(long)]
+    sustain_rate: Option<u64>,
+    /// Scenario B: seconds of load per backend.
+    #[arg(long)]
+    sustain_secs: Option<f64>,
+    /// Scenarios C and D: measured requests per side of each comparison.
+    #[arg(long)]
+    pair_requests: Option<u64>,
+    /// Scenario D: measured streams per side.
+    #[arg(long)]
+    compat_streams: Option<u64>,
 }
 
 /// Scenario parameters after applying `--quick` and overrides.
@@ -172,6 +222,34 @@ pub struct Plan {
     pub many_ramp_ms: u64,
     /// Scenario 5 stall threshold.
     pub stall_ms: u64,
+    /// Scenario A open-loop rate.
+    pub log_rate: u64,
+    /// Scenario A open-loop seconds per side.
+    pub log_open_secs: f64,
+    /// Scenario A open-loop phase length.
+    pub log_segment_secs: f64,
+    /// Scenario A closed-loop seconds per side.
+    pub log_closed_secs: f64,
+    /// Scenario A closed-loop segment length.
+    pub log_closed_segment_secs: f64,
+    /// Scenario B rate.
+    pub sustain_rate: u64,
+    /// Scenario B seconds per backend.
+    pub sustain_secs: f64,
+    /// Scenario B direct reference seconds.
+    pub sustain_direct_secs: f64,
+    /// Scenario B longest wait for the stored count (s).
+    pub sustain_wait_secs: f64,
+    /// Scenarios C, D measured requests per side.
+    pub pair_requests: u64,
+    /// Scenarios C, D warm-up requests per side.
+    pub pair_warmup: u64,
+    /// Scenario C upstream delay behind a cache hit (ms).
+    pub hit_delay_ms: u64,
+    /// Scenario D streams per side.
+    pub compat_streams: u64,
+    /// Scenario D warm-up streams per side.
+    pub compat_stream_warmup: u64,
 }
 
 impl Plan {
@@ -199,8 +277,69 @@ impl Plan {
             many_delay_ms: a.many_delay_ms.unwrap_or(50),
             many_ramp_ms: a.many_ramp_ms.unwrap_or(1_000),
             stall_ms: a.stall_ms.unwrap_or(100),
+            log_rate: a.log_rate.unwrap_or(1_000),
+            log_open_secs: a.log_open_secs.unwrap_or(if q { 3.0 } else { 10.0 }),
+            log_segment_secs: a.log_segment_secs.unwrap_or(0.5),
+            log_closed_secs: a.log_closed_secs.unwrap_or(if q { 3.0 } else { 10.0 }),
+            log_closed_segment_secs: if q { 1.0 } else { 2.0 },
+            sustain_rate: a.sustain_rate.unwrap_or(2_000),
+            sustain_secs: a.sustain_secs.unwrap_or(if q { 30.0 } else { 60.0 }),
+            sustain_direct_secs: if q { 3.0 } else { 5.0 },
+            sustain_wait_secs: 30.0,
+            pair_requests: a.pair_requests.unwrap_or(if q { 1_000 } else { 5_000 }),
+            pair_warmup: if q { 100 } else { 500 },
+            hit_delay_ms: 50,
+            compat_streams: a.compat_streams.unwrap_or(if q { 30 } else { 200 }),
+            compat_stream_warmup: if q { 3 } else { 10 },
         }
     }
+
+    fn params(&self) -> Params {
+        Params {
+            log_rate: self.log_rate,
+            log_open_secs: self.log_open_secs,
+            log_segment_secs: self.log_segment_secs,
+            log_concurrency: self.closed_concurrency,
+            log_closed_secs: self.log_closed_secs,
+            log_closed_segment_secs: self.log_closed_segment_secs,
+            log_closed_warmup_secs: self.closed_warmup_secs,
+            sustain_rate: self.sustain_rate,
+            sustain_secs: self.sustain_secs,
+            sustain_direct_secs: self.sustain_direct_secs,
+            sustain_wait_secs: self.sustain_wait_secs,
+            pair_requests: self.pair_requests,
+            pair_warmup: self.pair_warmup,
+            hit_delay_ms: self.hit_delay_ms,
+            compat_streams: self.compat_streams,
+            compat_stream_warmup: self.compat_stream_warmup,
+            compat_shape: StreamShape {
+                chunks: self.stream_chunks,
+                chunk_delay_ms: self.stream_delay_ms,
+            },
+        }
+    }
+}
+
+/// A scenario named on the command line.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Scenario {
+    Num(u8),
+    Letter(char),
+}
+
+fn parse_scenarios(list: &[String]) -> Result<Vec<Scenario>> {
+    list.iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let up = s.to_ascii_uppercase();
+            match up.as_str() {
+                "1" | "2" | "3" | "4" | "5" | "6" => Ok(Scenario::Num(up.as_bytes()[0] - b'0')),
+                "A" | "B" | "C" | "D" => Ok(Scenario::Letter(up.as_bytes()[0] as char)),
+                _ => bail!("unknown scenario {s:?} (known: 1-6, A-D)"),
+            }
+        })
+        .collect()
 }
 
 fn main() -> Result<()> {
@@ -244,8 +383,9 @@ fn kernel() -> String {
 async fn wait_ready(name: &str, target: &Target) -> Result<()> {
     let client = client::pooled_client(1);
     let deadline = Instant::now() + Duration::from_secs(20);
+    let ep = Endpoint::chat(target);
     loop {
-        let last = match client::probe(&client, target).await {
+        let last = match client::probe(&client, &ep).await {
             Ok((200, _)) => return Ok(()),
             Ok((status, body)) => format!("HTTP {status}: {body}"),
             Err(e) => e.to_string(),
@@ -280,7 +420,9 @@ async fn run(args: RunArgs) -> Result<()> {
     }
     wait_ready("direct", &ctx.targets[Path::Direct.idx()]).await?;
     wait_ready("gateway", &ctx.targets[Path::Gateway.idx()]).await?;
-    let want = |n: u8| args.scenarios.contains(&n);
+    let selected = parse_scenarios(&args.scenarios)?;
+    let want = |n: u8| selected.contains(&Scenario::Num(n));
+    let want_letter = |c: char| selected.contains(&Scenario::Letter(c));
     let t0 = Instant::now();
     let mut results = Results {
         meta: Meta {
@@ -302,6 +444,11 @@ async fn run(args: RunArgs) -> Result<()> {
         closed_loop: None,
         stream_c1: None,
         many_streams: Vec::new(),
+        logging_cost: None,
+        sustained: None,
+        traffic: None,
+        compat: None,
+        gateways: Vec::new(),
         memory: MemReport::default(),
         notes: args.note.clone(),
     };
@@ -309,14 +456,28 @@ async fn run(args: RunArgs) -> Result<()> {
 
     if want(1) {
         step("scenario 1: concurrency 1, non-streaming");
-        results.unary_c1 = Some(scenarios::unary_c1(&ctx, plan.c1_warmup, plan.c1_requests).await);
+        results.unary_c1 = Some(
+            scenarios::unary_c1(
+                &ctx.chat_pair(),
+                ctx.gateway_pid,
+                plan.c1_warmup,
+                plan.c1_requests,
+            )
+            .await,
+        );
         checkpoint(&ctx, &mut memory, "scenario 1");
     }
     if want(2) {
         step("scenario 2: open loop");
         results.open_loop = Some(
-            scenarios::open_loop(&ctx, plan.open_rate, plan.open_secs, plan.open_segment_secs)
-                .await,
+            scenarios::open_loop(
+                &ctx.chat_pair(),
+                [None, ctx.gateway_pid],
+                plan.open_rate,
+                plan.open_secs,
+                plan.open_segment_secs,
+            )
+            .await,
         );
         checkpoint(&ctx, &mut memory, "scenario 2");
     }
@@ -324,11 +485,13 @@ async fn run(args: RunArgs) -> Result<()> {
         step("scenario 3: closed loop");
         results.closed_loop = Some(
             scenarios::closed_loop(
-                &ctx,
+                &ctx.chat_pair(),
+                [None, ctx.gateway_pid],
                 plan.closed_concurrency,
                 plan.closed_secs,
                 plan.closed_segment_secs,
                 plan.closed_warmup_secs,
+                false,
             )
             .await,
         );
@@ -340,9 +503,76 @@ async fn run(args: RunArgs) -> Result<()> {
             chunks: plan.stream_chunks,
             chunk_delay_ms: plan.stream_delay_ms,
         };
-        results.stream_c1 =
-            Some(scenarios::stream_c1(&ctx, shape, plan.stream_warmup, plan.stream_count).await);
+        results.stream_c1 = Some(
+            scenarios::stream_c1(
+                &ctx.stream_pair(shape),
+                plan.stream_warmup,
+                plan.stream_count,
+            )
+            .await,
+        );
         checkpoint(&ctx, &mut memory, "scenario 4");
+    }
+    // Scenarios A–D: feature costs against a baseline in the same run. They
+    // run before scenario 5, which leaves the gateway with ~2,048 idle
+    // upstream connections (and the upstream with as many) for the rest of
+    // the run, which was seen to raise c=1 tail latency on both paths.
+    let letters: Vec<char> = ['A', 'C', 'D', 'B']
+        .into_iter()
+        .filter(|&c| want_letter(c))
+        .collect();
+    if !letters.is_empty() {
+        match feature_env(&args).await {
+            Err(e) => results.notes.push(format!(
+                "Scenarios {}: not run: {e}",
+                letters
+                    .iter()
+                    .map(char::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Ok(env) => {
+                results.gateways = std::iter::once(env.main.clone())
+                    .chain(env.redis.clone())
+                    .chain(env.postgres.clone())
+                    .collect();
+                let params = plan.params();
+                for c in letters {
+                    let notes = &mut results.notes;
+                    match c {
+                        'A' => {
+                            step("scenario A: logging cost (collect_logs off vs on)");
+                            match features::logging_cost(&env, &params).await {
+                                Ok(r) => results.logging_cost = Some(r),
+                                Err(e) => notes.push(format!("Scenario A: not run: {e}")),
+                            }
+                        }
+                        'B' => {
+                            step("scenario B: sustained logging");
+                            match features::sustained(&env, &params, notes).await {
+                                Ok(r) => results.sustained = Some(r),
+                                Err(e) => notes.push(format!("Scenario B: not run: {e}")),
+                            }
+                        }
+                        'C' => {
+                            step("scenario C: traffic control (rate limit, cache)");
+                            match features::traffic(&env, &params, notes).await {
+                                Ok(r) => results.traffic = Some(r),
+                                Err(e) => notes.push(format!("Scenario C: not run: {e}")),
+                            }
+                        }
+                        _ => {
+                            step("scenario D: unified endpoint (compat)");
+                            match features::compat(&env, &params, notes).await {
+                                Ok(r) => results.compat = Some(r),
+                                Err(e) => notes.push(format!("Scenario D: not run: {e}")),
+                            }
+                        }
+                    }
+                    checkpoint(&ctx, &mut memory, &format!("scenario {c}"));
+                }
+            }
+        }
     }
     if want(5) {
         let shape = StreamShape {
@@ -401,6 +631,7 @@ async fn run(args: RunArgs) -> Result<()> {
     } else {
         memory.after_streams = scenarios::gateway_mem(&ctx);
     }
+
     // Stay idle a while: does memory come back, and is the gateway still busy?
     let settle = Duration::from_secs(if args.quick { 2 } else { 5 });
     let meter = stats::CpuMeter::start(ctx.gateway_pid);
@@ -424,6 +655,39 @@ async fn run(args: RunArgs) -> Result<()> {
         write_file(p, &json)?;
     }
     Ok(())
+}
+
+/// The gateways and upstream of scenarios A–D, from the command line.
+async fn feature_env(args: &RunArgs) -> Result<Env> {
+    let (Some(upstream), Some(base)) = (&args.upstream_base, &args.gateway_base) else {
+        bail!("they need --upstream-base and --gateway-base (run.sh passes them, except with --self-test)");
+    };
+    let trim = |s: &String| s.trim_end_matches('/').to_string();
+    let nonce = args.nonce.clone().unwrap_or_else(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        format!("{}{:03}", t.as_secs(), t.subsec_millis())
+    });
+    Ok(Env {
+        upstream: trim(upstream),
+        main: Gw {
+            label: "main: SQLite, cache and rate limits in memory".into(),
+            base: trim(base),
+            pid: args.gateway_pid,
+        },
+        redis: args.redis_gateway_base.as_ref().map(|b| Gw {
+            label: "Redis: SQLite, cache and rate limits in Redis".into(),
+            base: trim(b),
+            pid: args.redis_gateway_pid,
+        }),
+        postgres: args.pg_gateway_base.as_ref().map(|b| Gw {
+            label: "PostgreSQL: database in PostgreSQL".into(),
+            base: trim(b),
+            pid: args.pg_gateway_pid,
+        }),
+        nonce,
+    })
 }
 
 /// Records gateway memory after a scenario.

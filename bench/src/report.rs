@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::features::{Compat, Gw, LoggingCost, PairRun, Pairs, Sustained};
 use crate::scenarios::{ClosedLoop, ManyRun, OpenLoop, StreamC1, UnaryC1};
 use crate::stats::{Added, Comparison, Errors, Mem, Summary};
 use crate::Plan;
@@ -42,7 +43,7 @@ pub struct Meta {
 pub struct MemReport {
     /// Before the first request.
     pub idle: Option<Mem>,
-    /// After each of scenarios 1–4 that ran: (label, memory).
+    /// After each of scenarios 1–4 and A–D that ran: (label, memory).
     pub checkpoints: Vec<(String, Mem)>,
     /// Highest `VmRSS` sampled during scenario 5.
     pub streams_peak_rss_kib: Option<u64>,
@@ -74,6 +75,16 @@ pub struct Results {
     pub stream_c1: Option<StreamC1>,
     /// Scenario 5, one entry per (count, path).
     pub many_streams: Vec<ManyRun>,
+    /// Scenario A.
+    pub logging_cost: Option<LoggingCost>,
+    /// Scenario B.
+    pub sustained: Option<Sustained>,
+    /// Scenario C.
+    pub traffic: Option<Pairs>,
+    /// Scenario D.
+    pub compat: Option<Compat>,
+    /// The gateway processes scenarios A–D used.
+    pub gateways: Vec<Gw>,
     /// Scenario 6.
     pub memory: MemReport,
     /// Human-readable remarks (errors, harness limits).
@@ -303,21 +314,7 @@ fn rows(r: &Results, notes: &mut Vec<String>) -> Vec<Row> {
             "3. closed loop c={}, {:.0} s/path",
             s.concurrency, s.seconds_per_path
         );
-        let ratio = if s.throughput[0] > 0.0 {
-            s.throughput[1] / s.throughput[0]
-        } else {
-            0.0
-        };
-        rows.push(Row {
-            scenario: name.clone(),
-            metric: "throughput".into(),
-            direct: format!("{:.0} req/s", s.throughput[0]),
-            gateway: format!("{:.0} req/s", s.throughput[1]),
-            delta: format!("{:.0} %", ratio * 100.0),
-            ci: ratio_range(&s.segment_throughput),
-            target: "≥ 80 %".into(),
-            ok: Verdict::plain(ratio >= 0.8),
-        });
+        rows.push(throughput_row(&name, s, 0.8));
         // No interval for closed-loop latency: samples are strongly correlated.
         let l = &s.latency;
         rows.push(lat_row(&name, "latency p50", Pct::P50, l, None, None));
@@ -421,6 +418,7 @@ fn rows(r: &Results, notes: &mut Vec<String>) -> Vec<Row> {
             }
         }
     }
+    feature_rows(r, &mut rows, notes);
     let m = &r.memory;
     let name = "6. gateway memory";
     let mem_row = |metric: &str, kib: Option<u64>, target: Option<u64>| Row {
@@ -457,11 +455,13 @@ fn rows(r: &Results, notes: &mut Vec<String>) -> Vec<Row> {
                 None,
             ));
         }
-        rows.push(mem_row(
-            "VmRSS after streams",
-            m.after_streams.map(|x| x.rss_kib),
-            Some(64),
-        ));
+        if m.streams_peak_rss_kib.is_some() {
+            rows.push(mem_row(
+                "VmRSS after streams",
+                m.after_streams.map(|x| x.rss_kib),
+                Some(64),
+            ));
+        }
         rows.push(mem_row(
             &format!("VmRSS {:.0} s after the last request", m.settle_secs),
             m.end.map(|x| x.rss_kib),
@@ -482,6 +482,260 @@ fn rows(r: &Results, notes: &mut Vec<String>) -> Vec<Row> {
         }
     }
     rows
+}
+
+/// A row of plain values with a pass/fail against a non-latency target.
+fn check_row(
+    scenario: &str,
+    metric: &str,
+    direct: String,
+    gateway: String,
+    target: &str,
+    ok: Option<Verdict>,
+) -> Row {
+    Row {
+        scenario: scenario.to_string(),
+        metric: metric.to_string(),
+        direct,
+        gateway,
+        delta: String::new(),
+        ci: String::new(),
+        target: target.to_string(),
+        ok,
+    }
+}
+
+/// Throughput row: gateway ÷ baseline, with the per-segment range.
+fn throughput_row(name: &str, s: &ClosedLoop, min_ratio: f64) -> Row {
+    let ratio = if s.throughput[0] > 0.0 {
+        s.throughput[1] / s.throughput[0]
+    } else {
+        0.0
+    };
+    Row {
+        scenario: name.to_string(),
+        metric: "throughput".into(),
+        direct: format!("{:.0} req/s", s.throughput[0]),
+        gateway: format!("{:.0} req/s", s.throughput[1]),
+        delta: format!("{:.0} %", ratio * 100.0),
+        ci: ratio_range(&s.segment_throughput),
+        target: format!("≥ {:.0} %", min_ratio * 100.0),
+        ok: Verdict::plain(ratio >= min_ratio),
+    }
+}
+
+fn opt_us(v: Option<f64>) -> String {
+    v.map(us).unwrap_or_else(|| "n/a".into())
+}
+
+/// Rows of one c=1 comparison of scenarios C and D.
+fn pair_rows(run: &PairRun, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
+    let name = format!(
+        "{} (baseline: {}; measured: {}; {} req/side, c=1)",
+        run.label, run.baseline, run.measured, run.result.requests
+    );
+    let (l, a) = (&run.result.latency, Some(&run.result.added));
+    rows.push(lat_row(
+        &name,
+        "latency p50",
+        Pct::P50,
+        l,
+        a,
+        run.target_added_p50_us,
+    ));
+    let mut p99 = lat_row(&name, "latency p99", Pct::P99, l, a, None);
+    if let Some(t) = run.target_p99_us {
+        // An absolute target on the measured side, not on the difference.
+        p99.target = format!("gateway < {}", target_us(t));
+        p99.ok = Verdict::plain(l[1].p99_us < t);
+    }
+    rows.push(p99);
+    errors_row(&name, &run.result.errors, rows, notes);
+    for i in &run.info {
+        notes.push(format!("{}: {i}.", run.label));
+    }
+}
+
+/// Rows of scenarios A–D.
+fn feature_rows(r: &Results, rows: &mut Vec<Row>, notes: &mut Vec<String>) {
+    if let Some(a) = &r.logging_cost {
+        let s = &a.open;
+        let name = format!(
+            "A. logging cost, open loop {} req/s, {:.0} s/side in {} s phases (baseline: bench/nolog, collect_logs = false; gateway: bench/bench, logging on)",
+            s.rate, s.seconds_per_path, s.segment_secs
+        );
+        let (l, c) = (&s.latency, Some(&s.added));
+        rows.push(lat_row(&name, "latency p50", Pct::P50, l, c, Some(100.0)));
+        rows.push(lat_row(&name, "latency p99", Pct::P99, l, c, None));
+        rows.push(lat_row(&name, "latency p99.9", Pct::P999, l, c, None));
+        rows.push(info_row(
+            &name,
+            "achieved rate",
+            format!("{:.0}/s", s.achieved_rate[0]),
+            format!("{:.0}/s", s.achieved_rate[1]),
+        ));
+        rows.push(info_row(
+            &name,
+            "gateway CPU / request",
+            opt_us(s.baseline_cpu_us_per_req),
+            opt_us(s.gateway_cpu_us_per_req),
+        ));
+        errors_row(&name, &s.errors, rows, notes);
+
+        let s = &a.closed;
+        let name = format!(
+            "A. logging cost, closed loop c={}, {:.0} s/side (baseline: logging off)",
+            s.concurrency, s.seconds_per_path
+        );
+        rows.push(throughput_row(&name, s, 0.9));
+        if let (Some(b), Some(g)) = (s.baseline_cpu_us_per_req, s.gateway_cpu_us_per_req) {
+            // What one core of gateway would serve: robust when the gateway
+            // is not the bottleneck (the fake and loadgen share core 1).
+            let ratio = b / g;
+            rows.push(Row {
+                scenario: name.clone(),
+                metric: "capacity per gateway core (1 s ÷ CPU per request)".into(),
+                direct: format!("{:.0} req/s", 1e6 / b),
+                gateway: format!("{:.0} req/s", 1e6 / g),
+                delta: format!("{:.0} %", ratio * 100.0),
+                ci: String::new(),
+                target: "≥ 90 %".into(),
+                ok: Verdict::plain(ratio >= 0.9),
+            });
+        }
+        let l = &s.latency;
+        rows.push(lat_row(&name, "latency p50", Pct::P50, l, None, None));
+        rows.push(lat_row(&name, "latency p99", Pct::P99, l, None, None));
+        let cpu = |c: Option<f64>, u: Option<f64>| match (c, u) {
+            (Some(c), Some(u)) => format!("{} ({:.0} %)", us(c), u * 100.0),
+            _ => "n/a".into(),
+        };
+        rows.push(info_row(
+            &name,
+            "gateway CPU / request (core use)",
+            cpu(s.baseline_cpu_us_per_req, s.baseline_cpu_util),
+            cpu(s.gateway_cpu_us_per_req, s.gateway_cpu_util),
+        ));
+        rows.push(info_row(
+            &name,
+            "wait for the gateway to go quiet after segments",
+            format!("{:.2} s", s.settle_secs[0]),
+            format!("{:.2} s", s.settle_secs[1]),
+        ));
+        errors_row(&name, &s.errors, rows, notes);
+    }
+    if let Some(t) = &r.traffic {
+        for run in &t.runs {
+            pair_rows(run, rows, notes);
+        }
+    }
+    if let Some(c) = &r.compat {
+        for run in &c.pairs.runs {
+            pair_rows(run, rows, notes);
+        }
+        if let Some(s) = &c.stream {
+            let name = format!(
+                "D.3 translated stream TTFB, {} chunks × {} ms (baseline: direct Anthropic stream from the upstream; measured: …/compat/chat/completions, anthropic/claude-x, stream; {} streams/side)",
+                s.shape.chunks, s.shape.chunk_delay_ms, s.streams
+            );
+            let (t, at) = (&s.ttfb, Some(&s.added_ttfb));
+            rows.push(lat_row(&name, "TTFB p50", Pct::P50, t, at, Some(1_000.0)));
+            rows.push(lat_row(&name, "TTFB p99", Pct::P99, t, at, Some(1_000.0)));
+            let (f, af) = (&s.first_content, Some(&s.added_first_content));
+            rows.push(lat_row(&name, "first text p50", Pct::P50, f, af, None));
+            rows.push(lat_row(&name, "first text p99", Pct::P99, f, af, None));
+            if s.incomplete != [0, 0] {
+                rows.push(check_row(
+                    &name,
+                    "incomplete streams",
+                    s.incomplete[0].to_string(),
+                    s.incomplete[1].to_string(),
+                    "0",
+                    Verdict::plain(s.incomplete[1] == 0),
+                ));
+            }
+            errors_row(&name, &s.errors, rows, notes);
+        }
+    }
+    if let Some(b) = &r.sustained {
+        for run in &b.runs {
+            let name = format!(
+                "B. sustained logging, {} req/s × {:.0} s, {} (account {}; baseline: direct at the same rate for {:.0} s)",
+                run.rate, run.seconds, run.backend, run.account, b.direct_secs
+            );
+            let stored = run
+                .stored
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "?".into());
+            rows.push(check_row(
+                &name,
+                "sent / acknowledged (2xx) / stored",
+                "—".into(),
+                format!("{} / {} / {}", run.sent, run.acknowledged, stored),
+                "stored ≥ acknowledged",
+                Some(Verdict {
+                    pass: run.stored.is_some_and(|n| n >= run.acknowledged),
+                    resolved: true,
+                }),
+            ));
+            rows.push(info_row(
+                &name,
+                "time until the stored count was final (incl. the count query)",
+                "—".into(),
+                format!(
+                    "{:.1} s{}",
+                    run.stored_wait_secs,
+                    if run.count_settled {
+                        ""
+                    } else {
+                        " (still growing: gave up)"
+                    }
+                ),
+            ));
+            let dropped = match (run.dropped_before, run.dropped_after) {
+                (Some(a), Some(b)) => Some(b - a),
+                _ => None,
+            };
+            rows.push(check_row(
+                &name,
+                "switchyard_log_records_dropped_total (increase)",
+                "—".into(),
+                match (dropped, run.dropped_after) {
+                    (Some(d), Some(t)) => format!("{d:.0} (total {t:.0})"),
+                    _ => "n/a".into(),
+                },
+                "0",
+                dropped.and_then(|d| Verdict::plain(d == 0.0)),
+            ));
+            let d = b.direct_latency.unwrap_or_default();
+            let l = [d, run.latency];
+            rows.push(lat_row(&name, "latency p50", Pct::P50, &l, None, None));
+            rows.push(lat_row(&name, "latency p99", Pct::P99, &l, None, None));
+            rows.push(info_row(
+                &name,
+                "achieved rate (gateway core use)",
+                "—".into(),
+                format!(
+                    "{:.0}/s ({})",
+                    run.achieved_rate,
+                    run.gateway_cpu_util
+                        .map(|u| format!("{:.0} %", u * 100.0))
+                        .unwrap_or_else(|| "n/a".into())
+                ),
+            ));
+            if run.errors.total > 0 {
+                notes.push(format!(
+                    "Scenario B, {}: {} failed requests: {}",
+                    run.backend,
+                    run.errors.total,
+                    run.errors.describe()
+                ));
+            }
+            for n in &run.notes {
+                notes.push(format!("Scenario B, {}: {n}", run.backend));
+            }
+        }
+    }
 }
 
 /// Range of gateway/direct throughput ratios over adjacent segment pairs.
@@ -524,10 +778,20 @@ pub fn markdown(r: &Results) -> String {
         m.mode, m.loadavg_start, m.loadavg_end
     );
     let _ = writeln!(out, "- direct: `{}`", m.direct_url);
-    let _ = writeln!(out, "- gateway: `{}`\n", m.gateway_url);
+    let _ = writeln!(out, "- gateway: `{}`", m.gateway_url);
+    for g in &r.gateways {
+        let _ = writeln!(
+            out,
+            "- scenarios A–D gateway {}: `{}` (pid {})",
+            g.label,
+            g.base,
+            g.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+        );
+    }
+    let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| scenario | metric | direct | gateway | added / ratio | 95 % interval | target | ok |"
+        "| scenario | metric | direct (or baseline) | gateway | added / ratio | 95 % interval | target | ok |"
     );
     let _ = writeln!(out, "| --- | --- | --: | --: | --: | --: | --: | :-: |");
     let mut last = String::new();
@@ -553,7 +817,7 @@ pub fn markdown(r: &Results) -> String {
     }
     let _ = writeln!(
         out,
-        "\nAdded = gateway − direct for the same percentile, measured in the same run with direct and gateway interleaved. Latencies are client-side wall time on loopback; a negative value means the difference is below the noise. The 95 % interval is a bootstrap over the samples of this run (sampling noise only). `yes?`/`NO?`: the interval straddles the target, so this run cannot resolve it."
+        "\nAdded = gateway − direct (or measured side − baseline, as the scenario names them) for the same percentile, measured in the same run with the two sides interleaved. Latencies are client-side wall time on loopback; a negative value means the difference is below the noise. The 95 % interval is a bootstrap over the samples of this run (sampling noise only). `yes?`/`NO?`: the interval straddles the target, so this run cannot resolve it."
     );
     if !notes.is_empty() {
         let _ = writeln!(out, "\nNotes:\n");

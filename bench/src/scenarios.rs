@@ -16,6 +16,10 @@
 //! 5. `many_streams` — N concurrent streams, one TCP connection each; counts
 //!    streams with a stall (a gap between events above the threshold) or
 //!    lost/short streams.
+//!
+//! The drivers of 1–4 take any two [`Endpoint`]s (`[baseline, measured]`),
+//! so scenarios A–D (`features.rs`) reuse them with other URLs, headers and
+//! bodies.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,7 +27,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use crate::client::{self, HttpClient, Path, StreamShape, Target};
+use crate::client::{self, Endpoint, HttpClient, Path, StreamShape, Target};
 use crate::stats::{self, Comparison, CpuMeter, Errors, Hist, Mem, Summary};
 
 /// Everything the scenarios need: both targets and the gateway pid.
@@ -37,6 +41,22 @@ pub struct Ctx {
 impl Ctx {
     fn target(&self, p: Path) -> &Target {
         &self.targets[p.idx()]
+    }
+
+    /// The small chat completion of scenarios 1–3, `[direct, gateway]`.
+    pub fn chat_pair(&self) -> [Endpoint; 2] {
+        [
+            Endpoint::chat(self.target(Path::Direct)),
+            Endpoint::chat(self.target(Path::Gateway)),
+        ]
+    }
+
+    /// The streamed chat completion of scenario 4, `[direct, gateway]`.
+    pub fn stream_pair(&self, shape: StreamShape) -> [Endpoint; 2] {
+        [
+            Endpoint::chat_stream(self.target(Path::Direct), shape),
+            Endpoint::chat_stream(self.target(Path::Gateway), shape),
+        ]
     }
 }
 
@@ -69,17 +89,26 @@ pub struct UnaryC1 {
     pub gateway_cpu_us_per_req: Option<f64>,
 }
 
-/// Scenario 1: concurrency 1, alternating direct/gateway request by request.
-pub async fn unary_c1(ctx: &Ctx, warmup: u64, requests: u64) -> UnaryC1 {
+/// Scenario 1 and every "added p50" comparison of scenarios C and D:
+/// concurrency 1, alternating the two endpoints request by request (the
+/// order within each pair alternates too). `cpu_pid`: the gateway process
+/// when only `pair[1]` goes through it (its CPU time is then divided by the
+/// `pair[1]` requests); `None` when both sides use it.
+pub async fn unary_c1(
+    pair: &[Endpoint; 2],
+    cpu_pid: Option<u32>,
+    warmup: u64,
+    requests: u64,
+) -> UnaryC1 {
     let clients = [client::pooled_client(1), client::pooled_client(1)];
     for _ in 0..warmup {
         for p in Path::BOTH {
-            let _ = client::unary(&clients[p.idx()], ctx.target(p)).await;
+            let _ = client::unary(&clients[p.idx()], &pair[p.idx()]).await;
         }
     }
     let mut hists = [Hist::new(), Hist::new()];
     let mut errors: [Errors; 2] = Default::default();
-    let cpu = CpuMeter::start(ctx.gateway_pid);
+    let cpu = CpuMeter::start(cpu_pid);
     for i in 0..requests {
         let first = if i % 2 == 0 {
             Path::Direct
@@ -87,7 +116,7 @@ pub async fn unary_c1(ctx: &Ctx, warmup: u64, requests: u64) -> UnaryC1 {
             Path::Gateway
         };
         for p in [first, first.other()] {
-            match client::unary(&clients[p.idx()], ctx.target(p)).await {
+            match client::unary(&clients[p.idx()], &pair[p.idx()]).await {
                 Ok(d) => hists[p.idx()].record(d),
                 Err(e) => errors[p.idx()].add(&e.to_string()),
             }
@@ -128,18 +157,47 @@ pub struct OpenLoop {
     pub errors: [Errors; 2],
     /// Gateway CPU time per gateway request (µs).
     pub gateway_cpu_us_per_req: Option<f64>,
+    /// Gateway CPU time per baseline request (µs), when the baseline also
+    /// goes through the gateway (scenario A).
+    pub baseline_cpu_us_per_req: Option<f64>,
 }
 
+/// What an open-loop run recorded for one endpoint ("arm").
 #[derive(Default)]
-struct OpenRec {
-    co: [Hist; 2],
-    service: [Hist; 2],
-    lag: [Hist; 2],
-    errors: [Errors; 2],
+pub struct OpenArm {
+    /// Latency from the intended send time (measured phases only).
+    pub co: Hist,
+    /// Latency from the actual send time.
+    pub service: Hist,
+    /// Actual − intended send time.
+    pub lag: Hist,
+    /// Failed requests of measured phases.
+    pub errors: Errors,
+    /// Requests sent in measured phases.
+    pub sent: u64,
+    /// 2xx answers (that met the endpoint's expectations) in measured phases.
+    pub ok: u64,
+    /// Length of this arm's measured phases.
+    pub time: Duration,
+    /// Gateway CPU time during this arm's measured phases (`None` without a
+    /// pid for the arm, or if `/proc` could not be read).
+    pub cpu_ns: Option<u64>,
+}
+
+impl OpenArm {
+    /// Completed requests per second of measured phase time.
+    pub fn achieved_rate(&self) -> f64 {
+        let secs = self.time.as_secs_f64();
+        if secs > 0.0 {
+            self.co.len() as f64 / secs
+        } else {
+            0.0
+        }
+    }
 }
 
 struct Tick {
-    path: Path,
+    arm: usize,
     intended: Instant,
     measured: bool,
 }
@@ -159,16 +217,44 @@ fn segment_path(seg: u64) -> Path {
     }
 }
 
-/// Scenario 2: fixed-rate open loop with alternating phases.
-pub async fn open_loop(ctx: &Ctx, rate: u64, seconds: f64, segment: f64) -> OpenLoop {
+/// One phase of an open-loop schedule: which endpoint, and whether its
+/// requests are recorded.
+#[derive(Clone, Copy)]
+pub struct Phase {
+    /// Index into the endpoints.
+    pub arm: usize,
+    /// Recorded (false: warm-up).
+    pub measured: bool,
+}
+
+/// The alternating two-arm schedule of scenario 2: a warm-up phase per arm,
+/// then `measured` phases per arm in the order of [`segment_path`].
+pub fn alternating(measured: u64) -> Vec<Phase> {
+    (0..2 + 2 * measured)
+        .map(|seg| Phase {
+            arm: segment_path(seg).idx(),
+            measured: seg >= 2,
+        })
+        .collect()
+}
+
+/// Fixed-rate open loop over a schedule of phases of `segment` seconds each.
+/// A pacing OS thread keeps the schedule (request *k* is due at
+/// `start + k/rate`); latency is measured from the due time.
+pub async fn open_schedule(
+    eps: &[Endpoint],
+    cpu_pids: &[Option<u32>],
+    rate: u64,
+    segment: f64,
+    phases: &[Phase],
+) -> Vec<OpenArm> {
     let rate = rate.max(1);
     let per_seg = ((rate as f64 * segment).round() as u64).max(1);
-    let measured_segs = ((seconds / segment).ceil() as u64).max(1);
-    let total_segs = 2 + 2 * measured_segs;
-    let total_ticks = per_seg * total_segs;
+    let total_ticks = per_seg * phases.len() as u64;
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Tick>();
+    let plan: Vec<Phase> = phases.to_vec();
     let pacer = std::thread::spawn(move || {
         let start = Instant::now() + Duration::from_millis(20);
         for k in 0..total_ticks {
@@ -177,11 +263,11 @@ pub async fn open_loop(ctx: &Ctx, rate: u64, seconds: f64, segment: f64) -> Open
             if intended > now {
                 std::thread::sleep(intended - now);
             }
-            let seg = k / per_seg;
+            let phase = plan[(k / per_seg) as usize];
             let tick = Tick {
-                path: segment_path(seg),
+                arm: phase.arm,
                 intended,
-                measured: seg >= 2,
+                measured: phase.measured,
             };
             if tx.send(tick).is_err() {
                 break;
@@ -189,89 +275,103 @@ pub async fn open_loop(ctx: &Ctx, rate: u64, seconds: f64, segment: f64) -> Open
         }
     });
 
-    let clients = [client::pooled_client(256), client::pooled_client(256)];
-    let rec = Arc::new(Mutex::new(OpenRec::default()));
-    let mut tasks = JoinSet::new();
-    let mut gw_cpu_ns = 0u64;
-    let mut cpu_ok = ctx.gateway_pid.is_some();
-    let mut current: Option<(Path, CpuMeter)> = None;
-    let mut measured_time = [Duration::ZERO; 2];
-    let mut phase_start: Option<(Path, Instant)> = None;
-    while let Some(tick) = rx.recv().await {
-        // Phase bookkeeping for CPU time and achieved rate.
-        if tick.measured && current.map(|c| c.0) != Some(tick.path) {
-            if let Some((Path::Gateway, meter)) = current {
-                match meter.elapsed_ns() {
-                    Some(ns) => gw_cpu_ns += ns,
-                    None => cpu_ok = false,
-                }
-            }
-            current = Some((tick.path, CpuMeter::start(ctx.gateway_pid)));
-            if let Some((p, t0)) = phase_start {
-                measured_time[p.idx()] += tick.intended - t0;
-            }
-            phase_start = Some((tick.path, tick.intended));
+    let clients: Vec<HttpClient> = eps.iter().map(|_| client::pooled_client(256)).collect();
+    let arms: Arc<Mutex<Vec<OpenArm>>> =
+        Arc::new(Mutex::new(eps.iter().map(|_| OpenArm::default()).collect()));
+    let pid_of = |arm: usize| cpu_pids.get(arm).copied().flatten();
+    {
+        let mut a = lock(&arms);
+        for (i, arm) in a.iter_mut().enumerate() {
+            arm.cpu_ns = pid_of(i).map(|_| 0);
         }
-        let client = clients[tick.path.idx()].clone();
-        let target = ctx.target(tick.path).clone();
-        let rec = rec.clone();
+    }
+    let close_phase =
+        |arms: &Arc<Mutex<Vec<OpenArm>>>, arm: usize, meter: CpuMeter, t: Duration| {
+            let mut a = lock(arms);
+            let rec = &mut a[arm];
+            rec.time += t;
+            rec.cpu_ns = match (rec.cpu_ns, meter.elapsed_ns()) {
+                (Some(x), Some(y)) => Some(x + y),
+                _ => None,
+            };
+        };
+    let mut tasks = JoinSet::new();
+    let mut current: Option<(usize, CpuMeter, Instant)> = None;
+    while let Some(tick) = rx.recv().await {
+        if tick.measured && current.map(|c| c.0) != Some(tick.arm) {
+            if let Some((arm, meter, t0)) = current {
+                close_phase(&arms, arm, meter, tick.intended - t0);
+            }
+            current = Some((tick.arm, CpuMeter::start(pid_of(tick.arm)), tick.intended));
+        }
+        let client = clients[tick.arm].clone();
+        let ep = eps[tick.arm].clone();
+        let arms = arms.clone();
+        if tick.measured {
+            lock(&arms)[tick.arm].sent += 1;
+        }
         tasks.spawn(async move {
             let sent = Instant::now();
-            let result = client::unary(&client, &target).await;
+            let result = client::unary(&client, &ep).await;
             let done = Instant::now();
             if !tick.measured {
                 return;
             }
-            let i = tick.path.idx();
-            let mut r = lock(&rec);
+            let mut a = lock(&arms);
+            let r = &mut a[tick.arm];
             match result {
                 Ok(_) => {
-                    r.co[i].record(done - tick.intended);
-                    r.service[i].record(done - sent);
-                    r.lag[i].record(sent.saturating_duration_since(tick.intended));
+                    r.ok += 1;
+                    r.co.record(done - tick.intended);
+                    r.service.record(done - sent);
+                    r.lag.record(sent.saturating_duration_since(tick.intended));
                 }
-                Err(e) => r.errors[i].add(&e.to_string()),
+                Err(e) => r.errors.add(&e.to_string()),
             }
         });
         while tasks.try_join_next().is_some() {}
     }
     let last_tick = Instant::now();
     while tasks.join_next().await.is_some() {}
-    if let Some((p, t0)) = phase_start {
-        measured_time[p.idx()] += last_tick.saturating_duration_since(t0) + interval;
-    }
-    if let Some((Path::Gateway, meter)) = current {
-        match meter.elapsed_ns() {
-            Some(ns) => gw_cpu_ns += ns,
-            None => cpu_ok = false,
-        }
+    if let Some((arm, meter, t0)) = current {
+        close_phase(
+            &arms,
+            arm,
+            meter,
+            last_tick.saturating_duration_since(t0) + interval,
+        );
     }
     let _ = pacer.join();
+    let mut a = lock(&arms);
+    std::mem::take(&mut *a)
+}
 
-    let r = lock(&rec);
-    let achieved = |i: usize| {
-        let secs = measured_time[i].as_secs_f64();
-        if secs > 0.0 {
-            r.co[i].len() as f64 / secs
-        } else {
-            0.0
-        }
-    };
+/// Scenario 2 (and the open-loop half of scenario A): fixed-rate open loop,
+/// phases of `segment` seconds alternating between the two endpoints.
+/// `cpu_pids`: the gateway process for each side that goes through it.
+pub async fn open_loop(
+    pair: &[Endpoint; 2],
+    cpu_pids: [Option<u32>; 2],
+    rate: u64,
+    seconds: f64,
+    segment: f64,
+) -> OpenLoop {
+    let measured_segs = ((seconds / segment).ceil() as u64).max(1);
+    let arms = open_schedule(pair, &cpu_pids, rate, segment, &alternating(measured_segs)).await;
+    let co = [arms[0].co.clone(), arms[1].co.clone()];
+    let per_req = |a: &OpenArm| cpu_per_req(a.cpu_ns, a.co.len());
     OpenLoop {
-        rate,
+        rate: rate.max(1),
         seconds_per_path: (measured_segs as f64) * segment,
         segment_secs: segment,
-        latency: [r.co[0].summary(), r.co[1].summary()],
-        added: stats::compare(&r.co),
-        service: [r.service[0].summary(), r.service[1].summary()],
-        send_lag: [r.lag[0].summary(), r.lag[1].summary()],
-        achieved_rate: [achieved(0), achieved(1)],
-        errors: r.errors.clone(),
-        gateway_cpu_us_per_req: if cpu_ok {
-            cpu_per_req(Some(gw_cpu_ns), r.co[1].len())
-        } else {
-            None
-        },
+        latency: [co[0].summary(), co[1].summary()],
+        added: stats::compare(&co),
+        service: [arms[0].service.summary(), arms[1].service.summary()],
+        send_lag: [arms[0].lag.summary(), arms[1].lag.summary()],
+        achieved_rate: [arms[0].achieved_rate(), arms[1].achieved_rate()],
+        errors: [arms[0].errors.clone(), arms[1].errors.clone()],
+        gateway_cpu_us_per_req: per_req(&arms[1]),
+        baseline_cpu_us_per_req: per_req(&arms[0]),
     }
 }
 
@@ -296,6 +396,15 @@ pub struct ClosedLoop {
     pub gateway_cpu_us_per_req: Option<f64>,
     /// Gateway CPU utilisation during gateway phases (1.0 = one core).
     pub gateway_cpu_util: Option<f64>,
+    /// Gateway CPU time per baseline request (µs), when the baseline also
+    /// goes through the gateway (scenario A).
+    pub baseline_cpu_us_per_req: Option<f64>,
+    /// Gateway CPU utilisation during baseline phases, likewise.
+    pub baseline_cpu_util: Option<f64>,
+    /// With `settle`: total seconds spent after each side's segments waiting
+    /// for the gateway to go quiet (work left over, e.g. queued log writes),
+    /// `[baseline, gateway]`.
+    pub settle_secs: [f64; 2],
 }
 
 struct SegOut {
@@ -307,7 +416,7 @@ struct SegOut {
 
 async fn closed_segment(
     client: &HttpClient,
-    target: &Target,
+    ep: &Endpoint,
     concurrency: usize,
     length: Duration,
 ) -> SegOut {
@@ -316,14 +425,14 @@ async fn closed_segment(
     let mut set = JoinSet::new();
     for _ in 0..concurrency {
         let client = client.clone();
-        let target = target.clone();
+        let ep = ep.clone();
         set.spawn(async move {
             let mut hist = Hist::new();
             let mut errors = Errors::default();
             let mut count = 0u64;
             let mut last = Instant::now();
             while Instant::now() < deadline {
-                match client::unary(&client, &target).await {
+                match client::unary(&client, &ep).await {
                     Ok(d) => {
                         hist.record(d);
                         count += 1;
@@ -358,51 +467,85 @@ async fn closed_segment(
     out
 }
 
-/// Scenario 3: closed loop at fixed concurrency, alternating segments.
+/// Waits until the gateway uses under 5 % of a core over 100 ms (at most
+/// `max`): lets work left over from a segment (log writes) finish before the
+/// next one starts, so it is not charged to the other side. Returns the wait.
+pub async fn wait_quiet(pid: Option<u32>, max: Duration) -> Duration {
+    let start = Instant::now();
+    let Some(pid) = pid else {
+        return Duration::ZERO;
+    };
+    let window = Duration::from_millis(100);
+    while start.elapsed() < max {
+        let meter = CpuMeter::start(Some(pid));
+        tokio::time::sleep(window).await;
+        match meter.elapsed_ns() {
+            Some(ns) if ns < window.as_nanos() as u64 / 20 => break,
+            None => break,
+            _ => {}
+        }
+    }
+    start.elapsed()
+}
+
+/// Scenario 3 (and the closed-loop half of scenario A): closed loop at fixed
+/// concurrency, segments alternating between the two endpoints. `cpu_pids`:
+/// the gateway process for each side that goes through it. With `settle`,
+/// after every segment loadgen waits for the gateway to go quiet
+/// ([`wait_quiet`]) before starting the next.
 pub async fn closed_loop(
-    ctx: &Ctx,
+    pair: &[Endpoint; 2],
+    cpu_pids: [Option<u32>; 2],
     concurrency: usize,
     seconds: f64,
     segment: f64,
     warmup: f64,
+    settle: bool,
 ) -> ClosedLoop {
     let clients = [
         client::pooled_client(concurrency),
         client::pooled_client(concurrency),
     ];
+    let quiet_pid = cpu_pids[0].or(cpu_pids[1]);
     for p in Path::BOTH {
         closed_segment(
             &clients[p.idx()],
-            ctx.target(p),
+            &pair[p.idx()],
             concurrency,
             Duration::from_secs_f64(warmup),
         )
         .await;
+        if settle {
+            wait_quiet(quiet_pid, Duration::from_secs(5)).await;
+        }
     }
     let segs = ((seconds / segment).ceil() as u64).max(1);
     let mut count = [0u64; 2];
     let mut time = [Duration::ZERO; 2];
     let mut hists = [Hist::new(), Hist::new()];
     let mut errors: [Errors; 2] = Default::default();
-    let mut gw_cpu: Option<u64> = ctx.gateway_pid.map(|_| 0);
+    let mut cpu: [Option<u64>; 2] = [cpu_pids[0].map(|_| 0), cpu_pids[1].map(|_| 0)];
     let mut seg_rates: [Vec<f64>; 2] = Default::default();
+    let mut settle_time = [Duration::ZERO; 2];
     for s in 0..2 * segs {
         let p = segment_path(s);
-        let meter = CpuMeter::start(ctx.gateway_pid);
+        let i = p.idx();
+        let meter = CpuMeter::start(cpu_pids[i]);
         let out = closed_segment(
-            &clients[p.idx()],
-            ctx.target(p),
+            &clients[i],
+            &pair[i],
             concurrency,
             Duration::from_secs_f64(segment),
         )
         .await;
-        if p == Path::Gateway {
-            gw_cpu = match (gw_cpu, meter.elapsed_ns()) {
-                (Some(a), Some(b)) => Some(a + b),
-                _ => None,
-            };
+        if settle {
+            // The left-over work belongs to this side: charge its CPU here.
+            settle_time[i] += wait_quiet(quiet_pid, Duration::from_secs(5)).await;
         }
-        let i = p.idx();
+        cpu[i] = match (cpu[i], meter.elapsed_ns()) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
         let secs = out.elapsed.as_secs_f64();
         seg_rates[i].push(if secs > 0.0 {
             out.count as f64 / secs
@@ -422,6 +565,12 @@ pub async fn closed_loop(
             0.0
         }
     };
+    let util = |i: usize| {
+        cpu[i].and_then(|ns| {
+            let secs = (time[i] + settle_time[i]).as_secs_f64();
+            (secs > 0.0).then(|| ns as f64 / 1e9 / secs)
+        })
+    };
     ClosedLoop {
         concurrency,
         seconds_per_path: segs as f64 * segment,
@@ -429,11 +578,11 @@ pub async fn closed_loop(
         segment_throughput: seg_rates,
         latency: [hists[0].summary(), hists[1].summary()],
         errors,
-        gateway_cpu_us_per_req: cpu_per_req(gw_cpu, count[1]),
-        gateway_cpu_util: gw_cpu.and_then(|ns| {
-            let secs = time[1].as_secs_f64();
-            (secs > 0.0).then(|| ns as f64 / 1e9 / secs)
-        }),
+        gateway_cpu_us_per_req: cpu_per_req(cpu[1], count[1]),
+        gateway_cpu_util: util(1),
+        baseline_cpu_us_per_req: cpu_per_req(cpu[0], count[0]),
+        baseline_cpu_util: util(0),
+        settle_secs: [settle_time[0].as_secs_f64(), settle_time[1].as_secs_f64()],
     }
 }
 
@@ -454,23 +603,34 @@ pub struct StreamC1 {
     pub added_ttfb: Comparison,
     /// Gateway − direct of `gap`.
     pub added_gap: Comparison,
+    /// Send → first event carrying generated text.
+    pub first_content: [Summary; 2],
+    /// Gateway − direct of `first_content`.
+    pub added_first_content: Comparison,
     /// Streams that were short, lacked `[DONE]` or failed.
     pub incomplete: [u64; 2],
     /// Errors, `[direct, gateway]`.
     pub errors: [Errors; 2],
 }
 
-/// Scenario 4: one stream at a time, alternating paths stream by stream.
-pub async fn stream_c1(ctx: &Ctx, shape: StreamShape, warmup: u64, streams: u64) -> StreamC1 {
+/// Scenario 4 (and the stream half of scenario D): one stream at a time,
+/// alternating the two endpoints stream by stream. Both must carry the same
+/// stream shape.
+pub async fn stream_c1(pair: &[Endpoint; 2], warmup: u64, streams: u64) -> StreamC1 {
+    let shape = pair[0].stream.unwrap_or(StreamShape {
+        chunks: 0,
+        chunk_delay_ms: 0,
+    });
     let clients = [client::pooled_client(1), client::pooled_client(1)];
     let deadline = Duration::from_millis(5_000 + u64::from(shape.chunks) * shape.chunk_delay_ms);
     for _ in 0..warmup {
         for p in Path::BOTH {
-            client::stream_pooled(&clients[p.idx()], ctx.target(p), shape, deadline).await;
+            client::stream_pooled(&clients[p.idx()], &pair[p.idx()], deadline).await;
         }
     }
     let mut ttfb = [Hist::new(), Hist::new()];
     let mut gap = [Hist::new(), Hist::new()];
+    let mut content = [Hist::new(), Hist::new()];
     let mut incomplete = [0u64; 2];
     let mut errors: [Errors; 2] = Default::default();
     for i in 0..streams {
@@ -480,8 +640,7 @@ pub async fn stream_c1(ctx: &Ctx, shape: StreamShape, warmup: u64, streams: u64)
             Path::Gateway
         };
         for p in [first, first.other()] {
-            let rec =
-                client::stream_pooled(&clients[p.idx()], ctx.target(p), shape, deadline).await;
+            let rec = client::stream_pooled(&clients[p.idx()], &pair[p.idx()], deadline).await;
             let k = p.idx();
             if let Some(e) = &rec.error {
                 errors[k].add(e);
@@ -491,6 +650,9 @@ pub async fn stream_c1(ctx: &Ctx, shape: StreamShape, warmup: u64, streams: u64)
             }
             if let Some(t) = rec.ttfb {
                 ttfb[k].record(t);
+            }
+            if let Some(t) = rec.first_content {
+                content[k].record(t);
             }
             for g in rec.gaps() {
                 gap[k].record(g);
@@ -504,6 +666,8 @@ pub async fn stream_c1(ctx: &Ctx, shape: StreamShape, warmup: u64, streams: u64)
         gap: [gap[0].summary(), gap[1].summary()],
         added_ttfb: stats::compare(&ttfb),
         added_gap: stats::compare(&gap),
+        first_content: [content[0].summary(), content[1].summary()],
+        added_first_content: stats::compare(&content),
         incomplete,
         errors,
     }
@@ -552,16 +716,16 @@ pub async fn many_streams(
     ramp: Duration,
     stall: Duration,
 ) -> ManyRun {
-    let target = ctx.target(path).clone();
+    let ep = Endpoint::chat_stream(ctx.target(path), shape);
     let deadline = Duration::from_millis(30_000 + u64::from(shape.chunks) * shape.chunk_delay_ms);
     let start = Instant::now() + Duration::from_millis(10);
     let mut set = JoinSet::new();
     for i in 0..count {
-        let target = target.clone();
+        let ep = ep.clone();
         let at = start + ramp.mul_f64(i as f64 / count.max(1) as f64);
         set.spawn(async move {
             tokio::time::sleep_until(at.into()).await;
-            client::stream_raw(&target, shape, deadline).await
+            client::stream_raw(&ep, deadline).await
         });
     }
     // Sample gateway RSS while the streams run.

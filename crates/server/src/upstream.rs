@@ -37,6 +37,9 @@ impl Upstream {
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(90))
+            // Keep enough warm connections per provider for steady traffic, but do not hold
+            // thousands open after a burst of concurrent streams.
+            .pool_max_idle_per_host(256)
             .build(https);
         Self { client }
     }

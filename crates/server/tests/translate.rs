@@ -389,3 +389,85 @@ async fn translated_answers_are_cached_and_replayed_translated() {
     assert!(String::from_utf8_lossy(&hits.body)
         .contains("switchyard_cache_hits_total{gateway=\"gw\"} 1"));
 }
+
+/// The remaining conformance cases through the running gateway, for both translated
+/// providers: multi-turn history with a system prompt, image input, JSON mode.
+#[tokio::test]
+async fn conformance_cases_through_the_gateway() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, &gemini_config(&fake)).await;
+    let url = format!("{}/compat/chat/completions", gw.base());
+    let image = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+    for model in [
+        "anthropic/claude-sonnet-4-5",
+        "google-ai-studio/gemini-2.5-flash",
+    ] {
+        // Multi-turn with a system prompt.
+        let body = json!({"model": model, "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello!"},
+            {"role": "user", "content": "Again"}
+        ]});
+        let a = post(&url, &[("authorization", "Bearer k")], &body.to_string()).await;
+        assert_eq!(
+            a.status,
+            200,
+            "{model}: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+        assert_eq!(
+            a.json()["choices"][0]["message"]["content"],
+            "Hello from the fake provider."
+        );
+        let sent: Value = serde_json::from_slice(&fake.last_request().unwrap().body).unwrap();
+        let turns = sent
+            .get("messages")
+            .or_else(|| sent.get("contents"))
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(
+            turns, 3,
+            "{model}: system prompt lifted out, three turns left: {sent}"
+        );
+
+        // Image input.
+        let body = json!({"model": model, "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": image}}
+        ]}]});
+        let a = post(&url, &[("authorization", "Bearer k")], &body.to_string()).await;
+        assert_eq!(
+            a.status,
+            200,
+            "{model}: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+        let sent = String::from_utf8_lossy(&fake.last_request().unwrap().body).into_owned();
+        assert!(
+            sent.contains("iVBORw0KGgo"),
+            "{model}: the image bytes reach the provider: {sent}"
+        );
+
+        // JSON mode with a schema.
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "Give JSON"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": {
+                "type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}}}});
+        let a = post(&url, &[("authorization", "Bearer k")], &body.to_string()).await;
+        assert_eq!(
+            a.status,
+            200,
+            "{model}: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+        let content = a.json()["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let parsed: Value = serde_json::from_str(&content)
+            .unwrap_or_else(|_| panic!("{model}: not JSON: {content}"));
+        assert!(parsed["answer"].is_string(), "{model}: {parsed}");
+    }
+}
