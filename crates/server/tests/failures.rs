@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 #[tokio::test]
 async fn connection_refused_is_502_2005() {
     // A port that was just free: nothing listens there.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let port = closed_port();
     let gw = Gateway::start_raw(&format!(
         "[providers.grok]\nbase_url = \"http://127.0.0.1:{port}/v1\"\n"
     ))

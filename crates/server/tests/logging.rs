@@ -260,9 +260,7 @@ async fn stored_request_headers_are_redacted() {
 
 #[tokio::test]
 async fn gateway_errors_after_resolution_are_logged_too() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let port = closed_port();
     let gw = Gateway::start_raw(&format!(
         "[providers.grok]\nbase_url = \"http://127.0.0.1:{port}/v1\"\n"
     ))

@@ -345,9 +345,7 @@ async fn universal_all_steps_failing_returns_the_last_answer_or_502() {
     assert_eq!(a.headers.get("cf-aig-step").unwrap(), "1");
 
     // Per-step config: a timeout on step 0, then an unreachable step 1.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let port = closed_port();
     let gw2 = Gateway::start_raw(&format!(
         "[providers.grok]\nbase_url = \"{}/v1\"\n[providers.openai]\nbase_url = \"http://127.0.0.1:{port}/v1\"\n",
         fake.url()

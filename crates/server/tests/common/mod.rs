@@ -598,3 +598,9 @@ impl Drop for CutProxy {
         self.task.abort();
     }
 }
+
+/// A loopback port that was free a moment ago: nothing listens there, so connecting is refused.
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
