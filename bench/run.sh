@@ -22,6 +22,8 @@
 # $BENCH_REDIS_URL, default redis://127.0.0.1:6379) and scenario B one with
 # `database = $BENCH_PG_URL` (default postgres://postgres@127.0.0.1:5432/test);
 # each only when its server answers, else that half is skipped with a note.
+# BENCH_GATEWAY_CONFIG: extra top-level config lines for every gateway
+# (e.g. "busy_poll_us = 0").
 # See bench/README.md for what is measured and how.
 set -euo pipefail
 
@@ -203,6 +205,7 @@ else
 database = "$1"
 secret_key = "$SECRET_KEY"
 ${2:-}
+${BENCH_GATEWAY_CONFIG:-}
 
 [providers.grok]
 base_url = "$FAKE_URL/v1"

@@ -18,6 +18,7 @@ use crate::logpipe::LogQueue;
 use crate::metrics::Metrics;
 use crate::proxy;
 use crate::secrets::SecretBox;
+use crate::spin::Spinner;
 use crate::tokens::TokenCache;
 use crate::upstream::Upstream;
 use axum::extract::State;
@@ -50,6 +51,7 @@ pub struct Parts {
     pub secrets: SecretBox,
     pub cache: Arc<dyn CacheStore>,
     pub limiter: Arc<dyn RateLimitStore>,
+    pub spinner: Arc<Spinner>,
 }
 
 impl Parts {
@@ -69,6 +71,7 @@ impl Parts {
             customs: CustomCache::default(),
             cache: self.cache,
             limiter: self.limiter,
+            spinner: self.spinner,
         }
     }
 }
@@ -87,6 +90,7 @@ struct Inner {
     customs: CustomCache,
     cache: Arc<dyn CacheStore>,
     limiter: Arc<dyn RateLimitStore>,
+    spinner: Arc<Spinner>,
 }
 
 impl App {
@@ -146,6 +150,10 @@ impl App {
 
     pub fn upstream(&self) -> &Upstream {
         &self.inner.upstream
+    }
+
+    pub fn spinner(&self) -> &Spinner {
+        &self.inner.spinner
     }
 }
 

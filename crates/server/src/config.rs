@@ -36,6 +36,9 @@ pub struct Config {
     pub cache_max_bytes: u64,
     /// Whether requests go on when the rate-limit backend (Redis) cannot answer.
     pub rate_limit_fail_open: bool,
+    /// How long a worker keeps polling its sockets after a request starts or ends
+    /// ([`crate::spin`]); zero turns it off.
+    pub busy_poll: Duration,
     pub providers: BTreeMap<String, ProviderOverride>,
     pub tokens: Vec<Token>,
     pub gateways: Vec<GatewaySettings>,
@@ -75,6 +78,7 @@ impl Default for Config {
             max_body_bytes: 25 * 1024 * 1024,
             cache_max_bytes: 64 * 1024 * 1024,
             rate_limit_fail_open: true,
+            busy_poll: Duration::from_micros(100),
             providers: BTreeMap::new(),
             tokens: Vec::new(),
             gateways: Vec::new(),
@@ -206,6 +210,7 @@ struct RawConfig {
     max_body_bytes: Option<u64>,
     cache_max_bytes: Option<u64>,
     rate_limit_fail_open: Option<bool>,
+    busy_poll_us: Option<u64>,
     #[serde(default)]
     providers: BTreeMap<String, toml::Spanned<ProviderOverride>>,
     #[serde(default)]
@@ -399,6 +404,10 @@ impl Config {
             rate_limit_fail_open: raw
                 .rate_limit_fail_open
                 .unwrap_or(defaults.rate_limit_fail_open),
+            busy_poll: raw
+                .busy_poll_us
+                .map(Duration::from_micros)
+                .unwrap_or(defaults.busy_poll),
             providers,
             tokens: raw
                 .tokens

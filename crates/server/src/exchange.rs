@@ -51,6 +51,21 @@ pub struct Shared {
     pub user_agent: Option<String>,
 }
 
+/// A copy of `h` that owns its bytes. Header values parsed by the HTTP server share the
+/// connection's read buffer; a record waiting in the log queue must not keep that buffer
+/// alive.
+pub fn owned_headers(h: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(h.len());
+    for (name, value) in h {
+        let mut copy =
+            http::HeaderValue::from_maybe_shared(Bytes::copy_from_slice(value.as_bytes()))
+                .unwrap_or_else(|_| value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        out.append(name.clone(), copy);
+    }
+    out
+}
+
 /// The request side of one attempt's record, known once its call is shaped.
 pub struct Draft {
     pub shared: Arc<Shared>,

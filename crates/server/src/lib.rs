@@ -29,6 +29,7 @@ pub mod relay;
 pub mod secrets;
 pub mod serve;
 pub mod shape;
+pub mod spin;
 pub mod tokens;
 pub mod universal;
 pub mod upstream;

@@ -10,6 +10,9 @@
 //!   in the queue (and are dropped, counted, only if it fills).
 //! - Shutdown calls [`LogQueue::flush`], which returns once every record queued before it
 //!   is written.
+//! - The writer runs on its own thread (`switchyard-log`) with its own single-threaded
+//!   runtime: building records and writing a batch never occupy the workers that serve
+//!   requests.
 
 use crate::exchange::{Completed, Outcome};
 use crate::metrics::Metrics;
@@ -23,7 +26,6 @@ use switchyard_store::cache::CacheStore;
 use switchyard_store::logs::PendingLog;
 use switchyard_store::Store;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 pub const QUEUE_CAPACITY: usize = 65_536;
 pub const BATCH_MAX: usize = 512;
@@ -73,13 +75,13 @@ impl LogQueue {
     }
 }
 
-/// Starts the writer task.
+/// Starts the writer on its own thread; it ends when every [`LogQueue`] clone is dropped.
 pub fn spawn(
     store: Store,
     prices: Arc<PriceTable>,
     metrics: Arc<Metrics>,
     cache: Arc<dyn CacheStore>,
-) -> (LogQueue, JoinHandle<()>) {
+) -> std::io::Result<(LogQueue, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let queue = LogQueue {
         tx,
@@ -91,8 +93,13 @@ pub fn spawn(
         metrics,
         cache,
     };
-    let handle = tokio::spawn(writer.run(rx));
-    (queue, handle)
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let handle = std::thread::Builder::new()
+        .name("switchyard-log".into())
+        .spawn(move || runtime.block_on(writer.run(rx)))?;
+    Ok((queue, handle))
 }
 
 /// An answer to store in the cache: key, entry, TTL.
@@ -114,7 +121,7 @@ struct Writer {
 
 impl Writer {
     async fn run(self, mut rx: mpsc::Receiver<Msg>) {
-        let this = Arc::new(self);
+        let this = self;
         let mut done: Vec<Completed> = Vec::with_capacity(BATCH_MAX);
         while let Some(first) = rx.recv().await {
             let mut acks = Vec::new();
@@ -129,7 +136,7 @@ impl Writer {
                     _ = tokio::time::sleep_until(deadline) => break,
                 }
             }
-            let mut batch = this.process(std::mem::take(&mut done)).await;
+            let mut batch = this.process(std::mem::take(&mut done));
             this.write(&mut batch).await;
             for ack in acks {
                 let _ = ack.send(());
@@ -137,42 +144,25 @@ impl Writer {
         }
     }
 
-    /// Usage, cost, records, metrics and log lines of a batch, worked out on the blocking
-    /// pool so that a large batch never holds up the threads that serve requests.
-    async fn process(self: &Arc<Self>, done: Vec<Completed>) -> Vec<PendingLog> {
-        if done.is_empty() {
-            return Vec::new();
-        }
-        let this = self.clone();
-        let built = tokio::task::spawn_blocking(move || {
-            let mut puts = Vec::new();
-            let records: Vec<PendingLog> = done
-                .into_iter()
-                .filter_map(|c| this.record(c, &mut puts))
-                .collect();
-            (records, puts)
-        })
-        .await;
-        match built {
-            Ok((records, puts)) => {
-                for (key, entry, ttl) in puts {
-                    let cache = self.cache.clone();
-                    let metrics = self.metrics.clone();
-                    // Best effort: a lost write only costs a later miss.
-                    tokio::spawn(async move {
-                        if let Err(e) = cache.put(&key, &entry, ttl).await {
-                            metrics.backend_error("cache_put");
-                            crate::cache::warn_backend("cache put", &e);
-                        }
-                    });
+    /// Usage, cost, records, metrics and log lines of a batch (on the writer's own thread).
+    fn process(&self, done: Vec<Completed>) -> Vec<PendingLog> {
+        let mut puts = Vec::new();
+        let records: Vec<PendingLog> = done
+            .into_iter()
+            .filter_map(|c| self.record(c, &mut puts))
+            .collect();
+        for (key, entry, ttl) in puts {
+            let cache = self.cache.clone();
+            let metrics = self.metrics.clone();
+            // Best effort: a lost write only costs a later miss.
+            tokio::spawn(async move {
+                if let Err(e) = cache.put(&key, &entry, ttl).await {
+                    metrics.backend_error("cache_put");
+                    crate::cache::warn_backend("cache put", &e);
                 }
-                records
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "building log records failed");
-                Vec::new()
-            }
+            });
         }
+        records
     }
 
     /// Writes and empties `batch`, retrying until it succeeds.

@@ -99,12 +99,15 @@ fn parse_route(path: &str) -> Result<Route<'_>, GatewayError> {
 
 /// Entry point for `ANY /v1/*`.
 pub async fn handle(State(app): State<App>, req: Request) -> Response {
+    app.spinner().touch();
     let mut slot = Some(Box::new(Exchange::new(
         req.method().clone(),
         req.uri().path(),
     )));
     let mut step = None;
-    match run(&app, req, &mut slot, &mut step).await {
+    let result = run(&app, req, &mut slot, &mut step).await;
+    app.spinner().touch();
+    match result {
         Ok(resp) => resp,
         Err(e) => {
             let mut x = slot
@@ -325,7 +328,7 @@ async fn run(
         directives,
         request_content_type: text_header(http::header::CONTENT_TYPE),
         user_agent: text_header(http::header::USER_AGENT),
-        request_headers: parts.headers,
+        request_headers: crate::exchange::owned_headers(&parts.headers),
     });
 
     if let Some(hit) = hit {
@@ -581,6 +584,9 @@ enum Target<'a> {
     Universal,
 }
 
+/// Bodies up to this size are copied into their own allocation (see [`read_body`]).
+const SMALL_BODY: usize = 64 * 1024;
+
 async fn read_body(body: Body, headers: &HeaderMap, cap: usize) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
@@ -598,7 +604,12 @@ async fn read_body(body: Body, headers: &HeaderMap, cap: usize) -> Result<Bytes,
         }
     }
     match Limited::new(body, cap).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
+        // A small body is copied out of the connection's read buffer, which it would
+        // otherwise keep alive for as long as its log record waits to be written.
+        Ok(collected) => Ok(match collected.to_bytes() {
+            b if b.len() <= SMALL_BODY => Bytes::copy_from_slice(&b),
+            b => b,
+        }),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
         Err(_) => Err(ApiError::new(
             ErrorKind::BadRequest,

@@ -24,8 +24,8 @@ use tokio::net::TcpListener;
 /// A built application and its background work.
 pub struct Built {
     pub app: App,
-    /// The log writer; drained by [`run`] on shutdown.
-    pub log_writer: tokio::task::JoinHandle<()>,
+    /// The log writer's thread; [`run`] drains its queue on shutdown.
+    pub log_writer: std::thread::JoinHandle<()>,
 }
 
 /// Builds the application from a validated config: opens the store, applies the config's
@@ -58,8 +58,11 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
             Arc::new(MemoryLimiter::default()),
         ),
     };
+    let spinner = crate::spin::Spinner::new(config.busy_poll);
+    tokio::spawn(spinner.clone().run());
     let (log_queue, log_writer) =
-        logpipe::spawn(store.clone(), prices, metrics.clone(), cache.clone());
+        logpipe::spawn(store.clone(), prices, metrics.clone(), cache.clone())
+            .context("starting the log writer")?;
     let app = App::new(Parts {
         config,
         catalog,
@@ -71,6 +74,7 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
         secrets,
         cache,
         limiter,
+        spinner,
     });
     Ok(Built { app, log_writer })
 }
@@ -116,7 +120,8 @@ pub async fn run(built: Built, listener: TcpListener) -> anyhow::Result<()> {
         );
     }
     drop(queue);
-    log_writer.abort();
+    // The writer thread ends once the last queue handle is gone; nothing is left for it to do.
+    drop(log_writer);
     tracing::info!("stopped");
     Ok(())
 }
