@@ -341,16 +341,43 @@ const CREDENTIAL_HEADERS: [&str; 9] = [
 
 /// Request headers as JSON with every credential replaced by `REDACTED`.
 pub fn redacted_headers_json(h: &http::HeaderMap) -> String {
-    let mut map = serde_json::Map::with_capacity(h.keys_len());
-    for name in h.keys() {
-        let value = if CREDENTIAL_HEADERS.contains(&name.as_str()) {
-            "REDACTED".to_owned()
-        } else {
-            joined(h, name)
-        };
-        map.insert(name.as_str().to_owned(), serde_json::Value::String(value));
+    headers_to_json(h, true)
+}
+
+/// Headers as a JSON object of name → value (repeated names joined with ", ").
+pub fn headers_json(h: &http::HeaderMap) -> String {
+    headers_to_json(h, false)
+}
+
+/// Writes the JSON object straight into one buffer: no intermediate map or per-value copies.
+fn headers_to_json(h: &http::HeaderMap, redact: bool) -> String {
+    let mut out: Vec<u8> = Vec::with_capacity(64 + h.len() * 48);
+    out.push(b'{');
+    for (i, name) in h.keys().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_json_str(&mut out, name.as_str());
+        out.push(b':');
+        if redact && CREDENTIAL_HEADERS.contains(&name.as_str()) {
+            out.extend_from_slice(b"\"REDACTED\"");
+            continue;
+        }
+        let mut values = h.get_all(name).iter();
+        match (values.next(), values.next()) {
+            (Some(v), None) => push_json_str(&mut out, &String::from_utf8_lossy(v.as_bytes())),
+            _ => push_json_str(&mut out, &joined(h, name)),
+        }
     }
-    serde_json::Value::Object(map).to_string()
+    out.push(b'}');
+    // Only JSON string literals and punctuation were written: always UTF-8.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends `s` as a JSON string literal.
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 fn joined(h: &http::HeaderMap, name: &http::HeaderName) -> String {
@@ -359,18 +386,6 @@ fn joined(h: &http::HeaderMap, name: &http::HeaderName) -> String {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Headers as a JSON object of name → value (repeated names joined with ", ").
-pub fn headers_json(h: &http::HeaderMap) -> String {
-    let mut map = serde_json::Map::with_capacity(h.keys_len());
-    for name in h.keys() {
-        map.insert(
-            name.as_str().to_owned(),
-            serde_json::Value::String(joined(h, name)),
-        );
-    }
-    serde_json::Value::Object(map).to_string()
 }
 
 #[cfg(test)]
@@ -392,5 +407,26 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
         assert_eq!(v["authorization"], "REDACTED");
         assert_eq!(v["x-trace"], "abc");
+    }
+
+    #[test]
+    fn headers_become_one_json_object() {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            "content-type",
+            http::HeaderValue::from_static("application/json"),
+        );
+        h.append("x-multi", http::HeaderValue::from_static("a"));
+        h.append("x-multi", http::HeaderValue::from_static("b \"quoted\""));
+        h.insert(
+            "x-bytes",
+            http::HeaderValue::from_bytes(b"caf\xe9").expect("opaque"),
+        );
+        let v: serde_json::Value = serde_json::from_str(&headers_json(&h)).expect("JSON");
+        assert_eq!(v["content-type"], "application/json");
+        assert_eq!(v["x-multi"], "a, b \"quoted\"");
+        assert_eq!(v["x-bytes"], "caf\u{fffd}");
+        assert_eq!(v.as_object().map(|o| o.len()), Some(3));
+        assert_eq!(headers_json(&http::HeaderMap::new()), "{}");
     }
 }
