@@ -7,6 +7,10 @@
 #   bench/run.sh --quick         ~3-minute smoke run
 #   bench/run.sh --self-test     no gateway: both paths go straight to the fake
 #                                (checks the harness; ratios should be ~1)
+#   bench/run.sh --reference     no gateway: the gateway path goes through
+#                                `loadgen forward`, a bare hyper proxy pinned
+#                                where the gateway would be (what any proxy
+#                                costs on this rig; scenarios 1-5 only)
 #   bench/run.sh --mock          use loadgen's built-in stand-in upstream
 #                                instead of fake-provider
 #   bench/run.sh --no-build      use the binaries already built
@@ -34,6 +38,7 @@ BIN="$CARGO_TARGET_DIR/release"
 
 QUICK=()
 SELF_TEST=0
+REFERENCE=0
 MOCK=0
 BUILD=1
 PRIO=rt
@@ -42,11 +47,12 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --quick) QUICK=(--quick) ;;
         --self-test) SELF_TEST=1 ;;
+        --reference) REFERENCE=1 ;;
         --mock) MOCK=1 ;;
         --no-build) BUILD=0 ;;
         --prio) PRIO="$2"; shift ;;
         --) shift; EXTRA=("$@"); break ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -62,7 +68,7 @@ log "open-file limit: $(ulimit -n)"
 if [[ $BUILD -eq 1 ]]; then
     pkgs=(-p switchyard-bench)
     [[ $MOCK -eq 0 ]] && pkgs+=(-p switchyard-testkit)
-    [[ $SELF_TEST -eq 0 ]] && pkgs+=(-p switchyard)
+    [[ $SELF_TEST -eq 0 && $REFERENCE -eq 0 ]] && pkgs+=(-p switchyard)
     log "building ${pkgs[*]} (release, target dir $CARGO_TARGET_DIR)"
     (cd "$ROOT" && cargo build --release "${pkgs[@]}")
 fi
@@ -181,6 +187,14 @@ if [[ $SELF_TEST -eq 1 ]]; then
     GW_PID="$FAKE_PID"
     NOTES+=(--note "SELF-TEST: no gateway; both paths go straight to the upstream, so added latency should be ~0 and ratios ~100 %. Memory rows are the upstream's.")
     OUT_BASE="$RESULTS/selftest"
+elif [[ $REFERENCE -eq 1 ]]; then
+    start forward "$WORK/forward.out" "$WORK/forward.err" \
+        "${PIN_GW[@]}" "${SRV_PRIO[@]}" "$BIN/loadgen" forward --listen 127.0.0.1:0 --upstream "$FAKE_URL"
+    GW_URL="$STARTED_URL"
+    GW_PID="$STARTED_PID"
+    GW_CHAT="$GW_URL/v1/chat/completions"
+    NOTES+=(--note "REFERENCE: no gateway; the gateway path goes through \`loadgen forward\`, a bare hyper HTTP/1 proxy (pooled client, TCP_NODELAY, bodies streamed untouched) pinned and prioritised as the gateway would be. Its added latency is what crossing the second core and socket pair costs any proxy on this machine. Memory rows are the proxy's.")
+    OUT_BASE="$RESULTS/reference"
 else
     # Which scenarios will run (loadgen's default is all of them).
     SCEN="1,2,3,4,5,A,B,C,D"

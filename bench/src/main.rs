@@ -9,6 +9,7 @@
 
 mod client;
 mod features;
+mod forward;
 mod mock;
 mod report;
 mod scenarios;
@@ -46,6 +47,15 @@ enum Cmd {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
+    },
+    /// Serve a bare forwarding proxy to `--upstream` (the `run.sh --reference` baseline).
+    Forward {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Upstream base URL, `http://IP:PORT`.
+        #[arg(long)]
+        upstream: String,
     },
 }
 
@@ -350,6 +360,7 @@ fn main() -> Result<()> {
     match cli.cmd {
         Cmd::Run(args) => rt.block_on(run(*args)),
         Cmd::Mock { listen } => rt.block_on(mock::serve(listen)),
+        Cmd::Forward { listen, upstream } => rt.block_on(forward::serve(listen, &upstream)),
     }
 }
 
