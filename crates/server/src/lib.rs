@@ -23,6 +23,7 @@ pub mod exchange;
 pub mod forward;
 pub mod gateways;
 pub mod logpipe;
+pub mod memory;
 pub mod metrics;
 pub mod proxy;
 pub mod relay;

@@ -4,8 +4,10 @@
 //! - The response path only does a non-blocking `try_send`. When the queue is full the
 //!   record is dropped and counted (`switchyard_log_records_dropped_total`); the queue holds
 //!   [`QUEUE_CAPACITY`] records, minutes of traffic at thousands of requests per second.
-//! - A batch is written when it reaches [`BATCH_MAX`] records or [`BATCH_WINDOW`] after its
-//!   first record, whichever comes first.
+//! - The writer sleeps until a record arrives, then lets records gather for [`BATCH_WINDOW`]
+//!   and writes everything queued, in batches of up to [`BATCH_MAX`]. While it gathers it
+//!   does not wait on the queue, so handing a record over costs the request no wake-up of
+//!   another thread.
 //! - A failed write is retried with backoff, keeping the batch; meanwhile new records wait
 //!   in the queue (and are dropped, counted, only if it fills).
 //! - Shutdown calls [`LogQueue::flush`], which returns once every record queued before it
@@ -28,7 +30,7 @@ use switchyard_store::Store;
 use tokio::sync::{mpsc, oneshot};
 
 pub const QUEUE_CAPACITY: usize = 65_536;
-pub const BATCH_MAX: usize = 512;
+pub const BATCH_MAX: usize = 2048;
 pub const BATCH_WINDOW: Duration = Duration::from_millis(50);
 /// Bodies are stored up to this size (SPEC: 10 MB each).
 pub const BODY_CAP: usize = 10 * 1024 * 1024;
@@ -121,23 +123,31 @@ struct Writer {
 
 impl Writer {
     async fn run(self, mut rx: mpsc::Receiver<Msg>) {
-        let this = self;
         let mut done: Vec<Completed> = Vec::with_capacity(BATCH_MAX);
+        // Idle: one wake-up for the first record.
         while let Some(first) = rx.recv().await {
             let mut acks = Vec::new();
             take(first, &mut done, &mut acks);
-            let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
-            while done.len() < BATCH_MAX && acks.is_empty() {
-                tokio::select! {
-                    m = rx.recv() => match m {
-                        Some(m) => take(m, &mut done, &mut acks),
-                        None => break,
-                    },
-                    _ = tokio::time::sleep_until(deadline) => break,
+            // Gather: records pile up in the queue for the window. Nothing waits on the
+            // channel meanwhile, so handing over a record wakes no thread.
+            if acks.is_empty() {
+                tokio::time::sleep(BATCH_WINDOW).await;
+            }
+            loop {
+                while done.len() < BATCH_MAX {
+                    match rx.try_recv() {
+                        Ok(m) => take(m, &mut done, &mut acks),
+                        Err(_) => break,
+                    }
+                }
+                let full = done.len() == BATCH_MAX;
+                let mut batch = self.process(std::mem::take(&mut done));
+                self.write(&mut batch).await;
+                if !full {
+                    break;
                 }
             }
-            let mut batch = this.process(std::mem::take(&mut done));
-            this.write(&mut batch).await;
+            crate::memory::maybe_trim();
             for ack in acks {
                 let _ = ack.send(());
             }

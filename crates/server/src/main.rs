@@ -113,7 +113,12 @@ async fn tokens(config: Config, action: TokenAction) -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let (writer, _guard) = tracing_appender::non_blocking(std::io::stderr());
+    // Buffered: the appender's thread flushes whenever its queue runs empty, so a burst of
+    // lines costs one write instead of one per line.
+    let (writer, _guard) = tracing_appender::non_blocking(std::io::BufWriter::with_capacity(
+        64 * 1024,
+        std::io::stderr(),
+    ));
     let filter = EnvFilter::try_from_env("SWITCHYARD_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn"));
     let json = std::env::var("SWITCHYARD_LOG_FORMAT").is_ok_and(|v| v == "json");
@@ -149,6 +154,8 @@ fn main() -> anyhow::Result<()> {
             }
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
+                // A worker with nothing left to do hands freed memory back (rate-limited).
+                .on_thread_park(switchyard::memory::maybe_trim)
                 .build()
                 .context("starting the async runtime")?;
             runtime.block_on(async move {

@@ -1,0 +1,54 @@
+//! Handing freed memory back to the operating system.
+//!
+//! The allocator (mimalloc, set in `main.rs`) returns free pages to the system lazily, while
+//! it allocates; a gateway that goes quiet after a burst (thousands of streams ending at
+//! once) would keep its peak size. [`Trim::maybe`] runs mimalloc's collection for the
+//! calling thread's heap, which also purges pages no thread uses any more, at most once per
+//! [`INTERVAL`]. It is called when a runtime worker is about to sleep and after each log
+//! batch: the moments a thread has just finished its work.
+
+#![allow(unsafe_code)]
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+/// Least time between two collections on one thread.
+pub const INTERVAL: Duration = Duration::from_secs(1);
+
+thread_local! {
+    static LAST: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Collects the calling thread's free memory if [`INTERVAL`] has passed since it last did.
+pub fn maybe_trim() {
+    let now = Instant::now();
+    let due = LAST.with(|last| match last.get() {
+        Some(t) if now.duration_since(t) < INTERVAL => false,
+        _ => {
+            last.set(Some(now));
+            true
+        }
+    });
+    if due {
+        // SAFETY: `mi_collect` takes no pointers and may be called from any thread at any
+        // time; it only walks and releases the allocator's own free pages.
+        unsafe { libmimalloc_sys::mi_collect(true) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collects_at_most_once_per_interval() {
+        maybe_trim();
+        let first = LAST.with(Cell::get).expect("collected");
+        maybe_trim();
+        assert_eq!(
+            LAST.with(Cell::get),
+            Some(first),
+            "a second call within the interval is skipped"
+        );
+    }
+}
