@@ -32,8 +32,6 @@ use tokio::sync::{mpsc, oneshot};
 pub const QUEUE_CAPACITY: usize = 65_536;
 pub const BATCH_MAX: usize = 2048;
 pub const BATCH_WINDOW: Duration = Duration::from_millis(50);
-/// Records built between two offers of the CPU to other threads (about 100 µs of work).
-const YIELD_EVERY: usize = 8;
 /// Bodies are stored up to this size (SPEC: 10 MB each).
 pub const BODY_CAP: usize = 10 * 1024 * 1024;
 
@@ -161,16 +159,7 @@ impl Writer {
         let mut puts = Vec::new();
         let records: Vec<PendingLog> = done
             .into_iter()
-            .enumerate()
-            .filter_map(|(i, c)| {
-                // Every few records, offer the CPU to a request waiting for it: this thread
-                // shares the cores with the ones serving requests, and a long batch would
-                // otherwise hold one up for the rest of the scheduler's time slice.
-                if i % YIELD_EVERY == YIELD_EVERY - 1 {
-                    std::thread::yield_now();
-                }
-                self.record(c, &mut puts)
-            })
+            .filter_map(|c| self.record(c, &mut puts))
             .collect();
         for (key, entry, ttl) in puts {
             let cache = self.cache.clone();
