@@ -112,6 +112,7 @@ async fn tokens(config: Config, action: TokenAction) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
+    switchyard::memory::no_huge_pages();
     let cli = Cli::parse();
     // Buffered: the appender's thread flushes whenever its queue runs empty, so a burst of
     // lines costs one write instead of one per line.
