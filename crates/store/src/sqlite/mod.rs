@@ -53,7 +53,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
-            // 8 MiB of page cache per connection: appends touch only the right edge of each
+            // 8 MiB of page cache for the writer: appends touch only the right edge of each
             // index, and reads of colder pages come from the OS page cache.
             .pragma("cache_size", "-8192")
             .pragma("temp_store", "memory")
@@ -71,9 +71,11 @@ impl SqliteStore {
         let read = if in_memory {
             write.clone()
         } else {
+            // Readers get 2 MiB each: a control-plane query that scans many pages reads them
+            // from the OS page cache, instead of each connection keeping its own copy.
             SqlitePoolOptions::new()
                 .max_connections(4)
-                .connect_with(opts)
+                .connect_with(opts.pragma("cache_size", "-2048"))
                 .await?
         };
         Ok(Self {
