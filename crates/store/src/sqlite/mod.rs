@@ -53,9 +53,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
-            // 8 MiB of page cache for the writer: appends touch only the right edge of each
+            // 4 MiB of page cache for the writer: appends touch only the right edge of each
             // index, and reads of colder pages come from the OS page cache.
-            .pragma("cache_size", "-8192")
+            .pragma("cache_size", "-4096")
             .pragma("temp_store", "memory")
             // Planner statistics from a sample, so `PRAGMA optimize` stays quick at any size.
             .pragma("analysis_limit", "1000");
