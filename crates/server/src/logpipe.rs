@@ -85,15 +85,17 @@ pub fn spawn(
     cache: Arc<dyn CacheStore>,
 ) -> std::io::Result<(LogQueue, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+    let dropped = Arc::new(AtomicU64::new(0));
     let queue = LogQueue {
         tx,
-        dropped: Arc::new(AtomicU64::new(0)),
+        dropped: dropped.clone(),
     };
     let writer = Writer {
         store,
         prices,
         metrics,
         cache,
+        dropped,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -119,6 +121,8 @@ struct Writer {
     prices: Arc<PriceTable>,
     metrics: Arc<Metrics>,
     cache: Arc<dyn CacheStore>,
+    /// The queue's drop counter: a record that could not be built counts as dropped.
+    dropped: Arc<AtomicU64>,
 }
 
 impl Writer {
@@ -159,7 +163,18 @@ impl Writer {
         let mut puts = Vec::new();
         let records: Vec<PendingLog> = done
             .into_iter()
-            .filter_map(|c| self.record(c, &mut puts))
+            .filter_map(|c| {
+                // A bug in building one record must not end the writer (and with it all
+                // logging): that record is lost, counted, and the batch goes on.
+                let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.record(c, &mut puts)
+                }));
+                built.unwrap_or_else(|_| {
+                    tracing::error!("building a log record failed; the record is dropped");
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    None
+                })
+            })
             .collect();
         for (key, entry, ttl) in puts {
             let cache = self.cache.clone();
