@@ -481,6 +481,17 @@ key = "xai-..."
         assert_eq!(c.database, "sqlite://switchyard.db");
         assert!(c.auto_create_gateways);
         assert_eq!(c.upstream_timeout, Duration::from_secs(100));
+        assert_eq!(c.busy_poll, Duration::from_micros(100));
+    }
+
+    #[test]
+    fn busy_polling_can_be_tuned_or_turned_off() {
+        let c = Config::parse("busy_poll_us = 0\n").expect("valid");
+        assert_eq!(c.busy_poll, Duration::ZERO);
+        let c = Config::parse("busy_poll_us = 250\n").expect("valid");
+        assert_eq!(c.busy_poll, Duration::from_micros(250));
+        let e = err("busy_poll_us = -1\n");
+        assert!(e.contains("busy_poll_us") && e.contains("line 1"), "{e}");
     }
 
     fn err(text: &str) -> String {

@@ -57,9 +57,9 @@ pub struct Shared {
 pub fn owned_headers(h: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(h.len());
     for (name, value) in h {
+        // `from_bytes` copies the value into an allocation of its own.
         let mut copy =
-            http::HeaderValue::from_maybe_shared(Bytes::copy_from_slice(value.as_bytes()))
-                .unwrap_or_else(|_| value.clone());
+            http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
         copy.set_sensitive(value.is_sensitive());
         out.append(name.clone(), copy);
     }
@@ -186,6 +186,40 @@ impl Completed {
             capture,
             outcome,
             duration,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owned_headers_keep_every_value_in_new_memory() {
+        let buffer = Bytes::from_static(b"Bearer secretapplication/json");
+        let mut h = HeaderMap::new();
+        let mut auth =
+            http::HeaderValue::from_maybe_shared(buffer.slice(..13)).expect("valid value");
+        auth.set_sensitive(true);
+        h.insert(http::header::AUTHORIZATION, auth);
+        h.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_maybe_shared(buffer.slice(13..)).expect("valid value"),
+        );
+        h.append("x-multi", http::HeaderValue::from_static("a"));
+        h.append("x-multi", http::HeaderValue::from_static("b"));
+
+        let copy = owned_headers(&h);
+        assert_eq!(copy, h);
+        assert_eq!(copy.get_all("x-multi").iter().count(), 2);
+        assert!(copy[http::header::AUTHORIZATION].is_sensitive());
+        for (name, value) in &h {
+            let copied = copy.get(name).expect("present");
+            assert_ne!(
+                copied.as_bytes().as_ptr(),
+                value.as_bytes().as_ptr(),
+                "{name} still points into the original buffer"
+            );
         }
     }
 }

@@ -95,18 +95,22 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn polls_after_activity_and_parks_when_idle() {
-        let s = Spinner::new(Duration::from_millis(20));
+        // A window long enough that a slow machine cannot outrun it between two checks.
+        let s = Spinner::new(Duration::from_millis(300));
         let task = tokio::spawn(s.clone().run());
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert!(parked(&s), "idle from the start: no polling");
 
         s.touch();
-        tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(1)).await;
         assert!(!parked(&s), "polling right after activity");
 
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
         assert!(parked(&s), "parked again once the window has passed");
+
+        s.touch();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert!(!parked(&s), "the next activity wakes it again");
         task.abort();
     }
 
