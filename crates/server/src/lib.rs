@@ -27,6 +27,7 @@ pub mod memory;
 pub mod metrics;
 pub mod proxy;
 pub mod relay;
+pub mod sched;
 pub mod secrets;
 pub mod serve;
 pub mod shape;

@@ -4,6 +4,14 @@
 //! - The response path only does a non-blocking `try_send`. When the queue is full the
 //!   record is dropped and counted (`switchyard_log_records_dropped_total`); the queue holds
 //!   [`QUEUE_CAPACITY`] records, minutes of traffic at thousands of requests per second.
+//! - The writer runs at a lower priority than the request threads ([`crate::sched`]), so a
+//!   batch being written never holds up a request; it uses the time between requests. When
+//!   requests leave no such time (sustained overload), records would pile up until dropped;
+//!   instead, admission control ([`LogQueue::admit`], awaited before each gateway request)
+//!   holds new requests while more than [`ADMIT_DEPTH`] records wait and the writer is
+//!   healthy, each for at most [`ADMIT_MAX_WAIT`]. The writer releases them as it takes
+//!   records in. While the database fails (the writer is retrying) nothing is held: serving
+//!   goes on and the queue absorbs what it can.
 //! - The writer sleeps until a record arrives, then lets records gather for [`BATCH_WINDOW`]
 //!   and writes everything queued, in batches of up to [`BATCH_MAX`]. While it gathers it
 //!   does not wait on the queue, so handing a record over costs the request no wake-up of
@@ -19,7 +27,7 @@
 use crate::exchange::{Completed, Outcome};
 use crate::metrics::Metrics;
 use bytes::Bytes;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_core::price::PriceTable;
@@ -27,10 +35,14 @@ use switchyard_core::{LogRecord, Usage};
 use switchyard_store::cache::CacheStore;
 use switchyard_store::logs::PendingLog;
 use switchyard_store::Store;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 pub const QUEUE_CAPACITY: usize = 65_536;
-pub const BATCH_MAX: usize = 2048;
+/// Queued records above which new requests wait for the writer (while it is healthy).
+pub const ADMIT_DEPTH: usize = 2 * BATCH_MAX;
+/// The longest one request waits for the writer before it goes ahead anyway.
+pub const ADMIT_MAX_WAIT: Duration = Duration::from_secs(1);
+pub const BATCH_MAX: usize = 512;
 pub const BATCH_WINDOW: Duration = Duration::from_millis(50);
 /// Bodies are stored up to this size (SPEC: 10 MB each).
 pub const BODY_CAP: usize = 10 * 1024 * 1024;
@@ -45,6 +57,33 @@ enum Msg {
 pub struct LogQueue {
     tx: mpsc::Sender<Msg>,
     dropped: Arc<AtomicU64>,
+    gate: Arc<Gate>,
+}
+
+/// Admission control shared by the queue's senders and the writer.
+#[derive(Default)]
+pub struct Gate {
+    /// Whether the last write succeeded; requests are held only while it did.
+    unhealthy: AtomicBool,
+    /// Wakes requests held in [`LogQueue::admit`] (the writer took records in, or failed).
+    released: Notify,
+    /// Wakes the writer early from its gathering window when requests are being held.
+    pressure: Notify,
+}
+
+impl Gate {
+    /// Whether a request should wait, given the queue's depth.
+    fn holds(&self, depth: usize) -> bool {
+        depth > ADMIT_DEPTH && !self.unhealthy.load(Ordering::Relaxed)
+    }
+
+    /// Records the outcome of a write and lets held requests re-check.
+    fn set_healthy(&self, healthy: bool) {
+        let was_unhealthy = self.unhealthy.swap(!healthy, Ordering::Relaxed);
+        if !healthy && !was_unhealthy {
+            self.released.notify_waiters();
+        }
+    }
 }
 
 impl LogQueue {
@@ -54,6 +93,27 @@ impl LogQueue {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed);
             if n.is_power_of_two() {
                 tracing::warn!(dropped = n + 1, "log queue full; records dropped");
+            }
+        }
+    }
+
+    /// Waits while the writer is behind (more than [`ADMIT_DEPTH`] records queued) and
+    /// healthy, at most [`ADMIT_MAX_WAIT`]. Costs one atomic read when it is not behind.
+    pub async fn admit(&self) {
+        if !self.gate.holds(self.depth()) {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + ADMIT_MAX_WAIT;
+        loop {
+            let released = self.gate.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if !self.gate.holds(self.depth()) {
+                return;
+            }
+            self.gate.pressure.notify_one();
+            if tokio::time::timeout_at(deadline, released).await.is_err() {
+                return;
             }
         }
     }
@@ -86,9 +146,11 @@ pub fn spawn(
 ) -> std::io::Result<(LogQueue, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let dropped = Arc::new(AtomicU64::new(0));
+    let gate = Arc::new(Gate::default());
     let queue = LogQueue {
         tx,
         dropped: dropped.clone(),
+        gate: gate.clone(),
     };
     let writer = Writer {
         store,
@@ -96,13 +158,17 @@ pub fn spawn(
         metrics,
         cache,
         dropped,
+        gate,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let handle = std::thread::Builder::new()
         .name("switchyard-log".into())
-        .spawn(move || runtime.block_on(writer.run(rx)))?;
+        .spawn(move || {
+            crate::sched::lower_current_thread();
+            runtime.block_on(writer.run(rx))
+        })?;
     Ok((queue, handle))
 }
 
@@ -123,6 +189,7 @@ struct Writer {
     cache: Arc<dyn CacheStore>,
     /// The queue's drop counter: a record that could not be built counts as dropped.
     dropped: Arc<AtomicU64>,
+    gate: Arc<Gate>,
 }
 
 impl Writer {
@@ -133,9 +200,13 @@ impl Writer {
             let mut acks = Vec::new();
             take(first, &mut done, &mut acks);
             // Gather: records pile up in the queue for the window. Nothing waits on the
-            // channel meanwhile, so handing over a record wakes no thread.
+            // channel meanwhile, so handing over a record wakes no thread. Requests held by
+            // admission control cut the window short.
             if acks.is_empty() {
-                tokio::time::sleep(BATCH_WINDOW).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(BATCH_WINDOW) => {}
+                    _ = self.gate.pressure.notified() => {}
+                }
             }
             loop {
                 while done.len() < BATCH_MAX {
@@ -144,6 +215,8 @@ impl Writer {
                         Err(_) => break,
                     }
                 }
+                // Room was made: held requests may go on.
+                self.gate.released.notify_waiters();
                 let full = done.len() == BATCH_MAX;
                 let mut batch = self.process(std::mem::take(&mut done));
                 self.write(&mut batch).await;
@@ -200,12 +273,14 @@ impl Writer {
             let started = Instant::now();
             match self.store.write_batch(batch).await {
                 Ok(outcome) => {
+                    self.gate.set_healthy(true);
                     self.metrics
                         .log_batch(outcome.written, outcome.skipped, started.elapsed());
                     batch.clear();
                     return;
                 }
                 Err(e) => {
+                    self.gate.set_healthy(false);
                     self.metrics.log_write_failed();
                     tracing::error!(error = %e, records = batch.len(), retry_in_ms = backoff.as_millis() as u64, "writing log records failed");
                     tokio::time::sleep(backoff).await;
@@ -416,6 +491,96 @@ fn joined(h: &http::HeaderMap, name: &http::HeaderName) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A queue with no writer, holding `n` messages.
+    fn queue_holding(n: usize) -> (LogQueue, mpsc::Receiver<Msg>) {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        for _ in 0..n {
+            let (ack, _) = oneshot::channel();
+            tx.try_send(Msg::Flush(ack)).expect("room");
+        }
+        let queue = LogQueue {
+            tx,
+            dropped: Arc::default(),
+            gate: Arc::default(),
+        };
+        (queue, rx)
+    }
+
+    async fn admitted_within(queue: &LogQueue, ms: u64) -> bool {
+        tokio::time::timeout(Duration::from_millis(ms), queue.admit())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn requests_pass_while_the_writer_keeps_up() {
+        let (queue, _rx) = queue_holding(ADMIT_DEPTH);
+        assert!(admitted_within(&queue, 50).await);
+    }
+
+    #[tokio::test]
+    async fn requests_wait_while_the_writer_is_behind_until_it_takes_records_in() {
+        let (queue, mut rx) = queue_holding(ADMIT_DEPTH + 11);
+        let held = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.admit().await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!held.is_finished(), "held while the queue is deep");
+        // The writer would be woken early from its gathering window.
+        tokio::time::timeout(Duration::from_secs(1), queue.gate.pressure.notified())
+            .await
+            .expect("the writer is told that requests wait");
+        for _ in 0..10 {
+            rx.try_recv().expect("message");
+        }
+        queue.gate.released.notify_waiters();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!held.is_finished(), "still one over the depth");
+        rx.try_recv().expect("message");
+        queue.gate.released.notify_waiters();
+        tokio::time::timeout(Duration::from_secs(1), held)
+            .await
+            .expect("released")
+            .expect("task");
+    }
+
+    #[tokio::test]
+    async fn a_failing_writer_holds_nobody() {
+        let (queue, _rx) = queue_holding(ADMIT_DEPTH + 1);
+        let held = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.admit().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!held.is_finished());
+        queue.gate.set_healthy(false);
+        tokio::time::timeout(Duration::from_secs(1), held)
+            .await
+            .expect("released when the write failed")
+            .expect("task");
+        assert!(
+            admitted_within(&queue, 50).await,
+            "not held while unhealthy"
+        );
+        queue.gate.set_healthy(true);
+        assert!(
+            !admitted_within(&queue, 50).await,
+            "held again once writes succeed"
+        );
+    }
+
+    #[tokio::test]
+    async fn nobody_waits_longer_than_the_limit() {
+        let (queue, _rx) = queue_holding(ADMIT_DEPTH + 1);
+        let started = std::time::Instant::now();
+        tokio::time::timeout(ADMIT_MAX_WAIT * 3, queue.admit())
+            .await
+            .expect("gave up waiting");
+        let waited = started.elapsed();
+        assert!(waited >= ADMIT_MAX_WAIT, "{waited:?}");
+    }
 
     #[test]
     fn credentials_never_reach_the_stored_headers() {

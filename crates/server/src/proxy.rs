@@ -100,6 +100,7 @@ fn parse_route(path: &str) -> Result<Route<'_>, GatewayError> {
 /// Entry point for `ANY /v1/*`.
 pub async fn handle(State(app): State<App>, req: Request) -> Response {
     app.spinner().touch();
+    app.log_queue().admit().await;
     let mut slot = Some(Box::new(Exchange::new(
         req.method().clone(),
         req.uri().path(),

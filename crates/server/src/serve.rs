@@ -63,6 +63,8 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
     let (log_queue, log_writer) =
         logpipe::spawn(store.clone(), prices, metrics.clone(), cache.clone())
             .context("starting the log writer")?;
+    // The SQLite write connection's thread writes the log: background work (see sched.rs).
+    crate::sched::lower_threads_named(crate::sched::SQLITE_WRITER_THREAD);
     let app = App::new(Parts {
         config,
         catalog,

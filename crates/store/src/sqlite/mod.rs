@@ -7,6 +7,10 @@
 //! timeout) rather than failing. Planner statistics are refreshed by `PRAGMA optimize` at
 //! open and every few thousand batches; nothing needs to be called from outside.
 //!
+//! The write connection's worker thread is named [`WRITER_THREAD_NAME`] and the connection
+//! is kept open for the life of the pool (no idle timeout or lifetime), so that a server can
+//! find that one thread and give it a lower priority than the threads that serve requests.
+//!
 //! - `gateways`: `GatewayStore`. - `logs`: `LogSink` and `LogQuery`. - `keys`: `KeyStore`.
 //! - `TokenStore`: the statements both backends share ([`crate::tokens`]).
 
@@ -29,6 +33,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) const D: Dialect = Dialect::Sqlite;
+
+/// The name of the write connection's worker thread (at most 15 bytes: Linux keeps no more).
+pub const WRITER_THREAD_NAME: &str = "sqlite-writer";
 
 /// Pools over one SQLite database file.
 #[derive(Clone)]
@@ -62,7 +69,9 @@ impl SqliteStore {
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let write = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(opts.clone())
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(opts.clone().thread_name(|_| WRITER_THREAD_NAME.to_owned()))
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&write).await?;
         sqlx::query("PRAGMA optimize=0x10002")
