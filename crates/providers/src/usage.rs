@@ -44,13 +44,15 @@
 //! tail from its first event boundary on; if that finds no usage, the tail's last `"usage"`
 //! (or `"usageMetadata"`) object is parsed wherever it sits. Nothing here panics on any input.
 
+mod wire;
+
 use crate::sse::{SseEvent, SseParser};
 use bytes::Bytes;
-use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::borrow::Cow;
 use std::io::Read;
 use switchyard_core::Usage;
+use wire::{Answer, Counts};
 
 /// The most decompressed bytes looked at; the rest of a larger body is ignored.
 pub const MAX_DECODED_BYTES: u64 = 64 * 1024 * 1024;
@@ -248,79 +250,13 @@ fn sniff(content_type: Option<&str>, head: &[&[u8]]) -> Format {
     }
 }
 
-/// The fields of an answer that can carry usage or the model name, borrowed; everything else
-/// (choices, content, candidates) is skipped without being built.
-#[derive(serde::Deserialize)]
-struct Skeleton<'a> {
-    #[serde(borrow)]
-    model: Option<&'a RawValue>,
-    #[serde(borrow, rename = "modelVersion")]
-    model_version: Option<&'a RawValue>,
-    #[serde(borrow, rename = "type")]
-    kind: Option<&'a RawValue>,
-    #[serde(borrow)]
-    usage: Option<&'a RawValue>,
-    #[serde(borrow, rename = "usageMetadata")]
-    usage_metadata: Option<&'a RawValue>,
-    #[serde(borrow)]
-    message: Option<&'a RawValue>,
-    #[serde(borrow)]
-    response: Option<&'a RawValue>,
-    #[serde(borrow)]
-    x_groq: Option<&'a RawValue>,
-}
-
-/// The part of a nested object (`message`, `response`, `x_groq`) that matters.
-#[derive(serde::Deserialize)]
-struct Nested<'a> {
-    #[serde(borrow)]
-    model: Option<&'a RawValue>,
-    #[serde(borrow, rename = "modelVersion")]
-    model_version: Option<&'a RawValue>,
-    #[serde(borrow)]
-    usage: Option<&'a RawValue>,
-}
-
-fn small(raw: Option<&RawValue>) -> Option<Value> {
-    raw.and_then(|r| serde_json::from_str(r.get()).ok())
-}
-
-/// The skeleton of one JSON object as a small [`Value`] with only the fields that matter.
-fn skeleton(doc: &[u8]) -> Option<Value> {
-    let sk: Skeleton<'_> = serde_json::from_slice(doc).ok()?;
-    let mut out = Map::new();
-    for (key, raw) in [
-        ("model", sk.model),
-        ("modelVersion", sk.model_version),
-        ("type", sk.kind),
-        ("usage", sk.usage),
-        ("usageMetadata", sk.usage_metadata),
-    ] {
-        if let Some(v) = small(raw) {
-            out.insert(key.to_owned(), v);
-        }
-    }
-    for (key, raw) in [
-        ("message", sk.message),
-        ("response", sk.response),
-        ("x_groq", sk.x_groq),
-    ] {
-        let Some(raw) = raw else { continue };
-        if let Ok(n) = serde_json::from_str::<Nested<'_>>(raw.get()) {
-            let mut m = Map::new();
-            for (k, r) in [
-                ("model", n.model),
-                ("modelVersion", n.model_version),
-                ("usage", n.usage),
-            ] {
-                if let Some(v) = small(r) {
-                    m.insert(k.to_owned(), v);
-                }
-            }
-            out.insert(key.to_owned(), Value::Object(m));
-        }
-    }
-    Some(Value::Object(out))
+/// One JSON object read for the fields that can carry usage or the model name; everything
+/// else (choices, content, candidates) is skipped without being built ([`wire`]).
+fn skeleton(doc: &[u8]) -> Option<Answer> {
+    let mut de = serde_json::Deserializer::from_slice(doc);
+    let answer = wire::answer(&mut de).ok()?;
+    de.end().ok()?;
+    Some(answer)
 }
 
 /// A JSON document, JSON lines, or concatenated documents; arrays are walked element-wise.
@@ -330,8 +266,8 @@ fn parse_json(acc: &mut Accumulator, head: &[&[u8]]) -> bool {
     // The common case, one JSON object: read only the fields that can carry usage.
     let trimmed = body.trim_ascii();
     if trimmed.first() == Some(&b'{') {
-        if let Some(v) = skeleton(trimmed) {
-            acc.value(&v, None);
+        if let Some(answer) = skeleton(trimmed) {
+            acc.answer(&answer, None);
             return true;
         }
     }
@@ -405,12 +341,12 @@ struct AnthropicCounts {
 }
 
 impl AnthropicCounts {
-    fn read(u: &Map<String, Value>) -> Self {
+    fn read(u: &Counts) -> Self {
         Self {
-            input: count(u.get("input_tokens")),
-            output: count(u.get("output_tokens")),
-            cache_read: count(u.get("cache_read_input_tokens")),
-            cache_creation: count(u.get("cache_creation_input_tokens")),
+            input: u.input_tokens.flatten(),
+            output: u.output_tokens.flatten(),
+            cache_read: u.cache_read_input_tokens.flatten(),
+            cache_creation: u.cache_creation_input_tokens.flatten(),
         }
     }
 
@@ -470,7 +406,7 @@ impl Accumulator {
 
     /// A usage object found by scanning raw bytes, without its parent. After an Anthropic
     /// `message_start`, a later bare usage can only be a `message_delta`'s.
-    fn scanned_usage(&mut self, key: &str, u: &Map<String, Value>) {
+    fn scanned_usage(&mut self, key: &str, u: &Counts) {
         let kind = matches!(self.found, Some(Found::Anthropic(_))).then_some("message_delta");
         self.usage_object(key, u, kind);
     }
@@ -485,79 +421,70 @@ impl Accumulator {
         if !wants_model && !has_usage_object(data.as_bytes()) {
             return;
         }
-        let parsed = if data.starts_with('{') {
-            skeleton(data.as_bytes())
-        } else {
-            serde_json::from_str::<Value>(data).ok()
-        };
-        if let Some(v) = parsed {
+        if data.starts_with('{') {
+            if let Some(answer) = skeleton(data.as_bytes()) {
+                self.answer(&answer, event.event.as_deref());
+            }
+        } else if let Ok(v) = serde_json::from_str::<Value>(data) {
             self.value(&v, event.event.as_deref());
         }
     }
 
     /// One JSON value: a whole body, a stream event's data, or an element of a JSON array.
     fn value(&mut self, v: &Value, event_name: Option<&str>) {
-        let obj = match v {
-            Value::Object(obj) => obj,
-            Value::Array(items) => {
-                for item in items {
-                    if item.is_object() {
-                        self.value(item, event_name);
-                    }
+        match v {
+            Value::Object(_) => {
+                if let Ok(answer) = wire::answer(v) {
+                    self.answer(&answer, event_name);
                 }
-                return;
             }
-            _ => return,
-        };
-        if self.model.is_none() {
-            self.model = model_of(obj);
+            Value::Array(items) => {
+                for item in items.iter().filter(|i| i.is_object()) {
+                    self.value(item, event_name);
+                }
+            }
+            _ => {}
         }
-        let kind = obj.get("type").and_then(Value::as_str).or(event_name);
-        if let Some(u) = obj.get("usageMetadata").and_then(Value::as_object) {
+    }
+
+    /// One answer object.
+    fn answer(&mut self, a: &Answer, event_name: Option<&str>) {
+        if self.model.is_none() {
+            self.model = a.named_model();
+        }
+        let kind = a.kind.as_deref().or(event_name);
+        if let Some(u) = &a.usage_metadata {
             self.set(Found::Usage(gemini(u)));
         }
         if kind == Some("message_start") {
-            if let Some(u) = obj
-                .get("message")
-                .and_then(|m| m.get("usage"))
-                .and_then(Value::as_object)
-            {
+            if let Some(u) = a.message.as_ref().and_then(|m| m.usage.as_ref()) {
                 self.set(Found::Anthropic(AnthropicCounts::read(u)));
             }
         }
-        if let Some(u) = obj
-            .get("response")
-            .and_then(|r| r.get("usage"))
-            .and_then(Value::as_object)
-        {
+        if let Some(u) = a.response.as_ref().and_then(|r| r.usage.as_ref()) {
             self.usage_object("usage", u, Some("response"));
         }
-        if let Some(u) = obj.get("usage").and_then(Value::as_object) {
+        if let Some(u) = &a.usage {
             self.usage_object("usage", u, kind);
         }
-        if let Some(u) = obj
-            .get("x_groq")
-            .and_then(|x| x.get("usage"))
-            .and_then(Value::as_object)
-        {
+        if let Some(u) = a.x_groq.as_ref().and_then(|x| x.usage.as_ref()) {
             self.usage_object("usage", u, None);
         }
     }
 
     /// A `usage` (or `usageMetadata`) object found under `key`; `kind` is its parent's
     /// `type` or event name when known.
-    fn usage_object(&mut self, key: &str, u: &Map<String, Value>, kind: Option<&str>) {
+    fn usage_object(&mut self, key: &str, u: &Counts, kind: Option<&str>) {
         if key == "usageMetadata" {
             self.set(Found::Usage(gemini(u)));
             return;
         }
-        let has = |k: &str| u.contains_key(k);
-        if has("prompt_tokens") || has("completion_tokens") {
+        if u.prompt_tokens.is_some() || u.completion_tokens.is_some() {
             self.set(Found::Usage(self.chat(u)));
-        } else if has("input_tokens") || has("output_tokens") {
+        } else if u.input_tokens.is_some() || u.output_tokens.is_some() {
             let anthropic = matches!(kind, Some("message" | "message_start" | "message_delta"))
-                || has("cache_read_input_tokens")
-                || has("cache_creation_input_tokens");
+                || u.cache_read_input_tokens.is_some()
+                || u.cache_creation_input_tokens.is_some();
             if !anthropic {
                 self.set(Found::Usage(responses(u)));
             } else if kind == Some("message_delta") {
@@ -572,7 +499,7 @@ impl Accumulator {
             } else {
                 self.set(Found::Anthropic(AnthropicCounts::read(u)));
             }
-        } else if let Some(ticks) = count(u.get("cost_in_usd_ticks")) {
+        } else if let Some(ticks) = u.cost_in_usd_ticks.flatten() {
             // Image and video answers: a bill without token counts.
             self.set(Found::Usage(Usage {
                 cost_in_usd_ticks: Some(ticks),
@@ -582,20 +509,12 @@ impl Accumulator {
     }
 
     /// OpenAI Chat Completions usage (also xAI, Groq, Mistral, DeepSeek, …).
-    fn chat(&self, u: &Map<String, Value>) -> Usage {
-        let prompt = count(u.get("prompt_tokens"));
-        let completion = count(u.get("completion_tokens"));
-        let cached = count(
-            u.get("prompt_tokens_details")
-                .and_then(|d| d.get("cached_tokens")),
-        )
-        .or_else(|| count(u.get("prompt_cache_hit_tokens")));
-        let reasoning = count(
-            u.get("completion_tokens_details")
-                .and_then(|d| d.get("reasoning_tokens")),
-        )
-        .or_else(|| count(u.get("reasoning_tokens")));
-        let total = count(u.get("total_tokens"));
+    fn chat(&self, u: &Counts) -> Usage {
+        let prompt = u.prompt_tokens.flatten();
+        let completion = u.completion_tokens.flatten();
+        let cached = u.prompt_cached.or(u.prompt_cache_hit_tokens.flatten());
+        let reasoning = u.completion_reasoning.or(u.reasoning_tokens.flatten());
+        let total = u.total_tokens.flatten();
         let included = match (prompt, completion, reasoning, total) {
             (Some(p), Some(c), Some(r), Some(t)) if r > 0 => {
                 let pc = p.saturating_add(c);
@@ -619,80 +538,39 @@ impl Accumulator {
             cached_tokens_in: cached,
             cache_write_tokens_in: None,
             reasoning_tokens: reasoning,
-            cost_in_usd_ticks: count(u.get("cost_in_usd_ticks")),
+            cost_in_usd_ticks: u.cost_in_usd_ticks.flatten(),
         }
     }
 }
 
 /// OpenAI Responses usage: `output_tokens` includes reasoning (on xAI too).
-fn responses(u: &Map<String, Value>) -> Usage {
-    let output = count(u.get("output_tokens"));
-    let reasoning = count(
-        u.get("output_tokens_details")
-            .and_then(|d| d.get("reasoning_tokens")),
-    );
+fn responses(u: &Counts) -> Usage {
+    let output = u.output_tokens.flatten();
+    let reasoning = u.output_reasoning;
     Usage {
-        tokens_in: count(u.get("input_tokens")),
+        tokens_in: u.input_tokens.flatten(),
         tokens_out: output.map(|o| o.saturating_sub(reasoning.unwrap_or(0))),
-        cached_tokens_in: count(
-            u.get("input_tokens_details")
-                .and_then(|d| d.get("cached_tokens")),
-        ),
+        cached_tokens_in: u.input_cached,
         cache_write_tokens_in: None,
         reasoning_tokens: reasoning,
-        cost_in_usd_ticks: count(u.get("cost_in_usd_ticks")),
+        cost_in_usd_ticks: u.cost_in_usd_ticks.flatten(),
     }
 }
 
 /// Gemini `usageMetadata`. Zero counts are omitted on the wire, so a present object means 0
 /// for a missing output count.
-fn gemini(u: &Map<String, Value>) -> Usage {
-    let prompt = count(u.get("promptTokenCount"));
-    let tool_prompt = count(u.get("toolUsePromptTokenCount"));
-    let known = prompt.is_some() || count(u.get("totalTokenCount")).is_some();
+fn gemini(u: &Counts) -> Usage {
+    let prompt = u.prompt_token_count.flatten();
+    let tool_prompt = u.tool_use_prompt_token_count.flatten();
+    let known = prompt.is_some() || u.total_token_count.flatten().is_some();
     Usage {
         tokens_in: (prompt.is_some() || tool_prompt.is_some())
             .then(|| prompt.unwrap_or(0).saturating_add(tool_prompt.unwrap_or(0))),
-        tokens_out: count(u.get("candidatesTokenCount")).or(known.then_some(0)),
-        cached_tokens_in: count(u.get("cachedContentTokenCount")),
+        tokens_out: u.candidates_token_count.flatten().or(known.then_some(0)),
+        cached_tokens_in: u.cached_content_token_count.flatten(),
         cache_write_tokens_in: None,
-        reasoning_tokens: count(u.get("thoughtsTokenCount")),
+        reasoning_tokens: u.thoughts_token_count.flatten(),
         cost_in_usd_ticks: None,
-    }
-}
-
-/// The model an answer object names.
-fn model_of(obj: &Map<String, Value>) -> Option<String> {
-    let named = |o: &Map<String, Value>| {
-        o.get("model")
-            .or_else(|| o.get("modelVersion"))
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-    };
-    named(obj)
-        .or_else(|| {
-            obj.get("message")
-                .and_then(Value::as_object)
-                .and_then(named)
-        })
-        .or_else(|| {
-            obj.get("response")
-                .and_then(Value::as_object)
-                .and_then(named)
-        })
-}
-
-/// A token count: a non-negative integer (integral floats and digit strings tolerated).
-fn count(v: Option<&Value>) -> Option<u64> {
-    match v? {
-        Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.is_finite() && *f >= 0.0 && f.fract() == 0.0 && *f < 1.8e19)
-                .map(|f| f as u64)
-        }),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
     }
 }
 
@@ -728,16 +606,17 @@ fn usage_value_at(data: &[u8], at: usize) -> Option<(&'static str, usize)> {
 }
 
 /// The last parseable usage object in raw bytes, wherever it sits.
-fn scan_last_usage(data: &[u8]) -> Option<(String, Map<String, Value>)> {
+fn scan_last_usage(data: &[u8]) -> Option<(String, Counts)> {
     let mut end = data.len();
     while let Some(at) = rfind(&data[..end], b"\"usage") {
         end = at;
         let Some((key, start)) = usage_value_at(data, at) else {
             continue;
         };
-        let mut values = serde_json::Deserializer::from_slice(&data[start..]).into_iter::<Value>();
-        if let Some(Ok(Value::Object(obj))) = values.next() {
-            return Some((key.to_owned(), obj));
+        // The object is read on its own; whatever follows it is not looked at.
+        let mut de = serde_json::Deserializer::from_slice(&data[start..]);
+        if let Ok(counts) = wire::counts(&mut de) {
+            return Some((key.to_owned(), counts));
         }
     }
     None
@@ -859,11 +738,38 @@ mod tests {
 
     #[test]
     fn count_tolerates_floats_and_strings() {
-        assert_eq!(count(Some(&serde_json::json!(5.0))), Some(5));
-        assert_eq!(count(Some(&serde_json::json!("7"))), Some(7));
-        assert_eq!(count(Some(&serde_json::json!(-1))), None);
-        assert_eq!(count(Some(&serde_json::json!(1.5))), None);
-        assert_eq!(count(Some(&serde_json::json!(null))), None);
+        let count = |json: &str| {
+            serde_json::from_str::<wire::CountValue>(json)
+                .expect(json)
+                .0
+        };
+        assert_eq!(count("5.0"), Some(5));
+        assert_eq!(count("\" 7\""), Some(7));
+        assert_eq!(count("-1"), None);
+        assert_eq!(count("1.5"), None);
+        assert_eq!(count("1e30"), None);
+        assert_eq!(count("null"), None);
+        assert_eq!(count("{\"a\":[1,{\"b\":2}]}"), None);
+        assert_eq!(count("18446744073709551615"), Some(u64::MAX));
+    }
+
+    #[test]
+    fn fields_of_unexpected_types_read_as_absent() {
+        let body = r#"{"model":7,"type":["x"],"usage":{"prompt_tokens":"3","completion_tokens":null,"prompt_tokens_details":5,"completion_tokens_details":{"reasoning_tokens":2.0},"extra":{"deep":[{"usage":{"prompt_tokens":99}}]}},"message":"text","x_groq":[1]}"#;
+        let x = one("openai", "application/json", body);
+        assert_eq!(x.model, None, "a model that is not a string");
+        assert_eq!(x.usage.tokens_in, Some(3));
+        assert_eq!(
+            x.usage.tokens_out, None,
+            "completion present without a number"
+        );
+        assert_eq!(x.usage.cached_tokens_in, None);
+        assert_eq!(x.usage.reasoning_tokens, Some(2));
+        // A repeated name: the last one wins.
+        let body =
+            r#"{"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":4,"completion_tokens":5}}"#;
+        let x = one("openai", "application/json", body);
+        assert_eq!((x.usage.tokens_in, x.usage.tokens_out), (Some(4), Some(5)));
     }
 
     #[test]

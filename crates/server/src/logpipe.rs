@@ -465,7 +465,10 @@ fn headers_to_json(h: &http::HeaderMap, redact: bool) -> String {
         }
         let mut values = h.get_all(name).iter();
         match (values.next(), values.next()) {
-            (Some(v), None) => push_json_str(&mut out, &String::from_utf8_lossy(v.as_bytes())),
+            (Some(v), None) => match std::str::from_utf8(v.as_bytes()) {
+                Ok(text) => push_json_str(&mut out, text),
+                Err(_) => push_json_str(&mut out, &String::from_utf8_lossy(v.as_bytes())),
+            },
             _ => push_json_str(&mut out, &joined(h, name)),
         }
     }
@@ -476,6 +479,13 @@ fn headers_to_json(h: &http::HeaderMap, redact: bool) -> String {
 
 /// Appends `s` as a JSON string literal.
 fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    // Header names and most values need no escaping: copied as they are.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Writing into a `Vec` cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
 }
@@ -612,11 +622,13 @@ mod tests {
             "x-bytes",
             http::HeaderValue::from_bytes(b"caf\xe9").expect("opaque"),
         );
+        h.insert("x-esc", http::HeaderValue::from_static("a\\b\tc \"d\""));
         let v: serde_json::Value = serde_json::from_str(&headers_json(&h)).expect("JSON");
         assert_eq!(v["content-type"], "application/json");
         assert_eq!(v["x-multi"], "a, b \"quoted\"");
         assert_eq!(v["x-bytes"], "caf\u{fffd}");
-        assert_eq!(v.as_object().map(|o| o.len()), Some(3));
+        assert_eq!(v["x-esc"], "a\\b\tc \"d\"");
+        assert_eq!(v.as_object().map(|o| o.len()), Some(4));
         assert_eq!(headers_json(&http::HeaderMap::new()), "{}");
     }
 }

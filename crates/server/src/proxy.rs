@@ -106,7 +106,9 @@ pub async fn handle(State(app): State<App>, req: Request) -> Response {
         req.uri().path(),
     )));
     let mut step = None;
-    let result = run(&app, req, &mut slot, &mut step).await;
+    // The pipeline's state lives in one allocation, instead of being moved through every
+    // layer of the router's futures.
+    let result = Box::pin(run(&app, req, &mut slot, &mut step)).await;
     app.spinner().touch();
     match result {
         Ok(resp) => resp,
@@ -509,7 +511,9 @@ async fn relay(
     forward::response_headers(&mut head.headers);
     x.status = head.status.as_u16();
     if x.draft.is_some() {
-        x.response_headers = Some(head.headers.clone());
+        // A copy of its own: the client's headers share the connection's read buffer,
+        // which the record must not keep until the writer gets to it.
+        x.response_headers = Some(crate::exchange::owned_headers(&head.headers));
     }
     stamp_ids(&mut head.headers, &x, call.step);
     if x.cache_put.is_some() {

@@ -1,0 +1,437 @@
+//! The parts of an answer that carry usage or the model, read straight from JSON into plain
+//! structs: no map of the whole answer (or of the usage object) is built, and fields nobody
+//! reads (choices, content, candidates) are skipped by the parser.
+//!
+//! Every reader is lenient the way looking fields up in a parsed `Value` is: a field of an
+//! unexpected type reads as absent (or, for a count, as present without a number) instead
+//! of failing the whole answer; when a name repeats, the last one wins.
+
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::fmt;
+
+/// One answer object: a JSON body, a stream event's data or an element of a JSON array.
+#[derive(Debug, Default)]
+pub(super) struct Answer {
+    /// `model` if present (`Some(None)` when it is not a string), else absent.
+    pub model: Option<Option<String>>,
+    pub model_version: Option<Option<String>>,
+    /// `type`, when a string.
+    pub kind: Option<String>,
+    pub usage: Option<Counts>,
+    pub usage_metadata: Option<Counts>,
+    pub message: Option<Nested>,
+    pub response: Option<Nested>,
+    pub x_groq: Option<Nested>,
+}
+
+/// A nested object that may name the model or hold usage (`message`, `response`, `x_groq`).
+#[derive(Debug, Default)]
+pub(super) struct Nested {
+    pub model: Option<Option<String>>,
+    pub model_version: Option<Option<String>>,
+    pub usage: Option<Counts>,
+}
+
+/// A usage object's counts under every name a supported wire format uses. The outer
+/// `Option` is whether the name was there, the inner one whether it held a count.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Counts {
+    // OpenAI Chat Completions (and compatible).
+    pub prompt_tokens: Option<Option<u64>>,
+    pub completion_tokens: Option<Option<u64>>,
+    pub total_tokens: Option<Option<u64>>,
+    /// `prompt_tokens_details.cached_tokens`.
+    pub prompt_cached: Option<u64>,
+    /// `completion_tokens_details.reasoning_tokens`.
+    pub completion_reasoning: Option<u64>,
+    pub prompt_cache_hit_tokens: Option<Option<u64>>,
+    pub reasoning_tokens: Option<Option<u64>>,
+    pub cost_in_usd_ticks: Option<Option<u64>>,
+    // Responses API and Anthropic.
+    pub input_tokens: Option<Option<u64>>,
+    pub output_tokens: Option<Option<u64>>,
+    /// `input_tokens_details.cached_tokens`.
+    pub input_cached: Option<u64>,
+    /// `output_tokens_details.reasoning_tokens`.
+    pub output_reasoning: Option<u64>,
+    pub cache_read_input_tokens: Option<Option<u64>>,
+    pub cache_creation_input_tokens: Option<Option<u64>>,
+    // Gemini `usageMetadata`.
+    pub prompt_token_count: Option<Option<u64>>,
+    pub tool_use_prompt_token_count: Option<Option<u64>>,
+    pub total_token_count: Option<Option<u64>>,
+    pub candidates_token_count: Option<Option<u64>>,
+    pub cached_content_token_count: Option<Option<u64>>,
+    pub thoughts_token_count: Option<Option<u64>>,
+}
+
+/// `*_tokens_details`: the two counts read from it.
+#[derive(Debug, Default)]
+struct Details {
+    cached_tokens: Option<u64>,
+    reasoning_tokens: Option<u64>,
+}
+
+/// Visitor methods that answer `$out` for the listed kinds of JSON value (maps and arrays
+/// are read through and ignored).
+macro_rules! answer_with {
+    ($out:expr; $($kind:ident)*) => { $( answer_with!(@one $out; $kind); )* };
+    (@one $out:expr; bool) => {
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> { Ok($out) }
+    };
+    (@one $out:expr; i64) => {
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> { Ok($out) }
+    };
+    (@one $out:expr; u64) => {
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> { Ok($out) }
+    };
+    (@one $out:expr; f64) => {
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> { Ok($out) }
+    };
+    (@one $out:expr; str) => {
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> { Ok($out) }
+    };
+    (@one $out:expr; unit) => {
+        fn visit_unit<E>(self) -> Result<Self::Value, E> { Ok($out) }
+        fn visit_none<E>(self) -> Result<Self::Value, E> { Ok($out) }
+    };
+    (@one $out:expr; seq) => {
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok($out)
+        }
+    };
+    (@one $out:expr; map) => {
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok($out)
+        }
+    };
+}
+
+/// Every field name read anywhere; the rest are skipped unread.
+enum Key {
+    Model,
+    ModelVersion,
+    Type,
+    Usage,
+    UsageMetadata,
+    Message,
+    Response,
+    XGroq,
+    PromptTokens,
+    CompletionTokens,
+    TotalTokens,
+    PromptTokensDetails,
+    CompletionTokensDetails,
+    PromptCacheHitTokens,
+    ReasoningTokens,
+    CostInUsdTicks,
+    InputTokens,
+    OutputTokens,
+    InputTokensDetails,
+    OutputTokensDetails,
+    CacheReadInputTokens,
+    CacheCreationInputTokens,
+    PromptTokenCount,
+    ToolUsePromptTokenCount,
+    TotalTokenCount,
+    CandidatesTokenCount,
+    CachedContentTokenCount,
+    ThoughtsTokenCount,
+    CachedTokens,
+    Other,
+}
+
+impl Key {
+    fn of(name: &str) -> Key {
+        match name {
+            "model" => Key::Model,
+            "modelVersion" => Key::ModelVersion,
+            "type" => Key::Type,
+            "usage" => Key::Usage,
+            "usageMetadata" => Key::UsageMetadata,
+            "message" => Key::Message,
+            "response" => Key::Response,
+            "x_groq" => Key::XGroq,
+            "prompt_tokens" => Key::PromptTokens,
+            "completion_tokens" => Key::CompletionTokens,
+            "total_tokens" => Key::TotalTokens,
+            "prompt_tokens_details" => Key::PromptTokensDetails,
+            "completion_tokens_details" => Key::CompletionTokensDetails,
+            "prompt_cache_hit_tokens" => Key::PromptCacheHitTokens,
+            "reasoning_tokens" => Key::ReasoningTokens,
+            "cost_in_usd_ticks" => Key::CostInUsdTicks,
+            "input_tokens" => Key::InputTokens,
+            "output_tokens" => Key::OutputTokens,
+            "input_tokens_details" => Key::InputTokensDetails,
+            "output_tokens_details" => Key::OutputTokensDetails,
+            "cache_read_input_tokens" => Key::CacheReadInputTokens,
+            "cache_creation_input_tokens" => Key::CacheCreationInputTokens,
+            "promptTokenCount" => Key::PromptTokenCount,
+            "toolUsePromptTokenCount" => Key::ToolUsePromptTokenCount,
+            "totalTokenCount" => Key::TotalTokenCount,
+            "candidatesTokenCount" => Key::CandidatesTokenCount,
+            "cachedContentTokenCount" => Key::CachedContentTokenCount,
+            "thoughtsTokenCount" => Key::ThoughtsTokenCount,
+            "cached_tokens" => Key::CachedTokens,
+            _ => Key::Other,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key, E> {
+                Ok(Key::of(v))
+            }
+        }
+        d.deserialize_identifier(V)
+    }
+}
+
+/// An object type read field by field; any other JSON value reads as its default.
+trait Fields: Default {
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: Key, map: &mut A) -> Result<(), A::Error>;
+}
+
+/// Reads `T` from an object, or `T::default()` from anything else.
+struct Lenient<T>(T);
+
+impl<'de, T: Fields> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Fields> Visitor<'de> for V<T> {
+            type Value = Lenient<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = T::default();
+                while let Some(key) = map.next_key::<Key>()? {
+                    out.field(key, &mut map)?;
+                }
+                Ok(Lenient(out))
+            }
+            answer_with!(Lenient(T::default()); bool i64 u64 f64 str unit seq);
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// A field present only when its value is an object (as `Value::as_object` would see it).
+struct IfObject<T>(Option<T>);
+
+impl<'de, T: Fields> Deserialize<'de> for IfObject<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Fields> Visitor<'de> for V<T> {
+            type Value = IfObject<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let Lenient(inner) =
+                    Lenient::<T>::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(IfObject(Some(inner)))
+            }
+            answer_with!(IfObject(None); bool i64 u64 f64 str unit seq);
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// Any JSON value: `Some` with the string when it is one.
+struct StrValue(Option<String>);
+
+impl<'de> Deserialize<'de> for StrValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StrValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<StrValue, E> {
+                Ok(StrValue(Some(v.to_owned())))
+            }
+            answer_with!(StrValue(None); bool i64 u64 f64 unit seq map);
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Any JSON value: `Some` with the count when it is a non-negative integer (integral floats
+/// and digit strings tolerated).
+pub(super) struct CountValue(pub Option<u64>);
+
+impl<'de> Deserialize<'de> for CountValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CountValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<CountValue, E> {
+                Ok(CountValue(Some(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<CountValue, E> {
+                Ok(CountValue(u64::try_from(v).ok()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<CountValue, E> {
+                Ok(CountValue(float_count(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<CountValue, E> {
+                Ok(CountValue(v.trim().parse().ok()))
+            }
+            answer_with!(CountValue(None); bool unit seq map);
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An integral, finite, non-negative float that fits a `u64`.
+pub(super) fn float_count(f: f64) -> Option<u64> {
+    (f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f < 1.8e19).then_some(f as u64)
+}
+
+fn count<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<Option<u64>>, A::Error> {
+    Ok(Some(map.next_value::<CountValue>()?.0))
+}
+
+fn string<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<Option<String>>, A::Error> {
+    Ok(Some(map.next_value::<StrValue>()?.0))
+}
+
+fn object<'de, T: Fields, A: MapAccess<'de>>(map: &mut A) -> Result<Option<T>, A::Error> {
+    Ok(map.next_value::<IfObject<T>>()?.0)
+}
+
+impl Fields for Answer {
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: Key, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            Key::Model => self.model = string(map)?,
+            Key::ModelVersion => self.model_version = string(map)?,
+            Key::Type => self.kind = map.next_value::<StrValue>()?.0,
+            Key::Usage => self.usage = object(map)?,
+            Key::UsageMetadata => self.usage_metadata = object(map)?,
+            Key::Message => self.message = object(map)?,
+            Key::Response => self.response = object(map)?,
+            Key::XGroq => self.x_groq = object(map)?,
+            _ => {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Fields for Nested {
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: Key, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            Key::Model => self.model = string(map)?,
+            Key::ModelVersion => self.model_version = string(map)?,
+            Key::Usage => self.usage = object(map)?,
+            _ => {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Fields for Counts {
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: Key, map: &mut A) -> Result<(), A::Error> {
+        let details = |map: &mut A| -> Result<Details, A::Error> {
+            Ok(object::<Details, A>(map)?.unwrap_or_default())
+        };
+        match key {
+            Key::PromptTokens => self.prompt_tokens = count(map)?,
+            Key::CompletionTokens => self.completion_tokens = count(map)?,
+            Key::TotalTokens => self.total_tokens = count(map)?,
+            Key::PromptTokensDetails => self.prompt_cached = details(map)?.cached_tokens,
+            Key::CompletionTokensDetails => {
+                self.completion_reasoning = details(map)?.reasoning_tokens
+            }
+            Key::PromptCacheHitTokens => self.prompt_cache_hit_tokens = count(map)?,
+            Key::ReasoningTokens => self.reasoning_tokens = count(map)?,
+            Key::CostInUsdTicks => self.cost_in_usd_ticks = count(map)?,
+            Key::InputTokens => self.input_tokens = count(map)?,
+            Key::OutputTokens => self.output_tokens = count(map)?,
+            Key::InputTokensDetails => self.input_cached = details(map)?.cached_tokens,
+            Key::OutputTokensDetails => self.output_reasoning = details(map)?.reasoning_tokens,
+            Key::CacheReadInputTokens => self.cache_read_input_tokens = count(map)?,
+            Key::CacheCreationInputTokens => self.cache_creation_input_tokens = count(map)?,
+            Key::PromptTokenCount => self.prompt_token_count = count(map)?,
+            Key::ToolUsePromptTokenCount => self.tool_use_prompt_token_count = count(map)?,
+            Key::TotalTokenCount => self.total_token_count = count(map)?,
+            Key::CandidatesTokenCount => self.candidates_token_count = count(map)?,
+            Key::CachedContentTokenCount => self.cached_content_token_count = count(map)?,
+            Key::ThoughtsTokenCount => self.thoughts_token_count = count(map)?,
+            _ => {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Fields for Details {
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: Key, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            Key::CachedTokens => self.cached_tokens = map.next_value::<CountValue>()?.0,
+            Key::ReasoningTokens => self.reasoning_tokens = map.next_value::<CountValue>()?.0,
+            _ => {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads an answer object (anything else reads as an empty answer).
+pub(super) fn answer<'de, D: Deserializer<'de>>(d: D) -> Result<Answer, D::Error> {
+    Ok(Lenient::<Answer>::deserialize(d)?.0)
+}
+
+/// Reads a usage object (anything else reads as no counts).
+pub(super) fn counts<'de, D: Deserializer<'de>>(d: D) -> Result<Counts, D::Error> {
+    Ok(Lenient::<Counts>::deserialize(d)?.0)
+}
+
+impl Answer {
+    /// The model this object names: `model` (if present at all), else `modelVersion`;
+    /// non-empty strings only.
+    fn own_model(
+        model: &Option<Option<String>>,
+        version: &Option<Option<String>>,
+    ) -> Option<String> {
+        match model {
+            Some(m) => m.clone(),
+            None => version.clone().flatten(),
+        }
+        .filter(|s| !s.is_empty())
+    }
+
+    /// The model the answer names, its own or its `message`'s or `response`'s.
+    pub fn named_model(&self) -> Option<String> {
+        Self::own_model(&self.model, &self.model_version)
+            .or_else(|| {
+                self.message
+                    .as_ref()
+                    .and_then(|m| Self::own_model(&m.model, &m.model_version))
+            })
+            .or_else(|| {
+                self.response
+                    .as_ref()
+                    .and_then(|r| Self::own_model(&r.model, &r.model_version))
+            })
+    }
+}
