@@ -45,8 +45,9 @@ pub struct Shared {
     /// Whether rows are stored (gateway setting, overridden by `cf-aig-collect-log`).
     pub collect: bool,
     pub cap: Option<LogCap>,
-    /// The client's headers as received; redacted when a record is built.
-    pub request_headers: HeaderMap,
+    /// The client's headers as JSON with credentials redacted, when rows are stored
+    /// (written once, on arrival: the record keeps one string, not the connection's buffer).
+    pub request_headers_json: Option<String>,
     pub request_content_type: Option<String>,
     pub user_agent: Option<String>,
 }
@@ -64,6 +65,18 @@ pub fn owned_headers(h: &HeaderMap) -> HeaderMap {
         out.append(name.clone(), copy);
     }
     out
+}
+
+/// What the record needs of the response's headers, taken as the head goes out: no copy of
+/// the header map (whose values share the connection's read buffer) waits in the log queue.
+#[derive(Debug, Default)]
+pub struct ResponseHead {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    /// The headers as JSON, when a row is stored.
+    pub json: Option<String>,
+    /// An owned copy of the headers, when the answer is to be cached.
+    pub headers: Option<HeaderMap>,
 }
 
 /// The request side of one attempt's record, known once its call is shaped.
@@ -94,8 +107,8 @@ pub struct Exchange {
     pub status: u16,
     pub provider: Option<Arc<Provider>>,
     pub draft: Option<Draft>,
-    /// Response side, for the record.
-    pub response_headers: Option<HeaderMap>,
+    /// Response side, for the record ([`Exchange::keep_response_headers`]).
+    pub response: Option<ResponseHead>,
     /// The answer came from the cache.
     pub cached: bool,
     /// Store the answer under this cache key for this long, if it completes with a 2xx.
@@ -116,7 +129,7 @@ impl Exchange {
             status: 0,
             provider: None,
             draft: None,
-            response_headers: None,
+            response: None,
             cached: false,
             cache_put: None,
         }
@@ -135,10 +148,22 @@ impl Exchange {
             status: 0,
             provider: None,
             draft: None,
-            response_headers: None,
+            response: None,
             cached: false,
             cache_put: self.cache_put.clone(),
         }
+    }
+
+    /// Keeps what the record needs of the response headers `h`.
+    pub fn keep_response_headers(&mut self, h: &HeaderMap) {
+        let text = |name| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let collect = self.draft.as_ref().is_some_and(|d| d.shared.collect);
+        self.response = Some(ResponseHead {
+            content_type: text(http::header::CONTENT_TYPE),
+            content_encoding: text(http::header::CONTENT_ENCODING),
+            json: collect.then(|| crate::logpipe::headers_json(h)),
+            headers: self.cache_put.is_some().then(|| owned_headers(h)),
+        });
     }
 
     /// Marks the first response body byte (once).

@@ -299,25 +299,19 @@ impl Writer {
             outcome,
             duration,
         } = done;
-        let exchange = *exchange;
+        let mut exchange = *exchange;
         exchange.log_line(outcome, duration);
+        let response = exchange.response.take().unwrap_or_default();
         if let (Outcome::Complete, Some((key, ttl)), Some(headers)) =
-            (outcome, &exchange.cache_put, &exchange.response_headers)
+            (outcome, &exchange.cache_put, &response.headers)
         {
             if let Some(entry) = crate::cache::entry(exchange.status, headers, &capture) {
                 puts.push((key.clone(), entry, *ttl));
             }
         }
         let provider = exchange.provider.as_ref().map(|p| p.slug.clone());
-        let resp_headers = exchange.response_headers.as_ref();
-        let header = |name: http::HeaderName| {
-            resp_headers
-                .and_then(|h| h.get(&name))
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let content_type = header(http::header::CONTENT_TYPE);
-        let content_encoding = header(http::header::CONTENT_ENCODING);
+        let content_type = response.content_type;
+        let content_encoding = response.content_encoding;
         let tail: Vec<Bytes> = capture.tail.iter().cloned().collect();
         let (usage, answered_model) = if matches!(outcome, Outcome::Refused(_)) {
             (Usage::default(), None)
@@ -414,8 +408,8 @@ impl Writer {
             response_size: capture.size,
             user_agent: shared.user_agent.clone(),
             cancelled: outcome == Outcome::Cancelled,
-            request_headers: Some(redacted_headers_json(&shared.request_headers)),
-            response_headers: resp_headers.map(headers_json),
+            request_headers: shared.request_headers_json.clone(),
+            response_headers: response.json,
             request_body: payload.then(|| cap(draft.request_body)),
             response_body: payload.then(|| capture.whole()),
         };

@@ -121,7 +121,7 @@ pub async fn handle(State(app): State<App>, req: Request) -> Response {
             let (mut resp, body) = e.into_response_and_body();
             stamp_ids(resp.headers_mut(), &x, step);
             if x.draft.is_some() {
-                x.response_headers = Some(resp.headers().clone());
+                x.keep_response_headers(resp.headers());
             }
             let mut capture = Capture::default();
             capture.push(&body);
@@ -320,10 +320,11 @@ async fn run(
             .map(str::to_owned)
     };
     let request_attempts = directives.attempts;
+    let collect = directives.collect_log.unwrap_or(gateway.collect_logs);
     let shared = Arc::new(Shared {
         account_id: gateway.account_id.clone(),
         gateway_id: gateway.id.clone(),
-        collect: directives.collect_log.unwrap_or(gateway.collect_logs),
+        collect,
         cap: gateway.log_management.map(|max_rows| LogCap {
             max_rows,
             strategy: gateway.log_management_strategy,
@@ -331,7 +332,8 @@ async fn run(
         directives,
         request_content_type: text_header(http::header::CONTENT_TYPE),
         user_agent: text_header(http::header::USER_AGENT),
-        request_headers: crate::exchange::owned_headers(&parts.headers),
+        request_headers_json: collect
+            .then(|| crate::logpipe::redacted_headers_json(&parts.headers)),
     });
 
     if let Some(hit) = hit {
@@ -354,7 +356,7 @@ async fn run(
             None => cache::replay(&hit),
             Some(t) => cache::replay_translated(&hit, t, call.model.as_deref().unwrap_or("")),
         };
-        x.response_headers = Some(headers.clone());
+        x.keep_response_headers(&headers);
         stamp_ids(&mut headers, &x, None);
         headers.insert(
             switchyard_core::headers::CACHE_STATUS,
@@ -428,7 +430,7 @@ async fn run(
                         x.first_byte();
                         capture.push(&collected.to_bytes());
                     }
-                    x.response_headers = Some(head.headers);
+                    x.keep_response_headers(&head.headers);
                     next_attempt(app, slot, capture, Outcome::Complete);
                 }
                 Err(e) if final_try => return Err(e.into()),
@@ -511,9 +513,7 @@ async fn relay(
     forward::response_headers(&mut head.headers);
     x.status = head.status.as_u16();
     if x.draft.is_some() {
-        // A copy of its own: the client's headers share the connection's read buffer,
-        // which the record must not keep until the writer gets to it.
-        x.response_headers = Some(crate::exchange::owned_headers(&head.headers));
+        x.keep_response_headers(&head.headers);
     }
     stamp_ids(&mut head.headers, &x, call.step);
     if x.cache_put.is_some() {
