@@ -26,6 +26,7 @@
 
 use crate::exchange::{Completed, Outcome};
 use crate::metrics::Metrics;
+use crate::spin::Spinner;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -143,6 +144,7 @@ pub fn spawn(
     prices: Arc<PriceTable>,
     metrics: Arc<Metrics>,
     cache: Arc<dyn CacheStore>,
+    spinner: Arc<Spinner>,
 ) -> std::io::Result<(LogQueue, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let dropped = Arc::new(AtomicU64::new(0));
@@ -159,6 +161,7 @@ pub fn spawn(
         cache,
         dropped,
         gate,
+        spinner,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -190,6 +193,8 @@ struct Writer {
     /// The queue's drop counter: a record that could not be built counts as dropped.
     dropped: Arc<AtomicU64>,
     gate: Arc<Gate>,
+    /// Told while a batch is under way, so that no worker busy-polls meanwhile.
+    spinner: Arc<Spinner>,
 }
 
 impl Writer {
@@ -208,6 +213,7 @@ impl Writer {
                     _ = self.gate.pressure.notified() => {}
                 }
             }
+            self.spinner.background(true);
             loop {
                 while done.len() < BATCH_MAX {
                     match rx.try_recv() {
@@ -224,6 +230,7 @@ impl Writer {
                     break;
                 }
             }
+            self.spinner.background(false);
             crate::memory::maybe_trim();
             for ack in acks {
                 let _ = ack.send(());

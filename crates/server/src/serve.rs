@@ -60,9 +60,14 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
     };
     let spinner = crate::spin::Spinner::new(config.busy_poll);
     tokio::spawn(spinner.clone().run());
-    let (log_queue, log_writer) =
-        logpipe::spawn(store.clone(), prices, metrics.clone(), cache.clone())
-            .context("starting the log writer")?;
+    let (log_queue, log_writer) = logpipe::spawn(
+        store.clone(),
+        prices,
+        metrics.clone(),
+        cache.clone(),
+        spinner.clone(),
+    )
+    .context("starting the log writer")?;
     // The SQLite write connection's thread writes the log: background work (see sched.rs).
     crate::sched::lower_threads_named(crate::sched::SQLITE_WRITER_THREAD);
     let app = App::new(Parts {

@@ -8,8 +8,12 @@
 //! keeps one task yielding, and a worker with a yielded task polls its sockets without
 //! blocking instead of parking; after the window it parks like any other task until the
 //! next request. The price is CPU: at most one window of polling per request start or end,
-//! none while idle. Other threads of the process (the log writer) still get their share:
-//! the polling worker stays an ordinary runnable thread to the kernel's scheduler.
+//! none while idle.
+//!
+//! While the log writer works on a batch ([`Spinner::background`]) nothing polls: a polling
+//! worker never sleeps, so its next packet is no wake-up that would let it preempt the
+//! lower-priority writer, and a request could wait out the writer's whole time slice (1-3 ms).
+//! A parked worker is woken by the packet and runs at once.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,6 +28,8 @@ pub struct Spinner {
     last: AtomicU64,
     /// Whether the polling task is parked (and so needs a wake-up).
     parked: AtomicBool,
+    /// Background work under way (see [`Spinner::background`]): no polling meanwhile.
+    background: AtomicBool,
 
     wake: Notify,
 }
@@ -38,6 +44,7 @@ impl Spinner {
             window_ns: window.as_nanos().min(u64::MAX as u128) as u64,
             last: AtomicU64::new(0),
             parked: AtomicBool::new(false),
+            background: AtomicBool::new(false),
             wake: Notify::new(),
         })
     }
@@ -58,7 +65,17 @@ impl Spinner {
         }
     }
 
+    /// Marks lower-priority work (a log batch) as under way or done; while it is, no worker
+    /// polls, so every request's packet wakes a sleeping worker that preempts that work.
+    pub fn background(&self, busy: bool) {
+        self.background.store(busy, Ordering::SeqCst);
+    }
+
+    /// Whether to poll now: activity within the window and no background work.
     fn recent(&self) -> bool {
+        if self.background.load(Ordering::SeqCst) {
+            return false;
+        }
         self.now_ns()
             .saturating_sub(self.last.load(Ordering::SeqCst))
             < self.window_ns
@@ -111,6 +128,22 @@ mod tests {
         s.touch();
         tokio::time::sleep(Duration::from_millis(1)).await;
         assert!(!parked(&s), "the next activity wakes it again");
+        task.abort();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn no_polling_during_background_work() {
+        let s = Spinner::new(Duration::from_millis(300));
+        let task = tokio::spawn(s.clone().run());
+        s.background(true);
+        s.touch();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(parked(&s), "background work: parked despite activity");
+
+        s.background(false);
+        s.touch();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert!(!parked(&s), "polling again once the work is done");
         task.abort();
     }
 
