@@ -334,7 +334,7 @@ impl Writer {
         };
         let Some(draft) = exchange.draft else {
             self.metrics
-                .request(None, exchange.status, outcome, duration, exchange.ttft);
+                .request(None, exchange.status, duration, exchange.ttft);
             return None;
         };
         let shared = draft.shared;
@@ -367,7 +367,6 @@ impl Writer {
                 model.as_deref(),
             )),
             exchange.status,
-            outcome,
             duration,
             exchange.ttft,
         );

@@ -3,7 +3,6 @@
 //! Request, usage and log-writer metrics are recorded by the log writer task, off the
 //! response path; queue depth and drops are read when scraped.
 
-use crate::exchange::Outcome;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -184,7 +183,6 @@ impl Metrics {
         &self,
         target: Option<(&str, &str, Option<&str>)>,
         status: u16,
-        _outcome: Outcome,
         duration: Duration,
         ttft: Option<Duration>,
     ) {
