@@ -10,8 +10,8 @@
 //!   instead, admission control ([`LogQueue::admit`], awaited before each gateway request)
 //!   holds new requests while more than [`ADMIT_DEPTH`] records wait and the writer is
 //!   healthy, each for at most [`ADMIT_MAX_WAIT`]. The writer releases them as it takes
-//!   records in. While the database fails (the writer is retrying) nothing is held: serving
-//!   goes on and the queue absorbs what it can.
+//!   records in. While the database fails (the writer is retrying), or once the writer thread
+//!   has ended, nothing is held: serving goes on and the queue absorbs what it can.
 //! - The writer sleeps until a record arrives, then lets records gather for [`BATCH_WINDOW`]
 //!   and writes everything queued, in batches of up to [`BATCH_MAX`]. While it gathers it
 //!   does not wait on the queue, so handing a record over costs the request no wake-up of
@@ -166,13 +166,25 @@ pub fn spawn(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let on_exit = OpenOnExit(queue.gate.clone());
     let handle = std::thread::Builder::new()
         .name("switchyard-log".into())
         .spawn(move || {
+            let _on_exit = on_exit;
             crate::sched::lower_current_thread();
             runtime.block_on(writer.run(rx))
         })?;
     Ok((queue, handle))
+}
+
+/// Opens the gate for good when the writer thread ends, however it ends (a panic included):
+/// without a writer, held requests would each wait out [`ADMIT_MAX_WAIT`].
+struct OpenOnExit(Arc<Gate>);
+
+impl Drop for OpenOnExit {
+    fn drop(&mut self) {
+        self.0.set_healthy(false);
+    }
 }
 
 /// An answer to store in the cache: key, entry, TTL.
@@ -579,6 +591,29 @@ mod tests {
             !admitted_within(&queue, 50).await,
             "held again once writes succeed"
         );
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_ends_holds_nobody() {
+        let (queue, _rx) = queue_holding(ADMIT_DEPTH + 1);
+        let held = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.admit().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!held.is_finished());
+        let gate = queue.gate.clone();
+        std::thread::spawn(move || {
+            let _on_exit = OpenOnExit(gate);
+            panic!("the writer dies");
+        })
+        .join()
+        .expect_err("panicked");
+        tokio::time::timeout(Duration::from_secs(1), held)
+            .await
+            .expect("released when the writer ended")
+            .expect("task");
+        assert!(admitted_within(&queue, 50).await);
     }
 
     #[tokio::test]
