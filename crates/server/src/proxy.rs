@@ -100,11 +100,12 @@ fn parse_route(path: &str) -> Result<Route<'_>, GatewayError> {
 /// Entry point for `ANY /v1/*`.
 pub async fn handle(State(app): State<App>, req: Request) -> Response {
     app.spinner().touch();
-    app.log_queue().admit().await;
     let mut slot = Some(Box::new(Exchange::new(
         req.method().clone(),
         req.uri().path(),
     )));
+    // Waiting for the log writer (overload only) counts in the request's duration.
+    app.log_queue().admit().await;
     let mut step = None;
     // The pipeline's state lives in one allocation, instead of being moved through every
     // layer of the router's futures.
