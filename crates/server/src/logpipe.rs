@@ -225,7 +225,7 @@ impl Writer {
                     _ = self.gate.pressure.notified() => {}
                 }
             }
-            self.spinner.background(true);
+            let batch_under_way = self.spinner.background();
             loop {
                 while done.len() < BATCH_MAX {
                     match rx.try_recv() {
@@ -242,7 +242,7 @@ impl Writer {
                     break;
                 }
             }
-            self.spinner.background(false);
+            drop(batch_under_way);
             crate::memory::maybe_trim();
             for ack in acks {
                 let _ = ack.send(());
@@ -529,6 +529,12 @@ mod tests {
         (queue, rx)
     }
 
+    /// A request waiting for admission, as a task.
+    fn hold(queue: &LogQueue) -> tokio::task::JoinHandle<()> {
+        let queue = queue.clone();
+        tokio::spawn(async move { queue.admit().await })
+    }
+
     async fn admitted_within(queue: &LogQueue, ms: u64) -> bool {
         tokio::time::timeout(Duration::from_millis(ms), queue.admit())
             .await
@@ -544,10 +550,7 @@ mod tests {
     #[tokio::test]
     async fn requests_wait_while_the_writer_is_behind_until_it_takes_records_in() {
         let (queue, mut rx) = queue_holding(ADMIT_DEPTH + 11);
-        let held = tokio::spawn({
-            let queue = queue.clone();
-            async move { queue.admit().await }
-        });
+        let held = hold(&queue);
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(!held.is_finished(), "held while the queue is deep");
         // The writer would be woken early from its gathering window.
@@ -571,10 +574,7 @@ mod tests {
     #[tokio::test]
     async fn a_failing_writer_holds_nobody() {
         let (queue, _rx) = queue_holding(ADMIT_DEPTH + 1);
-        let held = tokio::spawn({
-            let queue = queue.clone();
-            async move { queue.admit().await }
-        });
+        let held = hold(&queue);
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!held.is_finished());
         queue.gate.set_healthy(false);
@@ -596,10 +596,7 @@ mod tests {
     #[tokio::test]
     async fn a_writer_that_ends_holds_nobody() {
         let (queue, _rx) = queue_holding(ADMIT_DEPTH + 1);
-        let held = tokio::spawn({
-            let queue = queue.clone();
-            async move { queue.admit().await }
-        });
+        let held = hold(&queue);
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!held.is_finished());
         let gate = queue.gate.clone();

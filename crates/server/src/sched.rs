@@ -58,16 +58,6 @@ pub fn lower_threads_named(name: &str) -> usize {
     }
 }
 
-/// The nice value of the calling thread (Linux; 0 elsewhere).
-pub fn current_nice() -> i32 {
-    #[cfg(target_os = "linux")]
-    {
-        rustix::process::getpriority_process(None).unwrap_or(0)
-    }
-    #[cfg(not(target_os = "linux"))]
-    0
-}
-
 /// On Linux a "process" priority names one thread: `None` is the calling thread.
 #[cfg(target_os = "linux")]
 fn lower(tid: Option<rustix::process::Pid>) -> bool {
@@ -87,6 +77,10 @@ fn lower(tid: Option<rustix::process::Pid>) -> bool {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
+
+    fn current_nice() -> i32 {
+        rustix::process::getpriority_process(None).expect("getpriority")
+    }
 
     #[test]
     fn lowers_only_the_calling_thread() {

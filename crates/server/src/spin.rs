@@ -65,10 +65,12 @@ impl Spinner {
         }
     }
 
-    /// Marks lower-priority work (a log batch) as under way or done; while it is, no worker
-    /// polls, so every request's packet wakes a sleeping worker that preempts that work.
-    pub fn background(&self, busy: bool) {
-        self.background.store(busy, Ordering::SeqCst);
+    /// Marks lower-priority work (a log batch) as under way until the returned guard is
+    /// dropped (also when that work panics); meanwhile no worker polls, so every request's
+    /// packet wakes a sleeping worker that preempts that work.
+    pub fn background(&self) -> Background<'_> {
+        self.background.store(true, Ordering::SeqCst);
+        Background(self)
     }
 
     /// Whether to poll now: activity within the window and no background work.
@@ -99,6 +101,15 @@ impl Spinner {
             }
             self.parked.store(false, Ordering::SeqCst);
         }
+    }
+}
+
+/// Background work under way on a [`Spinner`]; dropping it ends that.
+pub struct Background<'a>(&'a Spinner);
+
+impl Drop for Background<'_> {
+    fn drop(&mut self) {
+        self.0.background.store(false, Ordering::SeqCst);
     }
 }
 
@@ -135,12 +146,12 @@ mod tests {
     async fn no_polling_during_background_work() {
         let s = Spinner::new(Duration::from_millis(300));
         let task = tokio::spawn(s.clone().run());
-        s.background(true);
+        let work = s.background();
         s.touch();
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert!(parked(&s), "background work: parked despite activity");
 
-        s.background(false);
+        drop(work);
         s.touch();
         tokio::time::sleep(Duration::from_millis(1)).await;
         assert!(!parked(&s), "polling again once the work is done");

@@ -298,8 +298,13 @@ impl<'de> Deserialize<'de> for CountValue {
 }
 
 /// An integral, finite, non-negative float that fits a `u64`.
-pub(super) fn float_count(f: f64) -> Option<u64> {
+fn float_count(f: f64) -> Option<u64> {
     (f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f < 1.8e19).then_some(f as u64)
+}
+
+/// Reads past a value nobody needs.
+fn skip<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
+    map.next_value::<IgnoredAny>().map(drop)
 }
 
 fn count<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<Option<u64>>, A::Error> {
@@ -325,9 +330,7 @@ impl Fields for Answer {
             Key::Message => self.message = object(map)?,
             Key::Response => self.response = object(map)?,
             Key::XGroq => self.x_groq = object(map)?,
-            _ => {
-                map.next_value::<IgnoredAny>()?;
-            }
+            _ => skip(map)?,
         }
         Ok(())
     }
@@ -339,9 +342,7 @@ impl Fields for Nested {
             Key::Model => self.model = string(map)?,
             Key::ModelVersion => self.model_version = string(map)?,
             Key::Usage => self.usage = object(map)?,
-            _ => {
-                map.next_value::<IgnoredAny>()?;
-            }
+            _ => skip(map)?,
         }
         Ok(())
     }
@@ -375,9 +376,7 @@ impl Fields for Counts {
             Key::CandidatesTokenCount => self.candidates_token_count = count(map)?,
             Key::CachedContentTokenCount => self.cached_content_token_count = count(map)?,
             Key::ThoughtsTokenCount => self.thoughts_token_count = count(map)?,
-            _ => {
-                map.next_value::<IgnoredAny>()?;
-            }
+            _ => skip(map)?,
         }
         Ok(())
     }
@@ -388,9 +387,7 @@ impl Fields for Details {
         match key {
             Key::CachedTokens => self.cached_tokens = map.next_value::<CountValue>()?.0,
             Key::ReasoningTokens => self.reasoning_tokens = map.next_value::<CountValue>()?.0,
-            _ => {
-                map.next_value::<IgnoredAny>()?;
-            }
+            _ => skip(map)?,
         }
         Ok(())
     }
