@@ -1,6 +1,7 @@
 //! Stored provider keys (`provider_configs`). The store keeps ciphertext only; encryption
 //! happens before a key gets here.
 
+use crate::sql::Arg;
 use crate::StoreError;
 use async_trait::async_trait;
 use switchyard_core::{AccountId, GatewayId};
@@ -59,3 +60,78 @@ pub trait KeyStore: Send + Sync + 'static {
         id: &str,
     ) -> Result<Option<StoredKey>, StoreError>;
 }
+
+/// The arguments that name one gateway's keys.
+pub(crate) fn scope(account: &AccountId, gateway: &GatewayId) -> Vec<Arg> {
+    vec![
+        Arg::Text(account.as_str().to_owned()),
+        Arg::Text(gateway.as_str().to_owned()),
+    ]
+}
+
+/// `impl KeyStore for $store`, binding with `$bind`, reading from `self.$read` and writing
+/// to `self.$write`; the statements come from [`crate::sql::key_sql`] in each dialect.
+macro_rules! impl_key_store {
+    ($store:ty, $d:expr, $bind:path, read: $read:ident, write: $write:ident) => {
+        #[async_trait::async_trait]
+        impl $crate::keys::KeyStore for $store {
+            async fn create_key(
+                &self,
+                key: &$crate::keys::StoredKey,
+            ) -> Result<(), $crate::StoreError> {
+                let args = $crate::sql::key_args(key);
+                $bind(sqlx::query(&$crate::sql::key_sql($d).insert), &args)
+                    .execute(&self.$write)
+                    .await
+                    .map_err(|e| {
+                        $crate::StoreError::from_insert(e, || $crate::keys::conflict_message(key))
+                    })?;
+                Ok(())
+            }
+
+            async fn list_keys(
+                &self,
+                account: &switchyard_core::AccountId,
+                gateway: &switchyard_core::GatewayId,
+            ) -> Result<Vec<$crate::keys::StoredKey>, $crate::StoreError> {
+                let args = $crate::keys::scope(account, gateway);
+                let rows = $bind(sqlx::query(&$crate::sql::key_sql($d).list), &args)
+                    .fetch_all(&self.$read)
+                    .await?;
+                rows.iter().map($crate::row::key_from_row).collect()
+            }
+
+            async fn find_key(
+                &self,
+                account: &switchyard_core::AccountId,
+                gateway: &switchyard_core::GatewayId,
+                provider: &str,
+                alias: &str,
+            ) -> Result<Option<$crate::keys::StoredKey>, $crate::StoreError> {
+                let mut args = $crate::keys::scope(account, gateway);
+                args.push($crate::sql::Arg::Text(provider.to_owned()));
+                args.push($crate::sql::Arg::Text(alias.to_owned()));
+                let row = $bind(sqlx::query(&$crate::sql::key_sql($d).find), &args)
+                    .fetch_optional(&self.$read)
+                    .await?;
+                row.as_ref().map($crate::row::key_from_row).transpose()
+            }
+
+            async fn delete_key(
+                &self,
+                account: &switchyard_core::AccountId,
+                gateway: &switchyard_core::GatewayId,
+                id: &str,
+            ) -> Result<Option<$crate::keys::StoredKey>, $crate::StoreError> {
+                let mut args = $crate::keys::scope(account, gateway);
+                args.push($crate::sql::Arg::Text(id.to_owned()));
+                let row = $bind(sqlx::query(&$crate::sql::key_sql($d).delete), &args)
+                    .fetch_optional(&self.$write)
+                    .await?;
+                row.as_ref().map($crate::row::key_from_row).transpose()
+            }
+        }
+    };
+}
+
+pub(crate) use impl_key_store;

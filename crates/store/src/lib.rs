@@ -22,6 +22,7 @@
 mod bench;
 pub mod cache;
 pub mod custom_providers;
+mod gateways;
 pub mod keys;
 pub mod kv;
 mod log_query;

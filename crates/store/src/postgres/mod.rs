@@ -6,13 +6,14 @@
 //! before deciding caps, so replicas writing to one gateway serialise on that row and never
 //! deadlock; rollup rows are upserted in key order for the same reason.
 //!
-//! - `gateways`: `GatewayStore`. - `logs`: `LogSink` and `LogQuery`. - `keys`: `KeyStore`.
-//! - `TokenStore`: the statements both backends share ([`crate::tokens`]).
+//! - `logs`: `LogSink` and `LogQuery`.
+//! - `GatewayStore`, `KeyStore` and `TokenStore`: the code both backends share
+//!   ([`crate::gateways`], [`crate::keys`], [`crate::tokens`]).
 
-mod gateways;
-mod keys;
 mod logs;
 
+crate::gateways::impl_gateway_store!(PgStore, D, bind_args, read: pool, write: pool);
+crate::keys::impl_key_store!(PgStore, D, bind_args, read: pool, write: pool);
 crate::tokens::impl_token_store!(PgStore, D, read: pool, write: pool);
 
 use crate::plan::GatewayKeys;

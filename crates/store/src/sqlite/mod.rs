@@ -11,13 +11,14 @@
 //! is kept open for the life of the pool (no idle timeout or lifetime), so that a server can
 //! find that one thread and give it a lower priority than the threads that serve requests.
 //!
-//! - `gateways`: `GatewayStore`. - `logs`: `LogSink` and `LogQuery`. - `keys`: `KeyStore`.
-//! - `TokenStore`: the statements both backends share ([`crate::tokens`]).
+//! - `logs`: `LogSink` and `LogQuery`.
+//! - `GatewayStore`, `KeyStore` and `TokenStore`: the code both backends share
+//!   ([`crate::gateways`], [`crate::keys`], [`crate::tokens`]).
 
-mod gateways;
-mod keys;
 mod logs;
 
+crate::gateways::impl_gateway_store!(SqliteStore, D, bind_args, read: read, write: write);
+crate::keys::impl_key_store!(SqliteStore, D, bind_args, read: read, write: write);
 crate::tokens::impl_token_store!(SqliteStore, D, read: read, write: write);
 
 use crate::plan::GatewayKeys;

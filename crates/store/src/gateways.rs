@@ -1,0 +1,92 @@
+//! `GatewayStore` on both backends: the statements come from [`crate::sql::gateway_sql`] in
+//! each dialect, so one body serves both.
+
+/// `impl GatewayStore for $store`, binding with `$bind`, reading from `self.$read` and
+/// writing to `self.$write`.
+macro_rules! impl_gateway_store {
+    ($store:ty, $d:expr, $bind:path, read: $read:ident, write: $write:ident) => {
+        #[async_trait::async_trait]
+        impl $crate::GatewayStore for $store {
+            async fn get_gateway(
+                &self,
+                account: &switchyard_core::AccountId,
+                id: &switchyard_core::GatewayId,
+            ) -> Result<Option<switchyard_core::GatewaySettings>, $crate::StoreError> {
+                let args = $crate::gateways::ids(account, id);
+                let row = $bind(sqlx::query(&$crate::sql::gateway_sql($d).get), &args)
+                    .fetch_optional(&self.$read)
+                    .await?;
+                row.as_ref().map($crate::row::gateway_from_row).transpose()
+            }
+
+            async fn create_gateway_if_missing(
+                &self,
+                g: &switchyard_core::GatewaySettings,
+            ) -> Result<switchyard_core::GatewaySettings, $crate::StoreError> {
+                let sql = $crate::sql::gateway_sql($d);
+                let args = $crate::sql::gateway_args(g);
+                $bind(sqlx::query(&sql.insert_if_missing), &args)
+                    .execute(&self.$write)
+                    .await?;
+                // Read back where it was written: a reader might not see the insert yet.
+                let args = $crate::gateways::ids(&g.account_id, &g.id);
+                let row = $bind(sqlx::query(&sql.get), &args)
+                    .fetch_optional(&self.$write)
+                    .await?;
+                row.as_ref()
+                    .map($crate::row::gateway_from_row)
+                    .transpose()?
+                    .ok_or_else(|| {
+                        $crate::StoreError::Corrupt("gateway vanished after insert".into())
+                    })
+            }
+
+            async fn put_gateway(
+                &self,
+                g: &switchyard_core::GatewaySettings,
+            ) -> Result<(), $crate::StoreError> {
+                let args = $crate::sql::gateway_args(g);
+                $bind(sqlx::query(&$crate::sql::gateway_sql($d).upsert), &args)
+                    .execute(&self.$write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn list_gateways(
+                &self,
+                account: &switchyard_core::AccountId,
+            ) -> Result<Vec<switchyard_core::GatewaySettings>, $crate::StoreError> {
+                let args = [$crate::sql::Arg::Text(account.as_str().to_owned())];
+                let rows = $bind(sqlx::query(&$crate::sql::gateway_sql($d).list), &args)
+                    .fetch_all(&self.$read)
+                    .await?;
+                rows.iter().map($crate::row::gateway_from_row).collect()
+            }
+
+            async fn delete_gateway(
+                &self,
+                account: &switchyard_core::AccountId,
+                id: &switchyard_core::GatewayId,
+            ) -> Result<Option<switchyard_core::GatewaySettings>, $crate::StoreError> {
+                let args = $crate::gateways::ids(account, id);
+                let row = $bind(sqlx::query(&$crate::sql::gateway_sql($d).delete), &args)
+                    .fetch_optional(&self.$write)
+                    .await?;
+                row.as_ref().map($crate::row::gateway_from_row).transpose()
+            }
+        }
+    };
+}
+
+pub(crate) use impl_gateway_store;
+
+use crate::sql::Arg;
+use switchyard_core::{AccountId, GatewayId};
+
+/// The arguments that name one gateway.
+pub(crate) fn ids(account: &AccountId, id: &GatewayId) -> Vec<Arg> {
+    vec![
+        Arg::Text(account.as_str().to_owned()),
+        Arg::Text(id.as_str().to_owned()),
+    ]
+}
