@@ -207,6 +207,19 @@ describe('OpenAI Node SDK, more of the contract', () => {
     await onlyRequest(nonce);
   });
 
+  test('a br-compressed answer passes through and the SDK reads it', TEST_OPTS, async () => {
+    const nonce = newNonce();
+    const { client } = openaiClient('grok');
+    const { data, response } = await client.chat.completions
+      .create({ model: MODEL, messages: messages(nonce) }, { headers: { 'x-fake-encoding': 'br' } })
+      .withResponse();
+    checkCompletion(data);
+    // The fake compresses only in a coding the request accepts; fetch asks for br.
+    const accepted = (await onlyRequest(nonce)).headers['accept-encoding'] ?? '';
+    assert.match(accepted, /\bbr\b/, `accept-encoding forwarded: ${accepted}`);
+    assert.equal(response.headers.get('content-encoding'), 'br');
+  });
+
   test('compat google-ai-studio/gemini-2.5-flash is translated to Gemini, plain and streaming', TEST_OPTS, async () => {
     const nonce = newNonce();
     const { client } = openaiClient('compat');

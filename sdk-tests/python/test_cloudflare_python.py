@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import cloudflare
 import httpx
+import openai
 import pytest
 from cloudflare import Cloudflare
 
@@ -294,6 +295,29 @@ def test_logs_list_get_and_stored_bodies(cf, gateway, fake, nonce):
 
     with pytest.raises(cloudflare.NotFoundError):
         cf.ai_gateway.logs.get(str(uuid.uuid4()), account_id=ACCOUNT, gateway_id=gateway)
+
+
+def test_compressed_answers_are_read_by_the_sdk_and_logged_decoded(cf, gateway, fake, nonce):
+    """A provider that answers gzip, as real ones behind a CDN do: the OpenAI SDK gets the
+    compressed bytes through the gateway and reads them; the log has the usage and the decoded
+    answer."""
+    client = openai.OpenAI(api_key=API_KEY, base_url=gateway_base("grok", gateway=gateway),
+                           max_retries=0, timeout=TIMEOUT)
+    raw = client.chat.completions.with_raw_response.create(
+        model="grok-beta", messages=[{"role": "user", "content": f"What is Cloudflare? {nonce}"}],
+        extra_headers={"x-fake-encoding": "gzip"})
+    assert raw.headers.get("content-encoding") == "gzip"
+    resp = raw.parse()
+    assert resp.choices[0].message.content == ANSWER
+    log_id = raw.headers["cf-aig-log-id"]
+
+    rec = wait_logs(cf, gateway, [log_id])[log_id]
+    assert rec.tokens_in == resp.usage.prompt_tokens
+    assert rec.tokens_out == resp.usage.completion_tokens
+    assert rec.cost > 0
+    stored = cf.ai_gateway.logs.response(log_id, account_id=ACCOUNT, gateway_id=gateway)
+    assert stored["id"] == resp.id
+    assert stored["usage"]["prompt_tokens"] == resp.usage.prompt_tokens
 
 
 def test_logs_feedback_score_and_metadata(cf, gateway, fake, nonce):

@@ -34,11 +34,11 @@
 //!   reasoning count (thinking is inside `output_tokens`).
 //!
 //! # Encodings and truncation
-//! `gzip` and `deflate` bodies are decompressed for parsing (up to [`MAX_DECODED_BYTES`]).
-//! Other codings (`br`, `zstd`, …) yield no usage: the gateway should ask upstreams for
-//! `gzip`/`deflate`/`identity` only if it wants usage from every answer. A compressed body
-//! whose middle was dropped is read from its first part only (the tail cannot be
-//! decompressed without the middle).
+//! `gzip`, `deflate`, `br` and `zstd` bodies are decompressed for parsing (up to
+//! [`MAX_DECODED_BYTES`]; [`decode`] is public so the gateway can store the readable body
+//! too). Other codings (`compress`, several stacked) yield no usage. A compressed body whose
+//! middle was dropped is read from its first part only (the tail cannot be decompressed
+//! without the middle).
 //!
 //! When the middle was dropped, the first part is parsed up to its last complete event, the
 //! tail from its first event boundary on; if that finds no usage, the tail's last `"usage"`
@@ -80,60 +80,103 @@ pub fn extract(
     head: &[Bytes],
     tail: &[Bytes],
 ) -> Extracted {
-    let head: Vec<&[u8]> = head.iter().map(|b| b.as_ref()).collect();
-    let tail: Vec<&[u8]> = tail.iter().map(|b| b.as_ref()).collect();
-    match decode(content_encoding, &head, !tail.is_empty()) {
-        Decoded::Plain => parse(provider, content_type, &head, &tail, !tail.is_empty()),
-        Decoded::Bytes { body, truncated } => {
-            parse(provider, content_type, &[&body], &[], truncated)
-        }
-        Decoded::Unsupported => Extracted::default(),
+    match decode(content_encoding, head) {
+        Ok(None) => extract_plain(provider, content_type, head, tail),
+        Ok(Some(body)) => extract_decoded(provider, content_type, &body, !tail.is_empty()),
+        Err(Unsupported) => Extracted::default(),
     }
 }
 
-enum Decoded {
-    Plain,
-    Bytes { body: Vec<u8>, truncated: bool },
-    Unsupported,
+/// [`extract`] for a body without a content coding.
+pub fn extract_plain(
+    provider: &str,
+    content_type: Option<&str>,
+    head: &[Bytes],
+    tail: &[Bytes],
+) -> Extracted {
+    let head: Vec<&[u8]> = head.iter().map(|b| b.as_ref()).collect();
+    let tail: Vec<&[u8]> = tail.iter().map(|b| b.as_ref()).collect();
+    parse(provider, content_type, &head, &tail, !tail.is_empty())
 }
 
-/// Undoes `gzip`/`deflate` for parsing.
-fn decode(content_encoding: Option<&str>, head: &[&[u8]], gap: bool) -> Decoded {
-    let codings: Vec<String> = content_encoding
+/// [`extract`] for a body [`decode`] has decompressed; `gap`: whether the compressed body's
+/// middle was dropped (its tail cannot be decompressed, so only the first part counts).
+pub fn extract_decoded(
+    provider: &str,
+    content_type: Option<&str>,
+    body: &DecodedBody,
+    gap: bool,
+) -> Extracted {
+    parse(
+        provider,
+        content_type,
+        &[&body.body],
+        &[],
+        gap || !body.complete,
+    )
+}
+
+/// A body with its content coding undone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodedBody {
+    /// The decoded bytes: all of them, or as far as decoding got.
+    pub body: Bytes,
+    /// Whether the encoded body ended cleanly within [`MAX_DECODED_BYTES`].
+    pub complete: bool,
+}
+
+/// A content coding [`decode`] does not undo (`compress`, or several stacked codings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsupported;
+
+/// Undoes the body's content coding (`gzip`, `deflate`, `br`, `zstd`): `None` when there is
+/// none (absent or `identity`). `chunks`: the encoded body from its first byte.
+pub fn decode(
+    content_encoding: Option<&str>,
+    chunks: &[Bytes],
+) -> Result<Option<DecodedBody>, Unsupported> {
+    let codings: Vec<&str> = content_encoding
         .unwrap_or("")
         .split(',')
-        .map(|c| c.trim().to_ascii_lowercase())
-        .filter(|c| !c.is_empty() && c != "identity")
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"))
         .collect();
     let coding = match codings.as_slice() {
-        [] => return Decoded::Plain,
-        [one] => one.as_str(),
-        _ => return Decoded::Unsupported,
+        [] => return Ok(None),
+        [one] => one.to_ascii_lowercase(),
+        _ => return Err(Unsupported),
     };
+    let chunks: Vec<&[u8]> = chunks.iter().map(|b| b.as_ref()).collect();
+    let input = Chunks::new(&chunks);
     let mut body = Vec::new();
-    let complete = match coding {
-        "gzip" | "x-gzip" => read_capped(
-            flate2::read::MultiGzDecoder::new(Chunks::new(head)),
-            &mut body,
-        ),
+    let complete = match coding.as_str() {
+        "gzip" | "x-gzip" => read_capped(flate2::read::MultiGzDecoder::new(input), &mut body),
         "deflate" => {
             // HTTP's "deflate" is zlib-wrapped, but some servers send raw deflate.
-            let ok = read_capped(flate2::read::ZlibDecoder::new(Chunks::new(head)), &mut body);
+            let ok = read_capped(flate2::read::ZlibDecoder::new(input), &mut body);
             if !ok && body.is_empty() {
                 read_capped(
-                    flate2::read::DeflateDecoder::new(Chunks::new(head)),
+                    flate2::read::DeflateDecoder::new(Chunks::new(&chunks)),
                     &mut body,
                 )
             } else {
                 ok
             }
         }
-        _ => return Decoded::Unsupported,
+        "br" => read_capped(
+            brotli_decompressor::Decompressor::new(input, 8192),
+            &mut body,
+        ),
+        "zstd" => match ruzstd::decoding::StreamingDecoder::new(input) {
+            Ok(d) => read_capped(d, &mut body),
+            Err(_) => false,
+        },
+        _ => return Err(Unsupported),
     };
-    Decoded::Bytes {
-        body,
-        truncated: gap || !complete,
-    }
+    Ok(Some(DecodedBody {
+        body: Bytes::from(body),
+        complete,
+    }))
 }
 
 /// Reads all of `r` into `out`, up to [`MAX_DECODED_BYTES`]; whether it ended cleanly within

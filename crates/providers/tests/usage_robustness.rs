@@ -1,12 +1,14 @@
 //! Usage extraction under chunking, truncation, compression and garbage: same answers where
 //! the bytes allow one, and never a panic.
+#![allow(clippy::unwrap_used)]
 
 use bytes::Bytes;
 use flate2::write::{DeflateEncoder, GzEncoder, ZlibEncoder};
 use flate2::Compression;
 use std::io::Write;
 use switchyard_core::Usage;
-use switchyard_providers::usage::{extract, Extracted};
+use switchyard_providers::usage::{decode, extract, Extracted};
+use switchyard_testkit::encode::compress;
 
 const SSE: &str = "text/event-stream";
 const JSON: &str = "application/json";
@@ -214,9 +216,53 @@ fn a_truncated_gzip_body_is_read_as_far_as_it_goes() {
 }
 
 #[test]
+fn brotli_and_zstd_bodies() {
+    let stream = long_stream(40);
+    let expected = Extracted {
+        usage: expected_stream_usage(),
+        model: Some("grok-4-fast-reasoning".into()),
+    };
+    for coding in ["br", "zstd", "BR"] {
+        let packed = compress(&coding.to_ascii_lowercase(), stream.as_bytes()).unwrap();
+        for size in [1, 5, 64, packed.len()] {
+            let x = extract(
+                "grok",
+                Some(SSE),
+                Some(coding),
+                &chunked(&packed, size),
+                &[],
+            );
+            assert_eq!(x, expected, "{coding} in chunks of {size}");
+        }
+        // The decoded body is the original, complete.
+        let d = decode(Some(coding), &chunked(&packed, 7)).unwrap().unwrap();
+        assert_eq!(&d.body[..], stream.as_bytes(), "{coding}");
+        assert!(d.complete, "{coding}");
+        // Cut short: read as far as it goes, and said to be incomplete.
+        let cut = &packed[..packed.len() * 3 / 4];
+        let d = decode(Some(coding), &[Bytes::copy_from_slice(cut)])
+            .unwrap()
+            .unwrap();
+        assert!(!d.complete, "{coding} cut");
+        assert!(stream.as_bytes().starts_with(&d.body), "{coding} cut");
+    }
+}
+
+#[test]
+fn identity_is_no_coding() {
+    for enc in [None, Some(""), Some("identity"), Some(" Identity , ")] {
+        assert_eq!(
+            decode(enc, &[Bytes::from_static(b"{}")]),
+            Ok(None),
+            "{enc:?}"
+        );
+    }
+}
+
+#[test]
 fn unsupported_encodings_yield_nothing() {
     let json = r#"{"model":"gpt-4o","usage":{"prompt_tokens":3,"completion_tokens":4}}"#;
-    for enc in ["br", "zstd", "gzip, br", "compress"] {
+    for enc in ["gzip, br", "compress", "br, zstd"] {
         let x = extract("openai", Some(JSON), Some(enc), &[Bytes::from(json)], &[]);
         assert_eq!(x, Extracted::default(), "{enc}");
     }
@@ -232,10 +278,18 @@ fn garbage_never_panics() {
         br#"[{"usageMetadata":{"promptTokenCount":1}},{"usageMetadata":{"candidatesTokenCount":2}}]"#.to_vec(),
         br#"{"response":{"usage":{"input_tokens":1,"output_tokens_details":{"reasoning_tokens":99}}}}"#.to_vec(),
         gzip(long_stream(5).as_bytes()),
+        compress("br", long_stream(5).as_bytes()).unwrap(),
+        compress("zstd", long_stream(5).as_bytes()).unwrap(),
     ];
     let alphabet = b"{}[]\":,data: \n\r\\usage0123456789-.e+modelVersionprompt_tokens";
     let types = [Some(SSE), Some(JSON), None, Some("text/plain")];
-    let encodings = [None, Some("gzip"), Some("deflate"), Some("br")];
+    let encodings = [
+        None,
+        Some("gzip"),
+        Some("deflate"),
+        Some("br"),
+        Some("zstd"),
+    ];
     for round in 0..3000 {
         let mut bytes = if round % 3 == 0 {
             (0..rng.below(300))

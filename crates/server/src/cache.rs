@@ -8,7 +8,7 @@
 //!   requests that only name a `cf-aig-cache-key`.
 //! - `cf-aig-skip-cache: true` skips the read; the fresh answer may still be stored.
 //! - Only complete 2xx answers are stored, after the client has them (off the response
-//!   path). A streamed answer is stored as received and replayed as a stream with the same
+//!   path); a compressed one decoded, so that a hit suits every client. A streamed answer is stored as received and replayed as a stream with the same
 //!   events.
 //! - Two identical requests that miss at the same moment both go upstream; the second
 //!   answer to finish replaces the first entry.
@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use std::convert::Infallible;
 use std::time::Duration;
 use switchyard_core::GatewaySettings;
+use switchyard_providers::usage::{DecodedBody, Unsupported};
 use switchyard_store::cache::CachedResponse;
 
 /// Default TTL for requests that only send `cf-aig-cache-key`.
@@ -86,15 +87,30 @@ pub fn plan(
     })
 }
 
-/// What to store once the answer is complete, if it may be stored.
-pub fn entry(status: u16, headers: &HeaderMap, capture: &Capture) -> Option<CachedResponse> {
+/// What to store once the answer is complete, if it may be stored. `decoded`: the body with
+/// its content coding undone ([`switchyard_providers::usage::decode`]). A compressed answer
+/// is stored decoded and without `Content-Encoding`, so a hit suits every client whatever it
+/// accepts; one that could not be decoded is not stored.
+pub fn entry(
+    status: u16,
+    headers: &HeaderMap,
+    capture: &Capture,
+    decoded: &Result<Option<DecodedBody>, Unsupported>,
+) -> Option<CachedResponse> {
     if !(200..300).contains(&status) || !capture.tail.is_empty() {
         return None;
     }
+    let body = match decoded {
+        Ok(None) => capture.whole(),
+        Ok(Some(d)) if d.complete => d.body.clone(),
+        _ => return None,
+    };
     let headers = headers
         .iter()
         .filter(|(name, _)| {
-            !name.as_str().starts_with("cf-aig-") && *name != http::header::CONTENT_LENGTH
+            !name.as_str().starts_with("cf-aig-")
+                && *name != http::header::CONTENT_LENGTH
+                && *name != http::header::CONTENT_ENCODING
         })
         .map(|(name, value)| {
             (
@@ -106,7 +122,7 @@ pub fn entry(status: u16, headers: &HeaderMap, capture: &Capture) -> Option<Cach
     Some(CachedResponse {
         status,
         headers,
-        body: capture.whole(),
+        body,
     })
 }
 

@@ -33,6 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_core::price::PriceTable;
 use switchyard_core::{LogRecord, Usage};
+use switchyard_providers::usage::{decode, extract_decoded, extract_plain, Extracted, Unsupported};
 use switchyard_store::cache::CacheStore;
 use switchyard_store::logs::PendingLog;
 use switchyard_store::Store;
@@ -321,27 +322,29 @@ impl Writer {
         let mut exchange = *exchange;
         exchange.log_line(outcome, duration);
         let response = exchange.response.take().unwrap_or_default();
+        // A compressed answer is decoded once: to read its usage, to store it readable in the
+        // log and in the cache.
+        let decoded = decode(response.content_encoding.as_deref(), &capture.head);
         if let (Outcome::Complete, Some((key, ttl)), Some(headers)) =
             (outcome, &exchange.cache_put, &response.headers)
         {
-            if let Some(entry) = crate::cache::entry(exchange.status, headers, &capture) {
+            if let Some(entry) = crate::cache::entry(exchange.status, headers, &capture, &decoded) {
                 puts.push((key.clone(), entry, *ttl));
             }
         }
         let provider = exchange.provider.as_ref().map(|p| p.slug.clone());
         let content_type = response.content_type;
-        let content_encoding = response.content_encoding;
         let tail: Vec<Bytes> = capture.tail.iter().cloned().collect();
         let (usage, answered_model) = if matches!(outcome, Outcome::Refused(_)) {
             (Usage::default(), None)
         } else {
-            let x = switchyard_providers::usage::extract(
-                provider.as_deref().unwrap_or(""),
-                content_type.as_deref(),
-                content_encoding.as_deref(),
-                &capture.head,
-                &tail,
-            );
+            let slug = provider.as_deref().unwrap_or("");
+            let ct = content_type.as_deref();
+            let x = match &decoded {
+                Ok(None) => extract_plain(slug, ct, &capture.head, &tail),
+                Ok(Some(body)) => extract_decoded(slug, ct, body, !tail.is_empty()),
+                Err(Unsupported) => Extracted::default(),
+            };
             (x.usage, x.model)
         };
         let Some(draft) = exchange.draft else {
@@ -429,7 +432,11 @@ impl Writer {
             request_headers: shared.request_headers_json.clone(),
             response_headers: response.json,
             request_body: payload.then(|| cap(draft.request_body)),
-            response_body: payload.then(|| capture.whole()),
+            response_body: payload.then(|| match decoded {
+                // Readable when decoding got anywhere; else the bytes as they came.
+                Ok(Some(d)) if d.complete || !d.body.is_empty() => cap(d.body),
+                _ => capture.whole(),
+            }),
         };
         Some(PendingLog {
             record,

@@ -133,6 +133,84 @@ async fn streams_are_logged_with_usage_ttft_and_the_body_as_received() {
 }
 
 #[tokio::test]
+async fn compressed_answers_pass_through_and_are_priced_and_stored_readable() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let url = format!("{}/grok/v1/chat/completions", gw.base());
+    let plain = post(&url, &[AUTH], CHAT).await;
+    assert_eq!(plain.status, 200);
+    assert!(plain.headers.get("content-encoding").is_none());
+    let reference = gw.wait_for_logs("gw", 1).await[0].clone();
+    assert!(reference["tokens_out"].as_u64().unwrap() > 0, "{reference}");
+
+    for (n, coding) in ["gzip", "deflate", "br", "zstd"].into_iter().enumerate() {
+        fake.push_script(Script::new().encoding(coding));
+        let a = post(&url, &[AUTH, ("accept-encoding", coding)], CHAT).await;
+        assert_eq!(a.status, 200, "{coding}");
+        // The client gets the provider's bytes untouched, still compressed.
+        assert_eq!(a.headers.get("content-encoding").unwrap(), coding);
+        assert!(serde_json::from_slice::<serde_json::Value>(&a.body).is_err());
+        let log_id = a.headers.get("cf-aig-log-id").unwrap().to_str().unwrap();
+
+        let rows = gw.wait_for_logs("gw", n + 2).await;
+        let r = rows.iter().find(|r| r["id"] == log_id).unwrap();
+        for field in ["tokens_in", "tokens_out", "cost", "model"] {
+            assert_eq!(r[field], reference[field], "{coding}: {field} in {r}");
+        }
+        assert_eq!(
+            r["response_size"],
+            a.body.len(),
+            "{coding}: bytes on the wire"
+        );
+        // The stored answer is the decoded JSON.
+        let stored = send(
+            Method::GET,
+            &gw.cp(&format!("/gateways/gw/logs/{log_id}/response")),
+            &[],
+            "",
+        )
+        .await;
+        let stored = stored.json();
+        assert_eq!(stored["object"], "chat.completion", "{coding}: {stored}");
+        assert_eq!(stored["usage"], plain.json()["usage"], "{coding}");
+    }
+    // An encoding the client did not accept is never sent.
+    fake.push_script(Script::new().encoding("br"));
+    let a = post(&url, &[AUTH, ("accept-encoding", "gzip")], CHAT).await;
+    assert!(a.headers.get("content-encoding").is_none());
+    assert_eq!(a.json()["object"], "chat.completion");
+}
+
+#[tokio::test]
+async fn a_compressed_answer_is_cached_decoded_so_every_client_can_read_the_hit() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let url = format!("{}/grok/v1/chat/completions", gw.base());
+    fake.push_script(Script::new().encoding("br"));
+    let first = post(
+        &url,
+        &[AUTH, ("accept-encoding", "br"), ("cf-aig-cache-ttl", "60")],
+        CHAT,
+    )
+    .await;
+    assert_eq!(first.headers.get("content-encoding").unwrap(), "br");
+    assert_eq!(cache_status(&first.headers).as_deref(), Some("MISS"));
+    // The entry is put before the record is written (the writer does both).
+    gw.wait_for_logs("gw", 1).await;
+    // A client that accepts no br at all still gets a readable hit.
+    let hit = post(&url, &[AUTH, ("cf-aig-cache-ttl", "60")], CHAT).await;
+    assert_eq!(cache_status(&hit.headers).as_deref(), Some("HIT"));
+    assert!(hit.headers.get("content-encoding").is_none());
+    // The very answer the first client got (its id and all), decoded.
+    let first_decoded =
+        switchyard_providers::usage::decode(Some("br"), std::slice::from_ref(&first.body))
+            .unwrap()
+            .unwrap();
+    assert_eq!(hit.body, first_decoded.body);
+    assert_eq!(hit.json()["object"], "chat.completion");
+}
+
+#[tokio::test]
 async fn a_client_that_leaves_mid_stream_still_yields_a_cancelled_record() {
     use http_body_util::BodyExt;
     let fake = FakeProvider::start().await;

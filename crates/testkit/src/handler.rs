@@ -9,8 +9,9 @@
 //!    (401, or 400 for xAI's wrong key), build the format's answer. Gemini
 //!    checks credentials before the body, and its errors on a JSON-array
 //!    stream (`streamGenerateContent` without `alt=sse`) come inside `[…]`.
-//! 5. Wait `delay_ms`, counting a disconnect if the client leaves meanwhile.
-//! 6. Apply the scripted status and headers and the body pacing
+//! 5. Compress a whole answer as `encoding` says, if the request accepts it.
+//! 6. Wait `delay_ms`, counting a disconnect if the client leaves meanwhile.
+//! 7. Apply the scripted status and headers and the body pacing
 //!    (`chunk_delay_ms`, `drop_after`); the body counts later disconnects.
 
 use std::collections::VecDeque;
@@ -26,6 +27,7 @@ use hyper::body::Incoming;
 
 use crate::body::{FakeBody, Pacing, Pieces};
 use crate::control;
+use crate::encode;
 use crate::script::Script;
 use crate::state::Shared;
 use crate::wire::errors::{self, Dialect};
@@ -126,6 +128,10 @@ pub(crate) async fn handle(
         ),
     };
 
+    let reply = match script.encoding.as_deref() {
+        Some(coding) => encode::apply(reply, coding, &parts.headers),
+        None => reply,
+    };
     if let Some(ms) = script.delay_ms.filter(|ms| *ms > 0) {
         let waiting = DisconnectGuard::new(&shared);
         tokio::time::sleep(Duration::from_millis(ms)).await;

@@ -125,6 +125,7 @@
 mod body;
 mod config;
 mod control;
+pub mod encode;
 mod handler;
 mod record;
 pub mod script;

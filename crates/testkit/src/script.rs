@@ -30,6 +30,10 @@ pub const DROP_AFTER: &str = "x-fake-drop-after";
 pub const CHUNK_BYTES: &str = "x-fake-chunk-bytes";
 /// Request header: `true` forces a stream, `false` forces a JSON answer.
 pub const STREAM: &str = "x-fake-stream";
+/// Request header: compress a whole (non-stream) answer with this coding
+/// (`gzip`, `deflate`, `br`, `zstd`) when the request's `Accept-Encoding`
+/// lists it, as a real provider behind a CDN does.
+pub const ENCODING: &str = "x-fake-encoding";
 /// Request header: a whole [`Script`] as JSON; the other headers override it.
 pub const SCRIPT: &str = "x-fake-script";
 
@@ -76,6 +80,11 @@ pub struct Script {
     pub model: Option<String>,
     /// Token counts and cost to report instead of the defaults.
     pub usage: Option<ScriptUsage>,
+    /// Content coding for a whole (non-stream) answer: `gzip`, `deflate`,
+    /// `br` or `zstd`. Applied only when the request's `Accept-Encoding`
+    /// lists it (no quality values looked at); otherwise the answer goes out
+    /// as identity, as a server that honours `Accept-Encoding` would send it.
+    pub encoding: Option<String>,
 }
 
 /// Usage numbers to report. Unset fields keep their defaults: prompt tokens
@@ -181,6 +190,12 @@ impl Script {
         self
     }
 
+    /// Sets [`Script::encoding`].
+    pub fn encoding(mut self, coding: impl Into<String>) -> Self {
+        self.encoding = Some(coding.into());
+        self
+    }
+
     /// Builds a script from the `x-fake-*` request headers.
     pub fn from_headers(headers: &HeaderMap) -> Result<Self, ScriptHeaderError> {
         let mut script = match headers.get(SCRIPT) {
@@ -210,6 +225,9 @@ impl Script {
         if let Some(v) = number(headers, CHUNK_BYTES)? {
             script.chunk_bytes = Some(v);
         }
+        if let Some(v) = header_str(headers, ENCODING)? {
+            script.encoding = Some(v.to_owned());
+        }
         if let Some(v) = header_str(headers, STREAM)? {
             script.stream = Some(parse_bool(v).ok_or_else(|| ScriptHeaderError {
                 name: STREAM,
@@ -236,6 +254,7 @@ impl Script {
             chunk_bytes: self.chunk_bytes.or(fallback.chunk_bytes),
             model: self.model.or(fallback.model),
             usage: self.usage.or(fallback.usage),
+            encoding: self.encoding.or(fallback.encoding),
         }
     }
 

@@ -1,5 +1,5 @@
 //! Scripting through the queue and through `x-fake-*` headers: status,
-//! delays, chunk count and size, aborts, raw bodies.
+//! delays, chunk count and size, aborts, raw bodies, compression.
 
 use std::time::{Duration, Instant};
 
@@ -341,4 +341,56 @@ async fn malformed_fake_headers_are_reported() {
         .send(&fake)
         .await;
     assert_eq!(reply.status, 502);
+}
+
+#[tokio::test]
+async fn answers_are_compressed_only_in_a_coding_the_request_accepts() {
+    use std::io::Read;
+    let fake = FakeProvider::start().await;
+    let decode = |coding: &str, body: &[u8]| -> Vec<u8> {
+        let mut out = Vec::new();
+        match coding {
+            "gzip" => flate2::read::GzDecoder::new(body).read_to_end(&mut out),
+            "deflate" => flate2::read::ZlibDecoder::new(body).read_to_end(&mut out),
+            "br" => brotli::Decompressor::new(body, 4096).read_to_end(&mut out),
+            _ => ruzstd::decoding::StreamingDecoder::new(body)
+                .unwrap()
+                .read_to_end(&mut out),
+        }
+        .unwrap();
+        out
+    };
+    for coding in ["gzip", "deflate", "br", "zstd"] {
+        let reply = post("/v1/chat/completions", chat_body(false))
+            .header("x-fake-encoding", coding)
+            .header("accept-encoding", &format!("identity, {coding};q=0.9"))
+            .send(&fake)
+            .await;
+        assert_eq!(reply.status, 200, "{coding}");
+        assert_eq!(reply.header("content-encoding"), Some(coding));
+        let plain: Value = serde_json::from_slice(&decode(coding, &reply.body)).unwrap();
+        assert_eq!(plain["object"], "chat.completion", "{coding}");
+    }
+    // Not accepted: identity. A stream is never compressed.
+    fake.push_script(Script::new().encoding("br"));
+    let reply = post("/v1/chat/completions", chat_body(false))
+        .header("accept-encoding", "gzip")
+        .send(&fake)
+        .await;
+    assert_eq!(reply.header("content-encoding"), None);
+    assert_eq!(reply.json()["object"], "chat.completion");
+    let reply = post("/v1/chat/completions", chat_body(true))
+        .header("x-fake-encoding", "gzip")
+        .header("accept-encoding", "gzip")
+        .send(&fake)
+        .await;
+    assert_eq!(reply.header("content-encoding"), None);
+    assert!(!contents(&reply).is_empty());
+    // A coding the fake cannot produce is a harness error.
+    let reply = post("/v1/chat/completions", chat_body(false))
+        .header("x-fake-encoding", "compress")
+        .header("accept-encoding", "compress")
+        .send(&fake)
+        .await;
+    assert_eq!(reply.status, 400);
 }
