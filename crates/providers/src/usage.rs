@@ -1,7 +1,9 @@
 //! Token usage and the answering model, read from a provider's response body after the fact.
 //!
 //! The gateway keeps the body as received (possibly its first part and its last few chunks
-//! with the middle dropped) and calls [`extract`] once per request, off the response path.
+//! with the middle dropped) and reads it once per request, off the response path: [`extract`],
+//! or [`decode`] then [`extract_plain`] / [`extract_decoded`] when it wants the decoded body
+//! too.
 //!
 //! # Wire formats read
 //! The format is recognised from the body, not configured per provider:
@@ -167,25 +169,41 @@ pub fn decode(
             brotli_decompressor::Decompressor::new(input, 8192),
             &mut body,
         ),
-        "zstd" => match ruzstd::decoding::StreamingDecoder::new(input) {
-            Ok(d) => read_capped(d, &mut body),
-            Err(_) => false,
-        },
+        "zstd" => read_zstd_frames(input, &mut body),
         _ => return Err(Unsupported),
     };
+    body.shrink_to_fit();
     Ok(Some(DecodedBody {
         body: Bytes::from(body),
         complete,
     }))
 }
 
-/// Reads all of `r` into `out`, up to [`MAX_DECODED_BYTES`]; whether it ended cleanly within
-/// the cap. On a decoding error `out` keeps what was decoded before it.
+/// Reads all of `r` onto `out`, until `out` holds [`MAX_DECODED_BYTES`]; whether it ended
+/// cleanly within the cap. On a decoding error `out` keeps what was decoded before it.
 fn read_capped(r: impl Read, out: &mut Vec<u8>) -> bool {
-    let mut capped = r.take(MAX_DECODED_BYTES + 1);
-    match capped.read_to_end(out) {
-        Ok(n) => (n as u64) <= MAX_DECODED_BYTES,
+    let room = MAX_DECODED_BYTES.saturating_sub(out.len() as u64);
+    match r.take(room + 1).read_to_end(out) {
+        Ok(n) => (n as u64) <= room,
         Err(_) => false,
+    }
+}
+
+/// A zstd body frame after frame (a body may hold several, RFC 8878 section 3.1; the decoder
+/// stops at the end of one). A skippable frame, or anything else that is not a frame, ends it
+/// as incomplete.
+fn read_zstd_frames(mut input: Chunks<'_>, out: &mut Vec<u8>) -> bool {
+    loop {
+        let frame = match ruzstd::decoding::StreamingDecoder::new(&mut input) {
+            Ok(decoder) => read_capped(decoder, out),
+            Err(_) => false,
+        };
+        if !frame {
+            return false;
+        }
+        if input.is_empty() {
+            return true;
+        }
     }
 }
 
@@ -201,6 +219,13 @@ impl<'a> Chunks<'a> {
             rest: chunks,
             current: &[],
         }
+    }
+}
+
+impl Chunks<'_> {
+    /// Whether every byte has been read.
+    fn is_empty(&self) -> bool {
+        self.current.is_empty() && self.rest.iter().all(|c| c.is_empty())
     }
 }
 

@@ -249,6 +249,23 @@ fn brotli_and_zstd_bodies() {
 }
 
 #[test]
+fn every_zstd_frame_is_read() {
+    let (one, two) = ("data: first half\n\n", "data: second half\n\n");
+    let mut packed = compress("zstd", one.as_bytes()).unwrap();
+    packed.extend(compress("zstd", two.as_bytes()).unwrap());
+    let d = decode(Some("zstd"), &chunked(&packed, 3)).unwrap().unwrap();
+    assert_eq!(&d.body[..], format!("{one}{two}").as_bytes());
+    assert!(d.complete);
+    // Trailing bytes that are no frame: incomplete, the frames before them kept.
+    packed.extend_from_slice(b"not zstd");
+    let d = decode(Some("zstd"), &[Bytes::from(packed)])
+        .unwrap()
+        .unwrap();
+    assert_eq!(&d.body[..], format!("{one}{two}").as_bytes());
+    assert!(!d.complete);
+}
+
+#[test]
 fn identity_is_no_coding() {
     for enc in [None, Some(""), Some("identity"), Some(" Identity , ")] {
         assert_eq!(

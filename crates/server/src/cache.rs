@@ -8,14 +8,16 @@
 //!   requests that only name a `cf-aig-cache-key`.
 //! - `cf-aig-skip-cache: true` skips the read; the fresh answer may still be stored.
 //! - Only complete 2xx answers are stored, after the client has them (off the response
-//!   path); a compressed one decoded, so that a hit suits every client. A streamed answer is stored as received and replayed as a stream with the same
-//!   events.
+//!   path). A compressed answer is stored decoded, without `Content-Encoding` (nor the
+//!   headers that describe the encoded bytes), so that a hit suits every client. A streamed
+//!   answer is stored as received (decoded, if it came compressed) and replayed as a stream
+//!   with the same events.
 //! - Two identical requests that miss at the same moment both go upstream; the second
 //!   answer to finish replaces the first entry.
 //! - When the backend fails (Redis down), the request goes on uncached.
 
 use crate::directives::Directives;
-use crate::relay::Capture;
+use crate::relay::{Capture, HEAD_CAP};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use sha2::{Digest, Sha256};
@@ -87,6 +89,15 @@ pub fn plan(
     })
 }
 
+/// Response headers about the bytes as encoded, dropped when an answer is stored decoded.
+const ENCODED_ONLY: [&str; 5] = [
+    "content-encoding",
+    "etag",
+    "digest",
+    "repr-digest",
+    "content-md5",
+];
+
 /// What to store once the answer is complete, if it may be stored. `decoded`: the body with
 /// its content coding undone ([`switchyard_providers::usage::decode`]). A compressed answer
 /// is stored decoded and without `Content-Encoding`, so a hit suits every client whatever it
@@ -100,17 +111,20 @@ pub fn entry(
     if !(200..300).contains(&status) || !capture.tail.is_empty() {
         return None;
     }
-    let body = match decoded {
-        Ok(None) => capture.whole(),
-        Ok(Some(d)) if d.complete => d.body.clone(),
+    let (body, was_decoded) = match decoded {
+        Ok(None) => (capture.whole(), false),
+        // No larger than an answer stored as it came: a hit's body is captured for its log.
+        Ok(Some(d)) if d.complete && d.body.len() <= HEAD_CAP => (d.body.clone(), true),
         _ => return None,
     };
     let headers = headers
         .iter()
         .filter(|(name, _)| {
-            !name.as_str().starts_with("cf-aig-")
-                && *name != http::header::CONTENT_LENGTH
-                && *name != http::header::CONTENT_ENCODING
+            let name = name.as_str();
+            !name.starts_with("cf-aig-")
+                && name != "content-length"
+                // What describes the encoded bytes does not fit the decoded ones.
+                && !(was_decoded && ENCODED_ONLY.contains(&name))
         })
         .map(|(name, value)| {
             (

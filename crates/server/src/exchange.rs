@@ -160,7 +160,7 @@ impl Exchange {
         let collect = self.draft.as_ref().is_some_and(|d| d.shared.collect);
         self.response = Some(ResponseHead {
             content_type: text(http::header::CONTENT_TYPE),
-            content_encoding: text(http::header::CONTENT_ENCODING),
+            content_encoding: content_coding(h),
             json: collect.then(|| crate::logpipe::headers_json(h)),
             headers: self.cache_put.is_some().then(|| owned_headers(h)),
         });
@@ -195,6 +195,18 @@ impl Exchange {
     }
 }
 
+/// Every `Content-Encoding` line, joined. A value that is not text stands as `?`, a coding
+/// nobody knows, so that such a body is never taken for a plain one.
+fn content_coding(h: &HeaderMap) -> Option<String> {
+    let mut lines = h.get_all(http::header::CONTENT_ENCODING).iter();
+    let mut out = lines.next()?.to_str().unwrap_or("?").to_owned();
+    for line in lines {
+        out.push_str(", ");
+        out.push_str(line.to_str().unwrap_or("?"));
+    }
+    Some(out)
+}
+
 /// A finished attempt on its way to the log writer.
 pub struct Completed {
     pub exchange: Box<Exchange>,
@@ -218,6 +230,20 @@ impl Completed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_content_encoding_line_counts() {
+        use http::header::CONTENT_ENCODING;
+        let mut h = HeaderMap::new();
+        assert_eq!(content_coding(&h), None);
+        h.append(CONTENT_ENCODING, http::HeaderValue::from_static("identity"));
+        assert_eq!(content_coding(&h).as_deref(), Some("identity"));
+        h.append(CONTENT_ENCODING, http::HeaderValue::from_static("gzip"));
+        assert_eq!(content_coding(&h).as_deref(), Some("identity, gzip"));
+        let odd = http::HeaderValue::from_bytes(b"g\xffzip").expect("opaque bytes are a value");
+        h.insert(CONTENT_ENCODING, odd);
+        assert_eq!(content_coding(&h).as_deref(), Some("?"));
+    }
 
     #[test]
     fn owned_headers_keep_every_value_in_new_memory() {

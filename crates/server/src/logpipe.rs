@@ -391,9 +391,11 @@ impl Writer {
             return None;
         }
         let payload = shared.directives.collect_payload;
+        // A copy when cut, so that the rest of a large decoded body is freed now rather than
+        // when the batch is written.
         let cap = |b: Bytes| {
             if b.len() > BODY_CAP {
-                b.slice(..BODY_CAP)
+                Bytes::copy_from_slice(&b[..BODY_CAP])
             } else {
                 b
             }

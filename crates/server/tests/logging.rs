@@ -186,7 +186,11 @@ async fn a_compressed_answer_is_cached_decoded_so_every_client_can_read_the_hit(
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;
     let url = format!("{}/grok/v1/chat/completions", gw.base());
-    fake.push_script(Script::new().encoding("br"));
+    fake.push_script(
+        Script::new()
+            .encoding("br")
+            .header("etag", "\"of-the-br-bytes\""),
+    );
     let first = post(
         &url,
         &[AUTH, ("accept-encoding", "br"), ("cf-aig-cache-ttl", "60")],
@@ -201,6 +205,10 @@ async fn a_compressed_answer_is_cached_decoded_so_every_client_can_read_the_hit(
     let hit = post(&url, &[AUTH, ("cf-aig-cache-ttl", "60")], CHAT).await;
     assert_eq!(cache_status(&hit.headers).as_deref(), Some("HIT"));
     assert!(hit.headers.get("content-encoding").is_none());
+    assert!(
+        hit.headers.get("etag").is_none(),
+        "it named the encoded bytes"
+    );
     // The very answer the first client got (its id and all), decoded.
     let first_decoded =
         switchyard_providers::usage::decode(Some("br"), std::slice::from_ref(&first.body))
