@@ -578,6 +578,13 @@ async fn relay(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    // Google says when to retry in the body only; the client's SDK reads the header.
+    if status == 429 && !head.headers.contains_key(http::header::RETRY_AFTER) {
+        if let Some(secs) = translate::retry_after_seconds(&raw) {
+            head.headers
+                .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+    }
     let mut capture = Capture::default();
     capture.push(&raw);
     Response::from_parts(head, Body::new(Relay::ready(body, x, capture, queue)))

@@ -334,7 +334,7 @@ async fn untranslatable_input_gets_an_openai_shaped_400_naming_the_field() {
 #[tokio::test]
 async fn provider_errors_map_to_the_openai_error_shape() {
     let fake = FakeProvider::start().await;
-    let gw = Gateway::start(&fake, "").await;
+    let gw = Gateway::start(&fake, &gemini_config(&fake)).await;
     fake.push_script(Script::new().status(529));
     let a = post(
         &format!("{}/compat/chat/completions", gw.base()),
@@ -353,6 +353,17 @@ async fn provider_errors_map_to_the_openai_error_shape() {
     .await;
     assert_eq!(a.status, 429);
     assert!(a.json()["error"]["message"].is_string());
+    // Google puts its retry delay in the body; the OpenAI client gets it as Retry-After.
+    fake.push_script(Script::new().status(429));
+    let a = post(
+        &format!("{}/compat/chat/completions", gw.base()),
+        &[("authorization", "Bearer k")],
+        &json!({"model": "google-ai-studio/gemini-2.5-flash", "messages": [{"role": "user", "content": "x"}]}).to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 429);
+    assert_eq!(a.json()["error"]["type"], "rate_limit_error");
+    assert_eq!(a.headers.get("retry-after").unwrap(), "1");
 }
 
 #[tokio::test]

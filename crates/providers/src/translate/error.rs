@@ -142,6 +142,35 @@ impl ProviderError {
     }
 }
 
+/// Whole seconds to wait before retrying, from a Google error body's `RetryInfo`
+/// (`{"error":{"details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo",
+/// "retryDelay":"1.5s"}]}}`), rounded up. Google sends no `Retry-After` header; OpenAI and
+/// Anthropic clients look for one.
+pub fn retry_after_seconds(body: &[u8]) -> Option<u64> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let v = match &v {
+        Value::Array(items) => items.first()?,
+        _ => &v,
+    };
+    v.pointer("/error/details")?
+        .as_array()?
+        .iter()
+        .filter(|d| {
+            d.get("@type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.ends_with("google.rpc.RetryInfo"))
+        })
+        .find_map(|d| {
+            let secs: f64 = d
+                .get("retryDelay")?
+                .as_str()?
+                .strip_suffix('s')?
+                .parse()
+                .ok()?;
+            (secs.is_finite() && secs >= 0.0).then(|| secs.ceil() as u64)
+        })
+}
+
 /// The status a client sees for a provider status carrying an error.
 pub(crate) fn client_status(status: u16) -> u16 {
     match status {
@@ -312,6 +341,31 @@ mod tests {
         let long = "é".repeat(800);
         let cut = ProviderError::parse(500, long.as_bytes());
         assert!(cut.message.len() < 1100);
+    }
+
+    #[test]
+    fn google_retry_info_becomes_whole_seconds() {
+        let body = |delay: &str| {
+            json!({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "details": [
+                {"@type": "type.googleapis.com/google.rpc.QuotaFailure"},
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay},
+            ]}})
+            .to_string()
+        };
+        assert_eq!(retry_after_seconds(body("22s").as_bytes()), Some(22));
+        assert_eq!(retry_after_seconds(body("1.2s").as_bytes()), Some(2));
+        assert_eq!(retry_after_seconds(body("0s").as_bytes()), Some(0));
+        let array = format!("[{}]", body("3s"));
+        assert_eq!(retry_after_seconds(array.as_bytes()), Some(3));
+        for bad in [
+            body("-1s"),
+            body("soon"),
+            body("5m"),
+            "{}".into(),
+            "not json".into(),
+        ] {
+            assert_eq!(retry_after_seconds(bad.as_bytes()), None, "{bad}");
+        }
     }
 
     #[test]
