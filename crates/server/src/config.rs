@@ -172,9 +172,9 @@ fn attempts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
 
 fn retry_delay<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     let v = u64::deserialize(d)?;
-    if v > 60_000 {
+    if v > 5_000 {
         return Err(serde::de::Error::custom(
-            "retry_delay must be at most 60000 (ms)",
+            "retry_delay must be at most 5000 (ms)",
         ));
     }
     Ok(Some(v))

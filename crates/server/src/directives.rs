@@ -164,12 +164,17 @@ fn metadata(h: &HeaderMap) -> Result<Option<Map<String, Value>>, ApiError> {
     if obj.values().any(|v| v.is_object() || v.is_array()) {
         return Ok(None);
     }
-    let kept: Map<String, Value> = obj
-        .into_iter()
+    Ok(Some(kept_metadata(obj)))
+}
+
+/// The entries of a flat metadata object that are kept, wherever it comes from (the header,
+/// or a PATCH of a log): keys starting with `cf.` and null values dropped, the first five of
+/// the rest kept in order.
+pub fn kept_metadata(obj: Map<String, Value>) -> Map<String, Value> {
+    obj.into_iter()
         .filter(|(k, v)| !k.starts_with("cf.") && !v.is_null())
         .take(MAX_METADATA)
-        .collect();
-    Ok(Some(kept))
+        .collect()
 }
 
 impl Directives {

@@ -361,6 +361,9 @@ impl Writer {
             .as_deref()
             .and_then(|m| self.prices.lookup(&provider, m));
         let cached = exchange.cached;
+        let success = (200..400).contains(&exchange.status) && outcome != Outcome::UpstreamError;
+        // A custom cost prices an answer; a failed request has none and costs nothing.
+        let custom_cost = shared.directives.custom_cost.as_ref().filter(|_| success);
         let cost = if cached {
             switchyard_core::cost::Cost {
                 usd: 0.0,
@@ -368,13 +371,8 @@ impl Writer {
                 source: switchyard_core::cost::CostSource::Unknown,
             }
         } else {
-            switchyard_core::cost::request_cost(
-                &usage,
-                price,
-                shared.directives.custom_cost.as_ref(),
-            )
+            switchyard_core::cost::request_cost(&usage, price, custom_cost)
         };
-        let success = (200..400).contains(&exchange.status) && outcome != Outcome::UpstreamError;
         self.metrics.request(
             Some((
                 shared.gateway_id.as_str(),

@@ -106,6 +106,8 @@ async fn bad_control_plane_input_gets_the_envelope_never_a_500() {
             json!({"rate_limiting_technique":"leaky"}),
         ),
         (Method::PUT, "/gateways/g1", json!({"retry_max_attempts":9})),
+        (Method::PUT, "/gateways/g1", json!({"retry_max_attempts":0})),
+        (Method::PUT, "/gateways/g1", json!({"retry_delay":5001})),
         (
             Method::PATCH,
             "/gateways/g1/logs/nope",
@@ -129,6 +131,18 @@ async fn bad_control_plane_input_gets_the_envelope_never_a_500() {
     }
     let a = send(Method::POST, &gw.cp("/gateways"), &[], "{not json").await;
     assert_eq!(a.status, 400);
+    // A method a path does not take: 405, still with the envelope.
+    for (method, path) in [
+        (Method::PATCH, "/gateways/g1"),
+        (Method::POST, "/gateways/g1/logs"),
+        (Method::DELETE, "/gateways"),
+        (Method::GET, "/gateways/g1/provider_configs/some-id"),
+    ] {
+        let a = send(method.clone(), &gw.cp(path), &[], "").await;
+        assert_eq!(a.status, 405, "{method} {path}");
+        assert_eq!(a.json()["success"], false, "{method} {path}");
+        assert_eq!(a.json()["errors"][0]["code"], 10405);
+    }
     for path in [
         "/gateways/nope",
         "/gateways/nope/logs",
@@ -250,6 +264,34 @@ async fn logs_list_filter_order_patch_and_delete() {
     .json();
     assert_eq!(one["result"]["feedback"], 1);
     assert_eq!(one["result"]["score"], 87.0);
+    // Feedback is -1, 1 or null: 0 is refused and changes nothing.
+    let p = cp_send(
+        Method::PATCH,
+        &gw.cp(&format!("/gateways/gw/logs/{id}")),
+        json!({"feedback": 0}),
+    )
+    .await;
+    assert_eq!(p.status, 400);
+    // Metadata set by PATCH follows the header's rules: no `cf.` keys, at most five entries.
+    let p = cp_send(
+        Method::PATCH,
+        &gw.cp(&format!("/gateways/gw/logs/{id}")),
+        json!({"metadata": {"cf.user_id": "forged", "a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6}}),
+    )
+    .await;
+    assert_eq!(p.status, 200, "{}", String::from_utf8_lossy(&p.body));
+    let one = send(
+        Method::GET,
+        &gw.cp(&format!("/gateways/gw/logs/{id}")),
+        &[],
+        "",
+    )
+    .await
+    .json();
+    assert_eq!(one["result"]["feedback"], 1);
+    let meta: serde_json::Value =
+        serde_json::from_str(one["result"]["metadata"].as_str().unwrap()).unwrap();
+    assert_eq!(meta, json!({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}));
 
     // Delete by filter.
     let d = send(

@@ -272,6 +272,22 @@ async fn metadata_event_id_and_custom_cost_are_recorded() {
     let meta: serde_json::Value =
         serde_json::from_str(r["metadata"].as_str().expect("metadata is a JSON string")).unwrap();
     assert_eq!(meta, json!({"user":"u1","n":3,"ok":true}));
+
+    // A failed request costs nothing, custom cost or not.
+    fake.push_script(Script::new().status(500));
+    let a = post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[AUTH, ("cf-aig-custom-cost", r#"{"total_cost":0.25}"#)],
+        CHAT,
+    )
+    .await;
+    assert_eq!(a.status, 500);
+    let log_id = a.headers.get("cf-aig-log-id").unwrap().to_str().unwrap();
+    let rows = gw.wait_for_logs("gw", 2).await;
+    let r = rows.iter().find(|r| r["id"] == log_id).unwrap();
+    assert_eq!(r["success"], false);
+    assert_eq!(r["cost"], 0.0);
+    assert_eq!(r["custom_cost"], false);
 }
 
 #[tokio::test]

@@ -107,7 +107,8 @@ pub trait GatewayStore: Send + Sync + 'static {
     /// Every gateway of an account, ordered by id.
     async fn list_gateways(&self, account: &AccountId) -> Result<Vec<GatewaySettings>, StoreError>;
 
-    /// Deletes one gateway; returns it if it existed. Its logs and keys are left alone.
+    /// Deletes one gateway and everything stored under it (provider keys, logs, analytics);
+    /// returns it if it existed.
     async fn delete_gateway(
         &self,
         account: &AccountId,

@@ -4,8 +4,9 @@
 mod common;
 
 use common::{gw, unique_account};
-use switchyard_core::{GatewaySettings, RateLimitTechnique};
-use switchyard_store::Store;
+use switchyard_core::{AccountId, GatewayId, GatewaySettings, RateLimitTechnique};
+use switchyard_store::logs::{AnalyticsQuery, Bucket, LogListQuery, PendingLog};
+use switchyard_store::{Store, StoredKey};
 
 async fn suite(store: Store) {
     let acct = unique_account("gw");
@@ -60,11 +61,78 @@ async fn suite(store: Store) {
         .collect();
     assert_eq!(ids, vec!["a-first", "gw"]);
 
+    // Logs and a stored key under the gateway to delete, and under one that stays.
+    for (n, g) in [(1, &gw), (2, &gw2)] {
+        let r = common::record(&acct, g, n, "2026-01-01T00:00:00Z");
+        let batch = [PendingLog {
+            record: r,
+            cap: None,
+        }];
+        assert_eq!(store.write_batch(&batch).await.unwrap().written, 1);
+        store.create_key(&key(&acct, g, n)).await.unwrap();
+    }
+    let day = AnalyticsQuery {
+        start: "2026-01-01T00:00:00Z".into(),
+        end: "2026-01-02T00:00:00Z".into(),
+        bucket: Bucket::Day,
+        group_by: Vec::new(),
+    };
+    assert_eq!(store.analytics(&acct, &gw, &day).await.unwrap().len(), 1);
+
     let deleted = store.delete_gateway(&acct, &gw).await.unwrap().unwrap();
     assert_eq!(deleted.id, gw);
     assert_eq!(deleted.rate_limiting_limit, 10);
     assert!(store.delete_gateway(&acct, &gw).await.unwrap().is_none());
     assert!(store.get_gateway(&other_acct, &gw).await.unwrap().is_some());
+
+    // Everything stored under it went with it: created again, it starts empty.
+    store.create_gateway_if_missing(&fresh).await.unwrap();
+    let all = LogListQuery::default();
+    let page = store.list_logs(&acct, &gw, &all).await.unwrap();
+    assert_eq!((page.records.len(), page.total_count), (0, 0));
+    assert!(store
+        .get_log(&acct, &gw, &common::log_id(1))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.list_keys(&acct, &gw).await.unwrap().is_empty());
+    assert!(store.analytics(&acct, &gw, &day).await.unwrap().is_empty());
+    // And logging to it again counts from zero.
+    let again = common::record(&acct, &gw, 3, "2026-01-01T00:00:01Z");
+    let batch = [PendingLog {
+        record: again,
+        cap: None,
+    }];
+    store.write_batch(&batch).await.unwrap();
+    assert_eq!(
+        store.list_logs(&acct, &gw, &all).await.unwrap().total_count,
+        1
+    );
+    // The other gateway keeps its own.
+    assert_eq!(
+        store
+            .list_logs(&acct, &gw2, &all)
+            .await
+            .unwrap()
+            .total_count,
+        1
+    );
+    assert_eq!(store.list_keys(&acct, &gw2).await.unwrap().len(), 1);
+}
+
+fn key(a: &AccountId, g: &GatewayId, n: u64) -> StoredKey {
+    StoredKey {
+        id: format!("00000000-0000-4000-8000-{n:012x}"),
+        account_id: a.clone(),
+        gateway_id: g.clone(),
+        provider_slug: "grok".into(),
+        alias: "default".into(),
+        secret_ciphertext: vec![1, 2, 3],
+        secret_preview: "xai-...abcd".into(),
+        default_config: true,
+        created_at: "t".into(),
+        modified_at: "t".into(),
+    }
 }
 
 #[tokio::test]

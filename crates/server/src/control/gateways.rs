@@ -35,12 +35,16 @@ fn to_json(g: &GatewaySettings) -> Value {
 }
 
 fn uint(field: &str, v: &Value, max: u64) -> Result<Option<u64>, CpError> {
+    uint_in(field, v, 0, max)
+}
+
+fn uint_in(field: &str, v: &Value, min: u64, max: u64) -> Result<Option<u64>, CpError> {
     match v {
         Value::Null => Ok(None),
         Value::Number(n) => match n.as_u64() {
-            Some(x) if x <= max => Ok(Some(x)),
+            Some(x) if (min..=max).contains(&x) => Ok(Some(x)),
             _ => Err(CpError::invalid(format!(
-                "'{field}' must be an integer between 0 and {max}"
+                "'{field}' must be an integer between {min} and {max}"
             ))),
         },
         _ => Err(CpError::invalid(format!("'{field}' must be an integer"))),
@@ -106,17 +110,12 @@ fn apply(g: &mut GatewaySettings, body: &Map<String, Value>) -> Result<(), CpErr
                         .unwrap_or(d.log_management_strategy)
             }
             "retry_max_attempts" => {
-                g.retry_max_attempts = match uint(k, v, 5)? {
+                g.retry_max_attempts = match uint_in(k, v, 1, 5)? {
                     None => d.retry_max_attempts,
-                    Some(0) => {
-                        return Err(CpError::invalid(
-                            "'retry_max_attempts' must be between 1 and 5",
-                        ))
-                    }
                     Some(n) => n as u32,
                 }
             }
-            "retry_delay" => g.retry_delay = uint(k, v, 60_000)?.unwrap_or(d.retry_delay),
+            "retry_delay" => g.retry_delay = uint(k, v, 5_000)?.unwrap_or(d.retry_delay),
             "retry_backoff" => {
                 g.retry_backoff = choice(k, v, Backoff::parse, "constant, linear, exponential")?
                     .unwrap_or(d.retry_backoff)

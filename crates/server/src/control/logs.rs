@@ -141,7 +141,6 @@ fn parse_patch(body: &serde_json::Map<String, Value>) -> Result<LogPatch, CpErro
                     Value::Number(n) => match n.as_f64() {
                         Some(1.0) => Some(1),
                         Some(-1.0) => Some(-1),
-                        Some(0.0) => None,
                         _ => return Err(CpError::invalid("'feedback' must be -1, 1 or null")),
                     },
                     _ => return Err(CpError::invalid("'feedback' must be -1, 1 or null")),
@@ -175,7 +174,8 @@ fn parse_patch(body: &serde_json::Map<String, Value>) -> Result<LogPatch, CpErro
                         ));
                     }
                 }
-                patch.metadata = Some(map);
+                // The same entries kept as from the cf-aig-metadata header.
+                patch.metadata = Some(map.map(crate::directives::kept_metadata));
             }
             other => return Err(CpError::invalid(format!("unknown field '{other}'"))),
         }

@@ -33,6 +33,7 @@ pub mod codes {
     pub const NOT_FOUND: u32 = 7003;
     pub const INTERNAL: u32 = 1000;
     pub const UNAUTHORIZED: u32 = 10000;
+    pub const METHOD_NOT_ALLOWED: u32 = 10405;
 }
 
 /// A control-plane failure: status, code, message.
@@ -65,6 +66,14 @@ impl CpError {
             status: StatusCode::CONFLICT,
             code: codes::CONFLICT,
             message: message.into(),
+        }
+    }
+
+    pub fn method_not_allowed(method: &http::Method) -> Self {
+        Self {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: codes::METHOD_NOT_ALLOWED,
+            message: format!("{method} is not allowed on this path"),
         }
     }
 
@@ -239,6 +248,9 @@ pub fn router(app: App) -> Router<App> {
                 CpError::not_found("no such control-plane route").into_response()
             }),
         )
+        .method_not_allowed_fallback(|method: http::Method| async move {
+            CpError::method_not_allowed(&method).into_response()
+        })
         .layer(axum::middleware::from_fn_with_state(app, admin_auth))
 }
 
