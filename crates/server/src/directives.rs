@@ -247,6 +247,37 @@ impl Directives {
     }
 }
 
+impl Directives {
+    /// A universal step's directives: the step's own `cf-aig-*` headers over the request's
+    /// (SPEC 2.4 precedence). `None` when the step sets none of them, so the request's apply
+    /// as they are. `cf-aig-authorization` is the request's only; caching does not apply to
+    /// steps; attempt settings are handled apart ([`AttemptHeaders`]).
+    pub fn for_step(&self, step: &HeaderMap) -> Result<Option<Directives>, ApiError> {
+        let own = [
+            &headers::COLLECT_LOG,
+            &headers::COLLECT_LOG_PAYLOAD,
+            &headers::METADATA,
+            &headers::EVENT_ID,
+            &headers::CUSTOM_COST,
+            &headers::BYOK_ALIAS,
+        ];
+        if !own.iter().any(|name| step.contains_key(*name)) {
+            return Ok(None);
+        }
+        let s = Directives::parse(step)?;
+        let mut merged = self.clone();
+        merged.collect_log = s.collect_log.or(self.collect_log);
+        if step.contains_key(headers::COLLECT_LOG_PAYLOAD) {
+            merged.collect_payload = s.collect_payload;
+        }
+        merged.metadata = s.metadata.or_else(|| self.metadata.clone());
+        merged.event_id = s.event_id.or_else(|| self.event_id.clone());
+        merged.custom_cost = s.custom_cost.or(self.custom_cost);
+        merged.byok_alias = s.byok_alias.or_else(|| self.byok_alias.clone());
+        Ok(Some(merged))
+    }
+}
+
 /// A stored-key alias: 1–64 of `[A-Za-z0-9_-]`.
 pub fn valid_alias(s: &str) -> bool {
     !s.is_empty()

@@ -69,7 +69,8 @@ pub struct Gate {
     unhealthy: AtomicBool,
     /// Wakes requests held in [`LogQueue::admit`] (the writer took records in, or failed).
     released: Notify,
-    /// Wakes the writer early from its gathering window when requests are being held.
+    /// Wakes the writer early from its gathering window: requests are being held, or an
+    /// answer is to be cached.
     pressure: Notify,
 }
 
@@ -89,13 +90,18 @@ impl Gate {
 }
 
 impl LogQueue {
-    /// Hands a finished exchange to the writer without waiting.
+    /// Hands a finished exchange to the writer without waiting. An answer to be cached cuts
+    /// the writer's gathering window short, so that the same request sent right after it
+    /// finds the entry.
     pub fn submit(&self, done: Completed) {
+        let cache_put = done.exchange.cache_put.is_some() && done.outcome == Outcome::Complete;
         if self.tx.try_send(Msg::Done(Box::new(done))).is_err() {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed);
             if n.is_power_of_two() {
                 tracing::warn!(dropped = n + 1, "log queue full; records dropped");
             }
+        } else if cache_put {
+            self.gate.pressure.notify_one();
         }
     }
 

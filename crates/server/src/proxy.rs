@@ -267,7 +267,9 @@ async fn run(
             )
             .await?,
         ],
-        Target::Universal => universal::calls(app, route.account, &parts.headers, &body).await?,
+        Target::Universal => {
+            universal::calls(app, route.account, &parts.headers, &directives, &body).await?
+        }
     };
 
     // Stage 5: authenticate.
@@ -281,7 +283,13 @@ async fn run(
 
     // Stage 6: stored keys.
     for call in &mut calls {
-        byok::apply(app, &gateway, directives.byok_alias.as_deref(), call).await?;
+        let alias = call
+            .directives
+            .as_ref()
+            .unwrap_or(&directives)
+            .byok_alias
+            .clone();
+        byok::apply(app, &gateway, alias.as_deref(), call).await?;
     }
 
     // Stage 7: cache (provider and compat routes; universal steps are not cached).
@@ -321,21 +329,26 @@ async fn run(
             .map(str::to_owned)
     };
     let request_attempts = directives.attempts;
-    let collect = directives.collect_log.unwrap_or(gateway.collect_logs);
-    let shared = Arc::new(Shared {
-        account_id: gateway.account_id.clone(),
-        gateway_id: gateway.id.clone(),
-        collect,
-        cap: gateway.log_management.map(|max_rows| LogCap {
-            max_rows,
-            strategy: gateway.log_management_strategy,
-        }),
-        directives,
-        request_content_type: text_header(http::header::CONTENT_TYPE),
-        user_agent: text_header(http::header::USER_AGENT),
-        request_headers_json: collect
-            .then(|| crate::logpipe::redacted_headers_json(&parts.headers)),
-    });
+    // What every attempt's record shares; a universal step with its own directives gets its
+    // own copy.
+    let shared_with = |directives: Directives| {
+        let collect = directives.collect_log.unwrap_or(gateway.collect_logs);
+        Arc::new(Shared {
+            account_id: gateway.account_id.clone(),
+            gateway_id: gateway.id.clone(),
+            collect,
+            cap: gateway.log_management.map(|max_rows| LogCap {
+                max_rows,
+                strategy: gateway.log_management_strategy,
+            }),
+            directives,
+            request_content_type: text_header(http::header::CONTENT_TYPE),
+            user_agent: text_header(http::header::USER_AGENT),
+            request_headers_json: collect
+                .then(|| crate::logpipe::redacted_headers_json(&parts.headers)),
+        })
+    };
+    let shared = shared_with(directives);
 
     if let Some(hit) = hit {
         let call = &calls[0];
@@ -393,6 +406,10 @@ async fn run(
             call.body.clone()
         } else {
             body.clone()
+        };
+        let shared = match call.directives.clone() {
+            Some(own) => shared_with(own),
+            None => shared.clone(),
         };
         for attempt in 1..=policy.max_attempts {
             if attempt > 1 {

@@ -6,7 +6,7 @@
 //!   the client's key moved to the header the provider expects, its required headers added.
 
 use crate::app::App;
-use crate::directives::AttemptHeaders;
+use crate::directives::{AttemptHeaders, Directives};
 use crate::error::ApiError;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
@@ -30,6 +30,9 @@ pub struct Call {
     pub model: Option<String>,
     /// Step-level attempt settings (universal steps), winning over the request's.
     pub attempts: AttemptHeaders,
+    /// A universal step's own `cf-aig-*` headers over the request's
+    /// ([`Directives::for_step`]); `None`: the request's apply.
+    pub directives: Option<Directives>,
     /// Universal endpoint step, 0-based.
     pub step: Option<u32>,
     /// Set when the client's API differs from the provider's: how to translate the answer.
@@ -101,6 +104,7 @@ pub fn passthrough_to(
         request_type: RequestType::Provider,
         model: None,
         attempts: AttemptHeaders::default(),
+        directives: None,
         step: None,
         translation: None,
     }
@@ -237,6 +241,7 @@ pub async fn compat(
         request_type: RequestType::Compat,
         model: Some(model.to_owned()),
         attempts: AttemptHeaders::default(),
+        directives: None,
         step: None,
         translation,
     })

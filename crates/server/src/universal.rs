@@ -2,12 +2,13 @@
 //! steps, each `{provider, endpoint, headers?, query, config?}`, tried in order.
 //!
 //! A step's `headers` are added to the request's own end-to-end headers (replacing those of
-//! the same name); its `cf-aig-*` headers and `config` set that step's timeout and retries,
-//! winning over the request's headers. `cf-aig-authorization` is read from the outer request
-//! only.
+//! the same name). Its `cf-aig-*` headers win over the request's for that step: timeout and
+//! retries (also from its `config`), and the log's event id, metadata, custom cost and
+//! collection, and the stored-key alias. `cf-aig-authorization` is read from the outer request
+//! only; steps are never cached.
 
 use crate::app::App;
-use crate::directives::AttemptHeaders;
+use crate::directives::{AttemptHeaders, Directives};
 use crate::error::ApiError;
 use crate::forward;
 use crate::shape::{self, Call};
@@ -74,6 +75,7 @@ pub async fn calls(
     app: &App,
     account: &str,
     outer: &HeaderMap,
+    directives: &Directives,
     body: &Bytes,
 ) -> Result<Vec<Call>, ApiError> {
     let steps: Value = serde_json::from_slice(body).map_err(|e| {
@@ -140,6 +142,9 @@ pub async fn calls(
         }
         let step_attempts =
             AttemptHeaders::parse(&step_own).map_err(|e| bad(i, e.error.message))?;
+        let step_directives = directives
+            .for_step(&step_own)
+            .map_err(|e| bad(i, e.error.message))?;
         for (name, value) in forward::request_headers(&step_own).iter() {
             headers.insert(name.clone(), value.clone());
         }
@@ -177,6 +182,7 @@ pub async fn calls(
         };
         call.request_type = RequestType::Universal;
         call.attempts = step_attempts.or(config(i, s.get("config"))?);
+        call.directives = step_directives;
         call.step = Some(i as u32);
         calls.push(call);
     }

@@ -219,6 +219,31 @@ async fn a_compressed_answer_is_cached_decoded_so_every_client_can_read_the_hit(
 }
 
 #[tokio::test]
+async fn a_cached_answer_is_there_for_the_same_request_right_after() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let url = format!("{}/grok/v1/chat/completions", gw.base());
+    // Each try starts with the writer idle, so the first answer opens its 50 ms gathering
+    // window; the second request comes well inside it. Three tries, so that one slow
+    // scheduling moment on a busy machine does not decide.
+    let mut hit = false;
+    for n in 0..3 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let body = CHAT.replace("Hello", &format!("Hello {n}"));
+        let headers = [AUTH, ("cf-aig-cache-ttl", "60")];
+        let first = post(&url, &headers, &body).await;
+        assert_eq!(cache_status(&first.headers).as_deref(), Some("MISS"));
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        let second = post(&url, &headers, &body).await;
+        if cache_status(&second.headers).as_deref() == Some("HIT") {
+            hit = true;
+            break;
+        }
+    }
+    assert!(hit, "the second request missed every time");
+}
+
+#[tokio::test]
 async fn a_client_that_leaves_mid_stream_still_yields_a_cancelled_record() {
     use http_body_util::BodyExt;
     let fake = FakeProvider::start().await;

@@ -330,6 +330,87 @@ async fn universal_steps_fall_back_in_order() {
 }
 
 #[tokio::test]
+async fn a_steps_own_cf_aig_headers_win_over_the_requests() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(
+        &fake,
+        "[[provider_keys]]\naccount_id = \"acct\"\ngateway_id = \"gw\"\nprovider = \"grok\"\nalias = \"team-b\"\nkey = \"xai-team-b\"\n",
+    )
+    .await;
+    let chat = json!({"model":"grok-4","messages":[{"role":"user","content":"Hi"}]});
+    // Step 0 fails; step 1 answers. Each step carries its own log directives.
+    fake.push_script(Script::new().status(500));
+    let steps = json!([
+        {"provider":"grok","endpoint":"chat/completions","query":chat,
+         "headers":{"authorization":"Bearer k","cf-aig-event-id":"step-0","cf-aig-metadata":"{\"s\":0}"}},
+        {"provider":"grok","endpoint":"chat/completions","query":chat,
+         "headers":{"cf-aig-event-id":"step-1","cf-aig-metadata":"{\"s\":1}",
+                    "cf-aig-custom-cost":"{\"total_cost\":0.7}","cf-aig-byok-alias":"team-b"}}
+    ]);
+    let a = post(
+        &gw.base(),
+        &[
+            ("cf-aig-event-id", "outer"),
+            ("cf-aig-metadata", r#"{"outer":true}"#),
+        ],
+        &steps.to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(a.headers.get("cf-aig-step").unwrap(), "1");
+    assert_eq!(a.headers.get("cf-aig-event-id").unwrap(), "step-1");
+    // The step's alias picked the stored key; no cf-aig header went upstream.
+    let sent = fake.last_request().unwrap();
+    assert_eq!(
+        sent.headers.get("authorization").unwrap(),
+        "Bearer xai-team-b"
+    );
+    assert!(sent
+        .headers
+        .keys()
+        .all(|k| !k.as_str().starts_with("cf-aig-")));
+    let rows = gw.wait_for_logs("gw", 2).await;
+    let by_step = |n: u64| rows.iter().find(|r| r["step"] == n).unwrap().clone();
+    let (r0, r1) = (by_step(0), by_step(1));
+    assert_eq!(r0["event_id"], "step-0");
+    assert_eq!(r0["metadata"], r#"{"s":0}"#);
+    assert_eq!(r0["custom_cost"], false);
+    assert_eq!(r1["event_id"], "step-1");
+    assert_eq!(r1["metadata"], r#"{"s":1}"#);
+    assert_eq!(
+        (r1["cost"].as_f64(), &r1["custom_cost"]),
+        (Some(0.7), &json!(true))
+    );
+
+    // A step may turn its own record off, and an unknown alias in a step is refused.
+    let steps = json!([{"provider":"grok","endpoint":"chat/completions","query":chat,
+        "headers":{"authorization":"Bearer k","cf-aig-collect-log":"false"}}]);
+    let a = post(
+        &gw.base(),
+        &[("cf-aig-event-id", "unlogged")],
+        &steps.to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    let steps = json!([{"provider":"grok","endpoint":"chat/completions","query":chat,
+        "headers":{"cf-aig-byok-alias":"nope"}}]);
+    let hits = fake.hits();
+    let a = post(&gw.base(), &[], &steps.to_string()).await;
+    assert_eq!(a.status, 400);
+    assert_eq!(a.json()["error"][0]["code"], 2040);
+    assert_eq!(fake.hits(), hits, "nothing sent");
+    // A marker request, logged after the unlogged one: only three rows in all.
+    post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[AUTH],
+        CHAT,
+    )
+    .await;
+    let rows = gw.wait_for_logs("gw", 3).await;
+    assert!(rows.iter().all(|r| r["event_id"] != "unlogged"), "{rows:?}");
+}
+
+#[tokio::test]
 async fn universal_all_steps_failing_returns_the_last_answer_or_502() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;

@@ -69,7 +69,7 @@ async fn suite(store: Store) {
             cap: None,
         }];
         assert_eq!(store.write_batch(&batch).await.unwrap().written, 1);
-        store.create_key(&key(&acct, g, n)).await.unwrap();
+        store.create_key(&key(&acct, g)).await.unwrap();
     }
     let day = AnalyticsQuery {
         start: "2026-01-01T00:00:00Z".into(),
@@ -120,9 +120,10 @@ async fn suite(store: Store) {
     assert_eq!(store.list_keys(&acct, &gw2).await.unwrap().len(), 1);
 }
 
-fn key(a: &AccountId, g: &GatewayId, n: u64) -> StoredKey {
+fn key(a: &AccountId, g: &GatewayId) -> StoredKey {
     StoredKey {
-        id: format!("00000000-0000-4000-8000-{n:012x}"),
+        // Unique across runs: the PostgreSQL test database keeps what earlier runs left.
+        id: uuid::Uuid::now_v7().to_string(),
         account_id: a.clone(),
         gateway_id: g.clone(),
         provider_slug: "grok".into(),
