@@ -173,6 +173,9 @@ pub async fn compat(
         (Endpoint::Embeddings, Dialect::OpenAi) => provider.embeddings_path.as_deref(),
         _ => None,
     };
+    if !translate::supports(kind, client, dialect) {
+        return Err(unsupported(provider, kind));
+    }
     let (path, out_body, translation) = if client == dialect {
         let Some(path) = catalog_path else {
             return Err(unsupported(provider, kind));

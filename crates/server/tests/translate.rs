@@ -295,6 +295,26 @@ async fn embeddings_reach_gemini_translated() {
         fake.last_request().unwrap().path_and_query,
         "/v1/embeddings"
     );
+    // Anthropic has no embeddings API: the gateway says so in its own error shape.
+    let hits = fake.hits();
+    let a = post(
+        &format!("{}/compat/embeddings", gw.base()),
+        &[AUTH],
+        &json!({"model": "anthropic/claude-sonnet-4-5", "input": "hello"}).to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 400);
+    let j = a.json();
+    assert_eq!(j["success"], false);
+    assert_eq!(j["error"][0]["code"], 2008);
+    assert!(
+        j["error"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("anthropic"),
+        "{j}"
+    );
+    assert_eq!(fake.hits(), hits, "nothing sent");
 }
 
 #[tokio::test]

@@ -52,8 +52,19 @@ impl TranslateError {
     }
 
     pub(crate) fn unsupported(endpoint: Endpoint, client: Dialect, provider: Dialect) -> Self {
+        let name = |d: Dialect| match d {
+            Dialect::OpenAi => "OpenAI",
+            Dialect::Anthropic => "Anthropic",
+            Dialect::Gemini => "Gemini",
+        };
+        let what = match endpoint {
+            Endpoint::Chat => "chat",
+            Endpoint::Embeddings => "embeddings",
+        };
         Self::body_error(format!(
-            "{endpoint:?} requests in the {client:?} format cannot be translated for a {provider:?} provider"
+            "{what} requests in the {} format cannot be translated for the {} API",
+            name(client),
+            name(provider)
         ))
     }
 

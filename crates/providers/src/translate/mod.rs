@@ -134,6 +134,15 @@ pub struct Upstream {
     pub reply: Reply,
 }
 
+/// Whether [`request`] can carry `endpoint` calls from a `client` to a `provider`.
+pub fn supports(endpoint: Endpoint, client: Dialect, provider: Dialect) -> bool {
+    use Dialect::{Anthropic, Gemini, OpenAi};
+    matches!(
+        (endpoint, client, provider),
+        (Endpoint::Chat, OpenAi | Anthropic, _) | (Endpoint::Embeddings, OpenAi, OpenAi | Gemini)
+    )
+}
+
 /// Translates a client request for `provider`. `model` is the provider's model name (the
 /// `provider/` prefix already stripped); it replaces the body's `model`.
 pub fn request(
