@@ -219,7 +219,8 @@ struct RawConfig {
     gateways: Vec<toml::Spanned<RawGateway>>,
     #[serde(default)]
     provider_keys: Vec<toml::Spanned<RawProviderKey>>,
-    prices: Option<toml::Spanned<PriceOverrides>>,
+    // Not `Spanned`: toml cannot wrap a table of tables keyed by name in one.
+    prices: Option<PriceOverrides>,
 }
 
 #[derive(Deserialize)]
@@ -370,11 +371,14 @@ impl Config {
 
         let prices = match raw.prices {
             None => PriceOverrides::new(),
-            Some(spanned) => {
-                let line = line_of(text, spanned.span().start);
-                let prices = spanned.into_inner();
-                PriceTable::with_overrides(&prices)
-                    .map_err(|e| format!("[prices] (line {line}): {e}"))?;
+            Some(prices) => {
+                PriceTable::with_overrides(&prices).map_err(|e| {
+                    let line = text
+                        .lines()
+                        .position(|l| l.trim_start().starts_with("[prices"))
+                        .map_or(String::new(), |n| format!(" (line {})", n + 1));
+                    format!("[prices]{line}: {e}")
+                })?;
                 prices
             }
         };
@@ -496,6 +500,25 @@ key = "xai-..."
 
     fn err(text: &str) -> String {
         Config::parse(text).expect_err("must be refused")
+    }
+
+    #[test]
+    fn prices_in_the_config_change_the_table() {
+        let c = Config::parse(
+            "[prices.grok.\"grok-4\"]\ninput = 3.0\noutput = 15.0\n\n\
+             [prices.openai.my-model]\ninput = 1.0\noutput = 2.0\naliases = [\"my-model-latest\"]\n\
+             long_context = { above = 1000, input = 2.0 }\n",
+        )
+        .expect("valid prices");
+        assert_eq!(c.prices["grok"]["grok-4"].output, 15.0);
+        let table = PriceTable::with_overrides(&c.prices).expect("overlays");
+        assert!(table.lookup("openai", "my-model-latest").is_some());
+        // A wrong type names the key and its line.
+        let e = err("listen = \"127.0.0.1:1\"\n[prices.grok.x]\ninput = \"cheap\"\noutput = 1.0\n");
+        assert!(e.contains("line 3") && e.contains("input"), "{e}");
+        // A missing rate is refused too.
+        let e = err("[prices.grok.x]\ninput = 1.0\n");
+        assert!(e.contains("output"), "{e}");
     }
 
     #[test]
