@@ -173,18 +173,26 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-async fn metrics(State(app): State<App>) -> Response {
-    let text = app
-        .metrics()
-        .render(app.log_queue().depth(), app.log_queue().dropped());
-    (
-        [(
-            http::header::CONTENT_TYPE,
+/// Prometheus text format (0.0.4); OpenMetrics to a scraper that asks for it.
+async fn metrics(State(app): State<App>, headers: http::HeaderMap) -> Response {
+    let (depth, dropped) = (app.log_queue().depth(), app.log_queue().dropped());
+    let open_metrics = headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    let (content_type, text) = if open_metrics {
+        (
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            app.metrics().render(depth, dropped),
+        )
+    } else {
+        (
             "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
+            app.metrics().render_prometheus(depth, dropped),
+        )
+    };
+    ([(http::header::CONTENT_TYPE, content_type)], text).into_response()
 }
 
 async fn not_found() -> Response {

@@ -105,6 +105,8 @@ pub struct Exchange {
     pub arrived: SystemTime,
     pub ttft: Option<Duration>,
     pub status: u16,
+    /// The gateway, once resolved (for metrics of requests refused before a draft exists).
+    pub gateway: Option<GatewayId>,
     pub provider: Option<Arc<Provider>>,
     pub draft: Option<Draft>,
     /// Response side, for the record ([`Exchange::keep_response_headers`]).
@@ -127,6 +129,7 @@ impl Exchange {
             arrived: SystemTime::now(),
             ttft: None,
             status: 0,
+            gateway: None,
             provider: None,
             draft: None,
             response: None,
@@ -146,6 +149,7 @@ impl Exchange {
             arrived: SystemTime::now(),
             ttft: None,
             status: 0,
+            gateway: self.gateway.clone(),
             provider: None,
             draft: None,
             response: None,

@@ -354,8 +354,13 @@ impl Writer {
             (x.usage, x.model)
         };
         let Some(draft) = exchange.draft else {
-            self.metrics
-                .request(None, exchange.status, duration, exchange.ttft);
+            // Refused before a provider was called: counted under what was resolved by then.
+            self.metrics.request(
+                exchange.gateway.as_ref().map(|g| g.as_str()),
+                exchange.provider.as_ref().map(|p| p.slug.as_str()),
+                exchange.status,
+                None,
+            );
             return None;
         };
         let shared = draft.shared;
@@ -380,14 +385,11 @@ impl Writer {
             switchyard_core::cost::request_cost(&usage, price, custom_cost)
         };
         self.metrics.request(
-            Some((
-                shared.gateway_id.as_str(),
-                provider.as_str(),
-                model.as_deref(),
-            )),
+            Some(shared.gateway_id.as_str()),
+            Some(provider.as_str()),
             exchange.status,
-            duration,
-            exchange.ttft,
+            // A cache hit never reached the provider: no upstream timings.
+            (!cached).then_some((duration, exchange.ttft)),
         );
         self.metrics
             .usage(&provider, model.as_deref(), &usage, cost.usd, cached);

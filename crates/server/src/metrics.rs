@@ -178,23 +178,25 @@ impl Metrics {
         }
     }
 
-    /// One finished request. `target` is (gateway, provider, model) when known.
+    /// One finished request, under its gateway and provider when they were resolved (`-`
+    /// otherwise); `upstream`: its duration and time to first byte when a provider answered
+    /// it (not for cache hits or refusals).
     pub fn request(
         &self,
-        target: Option<(&str, &str, Option<&str>)>,
+        gateway: Option<&str>,
+        provider: Option<&str>,
         status: u16,
-        duration: Duration,
-        ttft: Option<Duration>,
+        upstream: Option<(Duration, Option<Duration>)>,
     ) {
-        let (gateway, provider) = target.map(|(g, p, _)| (g, p)).unwrap_or(("-", "-"));
+        let provider = provider.unwrap_or("-");
         self.requests
             .get_or_create(&RequestLabels {
-                gateway: gateway.to_owned(),
+                gateway: gateway.unwrap_or("-").to_owned(),
                 provider: provider.to_owned(),
                 status: status.to_string(),
             })
             .inc();
-        if target.is_some() {
+        if let Some((duration, ttft)) = upstream {
             let p = ProviderLabels {
                 provider: provider.to_owned(),
             };
@@ -284,6 +286,39 @@ impl Metrics {
         }
         out
     }
+
+    /// [`Metrics::render`] in the classic Prometheus text format (0.0.4), which every scraper
+    /// and parser reads: OpenMetrics names a counter family without its `_total` suffix and
+    /// ends with `# EOF`; the classic format names it as its samples are named.
+    pub fn render_prometheus(&self, queue_depth: usize, dropped: u64) -> String {
+        to_prometheus_text(&self.render(queue_depth, dropped))
+    }
+}
+
+/// OpenMetrics text as classic Prometheus text: counter families renamed to their samples'
+/// `_total` name, `# UNIT` and `# EOF` lines dropped.
+fn to_prometheus_text(open_metrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = open_metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(open_metrics.len());
+    for line in open_metrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
 }
 
 impl Default for Metrics {

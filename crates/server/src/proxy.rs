@@ -244,6 +244,13 @@ async fn run(
 
     // Stage 2: gateway.
     let gateway = app.gateways().resolve(route.account, route.gateway).await?;
+    if let Some(x) = slot.as_mut() {
+        // For the metrics of a request refused from here on.
+        x.gateway = Some(gateway.id.clone());
+        if let Target::Provider(p, _) = &target {
+            x.provider = Some(p.clone());
+        }
+    }
 
     // Stage 3: body.
     let body = read_body(body, &parts.headers, app.config().max_body_bytes).await?;

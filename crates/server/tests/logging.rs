@@ -504,7 +504,83 @@ async fn metrics_count_requests_tokens_and_the_log_queue() {
         "switchyard_log_records_dropped_total 0",
         "switchyard_log_records_written_total 1",
         "switchyard_time_to_first_byte_seconds_bucket",
+        // Classic Prometheus text: a counter family is named as its samples are.
+        "# TYPE switchyard_requests_total counter",
+        "# TYPE switchyard_upstream_duration_seconds histogram",
     ] {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+    assert!(!text.contains("# EOF") && !text.contains("# TYPE switchyard_requests counter"));
+    assert!(m.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    // A scraper that asks for OpenMetrics gets it.
+    let om = send(
+        Method::GET,
+        &format!("{}/metrics", gw.url),
+        &[("accept", "application/openmetrics-text; version=1.0.0")],
+        "",
+    )
+    .await;
+    let om_text = String::from_utf8_lossy(&om.body).into_owned();
+    assert!(om_text.contains("# TYPE switchyard_requests counter") && om_text.ends_with("# EOF\n"));
+    assert!(om.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+
+    // A cache hit counts as a request, not as upstream time.
+    let upstream_count = |text: &str| {
+        text.lines()
+            .find(|l| {
+                l.starts_with("switchyard_upstream_duration_seconds_count{provider=\"grok\"}")
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let before = upstream_count(&text);
+    let url = format!("{}/grok/v1/chat/completions", gw.base());
+    let cached = [AUTH, ("cf-aig-cache-ttl", "60")];
+    post(&url, &cached, CHAT).await;
+    gw.wait_for_logs("gw", 2).await;
+    let hit = post(&url, &cached, CHAT).await;
+    assert_eq!(cache_status(&hit.headers).as_deref(), Some("HIT"));
+    gw.wait_for_logs("gw", 3).await;
+    let text = String::from_utf8_lossy(
+        &send(Method::GET, &format!("{}/metrics", gw.url), &[], "")
+            .await
+            .body,
+    )
+    .into_owned();
+    assert_eq!(upstream_count(&text), before + 1, "{text}");
+    assert!(text
+        .contains("switchyard_requests_total{gateway=\"gw\",provider=\"grok\",status=\"200\"} 3"));
+}
+
+#[tokio::test]
+async fn requests_refused_after_the_gateway_is_known_are_counted_under_it() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(
+        &fake,
+        "[[gateways]]\naccount_id = \"acct\"\nid = \"gw\"\nrate_limiting_limit = 1\nrate_limiting_interval = 60\n",
+    )
+    .await;
+    let url = format!("{}/grok/v1/chat/completions", gw.base());
+    assert_eq!(post(&url, &[AUTH], CHAT).await.status, 200);
+    assert_eq!(post(&url, &[AUTH], CHAT).await.status, 429);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let want = "switchyard_requests_total{gateway=\"gw\",provider=\"grok\",status=\"429\"} 1";
+    loop {
+        let m = send(Method::GET, &format!("{}/metrics", gw.url), &[], "").await;
+        let text = String::from_utf8_lossy(&m.body).into_owned();
+        if text.contains(want) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "missing {want} in\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
