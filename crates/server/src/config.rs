@@ -13,7 +13,7 @@ use switchyard_core::price::{PriceOverrides, PriceTable};
 use switchyard_core::{
     AccountId, Backoff, GatewayId, GatewaySettings, LogStrategy, RateLimitTechnique, Secret,
 };
-use switchyard_providers::{Catalog, ProviderOverride};
+use switchyard_providers::{Catalog, CatalogError, ProviderOverride};
 
 /// The validated configuration, handed down from `main`.
 #[derive(Debug, Clone)]
@@ -264,6 +264,19 @@ struct RawProviderKey {
     key: Secret,
 }
 
+/// The line of `key` inside the table that starts at `table` (byte offset), else the
+/// table's own line: so that an error found after parsing names the key's line.
+fn key_line(text: &str, table: usize, key: &str) -> usize {
+    let first = line_of(text, table);
+    text.lines()
+        .enumerate()
+        .skip(first)
+        // The table ends where the next one begins.
+        .take_while(|(_, l)| !l.trim_start().starts_with('['))
+        .find(|(_, l)| l.split('=').next().map(str::trim) == Some(key))
+        .map_or(first, |(i, _)| i + 1)
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]
         .iter()
@@ -292,13 +305,20 @@ impl Config {
 
         let mut providers = BTreeMap::new();
         for (slug, spanned) in raw.providers {
-            let line = line_of(text, spanned.span().start);
+            let start = spanned.span().start;
             let o = spanned.into_inner();
-            // Validate each table alone so the error names its line.
+            // Validate each table alone so the error names its line (the key's, when the
+            // message names one).
             let mut one = BTreeMap::new();
             one.insert(slug.clone(), o.clone());
-            Catalog::with_overrides(&one)
-                .map_err(|e| format!("[providers.{slug}] (line {line}): {e}"))?;
+            Catalog::with_overrides(&one).map_err(|e| {
+                let line = match e {
+                    CatalogError::BadBaseUrl { .. } => key_line(text, start, "base_url"),
+                    CatalogError::BadHeader { .. } => key_line(text, start, "headers"),
+                    _ => line_of(text, start),
+                };
+                format!("[providers.{slug}] (line {line}): {e}")
+            })?;
             providers.insert(slug, o);
         }
         let catalog = Catalog::with_overrides(&providers).map_err(|e| e.to_string())?;
@@ -341,11 +361,12 @@ impl Config {
 
         let mut provider_keys = Vec::new();
         for spanned in raw.provider_keys {
-            let line = line_of(text, spanned.span().start);
+            let start = spanned.span().start;
             let k = spanned.into_inner();
             if catalog.get(&k.provider).is_none() {
                 return Err(format!(
-                    "[[provider_keys]] (line {line}): provider '{}' is not in the catalog",
+                    "[[provider_keys]] (line {}): provider '{}' is not in the catalog",
+                    key_line(text, start, "provider"),
                     k.provider
                 ));
             }
@@ -357,7 +378,8 @@ impl Config {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
             {
                 return Err(format!(
-                    "[[provider_keys]] (line {line}): alias must be 1-64 of [A-Za-z0-9_-]"
+                    "[[provider_keys]] (line {}): alias must be 1-64 of [A-Za-z0-9_-]",
+                    key_line(text, start, "alias")
                 ));
             }
             provider_keys.push(ProviderKey {
@@ -503,6 +525,16 @@ key = "xai-..."
     }
 
     #[test]
+    fn checks_after_parsing_name_the_keys_own_line() {
+        let e = err("listen = \"127.0.0.1:1\"\n\n[providers.grok]\nname = \"x\"\nbase_url = \"not a url\"\n");
+        assert!(e.contains("[providers.grok] (line 5)"), "{e}");
+        let e = err("[[provider_keys]]\naccount_id = \"a\"\ngateway_id = \"g\"\nprovider = \"nope\"\nkey = \"k\"\n");
+        assert!(e.contains("(line 4)") && e.contains("nope"), "{e}");
+        let e = err("[[provider_keys]]\naccount_id = \"a\"\ngateway_id = \"g\"\nprovider = \"grok\"\nkey = \"k\"\nalias = \"a b\"\n");
+        assert!(e.contains("(line 6)") && e.contains("alias"), "{e}");
+    }
+
+    #[test]
     fn prices_in_the_config_change_the_table() {
         let c = Config::parse(
             "[prices.grok.\"grok-4\"]\ninput = 3.0\noutput = 15.0\n\n\
@@ -541,7 +573,7 @@ key = "xai-..."
         assert!(e.contains("nope") && e.contains("line 2"), "{e}");
 
         let e = err("[providers.grok]\nbase_url = \"ftp://x\"\n");
-        assert!(e.contains("grok") && e.contains("line 1"), "{e}");
+        assert!(e.contains("grok") && e.contains("line 2"), "{e}");
 
         let e = err("database = \"mysql://x\"\n");
         assert!(e.contains("database") && e.contains("line 1"), "{e}");
@@ -550,7 +582,7 @@ key = "xai-..."
         assert!(e.contains("line 4"), "{e}");
 
         let e = err("\n\n[[provider_keys]]\naccount_id = \"a\"\ngateway_id = \"g\"\nprovider = \"nope\"\nkey = \"k\"\n");
-        assert!(e.contains("line 3") && e.contains("nope"), "{e}");
+        assert!(e.contains("line 6") && e.contains("nope"), "{e}");
 
         let e = err("[[tokens]]\naccount_id = \"a\"\nvalue = \"\"\n");
         assert!(e.contains("line 3"), "{e}");

@@ -80,9 +80,10 @@ fn a_bad_config_stops_start_up_naming_the_key_and_line() {
         "{err}"
     );
 
+    // Found after parsing, still named by the key's own line.
     let (ok, err) = start_with_config("[providers.grok]\nbase_url = \"not a url\"\n");
     assert!(!ok);
-    assert!(err.contains("grok") && err.contains("line 1"), "{err}");
+    assert!(err.contains("grok") && err.contains("line 2"), "{err}");
 }
 
 #[tokio::test]
