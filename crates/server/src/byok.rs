@@ -96,7 +96,8 @@ async fn lookup(
     Ok(secret)
 }
 
-/// Adds the stored key to `call` when it carries no credential of its own.
+/// Adds the stored key to `call` when it carries no credential of its own. An alias the
+/// client names must exist either way (400/2040 otherwise), even when its own key is used.
 pub async fn apply(
     app: &App,
     gateway: &GatewaySettings,
@@ -104,11 +105,16 @@ pub async fn apply(
     call: &mut Call,
 ) -> Result<(), ApiError> {
     let header = call.provider.auth.header();
-    if call.headers.contains_key(&header) {
+    if call.headers.contains_key(&header) && alias.is_none() {
         return Ok(());
     }
     let wanted = alias.unwrap_or("default");
-    match lookup(app, gateway, &call.provider.slug, wanted).await? {
+    let found = lookup(app, gateway, &call.provider.slug, wanted).await?;
+    if call.headers.contains_key(&header) && found.is_some() {
+        // The client's own key wins over a stored one.
+        return Ok(());
+    }
+    match found {
         Some(secret) => {
             let value = call.provider.auth.value(secret.expose()).ok_or_else(|| {
                 ApiError::new(

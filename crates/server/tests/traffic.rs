@@ -118,6 +118,31 @@ async fn stored_keys_fill_in_when_the_client_sends_none() {
     .await;
     a.assert_gateway_error(400, 2040);
     assert_eq!(fake.hits(), hits);
+    // An alias that does not exist is refused even when the client sends its own key; one
+    // that exists leaves the client's key in place.
+    let a = post(
+        &format!("{}/anthropic/v1/messages", gw.base()),
+        &[("cf-aig-byok-alias", "nope"), ("x-api-key", "sk-client")],
+        msg,
+    )
+    .await;
+    a.assert_gateway_error(400, 2040);
+    assert_eq!(fake.hits(), hits);
+    let a = post(
+        &format!("{}/anthropic/v1/messages", gw.base()),
+        &[("cf-aig-byok-alias", "team-b"), ("x-api-key", "sk-client")],
+        msg,
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(
+        fake.last_request()
+            .unwrap()
+            .headers
+            .get("x-api-key")
+            .unwrap(),
+        "sk-client"
+    );
 }
 
 #[tokio::test]
