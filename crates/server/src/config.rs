@@ -395,10 +395,17 @@ impl Config {
             None => PriceOverrides::new(),
             Some(prices) => {
                 PriceTable::with_overrides(&prices).map_err(|e| {
-                    let line = text
-                        .lines()
-                        .position(|l| l.trim_start().starts_with("[prices"))
-                        .map_or(String::new(), |n| format!(" (line {})", n + 1));
+                    // The header of the entry at fault (quotes aside), if it has one of its own.
+                    let line = match &e {
+                        switchyard_core::price::PriceError::Invalid {
+                            provider, model, ..
+                        } => text.lines().position(|l| {
+                            let header: String = l.trim().chars().filter(|c| *c != '"').collect();
+                            header == format!("[prices.{provider}.{model}]")
+                        }),
+                        _ => None,
+                    }
+                    .map_or(String::new(), |n| format!(" (line {})", n + 1));
                     format!("[prices]{line}: {e}")
                 })?;
                 prices
@@ -551,6 +558,9 @@ key = "xai-..."
         // A missing rate is refused too.
         let e = err("[prices.grok.x]\ninput = 1.0\n");
         assert!(e.contains("output"), "{e}");
+        // A bad value found after parsing names its own entry's header.
+        let e = err("[prices.grok.a]\ninput = 1.0\noutput = 1.0\n\n[prices.grok.\"b-1\"]\ninput = -1.0\noutput = 1.0\n");
+        assert!(e.contains("(line 5)") && e.contains("grok/b-1"), "{e}");
     }
 
     #[test]

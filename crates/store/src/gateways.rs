@@ -106,9 +106,17 @@ pub(crate) fn purge_sql(d: Dialect) -> &'static [String] {
         let (a, g) = p.split_once(", ").unwrap_or_default();
         let gkey =
             format!("(SELECT gkey FROM log_gateways WHERE account_id = {a} AND gateway_id = {g})");
-        let mut out = vec![format!(
+        let mut out = Vec::new();
+        if d == Dialect::Postgres {
+            // The log writer locks this row before touching rollups; so does the purge, so
+            // the two queue instead of deadlocking. (SQLite's write lock is taken whole.)
+            out.push(format!(
+                "SELECT gkey FROM log_gateways WHERE account_id = {a} AND gateway_id = {g} FOR UPDATE"
+            ));
+        }
+        out.push(format!(
             "DELETE FROM provider_keys WHERE account_id = {a} AND gateway_id = {g}"
-        )];
+        ));
         for table in [
             "logs",
             "log_rollup",

@@ -238,6 +238,8 @@ pub async fn delete(State(app): State<App>, Path((acct, gw)): Path<(String, Stri
     match app.store().delete_gateway(&a, &id).await? {
         Some(g) => {
             app.gateways().invalidate(a.as_str(), id.as_str());
+            // Its stored keys went with it.
+            app.keys().clear();
             ok(to_json(&g))
         }
         None => Err(CpError::not_found(format!("gateway '{gw}' not found"))),

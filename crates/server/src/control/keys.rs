@@ -133,7 +133,10 @@ pub async fn delete(
 ) -> CpResult {
     let (a, g) = gateway_of(&app, &acct, &gw).await?;
     match app.store().delete_key(&a, &g, &id).await? {
-        Some(k) => ok(to_json(&k)),
+        Some(k) => {
+            app.keys().clear();
+            ok(to_json(&k))
+        }
         None => Err(CpError::not_found(format!(
             "provider config '{id}' not found"
         ))),
