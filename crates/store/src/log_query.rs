@@ -109,6 +109,11 @@ macro_rules! impl_log_query {
                 };
                 let s = $crate::sql::delete_limited_sql($d, gkey, delete)?;
                 let mut tx = self.begin_write().await?;
+                if let Some(lock) = $crate::sql::lock_counter_sql($d) {
+                    // The counter row first, as the log writer takes it: the two queue
+                    // instead of deadlocking over rows it trims.
+                    sqlx::query(lock).bind(gkey).execute(&mut *tx).await?;
+                }
                 let n = $bind(sqlx::query(&s.text), &s.args)
                     .execute(&mut *tx)
                     .await?

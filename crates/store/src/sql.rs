@@ -635,6 +635,15 @@ pub(crate) fn row_count_sql(d: Dialect) -> String {
     )
 }
 
+/// Locks a gateway's counter row for the transaction (arg: gkey), where the backend locks
+/// rows (PostgreSQL); SQLite's write transaction already holds the whole database.
+pub(crate) fn lock_counter_sql(d: Dialect) -> Option<&'static str> {
+    match d {
+        Dialect::Sqlite => None,
+        Dialect::Postgres => Some("SELECT gkey FROM log_gateways WHERE gkey = $1 FOR UPDATE"),
+    }
+}
+
 /// Lowers a gateway's row count (args: gkey, n).
 pub(crate) fn counter_sub_sql(d: Dialect) -> String {
     let p = placeholders(d, 1, 2);
