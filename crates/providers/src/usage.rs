@@ -2,8 +2,7 @@
 //!
 //! The gateway keeps the body as received (possibly its first part and its last few chunks
 //! with the middle dropped) and reads it once per request, off the response path: [`extract`],
-//! or [`decode`] then [`extract_plain`] / [`extract_decoded`] when it wants the decoded body
-//! too.
+//! or [`decode`] then [`extract_after`] when it wants the decoded body too.
 //!
 //! # Wire formats read
 //! The format is recognised from the body, not configured per provider:
@@ -82,40 +81,41 @@ pub fn extract(
     head: &[Bytes],
     tail: &[Bytes],
 ) -> Extracted {
-    match decode(content_encoding, head) {
-        Ok(None) => extract_plain(provider, content_type, head, tail),
-        Ok(Some(body)) => extract_decoded(provider, content_type, &body, !tail.is_empty()),
-        Err(Unsupported) => Extracted::default(),
-    }
+    extract_after(
+        &decode(content_encoding, head),
+        provider,
+        content_type,
+        head,
+        tail,
+    )
 }
 
-/// [`extract`] for a body without a content coding.
-pub fn extract_plain(
+/// [`extract`] for a caller that has already run [`decode`] on `head` (to keep the decoded
+/// body as well): reads the decoded body, or `head` and `tail` when there was no coding.
+pub fn extract_after(
+    decoded: &Result<Option<DecodedBody>, Unsupported>,
     provider: &str,
     content_type: Option<&str>,
     head: &[Bytes],
     tail: &[Bytes],
 ) -> Extracted {
-    let head: Vec<&[u8]> = head.iter().map(|b| b.as_ref()).collect();
-    let tail: Vec<&[u8]> = tail.iter().map(|b| b.as_ref()).collect();
-    parse(provider, content_type, &head, &tail, !tail.is_empty())
-}
-
-/// [`extract`] for a body [`decode`] has decompressed; `gap`: whether the compressed body's
-/// middle was dropped (its tail cannot be decompressed, so only the first part counts).
-pub fn extract_decoded(
-    provider: &str,
-    content_type: Option<&str>,
-    body: &DecodedBody,
-    gap: bool,
-) -> Extracted {
-    parse(
-        provider,
-        content_type,
-        &[&body.body],
-        &[],
-        gap || !body.complete,
-    )
+    match decoded {
+        Ok(None) => {
+            let head: Vec<&[u8]> = head.iter().map(|b| b.as_ref()).collect();
+            let tail: Vec<&[u8]> = tail.iter().map(|b| b.as_ref()).collect();
+            parse(provider, content_type, &head, &tail, !tail.is_empty())
+        }
+        // A compressed body's tail cannot be decompressed without its middle, so after a gap
+        // only the first part counts.
+        Ok(Some(body)) => parse(
+            provider,
+            content_type,
+            &[&body.body],
+            &[],
+            !tail.is_empty() || !body.complete,
+        ),
+        Err(Unsupported) => Extracted::default(),
+    }
 }
 
 /// A body with its content coding undone.

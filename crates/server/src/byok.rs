@@ -105,12 +105,13 @@ pub async fn apply(
     call: &mut Call,
 ) -> Result<(), ApiError> {
     let header = call.provider.auth.header();
-    if call.headers.contains_key(&header) && alias.is_none() {
+    let own_key = call.headers.contains_key(&header);
+    if own_key && alias.is_none() {
         return Ok(());
     }
     let wanted = alias.unwrap_or("default");
     let found = lookup(app, gateway, &call.provider.slug, wanted).await?;
-    if call.headers.contains_key(&header) && found.is_some() {
+    if own_key && found.is_some() {
         // The client's own key wins over a stored one.
         return Ok(());
     }

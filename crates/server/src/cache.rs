@@ -1,7 +1,8 @@
 //! Stage 5 of the pipeline: the exact-match response cache (SPEC 2.4).
 //!
 //! - The key is a SHA-256 over account, gateway (and its `created_at`), provider, method,
-//!   upstream path and query, and body; or over account, gateway and `cf-aig-cache-key` when the client names one.
+//!   upstream path and query, and body; or over account, gateway and `cf-aig-cache-key` when
+//!   the client names one.
 //!   With `cache_invalidate_on_update`, the gateway's `modified_at` is part of the key, so a
 //!   settings change leaves the old entries unreachable (they expire on their own).
 //! - TTL: `cf-aig-cache-ttl` (0 = off), else the gateway's `cache_ttl`, else off; 300 s for

@@ -245,9 +245,7 @@ impl Directives {
             custom_cost,
         })
     }
-}
 
-impl Directives {
     /// A universal step's directives: the step's own `cf-aig-*` headers over the request's
     /// (SPEC 2.4 precedence). `None` when the step sets none of them, so the request's apply
     /// as they are. `cf-aig-authorization` is the request's only; caching does not apply to

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use switchyard_core::{AccountId, GatewayId, RequestType};
+use switchyard_core::{AccountId, GatewayId, GatewaySettings, RequestType};
 use switchyard_providers::Provider;
 use switchyard_store::logs::LogCap;
 
@@ -106,7 +106,7 @@ pub struct Exchange {
     pub ttft: Option<Duration>,
     pub status: u16,
     /// The gateway, once resolved (for metrics of requests refused before a draft exists).
-    pub gateway: Option<GatewayId>,
+    pub gateway: Option<Arc<GatewaySettings>>,
     pub provider: Option<Arc<Provider>>,
     pub draft: Option<Draft>,
     /// Response side, for the record ([`Exchange::keep_response_headers`]).

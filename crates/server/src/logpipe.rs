@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_core::price::PriceTable;
 use switchyard_core::{LogRecord, Usage};
-use switchyard_providers::usage::{decode, extract_decoded, extract_plain, Extracted, Unsupported};
+use switchyard_providers::usage::{decode, extract_after};
 use switchyard_store::cache::CacheStore;
 use switchyard_store::logs::PendingLog;
 use switchyard_store::Store;
@@ -344,19 +344,19 @@ impl Writer {
         let (usage, answered_model) = if matches!(outcome, Outcome::Refused(_)) {
             (Usage::default(), None)
         } else {
-            let slug = provider.as_deref().unwrap_or("");
-            let ct = content_type.as_deref();
-            let x = match &decoded {
-                Ok(None) => extract_plain(slug, ct, &capture.head, &tail),
-                Ok(Some(body)) => extract_decoded(slug, ct, body, !tail.is_empty()),
-                Err(Unsupported) => Extracted::default(),
-            };
+            let x = extract_after(
+                &decoded,
+                provider.as_deref().unwrap_or(""),
+                content_type.as_deref(),
+                &capture.head,
+                &tail,
+            );
             (x.usage, x.model)
         };
         let Some(draft) = exchange.draft else {
             // Refused before a provider was called: counted under what was resolved by then.
             self.metrics.request(
-                exchange.gateway.as_ref().map(|g| g.as_str()),
+                exchange.gateway.as_ref().map(|g| g.id.as_str()),
                 exchange.provider.as_ref().map(|p| p.slug.as_str()),
                 exchange.status,
                 None,

@@ -246,7 +246,7 @@ async fn run(
     let gateway = app.gateways().resolve(route.account, route.gateway).await?;
     if let Some(x) = slot.as_mut() {
         // For the metrics of a request refused from here on.
-        x.gateway = Some(gateway.id.clone());
+        x.gateway = Some(gateway.clone());
         if let Target::Provider(p, _) = &target {
             x.provider = Some(p.clone());
         }

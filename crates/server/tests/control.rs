@@ -247,47 +247,21 @@ async fn logs_list_filter_order_patch_and_delete() {
 
     // Feedback and score.
     let id = rows[1]["id"].as_str().unwrap().to_owned();
-    let p = cp_send(
-        Method::PATCH,
-        &gw.cp(&format!("/gateways/gw/logs/{id}")),
-        json!({"feedback": 1, "score": 87}),
-    )
-    .await;
+    let log = gw.cp(&format!("/gateways/gw/logs/{id}"));
+    let get_log = || async { send(Method::GET, &log, &[], "").await.json() };
+    let p = cp_send(Method::PATCH, &log, json!({"feedback": 1, "score": 87})).await;
     assert_eq!(p.status, 200, "{}", String::from_utf8_lossy(&p.body));
-    let one = send(
-        Method::GET,
-        &gw.cp(&format!("/gateways/gw/logs/{id}")),
-        &[],
-        "",
-    )
-    .await
-    .json();
+    let one = get_log().await;
     assert_eq!(one["result"]["feedback"], 1);
     assert_eq!(one["result"]["score"], 87.0);
     // Feedback is -1, 1 or null: 0 is refused and changes nothing.
-    let p = cp_send(
-        Method::PATCH,
-        &gw.cp(&format!("/gateways/gw/logs/{id}")),
-        json!({"feedback": 0}),
-    )
-    .await;
+    let p = cp_send(Method::PATCH, &log, json!({"feedback": 0})).await;
     assert_eq!(p.status, 400);
     // Metadata set by PATCH follows the header's rules: no `cf.` keys, at most five entries.
-    let p = cp_send(
-        Method::PATCH,
-        &gw.cp(&format!("/gateways/gw/logs/{id}")),
-        json!({"metadata": {"cf.user_id": "forged", "a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6}}),
-    )
-    .await;
+    let forged = json!({"cf.user_id": "forged", "a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6});
+    let p = cp_send(Method::PATCH, &log, json!({ "metadata": forged })).await;
     assert_eq!(p.status, 200, "{}", String::from_utf8_lossy(&p.body));
-    let one = send(
-        Method::GET,
-        &gw.cp(&format!("/gateways/gw/logs/{id}")),
-        &[],
-        "",
-    )
-    .await
-    .json();
+    let one = get_log().await;
     assert_eq!(one["result"]["feedback"], 1);
     let meta: serde_json::Value =
         serde_json::from_str(one["result"]["metadata"].as_str().unwrap()).unwrap();

@@ -94,55 +94,31 @@ async fn stored_keys_fill_in_when_the_client_sends_none() {
     );
     // Aliases pick the key, in the header the provider expects.
     let msg = r#"{"model":"claude-x","max_tokens":8,"messages":[{"role":"user","content":"Hi"}]}"#;
-    let a = post(
-        &format!("{}/anthropic/v1/messages", gw.base()),
-        &[("cf-aig-byok-alias", "team-b")],
-        msg,
-    )
-    .await;
-    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
-    assert_eq!(
+    let messages = format!("{}/anthropic/v1/messages", gw.base());
+    let sent_key = || {
         fake.last_request()
             .unwrap()
             .headers
             .get("x-api-key")
-            .unwrap(),
-        "sk-ant-b"
-    );
+            .unwrap()
+            .clone()
+    };
+    let a = post(&messages, &[("cf-aig-byok-alias", "team-b")], msg).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(sent_key(), "sk-ant-b");
     let hits = fake.hits();
-    let a = post(
-        &format!("{}/anthropic/v1/messages", gw.base()),
-        &[("cf-aig-byok-alias", "nope")],
-        msg,
-    )
-    .await;
+    let a = post(&messages, &[("cf-aig-byok-alias", "nope")], msg).await;
     a.assert_gateway_error(400, 2040);
     assert_eq!(fake.hits(), hits);
     // An alias that does not exist is refused even when the client sends its own key; one
     // that exists leaves the client's key in place.
-    let a = post(
-        &format!("{}/anthropic/v1/messages", gw.base()),
-        &[("cf-aig-byok-alias", "nope"), ("x-api-key", "sk-client")],
-        msg,
-    )
-    .await;
+    let own = ("x-api-key", "sk-client");
+    let a = post(&messages, &[("cf-aig-byok-alias", "nope"), own], msg).await;
     a.assert_gateway_error(400, 2040);
     assert_eq!(fake.hits(), hits);
-    let a = post(
-        &format!("{}/anthropic/v1/messages", gw.base()),
-        &[("cf-aig-byok-alias", "team-b"), ("x-api-key", "sk-client")],
-        msg,
-    )
-    .await;
+    let a = post(&messages, &[("cf-aig-byok-alias", "team-b"), own], msg).await;
     assert_eq!(a.status, 200);
-    assert_eq!(
-        fake.last_request()
-            .unwrap()
-            .headers
-            .get("x-api-key")
-            .unwrap(),
-        "sk-client"
-    );
+    assert_eq!(sent_key(), "sk-client");
 }
 
 #[tokio::test]

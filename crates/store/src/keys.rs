@@ -1,7 +1,6 @@
 //! Stored provider keys (`provider_configs`). The store keeps ciphertext only; encryption
 //! happens before a key gets here.
 
-use crate::sql::Arg;
 use crate::StoreError;
 use async_trait::async_trait;
 use switchyard_core::{AccountId, GatewayId};
@@ -61,14 +60,6 @@ pub trait KeyStore: Send + Sync + 'static {
     ) -> Result<Option<StoredKey>, StoreError>;
 }
 
-/// The arguments that name one gateway's keys.
-pub(crate) fn scope(account: &AccountId, gateway: &GatewayId) -> Vec<Arg> {
-    vec![
-        Arg::Text(account.as_str().to_owned()),
-        Arg::Text(gateway.as_str().to_owned()),
-    ]
-}
-
 /// `impl KeyStore for $store`, binding with `$bind`, reading from `self.$read` and writing
 /// to `self.$write`; the statements come from [`crate::sql::key_sql`] in each dialect.
 macro_rules! impl_key_store {
@@ -94,7 +85,7 @@ macro_rules! impl_key_store {
                 account: &switchyard_core::AccountId,
                 gateway: &switchyard_core::GatewayId,
             ) -> Result<Vec<$crate::keys::StoredKey>, $crate::StoreError> {
-                let args = $crate::keys::scope(account, gateway);
+                let args = $crate::sql::gateway_ids(account, gateway);
                 let rows = $bind(sqlx::query(&$crate::sql::key_sql($d).list), &args)
                     .fetch_all(&self.$read)
                     .await?;
@@ -108,7 +99,7 @@ macro_rules! impl_key_store {
                 provider: &str,
                 alias: &str,
             ) -> Result<Option<$crate::keys::StoredKey>, $crate::StoreError> {
-                let mut args = $crate::keys::scope(account, gateway);
+                let mut args = $crate::sql::gateway_ids(account, gateway);
                 args.push($crate::sql::Arg::Text(provider.to_owned()));
                 args.push($crate::sql::Arg::Text(alias.to_owned()));
                 let row = $bind(sqlx::query(&$crate::sql::key_sql($d).find), &args)
@@ -123,7 +114,7 @@ macro_rules! impl_key_store {
                 gateway: &switchyard_core::GatewayId,
                 id: &str,
             ) -> Result<Option<$crate::keys::StoredKey>, $crate::StoreError> {
-                let mut args = $crate::keys::scope(account, gateway);
+                let mut args = $crate::sql::gateway_ids(account, gateway);
                 args.push($crate::sql::Arg::Text(id.to_owned()));
                 let row = $bind(sqlx::query(&$crate::sql::key_sql($d).delete), &args)
                     .fetch_optional(&self.$write)

@@ -17,7 +17,7 @@ use crate::StoreError;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use switchyard_core::GatewaySettings;
+use switchyard_core::{AccountId, GatewayId, GatewaySettings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
@@ -687,6 +687,21 @@ pub(crate) struct GatewaySql {
     pub list: String,
     /// args: account, id
     pub delete: String,
+    /// What goes with a deleted gateway, in the delete's transaction (args: account, id): its
+    /// stored keys, its log rows (payloads follow by cascade) and its analytics. Its log key
+    /// stays, with a row count of 0, so a gateway created again under the same id starts
+    /// empty. On PostgreSQL the counter row is locked first, as the log writer locks it
+    /// before it touches rollups, so the two queue instead of deadlocking (SQLite's write
+    /// lock is taken whole).
+    pub purge: Vec<String>,
+}
+
+/// The arguments that name one gateway (account, id): gateway lookups and its stored keys.
+pub(crate) fn gateway_ids(account: &AccountId, id: &GatewayId) -> Vec<Arg> {
+    vec![
+        Arg::Text(account.as_str().to_owned()),
+        Arg::Text(id.as_str().to_owned()),
+    ]
 }
 
 pub(crate) fn gateway_sql(d: Dialect) -> GatewaySql {
@@ -726,7 +741,34 @@ pub(crate) fn gateway_sql(d: Dialect) -> GatewaySql {
             "DELETE FROM gateways WHERE account_id = {} AND id = {} RETURNING {GATEWAY_COLUMNS}",
             p[0], p[1]
         ),
+        purge: purge_sql(d, &p[0], &p[1]),
     }
+}
+
+fn purge_sql(d: Dialect, a: &str, g: &str) -> Vec<String> {
+    let this = format!("account_id = {a} AND gateway_id = {g}");
+    let mut out = Vec::new();
+    if d == Dialect::Postgres {
+        out.push(format!(
+            "SELECT gkey FROM log_gateways WHERE {this} FOR UPDATE"
+        ));
+    }
+    out.push(format!("DELETE FROM provider_keys WHERE {this}"));
+    for table in [
+        "logs",
+        "log_rollup",
+        "log_latency",
+        "log_rollup_hourly",
+        "log_latency_hourly",
+    ] {
+        out.push(format!(
+            "DELETE FROM {table} WHERE gkey = (SELECT gkey FROM log_gateways WHERE {this})"
+        ));
+    }
+    out.push(format!(
+        "UPDATE log_gateways SET row_count = 0 WHERE {this}"
+    ));
+    out
 }
 
 /// Every column of `k` in [`KEY_COLUMNS`] order.
