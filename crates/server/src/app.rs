@@ -3,6 +3,8 @@
 //! Layers, outermost first: catch-panic (a bug answers 500 with the JSON error shape instead
 //! of dropping the connection), then the routes:
 //!
+//! - `GET /`: the web dashboard, behind admin auth, and its script and stylesheet under
+//!   `/dashboard/` ([`crate::dashboard`]).
 //! - `GET /healthz`: liveness and readiness (the store is open before the listener serves).
 //! - `GET /metrics`: Prometheus text format ([`crate::metrics`]).
 //! - `ANY /v1/...`: the gateway plane ([`crate::proxy`]).
@@ -160,6 +162,9 @@ impl App {
 /// The whole HTTP surface, ready to serve (or to drive in tests without a socket).
 pub fn router(app: App) -> Router {
     Router::new()
+        .route("/", get(crate::dashboard::page))
+        .route(crate::dashboard::SCRIPT_PATH, get(crate::dashboard::script))
+        .route(crate::dashboard::STYLE_PATH, get(crate::dashboard::style))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/v1/{*rest}", any(proxy::handle))

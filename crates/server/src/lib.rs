@@ -7,6 +7,7 @@
 //! - [`config`]: the TOML config, validated once.
 //! - [`logpipe`]: how finished requests become stored log records.
 //! - [`control`]: the Cloudflare-compatible REST API.
+//! - [`dashboard`]: the web dashboard over that API.
 //!
 //! Provider wire details live in `switchyard-providers`; storage in `switchyard-store`.
 
@@ -17,6 +18,7 @@ pub mod cache;
 pub mod config;
 pub mod control;
 pub mod custom;
+pub mod dashboard;
 pub mod directives;
 pub mod error;
 pub mod exchange;

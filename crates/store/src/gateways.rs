@@ -64,6 +64,24 @@ macro_rules! impl_gateway_store {
                 rows.iter().map($crate::row::gateway_from_row).collect()
             }
 
+            async fn list_accounts(
+                &self,
+            ) -> Result<Vec<switchyard_core::AccountId>, $crate::StoreError> {
+                let ids: Vec<String> = sqlx::query_scalar(&$crate::sql::gateway_sql($d).accounts)
+                    .fetch_all(&self.$read)
+                    .await?;
+                let mut ids = ids
+                    .into_iter()
+                    .map(|id| {
+                        switchyard_core::AccountId::try_from(id)
+                            .map_err(|e| $crate::StoreError::Corrupt(e.to_string()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                // Byte order on both backends (PostgreSQL's collation may differ).
+                ids.sort();
+                Ok(ids)
+            }
+
             async fn delete_gateway(
                 &self,
                 account: &switchyard_core::AccountId,

@@ -60,6 +60,15 @@ async fn suite(store: Store) {
         .map(|g| g.id.to_string())
         .collect();
     assert_eq!(ids, vec!["a-first", "gw"]);
+    // Both accounts are listed once each (other suites' accounts may be there too).
+    let accounts = store.list_accounts().await.unwrap();
+    for a in [&acct, &other_acct] {
+        assert_eq!(accounts.iter().filter(|x| *x == a).count(), 1, "{a}");
+    }
+    assert!(
+        accounts.windows(2).all(|w| w[0] < w[1]),
+        "ordered, distinct"
+    );
 
     // Logs and a stored key under the gateway to delete, and under one that stays.
     for (n, g) in [(1, &gw), (2, &gw2)] {

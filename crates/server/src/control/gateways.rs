@@ -137,6 +137,24 @@ async fn known_account(app: &App, a: &AccountId) -> Result<bool, CpError> {
     Ok(!app.store().list_gateways(a).await?.is_empty())
 }
 
+/// `GET /client/v4/accounts`: the accounts that have gateways, in Cloudflare's account shape
+/// (`id`, `name`, `type`); `page` and `per_page` as for every list.
+pub async fn accounts(
+    State(app): State<App>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> CpResult {
+    let (page, per_page) = page_params(&pairs, 20, 50)?;
+    let all = app.store().list_accounts().await?;
+    let total = all.len() as u64;
+    let items = all
+        .iter()
+        .skip(((page - 1) * per_page) as usize)
+        .take(per_page as usize)
+        .map(|a| serde_json::json!({ "id": a.as_str(), "name": a.as_str(), "type": "standard" }))
+        .collect();
+    ok_page(items, page, per_page, total)
+}
+
 pub async fn list(
     State(app): State<App>,
     Path(acct): Path<String>,

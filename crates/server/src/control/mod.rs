@@ -1,10 +1,11 @@
 //! The control plane: Cloudflare's AI Gateway REST API under `/client/v4` (SPEC section 3).
 //!
 //! Every answer uses Cloudflare's envelope (`success`, `errors`, `messages`, `result`,
-//! `result_info` for lists). Access needs `Authorization: Bearer {admin_token}`; without a
+//! `result_info` for lists). Access needs `Authorization: Bearer {admin_token}` (or HTTP
+//! Basic with the token as the password, as the dashboard's browser sends it); without a
 //! configured token only loopback clients are served.
 //!
-//! - [`gateways`]: gateway CRUD.
+//! - [`gateways`]: gateway CRUD, and the account list (`GET /client/v4/accounts`).
 //! - [`logs`]: the request log: list, get, patch, delete, stored bodies, analytics.
 //! - [`keys`]: stored provider keys (`provider_configs`).
 //! - [`custom_providers`]: custom providers (`custom-{slug}`).
@@ -193,6 +194,7 @@ pub fn page_params(
 pub fn router(app: App) -> Router<App> {
     let base = "/client/v4/accounts/{account}/ai-gateway";
     Router::new()
+        .route("/client/v4/accounts", get(gateways::accounts))
         .route(
             &format!("{base}/gateways"),
             get(gateways::list).post(gateways::create),
@@ -254,26 +256,10 @@ pub fn router(app: App) -> Router<App> {
         .layer(axum::middleware::from_fn_with_state(app, admin_auth))
 }
 
-/// Bearer `admin_token`, or loopback when none is configured.
+/// Bearer `admin_token` (or HTTP Basic with it as the password, which is what a browser
+/// sends for the dashboard), or loopback when none is configured.
 async fn admin_auth(State(app): State<App>, req: Request, next: Next) -> Response {
-    let allowed = match &app.config().admin_token {
-        Some(token) => req
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .is_some_and(|given| {
-                constant_time_eq(given.trim().as_bytes(), token.expose().as_bytes())
-            }),
-        None => req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback()),
-    };
-    if !allowed {
+    if !admin_allowed(&app, &req) {
         return CpError {
             status: StatusCode::UNAUTHORIZED,
             code: codes::UNAUTHORIZED,
@@ -286,6 +272,44 @@ async fn admin_auth(State(app): State<App>, req: Request, next: Next) -> Respons
         .into_response();
     }
     next.run(req).await
+}
+
+/// Whether `req` may use the control plane (and the dashboard): its `Authorization` holds
+/// the admin token, as `Bearer TOKEN` or as HTTP Basic credentials whose password (or, with
+/// an empty password, whose user name) is the token; without a configured token, whether it
+/// comes from loopback.
+pub fn admin_allowed(app: &App, req: &Request) -> bool {
+    let Some(token) = &app.config().admin_token else {
+        return req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback());
+    };
+    let Some(value) = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let expected = token.expose().as_bytes();
+    let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value, ""));
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return constant_time_eq(rest.trim().as_bytes(), expected);
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        use base64::Engine as _;
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(rest.trim()) else {
+            return false;
+        };
+        let (user, password) = match decoded.iter().position(|b| *b == b':') {
+            Some(i) => (&decoded[..i], &decoded[i + 1..]),
+            None => (&decoded[..], &[][..]),
+        };
+        let given = if password.is_empty() { user } else { password };
+        return constant_time_eq(given, expected);
+    }
+    false
 }
 
 /// Compares in constant time for equal lengths, so timing does not reveal how much of a

@@ -1,0 +1,640 @@
+// Switchyard dashboard: gateways, a filterable log with stored bodies, and charts over time.
+// Everything comes from the control plane under /client/v4 (the browser sends the same
+// credentials it opened this page with). No framework, no build step; every value from the
+// server reaches the page as text (textContent), never as markup.
+'use strict';
+
+const API = '/client/v4';
+const PER_PAGE = 25;
+const SVG = 'http://www.w3.org/2000/svg';
+
+// Time ranges of the overview: how far back, and the analytics bucket that suits it.
+const RANGES = {
+  '1h': { ms: 3600e3, bucket: 'minute', step: 60e3 },
+  '24h': { ms: 86400e3, bucket: 'hour', step: 3600e3 },
+  '7d': { ms: 7 * 86400e3, bucket: 'hour', step: 3600e3 },
+  '30d': { ms: 30 * 86400e3, bucket: 'day', step: 86400e3 },
+};
+
+// Gateway settings the form edits (SPEC 3), in the order shown.
+const SETTINGS = [
+  { key: 'collect_logs', label: 'Collect logs', type: 'bool' },
+  { key: 'cache_ttl', label: 'Cache TTL (s, 0 = off)', type: 'int', min: 0 },
+  { key: 'cache_invalidate_on_update', label: 'Clear cache on settings change', type: 'bool' },
+  { key: 'rate_limiting_limit', label: 'Rate limit (requests, 0 = off)', type: 'int', min: 0 },
+  { key: 'rate_limiting_interval', label: 'Rate limit window (s)', type: 'int', min: 1, max: 86400 },
+  { key: 'rate_limiting_technique', label: 'Rate limit technique', type: 'choice', choices: ['fixed', 'sliding'] },
+  { key: 'authentication', label: 'Require cf-aig-authorization', type: 'bool' },
+  { key: 'log_management', label: 'Max stored logs (empty = no cap)', type: 'int', min: 0, nullable: true },
+  { key: 'log_management_strategy', label: 'When full', type: 'choice', choices: ['STOP_INSERTING', 'DELETE_OLDEST'] },
+  { key: 'retry_max_attempts', label: 'Attempts', type: 'int', min: 1, max: 5 },
+  { key: 'retry_delay', label: 'Retry delay (ms)', type: 'int', min: 0, max: 5000 },
+  { key: 'retry_backoff', label: 'Backoff', type: 'choice', choices: ['constant', 'linear', 'exponential'] },
+];
+
+const state = {
+  account: '',
+  gateway: '',
+  gateways: [],
+  view: 'overview',
+  logsPage: 1,
+  logsTotal: 0,
+  selectedLog: null,
+};
+
+const $ = (sel) => document.querySelector(sel);
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') node.className = v;
+    else if (k === 'text') node.textContent = v;
+    else node.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return node;
+}
+
+// ------------------------------------------------------------------ talking to the API
+
+class ApiError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function api(path, options = {}) {
+  const init = { credentials: 'same-origin', ...options, headers: { accept: 'application/json', ...(options.headers || {}) } };
+  if (options.json !== undefined) {
+    init.body = JSON.stringify(options.json);
+    init.headers['content-type'] = 'application/json';
+    delete init.json;
+  }
+  const res = await fetch(API + path, init);
+  let body = null;
+  try {
+    body = await res.json();
+  } catch {
+    // Not JSON: reported below.
+  }
+  if (!body || body.success !== true) {
+    const msg = body && body.errors && body.errors[0] ? body.errors[0].message : `HTTP ${res.status}`;
+    throw new ApiError(msg, res.status);
+  }
+  return body;
+}
+
+async function apiText(path) {
+  const res = await fetch(API + path, { credentials: 'same-origin' });
+  if (!res.ok) throw new ApiError(`HTTP ${res.status}`, res.status);
+  return res.text();
+}
+
+const enc = encodeURIComponent;
+const gwPath = () => `/accounts/${enc(state.account)}/ai-gateway/gateways/${enc(state.gateway)}`;
+
+function showStatus(message, kind) {
+  const box = $('#status');
+  if (!message) {
+    box.hidden = true;
+    box.textContent = '';
+    return;
+  }
+  box.hidden = false;
+  box.className = kind === 'info' ? 'info' : '';
+  box.textContent = message;
+}
+
+async function guarded(fn) {
+  try {
+    showStatus('');
+    await fn();
+  } catch (e) {
+    showStatus(e instanceof ApiError ? e.message : `Something failed: ${e.message || e}`);
+  }
+}
+
+// ------------------------------------------------------------------ formatting
+
+const fmtInt = (n) => (n === null || n === undefined ? '—' : Math.round(n).toLocaleString('en-US'));
+function fmtCost(n) {
+  if (n === null || n === undefined) return '—';
+  if (n === 0) return '0';
+  return n >= 0.01 ? n.toFixed(4) : n.toPrecision(3);
+}
+const fmtPct = (x) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : '—');
+const fmtMs = (n) => (n === null || n === undefined ? '—' : `${Math.round(n).toLocaleString('en-US')} ms`);
+const fmtTime = (iso) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$|Z$/, '') : '—');
+
+// A datetime-local value (read as UTC, like every time on the page) as RFC 3339.
+function localToIso(v) {
+  return v ? `${v.length === 16 ? `${v}:00` : v}Z` : '';
+}
+
+// ------------------------------------------------------------------ accounts and gateways
+
+async function loadAccounts() {
+  const body = await api('/accounts?per_page=50');
+  const list = $('#accounts');
+  list.replaceChildren(...body.result.map((a) => el('option', { value: a.id })));
+  return body.result.map((a) => a.id);
+}
+
+async function loadGateways() {
+  const select = $('#gateway');
+  state.gateways = [];
+  if (!state.account) {
+    select.replaceChildren();
+    return;
+  }
+  const all = [];
+  for (let page = 1; ; page++) {
+    let body;
+    try {
+      body = await api(`/accounts/${enc(state.account)}/ai-gateway/gateways?per_page=100&page=${page}`);
+    } catch (e) {
+      // An account the gateway has never seen: no gateways yet (one can be created).
+      if (e instanceof ApiError && e.status === 404) break;
+      throw e;
+    }
+    all.push(...body.result);
+    const info = body.result_info || {};
+    if (!body.result.length || all.length >= (info.total_count || 0)) break;
+  }
+  state.gateways = all;
+  select.replaceChildren(...all.map((g) => el('option', { value: g.id, text: g.id })));
+  const stored = localStorage.getItem(`switchyard.gateway.${state.account}`);
+  const wanted = [state.gateway, stored].find((id) => id && all.some((g) => g.id === id));
+  state.gateway = wanted || (all[0] ? all[0].id : '');
+  select.value = state.gateway;
+}
+
+async function chooseAccount(account, gateway = '') {
+  state.account = account.trim();
+  $('#account').value = state.account;
+  if (state.account) localStorage.setItem('switchyard.account', state.account);
+  state.gateway = gateway;
+  try {
+    await loadGateways();
+  } catch (e) {
+    state.gateways = [];
+    $('#gateway').replaceChildren();
+    throw e;
+  } finally {
+    renderGatewayTable();
+  }
+  await showView(state.view);
+}
+
+async function chooseGateway(id) {
+  state.gateway = id;
+  localStorage.setItem(`switchyard.gateway.${state.account}`, id);
+  state.logsPage = 1;
+  closeDetail();
+  renderGatewayTable();
+  await showView(state.view);
+}
+
+// ------------------------------------------------------------------ views
+
+async function showView(view) {
+  state.view = view;
+  for (const b of document.querySelectorAll('nav button')) b.classList.toggle('active', b.dataset.view === view);
+  for (const v of ['overview', 'logs', 'gateways']) $(`#view-${v}`).hidden = v !== view;
+  if (!state.gateway && view !== 'gateways') {
+    showStatus(
+      state.account
+        ? `Account "${state.account}" has no gateways yet: create one under Gateways, or send a request through /v1/${state.account}/{gateway}/...`
+        : 'No gateways yet: send a request through /v1/{account}/{gateway}/{provider}/... or enter an account above.',
+      'info',
+    );
+    clearOverview();
+    $('#logs tbody').replaceChildren();
+    return;
+  }
+  if (view === 'overview') await loadOverview();
+  else if (view === 'logs') await loadLogs();
+  else renderGatewayTable();
+}
+
+// ------------------------------------------------------------------ overview: tiles and charts
+
+function clearOverview() {
+  $('#tiles').replaceChildren();
+  $('#charts').replaceChildren();
+  $('#breakdown tbody').replaceChildren();
+}
+
+// Bucket start times (ms) from `start` to `end`, aligned as the server aligns them (UTC).
+function bucketTimes(startMs, endMs, step) {
+  const first = Math.floor(startMs / step) * step;
+  const out = [];
+  for (let t = first; t <= endMs; t += step) out.push(t);
+  return out;
+}
+
+async function loadOverview() {
+  const range = RANGES[$('#range').value] || RANGES['24h'];
+  const end = Date.now();
+  const start = end - range.ms;
+  const q = `start=${enc(new Date(start).toISOString())}&end=${enc(new Date(end).toISOString())}&bucket=${range.bucket}`;
+  const [overall, grouped] = await Promise.all([
+    api(`${gwPath()}/analytics?${q}`),
+    api(`${gwPath()}/analytics?${q}&group_by=provider,model`),
+  ]);
+  const times = bucketTimes(start, end, range.step);
+  const index = new Map(times.map((t, i) => [t, i]));
+  const zeros = () => times.map(() => 0);
+  const s = {
+    requests: zeros(), errors: zeros(), cache_hits: zeros(), tokens_in: zeros(),
+    tokens_out: zeros(), cost: zeros(), p50: times.map(() => null), p95: times.map(() => null),
+  };
+  for (const row of overall.result) {
+    const i = index.get(Date.parse(row.bucket));
+    if (i === undefined) continue;
+    s.requests[i] += row.requests;
+    s.errors[i] += row.errors;
+    s.cache_hits[i] += row.cache_hits;
+    s.tokens_in[i] += row.tokens_in;
+    s.tokens_out[i] += row.tokens_out;
+    s.cost[i] += row.cost;
+    s.p50[i] = row.latency_p50;
+    s.p95[i] = row.latency_p95;
+  }
+  const sum = (a) => a.reduce((x, y) => x + y, 0);
+  const total = { requests: sum(s.requests), errors: sum(s.errors), hits: sum(s.cache_hits) };
+  $('#tiles').replaceChildren(
+    tile('Requests', fmtInt(total.requests)),
+    tile('Errors', `${fmtInt(total.errors)} (${fmtPct(total.requests ? total.errors / total.requests : NaN)})`),
+    tile('Cache hit rate', fmtPct(total.requests ? total.hits / total.requests : NaN)),
+    tile('Tokens in', fmtInt(sum(s.tokens_in))),
+    tile('Tokens out', fmtInt(sum(s.tokens_out))),
+    tile('Cost (USD)', fmtCost(sum(s.cost))),
+  );
+  const rate = s.requests.map((n, i) => (n ? s.cache_hits[i] / n : null));
+  $('#charts').replaceChildren(
+    chart('Requests', times, [{ name: 'requests', values: s.requests, color: '#2563eb' }], fmtInt),
+    chart('Errors', times, [{ name: 'errors', values: s.errors, color: '#c0392b' }], fmtInt),
+    chart('Cache hit rate', times, [{ name: 'hits / requests', values: rate, color: '#1e8449' }], fmtPct, 1),
+    chart('Tokens', times, [
+      { name: 'in', values: s.tokens_in, color: '#7c3aed' },
+      { name: 'out', values: s.tokens_out, color: '#db2777' },
+    ], fmtInt),
+    chart('Cost (USD)', times, [{ name: 'cost', values: s.cost, color: '#b45309' }], fmtCost),
+    chart('Latency', times, [
+      { name: 'p50', values: s.p50, color: '#0891b2' },
+      { name: 'p95', values: s.p95, color: '#64748b' },
+    ], fmtMs),
+  );
+  renderBreakdown(grouped.result);
+}
+
+function tile(label, value) {
+  return el('div', { class: 'tile' }, el('div', { class: 'label', text: label }), el('div', { class: 'value', text: value }));
+}
+
+function renderBreakdown(rows) {
+  const by = new Map();
+  for (const r of rows) {
+    const key = `${r.provider ?? ''}\u0000${r.model ?? ''}`;
+    const acc = by.get(key) || { provider: r.provider, model: r.model, requests: 0, errors: 0, cache_hits: 0, tokens_in: 0, tokens_out: 0, cost: 0 };
+    for (const f of ['requests', 'errors', 'cache_hits', 'tokens_in', 'tokens_out', 'cost']) acc[f] += r[f];
+    by.set(key, acc);
+  }
+  const sorted = [...by.values()].sort((a, b) => b.requests - a.requests);
+  const body = $('#breakdown tbody');
+  if (!sorted.length) {
+    body.replaceChildren(el('tr', {}, el('td', { colspan: 8, class: 'empty', text: 'No requests in this range.' })));
+    return;
+  }
+  body.replaceChildren(...sorted.map((r) => el('tr', {},
+    el('td', { text: r.provider ?? '—' }),
+    el('td', { text: r.model ?? '—' }),
+    el('td', { class: 'num', text: fmtInt(r.requests) }),
+    el('td', { class: 'num', text: fmtInt(r.errors) }),
+    el('td', { class: 'num', text: fmtInt(r.cache_hits) }),
+    el('td', { class: 'num', text: fmtInt(r.tokens_in) }),
+    el('td', { class: 'num', text: fmtInt(r.tokens_out) }),
+    el('td', { class: 'num', text: fmtCost(r.cost) }),
+  )));
+}
+
+// A line chart of one or more series over `times`, drawn as SVG. `fixedMax` pins the y axis
+// (1 for rates); gaps (null) break the line.
+function chart(title, times, series, fmt, fixedMax) {
+  const W = 360;
+  const H = 150;
+  const pad = { l: 6, r: 6, t: 16, b: 18 };
+  const values = series.flatMap((s) => s.values.filter((v) => v !== null && Number.isFinite(v)));
+  const max = fixedMax || Math.max(0, ...values) || 1;
+  const n = times.length;
+  const x = (i) => pad.l + (n <= 1 ? 0 : (i * (W - pad.l - pad.r)) / (n - 1));
+  const y = (v) => H - pad.b - (v / max) * (H - pad.t - pad.b);
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  svg.setAttribute('preserveAspectRatio', 'none');
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', title);
+  const add = (tag, attrs, text) => {
+    const node = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+    if (text !== undefined) node.textContent = text;
+    svg.append(node);
+    return node;
+  };
+  add('line', { x1: pad.l, x2: W - pad.r, y1: H - pad.b, y2: H - pad.b, stroke: '#dde1e6' });
+  add('line', { x1: pad.l, x2: W - pad.r, y1: pad.t, y2: pad.t, stroke: '#eef0f3', 'stroke-dasharray': '3 3' });
+  add('text', { x: pad.l, y: pad.t - 4, 'font-size': 10, fill: '#5f6b7a' }, `max ${fmt(max)}`);
+  const label = (t) => new Date(t).toISOString().slice(5, 16).replace('T', ' ');
+  if (n) {
+    add('text', { x: pad.l, y: H - 4, 'font-size': 10, fill: '#5f6b7a' }, label(times[0]));
+    add('text', { x: W - pad.r, y: H - 4, 'font-size': 10, fill: '#5f6b7a', 'text-anchor': 'end' }, label(times[n - 1]));
+  }
+  for (const s of series) {
+    let d = '';
+    let pen = false;
+    s.values.forEach((v, i) => {
+      if (v === null || !Number.isFinite(v)) {
+        pen = false;
+        return;
+      }
+      d += `${pen ? 'L' : 'M'}${x(i).toFixed(1)},${y(v).toFixed(1)}`;
+      pen = true;
+    });
+    if (d) add('path', { d, fill: 'none', stroke: s.color, 'stroke-width': 1.5, 'vector-effect': 'non-scaling-stroke' });
+    if (n <= 96) {
+      s.values.forEach((v, i) => {
+        if (v === null || !Number.isFinite(v)) return;
+        const dot = add('circle', { cx: x(i).toFixed(1), cy: y(v).toFixed(1), r: 2, fill: s.color });
+        const tip = document.createElementNS(SVG, 'title');
+        tip.textContent = `${label(times[i])} ${s.name}: ${fmt(v)}`;
+        dot.append(tip);
+      });
+    }
+  }
+  const legend = el('div', { class: 'legend' }, ...series.map((s) => {
+    const sw = el('span', { class: 'swatch' });
+    sw.style.background = s.color;
+    return el('span', {}, sw, s.name);
+  }));
+  return el('div', { class: 'chart', 'data-chart': title }, el('h3', { text: title }), svg, legend);
+}
+
+// ------------------------------------------------------------------ logs
+
+function logQuery() {
+  const form = $('#log-filters');
+  const p = new URLSearchParams();
+  p.set('page', String(state.logsPage));
+  p.set('per_page', String(PER_PAGE));
+  for (const name of ['search', 'provider', 'model', 'success', 'cached', 'order_by', 'order_by_direction']) {
+    const v = form.elements[name].value.trim();
+    if (v) p.set(name, v);
+  }
+  for (const name of ['start_date', 'end_date']) {
+    const v = localToIso(form.elements[name].value);
+    if (v) p.set(name, v);
+  }
+  return p.toString();
+}
+
+async function loadLogs() {
+  const body = await api(`${gwPath()}/logs?${logQuery()}`);
+  const info = body.result_info || { total_count: body.result.length };
+  state.logsTotal = info.total_count;
+  const tbody = $('#logs tbody');
+  if (!body.result.length) {
+    tbody.replaceChildren(el('tr', {}, el('td', { colspan: 10, class: 'empty', text: 'No logs match.' })));
+  } else {
+    tbody.replaceChildren(...body.result.map((r) => {
+      const tr = el('tr', { 'data-id': r.id },
+        el('td', { text: fmtTime(r.created_at) }),
+        el('td', { class: r.success ? 'good' : 'bad', text: String(r.status_code) }),
+        el('td', { text: r.provider }),
+        el('td', { text: r.model ?? '—' }),
+        el('td', { text: r.path }),
+        el('td', { class: 'num', text: fmtInt(r.tokens_in) }),
+        el('td', { class: 'num', text: fmtInt(r.tokens_out) }),
+        el('td', { class: 'num', text: fmtCost(r.cost) }),
+        el('td', { class: 'num', text: fmtMs(r.duration) }),
+        el('td', { text: r.cached ? 'HIT' : '' }),
+      );
+      if (r.id === state.selectedLog) tr.classList.add('selected');
+      tr.addEventListener('click', () => guarded(() => openDetail(r.id)));
+      return tr;
+    }));
+  }
+  const pages = Math.max(1, Math.ceil(state.logsTotal / PER_PAGE));
+  $('#page-info').textContent = `page ${state.logsPage} of ${pages} (${fmtInt(state.logsTotal)} logs)`;
+  $('#prev').disabled = state.logsPage <= 1;
+  $('#next').disabled = state.logsPage >= pages;
+}
+
+// A stored body for reading: JSON indented, anything else as stored.
+function pretty(text) {
+  if (!text) return '(empty)';
+  try {
+    return JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    return text;
+  }
+}
+
+async function openDetail(id) {
+  state.selectedLog = id;
+  for (const tr of document.querySelectorAll('#logs tbody tr')) tr.classList.toggle('selected', tr.dataset.id === id);
+  const base = `${gwPath()}/logs/${enc(id)}`;
+  const [record, request, response] = await Promise.all([
+    api(base),
+    apiText(`${base}/request`).catch(() => ''),
+    apiText(`${base}/response`).catch(() => ''),
+  ]);
+  const r = record.result;
+  $('#detail-title').textContent = r.id;
+  const rows = [
+    ['created_at', r.created_at], ['status_code', r.status_code], ['success', r.success],
+    ['provider', r.provider], ['model', r.model], ['path', r.path], ['request_type', r.request_type],
+    ['cached', r.cached], ['duration', fmtMs(r.duration)], ['ttft', fmtMs(r.ttft)],
+    ['tokens_in', r.tokens_in], ['tokens_out', r.tokens_out], ['cached_tokens_in', r.cached_tokens_in],
+    ['reasoning_tokens', r.reasoning_tokens], ['cost', fmtCost(r.cost)], ['custom_cost', r.custom_cost],
+    ['event_id', r.event_id], ['metadata', r.metadata], ['feedback', r.feedback], ['score', r.score],
+    ['step', r.step], ['request_content_type', r.request_content_type],
+    ['response_content_type', r.response_content_type], ['request_size', r.request_size],
+    ['response_size', r.response_size], ['user_agent', r.user_agent], ['cancelled', r.cancelled],
+  ];
+  $('#detail-fields tbody').replaceChildren(...rows.map(([k, v]) => el('tr', {},
+    el('td', { text: k }),
+    el('td', { text: v === null || v === undefined ? '—' : String(v) }))));
+  $('#detail-request').textContent = pretty(request);
+  $('#detail-response').textContent = pretty(response);
+  $('#feedback-up').classList.toggle('good', r.feedback === 1);
+  $('#feedback-down').classList.toggle('bad', r.feedback === -1);
+  $('#log-detail').hidden = false;
+}
+
+function closeDetail() {
+  state.selectedLog = null;
+  $('#log-detail').hidden = true;
+  for (const tr of document.querySelectorAll('#logs tbody tr.selected')) tr.classList.remove('selected');
+}
+
+async function sendFeedback(value) {
+  if (!state.selectedLog) return;
+  const id = state.selectedLog;
+  const current = $(value === 1 ? '#feedback-up' : '#feedback-down').classList.contains(value === 1 ? 'good' : 'bad');
+  await api(`${gwPath()}/logs/${enc(id)}`, { method: 'PATCH', json: { feedback: current ? null : value } });
+  await openDetail(id);
+}
+
+// ------------------------------------------------------------------ gateways and settings
+
+function renderGatewayTable() {
+  const tbody = $('#gateways tbody');
+  if (!state.gateways.length) {
+    tbody.replaceChildren(el('tr', {}, el('td', { colspan: 7, class: 'empty', text: state.account ? 'No gateways in this account.' : 'Enter an account above.' })));
+  } else {
+    tbody.replaceChildren(...state.gateways.map((g) => {
+      const tr = el('tr', { 'data-id': g.id, class: g.id === state.gateway ? 'selected' : undefined },
+        el('td', { text: g.id }),
+        el('td', { text: g.collect_logs ? 'on' : 'off' }),
+        el('td', { text: g.cache_ttl ? `${g.cache_ttl} s` : 'off' }),
+        el('td', { text: g.rate_limiting_limit ? `${g.rate_limiting_limit} / ${g.rate_limiting_interval} s (${g.rate_limiting_technique})` : 'off' }),
+        el('td', { text: g.authentication ? 'required' : 'off' }),
+        el('td', { text: `${g.retry_max_attempts} × ${g.retry_delay} ms, ${g.retry_backoff}` }),
+        el('td', { text: fmtTime(g.modified_at) }),
+      );
+      tr.addEventListener('click', () => guarded(async () => {
+        $('#gateway').value = g.id;
+        await chooseGateway(g.id);
+      }));
+      return tr;
+    }));
+  }
+  renderSettings();
+}
+
+function renderSettings() {
+  const form = $('#settings');
+  const g = state.gateways.find((x) => x.id === state.gateway);
+  if (!g) {
+    form.hidden = true;
+    return;
+  }
+  form.hidden = false;
+  $('#settings-title').textContent = `Settings of ${g.id}`;
+  $('#settings-fields').replaceChildren(...SETTINGS.map((f) => {
+    let input;
+    if (f.type === 'bool') {
+      input = el('input', { type: 'checkbox', name: f.key });
+      input.checked = Boolean(g[f.key]);
+    } else if (f.type === 'choice') {
+      input = el('select', { name: f.key }, ...f.choices.map((c) => el('option', { value: c, text: c })));
+      input.value = g[f.key];
+    } else {
+      input = el('input', { type: 'number', name: f.key, min: f.min, max: f.max, step: 1, required: !f.nullable });
+      input.value = g[f.key] === null || g[f.key] === undefined ? '' : String(g[f.key]);
+    }
+    return el('label', {}, el('span', { text: f.label }), input);
+  }));
+}
+
+function settingsFromForm() {
+  const form = $('#settings');
+  const out = {};
+  for (const f of SETTINGS) {
+    const input = form.elements[f.key];
+    if (f.type === 'bool') out[f.key] = input.checked;
+    else if (f.type === 'choice') out[f.key] = input.value;
+    else out[f.key] = input.value.trim() === '' ? null : Number(input.value);
+  }
+  return out;
+}
+
+async function saveSettings() {
+  const body = await api(gwPath(), { method: 'PUT', json: settingsFromForm() });
+  const i = state.gateways.findIndex((g) => g.id === body.result.id);
+  if (i >= 0) state.gateways[i] = body.result;
+  renderGatewayTable();
+  showStatus(`Saved the settings of ${body.result.id}.`, 'info');
+}
+
+async function createGateway(id) {
+  const body = await api(`/accounts/${enc(state.account)}/ai-gateway/gateways`, { method: 'POST', json: { id } });
+  await loadAccounts();
+  state.gateway = body.result.id;
+  await loadGateways();
+  await chooseGateway(body.result.id);
+  showStatus(`Created gateway ${body.result.id}.`, 'info');
+}
+
+async function deleteGateway() {
+  const id = state.gateway;
+  if (!id || !window.confirm(`Delete gateway "${id}" with its logs and stored keys?`)) return;
+  await api(gwPath(), { method: 'DELETE' });
+  state.gateway = '';
+  await loadGateways();
+  renderGatewayTable();
+  showStatus(`Deleted gateway ${id}.`, 'info');
+}
+
+// ------------------------------------------------------------------ wiring
+
+async function start() {
+  for (const b of document.querySelectorAll('nav button')) {
+    b.addEventListener('click', () => guarded(() => showView(b.dataset.view)));
+  }
+  $('#account').addEventListener('change', (e) => guarded(() => chooseAccount(e.target.value)));
+  $('#gateway').addEventListener('change', (e) => guarded(() => chooseGateway(e.target.value)));
+  $('#range').addEventListener('change', () => guarded(loadOverview));
+  $('#refresh').addEventListener('click', () => guarded(loadOverview));
+  $('#log-filters').addEventListener('submit', (e) => {
+    e.preventDefault();
+    state.logsPage = 1;
+    guarded(loadLogs);
+  });
+  $('#prev').addEventListener('click', () => {
+    state.logsPage = Math.max(1, state.logsPage - 1);
+    guarded(loadLogs);
+  });
+  $('#next').addEventListener('click', () => {
+    state.logsPage += 1;
+    guarded(loadLogs);
+  });
+  $('#detail-close').addEventListener('click', closeDetail);
+  $('#feedback-up').addEventListener('click', () => guarded(() => sendFeedback(1)));
+  $('#feedback-down').addEventListener('click', () => guarded(() => sendFeedback(-1)));
+  $('#settings').addEventListener('submit', (e) => {
+    e.preventDefault();
+    guarded(saveSettings);
+  });
+  $('#delete-gateway').addEventListener('click', () => guarded(deleteGateway));
+  $('#new-gateway').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const input = $('#new-gateway-id');
+    guarded(async () => {
+      if (!state.account) throw new ApiError('Enter an account first.');
+      await createGateway(input.value.trim());
+      input.value = '';
+    });
+  });
+
+  // Links may name what to open: ?account=A&gateway=G&view=overview|logs|gateways&log=ID.
+  const params = new URLSearchParams(window.location.search);
+  if (['overview', 'logs', 'gateways'].includes(params.get('view'))) state.view = params.get('view');
+  if (params.get('log')) state.view = 'logs';
+  await guarded(async () => {
+    const accounts = await loadAccounts();
+    const fromUrl = params.get('account');
+    const stored = localStorage.getItem('switchyard.account');
+    const account = [fromUrl, stored].find((a) => a && (accounts.includes(a) || a === fromUrl)) || accounts[0] || '';
+    state.gateway = params.get('gateway') || '';
+    await chooseAccount(account, state.gateway);
+    if (params.get('log') && state.gateway) await openDetail(params.get('log'));
+  });
+  document.body.dataset.ready = 'true';
+}
+
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+else start();

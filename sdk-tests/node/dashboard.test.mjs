@@ -1,0 +1,197 @@
+// The web dashboard (SPEC 4), driven as a browser would: jsdom loads GET / from the gateway,
+// fetches its script and runs it; the page talks to the control plane over real HTTP. The
+// tests read what the page shows and what its buttons change on the server.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { JSDOM } from 'jsdom';
+
+import { ANSWER, MODEL, SWITCHYARD_URL, TEST_OPTS, newNonce } from './lib/helpers.mjs';
+
+const AUTH_URL = (process.env.SWITCHYARD_AUTH_URL ?? '').replace(/\/+$/, '');
+const ADMIN_TOKEN = process.env.SWITCHYARD_ADMIN_TOKEN ?? '';
+
+async function until(what, fn, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function control(path, init) {
+  const res = await fetch(`${SWITCHYARD_URL}/client/v4${path}`, init);
+  const body = await res.json();
+  assert.equal(body.success, true, JSON.stringify(body));
+  return body;
+}
+
+/** Sends one chat completion through the gateway and waits until its log is stored. */
+async function chat(account, gateway, prompt, headers = {}) {
+  const res = await fetch(`${SWITCHYARD_URL}/v1/${account}/${gateway}/grok/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer test-key', ...headers },
+    body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: prompt }] }),
+  });
+  await res.arrayBuffer();
+  const logId = res.headers.get('cf-aig-log-id');
+  assert.ok(logId, 'cf-aig-log-id');
+  await until('the log record', async () => {
+    const r = await fetch(`${SWITCHYARD_URL}/client/v4/accounts/${account}/ai-gateway/gateways/${gateway}/logs/${logId}`);
+    await r.arrayBuffer();
+    return r.ok;
+  });
+  return { status: res.status, logId };
+}
+
+/** Opens the dashboard at `query` and waits for its first render. */
+async function openDashboard(query) {
+  const dom = await JSDOM.fromURL(`${SWITCHYARD_URL}/${query}`, {
+    runScripts: 'dangerously',
+    resources: 'usable',
+    pretendToBeVisual: true,
+    beforeParse(window) {
+      // jsdom has no fetch of its own: the page's calls go over the network with Node's.
+      window.fetch = (url, init) => fetch(new URL(String(url), window.location.href), init);
+      window.confirm = () => true;
+    },
+  });
+  const doc = dom.window.document;
+  await until('the dashboard to start', () => doc.body && doc.body.dataset.ready === 'true');
+  return dom;
+}
+
+const text = (doc, sel) => doc.querySelector(sel)?.textContent ?? '';
+const rows = (doc, sel) => [...doc.querySelectorAll(`${sel} tbody tr`)];
+
+test('the dashboard shows a gateway\'s traffic, its logs with bodies, and edits settings', TEST_OPTS, async () => {
+  const account = `dash-${newNonce().slice(6, 18)}`;
+  const nonce = newNonce();
+  await chat(account, 'main', `hello ${nonce}`);
+  await chat(account, 'main', `again ${nonce}`);
+  const failed = await chat(account, 'main', `fails ${nonce}`, { 'x-fake-status': '500' });
+  assert.equal(failed.status, 500);
+
+  const dom = await openDashboard(`?account=${account}`);
+  const { document: doc } = dom.window;
+  try {
+    assert.equal(text(doc, '#status'), '', 'no error shown');
+    assert.equal(doc.querySelector('#account').value, account);
+    assert.equal(doc.querySelector('#gateway').value, 'main');
+
+    // Overview: totals, six charts, the per-model table.
+    const tiles = Object.fromEntries([...doc.querySelectorAll('#tiles .tile')].map((t) => [
+      t.querySelector('.label').textContent, t.querySelector('.value').textContent,
+    ]));
+    assert.equal(tiles.Requests, '3');
+    assert.match(tiles.Errors, /^1 \(33\.3%\)$/);
+    assert.equal(tiles['Cache hit rate'], '0.0%');
+    assert.notEqual(tiles['Tokens in'], '0');
+    const charts = [...doc.querySelectorAll('#charts .chart')].map((c) => c.dataset.chart);
+    assert.deepEqual(charts, ['Requests', 'Errors', 'Cache hit rate', 'Tokens', 'Cost (USD)', 'Latency']);
+    assert.ok(doc.querySelector('#charts .chart path'), 'the requests line is drawn');
+    const breakdown = rows(doc, '#breakdown').map((r) => [...r.cells].map((c) => c.textContent));
+    assert.equal(breakdown.length, 1);
+    assert.deepEqual(breakdown[0].slice(0, 4), ['grok', MODEL, '3', '1']);
+
+    // Logs: newest first; a filter; a record with its stored bodies; feedback.
+    doc.querySelector('nav button[data-view="logs"]').click();
+    await until('three log rows', () => rows(doc, '#logs').filter((r) => r.dataset.id).length === 3);
+    assert.equal(rows(doc, '#logs')[0].dataset.id, failed.logId);
+    assert.equal(rows(doc, '#logs')[0].cells[1].textContent, '500');
+    const form = doc.querySelector('#log-filters');
+    form.elements.success.value = 'false';
+    form.dispatchEvent(new dom.window.Event('submit', { cancelable: true }));
+    await until('the filtered list', () => rows(doc, '#logs').length === 1 && rows(doc, '#logs')[0].dataset.id === failed.logId);
+    form.elements.success.value = 'true';
+    form.dispatchEvent(new dom.window.Event('submit', { cancelable: true }));
+    await until('the successes', () => rows(doc, '#logs').length === 2);
+    assert.match(text(doc, '#page-info'), /page 1 of 1 \(2 logs\)/);
+    const first = rows(doc, '#logs')[0];
+    first.click();
+    await until('the log detail', () => !doc.querySelector('#log-detail').hidden && text(doc, '#detail-title') === first.dataset.id);
+    assert.match(text(doc, '#detail-request'), new RegExp(`again ${nonce}`));
+    assert.match(text(doc, '#detail-response'), new RegExp(ANSWER.replace('.', '\\.')));
+    doc.querySelector('#feedback-up').click();
+    const base = `/accounts/${account}/ai-gateway/gateways/main`;
+    await until('feedback stored', async () => (await control(`${base}/logs/${first.dataset.id}`)).result.feedback === 1);
+
+    // Gateways: change a setting, create a gateway.
+    doc.querySelector('nav button[data-view="gateways"]').click();
+    await until('the settings form', () => !doc.querySelector('#settings').hidden);
+    const settings = doc.querySelector('#settings');
+    settings.elements.cache_ttl.value = '120';
+    settings.elements.rate_limiting_technique.value = 'sliding';
+    settings.dispatchEvent(new dom.window.Event('submit', { cancelable: true }));
+    await until('the saved settings', async () => (await control(base)).result.cache_ttl === 120);
+    assert.equal((await control(base)).result.rate_limiting_technique, 'sliding');
+    assert.equal((await control(base)).result.collect_logs, true, 'untouched settings kept');
+    doc.querySelector('#new-gateway-id').value = 'second';
+    doc.querySelector('#new-gateway').dispatchEvent(new dom.window.Event('submit', { cancelable: true }));
+    await until('the new gateway', async () => {
+      const r = await fetch(`${SWITCHYARD_URL}/client/v4/accounts/${account}/ai-gateway/gateways/second`);
+      await r.arrayBuffer();
+      return r.ok;
+    });
+    await until('the new gateway selected', () => doc.querySelector('#gateway').value === 'second');
+    assert.deepEqual(rows(doc, '#gateways').map((r) => r.dataset.id), ['main', 'second']);
+  } finally {
+    dom.window.close();
+  }
+});
+
+test('the dashboard lists accounts and explains an account without gateways', TEST_OPTS, async () => {
+  const account = `dash-${newNonce().slice(6, 18)}`;
+  await chat(account, 'gw', `hi ${newNonce()}`);
+  const listed = await control('/accounts?per_page=50');
+  assert.ok(listed.result.some((a) => a.id === account), 'GET /client/v4/accounts lists it');
+
+  const dom = await openDashboard('?account=nobody-here');
+  const { document: doc } = dom.window;
+  try {
+    assert.match(text(doc, '#status'), /has no gateways yet/);
+    assert.ok([...doc.querySelectorAll('#accounts option')].some((o) => o.value === account));
+  } finally {
+    dom.window.close();
+  }
+});
+
+test('with an admin_token the dashboard asks for it (HTTP Basic) and the page\'s API calls accept it', TEST_OPTS, async () => {
+  assert.ok(AUTH_URL && ADMIN_TOKEN, 'run.sh exports SWITCHYARD_AUTH_URL and SWITCHYARD_ADMIN_TOKEN');
+  const basic = (user, pass) => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+
+  const bare = await fetch(`${AUTH_URL}/`);
+  assert.equal(bare.status, 401);
+  assert.match(bare.headers.get('www-authenticate') ?? '', /^Basic realm="Switchyard"/);
+  await bare.arrayBuffer();
+
+  const wrong = await fetch(`${AUTH_URL}/`, { headers: { authorization: basic('admin', 'nope') } });
+  assert.equal(wrong.status, 401);
+  await wrong.arrayBuffer();
+
+  const page = await fetch(`${AUTH_URL}/`, { headers: { authorization: basic('admin', ADMIN_TOKEN) } });
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type'), /^text\/html/);
+  assert.match(page.headers.get('content-security-policy'), /script-src 'self'/);
+  assert.match(await page.text(), /<script src="\/dashboard\/app\.js"/);
+
+  // The browser sends the same Basic credentials with the page's own API calls.
+  for (const auth of [basic('admin', ADMIN_TOKEN), basic(ADMIN_TOKEN, ''), `Bearer ${ADMIN_TOKEN}`]) {
+    const res = await fetch(`${AUTH_URL}/client/v4/accounts`, { headers: { authorization: auth } });
+    assert.equal(res.status, 200, auth);
+    assert.equal((await res.json()).success, true);
+  }
+  const refused = await fetch(`${AUTH_URL}/client/v4/accounts`, { headers: { authorization: basic('admin', 'nope') } });
+  assert.equal(refused.status, 401);
+  assert.equal((await refused.json()).success, false);
+
+  // The script and stylesheet hold no data and need no credentials.
+  for (const [path, type] of [['/dashboard/app.js', /^text\/javascript/], ['/dashboard/app.css', /^text\/css/]]) {
+    const res = await fetch(`${AUTH_URL}${path}`);
+    assert.equal(res.status, 200, path);
+    assert.match(res.headers.get('content-type'), type);
+    await res.arrayBuffer();
+  }
+});
