@@ -195,3 +195,71 @@ test('with an admin_token the dashboard asks for it (HTTP Basic) and the page\'s
     await res.arrayBuffer();
   }
 });
+
+test('what a browser could be made to do is refused: foreign origins, rebinding, stored bodies as pages', TEST_OPTS, async () => {
+  const account = `dash-${newNonce().slice(6, 18)}`;
+  // A request whose body and model name are markup: the page shows them as text.
+  const res = await fetch(`${SWITCHYARD_URL}/v1/${account}/gw/grok/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'text/html', authorization: 'Bearer test-key' },
+    body: JSON.stringify({ model: '<img src=x id=pwned>', messages: [{ role: 'user', content: '<script>1</script>' }] }),
+  });
+  await res.arrayBuffer();
+  const logId = res.headers.get('cf-aig-log-id');
+  const base = `${SWITCHYARD_URL}/client/v4/accounts/${account}/ai-gateway/gateways/gw`;
+  await until('the log record', async () => {
+    const r = await fetch(`${base}/logs/${logId}`);
+    await r.arrayBuffer();
+    return r.ok;
+  });
+  const stored = await fetch(`${base}/logs/${logId}/request`);
+  assert.equal(stored.status, 200);
+  assert.match(stored.headers.get('content-type'), /^text\/html/, 'served as it was sent');
+  assert.equal(stored.headers.get('x-content-type-options'), 'nosniff');
+  assert.match(stored.headers.get('content-security-policy') ?? '', /^sandbox/);
+  await stored.arrayBuffer();
+
+  const dom = await openDashboard(`?account=${account}&view=logs&log=${logId}`);
+  const { document: doc } = dom.window;
+  try {
+    await until('the log row and its detail', () => rows(doc, '#logs').length === 1 && text(doc, '#detail-title') === logId);
+    assert.equal(doc.querySelector('#pwned'), null, 'no markup from the log');
+    assert.equal(rows(doc, '#logs')[0].cells[3].textContent, '<img src=x id=pwned>');
+    assert.match(text(doc, '#detail-request'), /<script>1<\/script>/);
+  } finally {
+    dom.window.close();
+  }
+
+  // Requests a page on another site could make a browser send.
+  const create = (headers) => fetch(`${SWITCHYARD_URL}/client/v4/accounts/${account}/ai-gateway/gateways`, {
+    method: 'POST',
+    headers: { 'content-type': 'text/plain', ...headers },
+    body: JSON.stringify({ id: 'planted' }),
+  });
+  for (const headers of [{ origin: 'http://evil.example' }, { 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site' }]) {
+    const r = await create(headers);
+    assert.equal(r.status, 403, JSON.stringify(headers));
+    const body = await r.json();
+    assert.equal(body.success, false);
+  }
+  const own = await create({ origin: SWITCHYARD_URL, 'sec-fetch-site': 'same-origin' });
+  assert.equal(own.status, 200, 'the dashboard\'s own origin is served');
+  await own.arrayBuffer();
+
+  // Without an admin_token, only requests addressed to a loopback name (DNS rebinding).
+  const { request } = await import('node:http');
+  const hostStatus = (host, path) => new Promise((resolve, reject) => {
+    const u = new URL(SWITCHYARD_URL);
+    const req = request({ host: u.hostname, port: u.port, path, headers: { host } }, (r) => {
+      r.resume();
+      r.on('end', () => resolve(r.statusCode));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  const port = new URL(SWITCHYARD_URL).port;
+  assert.equal(await hostStatus(`evil.example:${port}`, '/client/v4/accounts'), 403);
+  assert.equal(await hostStatus(`evil.example:${port}`, '/'), 403);
+  assert.equal(await hostStatus(`localhost:${port}`, '/client/v4/accounts'), 200);
+  assert.equal(await hostStatus(`localhost:${port}`, '/'), 200);
+});

@@ -44,6 +44,12 @@ const state = {
 
 const $ = (sel) => document.querySelector(sel);
 
+// Each loader draws only its latest answer: a slow response to an earlier choice (another
+// gateway, another range) must not overwrite the current one.
+const latest = { overview: 0, logs: 0, detail: 0 };
+const ticket = (what) => ++latest[what];
+const stale = (what, t) => latest[what] !== t;
+
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
@@ -72,7 +78,7 @@ async function api(path, options = {}) {
     init.headers['content-type'] = 'application/json';
     delete init.json;
   }
-  const res = await fetch(API + path, init);
+  const res = await fetch(apiUrl(path), init);
   let body = null;
   try {
     body = await res.json();
@@ -86,8 +92,12 @@ async function api(path, options = {}) {
   return body;
 }
 
+// Absolute, from the origin alone: a page opened as http://user:pass@host/ may not fetch
+// relative URLs (they would carry the credentials).
+const apiUrl = (path) => new URL(API + path, window.location.origin).href;
+
 async function apiText(path) {
-  const res = await fetch(API + path, { credentials: 'same-origin' });
+  const res = await fetch(apiUrl(path), { credentials: 'same-origin' });
   if (!res.ok) throw new ApiError(`HTTP ${res.status}`, res.status);
   return res.text();
 }
@@ -128,9 +138,11 @@ const fmtPct = (x) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : '—');
 const fmtMs = (n) => (n === null || n === undefined ? '—' : `${Math.round(n).toLocaleString('en-US')} ms`);
 const fmtTime = (iso) => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$|Z$/, '') : '—');
 
-// A datetime-local value (read as UTC, like every time on the page) as RFC 3339.
-function localToIso(v) {
-  return v ? `${v.length === 16 ? `${v}:00` : v}Z` : '';
+// A datetime-local value (read as UTC, like every time on the page) as RFC 3339; an end
+// given to the minute includes that whole minute.
+function localToIso(v, end) {
+  if (!v) return '';
+  return `${v.length === 16 ? `${v}:${end ? '59.999' : '00'}` : v}Z`;
 }
 
 // ------------------------------------------------------------------ accounts and gateways
@@ -176,6 +188,8 @@ async function chooseAccount(account, gateway = '') {
   $('#account').value = state.account;
   if (state.account) localStorage.setItem('switchyard.account', state.account);
   state.gateway = gateway;
+  state.logsPage = 1;
+  closeDetail();
   try {
     await loadGateways();
   } catch (e) {
@@ -236,6 +250,7 @@ function bucketTimes(startMs, endMs, step) {
 }
 
 async function loadOverview() {
+  const t = ticket('overview');
   const range = RANGES[$('#range').value] || RANGES['24h'];
   const end = Date.now();
   const start = end - range.ms;
@@ -244,6 +259,7 @@ async function loadOverview() {
     api(`${gwPath()}/analytics?${q}`),
     api(`${gwPath()}/analytics?${q}&group_by=provider,model`),
   ]);
+  if (stale('overview', t)) return;
   const times = bucketTimes(start, end, range.step);
   const index = new Map(times.map((t, i) => [t, i]));
   const zeros = () => times.map(() => 0);
@@ -364,9 +380,12 @@ function chart(title, times, series, fmt, fixedMax) {
       pen = true;
     });
     if (d) add('path', { d, fill: 'none', stroke: s.color, 'stroke-width': 1.5, 'vector-effect': 'non-scaling-stroke' });
-    if (n <= 96) {
+    // Dots where they fit, and always for a point with no neighbour (a line needs two).
+    const known = (i) => i >= 0 && i < n && s.values[i] !== null && Number.isFinite(s.values[i]);
+    {
       s.values.forEach((v, i) => {
-        if (v === null || !Number.isFinite(v)) return;
+        if (!known(i)) return;
+        if (n > 96 && (known(i - 1) || known(i + 1))) return;
         const dot = add('circle', { cx: x(i).toFixed(1), cy: y(v).toFixed(1), r: 2, fill: s.color });
         const tip = document.createElementNS(SVG, 'title');
         tip.textContent = `${label(times[i])} ${s.name}: ${fmt(v)}`;
@@ -394,14 +413,16 @@ function logQuery() {
     if (v) p.set(name, v);
   }
   for (const name of ['start_date', 'end_date']) {
-    const v = localToIso(form.elements[name].value);
+    const v = localToIso(form.elements[name].value, name === 'end_date');
     if (v) p.set(name, v);
   }
   return p.toString();
 }
 
 async function loadLogs() {
+  const t = ticket('logs');
   const body = await api(`${gwPath()}/logs?${logQuery()}`);
+  if (stale('logs', t)) return;
   const info = body.result_info || { total_count: body.result.length };
   state.logsTotal = info.total_count;
   const tbody = $('#logs tbody');
@@ -432,8 +453,12 @@ async function loadLogs() {
   $('#next').disabled = state.logsPage >= pages;
 }
 
+// A body that could not be fetched, said so (a 404 means none was stored).
+const unreadable = (e) => ({ error: e.status === 404 ? '(not stored)' : `(could not be read: ${e.message})` });
+
 // A stored body for reading: JSON indented, anything else as stored.
 function pretty(text) {
+  if (text && typeof text === 'object') return text.error;
   if (!text) return '(empty)';
   try {
     return JSON.stringify(JSON.parse(text), null, 2);
@@ -443,14 +468,16 @@ function pretty(text) {
 }
 
 async function openDetail(id) {
+  const t = ticket('detail');
   state.selectedLog = id;
   for (const tr of document.querySelectorAll('#logs tbody tr')) tr.classList.toggle('selected', tr.dataset.id === id);
   const base = `${gwPath()}/logs/${enc(id)}`;
   const [record, request, response] = await Promise.all([
     api(base),
-    apiText(`${base}/request`).catch(() => ''),
-    apiText(`${base}/response`).catch(() => ''),
+    apiText(`${base}/request`).catch(unreadable),
+    apiText(`${base}/response`).catch(unreadable),
   ]);
+  if (stale('detail', t)) return;
   const r = record.result;
   $('#detail-title').textContent = r.id;
   const rows = [
@@ -475,6 +502,7 @@ async function openDetail(id) {
 }
 
 function closeDetail() {
+  ticket('detail');
   state.selectedLog = null;
   $('#log-detail').hidden = true;
   for (const tr of document.querySelectorAll('#logs tbody tr.selected')) tr.classList.remove('selected');
@@ -574,6 +602,9 @@ async function deleteGateway() {
   if (!id || !window.confirm(`Delete gateway "${id}" with its logs and stored keys?`)) return;
   await api(gwPath(), { method: 'DELETE' });
   state.gateway = '';
+  state.logsPage = 1;
+  closeDetail();
+  await loadAccounts();
   await loadGateways();
   renderGatewayTable();
   showStatus(`Deleted gateway ${id}.`, 'info');

@@ -42,6 +42,15 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
 
 /// `GET /`: the page, behind the admin auth.
 pub async fn page(State(app): State<App>, req: Request) -> Response {
+    // A link from another site may open the page; only its API calls must be same-origin.
+    if let Some(why) = crate::control::browser_guard(&app, &req, false) {
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("{why}\n"),
+        )
+            .into_response();
+    }
     if !crate::control::admin_allowed(&app, &req) {
         let mut resp = if app.config().admin_token.is_some() {
             let mut r = (

@@ -105,12 +105,26 @@ pub async fn get(
     ok(record_json(&r, true))
 }
 
+/// A stored body with the content type it was sent with. What a client or a provider sent
+/// is untrusted: a browser that opens it (with the dashboard's credentials) must not run it
+/// as a page of this origin, so it is never sniffed and, if rendered, sandboxed.
 fn raw(body: Option<Bytes>, content_type: Option<&str>) -> Response {
     let ct = content_type
         .unwrap_or("application/octet-stream")
         .to_owned();
     match body {
-        Some(b) => ([(http::header::CONTENT_TYPE, ct)], Body::from(b)).into_response(),
+        Some(b) => (
+            [
+                (http::header::CONTENT_TYPE, ct),
+                (http::header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+                (
+                    http::header::CONTENT_SECURITY_POLICY,
+                    "sandbox; default-src 'none'".to_owned(),
+                ),
+            ],
+            Body::from(b),
+        )
+            .into_response(),
         None => CpError::not_found("no body was stored for this request").into_response(),
     }
 }

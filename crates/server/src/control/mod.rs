@@ -259,6 +259,14 @@ pub fn router(app: App) -> Router<App> {
 /// Bearer `admin_token` (or HTTP Basic with it as the password, which is what a browser
 /// sends for the dashboard), or loopback when none is configured.
 async fn admin_auth(State(app): State<App>, req: Request, next: Next) -> Response {
+    if let Some(why) = browser_guard(&app, &req, true) {
+        return CpError {
+            status: StatusCode::FORBIDDEN,
+            code: codes::UNAUTHORIZED,
+            message: why.into(),
+        }
+        .into_response();
+    }
     if !admin_allowed(&app, &req) {
         return CpError {
             status: StatusCode::UNAUTHORIZED,
@@ -312,6 +320,65 @@ pub fn admin_allowed(app: &App, req: &Request) -> bool {
     false
 }
 
+/// Why a request that a browser may have been made to send must be refused, if it must.
+///
+/// A browser attaches remembered Basic credentials (the dashboard's) to any request to this
+/// origin, and any page can make it send requests to a gateway on loopback, so the
+/// credentials or the loopback address alone do not show that an administrator meant the
+/// request. With `same_origin_only` (the control plane), a request that a browser marks as
+/// coming from another site (`Sec-Fetch-Site`), or whose `Origin` is not this host, is
+/// refused; API clients send neither header. Without an `admin_token`, the request must also
+/// name a loopback host (`localhost`, `127.0.0.1`, `[::1]`): a page whose name was re-pointed
+/// at 127.0.0.1 (DNS rebinding) would otherwise count as same-origin.
+pub fn browser_guard(app: &App, req: &Request, same_origin_only: bool) -> Option<&'static str> {
+    let headers = req.headers();
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    if app.config().admin_token.is_none() && !host.is_some_and(is_loopback_host) {
+        return Some(
+            "without an admin_token the control plane and the dashboard answer only requests \
+             addressed to a loopback host (localhost, 127.0.0.1, [::1])",
+        );
+    }
+    if !same_origin_only {
+        return None;
+    }
+    let site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("none");
+    if !site.eq_ignore_ascii_case("same-origin") && !site.eq_ignore_ascii_case("none") {
+        return Some("requests from another site are refused by the control plane");
+    }
+    if let Some(origin) = headers.get(http::header::ORIGIN) {
+        let same = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.parse::<http::Uri>().ok())
+            .and_then(|u| u.authority().map(|a| a.as_str().to_ascii_lowercase()))
+            .zip(host)
+            .is_some_and(|(o, h)| o == h.to_ascii_lowercase());
+        if !same {
+            return Some("requests from another origin are refused by the control plane");
+        }
+    }
+    None
+}
+
+/// `localhost`, a loopback IP, or either with a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Compares in constant time for equal lengths, so timing does not reveal how much of a
 /// token matched.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -322,6 +389,31 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::constant_time_eq;
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "localhost",
+            "LOCALHOST:8080",
+            "127.0.0.1",
+            "127.0.0.1:9",
+            "127.8.9.1:80",
+            "[::1]",
+            "[::1]:8080",
+        ] {
+            assert!(super::is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "evil.example",
+            "evil.example:8080",
+            "10.0.0.1:8080",
+            "localhost.evil.example",
+            "[::2]:80",
+            "",
+        ] {
+            assert!(!super::is_loopback_host(h), "{h}");
+        }
+    }
 
     #[test]
     fn compares_tokens() {
