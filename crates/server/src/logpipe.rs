@@ -316,7 +316,8 @@ impl Writer {
         }
     }
 
-    /// Usage, cost and the record of one exchange; `None` when no row is to be stored.
+    /// Usage, cost and the record of one exchange; `None` when nothing is to be stored (a
+    /// request refused before its gateway was known).
     /// Answers to be cached are pushed onto `puts`.
     fn record(&self, done: Completed, puts: &mut Vec<CachePut>) -> Option<PendingLog> {
         let Completed {
@@ -393,10 +394,10 @@ impl Writer {
         );
         self.metrics
             .usage(&provider, model.as_deref(), &usage, cost.usd, cached);
-        if !shared.collect {
-            return None;
-        }
-        let payload = shared.directives.collect_payload;
+        // Not collected: no row, but the request still counts in analytics (a record with
+        // nothing of the request's content, for the rollups only).
+        let keep_row = shared.collect;
+        let payload = keep_row && shared.directives.collect_payload;
         // A copy when cut, so that the rest of a large decoded body is freed now rather than
         // when the batch is written.
         let cap = |b: Bytes| {
@@ -437,8 +438,8 @@ impl Writer {
             response_size: capture.size,
             user_agent: shared.user_agent.clone(),
             cancelled: outcome == Outcome::Cancelled,
-            request_headers: shared.request_headers_json.clone(),
-            response_headers: response.json,
+            request_headers: shared.request_headers_json.clone().filter(|_| keep_row),
+            response_headers: response.json.filter(|_| keep_row),
             request_body: payload.then(|| cap(draft.request_body)),
             response_body: payload.then(|| match decoded {
                 // Readable when decoding got anywhere; else the bytes as they came.
@@ -449,6 +450,7 @@ impl Writer {
         Some(PendingLog {
             record,
             cap: shared.cap,
+            keep_row,
         })
     }
 }

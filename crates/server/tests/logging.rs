@@ -350,6 +350,24 @@ async fn collect_log_headers_control_the_row_and_its_payload() {
     .await;
     assert_eq!(req.status, 404, "no body stored");
 
+    // Analytics count both requests: an uncollected log is still traffic.
+    let analytics = send(
+        Method::GET,
+        &gw.cp("/gateways/gw/analytics?bucket=minute"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(analytics.status, 200);
+    let buckets = analytics.json()["result"].as_array().unwrap().clone();
+    let sum = |f: &str| -> u64 { buckets.iter().map(|b| b[f].as_u64().unwrap()).sum() };
+    assert_eq!(sum("requests"), 2, "{buckets:?}");
+    assert_eq!(
+        sum("tokens_in"),
+        2 * rows_after[0]["tokens_in"].as_u64().unwrap(),
+        "{buckets:?}"
+    );
+
     let bad = post(&url, &[AUTH, ("cf-aig-collect-log", "maybe")], CHAT).await;
     bad.assert_gateway_error(400, 2000);
     assert!(bad.json()["error"][0]["message"]

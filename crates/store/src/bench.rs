@@ -240,6 +240,7 @@ async fn throughput(store: &dyn crate::Backend, label: &str, pg: Option<&PgStore
                 // About 2,000 requests a second, as a busy gateway would log them.
                 record: synth(&a, &g, n, (total, total as i64 * 500), &mut rng, true),
                 cap: None,
+                keep_row: true,
             })
             .collect();
         // Warm up: the gateway key, the connection, the prepared statements.
@@ -311,6 +312,7 @@ async fn load(store: &dyn crate::Backend, total: u64) -> (AccountId, GatewayId) 
             .map(|i| PendingLog {
                 record: synth(&a, &g, i, (total, 30 * DAY_US), &mut rng, false),
                 cap: None,
+                keep_row: true,
             })
             .collect();
         store.write_batch(&batch).await.unwrap();

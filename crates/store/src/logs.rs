@@ -58,6 +58,10 @@ pub struct LogCap {
 pub struct PendingLog {
     pub record: LogRecord,
     pub cap: Option<LogCap>,
+    /// Whether the record is stored as a log row. A request whose log is not collected
+    /// (`collect_logs` off, `cf-aig-collect-log: false`) still counts in analytics: its
+    /// record only feeds the rollups.
+    pub keep_row: bool,
 }
 
 /// What one batch did.

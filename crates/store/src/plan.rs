@@ -68,6 +68,15 @@ pub(crate) struct Plan {
     pub insert: Vec<(i64, usize)>,
     /// (gateway key, batch index) refused by a `STOP_INSERTING` cap.
     pub skipped: Vec<(i64, usize)>,
+    /// (gateway key, batch index) of records that only count in analytics (`keep_row` off).
+    pub counted: Vec<(i64, usize)>,
+}
+
+impl Plan {
+    /// The records that feed the rollups without a row of their own.
+    pub fn rollup_only(&self) -> impl Iterator<Item = &(i64, usize)> {
+        self.skipped.iter().chain(&self.counted)
+    }
 }
 
 /// Applies `STOP_INSERTING` caps: a record is skipped once its gateway (counting what this
@@ -81,6 +90,10 @@ pub(crate) fn plan(
     for (gkey, idxs) in groups {
         let mut n = counts.get(gkey).copied().unwrap_or(0);
         for &i in idxs {
+            if !batch[i].keep_row {
+                out.counted.push((*gkey, i));
+                continue;
+            }
             let full = batch[i].cap.is_some_and(|c| {
                 c.strategy == LogStrategy::StopInserting && n >= crate::row::i(c.max_rows)
             });
@@ -123,6 +136,7 @@ mod tests {
         PendingLog {
             record: crate::row::tests::record(&acct, &gw, "x", "2026-01-01T00:00:00Z"),
             cap,
+            keep_row: true,
         }
     }
 
@@ -137,6 +151,23 @@ mod tests {
         let p = plan(&batch, &groups, &[(1, 1)].into());
         assert_eq!(p.insert, vec![(1, 0), (1, 1)]);
         assert_eq!(p.skipped, vec![(1, 2), (1, 3)]);
+    }
+
+    #[test]
+    fn uncollected_records_only_count_and_take_no_room_under_a_cap() {
+        let cap = Some(LogCap {
+            max_rows: 2,
+            strategy: LogStrategy::StopInserting,
+        });
+        let mut batch: Vec<PendingLog> = (0..4).map(|_| pending(cap)).collect();
+        batch[0].keep_row = false;
+        batch[2].keep_row = false;
+        let groups: BTreeMap<i64, Vec<usize>> = [(1, vec![0, 1, 2, 3])].into();
+        let p = plan(&batch, &groups, &[(1, 0)].into());
+        assert_eq!(p.insert, vec![(1, 1), (1, 3)]);
+        assert!(p.skipped.is_empty());
+        assert_eq!(p.counted, vec![(1, 0), (1, 2)]);
+        assert_eq!(p.rollup_only().count(), 2);
     }
 
     #[test]

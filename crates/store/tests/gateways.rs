@@ -76,6 +76,7 @@ async fn suite(store: Store) {
         let batch = [PendingLog {
             record: r,
             cap: None,
+            keep_row: true,
         }];
         assert_eq!(store.write_batch(&batch).await.unwrap().written, 1);
         store.create_key(&key(&acct, g)).await.unwrap();
@@ -111,6 +112,7 @@ async fn suite(store: Store) {
     let batch = [PendingLog {
         record: again,
         cap: None,
+        keep_row: true,
     }];
     store.write_batch(&batch).await.unwrap();
     assert_eq!(

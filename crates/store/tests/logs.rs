@@ -121,6 +121,7 @@ fn pending(records: &[LogRecord], cap: Option<LogCap>) -> Vec<PendingLog> {
         .map(|r| PendingLog {
             record: r.clone(),
             cap,
+            keep_row: true,
         })
         .collect()
 }

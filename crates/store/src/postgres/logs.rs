@@ -344,7 +344,7 @@ impl LogSink for PgStore {
         }
         let decided = plan::plan(batch, &groups, &counts);
         let mut rollup = Rollup::default();
-        for &(gkey, i) in &decided.skipped {
+        for &(gkey, i) in decided.rollup_only() {
             rollup.add(gkey, prepared[i].created_us, &batch[i].record);
         }
 
