@@ -24,8 +24,11 @@
 //!    `cf-aig-event-id`, `cf-aig-step`), then the body frame by frame ([`crate::relay`]).
 //! 9. **log**: when the body ends, fails or the client goes away, the exchange goes to the
 //!    log queue ([`crate::logpipe`]): usage, cost and the record are worked out there, off
-//!    the response path. Answers the gateway gives itself are logged the same way once the
-//!    gateway is known. Nothing reaches a provider for a request refused before stage 7.
+//!    the response path. Refusals the gateway gives itself once the caller has passed stage 5
+//!    (an unknown stored-key alias, the rate limit) are logged the same way; earlier ones
+//!    (bad input, failed authentication) only count in the metrics, so that nobody without
+//!    access can write to the log. Nothing reaches a provider for a request refused before
+//!    stage 7.
 
 use crate::app::App;
 use crate::auth;
@@ -288,12 +291,48 @@ async fn run(
     )
     .await?;
 
+    let text_header = |name: http::HeaderName| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    // What every attempt's record shares; a universal step with its own directives gets its
+    // own copy.
+    let shared_with = |directives: Directives| {
+        let collect = directives.collect_log.unwrap_or(gateway.collect_logs);
+        Arc::new(Shared {
+            account_id: gateway.account_id.clone(),
+            gateway_id: gateway.id.clone(),
+            collect,
+            cap: gateway.log_management.map(|max_rows| LogCap {
+                max_rows,
+                strategy: gateway.log_management_strategy,
+            }),
+            directives,
+            request_content_type: text_header(http::header::CONTENT_TYPE),
+            user_agent: text_header(http::header::USER_AGENT),
+            request_headers_json: collect
+                .then(|| crate::logpipe::redacted_headers_json(&parts.headers)),
+        })
+    };
+    let shared = shared_with(directives);
+    let directives = &shared.directives;
+    // From here on a refusal (stored key alias, rate limit) is logged like an answer: the
+    // caller is known to be allowed to use the gateway. (An unauthenticated request is not:
+    // it must not be able to fill the log.)
+    if let (Some(x), Some(call)) = (slot.as_mut(), calls.first()) {
+        x.provider = Some(call.provider.clone());
+        x.draft = Some(draft(&shared, call, &body));
+    }
+
     // Stage 6: stored keys.
     for call in &mut calls {
         let alias = call
             .directives
             .as_ref()
-            .unwrap_or(&directives)
+            .unwrap_or(directives)
             .byok_alias
             .clone();
         byok::apply(app, &gateway, alias.as_deref(), call).await?;
@@ -302,7 +341,7 @@ async fn run(
     // Stage 7: cache (provider and compat routes; universal steps are not cached).
     let plan = match calls.as_slice() {
         [call] if call.step.is_none() => cache::plan(
-            &directives,
+            directives,
             &gateway,
             &call.provider.slug,
             &call.method,
@@ -328,34 +367,7 @@ async fn run(
         rate_limit(app, &gateway).await?;
     }
 
-    let text_header = |name: http::HeaderName| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
     let request_attempts = directives.attempts;
-    // What every attempt's record shares; a universal step with its own directives gets its
-    // own copy.
-    let shared_with = |directives: Directives| {
-        let collect = directives.collect_log.unwrap_or(gateway.collect_logs);
-        Arc::new(Shared {
-            account_id: gateway.account_id.clone(),
-            gateway_id: gateway.id.clone(),
-            collect,
-            cap: gateway.log_management.map(|max_rows| LogCap {
-                max_rows,
-                strategy: gateway.log_management_strategy,
-            }),
-            directives,
-            request_content_type: text_header(http::header::CONTENT_TYPE),
-            user_agent: text_header(http::header::USER_AGENT),
-            request_headers_json: collect
-                .then(|| crate::logpipe::redacted_headers_json(&parts.headers)),
-        })
-    };
-    let shared = shared_with(directives);
 
     if let Some(hit) = hit {
         let call = &calls[0];
@@ -363,14 +375,7 @@ async fn run(
             return Err(ApiError::new(ErrorKind::Internal, "attempt state lost"));
         };
         x.provider = Some(call.provider.clone());
-        x.draft = Some(Draft {
-            shared: shared.clone(),
-            request_type: call.request_type,
-            path: call.uri.path().to_owned(),
-            requested_model: call.model.clone(),
-            request_body: body.clone(),
-            step: None,
-        });
+        x.draft = Some(draft(&shared, call, &body));
         x.cached = true;
         x.status = hit.status;
         let (status, mut headers, out) = match call.translation {
@@ -409,11 +414,6 @@ async fn run(
         );
         let last_step = i + 1 == steps;
         *step_out = call.step;
-        let log_body = if call.step.is_some() {
-            call.body.clone()
-        } else {
-            body.clone()
-        };
         let shared = match call.directives.clone() {
             Some(own) => shared_with(own),
             None => shared.clone(),
@@ -424,14 +424,11 @@ async fn run(
             }
             let x = slot.get_or_insert_with(|| Box::new(Exchange::new(Method::POST, "")));
             x.provider = Some(call.provider.clone());
-            x.draft = Some(Draft {
-                shared: shared.clone(),
-                request_type: call.request_type,
-                path: call.uri.path().to_owned(),
-                requested_model: call.model.clone(),
-                request_body: log_body.clone(),
-                step: call.step,
-            });
+            // The first attempt of the first call has its draft from before stage 6; a step
+            // with its own directives, and every later attempt (a fresh exchange), gets one.
+            if x.draft.is_none() || call.directives.is_some() {
+                x.draft = Some(draft(&shared, &call, &body));
+            }
             let final_try = last_step && attempt == policy.max_attempts;
             let sent = app.upstream().send(call.request(), policy.timeout).await;
             match sent {
@@ -471,6 +468,22 @@ async fn run(
         }
     }
     Err(ApiError::new(ErrorKind::Internal, "no call was made"))
+}
+
+/// The record's view of the request about to be made (or refused) with `call`.
+fn draft(shared: &Arc<Shared>, call: &Call, body: &Bytes) -> Draft {
+    Draft {
+        shared: shared.clone(),
+        request_type: call.request_type,
+        path: call.uri.path().to_owned(),
+        requested_model: call.model.clone(),
+        request_body: if call.step.is_some() {
+            call.body.clone()
+        } else {
+            body.clone()
+        },
+        step: call.step,
+    }
 }
 
 /// Counts the request against the gateway's limit; 429/2003 with `Retry-After` when over.

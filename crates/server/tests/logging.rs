@@ -602,3 +602,71 @@ async fn requests_refused_after_the_gateway_is_known_are_counted_under_it() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn rate_limited_and_unknown_alias_refusals_are_logged_but_unauthenticated_ones_are_not() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(
+        &fake,
+        "[[gateways]]\naccount_id = \"acct\"\nid = \"gw\"\nrate_limiting_limit = 1\nrate_limiting_interval = 60\n\
+         [[gateways]]\naccount_id = \"acct\"\nid = \"locked\"\nauthentication = true\n",
+    )
+    .await;
+    let url = format!("{}/grok/v1/chat/completions", gw.base());
+    assert_eq!(post(&url, &[AUTH], CHAT).await.status, 200);
+    let limited = post(&url, &[AUTH], CHAT).await;
+    limited.assert_gateway_error(429, 2003);
+    let alias = post(&url, &[("cf-aig-byok-alias", "nope")], CHAT).await;
+    alias.assert_gateway_error(400, 2040);
+    let rows = gw.wait_for_logs("gw", 3).await;
+    assert_eq!(
+        fake.requests().len(),
+        1,
+        "only the first reached the provider"
+    );
+    let by_id = |resp: &Answer| {
+        let id = resp.headers.get("cf-aig-log-id").unwrap().to_str().unwrap();
+        rows.iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("no record {id} in {rows:?}"))
+            .clone()
+    };
+    for (resp, status) in [(&limited, 429), (&alias, 400)] {
+        let r = by_id(resp);
+        assert_eq!(r["status_code"], status);
+        assert_eq!(r["success"], false);
+        assert_eq!(r["provider"], "grok");
+        assert_eq!(r["model"], "grok-beta");
+        assert_eq!(r["cost"], 0.0);
+        assert!(r["tokens_in"].is_null());
+    }
+    let id = limited
+        .headers
+        .get("cf-aig-log-id")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    let body = send(
+        Method::GET,
+        &gw.cp(&format!("/gateways/gw/logs/{id}/response")),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(body.status, 200);
+    assert!(String::from_utf8_lossy(&body.body).contains("2003"));
+
+    // Without a valid gateway token nothing is written: anyone could fill the log.
+    let locked = format!("{}/v1/acct/locked/grok/v1/chat/completions", gw.url);
+    post(&locked, &[AUTH], CHAT)
+        .await
+        .assert_gateway_error(401, 2009);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let list = send(Method::GET, &gw.cp("/gateways/locked/logs"), &[], "").await;
+    assert_eq!(
+        list.json()["result_info"]["total_count"],
+        0,
+        "{:?}",
+        list.json()
+    );
+}
