@@ -374,8 +374,9 @@ async fn run(
         let Some(mut x) = slot.take() else {
             return Err(ApiError::new(ErrorKind::Internal, "attempt state lost"));
         };
-        x.provider = Some(call.provider.clone());
-        x.draft = Some(draft(&shared, call, &body));
+        if x.draft.is_none() {
+            x.draft = Some(draft(&shared, call, &body));
+        }
         x.cached = true;
         x.status = hit.status;
         let (status, mut headers, out) = match call.translation {
