@@ -48,7 +48,10 @@ fn check_segment(seg: &str, first: bool) -> Result<(), PathError> {
             i += 1;
         }
     }
-    if decoded == b"." || decoded == b".." {
+    // A dot segment, also with path parameters after it (`..;x`: servers that strip
+    // `;params` before resolving would read it as `..`).
+    let name = decoded.split(|&b| b == b';').next().unwrap_or(&[]);
+    if name == b"." || name == b".." {
         return Err(PathError::Unsafe("dot segments are not allowed"));
     }
     for (pos, &b) in decoded.iter().enumerate() {
@@ -282,6 +285,9 @@ mod tests {
             "v1/%2E%2e/x",
             "v1/.%2E/x",
             "v1/%2e/x",
+            "v1/..;/x",
+            "v1/..;jsessionid=1/x",
+            "v1/.;x/y",
             "v1/a%2fb",
             "v1/a%2Fb",
             "/evil.example/x",

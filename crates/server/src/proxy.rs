@@ -319,23 +319,41 @@ async fn run(
     };
     let shared = shared_with(directives);
     let directives = &shared.directives;
-    // From here on a refusal (stored key alias, rate limit) is logged like an answer: the
-    // caller is known to be allowed to use the gateway. (An unauthenticated request is not:
-    // it must not be able to fill the log.)
-    if let (Some(x), Some(call)) = (slot.as_mut(), calls.first()) {
-        x.provider = Some(call.provider.clone());
-        x.draft = Some(draft(&shared, call, &body));
+    // Each call's: a universal step with its own directives has its own.
+    let step_shared: Vec<Arc<Shared>> = calls
+        .iter()
+        .map(|c| match c.directives.clone() {
+            Some(own) => shared_with(own),
+            None => shared.clone(),
+        })
+        .collect();
+    // From here on a refusal (stored key alias, rate limit) is logged like an answer, under
+    // the call it concerns (the first, for the rate limit): the caller is known to be allowed
+    // to use the gateway. (An unauthenticated request is not: it must not be able to fill
+    // the log.)
+    let mut refuse_as = |i: usize, call: &Call, slot: &mut Option<Box<Exchange>>| {
+        if let Some(x) = slot.as_mut() {
+            x.provider = Some(call.provider.clone());
+            x.draft = Some(draft(&step_shared[i], call, &body));
+        }
+        *step_out = call.step;
+    };
+    if let Some(call) = calls.first() {
+        refuse_as(0, call, slot);
     }
 
     // Stage 6: stored keys.
-    for call in &mut calls {
+    for (i, call) in calls.iter_mut().enumerate() {
         let alias = call
             .directives
             .as_ref()
             .unwrap_or(directives)
             .byok_alias
             .clone();
-        byok::apply(app, &gateway, alias.as_deref(), call).await?;
+        if let Err(e) = byok::apply(app, &gateway, alias.as_deref(), call).await {
+            refuse_as(i, call, slot);
+            return Err(e);
+        }
     }
 
     // Stage 7: cache (provider and compat routes; universal steps are not cached).
@@ -415,20 +433,17 @@ async fn run(
         );
         let last_step = i + 1 == steps;
         *step_out = call.step;
-        let shared = match call.directives.clone() {
-            Some(own) => shared_with(own),
-            None => shared.clone(),
-        };
+        let shared = &step_shared[i];
         for attempt in 1..=policy.max_attempts {
             if attempt > 1 {
                 tokio::time::sleep(policy.delay_before(attempt)).await;
             }
             let x = slot.get_or_insert_with(|| Box::new(Exchange::new(Method::POST, "")));
             x.provider = Some(call.provider.clone());
-            // The first attempt of the first call has its draft from before stage 6; a step
-            // with its own directives, and every later attempt (a fresh exchange), gets one.
-            if x.draft.is_none() || call.directives.is_some() {
-                x.draft = Some(draft(&shared, &call, &body));
+            // The first attempt of the first call has its draft from before stage 6; every
+            // later attempt (a fresh exchange) and step gets its own.
+            if x.draft.is_none() {
+                x.draft = Some(draft(shared, &call, &body));
             }
             let final_try = last_step && attempt == policy.max_attempts;
             let sent = app.upstream().send(call.request(), policy.timeout).await;

@@ -266,7 +266,9 @@ fn unsupported(provider: &Provider, kind: Endpoint) -> ApiError {
 
 /// The `model` of a JSON request body, when there is one (for the log).
 pub fn peek_model(content_type: Option<&str>, body: &[u8]) -> Option<String> {
-    if !content_type.is_none_or(|ct| ct.contains("json")) || body.is_empty() {
+    // A JSON body counts whatever its declared type (curl's `-d` says form-urlencoded).
+    let json_like = body.trim_ascii_start().first() == Some(&b'{');
+    if !(json_like || content_type.is_none_or(|ct| ct.contains("json"))) || body.is_empty() {
         return None;
     }
     compat::peek(body).ok().map(|p| p.model)

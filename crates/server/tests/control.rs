@@ -402,6 +402,33 @@ async fn analytics_buckets_requests_tokens_and_cost() {
     assert_eq!(errors, 1);
     assert_eq!(tokens_out, 15, "three answers of five chunks");
     assert!(rows.iter().all(|r| r["provider"] == "grok"));
+    // A range that starts inside a bucket, after a request in it, still counts that bucket
+    // whole.
+    let logged = gw.wait_for_logs("gw", 4).await;
+    let at = logged[0]["created_at"].as_str().unwrap();
+    let start = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+        .unwrap()
+        + time::Duration::milliseconds(1);
+    let inside = send(
+        Method::GET,
+        &gw.cp(&format!(
+            "/gateways/gw/analytics?bucket=minute&start={}",
+            start
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        )),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(inside.status, 200);
+    let from_inside: u64 = inside.json()["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["requests"].as_u64().unwrap())
+        .sum();
+    assert!(from_inside >= 1, "start {start}: {:?}", inside.json());
     let bad = send(
         Method::GET,
         &gw.cp("/gateways/gw/analytics?bucket=week"),
@@ -410,4 +437,27 @@ async fn analytics_buckets_requests_tokens_and_cost() {
     )
     .await;
     assert_eq!(bad.status, 400);
+}
+
+#[tokio::test]
+async fn a_rate_limit_per_zero_seconds_is_refused_and_the_bare_root_has_the_envelope() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let create = |body: serde_json::Value| {
+        let url = gw.cp("/gateways");
+        async move { send(Method::POST, &url, &[], body.to_string()).await }
+    };
+    let bad = create(json!({"id":"iv0","rate_limiting_interval":0,"rate_limiting_limit":5})).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("rate_limiting_interval"));
+    // 0 and 0 is how SDKs say "off".
+    let off = create(json!({"id":"off","rate_limiting_interval":0,"rate_limiting_limit":0})).await;
+    assert_eq!(off.status, 200, "{:?}", off.json());
+
+    let root = send(Method::GET, &format!("{}/client/v4", gw.url), &[], "").await;
+    assert_eq!(root.status, 404);
+    assert_eq!(root.json()["success"], false);
 }

@@ -670,3 +670,78 @@ async fn rate_limited_and_unknown_alias_refusals_are_logged_but_unauthenticated_
         list.json()
     );
 }
+
+#[tokio::test]
+async fn universal_refusals_are_logged_under_the_step_and_its_own_headers() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(
+        &fake,
+        "[[gateways]]\naccount_id = \"acct\"\nid = \"gw\"\nrate_limiting_limit = 1\nrate_limiting_interval = 60\n",
+    )
+    .await;
+    let steps = |second_alias: Option<&str>| {
+        let mut second = json!({"cf-aig-event-id":"second-ev","authorization":"Bearer k2"});
+        if let Some(alias) = second_alias {
+            second["cf-aig-byok-alias"] = json!(alias);
+        }
+        json!([
+            {"provider":"grok","endpoint":"v1/chat/completions",
+             "headers":{"authorization":"Bearer k1","cf-aig-event-id":"step-ev","cf-aig-metadata":"{\"st\":1}"},
+             "query":{"model":"grok-4","messages":[{"role":"user","content":"Hi"}]}},
+            {"provider":"grok","endpoint":"v1/chat/completions","headers":second,
+             "query":{"model":"grok-3","messages":[{"role":"user","content":"Hi"}]}}
+        ])
+        .to_string()
+    };
+    let ev = ("cf-aig-event-id", "req-ev");
+    // An unknown alias on step 1: refused as step 1, with step 1's own event id.
+    let alias = post(&gw.base(), &[ev], &steps(Some("nope"))).await;
+    alias.assert_gateway_error(400, 2040);
+    assert_eq!(alias.headers.get("cf-aig-step").unwrap(), "1");
+    assert_eq!(alias.headers.get("cf-aig-event-id").unwrap(), "second-ev");
+    // The first request uses the limit; the second is refused as step 0.
+    assert_eq!(post(&gw.base(), &[ev], &steps(None)).await.status, 200);
+    let limited = post(&gw.base(), &[ev], &steps(None)).await;
+    limited.assert_gateway_error(429, 2003);
+    assert_eq!(limited.headers.get("cf-aig-step").unwrap(), "0");
+    assert_eq!(limited.headers.get("cf-aig-event-id").unwrap(), "step-ev");
+
+    let rows = gw.wait_for_logs("gw", 3).await;
+    let find = |a: &Answer| {
+        let id = a.headers.get("cf-aig-log-id").unwrap().to_str().unwrap();
+        rows.iter().find(|r| r["id"] == id).cloned().unwrap()
+    };
+    let r = find(&alias);
+    assert_eq!(
+        (r["step"].clone(), r["event_id"].clone()),
+        (json!(1), json!("second-ev"))
+    );
+    assert_eq!(r["model"], "grok-3");
+    let r = find(&limited);
+    assert_eq!(
+        (r["step"].clone(), r["event_id"].clone()),
+        (json!(0), json!("step-ev"))
+    );
+    assert_eq!(r["metadata"], "{\"st\":1}");
+    assert_eq!(r["model"], "grok-4");
+}
+
+#[tokio::test]
+async fn a_refused_json_body_names_its_model_whatever_its_content_type() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let url = format!("{}/grok/v1/chat/completions", gw.base());
+    let a = post(
+        &url,
+        &[
+            AUTH,
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("cf-aig-byok-alias", "nope"),
+        ],
+        CHAT,
+    )
+    .await;
+    a.assert_gateway_error(400, 2040);
+    let rows = gw.wait_for_logs("gw", 1).await;
+    assert_eq!(rows[0]["model"], "grok-beta", "{rows:?}");
+}

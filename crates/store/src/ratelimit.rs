@@ -59,13 +59,15 @@ pub fn decide(
         RateLimitTechnique::Sliding => {
             let weight = (window - elapsed) as f64 / window as f64;
             let estimate = previous as f64 * weight + current as f64;
-            if estimate < limit as f64 {
+            // Admitted only if the request itself fits: at most `limit` in any interval, as
+            // far as the estimate can tell.
+            if estimate + 1.0 <= limit as f64 {
                 (true, 0)
             } else if current >= limit {
                 (false, until_next)
             } else {
                 // The previous window's share shrinks linearly; find when it leaves room.
-                let needed = estimate - limit as f64 + 1.0;
+                let needed = estimate + 1.0 - limit as f64;
                 let ms = if previous == 0 {
                     until_next
                 } else {
@@ -167,13 +169,13 @@ local allowed
 local retry = until_next
 if sliding then
   local estimate = previous * ((window - elapsed) / window) + current
-  if estimate < limit then
+  if estimate + 1 <= limit then
     allowed = true
   elseif current >= limit or previous == 0 then
     allowed = false
   else
     allowed = false
-    local needed = estimate - limit + 1
+    local needed = estimate + 1 - limit
     retry = math.min(until_next, math.max(1, math.ceil(needed / previous * window)))
   end
 else
@@ -255,6 +257,20 @@ mod tests {
     }
 
     #[test]
+    fn a_sliding_limit_of_one_admits_one_per_interval() {
+        let m = MemoryLimiter::default();
+        let w = Duration::from_secs(60);
+        let t0: u64 = 1_000_000_000 - 1_000_000_000 % 60_000;
+        let at = |ms: u64| m.check_at(t0 + ms, "one", 1, w, RateLimitTechnique::Sliding);
+        assert_eq!(at(59_000), Decision::Allowed);
+        // 2 s later, in the next window: the previous request still counts 59/60.
+        assert!(matches!(at(61_000), Decision::Limited { .. }));
+        assert!(matches!(at(118_000), Decision::Limited { .. }));
+        // A whole interval after it, the window has moved past it.
+        assert_eq!(at(120_000), Decision::Allowed);
+    }
+
+    #[test]
     fn sliding_windows_carry_the_previous_windows_weight() {
         let m = MemoryLimiter::default();
         let w = Duration::from_secs(10);
@@ -265,17 +281,24 @@ mod tests {
                 Decision::Allowed
             );
         }
-        // 1 s into the next window 90% of the previous 4 still count: 3.6 + 0 < 4 → one more.
-        assert_eq!(
-            m.check_at(t0 + 11_000, "k", 4, w, RateLimitTechnique::Sliding),
-            Decision::Allowed
-        );
-        // 3.6 + 1 ≥ 4 → refused, and for less than the rest of the window.
+        // 1 s into the next window 90% of the previous 4 still count: 3.6 + this one > 4, so
+        // refused, for less than the rest of the window (until 3.6 has faded to 3: 1.5 s).
         match m.check_at(t0 + 11_000, "k", 4, w, RateLimitTechnique::Sliding) {
-            Decision::Limited { retry_after } => assert!(retry_after <= Duration::from_secs(9)),
+            Decision::Limited { retry_after } => {
+                assert_eq!(retry_after, Duration::from_millis(1_500))
+            }
             d => panic!("expected a refusal, got {d:?}"),
         }
-        // Late in the window the old share has faded.
+        // 2.5 s in, 3.0 + 1 fits exactly; then 3.0 + 1 + 1 does not.
+        assert_eq!(
+            m.check_at(t0 + 12_500, "k", 4, w, RateLimitTechnique::Sliding),
+            Decision::Allowed
+        );
+        assert!(matches!(
+            m.check_at(t0 + 12_500, "k", 4, w, RateLimitTechnique::Sliding),
+            Decision::Limited { .. }
+        ));
+        // Late in the window the old share has faded: 0.2 + 1 + 1 ≤ 4.
         assert_eq!(
             m.check_at(t0 + 19_500, "k", 4, w, RateLimitTechnique::Sliding),
             Decision::Allowed

@@ -125,6 +125,15 @@ fn apply(g: &mut GatewaySettings, body: &Map<String, Value>) -> Result<(), CpErr
             other => return Err(CpError::invalid(format!("unknown field '{other}'"))),
         }
     }
+    // An interval of 0 is read as 1 s when no limit is set (SDKs send 0 for "off"), but a
+    // limit per 0 s means nothing: refused rather than turned into a per-second limit.
+    if g.rate_limiting_limit > 0
+        && body.get("rate_limiting_interval").and_then(Value::as_u64) == Some(0)
+    {
+        return Err(CpError::invalid(
+            "'rate_limiting_interval' must be at least 1 (seconds) when 'rate_limiting_limit' is set",
+        ));
+    }
     Ok(())
 }
 

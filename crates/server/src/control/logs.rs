@@ -210,6 +210,23 @@ pub async fn patch(
     }
 }
 
+/// The beginning of the bucket that holds `t` (RFC 3339, UTC); `t` unchanged if unreadable.
+fn floor_to_bucket(t: &str, bucket: Bucket) -> String {
+    let Ok(at) = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+    else {
+        return t.to_owned();
+    };
+    let step: i64 = match bucket {
+        Bucket::Minute => 60,
+        Bucket::Hour => 3_600,
+        Bucket::Day => 86_400,
+    };
+    let secs = at.unix_timestamp();
+    time::OffsetDateTime::from_unix_timestamp(secs - secs.rem_euclid(step))
+        .map(switchyard_core::clock::format_rfc3339)
+        .unwrap_or_else(|_| t.to_owned())
+}
+
 /// `GET .../analytics?start=&end=&bucket=minute|hour|day&group_by=provider,model`.
 /// Defaults: the last 24 hours in hourly buckets, ungrouped.
 pub async fn analytics(
@@ -266,6 +283,9 @@ pub async fn analytics(
     if q.start >= q.end {
         return Err(CpError::invalid("'start' must be before 'end'"));
     }
+    // Every bucket that overlaps the range counts whole: `start` moves back to its bucket's
+    // beginning (UTC), so a chart's first bucket is not cut short.
+    q.start = floor_to_bucket(&q.start, q.bucket);
     let rows = app.store().analytics(&a, &g, &q).await?;
     ok(serde_json::to_value(rows).unwrap_or(Value::Null))
 }

@@ -250,6 +250,12 @@ pub fn router(app: App) -> Router<App> {
                 CpError::not_found("no such control-plane route").into_response()
             }),
         )
+        .route(
+            "/client/v4",
+            axum::routing::any(|| async {
+                CpError::not_found("no such control-plane route").into_response()
+            }),
+        )
         .method_not_allowed_fallback(|method: http::Method| async move {
             CpError::method_not_allowed(&method).into_response()
         })
