@@ -128,6 +128,24 @@ test('the dashboard shows a gateway\'s traffic, its logs with bodies, and edits 
     await until('the saved settings', async () => (await control(base)).result.cache_ttl === 120);
     assert.equal((await control(base)).result.rate_limiting_technique, 'sliding');
     assert.equal((await control(base)).result.collect_logs, true, 'untouched settings kept');
+
+    // Stored provider keys: add one, see only its preview, delete it.
+    await until('the keys panel', () => !doc.querySelector('#keys-panel').hidden);
+    const keyForm = doc.querySelector('#new-key');
+    keyForm.elements.provider_slug.value = 'grok';
+    keyForm.elements.alias.value = 'team-a';
+    keyForm.elements.secret.value = 'xai-dashboard-secret-1234';
+    keyForm.dispatchEvent(new dom.window.Event('submit', { cancelable: true }));
+    await until('the stored key row', () => rows(doc, '#keys').some((r) => r.dataset.id));
+    const keyRow = rows(doc, '#keys').find((r) => r.dataset.id);
+    assert.deepEqual([...keyRow.cells].slice(0, 2).map((c) => c.textContent), ['grok', 'team-a']);
+    assert.ok(!doc.body.textContent.includes('xai-dashboard-secret-1234'), 'the secret is not shown');
+    assert.equal(keyForm.elements.secret.value, '', 'the secret field is cleared');
+    const stored = (await control(`${base}/provider_configs`)).result;
+    assert.deepEqual(stored.map((k) => [k.provider_slug, k.alias]), [['grok', 'team-a']]);
+    keyRow.querySelector('button').click();
+    await until('the key deleted', async () => (await control(`${base}/provider_configs`)).result.length === 0);
+    await until('the empty key table', () => !rows(doc, '#keys').some((r) => r.dataset.id));
     doc.querySelector('#new-gateway-id').value = 'second';
     doc.querySelector('#new-gateway').dispatchEvent(new dom.window.Event('submit', { cancelable: true }));
     await until('the new gateway', async () => {

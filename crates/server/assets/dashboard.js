@@ -46,7 +46,7 @@ const $ = (sel) => document.querySelector(sel);
 
 // Each loader draws only its latest answer: a slow response to an earlier choice (another
 // gateway, another range) must not overwrite the current one.
-const latest = { overview: 0, logs: 0, detail: 0 };
+const latest = { overview: 0, logs: 0, detail: 0, keys: 0 };
 const ticket = (what) => ++latest[what];
 const stale = (what, t) => latest[what] !== t;
 
@@ -548,8 +548,10 @@ function renderSettings() {
   const g = state.gateways.find((x) => x.id === state.gateway);
   if (!g) {
     form.hidden = true;
+    $('#keys-panel').hidden = true;
     return;
   }
+  if (state.view === 'gateways') guarded(loadKeys);
   form.hidden = false;
   $('#settings-title').textContent = `Settings of ${g.id}`;
   $('#settings-fields').replaceChildren(...SETTINGS.map((f) => {
@@ -566,6 +568,49 @@ function renderSettings() {
     }
     return el('label', {}, el('span', { text: f.label }), input);
   }));
+}
+
+// ------------------------------------------------------------------ stored provider keys
+
+async function loadKeys() {
+  const t = ticket('keys');
+  const body = await api(`${gwPath()}/provider_configs?per_page=100`);
+  if (stale('keys', t)) return;
+  const tbody = $('#keys tbody');
+  if (!body.result.length) {
+    tbody.replaceChildren(el('tr', {}, el('td', { colspan: 6, class: 'empty', text: 'No stored keys.' })));
+  } else {
+    tbody.replaceChildren(...body.result.map((k) => {
+      const remove = el('button', { type: 'button', class: 'danger', text: 'Delete' });
+      remove.addEventListener('click', () => guarded(async () => {
+        if (!window.confirm(`Delete the ${k.provider_slug} key "${k.alias}"?`)) return;
+        await api(`${gwPath()}/provider_configs/${enc(k.id)}`, { method: 'DELETE' });
+        await loadKeys();
+      }));
+      return el('tr', { 'data-id': k.id },
+        el('td', { text: k.provider_slug }),
+        el('td', { text: k.alias }),
+        el('td', { text: k.secret_preview }),
+        el('td', { text: k.default_config ? 'yes' : '' }),
+        el('td', { text: fmtTime(k.created_at) }),
+        el('td', {}, remove),
+      );
+    }));
+  }
+  $('#keys-panel').hidden = false;
+}
+
+async function storeKey() {
+  const form = $('#new-key');
+  const json = {
+    provider_slug: form.elements.provider_slug.value.trim(),
+    alias: form.elements.alias.value.trim(),
+    secret: form.elements.secret.value,
+  };
+  await api(`${gwPath()}/provider_configs`, { method: 'POST', json });
+  form.elements.secret.value = '';
+  await loadKeys();
+  showStatus(`Stored the ${json.provider_slug} key "${json.alias}".`, 'info');
 }
 
 function settingsFromForm() {
@@ -641,6 +686,10 @@ async function start() {
     guarded(saveSettings);
   });
   $('#delete-gateway').addEventListener('click', () => guarded(deleteGateway));
+  $('#new-key').addEventListener('submit', (e) => {
+    e.preventDefault();
+    guarded(storeKey);
+  });
   $('#new-gateway').addEventListener('submit', (e) => {
     e.preventDefault();
     const input = $('#new-gateway-id');
