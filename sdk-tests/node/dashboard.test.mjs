@@ -118,6 +118,16 @@ test('the dashboard shows a gateway\'s traffic, its logs with bodies, and edits 
     const base = `/accounts/${account}/ai-gateway/gateways/main`;
     await until('feedback stored', async () => (await control(`${base}/logs/${first.dataset.id}`)).result.feedback === 1);
 
+    // A status filter, then deleting what it matches.
+    form.elements.success.value = '';
+    form.elements.status_code.value = '500';
+    form.dispatchEvent(new dom.window.Event('submit', { cancelable: true }));
+    await until('the 500 alone', () => rows(doc, '#logs').length === 1 && rows(doc, '#logs')[0].dataset.id === failed.logId);
+    doc.querySelector('#delete-logs').click();
+    await until('the 500 deleted', async () => (await control(`${base}/logs`)).result_info.total_count === 2);
+    await until('an empty list', () => rows(doc, '#logs').every((r) => !r.dataset.id));
+    assert.match(text(doc, '#status'), /^Deleted 1 log\.$/);
+
     // Gateways: change a setting, create a gateway.
     doc.querySelector('nav button[data-view="gateways"]').click();
     await until('the settings form', () => !doc.querySelector('#settings').hidden);

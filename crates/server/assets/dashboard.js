@@ -403,12 +403,11 @@ function chart(title, times, series, fmt, fixedMax) {
 
 // ------------------------------------------------------------------ logs
 
-function logQuery() {
+// The filter form as the logs API's parameters (what a list and a delete share).
+function logFilters() {
   const form = $('#log-filters');
   const p = new URLSearchParams();
-  p.set('page', String(state.logsPage));
-  p.set('per_page', String(PER_PAGE));
-  for (const name of ['search', 'provider', 'model', 'success', 'cached', 'order_by', 'order_by_direction']) {
+  for (const name of ['search', 'provider', 'model', 'success', 'cached', 'min_cost', 'max_cost']) {
     const v = form.elements[name].value.trim();
     if (v) p.set(name, v);
   }
@@ -416,7 +415,30 @@ function logQuery() {
     const v = localToIso(form.elements[name].value, name === 'end_date');
     if (v) p.set(name, v);
   }
+  const status = form.elements.status_code.value.trim();
+  if (status) p.set('filters', JSON.stringify([{ key: 'status_code', operator: 'eq', value: [Number(status)] }]));
+  return p;
+}
+
+function logQuery() {
+  const form = $('#log-filters');
+  const p = logFilters();
+  p.set('page', String(state.logsPage));
+  p.set('per_page', String(PER_PAGE));
+  for (const name of ['order_by', 'order_by_direction']) p.set(name, form.elements[name].value);
   return p.toString();
+}
+
+async function deleteLogs() {
+  const filters = logFilters();
+  const what = [...filters.keys()].length ? 'every log matching the filters' : 'every log of this gateway';
+  if (!window.confirm(`Delete ${what}?`)) return;
+  const body = await api(`${gwPath()}/logs?${filters}`, { method: 'DELETE' });
+  state.logsPage = 1;
+  closeDetail();
+  await loadLogs();
+  const n = body.result.deleted;
+  showStatus(`Deleted ${fmtInt(n)} ${n === 1 ? 'log' : 'logs'}.`, 'info');
 }
 
 async function loadLogs() {
@@ -670,6 +692,7 @@ async function start() {
     state.logsPage = 1;
     guarded(loadLogs);
   });
+  $('#delete-logs').addEventListener('click', () => guarded(deleteLogs));
   $('#prev').addEventListener('click', () => {
     state.logsPage = Math.max(1, state.logsPage - 1);
     guarded(loadLogs);
