@@ -291,3 +291,30 @@ test('what a browser could be made to do is refused: foreign origins, rebinding,
   assert.equal(await hostStatus(`localhost:${port}`, '/client/v4/accounts'), 200);
   assert.equal(await hostStatus(`localhost:${port}`, '/'), 200);
 });
+
+test('a streamed answer is shown with the text it spelled out', TEST_OPTS, async () => {
+  const account = `dash-${newNonce().slice(6, 18)}`;
+  const res = await fetch(`${SWITCHYARD_URL}/v1/${account}/gw/grok/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer test-key' },
+    body: JSON.stringify({ model: MODEL, stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  const sse = await res.text();
+  assert.match(sse, /^data: /m);
+  const logId = res.headers.get('cf-aig-log-id');
+  await until('the log record', async () => {
+    const r = await fetch(`${SWITCHYARD_URL}/client/v4/accounts/${account}/ai-gateway/gateways/gw/logs/${logId}`);
+    await r.arrayBuffer();
+    return r.ok;
+  });
+  const dom = await openDashboard(`?account=${account}&log=${logId}`);
+  const { document: doc } = dom.window;
+  try {
+    await until('the detail', () => text(doc, '#detail-title') === logId);
+    const shown = text(doc, '#detail-response');
+    assert.ok(shown.startsWith(`${ANSWER}\n\n--- as streamed ---\n`), shown.slice(0, 200));
+    assert.ok(shown.includes('data: [DONE]'), 'the stream as stored follows');
+  } finally {
+    dom.window.close();
+  }
+});

@@ -478,10 +478,41 @@ async function loadLogs() {
 // A body that could not be fetched, said so (a 404 means none was stored).
 const unreadable = (e) => ({ error: e.status === 404 ? '(not stored)' : `(could not be read: ${e.message})` });
 
-// A stored body for reading: JSON indented, anything else as stored.
+// The text a streamed answer spelled out, from its SSE events (OpenAI chat deltas, the
+// Responses API's text deltas, Anthropic's text deltas, Gemini's parts); null when the body
+// is not such a stream.
+function assembled(text) {
+  if (typeof text !== 'string' || !/^(event|data):/m.test(text)) return null;
+  let out = '';
+  let events = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('data:')) continue;
+    const data = line.slice(5).trim();
+    if (!data || data === '[DONE]') continue;
+    let e;
+    try {
+      e = JSON.parse(data);
+    } catch {
+      continue;
+    }
+    events += 1;
+    const piece =
+      e?.choices?.[0]?.delta?.content ??
+      (e?.type === 'response.output_text.delta' ? e.delta : undefined) ??
+      (e?.type === 'content_block_delta' ? e.delta?.text : undefined) ??
+      e?.candidates?.[0]?.content?.parts?.map((p) => p.text ?? '').join('');
+    if (typeof piece === 'string') out += piece;
+  }
+  return events ? out : null;
+}
+
+// A stored body for reading: JSON indented, a stream with the text it spelled out first,
+// anything else as stored.
 function pretty(text) {
   if (text && typeof text === 'object') return text.error;
   if (!text) return '(empty)';
+  const spelled = assembled(text);
+  if (spelled !== null) return `${spelled}\n\n--- as streamed ---\n${text}`;
   try {
     return JSON.stringify(JSON.parse(text), null, 2);
   } catch {
