@@ -28,6 +28,18 @@ async function control(path, init) {
   return body;
 }
 
+/** Whether `path` under /client/v4 answers 2xx. */
+async function exists(path) {
+  const r = await fetch(`${SWITCHYARD_URL}/client/v4${path}`);
+  await r.arrayBuffer();
+  return r.ok;
+}
+
+/** Waits until the log record `logId` of `account`/`gateway` is stored. */
+async function waitForLog(account, gateway, logId) {
+  await until('the log record', () => exists(`/accounts/${account}/ai-gateway/gateways/${gateway}/logs/${logId}`));
+}
+
 /** Sends one chat completion through the gateway and waits until its log is stored. */
 async function chat(account, gateway, prompt, headers = {}) {
   const res = await fetch(`${SWITCHYARD_URL}/v1/${account}/${gateway}/grok/v1/chat/completions`, {
@@ -38,11 +50,7 @@ async function chat(account, gateway, prompt, headers = {}) {
   await res.arrayBuffer();
   const logId = res.headers.get('cf-aig-log-id');
   assert.ok(logId, 'cf-aig-log-id');
-  await until('the log record', async () => {
-    const r = await fetch(`${SWITCHYARD_URL}/client/v4/accounts/${account}/ai-gateway/gateways/${gateway}/logs/${logId}`);
-    await r.arrayBuffer();
-    return r.ok;
-  });
+  await waitForLog(account, gateway, logId);
   return { status: res.status, logId };
 }
 
@@ -158,11 +166,7 @@ test('the dashboard shows a gateway\'s traffic, its logs with bodies, and edits 
     await until('the empty key table', () => !rows(doc, '#keys').some((r) => r.dataset.id));
     doc.querySelector('#new-gateway-id').value = 'second';
     doc.querySelector('#new-gateway').dispatchEvent(new dom.window.Event('submit', { cancelable: true }));
-    await until('the new gateway', async () => {
-      const r = await fetch(`${SWITCHYARD_URL}/client/v4/accounts/${account}/ai-gateway/gateways/second`);
-      await r.arrayBuffer();
-      return r.ok;
-    });
+    await until('the new gateway', () => exists(`/accounts/${account}/ai-gateway/gateways/second`));
     await until('the new gateway selected', () => doc.querySelector('#gateway').value === 'second');
     assert.deepEqual(rows(doc, '#gateways').map((r) => r.dataset.id), ['main', 'second']);
   } finally {
@@ -235,11 +239,7 @@ test('what a browser could be made to do is refused: foreign origins, rebinding,
   await res.arrayBuffer();
   const logId = res.headers.get('cf-aig-log-id');
   const base = `${SWITCHYARD_URL}/client/v4/accounts/${account}/ai-gateway/gateways/gw`;
-  await until('the log record', async () => {
-    const r = await fetch(`${base}/logs/${logId}`);
-    await r.arrayBuffer();
-    return r.ok;
-  });
+  await waitForLog(account, 'gw', logId);
   const stored = await fetch(`${base}/logs/${logId}/request`);
   assert.equal(stored.status, 200);
   assert.match(stored.headers.get('content-type'), /^text\/html/, 'served as it was sent');
@@ -302,11 +302,7 @@ test('a streamed answer is shown with the text it spelled out', TEST_OPTS, async
   const sse = await res.text();
   assert.match(sse, /^data: /m);
   const logId = res.headers.get('cf-aig-log-id');
-  await until('the log record', async () => {
-    const r = await fetch(`${SWITCHYARD_URL}/client/v4/accounts/${account}/ai-gateway/gateways/gw/logs/${logId}`);
-    await r.arrayBuffer();
-    return r.ok;
-  });
+  await waitForLog(account, 'gw', logId);
   const dom = await openDashboard(`?account=${account}&log=${logId}`);
   const { document: doc } = dom.window;
   try {

@@ -319,31 +319,28 @@ async fn run(
     };
     let shared = shared_with(directives);
     let directives = &shared.directives;
-    // Each call's: a universal step with its own directives has its own.
-    let step_shared: Vec<Arc<Shared>> = calls
-        .iter()
-        .map(|c| match c.directives.clone() {
-            Some(own) => shared_with(own),
-            None => shared.clone(),
-        })
-        .collect();
+    // A call's: a universal step with its own directives has its own.
+    let shared_of = |c: &Call| match c.directives.clone() {
+        Some(own) => shared_with(own),
+        None => shared.clone(),
+    };
     // From here on a refusal (stored key alias, rate limit) is logged like an answer, under
     // the call it concerns (the first, for the rate limit): the caller is known to be allowed
     // to use the gateway. (An unauthenticated request is not: it must not be able to fill
     // the log.)
-    let mut refuse_as = |i: usize, call: &Call, slot: &mut Option<Box<Exchange>>| {
+    let mut refuse_as = |call: &Call, slot: &mut Option<Box<Exchange>>| {
         if let Some(x) = slot.as_mut() {
             x.provider = Some(call.provider.clone());
-            x.draft = Some(draft(&step_shared[i], call, &body));
+            x.draft = Some(draft(&shared_of(call), call, &body));
         }
         *step_out = call.step;
     };
     if let Some(call) = calls.first() {
-        refuse_as(0, call, slot);
+        refuse_as(call, slot);
     }
 
     // Stage 6: stored keys.
-    for (i, call) in calls.iter_mut().enumerate() {
+    for call in &mut calls {
         let alias = call
             .directives
             .as_ref()
@@ -351,7 +348,7 @@ async fn run(
             .byok_alias
             .clone();
         if let Err(e) = byok::apply(app, &gateway, alias.as_deref(), call).await {
-            refuse_as(i, call, slot);
+            refuse_as(call, slot);
             return Err(e);
         }
     }
@@ -433,7 +430,7 @@ async fn run(
         );
         let last_step = i + 1 == steps;
         *step_out = call.step;
-        let shared = &step_shared[i];
+        let shared = shared_of(&call);
         for attempt in 1..=policy.max_attempts {
             if attempt > 1 {
                 tokio::time::sleep(policy.delay_before(attempt)).await;
@@ -443,7 +440,7 @@ async fn run(
             // The first attempt of the first call has its draft from before stage 6; every
             // later attempt (a fresh exchange) and step gets its own.
             if x.draft.is_none() {
-                x.draft = Some(draft(shared, &call, &body));
+                x.draft = Some(draft(&shared, &call, &body));
             }
             let final_try = last_step && attempt == policy.max_attempts;
             let sent = app.upstream().send(call.request(), policy.timeout).await;

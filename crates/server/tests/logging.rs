@@ -8,6 +8,10 @@ use http::Method;
 use serde_json::json;
 use std::time::Duration;
 
+/// Gateway `acct/gw` with a rate limit of one request a minute.
+const ONE_PER_MINUTE: &str =
+    "[[gateways]]\naccount_id = \"acct\"\nid = \"gw\"\nrate_limiting_limit = 1\nrate_limiting_interval = 60\n";
+
 #[tokio::test]
 async fn a_request_yields_one_record_with_usage_cost_and_ids() {
     let fake = FakeProvider::start().await;
@@ -23,13 +27,7 @@ async fn a_request_yields_one_record_with_usage_cost_and_ids() {
     )
     .await;
     assert_eq!(a.status, 200);
-    let log_id = a
-        .headers
-        .get("cf-aig-log-id")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let log_id = a.log_id().to_owned();
     assert_eq!(log_id.len(), 36);
     assert_eq!(&log_id[14..15], "7", "a UUIDv7: {log_id}");
     assert_eq!(log_id, log_id.to_lowercase());
@@ -150,7 +148,7 @@ async fn compressed_answers_pass_through_and_are_priced_and_stored_readable() {
         // The client gets the provider's bytes untouched, still compressed.
         assert_eq!(a.headers.get("content-encoding").unwrap(), coding);
         assert!(serde_json::from_slice::<serde_json::Value>(&a.body).is_err());
-        let log_id = a.headers.get("cf-aig-log-id").unwrap().to_str().unwrap();
+        let log_id = a.log_id();
 
         let rows = gw.wait_for_logs("gw", n + 2).await;
         let r = rows.iter().find(|r| r["id"] == log_id).unwrap();
@@ -307,7 +305,7 @@ async fn metadata_event_id_and_custom_cost_are_recorded() {
     )
     .await;
     assert_eq!(a.status, 500);
-    let log_id = a.headers.get("cf-aig-log-id").unwrap().to_str().unwrap();
+    let log_id = a.log_id();
     let rows = gw.wait_for_logs("gw", 2).await;
     let r = rows.iter().find(|r| r["id"] == log_id).unwrap();
     assert_eq!(r["success"], false);
@@ -335,7 +333,7 @@ async fn collect_log_headers_control_the_row_and_its_payload() {
         1,
         "collect-log false stored a row: {rows:?}"
     );
-    let id = bare.headers.get("cf-aig-log-id").unwrap().to_str().unwrap();
+    let id = bare.log_id();
     assert_eq!(rows_after[0]["id"], id);
     assert!(
         rows_after[0]["tokens_in"].as_u64().is_some(),
@@ -420,10 +418,7 @@ async fn gateway_errors_after_resolution_are_logged_too() {
     let rows = gw.wait_for_logs("gw", 1).await;
     assert_eq!(rows[0]["status_code"], 502);
     assert_eq!(rows[0]["success"], false);
-    assert_eq!(
-        rows[0]["id"],
-        a.headers.get("cf-aig-log-id").unwrap().to_str().unwrap()
-    );
+    assert_eq!(rows[0]["id"], a.log_id());
 }
 
 #[tokio::test]
@@ -448,14 +443,7 @@ async fn log_management_caps_rows_per_gateway() {
             CHAT,
         )
         .await;
-        ids.push(
-            a.headers
-                .get("cf-aig-log-id")
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .to_owned(),
-        );
+        ids.push(a.log_id().to_owned());
         tokio::time::sleep(Duration::from_millis(80)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -579,11 +567,7 @@ async fn metrics_count_requests_tokens_and_the_log_queue() {
 #[tokio::test]
 async fn requests_refused_after_the_gateway_is_known_are_counted_under_it() {
     let fake = FakeProvider::start().await;
-    let gw = Gateway::start(
-        &fake,
-        "[[gateways]]\naccount_id = \"acct\"\nid = \"gw\"\nrate_limiting_limit = 1\nrate_limiting_interval = 60\n",
-    )
-    .await;
+    let gw = Gateway::start(&fake, ONE_PER_MINUTE).await;
     let url = format!("{}/grok/v1/chat/completions", gw.base());
     assert_eq!(post(&url, &[AUTH], CHAT).await.status, 200);
     assert_eq!(post(&url, &[AUTH], CHAT).await.status, 429);
@@ -608,8 +592,9 @@ async fn rate_limited_and_unknown_alias_refusals_are_logged_but_unauthenticated_
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(
         &fake,
-        "[[gateways]]\naccount_id = \"acct\"\nid = \"gw\"\nrate_limiting_limit = 1\nrate_limiting_interval = 60\n\
-         [[gateways]]\naccount_id = \"acct\"\nid = \"locked\"\nauthentication = true\n",
+        &format!(
+            "{ONE_PER_MINUTE}[[gateways]]\naccount_id = \"acct\"\nid = \"locked\"\nauthentication = true\n"
+        ),
     )
     .await;
     let url = format!("{}/grok/v1/chat/completions", gw.base());
@@ -624,15 +609,8 @@ async fn rate_limited_and_unknown_alias_refusals_are_logged_but_unauthenticated_
         1,
         "only the first reached the provider"
     );
-    let by_id = |resp: &Answer| {
-        let id = resp.headers.get("cf-aig-log-id").unwrap().to_str().unwrap();
-        rows.iter()
-            .find(|r| r["id"] == id)
-            .unwrap_or_else(|| panic!("no record {id} in {rows:?}"))
-            .clone()
-    };
     for (resp, status) in [(&limited, 429), (&alias, 400)] {
-        let r = by_id(resp);
+        let r = record_of(&rows, resp);
         assert_eq!(r["status_code"], status);
         assert_eq!(r["success"], false);
         assert_eq!(r["provider"], "grok");
@@ -640,12 +618,7 @@ async fn rate_limited_and_unknown_alias_refusals_are_logged_but_unauthenticated_
         assert_eq!(r["cost"], 0.0);
         assert!(r["tokens_in"].is_null());
     }
-    let id = limited
-        .headers
-        .get("cf-aig-log-id")
-        .unwrap()
-        .to_str()
-        .unwrap();
+    let id = limited.log_id();
     let body = send(
         Method::GET,
         &gw.cp(&format!("/gateways/gw/logs/{id}/response")),
@@ -674,11 +647,7 @@ async fn rate_limited_and_unknown_alias_refusals_are_logged_but_unauthenticated_
 #[tokio::test]
 async fn universal_refusals_are_logged_under_the_step_and_its_own_headers() {
     let fake = FakeProvider::start().await;
-    let gw = Gateway::start(
-        &fake,
-        "[[gateways]]\naccount_id = \"acct\"\nid = \"gw\"\nrate_limiting_limit = 1\nrate_limiting_interval = 60\n",
-    )
-    .await;
+    let gw = Gateway::start(&fake, ONE_PER_MINUTE).await;
     let steps = |second_alias: Option<&str>| {
         let mut second = json!({"cf-aig-event-id":"second-ev","authorization":"Bearer k2"});
         if let Some(alias) = second_alias {
@@ -707,17 +676,13 @@ async fn universal_refusals_are_logged_under_the_step_and_its_own_headers() {
     assert_eq!(limited.headers.get("cf-aig-event-id").unwrap(), "step-ev");
 
     let rows = gw.wait_for_logs("gw", 3).await;
-    let find = |a: &Answer| {
-        let id = a.headers.get("cf-aig-log-id").unwrap().to_str().unwrap();
-        rows.iter().find(|r| r["id"] == id).cloned().unwrap()
-    };
-    let r = find(&alias);
+    let r = record_of(&rows, &alias);
     assert_eq!(
         (r["step"].clone(), r["event_id"].clone()),
         (json!(1), json!("second-ev"))
     );
     assert_eq!(r["model"], "grok-3");
-    let r = find(&limited);
+    let r = record_of(&rows, &limited);
     assert_eq!(
         (r["step"].clone(), r["event_id"].clone()),
         (json!(0), json!("step-ev"))

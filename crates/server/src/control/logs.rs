@@ -210,21 +210,20 @@ pub async fn patch(
     }
 }
 
-/// The beginning of the bucket that holds `t` (RFC 3339, UTC); `t` unchanged if unreadable.
-fn floor_to_bucket(t: &str, bucket: Bucket) -> String {
-    let Ok(at) = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-    else {
-        return t.to_owned();
+/// The beginning of the bucket (UTC) that holds `t`.
+fn floor_to_bucket(t: time::OffsetDateTime, bucket: Bucket) -> time::OffsetDateTime {
+    let step = match bucket {
+        Bucket::Minute => time::Duration::MINUTE,
+        Bucket::Hour => time::Duration::HOUR,
+        Bucket::Day => time::Duration::DAY,
     };
-    let step: i64 = match bucket {
-        Bucket::Minute => 60,
-        Bucket::Hour => 3_600,
-        Bucket::Day => 86_400,
-    };
-    let secs = at.unix_timestamp();
-    time::OffsetDateTime::from_unix_timestamp(secs - secs.rem_euclid(step))
-        .map(switchyard_core::clock::format_rfc3339)
-        .unwrap_or_else(|_| t.to_owned())
+    let into = (t - time::OffsetDateTime::UNIX_EPOCH)
+        .whole_seconds()
+        .rem_euclid(step.whole_seconds());
+    t.to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(t)
+        - time::Duration::seconds(into)
 }
 
 /// `GET .../analytics?start=&end=&bucket=minute|hour|day&group_by=provider,model`.
@@ -235,10 +234,11 @@ pub async fn analytics(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> CpResult {
     let (a, g) = gateway_of(&app, &acct, &gw).await?;
-    let now = time::OffsetDateTime::now_utc();
+    let mut end = time::OffsetDateTime::now_utc();
+    let mut start = end - time::Duration::days(1);
     let mut q = AnalyticsQuery {
-        start: switchyard_core::clock::format_rfc3339(now - time::Duration::days(1)),
-        end: switchyard_core::clock::format_rfc3339(now),
+        start: String::new(),
+        end: String::new(),
         bucket: Bucket::Hour,
         group_by: Vec::new(),
     };
@@ -248,11 +248,10 @@ pub async fn analytics(
                 let t =
                     time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
                         .map_err(|_| CpError::invalid(format!("'{k}' must be an RFC 3339 time")))?;
-                let t = switchyard_core::clock::format_rfc3339(t);
                 if k == "start" {
-                    q.start = t;
+                    start = t;
                 } else {
-                    q.end = t;
+                    end = t;
                 }
             }
             "bucket" => {
@@ -280,12 +279,29 @@ pub async fn analytics(
             other => return Err(CpError::invalid(format!("unknown parameter '{other}'"))),
         }
     }
-    if q.start >= q.end {
+    if start >= end {
         return Err(CpError::invalid("'start' must be before 'end'"));
     }
     // Every bucket that overlaps the range counts whole: `start` moves back to its bucket's
     // beginning (UTC), so a chart's first bucket is not cut short.
-    q.start = floor_to_bucket(&q.start, q.bucket);
+    q.start = switchyard_core::clock::format_rfc3339(floor_to_bucket(start, q.bucket));
+    q.end = switchyard_core::clock::format_rfc3339(end);
     let rows = app.store().analytics(&a, &g, &q).await?;
     ok(serde_json::to_value(rows).unwrap_or(Value::Null))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_start_at_their_first_buckets_beginning() {
+        let t = time::OffsetDateTime::UNIX_EPOCH
+            + time::Duration::seconds(1_795_717_414)
+            + time::Duration::milliseconds(567);
+        let at = |b| switchyard_core::clock::format_rfc3339(floor_to_bucket(t, b));
+        assert_eq!(at(Bucket::Minute), "2026-11-26T18:23:00Z");
+        assert_eq!(at(Bucket::Hour), "2026-11-26T18:00:00Z");
+        assert_eq!(at(Bucket::Day), "2026-11-26T00:00:00Z");
+    }
 }

@@ -244,22 +244,16 @@ pub fn router(app: App) -> Router<App> {
             &format!("{base}/gateways/{{gateway}}/provider_configs/{{config}}"),
             axum::routing::delete(keys::delete),
         )
-        .route(
-            "/client/v4/{*rest}",
-            axum::routing::any(|| async {
-                CpError::not_found("no such control-plane route").into_response()
-            }),
-        )
-        .route(
-            "/client/v4",
-            axum::routing::any(|| async {
-                CpError::not_found("no such control-plane route").into_response()
-            }),
-        )
+        .route("/client/v4/{*rest}", axum::routing::any(no_route))
+        .route("/client/v4", axum::routing::any(no_route))
         .method_not_allowed_fallback(|method: http::Method| async move {
             CpError::method_not_allowed(&method).into_response()
         })
         .layer(axum::middleware::from_fn_with_state(app, admin_auth))
+}
+
+async fn no_route() -> Response {
+    CpError::not_found("no such control-plane route").into_response()
 }
 
 /// Bearer `admin_token` (or HTTP Basic with it as the password, which is what a browser

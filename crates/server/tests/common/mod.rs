@@ -145,6 +145,15 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// `cf-aig-log-id`, which every gateway answer carries.
+    pub fn log_id(&self) -> &str {
+        self.headers
+            .get("cf-aig-log-id")
+            .expect("cf-aig-log-id")
+            .to_str()
+            .expect("an ASCII log id")
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
             panic!(
@@ -217,6 +226,13 @@ pub async fn send(
 
 pub async fn post(url: &str, headers: &[(&str, &str)], body: &str) -> Answer {
     send(Method::POST, url, headers, body.to_owned()).await
+}
+
+/// The record, among `rows` (a logs list), of the request `a` answered.
+pub fn record_of<'a>(rows: &'a [serde_json::Value], a: &Answer) -> &'a serde_json::Value {
+    rows.iter()
+        .find(|r| r["id"] == a.log_id())
+        .unwrap_or_else(|| panic!("no record {} in {rows:?}", a.log_id()))
 }
 
 /// A streamed answer: every body frame with the time it arrived.
