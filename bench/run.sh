@@ -28,6 +28,9 @@
 # each only when its server answers, else that half is skipped with a note.
 # BENCH_GATEWAY_CONFIG: extra top-level config lines for every gateway
 # (e.g. "busy_poll_us = 0").
+# BENCH_GATEWAY: the account/gateway scenarios 1-5 go through (default
+# bench/bench, request logging on; bench/nolog measures the gateway with
+# collect_logs = false, i.e. without the cost of the request log).
 # See bench/README.md for what is measured and how.
 set -euo pipefail
 
@@ -264,7 +267,7 @@ EOF
         "${PIN_GW[@]}" "${SRV_PRIO[@]}" "$BIN/switchyard" serve --config "$WORK/switchyard.toml" --listen 127.0.0.1:0
     GW_URL="$STARTED_URL"
     GW_PID="$STARTED_PID"
-    GW_CHAT="$GW_URL/v1/bench/bench/grok/v1/chat/completions"
+    GW_CHAT="$GW_URL/v1/${BENCH_GATEWAY:-bench/bench}/grok/v1/chat/completions"
     # Wait for storage to be ready (spec: /healthz is 200 once it is).
     wait_healthy "$GW_URL"
     FEATURE_ARGS=(--upstream-base "$FAKE_URL" --gateway-base "$GW_URL")
