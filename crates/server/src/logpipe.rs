@@ -484,28 +484,32 @@ pub fn headers_json(h: &http::HeaderMap) -> String {
     headers_to_json(h, false)
 }
 
-/// Writes the JSON object straight into one buffer: no intermediate map or per-value copies.
+/// Writes the JSON object straight into one buffer in one pass over the map: no intermediate
+/// map, no per-value copies, no lookups by name (a name's values come one after another).
 fn headers_to_json(h: &http::HeaderMap, redact: bool) -> String {
     let mut out: Vec<u8> = Vec::with_capacity(64 + h.len() * 48);
     out.push(b'{');
-    for (i, name) in h.keys().enumerate() {
-        if i > 0 {
+    let mut entries = h.iter().peekable();
+    while let Some((name, value)) = entries.next() {
+        if out.len() > 1 {
             out.push(b',');
         }
         push_json_str(&mut out, name.as_str());
         out.push(b':');
-        if redact && CREDENTIAL_HEADERS.contains(&name.as_str()) {
-            out.extend_from_slice(b"\"REDACTED\"");
-            continue;
+        let hidden = redact && CREDENTIAL_HEADERS.contains(&name.as_str());
+        out.push(b'"');
+        if hidden {
+            out.extend_from_slice(b"REDACTED");
+        } else {
+            push_json_text(&mut out, value.as_bytes());
         }
-        let mut values = h.get_all(name).iter();
-        match (values.next(), values.next()) {
-            (Some(v), None) => match std::str::from_utf8(v.as_bytes()) {
-                Ok(text) => push_json_str(&mut out, text),
-                Err(_) => push_json_str(&mut out, &String::from_utf8_lossy(v.as_bytes())),
-            },
-            _ => push_json_str(&mut out, &joined(h, name)),
+        while let Some((_, more)) = entries.next_if(|(next, _)| *next == name) {
+            if !hidden {
+                out.extend_from_slice(b", ");
+                push_json_text(&mut out, more.as_bytes());
+            }
         }
+        out.push(b'"');
     }
     out.push(b'}');
     // Only JSON string literals and punctuation were written: always UTF-8.
@@ -514,23 +518,26 @@ fn headers_to_json(h: &http::HeaderMap, redact: bool) -> String {
 
 /// Appends `s` as a JSON string literal.
 fn push_json_str(out: &mut Vec<u8>, s: &str) {
-    // Header names and most values need no escaping: copied as they are.
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-        return;
-    }
-    // Writing into a `Vec` cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+    out.push(b'"');
+    push_json_text(out, s.as_bytes());
+    out.push(b'"');
 }
 
-fn joined(h: &http::HeaderMap, name: &http::HeaderName) -> String {
-    h.get_all(name)
+/// Appends the inside of a JSON string literal holding `bytes` (read as UTF-8, invalid
+/// sequences replaced).
+fn push_json_text(out: &mut Vec<u8>, bytes: &[u8]) {
+    // Header names and most values are printable ASCII with nothing to escape.
+    if bytes
         .iter()
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .collect::<Vec<_>>()
-        .join(", ")
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    let text = String::from_utf8_lossy(bytes);
+    // Serialising a string cannot fail; its literal starts and ends with a quote.
+    let literal = serde_json::to_string(text.as_ref()).unwrap_or_else(|_| "\"\"".into());
+    out.extend_from_slice(&literal.as_bytes()[1..literal.len() - 1]);
 }
 
 #[cfg(test)]
@@ -683,11 +690,17 @@ mod tests {
                 http::HeaderValue::from_static("Bearer very-secret"),
             );
         }
+        h.append(
+            "cookie",
+            http::HeaderValue::from_static("second=very-secret"),
+        );
         h.insert("x-trace", http::HeaderValue::from_static("abc"));
         let json = redacted_headers_json(&h);
+        assert_eq!(json.matches("\"cookie\"").count(), 1, "{json}");
         assert!(!json.contains("very-secret"), "{json}");
         let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
         assert_eq!(v["authorization"], "REDACTED");
+        assert_eq!(v["cookie"], "REDACTED");
         assert_eq!(v["x-trace"], "abc");
     }
 
@@ -705,12 +718,22 @@ mod tests {
             http::HeaderValue::from_bytes(b"caf\xe9").expect("opaque"),
         );
         h.insert("x-esc", http::HeaderValue::from_static("a\\b\tc \"d\""));
+        h.insert(
+            "x-utf8",
+            http::HeaderValue::from_bytes("café".as_bytes()).expect("opaque"),
+        );
+        h.insert("x-empty", http::HeaderValue::from_static(""));
+        h.append("x-tail", http::HeaderValue::from_static("1"));
+        h.append("x-tail", http::HeaderValue::from_static("2"));
         let v: serde_json::Value = serde_json::from_str(&headers_json(&h)).expect("JSON");
+        assert_eq!(v["x-utf8"], "café");
+        assert_eq!(v["x-empty"], "");
+        assert_eq!(v["x-tail"], "1, 2");
         assert_eq!(v["content-type"], "application/json");
         assert_eq!(v["x-multi"], "a, b \"quoted\"");
         assert_eq!(v["x-bytes"], "caf\u{fffd}");
         assert_eq!(v["x-esc"], "a\\b\tc \"d\"");
-        assert_eq!(v.as_object().map(|o| o.len()), Some(4));
+        assert_eq!(v.as_object().map(|o| o.len()), Some(7));
         assert_eq!(headers_json(&http::HeaderMap::new()), "{}");
     }
 }
