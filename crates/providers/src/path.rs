@@ -5,6 +5,7 @@
 
 use crate::catalog::Provider;
 use http::Uri;
+use std::borrow::Cow;
 
 /// Why a path was refused. Every variant means: nothing is sent upstream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -125,8 +126,9 @@ impl Provider {
     ) -> Result<Uri, PathError> {
         check_rest(rest)?;
         let mut rest = rest;
-        let mut authority = self.base.authority.clone();
-        let mut base_path = self.base.path.clone();
+        // Borrowed unless a placeholder is filled in (most providers have none).
+        let mut authority = Cow::Borrowed(self.base.authority.as_str());
+        let mut base_path = Cow::Borrowed(self.base.path.as_str());
         for param in &self.base.params {
             let (seg, tail) = rest.split_once('/').unwrap_or((rest, ""));
             if seg.is_empty() {
@@ -136,11 +138,13 @@ impl Provider {
                 return Err(PathError::BadParam(param.clone()));
             }
             let placeholder = format!("{{{param}}}");
-            authority = authority.replace(&placeholder, seg);
-            base_path = base_path.replace(&placeholder, seg);
+            authority = Cow::Owned(authority.replace(&placeholder, seg));
+            base_path = Cow::Owned(base_path.replace(&placeholder, seg));
             rest = tail;
         }
-        base_path = base_path.replace("{account_id}", account);
+        if base_path.contains("{account_id}") {
+            base_path = Cow::Owned(base_path.replace("{account_id}", account));
+        }
         if !self.custom {
             let last = self.base.last_segment();
             if last == "v1" || last == "run" {
@@ -171,7 +175,7 @@ impl Provider {
         }
         let uri = Uri::try_from(url).map_err(|_| PathError::Unsafe("not a valid URL"))?;
         // Belt and braces: whatever the path held, the host is the provider's.
-        if uri.authority().map(|a| a.as_str()) != Some(authority.as_str()) {
+        if uri.authority().map(|a| a.as_str()) != Some(authority.as_ref()) {
             return Err(PathError::Unsafe("the path changes the host"));
         }
         Ok(uri)
