@@ -292,6 +292,74 @@ test('what a browser could be made to do is refused: foreign origins, rebinding,
   assert.equal(await hostStatus(`localhost:${port}`, '/'), 200);
 });
 
+// A tool offered to the model, so that the fake answers with a call to it.
+const WEATHER_TOOL = {
+  name: 'get_weather',
+  description: 'The weather in a city',
+  parameters: {
+    type: 'object',
+    properties: { city: { type: 'string' }, days: { type: 'integer' } },
+    required: ['city', 'days'],
+  },
+};
+
+/** The arguments shown for `name` in the detail pane: `[tool call] name({...})`, parsed. */
+function shownCall(shown, name) {
+  const line = shown.split('\n').find((l) => l.startsWith(`[tool call] ${name}(`));
+  assert.ok(line, `a tool call line for ${name}: ${shown.slice(0, 300)}`);
+  return JSON.parse(line.slice(`[tool call] ${name}(`.length, -1));
+}
+
+test('a streamed tool call is shown with its arguments put back together', TEST_OPTS, async () => {
+  const account = `dash-${newNonce().slice(6, 18)}`;
+  const streams = [
+    {
+      path: 'grok/v1/chat/completions',
+      headers: { authorization: 'Bearer test-key' },
+      body: {
+        model: MODEL,
+        stream: true,
+        messages: [{ role: 'user', content: 'weather?' }],
+        tools: [{ type: 'function', function: WEATHER_TOOL }],
+      },
+    },
+    {
+      path: 'anthropic/v1/messages',
+      headers: { 'x-api-key': 'test-key', 'anthropic-version': '2023-06-01' },
+      body: {
+        model: 'claude-haiku-4-5',
+        max_tokens: 100,
+        stream: true,
+        messages: [{ role: 'user', content: 'weather?' }],
+        tools: [{ name: WEATHER_TOOL.name, description: WEATHER_TOOL.description, input_schema: WEATHER_TOOL.parameters }],
+      },
+    },
+  ];
+  for (const s of streams) {
+    const res = await fetch(`${SWITCHYARD_URL}/v1/${account}/gw/${s.path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...s.headers },
+      body: JSON.stringify(s.body),
+    });
+    const sse = await res.text();
+    assert.equal(res.status, 200, sse.slice(0, 300));
+    const logId = res.headers.get('cf-aig-log-id');
+    await waitForLog(account, 'gw', logId);
+    const dom = await openDashboard(`?account=${account}&log=${logId}`);
+    const { document: doc } = dom.window;
+    try {
+      await until('the detail', () => text(doc, '#detail-title') === logId);
+      const shown = text(doc, '#detail-response');
+      const args = shownCall(shown, WEATHER_TOOL.name);
+      assert.equal(typeof args.city, 'string', JSON.stringify(args));
+      assert.equal(typeof args.days, 'number', JSON.stringify(args));
+      assert.ok(shown.includes('\n--- as streamed ---\n'), 'the stream as stored follows');
+    } finally {
+      dom.window.close();
+    }
+  }
+});
+
 test('a streamed answer is shown with the text it spelled out', TEST_OPTS, async () => {
   const account = `dash-${newNonce().slice(6, 18)}`;
   const res = await fetch(`${SWITCHYARD_URL}/v1/${account}/gw/grok/v1/chat/completions`, {

@@ -478,13 +478,20 @@ async function loadLogs() {
 // A body that could not be fetched, said so (a 404 means none was stored).
 const unreadable = (e) => ({ error: e.status === 404 ? '(not stored)' : `(could not be read: ${e.message})` });
 
-// The text a streamed answer spelled out, from its SSE events (OpenAI chat deltas, the
-// Responses API's text deltas, Anthropic's text deltas, Gemini's parts); null when the body
-// is not such a stream.
+// What a streamed answer spelled out, from its SSE events: its text (OpenAI chat deltas, the
+// Responses API's text deltas, Anthropic's text deltas, Gemini's parts), then one line per
+// tool call with its arguments put back together (OpenAI chat `tool_calls` deltas, the
+// Responses API's function-call argument deltas, Anthropic's `input_json_delta` pieces,
+// Gemini's `functionCall` parts). Null when the body is not such a stream.
 function assembled(text) {
   if (typeof text !== 'string' || !/^(event|data):/m.test(text)) return null;
   let out = '';
   let events = 0;
+  const calls = new Map();
+  const call = (key) => {
+    if (!calls.has(key)) calls.set(key, { name: '', args: '' });
+    return calls.get(key);
+  };
   for (const line of text.split('\n')) {
     if (!line.startsWith('data:')) continue;
     const data = line.slice(5).trim();
@@ -502,8 +509,33 @@ function assembled(text) {
       (e?.type === 'content_block_delta' ? e.delta?.text : undefined) ??
       e?.candidates?.[0]?.content?.parts?.map((p) => p.text ?? '').join('');
     if (typeof piece === 'string') out += piece;
+    for (const d of e?.choices?.[0]?.delta?.tool_calls ?? []) {
+      const c = call(`chat:${d.index ?? 0}`);
+      if (typeof d.function?.name === 'string') c.name += d.function.name;
+      if (typeof d.function?.arguments === 'string') c.args += d.function.arguments;
+    }
+    if (e?.type === 'content_block_start' && e.content_block?.type === 'tool_use') {
+      call(`messages:${e.index}`).name = e.content_block.name ?? '';
+    }
+    if (e?.type === 'content_block_delta' && e.delta?.type === 'input_json_delta') {
+      call(`messages:${e.index}`).args += e.delta.partial_json ?? '';
+    }
+    if (e?.type === 'response.output_item.added' && e.item?.type === 'function_call') {
+      call(`responses:${e.output_index}`).name = e.item.name ?? '';
+    }
+    if (e?.type === 'response.function_call_arguments.delta') {
+      call(`responses:${e.output_index}`).args += e.delta ?? '';
+    }
+    for (const p of e?.candidates?.[0]?.content?.parts ?? []) {
+      if (!p?.functionCall) continue;
+      const c = call(`gemini:${calls.size}`);
+      c.name = p.functionCall.name ?? '';
+      c.args = JSON.stringify(p.functionCall.args ?? {});
+    }
   }
-  return events ? out : null;
+  if (!events) return null;
+  const tools = [...calls.values()].map((c) => `[tool call] ${c.name}(${c.args})`);
+  return [out, ...tools].filter(Boolean).join('\n');
 }
 
 // A stored body for reading: JSON indented, a stream with the text it spelled out first,
