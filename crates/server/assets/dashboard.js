@@ -511,7 +511,8 @@ function assembled(text) {
     if (typeof piece === 'string') out += piece;
     for (const d of e?.choices?.[0]?.delta?.tool_calls ?? []) {
       const c = call(`chat:${d.index ?? 0}`);
-      if (typeof d.function?.name === 'string') c.name += d.function.name;
+      // The name comes with a call's first delta; later ones carry argument pieces.
+      if (typeof d.function?.name === 'string' && !c.name) c.name = d.function.name;
       if (typeof d.function?.arguments === 'string') c.args += d.function.arguments;
     }
     if (e?.type === 'content_block_start' && e.content_block?.type === 'tool_use') {

@@ -14,9 +14,8 @@
 //!   has ended, nothing is held: serving goes on and the queue absorbs what it can.
 //! - The writer sleeps until a record arrives, then lets records gather for [`BATCH_WINDOW`]
 //!   (or until a full batch of [`BATCH_MAX`] is queued) and writes everything queued, in
-//!   batches of up to [`BATCH_MAX`]. While it gathers it
-//!   does not wait on the queue, so handing a record over costs the request no wake-up of
-//!   another thread.
+//!   batches of up to [`BATCH_MAX`]. While it gathers it does not wait on the queue, so
+//!   handing a record over costs the request no wake-up of another thread.
 //! - A failed write is retried with backoff, keeping the batch; meanwhile new records wait
 //!   in the queue (and are dropped, counted, only if it fills).
 //! - Shutdown calls [`LogQueue::flush`], which returns once every record queued before it
