@@ -180,7 +180,16 @@ impl BaseUrl {
             Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
             _ => self.authority.as_str(),
         };
-        host == "localhost" || host == "[::1]" || host.starts_with("127.")
+        let literal = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        // Only an address literal (127.0.0.0/8, ::1) or the name `localhost` itself: a DNS
+        // name that merely starts with `127.` can point anywhere.
+        host.eq_ignore_ascii_case("localhost")
+            || literal
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
     }
 
     /// The last segment of the path, used by the `v1/` rule of SPEC 2.1.
@@ -457,5 +466,23 @@ mod tests {
             "custom needs https"
         );
         assert!(one("custom-a", "http://127.0.0.1:8000").is_ok());
+        for ok in [
+            "http://127.1.2.3/v1",
+            "http://localhost:8000",
+            "http://LOCALHOST",
+            "http://[::1]:9000/v1",
+        ] {
+            assert!(one("custom-a", ok).is_ok(), "{ok} is loopback");
+        }
+        // Names that only look like loopback addresses resolve wherever their owner likes.
+        for remote in [
+            "http://127.evil.example/v1",
+            "http://127.0.0.1.nip.io/v1",
+            "http://localhost.evil.example",
+            "http://[::2]/v1",
+            "http://0x7f000001",
+        ] {
+            assert!(one("custom-a", remote).is_err(), "{remote} is not loopback");
+        }
     }
 }
