@@ -461,7 +461,7 @@ impl Writer {
 }
 
 /// Headers that carry credentials; their values are never stored.
-const CREDENTIAL_HEADERS: [&str; 9] = [
+pub(crate) const CREDENTIAL_HEADERS: [&str; 9] = [
     "authorization",
     "proxy-authorization",
     "x-api-key",

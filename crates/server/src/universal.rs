@@ -6,6 +6,11 @@
 //! retries (also from its `config`), and the log's event id, metadata, custom cost and
 //! collection, and the stored-key alias. `cf-aig-authorization` is read from the outer request
 //! only; steps are never cached.
+//!
+//! The request's own credentials (`Authorization`, `x-api-key`, `x-goog-api-key`, cookies and
+//! the like) reach no step: steps usually name different providers, and one provider's key
+//! must not be sent to another. A step authenticates with the credentials in its own
+//! `headers`, or else with the gateway's stored key for its provider.
 
 use crate::app::App;
 use crate::directives::{AttemptHeaders, Directives};
@@ -100,7 +105,10 @@ pub async fn calls(
             format!("between 1 and {MAX_STEPS} steps are allowed"),
         ));
     }
-    let base = forward::request_headers(outer);
+    let mut base = forward::request_headers(outer);
+    for name in crate::logpipe::CREDENTIAL_HEADERS {
+        base.remove(name);
+    }
     let mut calls = Vec::with_capacity(steps.len());
     for (i, step) in steps.iter().enumerate() {
         let Value::Object(s) = step else {

@@ -331,6 +331,47 @@ async fn universal_steps_fall_back_in_order() {
 }
 
 #[tokio::test]
+async fn the_requests_own_credentials_reach_no_step() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(
+        &fake,
+        "[[provider_keys]]\naccount_id = \"acct\"\ngateway_id = \"gw\"\nprovider = \"openai\"\nalias = \"default\"\nkey = \"sk-stored\"\n",
+    )
+    .await;
+    fake.push_script(Script::new().status(500));
+    let chat = json!({"model":"m","messages":[{"role":"user","content":"Hi"}]});
+    let steps = json!([
+        {"provider":"grok","endpoint":"chat/completions","headers":{"authorization":"Bearer xai-step"},"query":chat},
+        {"provider":"openai","endpoint":"chat/completions","query":chat},
+    ]);
+    let a = post(
+        &gw.base(),
+        &[
+            ("authorization", "Bearer xai-outer"),
+            ("x-api-key", "outer-key"),
+            ("cookie", "session=outer"),
+            ("x-shared", "all"),
+        ],
+        &steps.to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].headers.get("authorization").unwrap(), "Bearer xai-step");
+    assert_eq!(
+        reqs[1].headers.get("authorization").unwrap(),
+        "Bearer sk-stored",
+        "a step without credentials gets the stored key, not the request's"
+    );
+    for r in &reqs {
+        assert!(r.headers.get("x-api-key").is_none(), "{:?}", r.headers);
+        assert!(r.headers.get("cookie").is_none(), "{:?}", r.headers);
+        assert_eq!(r.headers.get("x-shared").unwrap(), "all");
+    }
+}
+
+#[tokio::test]
 async fn a_steps_own_cf_aig_headers_win_over_the_requests() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(
