@@ -29,6 +29,9 @@ pub enum ErrorKind {
     UnknownKeyAlias,
     /// A route that does not exist. 404 / 2000.
     NotFound,
+    /// A route that exists for other methods (`/compat`, the universal endpoint take POST).
+    /// 405 / 2000, with `Allow: POST`.
+    MethodNotAllowed,
     /// A bug or a failed dependency of the gateway itself. 500 / 2000.
     Internal,
 }
@@ -46,6 +49,7 @@ impl ErrorKind {
             ErrorKind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -56,6 +60,7 @@ impl ErrorKind {
             ErrorKind::BadRequest
             | ErrorKind::PayloadTooLarge
             | ErrorKind::NotFound
+            | ErrorKind::MethodNotAllowed
             | ErrorKind::Internal => 2000,
             ErrorKind::GatewayNotFound => 2001,
             ErrorKind::RateLimited => 2003,
@@ -96,6 +101,7 @@ impl ErrorKind {
             ErrorKind::Unauthenticated => "unauthenticated",
             ErrorKind::UnknownKeyAlias => "unknown_key_alias",
             ErrorKind::NotFound => "not_found",
+            ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::Internal => "internal",
         }
     }

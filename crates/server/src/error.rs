@@ -69,6 +69,10 @@ impl ApiError {
             resp.headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(secs));
         }
+        if self.error.kind == ErrorKind::MethodNotAllowed {
+            resp.headers_mut()
+                .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
+        }
         (resp, body)
     }
 }

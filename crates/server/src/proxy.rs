@@ -237,11 +237,19 @@ async fn run(
             Target::Provider(p, uri)
         }
     };
-    if matches!(target, Target::Universal) && parts.method != Method::POST {
-        return Err(ApiError::new(
-            ErrorKind::NotFound,
-            "the universal endpoint takes POST with a JSON array of steps",
-        ));
+    // The universal endpoint and `/compat` run a call of their own making, always a POST:
+    // another method must not start one (a HEAD would even wait for a body never sent).
+    if parts.method != Method::POST {
+        let refused = match target {
+            Target::Universal => {
+                Some("the universal endpoint takes POST with a JSON array of steps")
+            }
+            Target::Compat(_) => Some("the unified endpoint takes POST"),
+            Target::Provider(..) => None,
+        };
+        if let Some(why) = refused {
+            return Err(ApiError::new(ErrorKind::MethodNotAllowed, why));
+        }
     }
     let directives = Directives::parse(&parts.headers)?;
 

@@ -358,7 +358,10 @@ async fn the_requests_own_credentials_reach_no_step() {
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     let reqs = fake.requests();
     assert_eq!(reqs.len(), 2);
-    assert_eq!(reqs[0].headers.get("authorization").unwrap(), "Bearer xai-step");
+    assert_eq!(
+        reqs[0].headers.get("authorization").unwrap(),
+        "Bearer xai-step"
+    );
     assert_eq!(
         reqs[1].headers.get("authorization").unwrap(),
         "Bearer sk-stored",
@@ -515,6 +518,49 @@ async fn malformed_universal_bodies_are_refused() {
     .await;
     a.assert_gateway_error(400, 2008);
     assert_eq!(fake.hits(), 0);
+}
+
+#[tokio::test]
+async fn only_post_starts_a_universal_or_unified_call() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let chat =
+        json!({"model":"grok/grok-4","messages":[{"role":"user","content":"Hi"}]}).to_string();
+    let steps = json!([{"provider":"grok","endpoint":"chat/completions","query":{"model":"m"}}])
+        .to_string();
+    let compat = format!("{}/compat/chat/completions", gw.base());
+    for method in [
+        Method::GET,
+        Method::HEAD,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+    ] {
+        for (url, body) in [(&compat, &chat), (&gw.base(), &steps)] {
+            let a = send(
+                method.clone(),
+                url,
+                &[AUTH, ("content-type", "application/json")],
+                body.clone(),
+            )
+            .await;
+            assert_eq!(a.status, 405, "{method} {url}");
+            assert_eq!(a.headers.get("allow").unwrap(), "POST", "{method} {url}");
+            if method != Method::HEAD {
+                assert_eq!(a.json()["error"][0]["code"], 2000, "{method} {url}");
+            }
+        }
+    }
+    assert_eq!(fake.hits(), 0, "nothing was sent upstream");
+    // A provider route passes every method through.
+    let a = send(
+        Method::GET,
+        &format!("{}/grok/v1/models", gw.base()),
+        &[AUTH],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 200);
 }
 
 fn token_cli(gw: &Gateway, args: &[&str]) -> (bool, String, String) {
