@@ -40,7 +40,9 @@ pub struct Plan {
     pub read: bool,
 }
 
-/// The cache plan for a request, or `None` when caching does not apply.
+/// The cache plan for a request, or `None` when caching does not apply: only GET and POST
+/// answers are cached (a PUT, PATCH or DELETE answered from the cache would not change
+/// anything at the provider).
 pub fn plan(
     d: &Directives,
     gateway: &GatewaySettings,
@@ -49,6 +51,9 @@ pub fn plan(
     path_and_query: &str,
     body: &[u8],
 ) -> Option<Plan> {
+    if method != Method::GET && method != Method::POST {
+        return None;
+    }
     let ttl = match d.cache_ttl {
         Some(0) => return None,
         Some(n) => Duration::from_secs(n),
@@ -319,6 +324,26 @@ mod tests {
                 .expect("plan")
                 .read
         );
+    }
+
+    #[test]
+    fn only_get_and_post_answers_are_cached() {
+        let d = Directives {
+            cache_key: Some("k1".into()),
+            ..Default::default()
+        };
+        for m in [Method::GET, Method::POST] {
+            assert!(plan(&d, &gw(60), "grok", &m, "/v1/x", b"").is_some(), "{m}");
+        }
+        for m in [
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::HEAD,
+            Method::OPTIONS,
+        ] {
+            assert!(plan(&d, &gw(60), "grok", &m, "/v1/x", b"").is_none(), "{m}");
+        }
     }
 
     #[test]
