@@ -45,7 +45,7 @@ pub fn request_headers(incoming: &HeaderMap) -> HeaderMap {
     out
 }
 
-/// Strips hop-by-hop headers from a provider's response in place.
+/// Strips hop-by-hop and `cf-aig-*` headers from a provider's response in place.
 pub fn response_headers(headers: &mut HeaderMap) {
     if headers.contains_key(header::CONNECTION) {
         let listed: Vec<HeaderName> = headers
@@ -61,6 +61,18 @@ pub fn response_headers(headers: &mut HeaderMap) {
     }
     for name in &HOP_BY_HOP {
         headers.remove(name);
+    }
+    // `cf-aig-*` on an answer are the gateway's to set (cache status, step, ids): a provider's
+    // own (another gateway upstream, say) would be read as this gateway's.
+    if headers.keys().any(|n| is_gateway_header(n.as_str())) {
+        let theirs: Vec<HeaderName> = headers
+            .keys()
+            .filter(|n| is_gateway_header(n.as_str()))
+            .cloned()
+            .collect();
+        for name in theirs {
+            headers.remove(name);
+        }
     }
 }
 
@@ -100,8 +112,11 @@ mod tests {
             HeaderValue::from_static("text/event-stream"),
         );
         h.insert("x-request-id", HeaderValue::from_static("r"));
+        h.insert("cf-aig-cache-status", HeaderValue::from_static("HIT"));
+        h.insert("cf-aig-step", HeaderValue::from_static("7"));
         response_headers(&mut h);
         assert!(h.get("transfer-encoding").is_none());
+        assert!(h.get("cf-aig-cache-status").is_none());
         assert_eq!(h.len(), 2);
     }
 }
