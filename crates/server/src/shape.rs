@@ -223,6 +223,12 @@ pub async fn compat(
         .upstream_uri(account, &path, query.as_deref())
         .map_err(|e| GatewayError::new(ErrorKind::Internal, e.to_string()))?;
     headers.remove(CONTENT_LENGTH);
+    // The body sent is JSON whatever the client labelled it (`curl -d` says form-urlencoded).
+    headers.remove(http::header::CONTENT_ENCODING);
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     move_credential(provider, &mut headers);
     for (name, value) in &provider.headers {
         if !headers.contains_key(name) {

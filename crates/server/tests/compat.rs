@@ -33,6 +33,35 @@ async fn rewrites_only_the_model_and_reaches_the_chat_path() {
         got.body.len().to_string()
     );
     assert!(got.headers.get("cf-aig-event-id").is_none());
+    assert_eq!(got.headers.get("content-type").unwrap(), "application/json");
+}
+
+#[tokio::test]
+async fn the_body_goes_upstream_labelled_json_whatever_the_client_said() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let chat = r#"{"model":"MODEL","messages":[{"role":"user","content":"Hi"}]}"#;
+    // `curl -d` labels a body form-urlencoded; translated or not, the provider gets JSON.
+    for model in ["grok/grok-beta", "anthropic/claude-haiku-4-5"] {
+        let a = post(
+            &format!("{}/compat/chat/completions", gw.base()),
+            &[AUTH, ("content-type", "application/x-www-form-urlencoded")],
+            &chat.replace("MODEL", model),
+        )
+        .await;
+        assert_eq!(
+            a.status,
+            200,
+            "{model}: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+        let got = fake.last_request().unwrap();
+        assert_eq!(
+            got.headers.get("content-type").unwrap(),
+            "application/json",
+            "{model}"
+        );
+    }
 }
 
 #[tokio::test]
