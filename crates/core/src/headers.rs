@@ -39,8 +39,27 @@ pub fn is_gateway_header(name: &str) -> bool {
         || name.eq_ignore_ascii_case(LEGACY_SKIP_CACHE.as_str())
 }
 
+/// The token of a `Bearer` credential (`Authorization`-style value); the scheme word is
+/// matched in any case (RFC 9110 11.1), and the token has surrounding whitespace removed.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bearer_tokens_in_any_case() {
+        for v in ["Bearer t1", "bearer t1", "BEARER t1", "  Bearer   t1 "] {
+            assert_eq!(super::bearer_token(v), Some("t1"), "{v}");
+        }
+        for v in ["Basic dTpw", "Bearer", "t1", "Bearert1"] {
+            assert_eq!(super::bearer_token(v), None, "{v}");
+        }
+    }
+
     use super::*;
 
     #[test]

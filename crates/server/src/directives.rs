@@ -196,13 +196,8 @@ impl Directives {
                     .map_err(|e| bad(headers::CUSTOM_COST.as_str(), &e.to_string()))?,
             ),
         };
-        let gateway_token = text(h, &headers::AUTHORIZATION)?.map(|v| {
-            let v = v
-                .strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-                .unwrap_or(v);
-            v.trim().to_owned()
-        });
+        let gateway_token = text(h, &headers::AUTHORIZATION)?
+            .map(|v| headers::bearer_token(v).unwrap_or(v).trim().to_owned());
         let byok_alias = match text(h, &headers::BYOK_ALIAS)? {
             None => None,
             Some(a) if valid_alias(a) => Some(a.to_owned()),

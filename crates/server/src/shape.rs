@@ -287,10 +287,7 @@ fn move_credential(provider: &Provider, headers: &mut HeaderMap) {
     let bearer = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(switchyard_core::headers::bearer_token)
         .map(str::to_owned);
     let key = match bearer {
         Some(k) => Some(k),
@@ -315,9 +312,7 @@ const X_API_KEY: http::HeaderName = http::HeaderName::from_static("x-api-key");
 pub fn slot_credential<'a>(provider: &Provider, headers: &'a HeaderMap) -> Option<&'a str> {
     let v = headers.get(provider.auth.header())?.to_str().ok()?.trim();
     let v = match provider.auth {
-        AuthStyle::Bearer => v
-            .strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))?,
+        AuthStyle::Bearer => switchyard_core::headers::bearer_token(v)?,
         AuthStyle::Token => v.strip_prefix("Token ")?,
         _ => v,
     };

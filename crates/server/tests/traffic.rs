@@ -29,7 +29,7 @@ async fn authenticated_gateways_need_a_valid_token() {
         0,
         "nothing reaches the provider without a valid token"
     );
-    for value in ["Bearer gw-token-1", "gw-token-1"] {
+    for value in ["Bearer gw-token-1", "BEARER gw-token-1", "gw-token-1"] {
         let a = post(&url, &[AUTH, ("cf-aig-authorization", value)], CHAT).await;
         assert_eq!(a.status, 200, "{value}");
     }
