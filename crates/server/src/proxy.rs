@@ -631,6 +631,16 @@ async fn relay(
         model,
         t.reply,
     );
+    if status != head.status.as_u16() {
+        // The provider's reason phrase belongs to its status, not to this one (a 529's
+        // placeholder would otherwise follow the 503 it becomes).
+        head.extensions.remove::<hyper::ext::ReasonPhrase>();
+        if head.status.is_success() {
+            // A success that could not be translated reached the client as a failure: the
+            // record says so.
+            x.status = status;
+        }
+    }
     head.status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     head.headers.insert(
         http::header::CONTENT_TYPE,

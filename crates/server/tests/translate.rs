@@ -351,6 +351,41 @@ async fn untranslatable_input_gets_an_openai_shaped_400_naming_the_field() {
     assert_eq!(fake.hits(), 0);
 }
 
+/// The status line of a POST with `authorization: Bearer k`, read off the socket.
+async fn status_line(url: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer k\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out);
+    text.lines().next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn an_answer_that_cannot_be_translated_is_logged_as_the_failure_the_client_saw() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    fake.push_script(Script::new().body("<html>oops</html>"));
+    let a = post(
+        &format!("{}/compat/chat/completions", gw.base()),
+        &[("authorization", "Bearer k")],
+        &json!({"model": "anthropic/claude-sonnet-4-5", "messages": [{"role": "user", "content": "x"}]}).to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 502, "{}", String::from_utf8_lossy(&a.body));
+    let rows = gw.wait_for_logs("gw", 1).await;
+    let row = record_of(&rows, &a);
+    assert_eq!(row["status_code"], 502, "{row}");
+    assert_eq!(row["success"], false, "{row}");
+}
+
 #[tokio::test]
 async fn provider_errors_map_to_the_openai_error_shape() {
     let fake = FakeProvider::start().await;
@@ -364,6 +399,14 @@ async fn provider_errors_map_to_the_openai_error_shape() {
     .await;
     assert_eq!(a.status, 503, "Anthropic's 529 overloaded maps to 503");
     assert!(a.json()["error"]["message"].is_string());
+    // The status line is the 503's own, not 503 with the 529's placeholder phrase.
+    fake.push_script(Script::new().status(529));
+    let line = status_line(
+        &format!("{}/compat/chat/completions", gw.base()),
+        &json!({"model": "anthropic/claude-sonnet-4-5", "messages": [{"role": "user", "content": "x"}]}).to_string(),
+    )
+    .await;
+    assert_eq!(line, "HTTP/1.1 503 Service Unavailable");
     fake.push_script(Script::new().status(429));
     let a = post(
         &format!("{}/compat/chat/completions", gw.base()),
