@@ -11,7 +11,7 @@ use switchyard_core::headers;
 use switchyard_core::{Backoff, ErrorKind};
 
 /// Longest `cf-aig-event-id` kept.
-const MAX_EVENT_ID: usize = 256;
+pub(crate) const MAX_EVENT_ID: usize = 256;
 /// Entries of `cf-aig-metadata` kept.
 const MAX_METADATA: usize = 5;
 

@@ -107,6 +107,12 @@ pub async fn handle(State(app): State<App>, req: Request) -> Response {
         req.method().clone(),
         req.uri().path(),
     )));
+    // Echoed on a refusal that comes before the directives are read (SPEC 2.5).
+    let event_id = req
+        .headers()
+        .get(switchyard_core::headers::EVENT_ID)
+        .filter(|v| !v.is_empty() && v.len() <= crate::directives::MAX_EVENT_ID)
+        .cloned();
     // Waiting for the log writer (overload only) counts in the request's duration.
     app.log_queue().admit().await;
     let mut step = None;
@@ -126,6 +132,9 @@ pub async fn handle(State(app): State<App>, req: Request) -> Response {
             stamp_ids(resp.headers_mut(), &x, step);
             if x.draft.is_some() {
                 x.keep_response_headers(resp.headers());
+            } else if let Some(ev) = event_id {
+                resp.headers_mut()
+                    .insert(switchyard_core::headers::EVENT_ID, ev);
             }
             let mut capture = Capture::default();
             capture.push(&body);

@@ -521,6 +521,50 @@ async fn malformed_universal_bodies_are_refused() {
 }
 
 #[tokio::test]
+async fn early_refusals_echo_the_callers_event_id() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, AUTHED).await;
+    let ev = ("cf-aig-event-id", "my-event-7");
+    let cases = [
+        // Failed authentication.
+        (
+            format!("{}/grok/v1/chat/completions", gw.base()),
+            vec![AUTH, ev],
+            401,
+        ),
+        // Unknown provider.
+        (
+            format!("{}/nope/v1/chat/completions", gw.base()),
+            vec![AUTH, ev],
+            400,
+        ),
+        // A bad header value.
+        (
+            format!("{}/grok/v1/chat/completions", gw.base()),
+            vec![AUTH, ev, ("cf-aig-cache-ttl", "soon")],
+            400,
+        ),
+    ];
+    for (url, headers, status) in cases {
+        let a = post(&url, &headers, CHAT).await;
+        assert_eq!(a.status, status, "{url}");
+        assert_eq!(
+            a.headers.get("cf-aig-event-id").unwrap(),
+            "my-event-7",
+            "{url}"
+        );
+        assert_ne!(a.log_id(), "my-event-7");
+    }
+    // Without one, the log id stands in.
+    let a = post(&format!("{}/nope/x", gw.base()), &[AUTH], CHAT).await;
+    assert_eq!(
+        a.headers.get("cf-aig-event-id").unwrap().to_str().unwrap(),
+        a.log_id()
+    );
+    assert_eq!(fake.hits(), 0);
+}
+
+#[tokio::test]
 async fn only_post_starts_a_universal_or_unified_call() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;
