@@ -103,10 +103,13 @@ fn parse_route(path: &str) -> Result<Route<'_>, GatewayError> {
 /// Entry point for `ANY /v1/*`.
 pub async fn handle(State(app): State<App>, req: Request) -> Response {
     app.spinner().touch();
-    let mut slot = Some(Box::new(Exchange::new(
-        req.method().clone(),
-        req.uri().path(),
-    )));
+    let mut held = Held {
+        slot: Some(Box::new(Exchange::new(
+            req.method().clone(),
+            req.uri().path(),
+        ))),
+        queue: app.log_queue(),
+    };
     // Echoed on a refusal that comes before the directives are read (SPEC 2.5).
     let event_id = req
         .headers()
@@ -118,12 +121,13 @@ pub async fn handle(State(app): State<App>, req: Request) -> Response {
     let mut step = None;
     // The pipeline's state lives in one allocation, instead of being moved through every
     // layer of the router's futures.
-    let result = Box::pin(run(&app, req, &mut slot, &mut step)).await;
+    let result = Box::pin(run(&app, req, &mut held.slot, &mut step)).await;
     app.spinner().touch();
     match result {
         Ok(resp) => resp,
         Err(e) => {
-            let mut x = slot
+            let mut x = held
+                .slot
                 .take()
                 .unwrap_or_else(|| Box::new(Exchange::new(Method::GET, "")));
             x.status = e.error.kind.status().as_u16();
@@ -141,6 +145,35 @@ pub async fn handle(State(app): State<App>, req: Request) -> Response {
             app.log_queue()
                 .submit(Completed::new(x, capture, Outcome::Refused(label)));
             resp
+        }
+    }
+}
+
+/// The status recorded for a request whose client went away before the provider's answer
+/// began (nginx's "client closed request"; the record also says `cancelled`).
+pub const CLIENT_CLOSED: u16 = 499;
+
+/// The exchange of a request not yet answered. When the request is dropped with it still
+/// held (the client went away while the provider was being called, between retries, or while
+/// its rate limit was checked), the attempt is logged as cancelled: a call that reached a
+/// provider, and may be billed, does not vanish from the log.
+struct Held<'a> {
+    slot: Option<Box<Exchange>>,
+    queue: &'a crate::logpipe::LogQueue,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let Some(mut x) = self.slot.take() else {
+            return;
+        };
+        // Without a draft no call was under way (refused early, or between attempts).
+        if x.draft.is_some() {
+            if x.status == 0 {
+                x.status = CLIENT_CLOSED;
+            }
+            self.queue
+                .submit(Completed::new(x, Capture::default(), Outcome::Cancelled));
         }
     }
 }

@@ -269,6 +269,35 @@ async fn a_client_that_leaves_mid_stream_still_yields_a_cancelled_record() {
 }
 
 #[tokio::test]
+async fn a_client_that_leaves_before_the_answer_begins_still_yields_a_cancelled_record() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    fake.push_script(Script::new().delay(Duration::from_millis(1500)));
+    let url = format!("{}/grok/v1/chat/completions", gw.base());
+    let call = tokio::spawn(async move {
+        client()
+            .request(request(Method::POST, &url, &[AUTH], CHAT))
+            .await
+    });
+    // The provider has the request; the client gives up before its answer starts.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while fake.hits() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the call never reached the provider"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    call.abort();
+    let rows = gw.wait_for_logs("gw", 1).await;
+    assert_eq!(rows[0]["cancelled"], true, "{}", rows[0]);
+    assert_eq!(rows[0]["status_code"], 499, "{}", rows[0]);
+    assert_eq!(rows[0]["success"], false);
+    assert_eq!(rows[0]["provider"], "grok");
+    assert!(rows[0]["duration"].as_u64().unwrap() < 1500, "{}", rows[0]);
+}
+
+#[tokio::test]
 async fn metadata_event_id_and_custom_cost_are_recorded() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;
