@@ -179,13 +179,20 @@ impl Drop for Held<'_> {
 }
 
 /// `cf-aig-log-id`, `cf-aig-request-id`, `cf-aig-event-id` (and `cf-aig-step` for universal
-/// requests) on every answer (SPEC 2.5).
+/// requests) on every answer (SPEC 2.5). A single-step request's request id is its log id,
+/// retried or not; a universal request's is its first attempt's log id, the same whichever
+/// step answers.
 fn stamp_ids(headers: &mut HeaderMap, x: &Exchange, step: Option<u32>) {
     if let Ok(id) = HeaderValue::from_str(&x.log_id) {
+        if step.is_none() {
+            headers.insert(switchyard_core::headers::REQUEST_ID, id.clone());
+        }
         headers.insert(switchyard_core::headers::LOG_ID, id);
     }
-    if let Ok(id) = HeaderValue::from_str(&x.request_id) {
-        headers.insert(switchyard_core::headers::REQUEST_ID, id);
+    if step.is_some() {
+        if let Ok(id) = HeaderValue::from_str(&x.request_id) {
+            headers.insert(switchyard_core::headers::REQUEST_ID, id);
+        }
     }
     if let Ok(ev) = HeaderValue::from_str(x.event_id()) {
         headers.insert(switchyard_core::headers::EVENT_ID, ev);
