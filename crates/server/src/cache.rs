@@ -40,6 +40,9 @@ pub struct Plan {
     pub read: bool,
 }
 
+/// The longest an answer is kept, whatever TTL is asked for: one year.
+pub const MAX_TTL_SECS: u64 = 365 * 24 * 3600;
+
 /// The cache plan for a request, or `None` when caching does not apply: only GET and POST
 /// answers are cached (a PUT, PATCH or DELETE answered from the cache would not change
 /// anything at the provider).
@@ -56,8 +59,8 @@ pub fn plan(
     }
     let ttl = match d.cache_ttl {
         Some(0) => return None,
-        Some(n) => Duration::from_secs(n),
-        None if gateway.cache_ttl > 0 => Duration::from_secs(gateway.cache_ttl),
+        Some(n) => Duration::from_secs(n.min(MAX_TTL_SECS)),
+        None if gateway.cache_ttl > 0 => Duration::from_secs(gateway.cache_ttl.min(MAX_TTL_SECS)),
         None if d.cache_key.is_some() => KEY_ONLY_TTL,
         None => return None,
     };
@@ -324,6 +327,16 @@ mod tests {
                 .expect("plan")
                 .read
         );
+    }
+
+    #[test]
+    fn huge_ttls_are_capped() {
+        let d = Directives {
+            cache_ttl: Some(u64::MAX),
+            ..Default::default()
+        };
+        let p = plan(&d, &gw(0), "grok", &Method::POST, "/v1/x", b"{}").expect("plan");
+        assert_eq!(p.ttl, Duration::from_secs(MAX_TTL_SECS));
     }
 
     #[test]

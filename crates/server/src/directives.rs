@@ -133,10 +133,12 @@ fn text<'a>(h: &'a HeaderMap, name: &http::HeaderName) -> Result<Option<&'a str>
 fn uint(h: &HeaderMap, name: &http::HeaderName) -> Result<Option<u64>, ApiError> {
     match text(h, name)? {
         None => Ok(None),
-        Some(s) => s
-            .parse::<u64>()
-            .map(Some)
-            .map_err(|_| bad(name.as_str(), "expected a non-negative integer")),
+        // Digits too many to hold read as the largest number (every such setting is capped
+        // where it is used).
+        Some(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(Some(s.parse::<u64>().unwrap_or(u64::MAX)))
+        }
+        Some(_) => Err(bad(name.as_str(), "expected a non-negative integer")),
     }
 }
 
@@ -288,6 +290,18 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(name, HeaderValue::from_static(value));
         h
+    }
+
+    #[test]
+    fn numbers_too_big_to_hold_read_as_the_largest() {
+        let d = Directives::parse(&with("cf-aig-cache-ttl", "99999999999999999999")).expect("ok");
+        assert_eq!(d.cache_ttl, Some(u64::MAX));
+        let d = Directives::parse(&with("cf-aig-cache-ttl", "60")).expect("ok");
+        assert_eq!(d.cache_ttl, Some(60));
+        for bad in ["-1", "1e5", "0x10", "+5"] {
+            let h = with("cf-aig-cache-ttl", bad);
+            assert!(Directives::parse(&h).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
