@@ -65,6 +65,10 @@ pub struct Extracted {
     /// The model the answer names (`model`, Anthropic's `message.model`, Gemini's
     /// `modelVersion`), which may differ from the one requested.
     pub model: Option<String>,
+    /// Whether a stream reported an error after its successful status (Anthropic's and the
+    /// Responses API's `error` event, `response.failed`, or an OpenAI chunk holding only an
+    /// `error` object): the answer failed although its status said otherwise.
+    pub stream_failed: bool,
 }
 
 /// Reads usage and model from a response body.
@@ -376,6 +380,20 @@ fn parse_sse(acc: &mut Accumulator, head: &[&[u8]], tail: &[&[u8]], truncated: b
     acc.reports != before_tail
 }
 
+/// Whether a stream event's JSON data is an error report: a top-level `error` object (an
+/// OpenAI chunk), or `type` `error` or `response.failed` (Anthropic, the Responses API,
+/// when the event line was left out). Only called when the text mentions `"error"`.
+fn reports_error(data: &str) -> bool {
+    let Ok(Value::Object(o)) = serde_json::from_str::<Value>(data) else {
+        return false;
+    };
+    o.get("error").is_some_and(|e| e.is_object())
+        || matches!(
+            o.get("type").and_then(Value::as_str),
+            Some("error" | "response.failed")
+        )
+}
+
 fn concat<'a>(chunks: &[&'a [u8]]) -> Cow<'a, [u8]> {
     match chunks {
         [] => Cow::Borrowed(&[]),
@@ -392,6 +410,8 @@ struct Accumulator {
     model: Option<String>,
     /// Chat `completion_tokens` excludes reasoning on this provider when the numbers don't say.
     excludes_reasoning: bool,
+    /// A stream event reported an error.
+    stream_failed: bool,
 }
 
 enum Found {
@@ -451,6 +471,7 @@ impl Accumulator {
             found: None,
             reports: 0,
             model: None,
+            stream_failed: false,
             excludes_reasoning: p == "grok" || p == "xai",
         }
     }
@@ -464,6 +485,7 @@ impl Accumulator {
         Extracted {
             usage,
             model: self.model,
+            stream_failed: self.stream_failed,
         }
     }
 
@@ -482,6 +504,11 @@ impl Accumulator {
     /// One stream event: parsed only if it may carry what is still wanted.
     fn event(&mut self, event: &SseEvent) {
         let data = event.data.trim();
+        if matches!(event.event.as_deref(), Some("error" | "response.failed"))
+            || (data.starts_with('{') && data.contains("\"error\"") && reports_error(data))
+        {
+            self.stream_failed = true;
+        }
         if data.is_empty() || data == "[DONE]" || !data.starts_with(['{', '[']) {
             return;
         }
@@ -755,6 +782,25 @@ mod tests {
             &[Bytes::copy_from_slice(body.as_bytes())],
             &[],
         )
+    }
+
+    #[test]
+    fn streams_that_report_an_error_are_flagged() {
+        let sse = "text/event-stream";
+        let anthropic = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-x\",\"usage\":{\"input_tokens\":5}}}\n\nevent: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+        let x = one("anthropic", sse, anthropic);
+        assert!(x.stream_failed);
+        assert_eq!(x.usage.tokens_in, Some(5), "usage read so far still counts");
+        let openai = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\ndata: {\"error\":{\"message\":\"server had an error\",\"type\":\"server_error\"}}\n\n";
+        assert!(one("openai", sse, openai).stream_failed);
+        let responses =
+            "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{}}\n\n";
+        assert!(one("openai", sse, responses).stream_failed);
+        // Text that talks about errors is not an error.
+        let fine = "data: {\"choices\":[{\"delta\":{\"content\":\"the \\\"error\\\" key\"}}]}\n\ndata: {\"choices\":[],\"error_rate\":{\"error\":1}}\n\ndata: [DONE]\n\n";
+        assert!(!one("openai", sse, fine).stream_failed);
+        let json = r#"{"error":{"message":"bad"}}"#;
+        assert!(!one("openai", "application/json", json).stream_failed);
     }
 
     #[test]

@@ -347,8 +347,8 @@ impl Writer {
         let provider = exchange.provider.as_ref().map(|p| p.slug.clone());
         let content_type = response.content_type;
         let tail: Vec<Bytes> = capture.tail.iter().cloned().collect();
-        let (usage, answered_model) = if matches!(outcome, Outcome::Refused(_)) {
-            (Usage::default(), None)
+        let (usage, answered_model, stream_failed) = if matches!(outcome, Outcome::Refused(_)) {
+            (Usage::default(), None, false)
         } else {
             let x = extract_after(
                 &decoded,
@@ -357,7 +357,7 @@ impl Writer {
                 &capture.head,
                 &tail,
             );
-            (x.usage, x.model)
+            (x.usage, x.model, x.stream_failed)
         };
         let Some(draft) = exchange.draft else {
             // Refused before a provider was called: counted under what was resolved by then.
@@ -378,7 +378,10 @@ impl Writer {
             .as_deref()
             .and_then(|m| self.prices.lookup(&provider, m));
         let cached = exchange.cached;
-        let success = (200..400).contains(&exchange.status) && outcome != Outcome::UpstreamError;
+        // A stream that reported an error after its 200 failed, whatever its status said.
+        let success = (200..400).contains(&exchange.status)
+            && outcome != Outcome::UpstreamError
+            && !stream_failed;
         // A custom cost prices an answer; a failed request has none and costs nothing.
         let custom_cost = shared.directives.custom_cost.as_ref().filter(|_| success);
         let cost = if cached {

@@ -298,6 +298,31 @@ async fn a_client_that_leaves_before_the_answer_begins_still_yields_a_cancelled_
 }
 
 #[tokio::test]
+async fn a_stream_that_reports_an_error_is_logged_unsuccessful() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let sse = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-x\",\"usage\":{\"input_tokens\":7,\"output_tokens\":1}}}\n\n\
+               event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+    fake.push_script(Script::new().body(sse).stream(true));
+    let a = post(
+        &format!("{}/anthropic/v1/messages", gw.base()),
+        &[("x-api-key", "k"), ("anthropic-version", "2023-06-01")],
+        r#"{"model":"claude-x","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"Hi"}]}"#,
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert!(
+        String::from_utf8_lossy(&a.body).contains("overloaded_error"),
+        "relayed as sent"
+    );
+    let rows = gw.wait_for_logs("gw", 1).await;
+    let row = record_of(&rows, &a);
+    assert_eq!(row["status_code"], 200, "{row}");
+    assert_eq!(row["success"], false, "{row}");
+    assert_eq!(row["tokens_in"], 7, "what was used still counts: {row}");
+}
+
+#[tokio::test]
 async fn metadata_event_id_and_custom_cost_are_recorded() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;
