@@ -174,6 +174,34 @@ test('the dashboard shows a gateway\'s traffic, its logs with bodies, and edits 
   }
 });
 
+test('logs filter by metadata key and value', TEST_OPTS, async () => {
+  const account = `dash-${newNonce().slice(6, 18)}`;
+  const alice = await chat(account, 'gw', `hi ${newNonce()}`, { 'cf-aig-metadata': JSON.stringify({ user: 'alice', team: 'a' }) });
+  const bob = await chat(account, 'gw', `hi ${newNonce()}`, { 'cf-aig-metadata': JSON.stringify({ user: 'bob' }) });
+  await chat(account, 'gw', `hi ${newNonce()}`);
+  const dom = await openDashboard(`?account=${account}&gateway=gw&view=logs`);
+  const { document: doc } = dom.window;
+  try {
+    await until('the three logs', () => rows(doc, '#logs').filter((r) => r.dataset.id).length === 3);
+    const form = doc.querySelector('#log-filters');
+    const shown = () => rows(doc, '#logs').filter((r) => r.dataset.id).map((r) => r.dataset.id).sort();
+    form.elements.metadata_key.value = 'user';
+    form.dispatchEvent(new dom.window.Event('submit', { cancelable: true }));
+    await until('the two with a user', () => shown().length === 2);
+    assert.deepEqual(shown(), [alice.logId, bob.logId].sort());
+    form.elements.metadata_value.value = 'alice';
+    form.dispatchEvent(new dom.window.Event('submit', { cancelable: true }));
+    await until('alice alone', () => shown().length === 1);
+    assert.deepEqual(shown(), [alice.logId]);
+    form.elements.metadata_key.value = '';
+    form.elements.metadata_value.value = 'nobody';
+    form.dispatchEvent(new dom.window.Event('submit', { cancelable: true }));
+    await until('no match', () => shown().length === 0);
+  } finally {
+    dom.window.close();
+  }
+});
+
 test('the dashboard lists accounts and explains an account without gateways', TEST_OPTS, async () => {
   const account = `dash-${newNonce().slice(6, 18)}`;
   await chat(account, 'gw', `hi ${newNonce()}`);

@@ -415,8 +415,15 @@ function logFilters() {
     const v = localToIso(form.elements[name].value, name === 'end_date');
     if (v) p.set(name, v);
   }
+  // Status and metadata go in the `filters` array (a record matches when every one holds).
+  const filters = [];
   const status = form.elements.status_code.value.trim();
-  if (status) p.set('filters', JSON.stringify([{ key: 'status_code', operator: 'eq', value: [Number(status)] }]));
+  if (status) filters.push({ key: 'status_code', operator: 'eq', value: [Number(status)] });
+  for (const key of ['metadata.key', 'metadata.value']) {
+    const v = form.elements[key.replace('.', '_')].value.trim();
+    if (v) filters.push({ key, operator: 'eq', value: [v] });
+  }
+  if (filters.length) p.set('filters', JSON.stringify(filters));
   return p;
 }
 
