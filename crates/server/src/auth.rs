@@ -26,7 +26,12 @@ pub async fn is_valid(app: &App, account: &str, token: &str) -> bool {
     found || app.tokens().is_valid(app.store(), account, token).await
 }
 
-/// Checks the gateway credential; strips provider-slot gateway tokens from the calls.
+/// Checks the gateway credential of every call; strips provider-slot gateway tokens.
+///
+/// A call's token is its step's `cf-aig-authorization` (universal), else the request's; a
+/// call with neither may carry a gateway token in its provider's auth header. With
+/// `authentication = true` every call must hold a valid one, so nothing is sent unless the
+/// whole request is allowed.
 pub async fn authenticate(
     app: &App,
     gateway: &GatewaySettings,
@@ -34,25 +39,40 @@ pub async fn authenticate(
     calls: &mut [Call],
 ) -> Result<(), ApiError> {
     let account = gateway.account_id.as_str();
-    let mut valid = match outer_token {
+    let outer_valid = match outer_token {
         Some(t) => is_valid(app, account, t).await,
         None => false,
     };
-    if outer_token.is_none() {
-        for call in calls.iter_mut() {
-            let slot = shape::slot_credential(&call.provider, &call.headers).map(str::to_owned);
-            if let Some(slot) = slot {
-                if is_valid(app, account, &slot).await {
-                    call.headers.remove(call.provider.auth.header());
-                    valid = true;
+    let mut all_valid = true;
+    let mut any_token = outer_token.is_some();
+    for call in calls.iter_mut() {
+        let token = match &call.directives {
+            Some(d) => d.gateway_token.as_deref(),
+            None => outer_token,
+        };
+        let valid = match token {
+            Some(t) if Some(t) == outer_token => outer_valid,
+            Some(t) => {
+                any_token = true;
+                is_valid(app, account, t).await
+            }
+            None => {
+                let slot = shape::slot_credential(&call.provider, &call.headers).map(str::to_owned);
+                match slot {
+                    Some(slot) if is_valid(app, account, &slot).await => {
+                        call.headers.remove(call.provider.auth.header());
+                        true
+                    }
+                    _ => false,
                 }
             }
-        }
+        };
+        all_valid &= valid;
     }
-    if gateway.authentication && !valid {
+    if gateway.authentication && !all_valid {
         return Err(ApiError::new(
             ErrorKind::Unauthenticated,
-            if outer_token.is_some() {
+            if any_token {
                 "invalid cf-aig-authorization token for this gateway"
             } else {
                 "this gateway requires authentication: send cf-aig-authorization: Bearer {token}"

@@ -244,11 +244,12 @@ impl Directives {
     }
 
     /// A universal step's directives: the step's own `cf-aig-*` headers over the request's
-    /// (SPEC 2.4 precedence). `None` when the step sets none of them, so the request's apply
-    /// as they are. `cf-aig-authorization` is the request's only; caching does not apply to
-    /// steps; attempt settings are handled apart ([`AttemptHeaders`]).
+    /// (SPEC 2.4 precedence), `cf-aig-authorization` included. `None` when the step sets none
+    /// of them, so the request's apply as they are. Caching does not apply to steps; attempt
+    /// settings are handled apart ([`AttemptHeaders`]).
     pub fn for_step(&self, step: &HeaderMap) -> Result<Option<Directives>, ApiError> {
         let own = [
+            &headers::AUTHORIZATION,
             &headers::COLLECT_LOG,
             &headers::COLLECT_LOG_PAYLOAD,
             &headers::METADATA,
@@ -269,6 +270,7 @@ impl Directives {
         merged.event_id = s.event_id.or_else(|| self.event_id.clone());
         merged.custom_cost = s.custom_cost.or(self.custom_cost);
         merged.byok_alias = s.byok_alias.or_else(|| self.byok_alias.clone());
+        merged.gateway_token = s.gateway_token.or_else(|| self.gateway_token.clone());
         Ok(Some(merged))
     }
 }

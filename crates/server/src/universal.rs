@@ -4,8 +4,9 @@
 //! A step's `headers` are added to the request's own end-to-end headers (replacing those of
 //! the same name). Its `cf-aig-*` headers win over the request's for that step: timeout and
 //! retries (also from its `config`), and the log's event id, metadata, custom cost and
-//! collection, and the stored-key alias. `cf-aig-authorization` is read from the outer request
-//! only; steps are never cached.
+//! collection, the stored-key alias, and `cf-aig-authorization` (on a gateway with
+//! authentication every step must hold a valid token, its own or the request's). Steps are
+//! never cached.
 //!
 //! The request's own credentials (`Authorization`, `x-api-key`, `x-goog-api-key`, cookies and
 //! the like) reach no step: steps usually name different providers, and one provider's key

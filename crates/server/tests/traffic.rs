@@ -521,6 +521,52 @@ async fn malformed_universal_bodies_are_refused() {
 }
 
 #[tokio::test]
+async fn a_steps_own_gateway_token_counts_and_every_step_needs_one() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, AUTHED).await;
+    let chat = json!({"model":"m","messages":[{"role":"user","content":"Hi"}]});
+    let step = |token: Option<&str>| {
+        let mut headers = json!({"authorization": "Bearer k"});
+        if let Some(t) = token {
+            headers["cf-aig-authorization"] = json!(format!("Bearer {t}"));
+        }
+        json!({"provider":"grok","endpoint":"chat/completions","headers":headers,"query":chat})
+    };
+    // The token only in the step's headers.
+    let a = post(
+        &gw.base(),
+        &[],
+        &json!([step(Some("gw-token-1"))]).to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert!(fake
+        .last_request()
+        .unwrap()
+        .headers
+        .get("cf-aig-authorization")
+        .is_none());
+    let sent = fake.hits();
+    // A step's wrong token wins over the request's good one; nothing is sent.
+    let a = post(
+        &gw.base(),
+        &[("cf-aig-authorization", "Bearer gw-token-1")],
+        &json!([step(None), step(Some("wrong"))]).to_string(),
+    )
+    .await;
+    a.assert_gateway_error(401, 2009);
+    // One step without any token fails the request too.
+    let a = post(
+        &gw.base(),
+        &[],
+        &json!([step(Some("gw-token-1")), step(None)]).to_string(),
+    )
+    .await;
+    a.assert_gateway_error(401, 2009);
+    assert_eq!(fake.hits(), sent, "nothing sent for a refused request");
+}
+
+#[tokio::test]
 async fn early_refusals_echo_the_callers_event_id() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, AUTHED).await;
