@@ -310,6 +310,19 @@ impl Writer {
                     batch.clear();
                     return;
                 }
+                Err(e) if e.is_rejection() => {
+                    // The database refuses something in the batch itself: retrying it whole
+                    // would fail forever and hold up every later record. Each record is
+                    // written alone; one refused alone is dropped (counted), the rest stored.
+                    tracing::warn!(error = %e, records = batch.len(), "the database refused a batch of log records; writing them one by one");
+                    self.write_one_by_one(batch).await;
+                    if batch.is_empty() {
+                        self.gate.set_healthy(true);
+                        return;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
                 Err(e) => {
                     self.gate.set_healthy(false);
                     self.metrics.log_write_failed();
@@ -319,6 +332,28 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Writes `batch` record by record after the database refused it whole; leaves in it the
+    /// records that failed for another reason than being refused (to be retried).
+    async fn write_one_by_one(&self, batch: &mut Vec<PendingLog>) {
+        let mut kept = Vec::new();
+        for pending in batch.drain(..) {
+            let started = Instant::now();
+            match self.store.write_batch(std::slice::from_ref(&pending)).await {
+                Ok(outcome) => {
+                    self.metrics
+                        .log_batch(outcome.written, outcome.skipped, started.elapsed());
+                }
+                Err(e) if e.is_rejection() => {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.log_write_failed();
+                    tracing::error!(error = %e, id = %pending.record.id, "the database refused a log record; it is dropped");
+                }
+                Err(_) => kept.push(pending),
+            }
+        }
+        *batch = kept;
     }
 
     /// Usage, cost and the record of one exchange; `None` when nothing is to be stored (a
@@ -371,9 +406,22 @@ impl Writer {
         };
         let shared = draft.shared;
         let provider = provider.unwrap_or_default();
-        let model = answered_model.or(draft.requested_model).or_else(|| {
-            crate::shape::peek_model(shared.request_content_type.as_deref(), &draft.request_body)
-        });
+        let model = answered_model
+            .or(draft.requested_model)
+            .or_else(|| {
+                crate::shape::peek_model(
+                    shared.request_content_type.as_deref(),
+                    &draft.request_body,
+                )
+            })
+            // A model name comes from a body: text PostgreSQL cannot store (NUL) is replaced.
+            .map(|m| {
+                if m.contains('\0') {
+                    m.replace('\0', "\u{fffd}")
+                } else {
+                    m
+                }
+            });
         let price = model
             .as_deref()
             .and_then(|m| self.prices.lookup(&provider, m));

@@ -323,6 +323,28 @@ async fn a_stream_that_reports_an_error_is_logged_unsuccessful() {
 }
 
 #[tokio::test]
+async fn a_model_name_postgres_cannot_store_holds_up_no_record() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start_with_database(&fake, &postgres_url(), "").await;
+    let account = format!("nul-{}", uuid::Uuid::now_v7().simple());
+    let url = format!("{}/grok/v1/chat/completions", gw.base_for(&account, "gw"));
+    let odd = post(
+        &url,
+        &[AUTH],
+        r#"{"model":"grok\u0000beta","messages":[{"role":"user","content":"Hi"}]}"#,
+    )
+    .await;
+    let plain = post(&url, &[AUTH], CHAT).await;
+    assert_eq!(plain.status, 200);
+    let rows = gw
+        .wait_for_logs_in(&account, "gw", 2, Duration::from_secs(10))
+        .await;
+    let stored = record_of(&rows, &odd);
+    assert_eq!(stored["model"], "grok\u{fffd}beta", "{stored}");
+    record_of(&rows, &plain);
+}
+
+#[tokio::test]
 async fn metadata_event_id_and_custom_cost_are_recorded() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;

@@ -76,6 +76,29 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the database refused the data itself (a value it cannot store, a constraint):
+    /// writing the same rows again fails the same way, unlike a lost connection, a timeout or
+    /// a busy lock, which pass.
+    pub fn is_rejection(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        if !matches!(db.kind(), sqlx::error::ErrorKind::Other) {
+            return true;
+        }
+        let code = db.code().unwrap_or_default();
+        match db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+            // Classes 22 (data exception, e.g. a NUL character in text) and 23 (integrity).
+            Some(_) => code.starts_with("22") || code.starts_with("23"),
+            // SQLite: TOOBIG (18), CONSTRAINT (19), MISMATCH (20), extended codes included.
+            None => code
+                .parse::<i32>()
+                .is_ok_and(|c| matches!(c & 0xff, 18..=20)),
+        }
+    }
+}
+
+impl StoreError {
     /// Maps a unique-constraint violation to [`StoreError::Conflict`] with `what`.
     pub(crate) fn from_insert(e: sqlx::Error, what: impl FnOnce() -> String) -> Self {
         match &e {

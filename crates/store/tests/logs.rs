@@ -1447,3 +1447,37 @@ async fn postgres_concurrent_writers() {
     let two = common::postgres().await;
     concurrent_writers([one, two]).await;
 }
+
+/// A record PostgreSQL cannot store (a NUL character in text) is refused as such: the error
+/// says retrying the same rows cannot help, which the log writer needs to tell a poison
+/// record from a lost connection. SQLite stores it.
+#[tokio::test]
+async fn postgres_refuses_text_it_cannot_store_as_a_rejection() {
+    let store = common::postgres().await;
+    let a = unique_account("nul");
+    let g = gw("main");
+    let mut bad = record(&a, &g, 1, &at("2026-01-01T00:00:00Z", 0.0));
+    bad.model = Some("a\0b".into());
+    let err = store
+        .write_batch(&pending(&[bad.clone()], None))
+        .await
+        .expect_err("PostgreSQL refuses NUL in text");
+    assert!(err.is_rejection(), "{err}");
+    // The same batch without the bad record goes in.
+    let good = record(&a, &g, 2, &at("2026-01-01T00:00:00Z", 1.0));
+    let out = store.write_batch(&pending(&[good], None)).await.unwrap();
+    assert_eq!(out.written, 1);
+    let (sqlite, _dir) = common::sqlite().await;
+    assert_eq!(
+        sqlite
+            .write_batch(&pending(&[bad], None))
+            .await
+            .unwrap()
+            .written,
+        1
+    );
+    // A database that cannot be reached, or is too busy, is not a rejection.
+    for e in [sqlx::Error::PoolTimedOut, sqlx::Error::WorkerCrashed] {
+        assert!(!switchyard_store::StoreError::Database(e).is_rejection());
+    }
+}
