@@ -57,6 +57,10 @@ pub const MAX_PER_PAGE: u32 = 100;
 /// The largest `limit` of a delete (Cloudflare's documented maximum).
 pub const MAX_DELETE_LIMIT: u64 = 10_000;
 
+/// The most filter values one query may carry (each is a bound parameter; SQLite allows
+/// fewer than 1,000 per statement in some builds).
+pub const MAX_FILTER_VALUES: usize = 500;
+
 /// A query parameter that could not be used. The message is meant for the API client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid query parameter '{param}': {message}")]
@@ -318,6 +322,19 @@ impl LogFilter {
         for (i, mut p) in indexed {
             p.values.sort_by_key(|(k, _)| *k);
             filter.conditions.push(finish(&format!("filters[{i}]"), p)?);
+        }
+        let values: usize = filter.conditions.iter().map(|c| c.values.len()).sum();
+        if values > MAX_FILTER_VALUES {
+            return Err(QueryError::new(
+                "filters",
+                format!("at most {MAX_FILTER_VALUES} values in all (got {values})"),
+            ));
+        }
+        if filter.search.as_deref().is_some_and(|s| s.contains('\0')) {
+            return Err(QueryError::new(
+                "search",
+                "must not contain a NUL character",
+            ));
         }
         Ok(filter)
     }
@@ -587,6 +604,9 @@ pub fn normalize_value(key: FilterKey, op: Op, v: Value) -> Result<Value, String
             op.as_str(),
             key.as_str()
         ));
+    }
+    if matches!(&v, Value::String(s) if s.contains('\0')) {
+        return Err("a value must not contain a NUL character".into());
     }
     if key.kind() == KeyKind::Unrecorded {
         return match v {

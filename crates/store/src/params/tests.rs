@@ -464,3 +464,24 @@ fn deletes_take_limit_and_order() {
         LogFilter::from_query_pairs(&same).unwrap()
     );
 }
+
+#[test]
+fn too_many_values_and_nul_characters_are_refused() {
+    let values = |n: usize| {
+        let v: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
+        json!([{"key": "model", "operator": "eq", "value": v}]).to_string()
+    };
+    assert!(filter(&[("filters", &values(MAX_FILTER_VALUES))]).is_ok());
+    let e = filter(&[("filters", &values(MAX_FILTER_VALUES + 1))]).unwrap_err();
+    assert_eq!(e.param, "filters");
+    for q in [
+        vec![("search", "a\0b")],
+        vec![("model", "a\0b")],
+        vec![(
+            "filters",
+            r#"[{"key":"model","operator":"eq","value":["a\u0000b"]}]"#,
+        )],
+    ] {
+        assert!(filter(&q).is_err(), "{q:?}");
+    }
+}
