@@ -104,6 +104,15 @@ pub enum ConfigError {
 
 fn database_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let s = String::deserialize(d)?;
+    let sqlite_path = s
+        .strip_prefix("sqlite://")
+        .or_else(|| s.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or(""));
+    if sqlite_path == Some("") {
+        return Err(serde::de::Error::custom(
+            "database: a sqlite URL needs a file path (sqlite://PATH) or sqlite::memory:",
+        ));
+    }
     if s.starts_with("sqlite:") || s.starts_with("postgres://") || s.starts_with("postgresql://") {
         Ok(Some(s))
     } else {
@@ -356,6 +365,36 @@ impl Config {
             s.retry_max_attempts = g.retry_max_attempts.unwrap_or(s.retry_max_attempts);
             s.retry_delay = g.retry_delay.unwrap_or(s.retry_delay);
             s.retry_backoff = g.retry_backoff.unwrap_or(s.retry_backoff);
+            // The control plane's bounds, so a gateway reads the same whichever way it was set.
+            let bounds = [
+                ("cache_ttl", s.cache_ttl, 0, u64::from(u32::MAX)),
+                (
+                    "rate_limiting_interval",
+                    s.rate_limiting_interval,
+                    0,
+                    86_400,
+                ),
+                (
+                    "log_management",
+                    s.log_management.unwrap_or(0),
+                    0,
+                    10_000_000,
+                ),
+                ("retry_max_attempts", u64::from(s.retry_max_attempts), 1, 5),
+                ("retry_delay", s.retry_delay, 0, 5_000),
+            ];
+            for (name, value, lo, hi) in bounds {
+                if !(lo..=hi).contains(&value) {
+                    return Err(format!(
+                        "[[gateways]] (line {line}): {name} = {value} is out of range ({lo} to {hi})"
+                    ));
+                }
+            }
+            if s.rate_limiting_interval == 0 && s.rate_limiting_limit > 0 {
+                return Err(format!(
+                    "[[gateways]] (line {line}): rate_limiting_interval must be at least 1 with a rate limit"
+                ));
+            }
             gateways.push(s);
         }
 
@@ -585,11 +624,27 @@ key = "xai-..."
         let e = err("[providers.grok]\nbase_url = \"ftp://x\"\n");
         assert!(e.contains("grok") && e.contains("line 2"), "{e}");
 
+        for empty in ["sqlite://", "sqlite:", "sqlite://?mode=rwc"] {
+            let e = err(&format!("database = \"{empty}\"\n"));
+            assert!(e.contains("file path"), "{empty}: {e}");
+        }
+        assert!(Config::parse("database = \"sqlite::memory:\"\n").is_ok());
         let e = err("database = \"mysql://x\"\n");
         assert!(e.contains("database") && e.contains("line 1"), "{e}");
 
         let e = err("[[gateways]]\naccount_id = \"a\"\nid = \"g\"\nretry_max_attempts = 9\n");
         assert!(e.contains("line 4"), "{e}");
+        for (key, value) in [
+            ("rate_limiting_interval", "100000"),
+            ("log_management", "20000000"),
+        ] {
+            let e = err(&format!(
+                "[[gateways]]\naccount_id = \"a\"\nid = \"g\"\n{key} = {value}\n"
+            ));
+            assert!(e.contains(key) && e.contains("out of range"), "{key}: {e}");
+        }
+        let e = err("[[gateways]]\naccount_id = \"a\"\nid = \"g\"\nrate_limiting_limit = 5\nrate_limiting_interval = 0\n");
+        assert!(e.contains("rate_limiting_interval"), "{e}");
 
         let e = err("\n\n[[provider_keys]]\naccount_id = \"a\"\ngateway_id = \"g\"\nprovider = \"nope\"\nkey = \"k\"\n");
         assert!(e.contains("line 6") && e.contains("nope"), "{e}");
