@@ -79,6 +79,37 @@ async fn control_plane_custom_providers_crud_and_use() {
     let rows = gw.wait_for_logs("gw", 2).await;
     assert_eq!(rows[0]["provider"], "custom-my-llm");
 
+    // A stored key for it, used by a call that brings none.
+    let k = cp_send(
+        Method::POST,
+        &gw.cp("/gateways/gw/provider_configs"),
+        json!({"provider_slug":"custom-my-llm","secret":"sk-custom-stored"}),
+    )
+    .await;
+    assert_eq!(k.status, 200, "{}", String::from_utf8_lossy(&k.body));
+    let a = post(
+        &format!("{}/custom-my-llm/chat/completions", gw.base()),
+        &[],
+        CHAT,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(
+        fake.last_request()
+            .unwrap()
+            .headers
+            .get("authorization")
+            .unwrap(),
+        "Bearer sk-custom-stored"
+    );
+    let unknown = cp_send(
+        Method::POST,
+        &gw.cp("/gateways/gw/provider_configs"),
+        json!({"provider_slug":"custom-nobody","secret":"x"}),
+    )
+    .await;
+    assert_eq!(unknown.status, 400);
+
     // Duplicate slug, bad URL, unknown id.
     let dup = cp_send(
         Method::POST,

@@ -92,7 +92,12 @@ pub async fn create(
         }
     }
     let provider = provider.ok_or_else(|| CpError::invalid("'provider_slug' is required"))?;
-    if app.catalog().get(&provider).is_none() {
+    // The catalog's providers, and the account's own custom providers (`custom-{slug}`).
+    let known = app.catalog().get(&provider).is_some()
+        || crate::custom::provider(&app, a.as_str(), &provider)
+            .await
+            .is_ok_and(|p| p.is_some());
+    if !known {
         return Err(CpError::invalid(format!("unknown provider '{provider}'")));
     }
     let secret = secret.ok_or_else(|| CpError::invalid("'secret' is required"))?;
