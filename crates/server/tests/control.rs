@@ -86,6 +86,42 @@ async fn gateway_crud_with_the_cloudflare_envelope() {
     assert_eq!(gone.json()["success"], false);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_updates_of_different_settings_both_take_effect() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    cp_send(Method::POST, &gw.cp("/gateways"), json!({"id":"g1"})).await;
+    let url = gw.cp("/gateways/g1");
+    for i in 0..10u64 {
+        let (one, two) = tokio::join!(
+            cp_send(Method::PUT, &url, json!({"cache_ttl": 100 + i})),
+            cp_send(Method::PUT, &url, json!({"retry_delay": 200 + i})),
+        );
+        assert_eq!((one.status.as_u16(), two.status.as_u16()), (200, 200));
+        let now = send(Method::GET, &url, &[], "").await.json();
+        assert_eq!(now["result"]["cache_ttl"], 100 + i, "{now}");
+        assert_eq!(now["result"]["retry_delay"], 200 + i, "{now}");
+    }
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_gets_the_envelope_too() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let big = format!("{{\"id\":\"g1\",\"pad\":\"{}\"}}", "x".repeat(3 << 20));
+    let a = send(
+        Method::POST,
+        &gw.cp("/gateways"),
+        &[("content-type", "application/json")],
+        big,
+    )
+    .await;
+    assert_eq!(a.status, 413);
+    let j = a.json();
+    assert_eq!(j["success"], false, "{j}");
+    assert_eq!(j["errors"][0]["code"], 1002, "{j}");
+}
+
 #[tokio::test]
 async fn bad_control_plane_input_gets_the_envelope_never_a_500() {
     let fake = FakeProvider::start().await;

@@ -53,6 +53,19 @@ macro_rules! impl_gateway_store {
                 Ok(())
             }
 
+            async fn replace_gateway_if(
+                &self,
+                g: &switchyard_core::GatewaySettings,
+                read_at: &str,
+            ) -> Result<bool, $crate::StoreError> {
+                let mut args = $crate::sql::gateway_args(g);
+                args.push($crate::sql::Arg::Text(read_at.to_owned()));
+                let done = $bind(sqlx::query(&$crate::sql::gateway_sql($d).replace_if), &args)
+                    .execute(&self.$write)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn list_gateways(
                 &self,
                 account: &switchyard_core::AccountId,

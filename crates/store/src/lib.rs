@@ -127,6 +127,14 @@ pub trait GatewayStore: Send + Sync + 'static {
     /// Inserts or replaces `g` (keeping the stored `created_at` when replacing).
     async fn put_gateway(&self, g: &GatewaySettings) -> Result<(), StoreError>;
 
+    /// Replaces the stored gateway with `g` only if its `modified_at` is still `read_at`;
+    /// whether it did (false: changed meanwhile, or gone).
+    async fn replace_gateway_if(
+        &self,
+        g: &GatewaySettings,
+        read_at: &str,
+    ) -> Result<bool, StoreError>;
+
     /// Every gateway of an account, ordered by id.
     async fn list_gateways(&self, account: &AccountId) -> Result<Vec<GatewaySettings>, StoreError>;
 

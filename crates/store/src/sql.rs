@@ -696,6 +696,10 @@ pub(crate) struct GatewaySql {
     /// before it touches rollups, so the two queue instead of deadlocking (SQLite's write
     /// lock is taken whole).
     pub purge: Vec<String>,
+    /// Replaces every setting of an existing gateway if its `modified_at` is still the one
+    /// read (args: [`gateway_args`], then that `modified_at`): a read-modify-write that
+    /// lost a race changes nothing and is tried again.
+    pub replace_if: String,
 }
 
 /// The arguments that name one gateway (account, id): gateway lookups and its stored keys.
@@ -745,7 +749,27 @@ pub(crate) fn gateway_sql(d: Dialect) -> GatewaySql {
             p[0], p[1]
         ),
         purge: purge_sql(d, &p[0], &p[1]),
+        replace_if: replace_if_sql(d),
     }
+}
+
+fn replace_if_sql(d: Dialect) -> String {
+    let sigil = match d {
+        Dialect::Sqlite => '?',
+        Dialect::Postgres => '$',
+    };
+    let columns: Vec<&str> = GATEWAY_COLUMNS.split(',').map(str::trim).collect();
+    let set: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !matches!(**c, "account_id" | "id" | "created_at"))
+        .map(|(n, c)| format!("{c} = {sigil}{}", n + 1))
+        .collect();
+    format!(
+        "UPDATE gateways SET {} WHERE account_id = {sigil}1 AND id = {sigil}2 AND modified_at = {sigil}{}",
+        set.join(", "),
+        columns.len() + 1
+    )
 }
 
 fn purge_sql(d: Dialect, a: &str, g: &str) -> Vec<String> {

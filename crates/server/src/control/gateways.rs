@@ -240,16 +240,35 @@ pub async fn update(
     Path((acct, gw)): Path<(String, String)>,
     body: Bytes,
 ) -> CpResult {
-    let (a, id, mut g) = existing(&app, &acct, &gw).await?;
     let body = json_object(&body)?;
-    if let Some(v) = body.get("id") {
-        if v.as_str() != Some(id.as_str()) {
-            return Err(CpError::invalid("'id' cannot be changed"));
+    // Read, change, write back only if nobody wrote in between (else read again): two
+    // updates of different settings at the same moment both take effect.
+    let mut tries = 0;
+    let (a, id) = loop {
+        let (a, id, mut g) = existing(&app, &acct, &gw).await?;
+        if let Some(v) = body.get("id") {
+            if v.as_str() != Some(id.as_str()) {
+                return Err(CpError::invalid("'id' cannot be changed"));
+            }
         }
-    }
-    apply(&mut g, &body)?;
-    g.modified_at = clock::now_rfc3339();
-    app.store().put_gateway(&g).await?;
+        let read_at = g.modified_at.clone();
+        apply(&mut g, &body)?;
+        g.modified_at = clock::now_rfc3339();
+        if g.modified_at == read_at {
+            // Written within the clock's resolution of the last change: a later instant.
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            g.modified_at = clock::now_rfc3339();
+        }
+        if app.store().replace_gateway_if(&g, &read_at).await? {
+            break (a, id);
+        }
+        tries += 1;
+        if tries == 20 {
+            return Err(CpError::conflict(
+                "the gateway kept changing while this update was applied; try again",
+            ));
+        }
+    };
     app.gateways().invalidate(a.as_str(), id.as_str());
     let stored = app
         .store()

@@ -249,7 +249,34 @@ pub fn router(app: App) -> Router<App> {
         .method_not_allowed_fallback(|method: http::Method| async move {
             CpError::method_not_allowed(&method).into_response()
         })
+        .layer(axum::middleware::map_response(envelope_bare_errors))
         .layer(axum::middleware::from_fn_with_state(app, admin_auth))
+}
+
+/// An error answered before a handler ran (an extractor's rejection, such as a body over the
+/// limit: 413 in plain text) gets the envelope like every other control-plane error.
+async fn envelope_bare_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let json = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    CpError {
+        status,
+        code: if status.is_server_error() {
+            codes::INTERNAL
+        } else {
+            codes::INVALID
+        },
+        message: status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_owned(),
+    }
+    .into_response()
 }
 
 async fn no_route() -> Response {
