@@ -127,6 +127,13 @@ async fn control_plane_custom_providers_crud_and_use() {
     .await;
     assert_eq!(bad.status, 400);
     assert_eq!(bad.json()["errors"][0]["code"], 1002);
+    let prefixed = cp_send(
+        Method::POST,
+        &url,
+        json!({"name":"x","slug":"custom-dup","base_url":"https://a.example"}),
+    )
+    .await;
+    assert_eq!(prefixed.status, 400, "the slug is given without its prefix");
     let missing = send(Method::GET, &gw.cp("/custom-providers/nope"), &[], "").await;
     assert_eq!(missing.status, 404);
     assert_eq!(missing.json()["errors"][0]["code"], 1004);

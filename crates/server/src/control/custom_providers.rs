@@ -76,10 +76,17 @@ fn apply(p: &mut CustomProvider, body: &Map<String, Value>) -> Result<(), CpErro
             "id" => {}
             "name" => match v {
                 Value::String(s) if !s.trim().is_empty() && s.len() <= 256 => p.name = s.clone(),
-                _ => return Err(CpError::invalid("'name' must be a non-empty string")),
+                _ => {
+                    return Err(CpError::invalid(
+                        "'name' must be a non-empty string of at most 256 bytes",
+                    ))
+                }
             },
             "slug" => match v {
-                Value::String(s) if valid_slug(s) => p.slug = s.clone(),
+                // `custom-x` would be reachable only as `custom-custom-x`.
+                Value::String(s) if valid_slug(s) && !s.starts_with("custom-") => {
+                    p.slug = s.clone()
+                }
                 _ => {
                     return Err(CpError::invalid(
                         "'slug' must be 1-64 lowercase letters, digits or '-' (without the custom- prefix)",
