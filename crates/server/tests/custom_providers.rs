@@ -176,3 +176,34 @@ async fn control_plane_custom_providers_crud_and_use() {
     a.assert_gateway_error(400, 2008);
     assert_eq!(fake.hits(), hits);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_updates_of_different_fields_both_take_effect() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let created = cp_send(
+        Method::POST,
+        &gw.cp("/custom-providers"),
+        json!({"name":"n","slug":"race","base_url":"https://a.example"}),
+    )
+    .await
+    .json();
+    let url = gw.cp(&format!(
+        "/custom-providers/{}",
+        created["result"]["id"].as_str().unwrap()
+    ));
+    for i in 0..10 {
+        let (one, two) = tokio::join!(
+            cp_send(Method::PATCH, &url, json!({"name": format!("name-{i}")})),
+            cp_send(
+                Method::PATCH,
+                &url,
+                json!({"description": format!("d-{i}")})
+            ),
+        );
+        assert_eq!((one.status.as_u16(), two.status.as_u16()), (200, 200));
+        let now = send(Method::GET, &url, &[], "").await.json();
+        assert_eq!(now["result"]["name"], format!("name-{i}"), "{now}");
+        assert_eq!(now["result"]["description"], format!("d-{i}"), "{now}");
+    }
+}

@@ -44,9 +44,14 @@ pub trait CustomProviderStore: Send + Sync + 'static {
         account: &AccountId,
         slug: &str,
     ) -> Result<Option<CustomProvider>, StoreError>;
-    /// Replaces every field but `id`, `account_id` and `created_at`; false when absent.
-    /// `StoreError::Conflict` when the new slug is taken.
-    async fn update_custom_provider(&self, p: &CustomProvider) -> Result<bool, StoreError>;
+    /// Replaces every field but `id`, `account_id` and `created_at`, if the stored
+    /// `modified_at` is still `read_at` (the one read before changing it); false when absent
+    /// or changed meanwhile. `StoreError::Conflict` when the new slug is taken.
+    async fn update_custom_provider(
+        &self,
+        p: &CustomProvider,
+        read_at: &str,
+    ) -> Result<bool, StoreError>;
     async fn delete_custom_provider(
         &self,
         account: &AccountId,
@@ -130,10 +135,14 @@ macro_rules! backend {
                 row.as_ref().map(row_to).transpose()
             }
 
-            async fn update_custom_provider(&self, p: &CustomProvider) -> Result<bool, StoreError> {
+            async fn update_custom_provider(
+                &self,
+                p: &CustomProvider,
+                read_at: &str,
+            ) -> Result<bool, StoreError> {
                 let sql = format!(
-                    "UPDATE custom_providers SET slug = {}, name = {}, base_url = {}, enable = {}, description = {}, link = {}, modified_at = {} WHERE account_id = {} AND id = {}",
-                    $ph(1), $ph(2), $ph(3), $ph(4), $ph(5), $ph(6), $ph(7), $ph(8), $ph(9)
+                    "UPDATE custom_providers SET slug = {}, name = {}, base_url = {}, enable = {}, description = {}, link = {}, modified_at = {} WHERE account_id = {} AND id = {} AND modified_at = {}",
+                    $ph(1), $ph(2), $ph(3), $ph(4), $ph(5), $ph(6), $ph(7), $ph(8), $ph(9), $ph(10)
                 );
                 let done = sqlx::query(&sql)
                     .bind(&p.slug)
@@ -145,6 +154,7 @@ macro_rules! backend {
                     .bind(&p.modified_at)
                     .bind(p.account_id.as_str())
                     .bind(&p.id)
+                    .bind(read_at)
                     .execute(self.$pool())
                     .await
                     .map_err(|e| conflict(e, &p.slug))?;

@@ -68,7 +68,17 @@ async fn suite(store: Store) {
     changed.enable = false;
     changed.base_url = "https://other.example".into();
     changed.modified_at = "2026-02-01T00:00:00Z".into();
-    assert!(store.update_custom_provider(&changed).await.unwrap());
+    assert!(
+        !store
+            .update_custom_provider(&changed, "2020-01-01T00:00:00Z")
+            .await
+            .unwrap(),
+        "changed since it was read: nothing written"
+    );
+    assert!(store
+        .update_custom_provider(&changed, &p1.modified_at)
+        .await
+        .unwrap());
     assert_eq!(
         store.get_custom_provider(&a, &id(1)).await.unwrap(),
         Some(changed.clone())
@@ -76,7 +86,9 @@ async fn suite(store: Store) {
     let mut clash = changed.clone();
     clash.slug = "beta".into();
     assert!(matches!(
-        store.update_custom_provider(&clash).await,
+        store
+            .update_custom_provider(&clash, &changed.modified_at)
+            .await,
         Err(StoreError::Conflict(_))
     ));
 

@@ -214,21 +214,32 @@ pub async fn update(
 ) -> CpResult {
     let a = account(&acct)?;
     let body = json_object(&body)?;
-    let Some(mut p) = app.store().get_custom_provider(&a, &id).await? else {
-        return Err(not_found(&id));
-    };
-    apply(&mut p, &body)?;
-    p.modified_at = clock::now_rfc3339();
-    if !app
-        .store()
-        .update_custom_provider(&p)
-        .await
-        .map_err(taken)?
-    {
-        return Err(not_found(&id));
+    // Written back only if nobody changed it since it was read (else read again), so that
+    // concurrent updates of different fields all take effect.
+    for _ in 0..20 {
+        let Some(mut p) = app.store().get_custom_provider(&a, &id).await? else {
+            return Err(not_found(&id));
+        };
+        let read_at = p.modified_at.clone();
+        apply(&mut p, &body)?;
+        p.modified_at = clock::now_rfc3339();
+        if p.modified_at == read_at {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            p.modified_at = clock::now_rfc3339();
+        }
+        if app
+            .store()
+            .update_custom_provider(&p, &read_at)
+            .await
+            .map_err(taken)?
+        {
+            app.customs().clear();
+            return ok(to_json(&p));
+        }
     }
-    app.customs().clear();
-    ok(to_json(&p))
+    Err(CpError::conflict(
+        "the custom provider kept changing while this update was applied; try again",
+    ))
 }
 
 pub async fn delete(State(app): State<App>, Path((acct, id)): Path<(String, String)>) -> CpResult {
