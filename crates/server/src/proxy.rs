@@ -155,8 +155,8 @@ pub const CLIENT_CLOSED: u16 = 499;
 
 /// The exchange of a request not yet answered. When the request is dropped with it still
 /// held (the client went away while the provider was being called, or while its rate limit
-/// was checked), the attempt is logged as cancelled: a call that reached a
-/// provider, and may be billed, does not vanish from the log.
+/// was checked), the attempt is logged as cancelled: a call that reached a provider, and may
+/// be billed, does not vanish from the log.
 struct Held<'a> {
     slot: Option<Box<Exchange>>,
     queue: &'a crate::logpipe::LogQueue,
