@@ -93,11 +93,12 @@ impl LogListQuery {
             let v = value.trim();
             match name.as_str() {
                 "page" => {
-                    q.page = v
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|p| *p >= 1)
-                        .ok_or_else(|| QueryError::new(name, "must be a whole number ≥ 1"))?;
+                    q.page = v.parse::<u32>().ok().filter(|p| *p >= 1).ok_or_else(|| {
+                        QueryError::new(
+                            name,
+                            format!("must be a whole number from 1 to {}", u32::MAX),
+                        )
+                    })?;
                 }
                 "per_page" => {
                     q.per_page = v

@@ -485,3 +485,13 @@ fn too_many_values_and_nul_characters_are_refused() {
         assert!(filter(&q).is_err(), "{q:?}");
     }
 }
+
+#[test]
+fn page_numbers_beyond_the_range_say_the_range() {
+    let q = |page: &str| LogListQuery::from_query_pairs(&pairs(&[("page", page)]));
+    assert_eq!(q("4294967295").unwrap().page, u32::MAX);
+    for bad in ["4294967296", "0", "-1", "x"] {
+        let e = q(bad).unwrap_err();
+        assert!(e.message.contains("from 1 to 4294967295"), "{bad}: {e}");
+    }
+}
