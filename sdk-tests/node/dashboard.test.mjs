@@ -320,6 +320,30 @@ test('what a browser could be made to do is refused: foreign origins, rebinding,
   assert.equal(await hostStatus(`localhost:${port}`, '/'), 200);
 });
 
+/**
+ * Streams `body` through `/v1/{account}/gw/{path}`, then opens that request's log detail in the
+ * dashboard: the stream as the client got it and the response pane's text.
+ */
+async function streamedDetail(account, path, headers, body) {
+  const res = await fetch(`${SWITCHYARD_URL}/v1/${account}/gw/${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+  const sse = await res.text();
+  assert.equal(res.status, 200, sse.slice(0, 300));
+  const logId = res.headers.get('cf-aig-log-id');
+  await waitForLog(account, 'gw', logId);
+  const dom = await openDashboard(`?account=${account}&log=${logId}`);
+  const { document: doc } = dom.window;
+  try {
+    await until('the detail', () => text(doc, '#detail-title') === logId);
+    return { sse, shown: text(doc, '#detail-response') };
+  } finally {
+    dom.window.close();
+  }
+}
+
 // A tool offered to the model, so that the fake answers with a call to it.
 const WEATHER_TOOL = {
   name: 'get_weather',
@@ -364,49 +388,23 @@ test('a streamed tool call is shown with its arguments put back together', TEST_
     },
   ];
   for (const s of streams) {
-    const res = await fetch(`${SWITCHYARD_URL}/v1/${account}/gw/${s.path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...s.headers },
-      body: JSON.stringify(s.body),
-    });
-    const sse = await res.text();
-    assert.equal(res.status, 200, sse.slice(0, 300));
-    const logId = res.headers.get('cf-aig-log-id');
-    await waitForLog(account, 'gw', logId);
-    const dom = await openDashboard(`?account=${account}&log=${logId}`);
-    const { document: doc } = dom.window;
-    try {
-      await until('the detail', () => text(doc, '#detail-title') === logId);
-      const shown = text(doc, '#detail-response');
-      const args = shownCall(shown, WEATHER_TOOL.name);
-      assert.equal(typeof args.city, 'string', JSON.stringify(args));
-      assert.equal(typeof args.days, 'number', JSON.stringify(args));
-      assert.ok(shown.includes('\n--- as streamed ---\n'), 'the stream as stored follows');
-    } finally {
-      dom.window.close();
-    }
+    const { shown } = await streamedDetail(account, s.path, s.headers, s.body);
+    const args = shownCall(shown, WEATHER_TOOL.name);
+    assert.equal(typeof args.city, 'string', JSON.stringify(args));
+    assert.equal(typeof args.days, 'number', JSON.stringify(args));
+    assert.ok(shown.includes('\n--- as streamed ---\n'), 'the stream as stored follows');
   }
 });
 
 test('a streamed answer is shown with the text it spelled out', TEST_OPTS, async () => {
   const account = `dash-${newNonce().slice(6, 18)}`;
-  const res = await fetch(`${SWITCHYARD_URL}/v1/${account}/gw/grok/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: 'Bearer test-key' },
-    body: JSON.stringify({ model: MODEL, stream: true, messages: [{ role: 'user', content: 'hi' }] }),
-  });
-  const sse = await res.text();
+  const { sse, shown } = await streamedDetail(
+    account,
+    'grok/v1/chat/completions',
+    { authorization: 'Bearer test-key' },
+    { model: MODEL, stream: true, messages: [{ role: 'user', content: 'hi' }] },
+  );
   assert.match(sse, /^data: /m);
-  const logId = res.headers.get('cf-aig-log-id');
-  await waitForLog(account, 'gw', logId);
-  const dom = await openDashboard(`?account=${account}&log=${logId}`);
-  const { document: doc } = dom.window;
-  try {
-    await until('the detail', () => text(doc, '#detail-title') === logId);
-    const shown = text(doc, '#detail-response');
-    assert.ok(shown.startsWith(`${ANSWER}\n\n--- as streamed ---\n`), shown.slice(0, 200));
-    assert.ok(shown.includes('data: [DONE]'), 'the stream as stored follows');
-  } finally {
-    dom.window.close();
-  }
+  assert.ok(shown.startsWith(`${ANSWER}\n\n--- as streamed ---\n`), shown.slice(0, 200));
+  assert.ok(shown.includes('data: [DONE]'), 'the stream as stored follows');
 });

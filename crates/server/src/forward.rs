@@ -28,6 +28,20 @@ fn named_in_connection(headers: &HeaderMap, name: &HeaderName) -> bool {
     })
 }
 
+/// Headers that carry credentials: their values are never stored in the log, and the
+/// universal endpoint sends a request's own to no step.
+pub const CREDENTIAL_HEADERS: [&str; 9] = [
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "x-goog-api-key",
+    "api-key",
+    "xi-api-key",
+    "cf-aig-authorization",
+    "cookie",
+    "set-cookie",
+];
+
 /// The client's headers as they go upstream.
 pub fn request_headers(incoming: &HeaderMap) -> HeaderMap {
     let has_connection = incoming.contains_key(header::CONNECTION);

@@ -25,6 +25,7 @@
 //!   requests.
 
 use crate::exchange::{Completed, Outcome};
+use crate::forward::CREDENTIAL_HEADERS;
 use crate::metrics::Metrics;
 use crate::spin::Spinner;
 use bytes::Bytes;
@@ -510,19 +511,6 @@ impl Writer {
         })
     }
 }
-
-/// Headers that carry credentials; their values are never stored.
-pub(crate) const CREDENTIAL_HEADERS: [&str; 9] = [
-    "authorization",
-    "proxy-authorization",
-    "x-api-key",
-    "x-goog-api-key",
-    "api-key",
-    "xi-api-key",
-    "cf-aig-authorization",
-    "cookie",
-    "set-cookie",
-];
 
 /// Request headers as JSON with every credential replaced by `REDACTED`.
 pub fn redacted_headers_json(h: &http::HeaderMap) -> String {

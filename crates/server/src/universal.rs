@@ -107,7 +107,7 @@ pub async fn calls(
         ));
     }
     let mut base = forward::request_headers(outer);
-    for name in crate::logpipe::CREDENTIAL_HEADERS {
+    for name in forward::CREDENTIAL_HEADERS {
         base.remove(name);
     }
     let mut calls = Vec::with_capacity(steps.len());

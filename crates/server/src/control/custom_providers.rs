@@ -216,17 +216,13 @@ pub async fn update(
     let body = json_object(&body)?;
     // Written back only if nobody changed it since it was read (else read again), so that
     // concurrent updates of different fields all take effect.
-    for _ in 0..20 {
+    for _ in 0..super::UPDATE_TRIES {
         let Some(mut p) = app.store().get_custom_provider(&a, &id).await? else {
             return Err(not_found(&id));
         };
         let read_at = p.modified_at.clone();
         apply(&mut p, &body)?;
-        p.modified_at = clock::now_rfc3339();
-        if p.modified_at == read_at {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-            p.modified_at = clock::now_rfc3339();
-        }
+        p.modified_at = super::modified_after(&read_at).await;
         if app
             .store()
             .update_custom_provider(&p, &read_at)

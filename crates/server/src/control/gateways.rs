@@ -253,17 +253,12 @@ pub async fn update(
         }
         let read_at = g.modified_at.clone();
         apply(&mut g, &body)?;
-        g.modified_at = clock::now_rfc3339();
-        if g.modified_at == read_at {
-            // Written within the clock's resolution of the last change: a later instant.
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-            g.modified_at = clock::now_rfc3339();
-        }
+        g.modified_at = super::modified_after(&read_at).await;
         if app.store().replace_gateway_if(&g, &read_at).await? {
             break (a, id);
         }
         tries += 1;
-        if tries == 20 {
+        if tries == super::UPDATE_TRIES {
             return Err(CpError::conflict(
                 "the gateway kept changing while this update was applied; try again",
             ));

@@ -25,7 +25,7 @@ use axum::Router;
 use http::StatusCode;
 use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
-use switchyard_core::{AccountId, GatewayId};
+use switchyard_core::{clock, AccountId, GatewayId};
 
 /// Codes of the envelope's `errors[].code`.
 pub mod codes {
@@ -107,6 +107,20 @@ impl IntoResponse for CpError {
 }
 
 pub type CpResult = Result<Response, CpError>;
+
+/// How often an update reads again after finding the row changed since it read it.
+pub const UPDATE_TRIES: usize = 20;
+
+/// A `modified_at` for a change to a row last modified at `read_at`: now, and never equal to
+/// `read_at` (a write-back that checks `modified_at` must see every change as one).
+pub async fn modified_after(read_at: &str) -> String {
+    let now = clock::now_rfc3339();
+    if now != read_at {
+        return now;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    clock::now_rfc3339()
+}
 
 /// `{"success": true, "result": ...}`.
 pub fn ok(result: Value) -> CpResult {
