@@ -47,7 +47,9 @@ sample() {
 }
 sample >"$OUT/first"
 while kill -0 "$GW" 2>/dev/null; do
-    sample >"$OUT/next" && [[ -s "$OUT/next" ]] && mv "$OUT/next" "$OUT/last"
+    # Every sample is kept: a thread that ends before the process (the log writer, after
+    # its last flush) counts with the last figure it showed.
+    sample >>"$OUT/samples"
     curl -sf "http://127.0.0.1:$PORT/metrics" >"$OUT/next.metrics" 2>/dev/null \
         && mv "$OUT/next.metrics" "$OUT/last.metrics"
     sleep 0.5
@@ -58,9 +60,12 @@ REQUESTS="$(awk '/^switchyard_requests_total/ { n += $2 } END { print n + 0 }' "
 echo "requests counted: $REQUESTS (run log: $OUT/run.log)"
 awk -v n="$REQUESTS" '
     NR == FNR { start[$1] = $3; next }
-    { used = $3 - ($1 in start ? start[$1] : 0); by[$2] += used; total += used }
+    { if (!($1 in last) || $3 > last[$1]) { last[$1] = $3; comm[$1] = $2 } }
     END {
+        for (t in last) {
+            used = last[t] - (t in start ? start[t] : 0); by[comm[t]] += used; total += used
+        }
         for (c in by) if (by[c] > 0) printf "  %-24s %7.2f us/request\n", c, by[c] / n / 1000
         printf "  %-24s %7.2f us/request\n", "TOTAL", total / n / 1000
-    }' "$OUT/first" "$OUT/last" | sort -k2 -n -r
+    }' "$OUT/first" "$OUT/samples" | sort -k2 -n -r
 grep -E "throughput|req/s" "$ROOT/bench/results/latest.md" | head -n 5 || true
