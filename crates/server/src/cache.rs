@@ -52,6 +52,7 @@ pub fn plan(
     provider: &str,
     method: &Method,
     path_and_query: &str,
+    step: Option<u32>,
     body: &[u8],
 ) -> Option<Plan> {
     if method != Method::GET && method != Method::POST {
@@ -87,6 +88,13 @@ pub fn plan(
             part(path_and_query.as_bytes());
             part(body);
         }
+    }
+    // A universal step's answer is served only to the same step: the client reads the body
+    // by the step's provider (`cf-aig-step`), so a key shared by the steps must not hand one
+    // step's answer to another.
+    if let Some(step) = step {
+        part(b"step");
+        part(&step.to_be_bytes());
     }
     let digest = h.finalize();
     let mut key = String::with_capacity(64);
@@ -297,33 +305,66 @@ mod tests {
     #[test]
     fn ttl_precedence_and_keys() {
         let d = Directives::default();
-        assert!(plan(&d, &gw(0), "grok", &Method::POST, "/v1/x", b"{}").is_none());
-        let p = plan(&d, &gw(60), "grok", &Method::POST, "/v1/x", b"{}").expect("gateway ttl");
+        assert!(plan(&d, &gw(0), "grok", &Method::POST, "/v1/x", None, b"{}").is_none());
+        let p =
+            plan(&d, &gw(60), "grok", &Method::POST, "/v1/x", None, b"{}").expect("gateway ttl");
         assert_eq!(p.ttl, Duration::from_secs(60));
-        let same = plan(&d, &gw(60), "grok", &Method::POST, "/v1/x", b"{}").expect("plan");
+        let same = plan(&d, &gw(60), "grok", &Method::POST, "/v1/x", None, b"{}").expect("plan");
         assert_eq!(p.key, same.key);
-        let other_body = plan(&d, &gw(60), "grok", &Method::POST, "/v1/x", b"{ }").expect("plan");
+        let other_body =
+            plan(&d, &gw(60), "grok", &Method::POST, "/v1/x", None, b"{ }").expect("plan");
         assert_ne!(p.key, other_body.key);
         let header_off = Directives {
             cache_ttl: Some(0),
             ..Default::default()
         };
-        assert!(plan(&header_off, &gw(60), "grok", &Method::POST, "/v1/x", b"{}").is_none());
+        assert!(plan(
+            &header_off,
+            &gw(60),
+            "grok",
+            &Method::POST,
+            "/v1/x",
+            None,
+            b"{}"
+        )
+        .is_none());
         let key_only = Directives {
             cache_key: Some("k1".into()),
             ..Default::default()
         };
-        let k = plan(&key_only, &gw(0), "grok", &Method::POST, "/v1/x", b"{}").expect("key");
+        let k = plan(
+            &key_only,
+            &gw(0),
+            "grok",
+            &Method::POST,
+            "/v1/x",
+            None,
+            b"{}",
+        )
+        .expect("key");
         assert_eq!(k.ttl, KEY_ONLY_TTL);
-        let k2 = plan(&key_only, &gw(0), "openai", &Method::POST, "/v1/y", b"[]").expect("key");
+        let k2 = plan(
+            &key_only,
+            &gw(0),
+            "openai",
+            &Method::POST,
+            "/v1/y",
+            None,
+            b"[]",
+        )
+        .expect("key");
         assert_eq!(k.key, k2.key, "the named key alone decides");
+        let step = |n| plan(&key_only, &gw(0), "grok", &Method::POST, "/v1/x", n, b"{}");
+        let (s0, s1) = (step(Some(0)).expect("key"), step(Some(1)).expect("key"));
+        assert_ne!(s0.key, s1.key, "universal steps have an entry each");
+        assert_ne!(s0.key, k.key, "a step is not the provider route");
         let skip = Directives {
             skip_cache: true,
             cache_ttl: Some(5),
             ..Default::default()
         };
         assert!(
-            !plan(&skip, &gw(0), "grok", &Method::POST, "/v1/x", b"{}")
+            !plan(&skip, &gw(0), "grok", &Method::POST, "/v1/x", None, b"{}")
                 .expect("plan")
                 .read
         );
@@ -335,7 +376,7 @@ mod tests {
             cache_ttl: Some(u64::MAX),
             ..Default::default()
         };
-        let p = plan(&d, &gw(0), "grok", &Method::POST, "/v1/x", b"{}").expect("plan");
+        let p = plan(&d, &gw(0), "grok", &Method::POST, "/v1/x", None, b"{}").expect("plan");
         assert_eq!(p.ttl, Duration::from_secs(MAX_TTL_SECS));
     }
 
@@ -346,7 +387,10 @@ mod tests {
             ..Default::default()
         };
         for m in [Method::GET, Method::POST] {
-            assert!(plan(&d, &gw(60), "grok", &m, "/v1/x", b"").is_some(), "{m}");
+            assert!(
+                plan(&d, &gw(60), "grok", &m, "/v1/x", None, b"").is_some(),
+                "{m}"
+            );
         }
         for m in [
             Method::PUT,
@@ -355,7 +399,10 @@ mod tests {
             Method::HEAD,
             Method::OPTIONS,
         ] {
-            assert!(plan(&d, &gw(60), "grok", &m, "/v1/x", b"").is_none(), "{m}");
+            assert!(
+                plan(&d, &gw(60), "grok", &m, "/v1/x", None, b"").is_none(),
+                "{m}"
+            );
         }
     }
 

@@ -244,9 +244,9 @@ impl Directives {
     }
 
     /// A universal step's directives: the step's own `cf-aig-*` headers over the request's
-    /// (SPEC 2.4 precedence), `cf-aig-authorization` included. `None` when the step sets none
-    /// of them, so the request's apply as they are. Caching does not apply to steps; attempt
-    /// settings are handled apart ([`AttemptHeaders`]).
+    /// (SPEC 2.4 precedence), `cf-aig-authorization` and the cache headers included. `None`
+    /// when the step sets none of them, so the request's apply as they are. Attempt settings
+    /// are handled apart ([`AttemptHeaders`]).
     pub fn for_step(&self, step: &HeaderMap) -> Result<Option<Directives>, ApiError> {
         let own = [
             &headers::AUTHORIZATION,
@@ -256,6 +256,11 @@ impl Directives {
             &headers::EVENT_ID,
             &headers::CUSTOM_COST,
             &headers::BYOK_ALIAS,
+            &headers::CACHE_TTL,
+            &headers::LEGACY_CACHE_TTL,
+            &headers::SKIP_CACHE,
+            &headers::LEGACY_SKIP_CACHE,
+            &headers::CACHE_KEY,
         ];
         if !own.iter().any(|name| step.contains_key(*name)) {
             return Ok(None);
@@ -271,6 +276,11 @@ impl Directives {
         merged.custom_cost = s.custom_cost.or(self.custom_cost);
         merged.byok_alias = s.byok_alias.or_else(|| self.byok_alias.clone());
         merged.gateway_token = s.gateway_token.or_else(|| self.gateway_token.clone());
+        merged.cache_ttl = s.cache_ttl.or(self.cache_ttl);
+        if step.contains_key(headers::SKIP_CACHE) || step.contains_key(headers::LEGACY_SKIP_CACHE) {
+            merged.skip_cache = s.skip_cache;
+        }
+        merged.cache_key = s.cache_key.or_else(|| self.cache_key.clone());
         Ok(Some(merged))
     }
 }
@@ -304,6 +314,34 @@ mod tests {
             let h = with("cf-aig-cache-ttl", bad);
             assert!(Directives::parse(&h).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_steps_cache_headers_win_over_the_requests_and_the_rest_carry_over() {
+        let mut outer = with("cf-aig-cache-ttl", "60");
+        outer.insert("cf-aig-cache-key", HeaderValue::from_static("k"));
+        outer.insert("cf-aig-skip-cache", HeaderValue::from_static("true"));
+        let request = Directives::parse(&outer).expect("ok");
+        let step = |name, value| request.for_step(&with(name, value)).expect("ok");
+
+        let off = step("cf-aig-cache-ttl", "0").expect("the step sets a cache header");
+        assert_eq!(off.cache_ttl, Some(0));
+        assert_eq!(off.cache_key.as_deref(), Some("k"));
+        assert!(off.skip_cache);
+        let legacy = step("cf-cache-ttl", "5").expect("legacy names count too");
+        assert_eq!(legacy.cache_ttl, Some(5));
+        let reads = step("cf-skip-cache", "false").expect("set");
+        assert!(
+            !reads.skip_cache,
+            "the step's false wins over the request's true"
+        );
+        assert_eq!(reads.cache_ttl, Some(60));
+        let keyed = step("cf-aig-cache-key", "own").expect("set");
+        assert_eq!(keyed.cache_key.as_deref(), Some("own"));
+        assert!(
+            step("x-other", "1").is_none(),
+            "no cf-aig-* header: the request's apply"
+        );
     }
 
     #[test]

@@ -17,18 +17,22 @@
 //!    ([`crate::auth`]).
 //! 6. **stored keys**: a call without a provider credential gets the stored key
 //!    ([`crate::byok`]; 400/2040 for an unknown alias).
-//! 7. **send**: each call in order (universal steps), each up to its attempt budget, with the
+//! 7. **cache**: a cached answer to the (first) call is served as a hit ([`crate::cache`]).
+//! 8. **rate limit**: the gateway's limit, counted for every request not served from the
+//!    cache (429/2003).
+//! 9. **send**: each call in order (universal steps; a later step whose answer is cached is
+//!    served from the cache when its turn comes), each up to its attempt budget, with the
 //!    timeout for the response headers; network errors, timeouts, 429 and 5xx move on to the
 //!    next attempt or step. Every attempt but the answering one is logged as it ends.
-//! 8. **relay**: status and headers at once (with `cf-aig-log-id`, `cf-aig-request-id`,
-//!    `cf-aig-event-id`, `cf-aig-step`), then the body frame by frame ([`crate::relay`]).
-//! 9. **log**: when the body ends, fails or the client goes away, the exchange goes to the
-//!    log queue ([`crate::logpipe`]): usage, cost and the record are worked out there, off
-//!    the response path. Refusals the gateway gives itself once the caller has passed stage 5
-//!    (an unknown stored-key alias, the rate limit) are logged the same way; earlier ones
-//!    (bad input, failed authentication) only count in the metrics, so that nobody without
-//!    access can write to the log. Nothing reaches a provider for a request refused before
-//!    stage 7.
+//! 10. **relay**: status and headers at once (with `cf-aig-log-id`, `cf-aig-request-id`,
+//!     `cf-aig-event-id`, `cf-aig-step`), then the body frame by frame ([`crate::relay`]).
+//! 11. **log**: when the body ends, fails or the client goes away, the exchange goes to the
+//!     log queue ([`crate::logpipe`]): usage, cost and the record are worked out there, off
+//!     the response path. Refusals the gateway gives itself once the caller has passed stage 5
+//!     (an unknown stored-key alias, the rate limit) are logged the same way; earlier ones
+//!     (bad input, failed authentication) only count in the metrics, so that nobody without
+//!     access can write to the log. Nothing reaches a provider for a request refused before
+//!     stage 9.
 
 use crate::app::App;
 use crate::auth;
@@ -53,6 +57,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchyard_core::{AccountId, Backoff, ErrorKind, GatewayError, GatewayId, GatewaySettings};
 use switchyard_providers::translate::{self, StreamTranslator};
+use switchyard_store::cache::CachedResponse;
 use switchyard_store::logs::LogCap;
 use switchyard_store::ratelimit::Decision;
 
@@ -410,29 +415,21 @@ async fn run(
         }
     }
 
-    // Stage 7: cache (provider and compat routes; universal steps are not cached).
-    let plan = match calls.as_slice() {
-        [call] if call.step.is_none() => cache::plan(
-            directives,
+    // Stage 7: cache. A universal request looks up its first step here, and every later
+    // step just before it is sent (a fallback whose answer is cached is served from the cache).
+    let plan_of = |call: &Call| {
+        cache::plan(
+            call.directives.as_ref().unwrap_or(directives),
             &gateway,
             &call.provider.slug,
             &call.method,
             call.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+            call.step,
             &call.body,
-        ),
-        _ => None,
+        )
     };
-    let hit = match &plan {
-        Some(p) if p.read => match app.cache().get(&p.key).await {
-            Ok(hit) => hit,
-            Err(e) => {
-                app.metrics().backend_error("cache_get");
-                cache::warn_backend("cache get", &e);
-                None
-            }
-        },
-        _ => None,
-    };
+    let mut first_plan = calls.first().and_then(plan_of);
+    let hit = lookup(app, first_plan.as_ref()).await;
 
     // Stage 8: rate limit (cache hits are not counted).
     if hit.is_none() {
@@ -443,37 +440,7 @@ async fn run(
 
     if let Some(hit) = hit {
         let call = &calls[0];
-        let Some(mut x) = slot.take() else {
-            return Err(ApiError::new(ErrorKind::Internal, "attempt state lost"));
-        };
-        if x.draft.is_none() {
-            x.draft = Some(draft(&shared, call, &body));
-        }
-        x.cached = true;
-        x.status = hit.status;
-        let (status, mut headers, out) = match call.translation {
-            None => cache::replay(&hit),
-            Some(t) => cache::replay_translated(&hit, t, call.model.as_deref().unwrap_or("")),
-        };
-        x.keep_response_headers(&headers);
-        stamp_ids(&mut headers, &x, None);
-        headers.insert(
-            switchyard_core::headers::CACHE_STATUS,
-            HeaderValue::from_static("HIT"),
-        );
-        x.first_byte();
-        let mut capture = Capture::default();
-        capture.push(&hit.body);
-        app.metrics().cache_hit(gateway.id.as_str());
-        app.log_queue()
-            .submit(Completed::new(x, capture, Outcome::CacheHit));
-        let mut resp = Response::new(out);
-        *resp.status_mut() = status;
-        *resp.headers_mut() = headers;
-        return Ok(resp);
-    }
-    if let (Some(p), Some(x)) = (&plan, slot.as_mut()) {
-        x.cache_put = Some((p.key.clone(), p.ttl));
+        return serve_hit(app, slot, hit, call, &shared_of(call), &body);
     }
 
     // Stage 9: send, attempt by attempt, step by step.
@@ -488,6 +455,20 @@ async fn run(
         let last_step = i + 1 == steps;
         *step_out = call.step;
         let shared = shared_of(&call);
+        let plan = if i == 0 {
+            first_plan.take()
+        } else {
+            plan_of(&call)
+        };
+        if i > 0 {
+            if let Some(hit) = lookup(app, plan.as_ref()).await {
+                return serve_hit(app, slot, hit, &call, &shared, &body);
+            }
+        }
+        if let Some(x) = slot.as_mut() {
+            // The step's own plan: an exchange carried over from the step before has that one's.
+            x.cache_put = plan.map(|p| (p.key, p.ttl));
+        }
         for attempt in 1..=policy.max_attempts {
             if attempt > 1 {
                 tokio::time::sleep(policy.delay_before(attempt)).await;
@@ -538,6 +519,62 @@ async fn run(
         }
     }
     Err(ApiError::new(ErrorKind::Internal, "no call was made"))
+}
+
+/// The cached answer under `plan`'s key, when the plan reads the cache and there is one. A
+/// cache that cannot answer is a miss (counted and warned about).
+async fn lookup(app: &App, plan: Option<&cache::Plan>) -> Option<CachedResponse> {
+    let p = plan.filter(|p| p.read)?;
+    match app.cache().get(&p.key).await {
+        Ok(hit) => hit,
+        Err(e) => {
+            app.metrics().backend_error("cache_get");
+            cache::warn_backend("cache get", &e);
+            None
+        }
+    }
+}
+
+/// Answers `call` with a cached answer and logs it as a hit.
+fn serve_hit(
+    app: &App,
+    slot: &mut Option<Box<Exchange>>,
+    hit: CachedResponse,
+    call: &Call,
+    shared: &Arc<Shared>,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    let gateway = &shared.gateway_id;
+    let Some(mut x) = slot.take() else {
+        return Err(ApiError::new(ErrorKind::Internal, "attempt state lost"));
+    };
+    if x.draft.is_none() {
+        x.draft = Some(draft(shared, call, body));
+    }
+    x.provider = Some(call.provider.clone());
+    x.cached = true;
+    x.cache_put = None;
+    x.status = hit.status;
+    let (status, mut headers, out) = match call.translation {
+        None => cache::replay(&hit),
+        Some(t) => cache::replay_translated(&hit, t, call.model.as_deref().unwrap_or("")),
+    };
+    x.keep_response_headers(&headers);
+    stamp_ids(&mut headers, &x, call.step);
+    headers.insert(
+        switchyard_core::headers::CACHE_STATUS,
+        HeaderValue::from_static("HIT"),
+    );
+    x.first_byte();
+    let mut capture = Capture::default();
+    capture.push(&hit.body);
+    app.metrics().cache_hit(gateway.as_str());
+    app.log_queue()
+        .submit(Completed::new(x, capture, Outcome::CacheHit));
+    let mut resp = Response::new(out);
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
+    Ok(resp)
 }
 
 /// The record's view of the request about to be made (or refused) with `call`.

@@ -5,8 +5,10 @@
 //! the same name). Its `cf-aig-*` headers win over the request's for that step: timeout and
 //! retries (also from its `config`), and the log's event id, metadata, custom cost and
 //! collection, the stored-key alias, and `cf-aig-authorization` (on a gateway with
-//! authentication every step must hold a valid token, its own or the request's). Steps are
-//! never cached.
+//! authentication every step must hold a valid token, its own or the request's), and the
+//! cache headers. Each step is cached on its own (its provider, endpoint and body, plus its
+//! index): a step whose answer is cached is served from the cache when its turn comes, and a
+//! step's `cf-aig-cache-ttl: 0` turns caching off for that step alone.
 //!
 //! The request's own credentials (`Authorization`, `x-api-key`, `x-goog-api-key`, cookies and
 //! the like) reach no step: steps usually name different providers, and one provider's key

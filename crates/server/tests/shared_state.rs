@@ -282,6 +282,7 @@ on_both_backends!(
     cache_hits_are_logged_as_cached_with_cost_zero,
     cache_invalidate_on_update_clears_entries_on_a_settings_change,
     entries_expire_after_their_ttl,
+    universal_steps_are_cached_each_under_its_own_step,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -846,6 +847,93 @@ async fn cache_invalidate_on_update_clears_entries_on_a_settings_change(b: Backe
         3,
         "without cache_invalidate_on_update, entries survive a settings change"
     );
+}
+
+/// Universal steps `[grok chat tag0, grok chat tag1]`, `extra` added to each step's headers.
+fn two_steps(tag: &str, extra: [serde_json::Value; 2]) -> String {
+    let step = |i: usize| {
+        let mut headers = json!({"authorization": "Bearer k"});
+        if let (Some(h), Some(e)) = (headers.as_object_mut(), extra[i].as_object()) {
+            h.extend(e.clone());
+        }
+        json!({"provider": "grok", "endpoint": "v1/chat/completions", "headers": headers,
+               "query": {"model": "grok-beta",
+                         "messages": [{"role": "user", "content": format!("{tag} step {i}")}]}})
+    };
+    json!([step(0), step(1)]).to_string()
+}
+
+fn step_of(a: &Answer) -> Option<String> {
+    a.headers
+        .get("cf-aig-step")
+        .map(|v| v.to_str().unwrap().to_owned())
+}
+
+async fn universal_steps_are_cached_each_under_its_own_step(b: Backend) {
+    let s = Setup::start(b, "", "cache_ttl = 60").await;
+    let url = s.gw.base_for(&s.account, &s.gateway);
+    let none = [json!({}), json!({})];
+
+    // The first step answers: a MISS, then the same request is a HIT of step 0.
+    let plain = two_steps("plain", none.clone());
+    let first = post(&url, &[], &plain).await;
+    assert_miss(&first);
+    assert_eq!(step_of(&first).as_deref(), Some("0"));
+    s.stored_in(&s.account, &s.gateway, &first).await;
+    let again = post(&url, &[], &plain).await;
+    assert_hit(&again, &first);
+    assert_eq!(step_of(&again).as_deref(), Some("0"));
+    assert_eq!(s.fake.hits(), 1);
+
+    // The first step fails (not stored), the fallback answers and is stored; next time the
+    // first step goes upstream again, fails again, and the fallback is served from the cache.
+    let fallback = two_steps("fallback", none.clone());
+    s.fake.push_script(Script::new().status(500));
+    let f1 = post(&url, &[], &fallback).await;
+    assert_miss(&f1);
+    assert_eq!(step_of(&f1).as_deref(), Some("1"));
+    s.stored_in(&s.account, &s.gateway, &f1).await;
+    s.fake.push_script(Script::new().status(500));
+    let f2 = post(&url, &[], &fallback).await;
+    assert_hit(&f2, &f1);
+    assert_eq!(step_of(&f2).as_deref(), Some("1"));
+    assert_eq!(s.fake.hits(), 4, "step 0 twice, step 1 once");
+    let hit_row = wait_for_log_id(
+        &s.gw,
+        &s.account,
+        &s.gateway,
+        &log_id(&f2),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(hit_row["cached"], true);
+    assert_eq!(hit_row["step"], 1);
+
+    // One cache key for the whole request: each step still has its own entry, so step 1's
+    // stored answer is never handed to step 0 (whose client would parse it as step 0's).
+    let key = unique_id("key-");
+    let keyed = two_steps("keyed", none);
+    s.fake.push_script(Script::new().status(500));
+    let k1 = post(&url, &[("cf-aig-cache-key", &key)], &keyed).await;
+    assert_miss(&k1);
+    assert_eq!(step_of(&k1).as_deref(), Some("1"));
+    s.stored_in(&s.account, &s.gateway, &k1).await;
+    let k2 = post(&url, &[("cf-aig-cache-key", &key)], &keyed).await;
+    assert_miss(&k2);
+    assert_eq!(step_of(&k2).as_deref(), Some("0"));
+    assert_ne!(k2.body, k1.body);
+    assert_eq!(s.fake.hits(), 7);
+
+    // A step's own `cf-aig-cache-ttl: 0` turns caching off for that step only.
+    let off = two_steps("off", [json!({"cf-aig-cache-ttl": "0"}), json!({})]);
+    let o1 = post(&url, &[], &off).await;
+    assert_eq!(o1.status, 200);
+    assert_eq!(cache_status(&o1.headers), None);
+    s.stored_in(&s.account, &s.gateway, &o1).await;
+    let o2 = post(&url, &[], &off).await;
+    assert_eq!(cache_status(&o2.headers), None);
+    assert_ne!(o2.body, o1.body);
+    assert_eq!(s.fake.hits(), 9);
 }
 
 async fn entries_expire_after_their_ttl(b: Backend) {
