@@ -33,6 +33,10 @@
 //!   they cannot does the `provider` slug decide (`grok`/`xai` exclude, everyone else
 //!   includes). Gemini reports thoughts apart from candidates, like xAI. Anthropic reports no
 //!   reasoning count (thinking is inside `output_tokens`).
+//! - The provider's own bill, when the usage object carries one, goes to `cost_in_usd_ticks`
+//!   (1e-10 USD): xAI's `cost_in_usd_ticks` as it is, OpenRouter's `cost` (USD) and
+//!   Perplexity's `cost.total_cost` (USD) converted to the nearest tick. The cost of a
+//!   request is that bill when there is one, before any price table.
 //!
 //! # Encodings and truncation
 //! `gzip`, `deflate`, `br` and `zstd` bodies are decompressed for parsing (up to
@@ -594,7 +598,7 @@ impl Accumulator {
             } else {
                 self.set(Found::Anthropic(AnthropicCounts::read(u)));
             }
-        } else if let Some(ticks) = u.cost_in_usd_ticks.flatten() {
+        } else if let Some(ticks) = u.billed_ticks() {
             // Image and video answers: a bill without token counts.
             self.set(Found::Usage(Usage {
                 cost_in_usd_ticks: Some(ticks),
@@ -633,7 +637,7 @@ impl Accumulator {
             cached_tokens_in: cached,
             cache_write_tokens_in: None,
             reasoning_tokens: reasoning,
-            cost_in_usd_ticks: u.cost_in_usd_ticks.flatten(),
+            cost_in_usd_ticks: u.billed_ticks(),
         }
     }
 }
@@ -648,7 +652,7 @@ fn responses(u: &Counts) -> Usage {
         cached_tokens_in: u.input_cached,
         cache_write_tokens_in: None,
         reasoning_tokens: reasoning,
-        cost_in_usd_ticks: u.cost_in_usd_ticks.flatten(),
+        cost_in_usd_ticks: u.billed_ticks(),
     }
 }
 
@@ -824,6 +828,40 @@ mod tests {
             one("openai", "application/json", body).usage.tokens_out,
             Some(2)
         );
+    }
+
+    #[test]
+    fn bills_in_usd_are_read_as_ticks_and_xai_ticks_win() {
+        let openrouter = r#"{"model":"openai/gpt-4o","usage":{"prompt_tokens":10,"completion_tokens":10,"total_tokens":20,"cost":0.000125,"is_byok":false}}"#;
+        let x = one("openrouter", "application/json", openrouter);
+        assert_eq!(x.usage.cost_in_usd_ticks, Some(1_250_000));
+        assert_eq!(x.usage.tokens_in, Some(10));
+        let perplexity = r#"{"model":"sonar","usage":{"prompt_tokens":10,"completion_tokens":10,"total_tokens":20,"cost":{"input_tokens_cost":1e-05,"output_tokens_cost":1e-05,"request_cost":0.005,"total_cost":0.00502}}}"#;
+        let x = one("perplexity-ai", "application/json", perplexity);
+        assert_eq!(x.usage.cost_in_usd_ticks, Some(50_200_000));
+        // In a stream, from the last chunk's usage.
+        let sse = format!(
+            "data: {{\"choices\":[{{\"delta\":{{\"content\":\"hi\"}}}}]}}\n\ndata: {}\n\ndata: [DONE]\n\n",
+            openrouter
+        );
+        let x = one("openrouter", "text/event-stream", &sse);
+        assert_eq!(x.usage.cost_in_usd_ticks, Some(1_250_000));
+        // Both: xAI's exact ticks win over a rounded USD amount.
+        let both = r#"{"usage":{"prompt_tokens":1,"completion_tokens":1,"cost_in_usd_ticks":7,"cost":5.0}}"#;
+        assert_eq!(
+            one("grok", "application/json", both)
+                .usage
+                .cost_in_usd_ticks,
+            Some(7)
+        );
+        // Not a bill: negative, text, or an object without `total_cost`.
+        for cost in ["-1", "\"0.1\"", "{\"request_cost\":0.005}", "null", "true"] {
+            let body =
+                format!(r#"{{"usage":{{"prompt_tokens":1,"completion_tokens":1,"cost":{cost}}}}}"#);
+            let x = one("openrouter", "application/json", &body);
+            assert_eq!(x.usage.cost_in_usd_ticks, None, "{cost}");
+            assert_eq!(x.usage.tokens_in, Some(1), "{cost}: the counts still read");
+        }
     }
 
     #[test]

@@ -407,25 +407,31 @@ impl Writer {
         };
         let shared = draft.shared;
         let provider = provider.unwrap_or_default();
-        let model = answered_model
-            .or(draft.requested_model)
-            .or_else(|| {
+        // Priced by the model the answer names, else by the one the request named (an answer
+        // may name a snapshot the table does not know); logged under the answer's.
+        let lookup =
+            |m: &Option<String>| m.as_deref().and_then(|m| self.prices.lookup(&provider, m));
+        let answered_price = lookup(&answered_model);
+        let (model, price) = if answered_price.is_some() {
+            (answered_model, answered_price)
+        } else {
+            let requested = draft.requested_model.or_else(|| {
                 crate::shape::peek_model(
                     shared.request_content_type.as_deref(),
                     &draft.request_body,
                 )
-            })
-            // A model name comes from a body: text PostgreSQL cannot store (NUL) is replaced.
-            .map(|m| {
-                if m.contains('\0') {
-                    m.replace('\0', "\u{fffd}")
-                } else {
-                    m
-                }
             });
-        let price = model
-            .as_deref()
-            .and_then(|m| self.prices.lookup(&provider, m));
+            let price = lookup(&requested);
+            (answered_model.or(requested), price)
+        };
+        // A model name comes from a body: text PostgreSQL cannot store (NUL) is replaced.
+        let model = model.map(|m| {
+            if m.contains('\0') {
+                m.replace('\0', "\u{fffd}")
+            } else {
+                m
+            }
+        });
         let cached = exchange.cached;
         // A stream that reported an error after its 200 failed, whatever its status said.
         let success = (200..400).contains(&exchange.status)

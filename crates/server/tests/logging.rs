@@ -92,6 +92,73 @@ async fn a_request_yields_one_record_with_usage_cost_and_ids() {
     assert_eq!(resp.body, a.body);
 }
 
+/// A chat answer naming `model`, with `usage` as given.
+fn answer(model: &str, usage: serde_json::Value) -> String {
+    json!({"id": "x", "object": "chat.completion", "created": 1, "model": model,
+           "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
+                        "finish_reason": "stop"}],
+           "usage": usage})
+    .to_string()
+}
+
+#[tokio::test]
+async fn provider_bills_in_usd_and_the_requested_models_price_are_used() {
+    let fake = FakeProvider::start().await;
+    let u = fake.url();
+    let gw = Gateway::start(
+        &fake,
+        &format!(
+            "[providers.openrouter]\nbase_url = \"{u}/api/v1\"\n\n[providers.perplexity-ai]\nbase_url = \"{u}\"\n"
+        ),
+    )
+    .await;
+    let chat_to = |provider: &str, path: &str, model: &str| {
+        let url = format!("{}/{provider}/{path}", gw.base());
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+        async move { post(&url, &[AUTH], &body.to_string()).await }
+    };
+    let cost_of = |rows: &[serde_json::Value], id: &str| {
+        let r = rows.iter().find(|r| r["id"] == id).expect("row");
+        (r["cost"].as_f64().unwrap(), r["model"].clone())
+    };
+    let tokens = |extra: serde_json::Value| {
+        let mut u =
+            json!({"prompt_tokens": 100_000, "completion_tokens": 0, "total_tokens": 100_000});
+        u.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        u
+    };
+
+    // OpenRouter's `usage.cost` and Perplexity's `usage.cost.total_cost`, in USD.
+    fake.push_script(
+        Script::new().body(answer("openai/gpt-4o", tokens(json!({"cost": 0.000125})))),
+    );
+    let or = chat_to("openrouter", "v1/chat/completions", "openai/gpt-4o").await;
+    assert_eq!(or.status, 200);
+    let px_usage = tokens(json!({"cost": {"request_cost": 0.005, "total_cost": 0.00502}}));
+    fake.push_script(Script::new().body(answer("sonar", px_usage)));
+    let px = chat_to("perplexity-ai", "chat/completions", "sonar").await;
+    assert_eq!(px.status, 200);
+    // An answer naming a snapshot the table does not know: priced as the model asked for
+    // (grok-4: $3 per million input tokens), logged under the answer's name.
+    fake.push_script(Script::new().body(answer("internal-snapshot-x", tokens(json!({})))));
+    let snap = chat_to("grok", "v1/chat/completions", "grok-4").await;
+    assert_eq!(snap.status, 200);
+
+    let rows = gw.wait_for_logs("gw", 3).await;
+    let (c, _) = cost_of(&rows, or.log_id());
+    assert!((c - 0.000125).abs() < 1e-12, "openrouter cost {c}");
+    let (c, _) = cost_of(&rows, px.log_id());
+    assert!((c - 0.00502).abs() < 1e-12, "perplexity cost {c}");
+    let (c, model) = cost_of(&rows, snap.log_id());
+    assert_eq!(model, "internal-snapshot-x");
+    assert!(
+        (c - 0.3).abs() < 1e-9,
+        "grok-4's input price for 100,000 tokens, got {c}"
+    );
+}
+
 #[tokio::test]
 async fn streams_are_logged_with_usage_ttft_and_the_body_as_received() {
     let fake = FakeProvider::start().await;

@@ -47,6 +47,8 @@ pub(super) struct Counts {
     pub prompt_cache_hit_tokens: Option<Option<u64>>,
     pub reasoning_tokens: Option<Option<u64>>,
     pub cost_in_usd_ticks: Option<Option<u64>>,
+    /// A bill in USD: OpenRouter's `cost` (a number), Perplexity's `cost.total_cost`.
+    pub cost_usd: Option<f64>,
     // Responses API and Anthropic.
     pub input_tokens: Option<Option<u64>>,
     pub output_tokens: Option<Option<u64>>,
@@ -127,6 +129,8 @@ enum Key {
     PromptCacheHitTokens,
     ReasoningTokens,
     CostInUsdTicks,
+    Cost,
+    TotalCost,
     InputTokens,
     OutputTokens,
     InputTokensDetails,
@@ -162,6 +166,8 @@ impl Key {
             "prompt_cache_hit_tokens" => Key::PromptCacheHitTokens,
             "reasoning_tokens" => Key::ReasoningTokens,
             "cost_in_usd_ticks" => Key::CostInUsdTicks,
+            "cost" => Key::Cost,
+            "total_cost" => Key::TotalCost,
             "input_tokens" => Key::InputTokens,
             "output_tokens" => Key::OutputTokens,
             "input_tokens_details" => Key::InputTokensDetails,
@@ -297,6 +303,55 @@ impl<'de> Deserialize<'de> for CountValue {
     }
 }
 
+/// A usage object's `cost`: a non-negative amount of USD, or an object whose `total_cost` is
+/// one; anything else reads as no bill.
+struct CostValue(Option<f64>);
+
+/// The one field read from a `cost` object.
+#[derive(Default)]
+struct CostObject {
+    total_cost: Option<f64>,
+}
+
+impl Fields for CostObject {
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: Key, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            Key::TotalCost => self.total_cost = map.next_value::<CostValue>()?.0,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for CostValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CostValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<CostValue, E> {
+                Ok(CostValue(Some(v as f64)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<CostValue, E> {
+                Ok(CostValue((v >= 0).then_some(v as f64)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<CostValue, E> {
+                Ok(CostValue((v.is_finite() && v >= 0.0).then_some(v)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<CostValue, A::Error> {
+                let Lenient(inner) = Lenient::<CostObject>::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(CostValue(inner.total_cost))
+            }
+            answer_with!(CostValue(None); bool str unit seq);
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// An integral, finite, non-negative float that fits a `u64`.
 fn float_count(f: f64) -> Option<u64> {
     (f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f < 1.8e19).then_some(f as u64)
@@ -364,6 +419,7 @@ impl Fields for Counts {
             Key::PromptCacheHitTokens => self.prompt_cache_hit_tokens = count(map)?,
             Key::ReasoningTokens => self.reasoning_tokens = count(map)?,
             Key::CostInUsdTicks => self.cost_in_usd_ticks = count(map)?,
+            Key::Cost => self.cost_usd = map.next_value::<CostValue>()?.0,
             Key::InputTokens => self.input_tokens = count(map)?,
             Key::OutputTokens => self.output_tokens = count(map)?,
             Key::InputTokensDetails => self.input_cached = details(map)?.cached_tokens,
@@ -390,6 +446,19 @@ impl Fields for Details {
             _ => skip(map)?,
         }
         Ok(())
+    }
+}
+
+impl Counts {
+    /// The provider's own bill in ticks (1e-10 USD): xAI's `cost_in_usd_ticks`, else a bill in
+    /// USD converted (to the nearest tick).
+    pub fn billed_ticks(&self) -> Option<u64> {
+        self.cost_in_usd_ticks.flatten().or_else(|| {
+            self.cost_usd
+                .map(|usd| (usd * 1e10).round())
+                .filter(|t| *t < 1.8e19)
+                .map(|t| t as u64)
+        })
     }
 }
 
