@@ -503,6 +503,21 @@ mod tests {
             t.lookup("openai", "gpt-4o-mini-2024-07-18").map(|p| p.base),
             t.lookup("openai", "gpt-4o").map(|p| p.base)
         );
+        // Variants priced apart from their prefix have entries of their own.
+        let rates = |provider: &str, m: &str| {
+            let p = t.lookup(provider, m).expect("priced");
+            (usd(p.base.input), usd(p.base.output))
+        };
+        assert_eq!(rates("openai", "gpt-4-32k-0613"), (60.0, 120.0));
+        assert_eq!(rates("openai", "gpt-3.5-turbo-instruct"), (1.5, 2.0));
+        assert_eq!(
+            rates("google-ai-studio", "gemini-2.5-flash-preview-tts"),
+            (0.5, 10.0)
+        );
+        assert_eq!(
+            rates("openai", "gpt-4o-realtime-preview-2024-12-17"),
+            (5.0, 20.0)
+        );
         assert!(t.lookup("openai", "gpt-4ox").is_none());
         assert!(t.lookup("openai", "").is_none());
         assert!(t.lookup("openai", "-").is_none());
