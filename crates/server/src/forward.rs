@@ -28,8 +28,7 @@ fn named_in_connection(headers: &HeaderMap, name: &HeaderName) -> bool {
     })
 }
 
-/// Headers that carry credentials: their values are never stored in the log, and the
-/// universal endpoint sends a request's own to no step.
+/// Headers known to carry credentials (see [`is_credential`] for the rest).
 pub const CREDENTIAL_HEADERS: [&str; 9] = [
     "authorization",
     "proxy-authorization",
@@ -41,6 +40,20 @@ pub const CREDENTIAL_HEADERS: [&str; 9] = [
     "cookie",
     "set-cookie",
 ];
+
+/// Parts of a header name that mark it as a credential wherever they appear.
+const CREDENTIAL_WORDS: [&str; 5] = ["auth", "token", "secret", "password", "credential"];
+
+/// Whether a (lowercase) header name carries a credential: its value is never stored in the
+/// log, and the universal endpoint sends a request's own to no step. Besides the names every
+/// provider uses ([`CREDENTIAL_HEADERS`]), any name holding one of [`CREDENTIAL_WORDS`] or
+/// ending in `key` (`x-amz-security-token`, `ocp-apim-subscription-key`, `x-auth-token`, a
+/// custom provider's own key header), except `idempotency-key`, which is no secret.
+pub fn is_credential(name: &str) -> bool {
+    CREDENTIAL_HEADERS.contains(&name)
+        || CREDENTIAL_WORDS.iter().any(|w| name.contains(w))
+        || (name.ends_with("key") && name != "idempotency-key")
+}
 
 /// The client's headers as they go upstream.
 pub fn request_headers(incoming: &HeaderMap) -> HeaderMap {

@@ -25,7 +25,6 @@
 //!   requests.
 
 use crate::exchange::{Completed, Outcome};
-use crate::forward::CREDENTIAL_HEADERS;
 use crate::metrics::Metrics;
 use crate::spin::Spinner;
 use bytes::Bytes;
@@ -540,7 +539,7 @@ fn headers_to_json(h: &http::HeaderMap, redact: bool) -> String {
         }
         push_json_str(&mut out, name.as_str());
         out.push(b':');
-        let hidden = redact && CREDENTIAL_HEADERS.contains(&name.as_str());
+        let hidden = redact && crate::forward::is_credential(name.as_str());
         out.push(b'"');
         if hidden {
             out.extend_from_slice(b"REDACTED");
@@ -728,7 +727,14 @@ mod tests {
     #[test]
     fn credentials_never_reach_the_stored_headers() {
         let mut h = http::HeaderMap::new();
-        for name in CREDENTIAL_HEADERS {
+        let others = [
+            "x-amz-security-token",
+            "ocp-apim-subscription-key",
+            "x-auth-token",
+            "x-custom-secret",
+            "apikey",
+        ];
+        for name in crate::forward::CREDENTIAL_HEADERS.into_iter().chain(others) {
             h.insert(
                 http::HeaderName::from_static(name),
                 http::HeaderValue::from_static("Bearer very-secret"),
@@ -739,6 +745,8 @@ mod tests {
             http::HeaderValue::from_static("second=very-secret"),
         );
         h.insert("x-trace", http::HeaderValue::from_static("abc"));
+        h.insert("idempotency-key", http::HeaderValue::from_static("k-1"));
+        h.insert("x-stainless-os", http::HeaderValue::from_static("Linux"));
         let json = redacted_headers_json(&h);
         assert_eq!(json.matches("\"cookie\"").count(), 1, "{json}");
         assert!(!json.contains("very-secret"), "{json}");
@@ -746,6 +754,8 @@ mod tests {
         assert_eq!(v["authorization"], "REDACTED");
         assert_eq!(v["cookie"], "REDACTED");
         assert_eq!(v["x-trace"], "abc");
+        assert_eq!(v["idempotency-key"], "k-1");
+        assert_eq!(v["x-stainless-os"], "Linux");
     }
 
     #[test]

@@ -109,7 +109,12 @@ pub async fn calls(
         ));
     }
     let mut base = forward::request_headers(outer);
-    for name in forward::CREDENTIAL_HEADERS {
+    let credentials: Vec<HeaderName> = base
+        .keys()
+        .filter(|n| forward::is_credential(n.as_str()))
+        .cloned()
+        .collect();
+    for name in credentials {
         base.remove(name);
     }
     let mut calls = Vec::with_capacity(steps.len());
