@@ -2,6 +2,11 @@
 //!
 //! Request, usage and log-writer metrics are recorded by the log writer task, off the
 //! response path; queue depth and drops are read when scraped.
+//!
+//! Label values that come from traffic are bounded, so that no client can grow the series
+//! (and the process's memory, and every scrape) without end: the first [`MAX_MODELS`] model
+//! names and [`MAX_GATEWAYS`] gateway ids seen get series of their own, later ones count under
+//! `other`. Tokens count what providers were asked to process: a cache hit adds none.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -9,7 +14,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::collections::HashSet;
 use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
 use std::time::Duration;
 use switchyard_core::Usage;
 
@@ -48,6 +55,41 @@ struct GatewayLabels {
     gateway: String,
 }
 
+/// Distinct model names with series of their own.
+pub const MAX_MODELS: usize = 1000;
+/// Distinct gateway ids with series of their own.
+pub const MAX_GATEWAYS: usize = 1000;
+/// The label value of everything past a bound.
+pub const OTHER: &str = "other";
+
+/// The values one label has taken, up to a bound.
+struct Bounded {
+    seen: Mutex<HashSet<Box<str>>>,
+    max: usize,
+}
+
+impl Bounded {
+    fn new(max: usize) -> Self {
+        Self {
+            seen: Mutex::new(HashSet::new()),
+            max,
+        }
+    }
+
+    /// `value` when it already has series or there is room for it, else [`OTHER`].
+    fn label<'a>(&self, value: &'a str) -> &'a str {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.contains(value) {
+            value
+        } else if seen.len() < self.max {
+            seen.insert(value.into());
+            value
+        } else {
+            OTHER
+        }
+    }
+}
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms .. ~65 s
     Histogram::new(exponential_buckets(0.0005, 2.0, 18))
@@ -70,6 +112,8 @@ pub struct Metrics {
     log_batch_seconds: Histogram,
     log_queue_depth: Gauge,
     log_dropped: Counter,
+    models: Bounded,
+    gateways: Bounded,
 }
 
 impl Metrics {
@@ -96,7 +140,7 @@ impl Metrics {
         let tokens = Family::<TokenLabels, Counter>::default();
         registry.register(
             "tokens",
-            "Tokens by provider, model and direction",
+            "Tokens sent to and produced by providers (cache hits not counted), by provider, model and direction",
             tokens.clone(),
         );
         let cost = Family::<ModelLabels, Counter<f64, AtomicU64>>::default();
@@ -175,7 +219,13 @@ impl Metrics {
             log_batch_seconds,
             log_queue_depth,
             log_dropped,
+            models: Bounded::new(MAX_MODELS),
+            gateways: Bounded::new(MAX_GATEWAYS),
         }
+    }
+
+    fn gateway_label(&self, gateway: &str) -> String {
+        self.gateways.label(gateway).to_owned()
     }
 
     /// One finished request, under its gateway and provider when they were resolved (`-`
@@ -191,7 +241,7 @@ impl Metrics {
         let provider = provider.unwrap_or("-");
         self.requests
             .get_or_create(&RequestLabels {
-                gateway: gateway.unwrap_or("-").to_owned(),
+                gateway: gateway.map_or_else(|| "-".to_owned(), |g| self.gateway_label(g)),
                 provider: provider.to_owned(),
                 status: status.to_string(),
             })
@@ -209,7 +259,8 @@ impl Metrics {
         }
     }
 
-    /// Tokens and cost of one request.
+    /// Tokens and cost of one request (a cache hit's tokens were not processed by the
+    /// provider and cost nothing: neither counts).
     pub fn usage(
         &self,
         provider: &str,
@@ -218,7 +269,10 @@ impl Metrics {
         cost_usd: f64,
         cached: bool,
     ) {
-        let model = model.unwrap_or("-");
+        if cached {
+            return;
+        }
+        let model = model.map_or("-", |m| self.models.label(m));
         let count = |direction: &'static str, n: Option<u64>| {
             if let Some(n) = n.filter(|&n| n > 0) {
                 self.tokens
@@ -233,7 +287,7 @@ impl Metrics {
         count("in", usage.tokens_in);
         count("out", usage.tokens_out);
         count("reasoning", usage.reasoning_tokens);
-        if cost_usd > 0.0 && !cached {
+        if cost_usd > 0.0 {
             self.cost
                 .get_or_create(&ModelLabels {
                     provider: provider.to_owned(),
@@ -246,7 +300,7 @@ impl Metrics {
     pub fn cache_hit(&self, gateway: &str) {
         self.cache_hits
             .get_or_create(&GatewayLabels {
-                gateway: gateway.to_owned(),
+                gateway: self.gateway_label(gateway),
             })
             .inc();
     }
@@ -254,7 +308,7 @@ impl Metrics {
     pub fn rate_limited(&self, gateway: &str) {
         self.rate_limited
             .get_or_create(&GatewayLabels {
-                gateway: gateway.to_owned(),
+                gateway: self.gateway_label(gateway),
             })
             .inc();
     }
@@ -324,5 +378,73 @@ fn to_prometheus_text(open_metrics: &str) -> String {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_with<'a>(text: &'a str, needle: &str) -> Vec<&'a str> {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && l.contains(needle))
+            .collect()
+    }
+
+    #[test]
+    fn models_and_gateways_past_the_bound_count_as_other() {
+        let m = Metrics::new();
+        let usage = Usage {
+            tokens_in: Some(1),
+            ..Usage::default()
+        };
+        for i in 0..MAX_MODELS + 5 {
+            m.usage("grok", Some(&format!("m-{i}")), &usage, 0.0, false);
+        }
+        for i in 0..MAX_GATEWAYS + 3 {
+            m.request(Some(&format!("g-{i}")), Some("grok"), 200, None);
+        }
+        // A name seen before the bound keeps its own series.
+        m.usage("grok", Some("m-0"), &usage, 0.0, false);
+        let text = m.render_prometheus(0, 0);
+        let tokens = lines_with(&text, "switchyard_tokens_total{");
+        assert_eq!(
+            tokens.len(),
+            MAX_MODELS + 1,
+            "one series per model, plus other"
+        );
+        assert!(tokens.contains(
+            &r#"switchyard_tokens_total{provider="grok",model="other",direction="in"} 5"#
+        ));
+        assert!(tokens
+            .contains(&r#"switchyard_tokens_total{provider="grok",model="m-0",direction="in"} 2"#));
+        let requests = lines_with(&text, "switchyard_requests_total{");
+        assert_eq!(requests.len(), MAX_GATEWAYS + 1);
+        assert!(requests.contains(
+            &r#"switchyard_requests_total{gateway="other",provider="grok",status="200"} 3"#
+        ));
+    }
+
+    #[test]
+    fn cache_hits_add_no_tokens() {
+        let m = Metrics::new();
+        let usage = Usage {
+            tokens_in: Some(7),
+            tokens_out: Some(3),
+            ..Usage::default()
+        };
+        m.usage("grok", Some("grok-4"), &usage, 0.5, false);
+        m.usage("grok", Some("grok-4"), &usage, 0.0, true);
+        let text = m.render_prometheus(0, 0);
+        assert!(
+            text.contains(
+                r#"switchyard_tokens_total{provider="grok",model="grok-4",direction="in"} 7"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            r#"switchyard_tokens_total{provider="grok",model="grok-4",direction="out"} 3"#
+        ));
+        assert!(text.contains(r#"switchyard_cost_usd_total{provider="grok",model="grok-4"} 0.5"#));
     }
 }
