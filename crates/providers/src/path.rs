@@ -14,7 +14,9 @@ pub enum PathError {
     Unsafe(&'static str),
     #[error("the path must start with the {0} segment for this provider")]
     MissingParam(String),
-    #[error("path segment for {0} must be 1-63 letters, digits or '-'")]
+    #[error(
+        "path segment for {0} must be 1-63 letters, digits or '-' (up to 64, '_' allowed, where it is not part of the host)"
+    )]
     BadParam(String),
 }
 
@@ -115,6 +117,16 @@ fn is_label(s: &str) -> bool {
         && !s.starts_with('-')
 }
 
+/// A word that fills a placeholder of the base path only (Azure's deployment): 1–64 letters,
+/// digits, `-` or `_`, not starting with `-`.
+fn is_path_word(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && !s.starts_with('-')
+}
+
 impl Provider {
     /// The upstream URI for a client path `rest` (after the slug, without the leading `/`) and
     /// query. `account` fills `{account_id}`; leading segments fill the other placeholders.
@@ -134,10 +146,17 @@ impl Provider {
             if seg.is_empty() {
                 return Err(PathError::MissingParam(param.clone()));
             }
-            if !is_label(seg) {
+            let placeholder = format!("{{{param}}}");
+            // A word that goes into the host must be a DNS label; one that goes only into the
+            // path may hold `_` too (Azure deployment names do).
+            let fits = if authority.contains(&placeholder) {
+                is_label(seg)
+            } else {
+                is_path_word(seg)
+            };
+            if !fits {
                 return Err(PathError::BadParam(param.clone()));
             }
-            let placeholder = format!("{{{param}}}");
             authority = Cow::Owned(authority.replace(&placeholder, seg));
             base_path = Cow::Owned(base_path.replace(&placeholder, seg));
             rest = tail;
@@ -147,7 +166,17 @@ impl Provider {
         }
         if !self.custom {
             let last = self.base.last_segment();
-            if last == "v1" || last == "run" {
+            if last == "run" && (rest == "v1" || rest.starts_with("v1/")) {
+                // Workers AI: the OpenAI-compatible endpoints sit beside `run`, at `/ai/v1/...`.
+                let parent = base_path.len() - "/run".len();
+                base_path = match base_path {
+                    Cow::Borrowed(b) => Cow::Borrowed(&b[..parent]),
+                    Cow::Owned(mut b) => {
+                        b.truncate(parent);
+                        Cow::Owned(b)
+                    }
+                };
+            } else if last == "v1" || last == "run" {
                 if rest == last {
                     rest = "";
                 } else if let Some(tail) = rest.strip_prefix(last).and_then(|t| t.strip_prefix('/'))
@@ -238,6 +267,34 @@ mod tests {
             uri("workers-ai", "run/@cf/meta/llama"),
             "https://api.cloudflare.com/client/v4/accounts/acct/ai/run/@cf/meta/llama"
         );
+        // The OpenAI-compatible endpoints are at `/ai/v1/...`, beside `run`.
+        assert_eq!(
+            uri("workers-ai", "v1/chat/completions"),
+            "https://api.cloudflare.com/client/v4/accounts/acct/ai/v1/chat/completions"
+        );
+        assert_eq!(
+            uri("workers-ai", "v1/embeddings"),
+            "https://api.cloudflare.com/client/v4/accounts/acct/ai/v1/embeddings"
+        );
+        // `/compat` reaches the same endpoints.
+        let workers = catalog()
+            .get("workers-ai")
+            .cloned()
+            .expect("in the catalog");
+        for endpoint in [&workers.chat_path, &workers.embeddings_path] {
+            let endpoint = endpoint.as_deref().expect("has the endpoint");
+            let u = workers.endpoint_uri("acct", endpoint).expect("a URL");
+            assert!(
+                u.to_string()
+                    .starts_with("https://api.cloudflare.com/client/v4/accounts/acct/ai/v1/"),
+                "{u}"
+            );
+        }
+        // A deployment name (path only) may hold `_`; the resource (the host) may not.
+        assert_eq!(
+            uri("azure-openai", "myres/my_dep/chat/completions"),
+            "https://myres.openai.azure.com/openai/deployments/my_dep/chat/completions"
+        );
         assert_eq!(
             uri("azure-openai", "myres/mydep/chat/completions"),
             "https://myres.openai.azure.com/openai/deployments/mydep/chat/completions"
@@ -316,6 +373,11 @@ mod tests {
         let azure = c.get("azure-openai").expect("azure");
         assert!(azure.upstream_uri("a", "evil.com%2f/d/x", None).is_err());
         assert!(azure.upstream_uri("a", "evil.com/d/x", None).is_err());
+        assert!(
+            azure.upstream_uri("a", "my_res/d/x", None).is_err(),
+            "the resource is a host label"
+        );
+        assert!(azure.upstream_uri("a", "res/-d/x", None).is_err());
         assert!(azure.upstream_uri("a", "", None).is_err());
     }
 
