@@ -23,13 +23,15 @@ pub enum AuthStyle {
     XiApiKey,
     /// `Authorization: Token KEY`
     Token,
+    /// `Authorization: Key KEY` (Fal)
+    Key,
 }
 
 impl AuthStyle {
     /// The header this style uses.
     pub fn header(self) -> HeaderName {
         match self {
-            AuthStyle::Bearer | AuthStyle::Token => http::header::AUTHORIZATION,
+            AuthStyle::Bearer | AuthStyle::Token | AuthStyle::Key => http::header::AUTHORIZATION,
             AuthStyle::XApiKey => HeaderName::from_static("x-api-key"),
             AuthStyle::XGoogApiKey => HeaderName::from_static("x-goog-api-key"),
             AuthStyle::ApiKey => HeaderName::from_static("api-key"),
@@ -42,6 +44,7 @@ impl AuthStyle {
         let v = match self {
             AuthStyle::Bearer => HeaderValue::try_from(format!("Bearer {key}")),
             AuthStyle::Token => HeaderValue::try_from(format!("Token {key}")),
+            AuthStyle::Key => HeaderValue::try_from(format!("Key {key}")),
             _ => HeaderValue::try_from(key),
         };
         let mut v = v.ok()?;
@@ -94,6 +97,12 @@ struct RawEntry {
     headers: BTreeMap<String, String>,
     #[serde(default)]
     aliases: Vec<String>,
+    /// A segment the client's path must start with, dropped before anything else.
+    path_prefix: Option<String>,
+    /// Placeholders filled from the client's path where it names them, not from its leading
+    /// segments: placeholder → the segment whose successor fills it (`region = "locations"`).
+    #[serde(default)]
+    path_params: BTreeMap<String, String>,
 }
 
 /// Config-file changes to one provider (`[providers.SLUG]`). For `custom-*` slugs it defines
@@ -212,6 +221,12 @@ pub struct Provider {
     pub aliases: Vec<String>,
     /// `custom-*` providers take the client's path verbatim (no `v1/` rule).
     pub custom: bool,
+    /// The segment the client's path must start with (dropped), e.g. Bedrock's
+    /// `bedrock-runtime`.
+    pub path_prefix: Option<String>,
+    /// Placeholders filled from the segment after a named one anywhere in the client's path
+    /// (Vertex AI's `{region}` from `.../locations/{region}/...`); the path is kept whole.
+    pub path_params: Vec<(String, String)>,
 }
 
 /// All providers, by slug and by compat prefix.
@@ -232,6 +247,8 @@ fn custom_entry(slug: &str, base_url: &str) -> RawEntry {
         embeddings_path: Some("embeddings".into()),
         headers: BTreeMap::new(),
         aliases: Vec::new(),
+        path_prefix: None,
+        path_params: BTreeMap::new(),
     }
 }
 
@@ -254,7 +271,10 @@ impl Provider {
 }
 
 fn build(slug: &str, raw: RawEntry, custom: bool) -> Result<Provider, CatalogError> {
-    let base = BaseUrl::parse(slug, &raw.base_url)?;
+    let mut base = BaseUrl::parse(slug, &raw.base_url)?;
+    // Placeholders filled from the path are not taken from its leading segments. (A base URL
+    // overridden without the placeholder simply has nothing to fill.)
+    base.params.retain(|p| !raw.path_params.contains_key(p));
     let mut headers = Vec::with_capacity(raw.headers.len());
     for (k, v) in raw.headers {
         let bad = || CatalogError::BadHeader {
@@ -278,6 +298,8 @@ fn build(slug: &str, raw: RawEntry, custom: bool) -> Result<Provider, CatalogErr
         headers,
         aliases: raw.aliases,
         custom,
+        path_prefix: raw.path_prefix,
+        path_params: raw.path_params.into_iter().collect(),
     })
 }
 

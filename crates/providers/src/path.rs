@@ -14,6 +14,8 @@ pub enum PathError {
     Unsafe(&'static str),
     #[error("the path must start with the {0} segment for this provider")]
     MissingParam(String),
+    #[error("the path must hold {0} for this provider")]
+    MissingPathParam(String),
     #[error(
         "path segment for {0} must be 1-63 letters, digits or '-' (up to 64, '_' allowed, where it is not part of the host)"
     )]
@@ -138,6 +140,13 @@ impl Provider {
     ) -> Result<Uri, PathError> {
         check_rest(rest)?;
         let mut rest = rest;
+        if let Some(prefix) = &self.path_prefix {
+            rest = match rest.strip_prefix(prefix.as_str()) {
+                Some("") => "",
+                Some(tail) if tail.starts_with('/') => &tail[1..],
+                _ => return Err(PathError::MissingParam(prefix.clone())),
+            };
+        }
         // Borrowed unless a placeholder is filled in (most providers have none).
         let mut authority = Cow::Borrowed(self.base.authority.as_str());
         let mut base_path = Cow::Borrowed(self.base.path.as_str());
@@ -160,6 +169,24 @@ impl Provider {
             authority = Cow::Owned(authority.replace(&placeholder, seg));
             base_path = Cow::Owned(base_path.replace(&placeholder, seg));
             rest = tail;
+        }
+        for (param, after) in &self.path_params {
+            let placeholder = format!("{{{param}}}");
+            if !authority.contains(&placeholder) && !base_path.contains(&placeholder) {
+                continue;
+            }
+            let mut segments = rest.split('/');
+            let value = segments
+                .by_ref()
+                .find(|s| s == after)
+                .and_then(|_| segments.next())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| PathError::MissingPathParam(format!("{after}/{{{param}}}")))?;
+            if !is_label(value) {
+                return Err(PathError::BadParam(param.clone()));
+            }
+            authority = Cow::Owned(authority.replace(&placeholder, value));
+            base_path = Cow::Owned(base_path.replace(&placeholder, value));
         }
         if base_path.contains("{account_id}") {
             base_path = Cow::Owned(base_path.replace("{account_id}", account));
@@ -275,6 +302,57 @@ mod tests {
         assert_eq!(
             uri("workers-ai", "v1/embeddings"),
             "https://api.cloudflare.com/client/v4/accounts/acct/ai/v1/embeddings"
+        );
+        // Bedrock: `bedrock-runtime/{region}/...` names the host.
+        assert_eq!(
+            uri(
+                "aws-bedrock",
+                "bedrock-runtime/us-east-1/model/anthropic.claude-v2:1/invoke"
+            ),
+            "https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-v2:1/invoke"
+        );
+        let bedrock = catalog()
+            .get("aws-bedrock")
+            .cloned()
+            .expect("in the catalog");
+        for bad in [
+            "us-east-1/model/x/invoke",
+            "bedrock-runtimex/us-east-1/x",
+            "bedrock-runtime/",
+        ] {
+            assert!(bedrock.upstream_uri("a", bad, None).is_err(), "{bad}");
+        }
+        assert!(bedrock
+            .upstream_uri("a", "bedrock-runtime/evil.com%2f/x", None)
+            .is_err());
+        // Vertex AI: the host is the region the path names; the path stays whole.
+        assert_eq!(
+            uri(
+                "google-vertex-ai",
+                "v1/projects/p1/locations/us-central1/publishers/google/models/gemini-2.5-pro:generateContent"
+            ),
+            "https://us-central1-aiplatform.googleapis.com/v1/projects/p1/locations/us-central1/publishers/google/models/gemini-2.5-pro:generateContent"
+        );
+        let vertex = catalog()
+            .get("google-vertex-ai")
+            .cloned()
+            .expect("in the catalog");
+        assert!(vertex
+            .upstream_uri("a", "v1/projects/p1/models/x", None)
+            .is_err());
+        assert!(vertex
+            .upstream_uri("a", "v1/projects/p/locations/", None)
+            .is_err());
+        assert!(vertex
+            .upstream_uri("a", "v1/locations/evil.com:443/x", None)
+            .is_err());
+        assert_eq!(
+            uri("fal", "fal-ai/fast-sdxl"),
+            "https://fal.run/fal-ai/fast-sdxl"
+        );
+        assert_eq!(
+            uri("baseten", "v1/chat/completions"),
+            "https://inference.baseten.co/v1/chat/completions"
         );
         // `/compat` reaches the same endpoints.
         let workers = catalog()

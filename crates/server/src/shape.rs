@@ -314,6 +314,7 @@ pub fn slot_credential<'a>(provider: &Provider, headers: &'a HeaderMap) -> Optio
     let v = match provider.auth {
         AuthStyle::Bearer => switchyard_core::headers::bearer_token(v)?,
         AuthStyle::Token => v.strip_prefix("Token ")?,
+        AuthStyle::Key => v.strip_prefix("Key ")?,
         _ => v,
     };
     Some(v.trim())

@@ -268,3 +268,86 @@ async fn anthropic_streams_keep_their_event_lines() {
     assert_eq!(got.headers.get("x-api-key").unwrap(), "xai-test-key");
     assert_eq!(got.headers.get("anthropic-version").unwrap(), "2023-06-01");
 }
+
+#[tokio::test]
+async fn bedrock_and_vertex_paths_name_their_hosts_and_signed_requests_pass_unchanged() {
+    let fake = FakeProvider::start().await;
+    let u = fake.url();
+    // The fake stands for every region: the region placeholder goes into its path instead.
+    let gw = Gateway::start(
+        &fake,
+        &format!(
+            "[providers.aws-bedrock]\nbase_url = \"{u}/bedrock/{{region}}\"\n\n[providers.google-vertex-ai]\nbase_url = \"{u}/vertex/{{region}}\"\n"
+        ),
+    )
+    .await;
+    let claude = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","usage":{"input_tokens":12,"output_tokens":3}}"#;
+    fake.push_script(Script::new().body(claude));
+    let body = r#"{"anthropic_version":"bedrock-2023-05-31","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}"#;
+    let signed = [
+        ("authorization", "AWS4-HMAC-SHA256 Credential=AKIA/20261126/us-east-1/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc"),
+        ("x-amz-date", "20261126T000000Z"),
+        ("x-amz-security-token", "session-secret"),
+        ("content-type", "application/json"),
+    ];
+    let a = post(
+        &format!(
+            "{}/aws-bedrock/bedrock-runtime/us-west-2/model/anthropic.claude-sonnet-4-5-v1:0/invoke",
+            gw.base()
+        ),
+        &signed,
+        body,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let got = fake.last_request().unwrap();
+    assert_eq!(
+        got.path_and_query,
+        "/bedrock/us-west-2/model/anthropic.claude-sonnet-4-5-v1:0/invoke"
+    );
+    assert_eq!(&got.body[..], body.as_bytes());
+    for (name, value) in signed {
+        assert_eq!(got.headers.get(name).unwrap(), value, "{name}");
+    }
+
+    let v = post(
+        &format!(
+            "{}/google-vertex-ai/v1/projects/p1/locations/europe-west4/publishers/google/models/gemini-2.5-pro:generateContent",
+            gw.base()
+        ),
+        &[("authorization", "Bearer ya29.token")],
+        r#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#,
+    )
+    .await;
+    assert_eq!(
+        fake.hits(),
+        2,
+        "the Vertex call went upstream ({})",
+        v.status
+    );
+    assert_eq!(
+        fake.last_request().unwrap().path_and_query,
+        "/vertex/europe-west4/v1/projects/p1/locations/europe-west4/publishers/google/models/gemini-2.5-pro:generateContent"
+    );
+    // Without the region in the path there is no host: refused, nothing sent.
+    let before = fake.hits();
+    let no_region = post(
+        &format!(
+            "{}/google-vertex-ai/v1/projects/p1/models/x:generateContent",
+            gw.base()
+        ),
+        &[("authorization", "Bearer ya29.token")],
+        "{}",
+    )
+    .await;
+    assert_eq!(no_region.status, 400);
+    assert_eq!(no_region.json()["error"][0]["code"], 2000);
+    assert_eq!(fake.hits(), before);
+
+    // The Bedrock answer (Anthropic's format) has its usage read.
+    let rows = gw.wait_for_logs("gw", 2).await;
+    let bedrock = rows.iter().find(|r| r["id"] == a.log_id()).expect("logged");
+    assert_eq!(bedrock["provider"], "aws-bedrock");
+    assert_eq!(bedrock["tokens_in"], 12);
+    assert_eq!(bedrock["tokens_out"], 3);
+}
