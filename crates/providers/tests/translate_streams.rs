@@ -272,3 +272,153 @@ fn events_after_the_end_are_ignored() {
     assert!(raw.ends_with(b"data: [DONE]\n\n"));
     assert_eq!(raw.windows(12).filter(|w| w == b"data: [DONE]").count(), 1);
 }
+
+/// OpenAI chunks as an SSE body ending with `[DONE]`.
+fn openai_sse(chunks: &[Value]) -> String {
+    chunks
+        .iter()
+        .map(|c| format!("data: {c}\n\n"))
+        .collect::<String>()
+        + "data: [DONE]\n\n"
+}
+
+/// Every block of an Anthropic stream: (start event's content block, its input JSON), checking
+/// that blocks run one after another: start, deltas of that block only, stop.
+fn sequential_blocks(events: &[(String, Value)]) -> Vec<(Value, String)> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(u64, Value, String)> = None;
+    for (name, v) in events {
+        match name.as_str() {
+            "content_block_start" => {
+                assert!(
+                    open.is_none(),
+                    "a block started before the last one stopped"
+                );
+                let i = v["index"].as_u64().expect("index");
+                assert_eq!(i, blocks.len() as u64, "blocks are numbered in order");
+                open = Some((i, v["content_block"].clone(), String::new()));
+            }
+            "content_block_delta" => {
+                let (i, _, json) = open.as_mut().expect("a delta outside any block");
+                assert_eq!(
+                    v["index"].as_u64(),
+                    Some(*i),
+                    "a delta for a block not open"
+                );
+                json.push_str(v["delta"]["partial_json"].as_str().unwrap_or(""));
+            }
+            "content_block_stop" => {
+                let (i, block, json) = open.take().expect("a stop outside any block");
+                assert_eq!(v["index"].as_u64(), Some(i));
+                blocks.push((block, json));
+            }
+            _ => assert!(open.is_none(), "{name} inside a block"),
+        }
+    }
+    blocks
+}
+
+#[test]
+fn interleaved_parallel_tool_calls_become_whole_blocks_one_after_another() {
+    let chunk = |delta: Value, finish: Value| json!({"id": "c1", "model": "gpt-4o", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+    let call = |i: u64, id: Option<&str>, name: Option<&str>, args: &str| {
+        let mut c = json!({"index": i, "function": {"arguments": args}});
+        if let Some(id) = id {
+            c["id"] = json!(id);
+            c["type"] = json!("function");
+        }
+        if let Some(name) = name {
+            c["function"]["name"] = json!(name);
+        }
+        chunk(json!({"tool_calls": [c]}), Value::Null)
+    };
+    let input = openai_sse(&[
+        chunk(
+            json!({"role": "assistant", "content": "Checking."}),
+            Value::Null,
+        ),
+        call(0, Some("call_A"), Some("weather"), "{\"ci"),
+        call(1, Some("call_B"), Some("time"), "{\"tz\""),
+        call(0, None, None, "ty\":\"Paris\"}"),
+        call(1, None, None, ":\"CET\"}"),
+        chunk(json!({}), json!("tool_calls")),
+    ]);
+    let events = anthropic_events(&out(Anthropic, OpenAi, input.as_bytes(), false));
+    let blocks = sequential_blocks(&events);
+    assert_eq!(blocks.len(), 3, "{events:?}");
+    assert_eq!(blocks[0].0["type"], "text");
+    assert_eq!(blocks[1].0["id"], "call_A");
+    assert_eq!(blocks[1].0["name"], "weather");
+    assert_eq!(blocks[1].1, "{\"city\":\"Paris\"}");
+    assert_eq!(blocks[2].0["id"], "call_B");
+    assert_eq!(blocks[2].0["name"], "time");
+    assert_eq!(blocks[2].1, "{\"tz\":\"CET\"}");
+    let stop = events
+        .iter()
+        .find(|e| e.0 == "message_delta")
+        .expect("message_delta");
+    assert_eq!(stop.1["delta"]["stop_reason"], "tool_use");
+
+    // Deltas without `index` (loosely compatible upstreams): a new `id` is a new call, and a
+    // piece with neither continues the latest.
+    let no_index = |id: Option<&str>, name: Option<&str>, args: &str| {
+        let mut c = call(0, id, name, args);
+        c["choices"][0]["delta"]["tool_calls"][0]
+            .as_object_mut()
+            .expect("object")
+            .remove("index");
+        c
+    };
+    let input = openai_sse(&[
+        no_index(Some("call_A"), Some("weather"), "{\"city\":"),
+        no_index(None, None, "\"Paris\"}"),
+        no_index(Some("call_B"), Some("time"), "{}"),
+        chunk(json!({}), json!("tool_calls")),
+    ]);
+    let events = anthropic_events(&out(Anthropic, OpenAi, input.as_bytes(), false));
+    let blocks = sequential_blocks(&events);
+    let got: Vec<(&str, &str)> = blocks
+        .iter()
+        .map(|(b, json)| (b["id"].as_str().unwrap_or(""), json.as_str()))
+        .collect();
+    assert_eq!(got, [("call_A", "{\"city\":\"Paris\"}"), ("call_B", "{}")]);
+}
+
+#[test]
+fn an_anthropic_tool_called_without_input_streams_empty_json_arguments() {
+    let events = [
+        json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": [], "usage": {"input_tokens": 5, "output_tokens": 1}}}),
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "toolu_1", "name": "now", "input": {}}}),
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": ""}}),
+        json!({"type": "content_block_stop", "index": 0}),
+        json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_2", "name": "weather", "input": {}}}),
+        json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"city\":\"Oslo\"}"}}),
+        json!({"type": "content_block_stop", "index": 1}),
+        json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 9}}),
+        json!({"type": "message_stop"}),
+    ];
+    let input: String = events
+        .iter()
+        .map(|e| {
+            format!(
+                "event: {}\ndata: {e}\n\n",
+                e["type"].as_str().expect("type")
+            )
+        })
+        .collect();
+    let (chunks, done) = openai_chunks(&out(OpenAi, Anthropic, input.as_bytes(), false));
+    assert!(done);
+    let mut args = [String::new(), String::new()];
+    for c in &chunks {
+        for call in c
+            .pointer("/choices/0/delta/tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let i = call["index"].as_u64().expect("index") as usize;
+            args[i].push_str(call["function"]["arguments"].as_str().unwrap_or(""));
+        }
+    }
+    assert_eq!(args, ["{}", "{\"city\":\"Oslo\"}"]);
+}

@@ -350,8 +350,9 @@ enum Block {
     Text,
     /// The forced JSON tool: its input is streamed as text.
     JsonText,
-    /// A tool call with this OpenAI `tool_calls` index.
-    Tool(u64),
+    /// A tool call with this OpenAI `tool_calls` index, and whether any of its arguments
+    /// have been sent.
+    Tool(u64, bool),
     Ignored,
 }
 
@@ -411,6 +412,7 @@ impl StreamState {
             "message_start" => self.start(&v["message"], out),
             "content_block_start" => self.block_start(&v, out),
             "content_block_delta" => self.block_delta(&v, out),
+            "content_block_stop" => self.block_stop(&v, out),
             "message_delta" => {
                 if let (Some(u), Some(mine)) = (
                     v.get("usage").and_then(Value::as_object),
@@ -485,7 +487,7 @@ impl StreamState {
                 self.tools += 1;
                 let call = openai::tool_call(Some(i), s(b, "id"), s(b, "name"), "", None);
                 out.push(self.head.chunk(0, json!({"tool_calls": [call]}), None));
-                Block::Tool(i)
+                Block::Tool(i, false)
             }
             _ => Block::Ignored,
         };
@@ -504,8 +506,11 @@ impl StreamState {
                 let t = s(d, "partial_json");
                 (t, json!({"content": t}))
             }
-            ("input_json_delta", Some(Block::Tool(i))) => {
+            ("input_json_delta", Some(Block::Tool(i, _))) => {
                 let t = s(d, "partial_json");
+                if !t.is_empty() {
+                    self.blocks.insert(n(v, "index"), Block::Tool(i, true));
+                }
                 (
                     t,
                     json!({"tool_calls": [{"index": i, "function": {"arguments": t}}]}),
@@ -516,6 +521,20 @@ impl StreamState {
         if !piece.is_empty() {
             self.ensure_started(out);
             out.push(self.head.chunk(0, delta, None));
+        }
+    }
+
+    /// A tool called with no input streams no argument text: its arguments become `{}`, as
+    /// they are in a whole answer (an empty string is not JSON, and clients parse it).
+    fn block_stop(&mut self, v: &Value, out: &mut Vec<Value>) {
+        let index = n(v, "index");
+        if let Some(Block::Tool(i, false)) = self.blocks.get(&index).copied() {
+            self.blocks.insert(index, Block::Tool(i, true));
+            out.push(self.head.chunk(
+                0,
+                json!({"tool_calls": [{"index": i, "function": {"arguments": "{}"}}]}),
+                None,
+            ));
         }
     }
 

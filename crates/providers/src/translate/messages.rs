@@ -465,14 +465,46 @@ enum Open {
     Tool(u64),
 }
 
+/// Where a tool call of the OpenAI stream stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Call {
+    /// Streaming live as the open block with this index.
+    Live(u64),
+    /// Held back (another call is streaming): its place in [`StreamState::held`].
+    Held(usize),
+    /// Its block is closed; anything more for it is dropped.
+    Closed,
+}
+
+/// A tool call waiting for the streaming one to end.
+#[derive(Debug)]
+struct HeldCall {
+    id: String,
+    name: String,
+    arguments: String,
+}
+
 /// OpenAI chunk objects → Anthropic events.
+///
+/// OpenAI may interleave the argument pieces of parallel tool calls (they are keyed by
+/// `index`); Anthropic's blocks follow one another, each closed before the next starts. So
+/// the first call streams live, and calls that begin while it is open are held, their
+/// arguments gathered, and sent whole, one block each, when it closes (at the next text, or
+/// at the end). A call's delta without `index` belongs to the call its `id` names, or to the
+/// latest call when it has no `id` either.
 #[derive(Debug)]
 pub(crate) struct StreamState {
     model: String,
     started: bool,
     next_block: u64,
     open: Option<Open>,
-    tools: HashMap<u64, u64>,
+    /// OpenAI call key → where it stands; the key of the live one.
+    tools: HashMap<u64, Call>,
+    live_key: Option<u64>,
+    held: Vec<HeldCall>,
+    /// Keys given to calls that came without `index`, by `id`.
+    keys_by_id: HashMap<String, u64>,
+    last_key: Option<u64>,
     stop_reason: Option<&'static str>,
     usage: Usage,
     saw_done: bool,
@@ -487,6 +519,10 @@ impl StreamState {
             next_block: 0,
             open: None,
             tools: HashMap::new(),
+            live_key: None,
+            held: Vec::new(),
+            keys_by_id: HashMap::new(),
+            last_key: None,
             stop_reason: None,
             usage: Usage::default(),
             saw_done: false,
@@ -582,6 +618,35 @@ impl StreamState {
                 json!({"type": "content_block_stop", "index": i}),
             ));
         }
+        if let Some(key) = self.live_key.take() {
+            self.tools.insert(key, Call::Closed);
+        }
+        // The calls held while the live one streamed, each whole, in the order they began.
+        for call in std::mem::take(&mut self.held) {
+            let index = self.next_block;
+            self.next_block += 1;
+            out.push((
+                "content_block_start",
+                json!({"type": "content_block_start", "index": index, "content_block":
+                    {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}}),
+            ));
+            if !call.arguments.is_empty() {
+                out.push((
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": index, "delta":
+                        {"type": "input_json_delta", "partial_json": call.arguments}}),
+                ));
+            }
+            out.push((
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": index}),
+            ));
+        }
+        for call in self.tools.values_mut() {
+            if matches!(call, Call::Held(_)) {
+                *call = Call::Closed;
+            }
+        }
     }
 
     fn text(&mut self, t: &str, out: &mut Vec<Event>) {
@@ -600,24 +665,54 @@ impl StreamState {
     }
 
     fn tool(&mut self, c: &Value, pos: u64, out: &mut Vec<Event>) {
-        let key = c.get("index").and_then(Value::as_u64).unwrap_or(pos);
+        let key = match c.get("index").and_then(Value::as_u64) {
+            Some(k) => k,
+            None => match s(c, "id") {
+                "" => self.last_key.unwrap_or(pos),
+                id => match self.keys_by_id.get(id) {
+                    Some(&k) => k,
+                    None => {
+                        // Clear of any `index` an upstream sends.
+                        let k = (1 << 32) + self.keys_by_id.len() as u64;
+                        self.keys_by_id.insert(id.to_owned(), k);
+                        k
+                    }
+                },
+            },
+        };
+        self.last_key = Some(key);
         let f = &c["function"];
-        let index = match self.tools.get(&key) {
-            Some(&i) => i,
+        let args = s(f, "arguments");
+        let index = match self.tools.get(&key).copied() {
+            Some(Call::Live(i)) => i,
+            Some(Call::Held(h)) => {
+                self.held[h].arguments.push_str(args);
+                return;
+            }
+            Some(Call::Closed) => return,
             None => {
                 let id = match s(c, "id") {
                     "" => openai::fallback_id("toolu_"),
                     id => id.to_owned(),
                 };
-                let block =
-                    json!({"type": "tool_use", "id": id, "name": s(f, "name"), "input": {}});
+                let name = s(f, "name").to_owned();
+                if self.live_key.is_some() {
+                    self.held.push(HeldCall {
+                        id,
+                        name,
+                        arguments: args.to_owned(),
+                    });
+                    self.tools.insert(key, Call::Held(self.held.len() - 1));
+                    return;
+                }
+                let block = json!({"type": "tool_use", "id": id, "name": name, "input": {}});
                 let i = self.open_block(block, out);
                 self.open = Some(Open::Tool(i));
-                self.tools.insert(key, i);
+                self.tools.insert(key, Call::Live(i));
+                self.live_key = Some(key);
                 i
             }
         };
-        let args = s(f, "arguments");
         if !args.is_empty() {
             out.push((
                 "content_block_delta",
