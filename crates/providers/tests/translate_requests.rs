@@ -736,3 +736,18 @@ fn unreadable_success_answers_become_502() {
             .starts_with("the provider's answer could not be translated"));
     }
 }
+
+#[test]
+fn a_system_messages_text_parts_stay_apart() {
+    let body = json!({"messages": [
+        {"role": "system", "content": [{"type": "text", "text": "You are terse."},
+                                       {"type": "text", "text": "Answer in French."}]},
+        {"role": "user", "content": "Hi"}
+    ]});
+    let a = sent(OpenAi, Anthropic, &body, "claude-sonnet-4-5");
+    assert_eq!(a["system"], "You are terse.\n\nAnswer in French.");
+    let g = sent(OpenAi, Gemini, &body, "gemini-2.5-flash");
+    let parts = g["systemInstruction"]["parts"].as_array().expect("parts");
+    let text: Vec<&str> = parts.iter().filter_map(|p| p["text"].as_str()).collect();
+    assert_eq!(text.concat(), "You are terse.\n\nAnswer in French.");
+}

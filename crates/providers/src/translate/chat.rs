@@ -202,7 +202,8 @@ fn read_message(req: &mut ChatRequest, m: &Value, path: &str) -> Result<(), Tran
     match role {
         "system" | "developer" => {
             let texts = text_parts(content.unwrap_or(&Value::Null), &content_path)?;
-            req.system.push(texts.concat());
+            // Parts kept apart, as the other direction joins system blocks.
+            req.system.push(texts.join("\n\n"));
         }
         "user" => {
             let parts = read_parts(content, &content_path, false)?;
