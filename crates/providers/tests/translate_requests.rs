@@ -751,3 +751,24 @@ fn a_system_messages_text_parts_stay_apart() {
     let text: Vec<&str> = parts.iter().filter_map(|p| p["text"].as_str()).collect();
     assert_eq!(text.concat(), "You are terse.\n\nAnswer in French.");
 }
+
+#[test]
+fn an_empty_last_user_message_is_refused_not_dropped() {
+    for provider in [Anthropic, Gemini] {
+        let body = json!({"messages": [
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": "b"},
+            {"role": "user", "content": ""}
+        ]});
+        assert_eq!(param(OpenAi, provider, &body), "messages[2].content");
+        let parts =
+            json!({"messages": [{"role": "user", "content": [{"type": "text", "text": ""}]}]});
+        assert_eq!(param(OpenAi, provider, &parts), "messages[0].content");
+        // An empty message before others is still left out.
+        let earlier = json!({"messages": [
+            {"role": "user", "content": ""},
+            {"role": "user", "content": "hello"}
+        ]});
+        assert!(up(OpenAi, provider, &earlier, "m").is_ok());
+    }
+}

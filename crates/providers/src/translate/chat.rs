@@ -142,6 +142,20 @@ pub fn parse(o: &Obj) -> Result<ChatRequest, TranslateError> {
     for (i, m) in messages.iter().enumerate() {
         read_message(&mut req, m, &idx("messages", i))?;
     }
+    // Empty messages are left out of a translated conversation (Anthropic and Gemini refuse
+    // empty content), but a last user turn left out would turn the conversation into a
+    // continuation of the assistant's last message: refused instead.
+    if let Some(Turn::User { parts }) = req.turns.last() {
+        let empty = parts
+            .iter()
+            .all(|p| matches!(&p.kind, PartKind::Text(t) if t.is_empty()));
+        if empty {
+            return Err(TranslateError::field(
+                key(&idx("messages", messages.len() - 1), "content"),
+                "is empty; the last user message must have content for this provider",
+            ));
+        }
+    }
     if let Some(tools) = opt_array(o, "tools", "")? {
         for (i, t) in tools.iter().enumerate() {
             req.tools.push(read_tool(t, &idx("tools", i))?);
