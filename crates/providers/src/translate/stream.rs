@@ -79,7 +79,7 @@ enum Pipe {
     /// Same dialect on both sides: bytes are relayed untouched.
     Pass,
     ToOpenAi(Source),
-    ToAnthropic(Source, messages::StreamState),
+    ToAnthropic(Source, Box<messages::StreamState>),
     Unsupported(Dialect, Dialect),
 }
 
@@ -111,11 +111,11 @@ impl StreamTranslator {
                 gemini::StreamState::new(model, created, include_usage),
             )),
             (Dialect::Anthropic, Dialect::OpenAi) => {
-                Pipe::ToAnthropic(Source::OpenAi, messages::StreamState::new(model))
+                Pipe::ToAnthropic(Source::OpenAi, Box::new(messages::StreamState::new(model)))
             }
             (Dialect::Anthropic, Dialect::Gemini) => Pipe::ToAnthropic(
                 Source::Gemini(gemini::StreamState::new(model, created, true)),
-                messages::StreamState::new(model),
+                Box::new(messages::StreamState::new(model)),
             ),
             (c, p) => Pipe::Unsupported(c, p),
         };
