@@ -772,3 +772,27 @@ fn an_empty_last_user_message_is_refused_not_dropped() {
         assert!(up(OpenAi, provider, &earlier, "m").is_ok());
     }
 }
+
+#[test]
+fn an_openai_refusal_becomes_anthropic_text_with_stop_reason_refusal() {
+    let answer = json!({"id": "chatcmpl-1", "model": "gpt-4o", "choices": [{"index": 0,
+        "message": {"role": "assistant", "content": null, "refusal": "I can't help with that."},
+        "finish_reason": "stop"}]});
+    let bytes = serde_json::to_vec(&answer).expect("serialisable");
+    let (status, body) = response(
+        Endpoint::Chat,
+        Anthropic,
+        OpenAi,
+        200,
+        &bytes,
+        "gpt-4o",
+        Reply::default(),
+    );
+    assert_eq!(status, 200);
+    let m = json(&body);
+    assert_eq!(m["stop_reason"], "refusal");
+    assert_eq!(
+        m["content"],
+        json!([{"type": "text", "text": "I can't help with that."}])
+    );
+}

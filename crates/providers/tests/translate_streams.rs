@@ -422,3 +422,28 @@ fn an_anthropic_tool_called_without_input_streams_empty_json_arguments() {
     }
     assert_eq!(args, ["{}", "{\"city\":\"Oslo\"}"]);
 }
+
+#[test]
+fn an_openai_refusal_reaches_anthropic_clients_as_text_with_stop_reason_refusal() {
+    let chunk = |delta: Value, finish: Value| json!({"id": "c1", "model": "gpt-4o", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+    let input = openai_sse(&[
+        chunk(
+            json!({"role": "assistant", "content": null, "refusal": ""}),
+            Value::Null,
+        ),
+        chunk(json!({"refusal": "I can't help "}), Value::Null),
+        chunk(json!({"refusal": "with that."}), Value::Null),
+        chunk(json!({}), json!("stop")),
+    ]);
+    let events = anthropic_events(&out(Anthropic, OpenAi, input.as_bytes(), false));
+    let text: String = events
+        .iter()
+        .filter_map(|(_, v)| v.pointer("/delta/text").and_then(Value::as_str))
+        .collect();
+    assert_eq!(text, "I can't help with that.");
+    let stop = events
+        .iter()
+        .find(|e| e.0 == "message_delta")
+        .expect("message_delta");
+    assert_eq!(stop.1["delta"]["stop_reason"], "refusal");
+}

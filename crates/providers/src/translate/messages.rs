@@ -21,7 +21,8 @@
 //! Answer mapping: the first choice; `finish_reason` `stop`/`length`/`tool_calls`/
 //! `content_filter` → `end_turn`/`max_tokens`/`tool_use`/`refusal`; usage → `input_tokens`
 //! (uncached), `cache_read_input_tokens`, `output_tokens` (reasoning included). Tool call
-//! arguments that are not a JSON object become `{}`.
+//! arguments that are not a JSON object become `{}`. A `refusal` becomes the answer's text, with
+//! `stop_reason` `refusal`.
 
 use super::error::ProviderError;
 use super::json::{
@@ -428,6 +429,11 @@ pub(crate) fn response(v: &Value, model: &str) -> Result<Value, String> {
     if !text.is_empty() {
         content.push(json!({"type": "text", "text": text}));
     }
+    // A refusal (OpenAI's own field) is the answer's text, and the reason it stopped.
+    let refusal = s(message, "refusal");
+    if !refusal.is_empty() {
+        content.push(json!({"type": "text", "text": refusal}));
+    }
     if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
         for c in calls {
             let f = &c["function"];
@@ -450,7 +456,11 @@ pub(crate) fn response(v: &Value, model: &str) -> Result<Value, String> {
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": stop_reason(s(choice, "finish_reason")),
+        "stop_reason": if refusal.is_empty() {
+            stop_reason(s(choice, "finish_reason"))
+        } else {
+            "refusal"
+        },
         "stop_sequence": null,
         "usage": anthropic_usage(&usage),
     }))
@@ -505,6 +515,8 @@ pub(crate) struct StreamState {
     /// Keys given to calls that came without `index`, by `id`.
     keys_by_id: HashMap<String, u64>,
     last_key: Option<u64>,
+    /// The answer is a refusal (OpenAI's `refusal` deltas), streamed as text.
+    refused: bool,
     stop_reason: Option<&'static str>,
     usage: Usage,
     saw_done: bool,
@@ -523,6 +535,7 @@ impl StreamState {
             held: Vec::new(),
             keys_by_id: HashMap::new(),
             last_key: None,
+            refused: false,
             stop_reason: None,
             usage: Usage::default(),
             saw_done: false,
@@ -562,13 +575,23 @@ impl StreamState {
                 self.text(t, out);
             }
         }
+        if let Some(t) = delta.get("refusal").and_then(Value::as_str) {
+            if !t.is_empty() {
+                self.refused = true;
+                self.text(t, out);
+            }
+        }
         if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
             for (pos, c) in calls.iter().enumerate() {
                 self.tool(c, pos as u64, out);
             }
         }
         if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
-            self.stop_reason = Some(stop_reason(f));
+            self.stop_reason = Some(if self.refused {
+                "refusal"
+            } else {
+                stop_reason(f)
+            });
             self.close(out);
         }
     }
