@@ -519,17 +519,19 @@ impl Writer {
 
 /// Request headers as JSON with every credential replaced by `REDACTED`.
 pub fn redacted_headers_json(h: &http::HeaderMap) -> String {
-    headers_to_json(h, true)
+    headers_to_json(h, crate::forward::is_credential)
 }
 
-/// Headers as a JSON object of name → value (repeated names joined with ", ").
+/// Response headers as a JSON object of name → value (repeated names joined with ", "), with
+/// the credentials that answers carry (`set-cookie`) replaced by `REDACTED`. Only the known
+/// names: a response's `x-ratelimit-remaining-tokens` is no secret.
 pub fn headers_json(h: &http::HeaderMap) -> String {
-    headers_to_json(h, false)
+    headers_to_json(h, |name| crate::forward::CREDENTIAL_HEADERS.contains(&name))
 }
 
 /// Writes the JSON object straight into one buffer in one pass over the map: no intermediate
 /// map, no per-value copies, no lookups by name (a name's values come one after another).
-fn headers_to_json(h: &http::HeaderMap, redact: bool) -> String {
+fn headers_to_json(h: &http::HeaderMap, hide: fn(&str) -> bool) -> String {
     let mut out: Vec<u8> = Vec::with_capacity(64 + h.len() * 48);
     out.push(b'{');
     let mut entries = h.iter().peekable();
@@ -539,7 +541,7 @@ fn headers_to_json(h: &http::HeaderMap, redact: bool) -> String {
         }
         push_json_str(&mut out, name.as_str());
         out.push(b':');
-        let hidden = redact && crate::forward::is_credential(name.as_str());
+        let hidden = hide(name.as_str());
         out.push(b'"');
         if hidden {
             out.extend_from_slice(b"REDACTED");
@@ -789,5 +791,21 @@ mod tests {
         assert_eq!(v["x-esc"], "a\\b\tc \"d\"");
         assert_eq!(v.as_object().map(|o| o.len()), Some(7));
         assert_eq!(headers_json(&http::HeaderMap::new()), "{}");
+    }
+
+    #[test]
+    fn response_headers_hide_cookies_and_keep_rate_limit_counts() {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            "set-cookie",
+            http::HeaderValue::from_static("__cf_bm=s3cret"),
+        );
+        h.insert(
+            "x-ratelimit-remaining-tokens",
+            http::HeaderValue::from_static("39000"),
+        );
+        let v: serde_json::Value = serde_json::from_str(&headers_json(&h)).expect("JSON");
+        assert_eq!(v["set-cookie"], "REDACTED");
+        assert_eq!(v["x-ratelimit-remaining-tokens"], "39000");
     }
 }
