@@ -796,3 +796,45 @@ fn an_openai_refusal_becomes_anthropic_text_with_stop_reason_refusal() {
         json!([{"type": "text", "text": "I can't help with that."}])
     );
 }
+
+#[test]
+fn top_k_and_reasoning_effort_reach_their_native_fields() {
+    let body = |effort: &str| {
+        json!({"messages": [{"role": "user", "content": "Hi"}], "top_k": 40,
+               "reasoning_effort": effort})
+    };
+    let a = sent(OpenAi, Anthropic, &body("high"), "claude-sonnet-4-5");
+    assert_eq!(a["top_k"], 40);
+    assert!(a.get("thinking").is_none());
+    let g = |effort: &str, model: &str| sent(OpenAi, Gemini, &body(effort), model);
+    let c = &g("medium", "gemini-2.5-flash")["generationConfig"];
+    assert_eq!(c["topK"], 40);
+    assert_eq!(c["thinkingConfig"], json!({"thinkingBudget": 8192}));
+    assert_eq!(
+        g("none", "gemini-2.5-flash")["generationConfig"]["thinkingConfig"],
+        json!({"thinkingBudget": 0})
+    );
+    assert_eq!(
+        g("high", "gemini-3-pro-preview")["generationConfig"]["thinkingConfig"],
+        json!({"thinkingLevel": "high"})
+    );
+    assert_eq!(
+        g("none", "gemini-3-flash-preview")["generationConfig"]["thinkingConfig"],
+        json!({"thinkingLevel": "minimal"})
+    );
+    let plain = sent(
+        OpenAi,
+        Gemini,
+        &json!({"messages": [{"role": "user", "content": "Hi"}]}),
+        "gemini-2.5-flash",
+    );
+    assert!(plain.get("generationConfig").is_none(), "{plain}");
+    assert_eq!(
+        param(
+            OpenAi,
+            Gemini,
+            &json!({"messages": [{"role": "user", "content": "Hi"}], "top_k": "40"})
+        ),
+        "top_k"
+    );
+}

@@ -7,11 +7,13 @@
 //! or `base64` source (jpeg, png, gif, webp); PDF `file_data` → `document`; audio refused;
 //! `tools` → `input_schema` tools; `tool_choice` `auto`/`none`/`required`/function →
 //! `auto`/`none`/`any`/`tool`; `parallel_tool_calls: false` → `disable_parallel_tool_use`;
-//! `stop` → `stop_sequences`; `temperature` clamped to Anthropic's 0–1; `user` →
+//! `stop` → `stop_sequences`; `temperature` clamped to Anthropic's 0–1; `top_k`; `user` →
 //! `metadata.user_id`; `max_completion_tokens`/`max_tokens`, else the default (see the
 //! parent module for JSON mode and `n`). Tool ids outside `[A-Za-z0-9_-]` have those characters
 //! replaced by `_` (Anthropic's id pattern), consistently in `tool_use` and `tool_result`.
-//! Dropped: `seed`, `presence_penalty`, `frequency_penalty`.
+//! Dropped: `seed`, `presence_penalty`, `frequency_penalty`, `reasoning_effort` (extended
+//! thinking needs a token budget under `max_tokens` and fixed sampling settings: asked for
+//! natively, on `/compat/v1/messages` or the provider route).
 
 use super::chat::{ChatRequest, Media, Part, PartKind, ResponseFormat, ToolChoice, Turn};
 use super::error::ProviderError;
@@ -98,6 +100,9 @@ pub(crate) fn request(
     }
     if let Some(t) = req.temperature {
         body.insert("temperature".into(), json!(t.clamp(0.0, 1.0)));
+    }
+    if let Some(k) = req.top_k {
+        body.insert("top_k".into(), json!(k));
     }
     if let Some(p) = req.top_p {
         body.insert("top_p".into(), json!(p));

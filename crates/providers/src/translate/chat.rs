@@ -5,12 +5,13 @@
 //! Read: `messages` (roles `system`, `developer`, `user`, `assistant`, `tool`; content parts
 //! `text`, `image_url` (https or `data:` base64), `input_audio`, `file` with `file_data`),
 //! assistant `tool_calls` (with Gemini's `extra_content.google.thought_signature`), `tools`,
-//! `tool_choice`, `parallel_tool_calls`, `response_format`, `temperature`, `top_p`,
+//! `tool_choice`, `parallel_tool_calls`, `response_format`, `temperature`, `top_p`, `top_k`
+//! (not OpenAI's, but sent by clients of OpenAI-compatible servers), `reasoning_effort`,
 //! `max_completion_tokens`/`max_tokens` (the former wins), `stop`, `n`, `seed`,
 //! `presence_penalty`, `frequency_penalty`, `user`, `stream`, `stream_options`.
 //! Ignored (no counterpart): `logprobs`, `top_logprobs`, `logit_bias`, `modalities`, `audio`,
-//! `prediction`, `reasoning_effort`, `service_tier`, `store`, `metadata`,
-//! `web_search_options`, message `name`s and assistant `refusal` parts.
+//! `prediction`, `service_tier`, `store`, `metadata`, `web_search_options`, message `name`s
+//! and assistant `refusal` parts.
 
 use super::json::{
     as_object, get, idx, key, opt_array, opt_bool, opt_f64, opt_i64, opt_object, opt_str, opt_u32,
@@ -31,6 +32,9 @@ pub struct ChatRequest {
     pub response_format: Option<ResponseFormat>,
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
+    pub top_k: Option<u32>,
+    /// `none`, `minimal`, `low`, `medium`, `high` (others are the provider's to refuse).
+    pub reasoning_effort: Option<String>,
     /// `max_completion_tokens`, else `max_tokens`.
     pub max_tokens: Option<u32>,
     pub stop: Vec<String>,
@@ -166,6 +170,8 @@ pub fn parse(o: &Obj) -> Result<ChatRequest, TranslateError> {
     req.response_format = read_response_format(o)?;
     req.temperature = opt_f64(o, "temperature", "")?;
     req.top_p = opt_f64(o, "top_p", "")?;
+    req.top_k = opt_u32(o, "top_k", "")?;
+    req.reasoning_effort = opt_str(o, "reasoning_effort", "")?.map(str::to_owned);
     for k in ["max_completion_tokens", "max_tokens"] {
         if let Some(n) = opt_u32(o, k, "")? {
             if n == 0 {

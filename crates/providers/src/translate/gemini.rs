@@ -9,8 +9,12 @@
 //! name looked up from the call id; a JSON-object result is sent as is, anything else as
 //! `{"result": ...}`); `tools` → one `functionDeclarations` tool, `tool_choice` →
 //! `toolConfig.functionCallingConfig` (`AUTO`, `NONE`, `ANY`, `ANY` + `allowedFunctionNames`);
-//! `stop`, `n`, `max_completion_tokens`/`max_tokens`, `temperature`, `top_p`, `seed`,
-//! `presence_penalty`, `frequency_penalty` and JSON mode → `generationConfig`.
+//! `stop`, `n`, `max_completion_tokens`/`max_tokens`, `temperature`, `top_p`, `top_k`, `seed`,
+//! `presence_penalty`, `frequency_penalty` and JSON mode → `generationConfig`;
+//! `reasoning_effort` → `generationConfig.thinkingConfig` as Google's own OpenAI-compatible
+//! endpoint maps it: Gemini 3 and later take it as `thinkingLevel` (`none` as `minimal`),
+//! earlier models as `thinkingBudget` (`none` 0, `minimal` and `low` 1,024, `medium` 8,192,
+//! `high` 24,576 tokens).
 //! Dropped: `parallel_tool_calls`, `user`.
 //!
 //! Thought signatures: Gemini 3 requires the `thoughtSignature` of a function call back with
@@ -101,7 +105,7 @@ pub(crate) fn request(req: &ChatRequest, model: &str) -> Result<Upstream, Transl
             );
         }
     }
-    let config = generation_config(req);
+    let config = generation_config(req, name);
     if !config.is_empty() {
         body.insert("generationConfig".into(), Value::Object(config));
     }
@@ -119,8 +123,25 @@ pub(crate) fn request(req: &ChatRequest, model: &str) -> Result<Upstream, Transl
     })
 }
 
-fn generation_config(req: &ChatRequest) -> Map<String, Value> {
+fn generation_config(req: &ChatRequest, model: &str) -> Map<String, Value> {
     let mut c = Map::new();
+    if let Some(k) = req.top_k {
+        c.insert("topK".into(), json!(k));
+    }
+    if let Some(effort) = req.reasoning_effort.as_deref() {
+        let thinking = if checks_signatures(model) {
+            json!({"thinkingLevel": if effort == "none" { "minimal" } else { effort }})
+        } else {
+            let budget = match effort {
+                "none" => 0,
+                "minimal" | "low" => 1024,
+                "medium" => 8192,
+                _ => 24576,
+            };
+            json!({"thinkingBudget": budget})
+        };
+        c.insert("thinkingConfig".into(), thinking);
+    }
     if !req.stop.is_empty() {
         c.insert("stopSequences".into(), json!(req.stop));
     }
@@ -161,7 +182,8 @@ fn generation_config(req: &ChatRequest) -> Map<String, Value> {
     c
 }
 
-/// Gemini 3 and later check thought signatures on replayed function calls.
+/// Gemini 3 and later: they check thought signatures on replayed function calls, and take a
+/// thinking level rather than a budget.
 fn checks_signatures(model: &str) -> bool {
     let Some(rest) = model.strip_prefix("gemini-") else {
         return false;
