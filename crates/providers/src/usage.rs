@@ -13,6 +13,7 @@
 //! | OpenAI Responses | `usage` of the body, or `response.usage` of the terminal `response.completed`/`incomplete`/`failed` event |
 //! | Anthropic Messages | `usage` of the body; in a stream `message_start.message.usage` updated field by field by each `message_delta.usage` |
 //! | Gemini | `usageMetadata` of the body, of each `alt=sse` event, or of each element of the JSON-array stream (last wins) |
+//! | Bedrock Converse | `usage` of the body (`inputTokens`, `outputTokens`, `cacheReadInputTokens`, `cacheWriteInputTokens`; input counted as Anthropic's) |
 //! | anything else | no usage |
 //!
 //! # How the numbers are normalised into [`Usage`]
@@ -598,6 +599,13 @@ impl Accumulator {
             } else {
                 self.set(Found::Anthropic(AnthropicCounts::read(u)));
             }
+        } else if u.converse_input.is_some() || u.converse_output.is_some() {
+            self.set(Found::Anthropic(AnthropicCounts {
+                input: u.converse_input.flatten(),
+                output: u.converse_output.flatten(),
+                cache_read: u.converse_cache_read.flatten(),
+                cache_creation: u.converse_cache_write.flatten(),
+            }));
         } else if let Some(ticks) = u.billed_ticks() {
             // Image and video answers: a bill without token counts.
             self.set(Found::Usage(Usage {
@@ -827,6 +835,23 @@ mod tests {
         assert_eq!(
             one("openai", "application/json", body).usage.tokens_out,
             Some(2)
+        );
+    }
+
+    #[test]
+    fn bedrock_converse_usage_counts_cache_reads_and_writes_as_input() {
+        let body = r#"{"output":{"message":{"role":"assistant","content":[{"text":"hi"}]}},"stopReason":"end_turn","usage":{"inputTokens":14,"outputTokens":20,"totalTokens":1336,"cacheReadInputTokens":1302,"cacheWriteInputTokens":0},"metrics":{"latencyMs":800}}"#;
+        let x = one("aws-bedrock", "application/json", body);
+        assert_eq!(
+            x.usage,
+            Usage {
+                tokens_in: Some(1316),
+                tokens_out: Some(20),
+                cached_tokens_in: Some(1302),
+                cache_write_tokens_in: Some(0),
+                reasoning_tokens: None,
+                cost_in_usd_ticks: None,
+            }
         );
     }
 

@@ -65,6 +65,11 @@ pub(super) struct Counts {
     pub candidates_token_count: Option<Option<u64>>,
     pub cached_content_token_count: Option<Option<u64>>,
     pub thoughts_token_count: Option<Option<u64>>,
+    // Bedrock Converse (`inputTokens` leaves out cache reads and writes, as Anthropic's does).
+    pub converse_input: Option<Option<u64>>,
+    pub converse_output: Option<Option<u64>>,
+    pub converse_cache_read: Option<Option<u64>>,
+    pub converse_cache_write: Option<Option<u64>>,
 }
 
 /// `*_tokens_details`: the two counts read from it.
@@ -143,6 +148,10 @@ enum Key {
     CandidatesTokenCount,
     CachedContentTokenCount,
     ThoughtsTokenCount,
+    ConverseInput,
+    ConverseOutput,
+    ConverseCacheRead,
+    ConverseCacheWrite,
     CachedTokens,
     Other,
 }
@@ -180,6 +189,10 @@ impl Key {
             "candidatesTokenCount" => Key::CandidatesTokenCount,
             "cachedContentTokenCount" => Key::CachedContentTokenCount,
             "thoughtsTokenCount" => Key::ThoughtsTokenCount,
+            "inputTokens" => Key::ConverseInput,
+            "outputTokens" => Key::ConverseOutput,
+            "cacheReadInputTokens" => Key::ConverseCacheRead,
+            "cacheWriteInputTokens" => Key::ConverseCacheWrite,
             "cached_tokens" => Key::CachedTokens,
             _ => Key::Other,
         }
@@ -432,6 +445,10 @@ impl Fields for Counts {
             Key::CandidatesTokenCount => self.candidates_token_count = count(map)?,
             Key::CachedContentTokenCount => self.cached_content_token_count = count(map)?,
             Key::ThoughtsTokenCount => self.thoughts_token_count = count(map)?,
+            Key::ConverseInput => self.converse_input = count(map)?,
+            Key::ConverseOutput => self.converse_output = count(map)?,
+            Key::ConverseCacheRead => self.converse_cache_read = count(map)?,
+            Key::ConverseCacheWrite => self.converse_cache_write = count(map)?,
             _ => skip(map)?,
         }
         Ok(())
