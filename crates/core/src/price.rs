@@ -456,10 +456,20 @@ mod tests {
     #[test]
     fn long_context_tiers() {
         let t = PriceTable::embedded();
+        // xAI: from the threshold on (a prompt that reaches it).
         let p = t.lookup("grok", "grok-4.3").expect("priced");
+        assert_eq!(usd(p.rates_for(199_999).input), 1.25);
+        assert_eq!(usd(p.rates_for(200_000).input), 2.50);
+        assert_eq!(usd(p.rates_for(200_000).output), 5.00);
+        let p = t.lookup("grok", "grok-4").expect("priced");
+        assert_eq!(usd(p.rates_for(127_999).input), 3.00);
+        assert_eq!(usd(p.rates_for(128_000).input), 6.00);
+        // Google: above the threshold only.
+        let p = t
+            .lookup("google-ai-studio", "gemini-2.5-pro")
+            .expect("priced");
         assert_eq!(usd(p.rates_for(200_000).input), 1.25);
         assert_eq!(usd(p.rates_for(200_001).input), 2.50);
-        assert_eq!(usd(p.rates_for(200_001).output), 5.00);
         let p = t
             .lookup("google-ai-studio", "gemini-2.5-pro")
             .expect("priced");
