@@ -103,6 +103,8 @@ struct RawEntry {
     /// segments: placeholder → the segment whose successor fills it (`region = "locations"`).
     #[serde(default)]
     path_params: BTreeMap<String, String>,
+    /// Another provider whose price table prices this one's models.
+    prices: Option<String>,
 }
 
 /// Config-file changes to one provider (`[providers.SLUG]`). For `custom-*` slugs it defines
@@ -227,6 +229,9 @@ pub struct Provider {
     /// Placeholders filled from the segment after a named one anywhere in the client's path
     /// (Vertex AI's `{region}` from `.../locations/{region}/...`); the path is kept whole.
     pub path_params: Vec<(String, String)>,
+    /// The price table this provider's models are priced by: its own slug unless the catalog
+    /// names another (Vertex AI serves Gemini at Google AI Studio's prices).
+    pub prices: String,
 }
 
 /// All providers, by slug and by compat prefix.
@@ -249,6 +254,7 @@ fn custom_entry(slug: &str, base_url: &str) -> RawEntry {
         aliases: Vec::new(),
         path_prefix: None,
         path_params: BTreeMap::new(),
+        prices: None,
     }
 }
 
@@ -300,6 +306,7 @@ fn build(slug: &str, raw: RawEntry, custom: bool) -> Result<Provider, CatalogErr
         custom,
         path_prefix: raw.path_prefix,
         path_params: raw.path_params.into_iter().collect(),
+        prices: raw.prices.unwrap_or_else(|| slug.to_owned()),
     })
 }
 

@@ -380,6 +380,7 @@ impl Writer {
             }
         }
         let provider = exchange.provider.as_ref().map(|p| p.slug.clone());
+        let upstream = exchange.provider.clone();
         let content_type = response.content_type;
         let tail: Vec<Bytes> = capture.tail.iter().cloned().collect();
         let (usage, answered_model, stream_failed) = if matches!(outcome, Outcome::Refused(_)) {
@@ -406,10 +407,13 @@ impl Writer {
         };
         let shared = draft.shared;
         let provider = provider.unwrap_or_default();
+        let price_table = upstream.as_deref().map_or("", |p| p.prices.as_str());
         // Priced by the model the answer names, else by the one the request named (an answer
         // may name a snapshot the table does not know); logged under the answer's.
-        let lookup =
-            |m: &Option<String>| m.as_deref().and_then(|m| self.prices.lookup(&provider, m));
+        let lookup = |m: &Option<String>| {
+            m.as_deref()
+                .and_then(|m| self.prices.lookup(price_table, m))
+        };
         let answered_price = lookup(&answered_model);
         let (model, price) = if answered_price.is_some() {
             (answered_model, answered_price)

@@ -310,6 +310,8 @@ async fn bedrock_and_vertex_paths_name_their_hosts_and_signed_requests_pass_unch
         assert_eq!(got.headers.get(name).unwrap(), value, "{name}");
     }
 
+    let gemini = r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"hi"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":1000000,"candidatesTokenCount":0,"totalTokenCount":1000000},"modelVersion":"gemini-2.5-flash"}"#;
+    fake.push_script(Script::new().body(gemini));
     let v = post(
         &format!(
             "{}/google-vertex-ai/v1/projects/p1/locations/europe-west4/publishers/google/models/gemini-2.5-pro:generateContent",
@@ -350,4 +352,11 @@ async fn bedrock_and_vertex_paths_name_their_hosts_and_signed_requests_pass_unch
     assert_eq!(bedrock["provider"], "aws-bedrock");
     assert_eq!(bedrock["tokens_in"], 12);
     assert_eq!(bedrock["tokens_out"], 3);
+    // Vertex AI serves Gemini at Google AI Studio's prices ($0.30 per 1M input tokens).
+    let vertex = rows.iter().find(|r| r["id"] == v.log_id()).expect("logged");
+    assert_eq!(vertex["provider"], "google-vertex-ai");
+    assert_eq!(vertex["model"], "gemini-2.5-flash");
+    assert_eq!(vertex["tokens_in"], 1_000_000);
+    let cost = vertex["cost"].as_f64().expect("a cost");
+    assert!((cost - 0.30).abs() < 1e-9, "{cost}");
 }
