@@ -372,13 +372,6 @@ impl Writer {
         // A compressed answer is decoded once: to read its usage, to store it readable in the
         // log and in the cache.
         let decoded = decode(response.content_encoding.as_deref(), &capture.head);
-        if let (Outcome::Complete, Some((key, ttl)), Some(headers)) =
-            (outcome, &exchange.cache_put, &response.headers)
-        {
-            if let Some(entry) = crate::cache::entry(exchange.status, headers, &capture, &decoded) {
-                puts.push((key.clone(), entry, *ttl));
-            }
-        }
         let provider = exchange.provider.as_ref().map(|p| p.slug.clone());
         let upstream = exchange.provider.clone();
         let content_type = response.content_type;
@@ -395,6 +388,17 @@ impl Writer {
             );
             (x.usage, x.model, x.stream_failed)
         };
+        // A stream that reported an error after its 200 is not an answer to replay.
+        if let (Outcome::Complete, false, Some((key, ttl)), Some(headers)) = (
+            outcome,
+            stream_failed,
+            &exchange.cache_put,
+            &response.headers,
+        ) {
+            if let Some(entry) = crate::cache::entry(exchange.status, headers, &capture, &decoded) {
+                puts.push((key.clone(), entry, *ttl));
+            }
+        }
         let Some(draft) = exchange.draft else {
             // Refused before a provider was called: counted under what was resolved by then.
             self.metrics.request(

@@ -103,6 +103,20 @@ impl Setup {
             .await
     }
 
+    /// [`Setup::stored`] for an answer known by its headers (a stream).
+    async fn stored_by_headers(&self, h: &http::HeaderMap) {
+        let id = h.get("cf-aig-log-id").expect("a log id").to_str().unwrap();
+        wait_for_log_id(
+            &self.gw,
+            &self.account,
+            &self.gateway,
+            id,
+            Duration::from_secs(5),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+
     async fn stored_in(&self, account: &str, gateway: &str, a: &Answer) {
         wait_for_log_id(
             &self.gw,
@@ -278,6 +292,7 @@ on_both_backends!(
     legacy_cache_headers_are_honoured,
     named_cache_key_replaces_the_request_in_the_key,
     only_2xx_answers_are_stored,
+    streams_that_fail_after_their_200_are_not_stored,
     streams_are_cached_when_complete_and_replayed_event_for_event,
     cache_hits_are_logged_as_cached_with_cost_zero,
     cache_invalidate_on_update_clears_entries_on_a_settings_change,
@@ -684,6 +699,30 @@ async fn only_2xx_answers_are_stored(b: Backend) {
         assert_hit(&s.chat(&[], &body).await, &ok);
         assert_eq!(s.fake.hits(), before + 3);
     }
+}
+
+async fn streams_that_fail_after_their_200_are_not_stored(b: Backend) {
+    let s = Setup::start(b, "", "cache_ttl = 60").await;
+    let url = s.chat_url();
+    let body = chat_stream("fails");
+    let failing = concat!(
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n",
+        "data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n"
+    );
+    s.fake.push_script(Script::new().body(failing).chunks(2));
+    let first = stream(&url, &[AUTH], &body).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(cache_status(&first.headers).as_deref(), Some("MISS"));
+    s.stored_by_headers(&first.headers).await;
+    // The same request goes upstream again and gets a good answer, which is stored.
+    let second = stream(&url, &[AUTH], &body).await;
+    assert_eq!(cache_status(&second.headers).as_deref(), Some("MISS"));
+    assert_eq!(s.fake.hits(), 2, "a failed stream must not be replayed");
+    s.stored_by_headers(&second.headers).await;
+    let third = stream(&url, &[AUTH], &body).await;
+    assert_eq!(cache_status(&third.headers).as_deref(), Some("HIT"));
+    assert_eq!(third.text(), second.text());
+    assert_eq!(s.fake.hits(), 2);
 }
 
 async fn streams_are_cached_when_complete_and_replayed_event_for_event(b: Backend) {
