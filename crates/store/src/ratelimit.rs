@@ -64,7 +64,10 @@ pub fn decide(
             if estimate + 1.0 <= limit as f64 {
                 (true, 0)
             } else if current >= limit {
-                (false, until_next)
+                // Room comes only in the next window, once this window's count (weighted as
+                // the previous one then) has shrunk enough: `current * (1 - f) + 1 <= limit`
+                // at the fraction `f` of the next window gone.
+                (false, until_next + full_window_wait(window, limit, current))
             } else {
                 // The previous window's share shrinks linearly; find when it leaves room.
                 let needed = estimate + 1.0 - limit as f64;
@@ -77,6 +80,12 @@ pub fn decide(
             }
         }
     }
+}
+
+/// How far into the next window a sliding limit full at `current` (≥ `limit`) admits again.
+fn full_window_wait(window: u64, limit: u64, current: u64) -> u64 {
+    let share = limit.saturating_sub(1) as f64 / current as f64;
+    ((1.0 - share) * window as f64).ceil() as u64
 }
 
 #[derive(Default)]
@@ -171,7 +180,10 @@ if sliding then
   local estimate = previous * ((window - elapsed) / window) + current
   if estimate + 1 <= limit then
     allowed = true
-  elseif current >= limit or previous == 0 then
+  elseif current >= limit then
+    allowed = false
+    retry = until_next + math.ceil((1 - (limit - 1) / current) * window)
+  elseif previous == 0 then
     allowed = false
   else
     allowed = false
@@ -268,6 +280,26 @@ mod tests {
         assert!(matches!(at(118_000), Decision::Limited { .. }));
         // A whole interval after it, the window has moved past it.
         assert_eq!(at(120_000), Decision::Allowed);
+    }
+
+    #[test]
+    fn a_full_sliding_window_says_when_the_next_one_admits_again() {
+        let m = MemoryLimiter::default();
+        let w = Duration::from_secs(10);
+        let t0 = 1_000_000_000;
+        let at = |ms: u64| m.check_at(t0 + ms, "full", 2, w, RateLimitTechnique::Sliding);
+        assert_eq!(at(1_000), Decision::Allowed);
+        assert_eq!(at(1_000), Decision::Allowed);
+        // Full at 8 s: the window ends in 2 s, and then its 2 requests still count for more
+        // than 1 until half of the next window has gone: 7 s in all.
+        assert_eq!(
+            at(8_000),
+            Decision::Limited {
+                retry_after: Duration::from_secs(7)
+            }
+        );
+        assert!(matches!(at(14_999), Decision::Limited { .. }));
+        assert_eq!(at(15_000), Decision::Allowed);
     }
 
     #[test]
