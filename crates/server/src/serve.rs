@@ -36,10 +36,23 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
         .await
         .with_context(|| format!("opening the database {}", redact_url(&config.database)))?;
     for g in &config.gateways {
-        store
-            .put_gateway(g)
+        // Written only when it differs from what is stored: starting again with the same file
+        // is no settings change (with `cache_invalidate_on_update` it would make every cached
+        // answer unreachable, on every replica).
+        let context = || format!("storing gateway {}/{}", g.account_id, g.id);
+        if let Some(stored) = store
+            .get_gateway(&g.account_id, &g.id)
             .await
-            .with_context(|| format!("storing gateway {}/{}", g.account_id, g.id))?;
+            .with_context(context)?
+        {
+            let mut unchanged = g.clone();
+            unchanged.created_at.clone_from(&stored.created_at);
+            unchanged.modified_at.clone_from(&stored.modified_at);
+            if unchanged == stored {
+                continue;
+            }
+        }
+        store.put_gateway(g).await.with_context(context)?;
     }
     let gateways = Gateways::new(store.clone(), config.auto_create_gateways);
     let prices = Arc::new(PriceTable::with_overrides(&config.prices).context("price table")?);

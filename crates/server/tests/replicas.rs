@@ -390,3 +390,48 @@ async fn a_settings_change_through_one_replica_invalidates_the_cache_on_the_othe
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn a_replica_starting_with_the_same_config_changes_no_settings() {
+    let fields = "cache_ttl = 60\ncache_invalidate_on_update = true";
+    let p = Pair::start(fields).await;
+    let settings = || async {
+        let got = send(
+            Method::GET,
+            &p.a.cp_for(&p.account, "/gateways/gw"),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(got.status, 200);
+        got.json()["result"].clone()
+    };
+    let before = settings().await;
+    let first = p.chat(&p.a, &[], CHAT).await;
+    assert_eq!(cache_status(&first.headers).as_deref(), Some("MISS"));
+    p.stored(&p.a, &log_id(&first.headers)).await;
+
+    // A third replica starts (or one restarts) with the very same config.
+    let extra = format!(
+        "redis = \"{}\"\n\n[[gateways]]\naccount_id = \"{}\"\nid = \"gw\"\n{fields}\n",
+        redis_url(),
+        p.account
+    );
+    let c = Gateway::start_with_database(&p.fake, &postgres_url(), &extra).await;
+    assert_eq!(
+        settings().await["modified_at"],
+        before["modified_at"],
+        "an unchanged [[gateways]] table is not written again"
+    );
+    tokio::time::sleep(PROPAGATION).await;
+    for replica in [&p.a, &c] {
+        let again = p.chat(replica, &[], CHAT).await;
+        assert_eq!(
+            cache_status(&again.headers).as_deref(),
+            Some("HIT"),
+            "{}: the cache survives a start with the same settings",
+            replica.url
+        );
+    }
+    assert_eq!(p.fake.hits(), 1);
+}
