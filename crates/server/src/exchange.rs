@@ -138,6 +138,12 @@ impl Exchange {
         }
     }
 
+    /// Starts this attempt's clock now (after a retry's pause, which is no part of it).
+    pub fn start_now(&mut self) {
+        self.started = Instant::now();
+        self.arrived = SystemTime::now();
+    }
+
     /// The next attempt of the same request: a new log id, the same request id.
     pub fn next_attempt(&self) -> Self {
         Self {

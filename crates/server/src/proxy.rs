@@ -474,6 +474,10 @@ async fn run(
                 tokio::time::sleep(policy.delay_before(attempt)).await;
             }
             let x = slot.get_or_insert_with(|| Box::new(Exchange::new(Method::POST, "")));
+            if attempt > 1 {
+                // Its duration and time to first token are the attempt's own, not the pause's.
+                x.start_now();
+            }
             x.provider = Some(call.provider.clone());
             // The first attempt of the first call has its draft from before stage 6; every
             // later attempt (a fresh exchange) and step gets its own.
