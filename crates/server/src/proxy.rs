@@ -139,6 +139,13 @@ pub async fn handle(State(app): State<App>, req: Request) -> Response {
             let label = e.error.kind.label();
             let (mut resp, body) = e.into_response_and_body();
             stamp_ids(resp.headers_mut(), &x, step);
+            if x.cache_put.is_some() {
+                // The cache was looked up and missed (SPEC 2.5: whenever caching applied).
+                resp.headers_mut().insert(
+                    switchyard_core::headers::CACHE_STATUS,
+                    HeaderValue::from_static("MISS"),
+                );
+            }
             if x.draft.is_some() {
                 x.keep_response_headers(resp.headers());
             } else if let Some(ev) = event_id {
@@ -430,6 +437,10 @@ async fn run(
     };
     let mut first_plan = calls.first().and_then(plan_of);
     let hit = lookup(app, first_plan.as_ref()).await;
+    if let (None, Some(p), Some(x)) = (&hit, &first_plan, slot.as_mut()) {
+        // A miss: what the answer (or a refusal from here on) says, and where it is stored.
+        x.cache_put = Some((p.key.clone(), p.ttl));
+    }
 
     // Stage 8: rate limit (cache hits are not counted).
     if hit.is_none() {

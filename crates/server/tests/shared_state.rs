@@ -448,6 +448,11 @@ async fn cache_hits_are_not_counted_against_the_rate_limit(b: Backend) {
     let third = s.chat(&[], &chat("c")).await;
     third.assert_gateway_error(429, 2003);
     retry_after(&third, 3600);
+    assert_eq!(
+        cache_status(&third.headers).as_deref(),
+        Some("MISS"),
+        "the gateway's own refusal still says the cache was looked up and missed"
+    );
     assert_eq!(s.fake.hits(), 2);
 }
 
@@ -674,6 +679,14 @@ async fn named_cache_key_replaces_the_request_in_the_key(b: Backend) {
 
 async fn only_2xx_answers_are_stored(b: Backend) {
     let s = Setup::start(b, "", "cache_ttl = 60").await;
+    // The gateway's own 504 says MISS too, and nothing is stored.
+    s.fake
+        .push_script(Script::new().delay(Duration::from_millis(400)));
+    let late = s
+        .chat(&[("cf-aig-request-timeout", "100")], &chat("late"))
+        .await;
+    late.assert_gateway_error(504, 2005);
+    assert_eq!(cache_status(&late.headers).as_deref(), Some("MISS"));
     for status in [500u16, 400, 429] {
         let body = chat(&format!("status {status}"));
         for _ in 0..2 {
