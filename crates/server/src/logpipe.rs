@@ -372,8 +372,8 @@ impl Writer {
         // A compressed answer is decoded once: to read its usage, to store it readable in the
         // log and in the cache.
         let decoded = decode(response.content_encoding.as_deref(), &capture.head);
-        let provider = exchange.provider.as_ref().map(|p| p.slug.clone());
         let upstream = exchange.provider.clone();
+        let provider = upstream.as_ref().map(|p| p.slug.clone());
         let content_type = response.content_type;
         let tail: Vec<Bytes> = capture.tail.iter().cloned().collect();
         let (usage, answered_model, stream_failed) = if matches!(outcome, Outcome::Refused(_)) {
