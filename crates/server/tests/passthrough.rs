@@ -352,6 +352,26 @@ async fn bedrock_and_vertex_paths_name_their_hosts_and_signed_requests_pass_unch
     assert_eq!(bedrock["provider"], "aws-bedrock");
     assert_eq!(bedrock["tokens_in"], 12);
     assert_eq!(bedrock["tokens_out"], 3);
+    // The signed request's credentials are stored redacted (read straight from the database:
+    // no API serves stored headers).
+    let db = format!("sqlite://{}", gw.dir.path().join("switchyard.db").display());
+    let store = switchyard_store::open(&db)
+        .await
+        .expect("the gateway's database");
+    let stored = store
+        .get_log(
+            &switchyard_core::AccountId::parse("acct").unwrap(),
+            &switchyard_core::GatewayId::parse("gw").unwrap(),
+            a.log_id(),
+        )
+        .await
+        .expect("readable")
+        .expect("stored");
+    let headers: serde_json::Value =
+        serde_json::from_str(stored.request_headers.as_deref().expect("headers kept")).unwrap();
+    assert_eq!(headers["x-amz-security-token"], "REDACTED");
+    assert_eq!(headers["authorization"], "REDACTED");
+    assert_eq!(headers["x-amz-date"], "20261126T000000Z");
     // Vertex AI serves Gemini at Google AI Studio's prices ($0.30 per 1M input tokens).
     let vertex = rows.iter().find(|r| r["id"] == v.log_id()).expect("logged");
     assert_eq!(vertex["provider"], "google-vertex-ai");

@@ -243,8 +243,7 @@ pub async fn update(
     let body = json_object(&body)?;
     // Read, change, write back only if nobody wrote in between (else read again): two
     // updates of different settings at the same moment both take effect.
-    let mut tries = 0;
-    let (a, id) = loop {
+    for _ in 0..super::UPDATE_TRIES {
         let (a, id, mut g) = existing(&app, &acct, &gw).await?;
         if let Some(v) = body.get("id") {
             if v.as_str() != Some(id.as_str()) {
@@ -255,22 +254,14 @@ pub async fn update(
         apply(&mut g, &body)?;
         g.modified_at = super::modified_after(&read_at).await;
         if app.store().replace_gateway_if(&g, &read_at).await? {
-            break (a, id);
+            app.gateways().invalidate(a.as_str(), id.as_str());
+            // What was written is what is stored now.
+            return ok(to_json(&g));
         }
-        tries += 1;
-        if tries == super::UPDATE_TRIES {
-            return Err(CpError::conflict(
-                "the gateway kept changing while this update was applied; try again",
-            ));
-        }
-    };
-    app.gateways().invalidate(a.as_str(), id.as_str());
-    let stored = app
-        .store()
-        .get_gateway(&a, &id)
-        .await?
-        .ok_or_else(|| CpError::not_found(format!("gateway '{gw}' not found")))?;
-    ok(to_json(&stored))
+    }
+    Err(CpError::conflict(
+        "the gateway kept changing while this update was applied; try again",
+    ))
 }
 
 pub async fn delete(State(app): State<App>, Path((acct, gw)): Path<(String, String)>) -> CpResult {
