@@ -391,6 +391,18 @@ def test_logs_filters_order_pages_and_delete(cf, gateway, fake, nonce):
         log["openai-20"]]
     assert listed(filters=[{"key": "model", "operator": "contains", "value": ["gpt"]}]) == [log["openai-20"]]
     assert listed(filters=[{"key": "id", "operator": "eq", "value": [log["grok-30"]]}]) == [log["grok-30"]]
+    # The SDK types filter values as floats: 10.0 is the whole number 10.
+    assert set(listed(filters=[{"key": "tokens_in", "operator": "gt", "value": [10.0]}])) == {
+        log["openai-20"], log["grok-30"]}
+    assert listed(filters=[{"key": "tokens_in", "operator": "eq", "value": [10.0]}]) == [log["grok-10"]]
+
+    # meta_info: ranges over every record the filters match, not only the page's.
+    page = cf.ai_gateway.logs.list(gateway, account_id=ACCOUNT, per_page=1, meta_info=True,
+                                   filters=[{"key": "provider", "operator": "eq", "value": ["grok"]}])
+    info = page.result_info.to_dict()  # type: ignore[union-attr]
+    assert (info["min_tokens_in"], info["max_tokens_in"], info["count"], info["total_count"]) == (10, 30, 1, 3)
+    assert 0 <= info["min_duration"] <= info["max_duration"]
+    assert 0 <= info["min_cost"] < info["max_cost"]
 
     # The flat (deprecated) params the SDK still offers.
     assert listed(provider="openai") == [log["openai-20"]]

@@ -23,6 +23,7 @@ macro_rules! impl_log_query {
                     return Ok($crate::logs::LogPage {
                         records: Vec::new(),
                         total_count: 0,
+                        meta: query.meta_info.then(Default::default),
                     });
                 };
                 let s = $crate::sql::list_sql($d, gkey, query)?;
@@ -52,9 +53,36 @@ macro_rules! impl_log_query {
                     let n: i64 = sqlx::Row::try_get(&row, "n")?;
                     n.max(0) as u64
                 };
+                let meta = if query.meta_info {
+                    let m = $crate::sql::meta_sql($d, gkey, &query.filter)?;
+                    let row = $bind(sqlx::query(&m.text), &m.args)
+                        .fetch_one(&self.$read)
+                        .await?;
+                    let int = |c: &str| -> Result<i64, $crate::StoreError> {
+                        Ok(sqlx::Row::try_get::<Option<i64>, _>(&row, c)?.unwrap_or(0))
+                    };
+                    let real = |c: &str| -> Result<f64, $crate::StoreError> {
+                        Ok(sqlx::Row::try_get::<Option<f64>, _>(&row, c)?.unwrap_or(0.0))
+                    };
+                    Some($crate::logs::LogMeta {
+                        min_cost: real("min_cost")?,
+                        max_cost: real("max_cost")?,
+                        min_duration: int("min_duration")?,
+                        max_duration: int("max_duration")?,
+                        min_tokens_in: int("min_tokens_in")?,
+                        max_tokens_in: int("max_tokens_in")?,
+                        min_tokens_out: int("min_tokens_out")?,
+                        max_tokens_out: int("max_tokens_out")?,
+                        min_total_tokens: int("min_total_tokens")?,
+                        max_total_tokens: int("max_total_tokens")?,
+                    })
+                } else {
+                    None
+                };
                 Ok($crate::logs::LogPage {
                     records,
                     total_count,
+                    meta,
                 })
             }
 

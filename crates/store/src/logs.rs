@@ -350,6 +350,8 @@ pub struct LogListQuery {
     /// 1-based.
     pub page: u32,
     pub per_page: u32,
+    /// Cloudflare's `meta_info`: also compute [`LogMeta`] over every matching record.
+    pub meta_info: bool,
 }
 
 impl Default for LogListQuery {
@@ -361,6 +363,7 @@ impl Default for LogListQuery {
             descending: true,
             page: 1,
             per_page: crate::params::DEFAULT_PER_PAGE,
+            meta_info: false,
         }
     }
 }
@@ -404,6 +407,25 @@ impl From<LogFilter> for LogDelete {
 pub struct LogPage {
     pub records: Vec<LogRecord>,
     pub total_count: u64,
+    /// Asked for with [`LogListQuery::meta_info`].
+    pub meta: Option<LogMeta>,
+}
+
+/// The ranges of every record a list's filters match (not only the page's): Cloudflare's
+/// `meta_info`. Records without token counts are left out of the token ranges; a range
+/// nothing falls in is 0 to 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LogMeta {
+    pub min_cost: f64,
+    pub max_cost: f64,
+    pub min_duration: i64,
+    pub max_duration: i64,
+    pub min_tokens_in: i64,
+    pub max_tokens_in: i64,
+    pub min_tokens_out: i64,
+    pub max_tokens_out: i64,
+    pub min_total_tokens: i64,
+    pub max_total_tokens: i64,
 }
 
 /// `PATCH .../logs/{id}`: `None` leaves a field alone, `Some(None)` clears it.

@@ -100,6 +100,13 @@ impl LogListQuery {
                         )
                     })?;
                 }
+                "meta_info" => {
+                    q.meta_info = match v {
+                        "true" => true,
+                        "false" | "" => false,
+                        _ => return Err(QueryError::new(name, "must be true or false")),
+                    };
+                }
                 "per_page" => {
                     q.per_page = v
                         .parse::<u32>()

@@ -256,7 +256,17 @@ fn atom(sql: &mut Sql, key: FilterKey, op: Op, v: &Value) -> Result<(), StoreErr
             }
         }
         Col::Int(e) => {
-            let n = if v.is_null() { Some(0) } else { v.as_i64() };
+            // A whole number written as a float (`2.0`, as typed SDKs send every number)
+            // is that integer.
+            let whole = |f: f64| {
+                (f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64)
+                    .then_some(f as i64)
+            };
+            let n = if v.is_null() {
+                Some(0)
+            } else {
+                v.as_i64().or_else(|| v.as_f64().and_then(whole))
+            };
             match n {
                 Some(i) => int_atom(sql, e, op, i),
                 None => {
@@ -425,6 +435,25 @@ pub(crate) fn list_sql(d: Dialect, gkey: i64, q: &LogListQuery) -> Result<Sql, S
 pub(crate) fn count_sql(d: Dialect, gkey: i64, f: &LogFilter) -> Result<Sql, StoreError> {
     let mut sql = Sql::new(d);
     sql.push("SELECT COUNT(*) AS n FROM logs l WHERE ");
+    where_clause(&mut sql, gkey, f)?;
+    Ok(sql)
+}
+
+/// The ranges of the matching rows (columns named as [`crate::logs::LogMeta`]'s fields;
+/// NULL when no row has a value).
+pub(crate) fn meta_sql(d: Dialect, gkey: i64, f: &LogFilter) -> Result<Sql, StoreError> {
+    let mut sql = Sql::new(d);
+    sql.push(
+        "SELECT MIN(l.cost) AS min_cost, MAX(l.cost) AS max_cost, \
+         MIN(l.duration) AS min_duration, MAX(l.duration) AS max_duration, \
+         MIN(l.tokens_in) AS min_tokens_in, MAX(l.tokens_in) AS max_tokens_in, \
+         MIN(l.tokens_out) AS min_tokens_out, MAX(l.tokens_out) AS max_tokens_out, \
+         MIN(CASE WHEN l.tokens_in IS NULL AND l.tokens_out IS NULL THEN NULL \
+         ELSE COALESCE(l.tokens_in, 0) + COALESCE(l.tokens_out, 0) END) AS min_total_tokens, \
+         MAX(CASE WHEN l.tokens_in IS NULL AND l.tokens_out IS NULL THEN NULL \
+         ELSE COALESCE(l.tokens_in, 0) + COALESCE(l.tokens_out, 0) END) AS max_total_tokens \
+         FROM logs l WHERE ",
+    );
     where_clause(&mut sql, gkey, f)?;
     Ok(sql)
 }

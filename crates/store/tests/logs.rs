@@ -236,6 +236,19 @@ fn filter_cases() -> Vec<(String, Pred)> {
         (f("tokens_in", "lt", json!([40.5])), |r| {
             r.tokens_in.is_some_and(|t| t <= 40)
         }),
+        // Whole numbers written as floats (typed SDKs send 40.0) are those integers.
+        (f("tokens_in", "gt", json!([40.0])), |r| {
+            r.tokens_in.is_some_and(|t| t > 40)
+        }),
+        (f("tokens_in", "lt", json!([40.0])), |r| {
+            r.tokens_in.is_some_and(|t| t < 40)
+        }),
+        (f("tokens_in", "eq", json!([40.0])), |r| {
+            r.tokens_in == Some(40)
+        }),
+        (f("tokens_in", "neq", json!([40.0])), |r| {
+            r.tokens_in != Some(40)
+        }),
         (f("tokens_in", "eq", json!([null])), |r| {
             r.tokens_in.is_none()
         }),
@@ -561,6 +574,46 @@ async fn queries(store: Store) {
     let (records, total) = list(&store, &a, &gw("empty"), &[]).await;
     assert!(records.is_empty());
     assert_eq!(total, 0);
+
+    // meta_info: the ranges over every matching record, not only the page's.
+    let query = LogListQuery::from_query_pairs(&pairs(&[
+        ("meta_info", "true"),
+        ("per_page", "1"),
+        ("provider", "grok"),
+    ]))
+    .unwrap();
+    let page = store.list_logs(&a, &g, &query).await.unwrap();
+    assert_eq!(page.records.len(), 1);
+    let grok: Vec<&LogRecord> = all.iter().filter(|r| r.provider == "grok").collect();
+    let range = |f: &dyn Fn(&LogRecord) -> Option<u64>| {
+        let v: Vec<i64> = grok.iter().filter_map(|r| f(r)).map(|n| n as i64).collect();
+        (*v.iter().min().unwrap(), *v.iter().max().unwrap())
+    };
+    let m = page.meta.expect("meta_info asked for");
+    assert_eq!(
+        (m.min_duration, m.max_duration),
+        range(&|r| Some(r.duration))
+    );
+    assert_eq!((m.min_tokens_in, m.max_tokens_in), range(&|r| r.tokens_in));
+    assert_eq!(
+        (m.min_tokens_out, m.max_tokens_out),
+        range(&|r| r.tokens_out)
+    );
+    assert_eq!(
+        (m.min_total_tokens, m.max_total_tokens),
+        range(&|r| Some(r.tokens_in.unwrap_or(0) + r.tokens_out.unwrap_or(0)))
+    );
+    let costs: Vec<f64> = grok.iter().map(|r| r.cost).collect();
+    assert_eq!(m.min_cost, costs.iter().cloned().fold(f64::MAX, f64::min));
+    assert_eq!(m.max_cost, costs.iter().cloned().fold(f64::MIN, f64::max));
+    assert!(m.min_cost < m.max_cost && m.min_duration < m.max_duration);
+    let plain = LogListQuery::from_query_pairs(&pairs(&[("provider", "grok")])).unwrap();
+    assert_eq!(store.list_logs(&a, &g, &plain).await.unwrap().meta, None);
+    let none =
+        LogListQuery::from_query_pairs(&pairs(&[("meta_info", "true"), ("provider", "nobody")]))
+            .unwrap();
+    let m = store.list_logs(&a, &g, &none).await.unwrap().meta.unwrap();
+    assert_eq!((m.max_cost, m.max_tokens_in), (0.0, 0));
 }
 
 async fn patch_and_delete(store: Store) {

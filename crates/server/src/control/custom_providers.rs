@@ -167,7 +167,7 @@ pub async fn list(
     let total = matching.len() as u64;
     let items = matching
         .into_iter()
-        .skip(((page - 1) * per_page) as usize)
+        .skip(super::skipped(page, per_page))
         .take(per_page as usize)
         .map(to_json)
         .collect();

@@ -157,7 +157,7 @@ pub async fn accounts(
     let total = all.len() as u64;
     let items = all
         .iter()
-        .skip(((page - 1) * per_page) as usize)
+        .skip(super::skipped(page, per_page))
         .take(per_page as usize)
         .map(|a| serde_json::json!({ "id": a.as_str(), "name": a.as_str(), "type": "standard" }))
         .collect();
@@ -190,7 +190,7 @@ pub async fn list(
     let total = matching.len() as u64;
     let items = matching
         .into_iter()
-        .skip(((page - 1) * per_page) as usize)
+        .skip(super::skipped(page, per_page))
         .take(per_page as usize)
         .map(to_json)
         .collect();

@@ -53,7 +53,7 @@ pub async fn list(
     let total = keys.len() as u64;
     let items = keys
         .iter()
-        .skip(((page - 1) * per_page) as usize)
+        .skip(super::skipped(page, per_page))
         .take(per_page as usize)
         .map(to_json)
         .collect();

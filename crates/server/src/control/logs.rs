@@ -1,7 +1,7 @@
 //! `/gateways/{g}/logs...` and `/gateways/{g}/analytics`: the request log as Cloudflare's
 //! logs API serves it. `metadata` is returned as a JSON-encoded string, as Cloudflare does.
 
-use super::{account, gateway_id, json_object, ok, ok_page, CpError, CpResult};
+use super::{account, gateway_id, json_object, ok, page_body, CpError, CpResult};
 use crate::app::App;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
@@ -69,12 +69,30 @@ pub async fn list(
         LogListQuery::from_query_pairs(&pairs).map_err(|e| CpError::invalid(e.to_string()))?;
     let page = app.store().list_logs(&a, &g, &query).await?;
     let items = page.records.iter().map(|r| record_json(r, false)).collect();
-    ok_page(
+    let mut answer = page_body(
         items,
         u64::from(query.page),
         u64::from(query.per_page),
         page.total_count,
-    )
+    );
+    if let Some(m) = page.meta {
+        answer["result_info"]
+            .as_object_mut()
+            .expect("page_body writes result_info")
+            .extend([
+                ("min_cost".to_owned(), json!(m.min_cost)),
+                ("max_cost".to_owned(), json!(m.max_cost)),
+                ("min_duration".to_owned(), json!(m.min_duration)),
+                ("max_duration".to_owned(), json!(m.max_duration)),
+                ("min_tokens_in".to_owned(), json!(m.min_tokens_in)),
+                ("max_tokens_in".to_owned(), json!(m.max_tokens_in)),
+                ("min_tokens_out".to_owned(), json!(m.min_tokens_out)),
+                ("max_tokens_out".to_owned(), json!(m.max_tokens_out)),
+                ("min_total_tokens".to_owned(), json!(m.min_total_tokens)),
+                ("max_total_tokens".to_owned(), json!(m.max_total_tokens)),
+            ]);
+    }
+    Ok(axum::Json(answer).into_response())
 }
 
 pub async fn delete(
@@ -86,7 +104,8 @@ pub async fn delete(
     let delete =
         LogDelete::from_query_pairs(&pairs).map_err(|e| CpError::invalid(e.to_string()))?;
     let deleted = app.store().delete_logs_limited(&a, &g, &delete).await?;
-    ok(json!({ "deleted": deleted }))
+    // Cloudflare answers `{"success": true}`; the count is added.
+    ok(json!({ "success": true, "deleted": deleted }))
 }
 
 async fn one(app: &App, acct: &str, gw: &str, id: &str) -> Result<LogRecord, CpError> {

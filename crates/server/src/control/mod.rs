@@ -135,8 +135,13 @@ pub fn ok(result: Value) -> CpResult {
 
 /// A page of a list, with `result_info`.
 pub fn ok_page(items: Vec<Value>, page: u64, per_page: u64, total_count: u64) -> CpResult {
+    Ok(axum::Json(page_body(items, page, per_page, total_count)).into_response())
+}
+
+/// The envelope of [`ok_page`], for a list that adds to its `result_info`.
+pub fn page_body(items: Vec<Value>, page: u64, per_page: u64, total_count: u64) -> Value {
     let count = items.len();
-    Ok(axum::Json(json!({
+    json!({
         "success": true,
         "errors": [],
         "messages": [],
@@ -148,8 +153,7 @@ pub fn ok_page(items: Vec<Value>, page: u64, per_page: u64, total_count: u64) ->
             "total_count": total_count,
             "total_pages": total_count.div_ceil(per_page.max(1)),
         },
-    }))
-    .into_response())
+    })
 }
 
 pub fn account(s: &str) -> Result<AccountId, CpError> {
@@ -170,6 +174,12 @@ pub fn json_object(body: &Bytes) -> Result<Map<String, Value>, CpError> {
         Ok(_) => Err(CpError::invalid("the body must be a JSON object")),
         Err(e) => Err(CpError::invalid(format!("the body is not valid JSON: {e}"))),
     }
+}
+
+/// How many items come before page `page` (≥ 1) of `per_page`; saturates, so a page far past
+/// the end is simply empty.
+pub fn skipped(page: u64, per_page: u64) -> usize {
+    usize::try_from(page.saturating_sub(1).saturating_mul(per_page)).unwrap_or(usize::MAX)
 }
 
 /// Page parameters shared by list endpoints: `page` ≥ 1, `per_page` 1..=max.
