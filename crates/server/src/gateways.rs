@@ -1,7 +1,9 @@
 //! Stage 2 of the pipeline: resolving a gateway's settings.
 //!
 //! Settings are read from the store and kept in memory. A gateway that does not exist is
-//! created with default settings on first use unless `auto_create_gateways = false`.
+//! created on first use unless `auto_create_gateways = false`: with the settings the config's
+//! `[[gateways]]` declares for it (one deleted through the control plane comes back as the
+//! config says, authentication included, not with defaults), else with default settings.
 //!
 //! Replicas share the store, so a copy older than [`REFRESH_AFTER`] is re-read in the
 //! background while requests go on with it, and a copy older than [`MAX_AGE`] is never used:
@@ -33,6 +35,8 @@ type ByGateway = HashMap<String, Arc<Cached>>;
 pub struct Gateways {
     store: Store,
     auto_create: bool,
+    /// The config's `[[gateways]]`, by account and gateway id.
+    declared: HashMap<(String, String), GatewaySettings>,
     cache: Arc<RwLock<HashMap<String, ByGateway>>>,
 }
 
@@ -42,10 +46,18 @@ fn internal(e: switchyard_store::StoreError) -> GatewayError {
 }
 
 impl Gateways {
-    pub fn new(store: Store, auto_create: bool) -> Self {
+    pub fn new(store: Store, auto_create: bool, declared: &[GatewaySettings]) -> Self {
+        let declared = declared
+            .iter()
+            .map(|g| {
+                let key = (g.account_id.as_str().to_owned(), g.id.as_str().to_owned());
+                (key, g.clone())
+            })
+            .collect();
         Self {
             store,
             auto_create,
+            declared,
             cache: Arc::new(RwLock::new(HashMap::new())),
         }
     }
@@ -77,11 +89,16 @@ impl Gateways {
         let settings = match found {
             Some(g) => g,
             None if self.auto_create => {
-                let fresh = GatewaySettings::new(
-                    account_id,
-                    gateway_id,
-                    switchyard_core::clock::now_rfc3339(),
-                );
+                let now = switchyard_core::clock::now_rfc3339();
+                let key = (account.to_owned(), gateway.to_owned());
+                let fresh = match self.declared.get(&key) {
+                    Some(d) => GatewaySettings {
+                        created_at: now.clone(),
+                        modified_at: now,
+                        ..d.clone()
+                    },
+                    None => GatewaySettings::new(account_id, gateway_id, now),
+                };
                 self.store
                     .create_gateway_if_missing(&fresh)
                     .await

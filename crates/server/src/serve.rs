@@ -54,7 +54,7 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
         }
         store.put_gateway(g).await.with_context(context)?;
     }
-    let gateways = Gateways::new(store.clone(), config.auto_create_gateways);
+    let gateways = Gateways::new(store.clone(), config.auto_create_gateways, &config.gateways);
     let prices = Arc::new(PriceTable::with_overrides(&config.prices).context("price table")?);
     let metrics = Arc::new(Metrics::new());
     let secrets = SecretBox::load(config.secret_key.as_ref(), &config.database)?;

@@ -36,6 +36,34 @@ async fn admin_token_is_required_when_configured() {
 }
 
 #[tokio::test]
+async fn without_an_admin_token_a_request_forwarded_by_a_proxy_is_refused() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let url = gw.cp("/gateways");
+    let created = cp_send(Method::POST, &url, json!({"id": "g1"})).await;
+    assert_eq!(created.status, 200);
+    assert_eq!(send(Method::GET, &url, &[], "").await.status, 200);
+    for h in ["x-forwarded-for", "x-real-ip", "forwarded"] {
+        let a = send(Method::GET, &url, &[(h, "203.0.113.7")], "").await;
+        assert_eq!(a.status, 401, "{h}");
+        assert_eq!(a.json()["success"], false);
+    }
+    // With a token, forwarded requests that carry it are served.
+    let gw = Gateway::start(&fake, "admin_token = \"adm\"").await;
+    let a = send(
+        Method::GET,
+        &gw.cp("/custom-providers"),
+        &[
+            ("x-forwarded-for", "203.0.113.7"),
+            ("authorization", "Bearer adm"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 200);
+}
+
+#[tokio::test]
 async fn gateway_crud_with_the_cloudflare_envelope() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;

@@ -11,6 +11,27 @@ use std::time::{Duration, Instant};
 const AUTHED: &str = "[[tokens]]\naccount_id = \"acct\"\nvalue = \"gw-token-1\"\n\n[[gateways]]\naccount_id = \"acct\"\nid = \"gw\"\nauthentication = true\n";
 
 #[tokio::test]
+async fn a_declared_gateway_deleted_at_run_time_comes_back_with_its_declared_settings() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, AUTHED).await;
+    let del = send(http::Method::DELETE, &gw.cp("/gateways/gw"), &[], "").await;
+    assert_eq!(del.status, 200, "{}", String::from_utf8_lossy(&del.body));
+    // The next request creates it again, as the config declares it: still authenticated.
+    let url = format!("{}/grok/v1/chat/completions", gw.base());
+    post(&url, &[AUTH], CHAT)
+        .await
+        .assert_gateway_error(401, 2009);
+    assert_eq!(fake.hits(), 0);
+    let a = post(&url, &[AUTH, ("cf-aig-authorization", "gw-token-1")], CHAT).await;
+    assert_eq!(a.status, 200);
+    let got = send(http::Method::GET, &gw.cp("/gateways/gw"), &[], "").await;
+    assert_eq!(got.json()["result"]["authentication"], true);
+    // An undeclared gateway is still created with the defaults.
+    let open = format!("{}/grok/v1/chat/completions", gw.base_for("acct", "other"));
+    assert_eq!(post(&open, &[AUTH], CHAT).await.status, 200);
+}
+
+#[tokio::test]
 async fn authenticated_gateways_need_a_valid_token() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, AUTHED).await;

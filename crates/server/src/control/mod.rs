@@ -339,10 +339,17 @@ async fn admin_auth(State(app): State<App>, req: Request, next: Next) -> Respons
 /// comes from loopback.
 pub fn admin_allowed(app: &App, req: &Request) -> bool {
     let Some(token) = &app.config().admin_token else {
-        return req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback());
+        // A reverse proxy on this machine connects from loopback too: a request it forwarded
+        // (it says so in one of these headers) came from elsewhere.
+        let proxied = ["forwarded", "x-forwarded-for", "x-real-ip"]
+            .iter()
+            .any(|h| req.headers().contains_key(*h));
+        // `::ffff:127.0.0.1` is how IPv4 loopback arrives on a dual-stack listener.
+        return !proxied
+            && req
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .is_some_and(|ConnectInfo(addr)| addr.ip().to_canonical().is_loopback());
     };
     let Some(value) = req
         .headers()
