@@ -386,17 +386,21 @@ fn parse_sse(acc: &mut Accumulator, head: &[&[u8]], tail: &[&[u8]], truncated: b
 }
 
 /// Whether a stream event's JSON data is an error report: a top-level `error` object (an
-/// OpenAI chunk), or `type` `error` or `response.failed` (Anthropic, the Responses API,
-/// when the event line was left out). Only called when the text mentions `"error"`.
+/// OpenAI chunk) or non-empty string (xAI's `{"code": …, "error": "…"}`), or `type` `error`
+/// or `response.failed` (Anthropic, the Responses API, when the event line was left out).
+/// Only called when the text mentions `"error"`.
 fn reports_error(data: &str) -> bool {
     let Ok(Value::Object(o)) = serde_json::from_str::<Value>(data) else {
         return false;
     };
-    o.get("error").is_some_and(|e| e.is_object())
-        || matches!(
-            o.get("type").and_then(Value::as_str),
-            Some("error" | "response.failed")
-        )
+    o.get("error").is_some_and(|e| match e {
+        Value::Object(_) => true,
+        Value::String(s) => !s.is_empty(),
+        _ => false,
+    }) || matches!(
+        o.get("type").and_then(Value::as_str),
+        Some("error" | "response.failed")
+    )
 }
 
 fn concat<'a>(chunks: &[&'a [u8]]) -> Cow<'a, [u8]> {
@@ -808,6 +812,12 @@ mod tests {
         let responses =
             "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{}}\n\n";
         assert!(one("openai", sse, responses).stream_failed);
+        // xAI's mid-stream error: `error` is a string beside a `code`.
+        let xai = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\ndata: {\"code\":\"Internal error\",\"error\":\"The service is currently unavailable\"}\n\n";
+        assert!(one("grok", sse, xai).stream_failed);
+        let empty =
+            "data: {\"choices\":[],\"error\":\"\"}\n\ndata: {\"choices\":[],\"error\":null}\n\n";
+        assert!(!one("grok", sse, empty).stream_failed);
         // Text that talks about errors is not an error.
         let fine = "data: {\"choices\":[{\"delta\":{\"content\":\"the \\\"error\\\" key\"}}]}\n\ndata: {\"choices\":[],\"error_rate\":{\"error\":1}}\n\ndata: [DONE]\n\n";
         assert!(!one("openai", sse, fine).stream_failed);

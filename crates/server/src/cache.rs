@@ -127,7 +127,9 @@ pub fn entry(
     capture: &Capture,
     decoded: &Result<Option<DecodedBody>, Unsupported>,
 ) -> Option<CachedResponse> {
-    if !(200..300).contains(&status) || !capture.tail.is_empty() {
+    // Only a whole answer: a 206 holds part of one, and a 201/202/204 says something about
+    // one request (a job accepted, a thing created) rather than answering it.
+    if !matches!(status, 200 | 203) || !capture.tail.is_empty() {
         return None;
     }
     let (body, was_decoded) = match decoded {
@@ -142,6 +144,8 @@ pub fn entry(
             let name = name.as_str();
             !name.starts_with("cf-aig-")
                 && name != "content-length"
+                // A cookie the provider set for one caller is not handed to the next.
+                && name != "set-cookie"
                 // What describes the encoded bytes does not fit the decoded ones.
                 && !(was_decoded && ENCODED_ONLY.contains(&name))
         })

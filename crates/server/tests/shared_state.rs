@@ -103,10 +103,10 @@ impl Setup {
             .await
     }
 
-    /// [`Setup::stored`] for an answer known by its headers (a stream).
-    async fn stored_by_headers(&self, h: &http::HeaderMap) {
+    /// [`Setup::stored`] for an answer known by its headers (a stream); returns its row.
+    async fn stored_by_headers(&self, h: &http::HeaderMap) -> serde_json::Value {
         let id = h.get("cf-aig-log-id").expect("a log id").to_str().unwrap();
-        wait_for_log_id(
+        let row = wait_for_log_id(
             &self.gw,
             &self.account,
             &self.gateway,
@@ -115,6 +115,7 @@ impl Setup {
         )
         .await;
         tokio::time::sleep(Duration::from_millis(150)).await;
+        row
     }
 
     async fn stored_in(&self, account: &str, gateway: &str, a: &Answer) {
@@ -291,7 +292,7 @@ on_both_backends!(
     skip_cache_skips_the_read_only,
     legacy_cache_headers_are_honoured,
     named_cache_key_replaces_the_request_in_the_key,
-    only_2xx_answers_are_stored,
+    only_whole_answers_are_stored,
     streams_that_fail_after_their_200_are_not_stored,
     streams_are_cached_when_complete_and_replayed_event_for_event,
     cache_hits_are_logged_as_cached_with_cost_zero,
@@ -677,7 +678,7 @@ async fn named_cache_key_replaces_the_request_in_the_key(b: Backend) {
     assert_eq!(s.fake.hits(), 3);
 }
 
-async fn only_2xx_answers_are_stored(b: Backend) {
+async fn only_whole_answers_are_stored(b: Backend) {
     let s = Setup::start(b, "", "cache_ttl = 60").await;
     // The gateway's own 504 says MISS too, and nothing is stored.
     s.fake
@@ -687,7 +688,8 @@ async fn only_2xx_answers_are_stored(b: Backend) {
         .await;
     late.assert_gateway_error(504, 2005);
     assert_eq!(cache_status(&late.headers).as_deref(), Some("MISS"));
-    for status in [500u16, 400, 429] {
+    // Errors, and 2xx answers that are not a whole answer (part of one, a job accepted).
+    for status in [500u16, 400, 429, 206, 202] {
         let body = chat(&format!("status {status}"));
         for _ in 0..2 {
             s.fake.push_script(Script::new().status(status));
@@ -715,6 +717,19 @@ async fn only_2xx_answers_are_stored(b: Backend) {
         assert_hit(&s.chat(&[], &body).await, &ok);
         assert_eq!(s.fake.hits(), before + 3);
     }
+    // A cookie the provider set reaches its caller, not the callers served from the cache.
+    s.fake
+        .push_script(Script::new().header("set-cookie", "__cf_bm=abc; Path=/"));
+    let body = chat("cookie");
+    let first = s.chat(&[], &body).await;
+    assert_eq!(
+        first.headers.get("set-cookie").unwrap(),
+        "__cf_bm=abc; Path=/"
+    );
+    s.stored(&first).await;
+    let hit = s.chat(&[], &body).await;
+    assert_hit(&hit, &first);
+    assert!(hit.headers.get("set-cookie").is_none());
 }
 
 async fn streams_that_fail_after_their_200_are_not_stored(b: Backend) {
@@ -739,6 +754,19 @@ async fn streams_that_fail_after_their_200_are_not_stored(b: Backend) {
     assert_eq!(cache_status(&third.headers).as_deref(), Some("HIT"));
     assert_eq!(third.text(), second.text());
     assert_eq!(s.fake.hits(), 2);
+    // xAI reports a failure after its 200 as `{"code": …, "error": "…"}`.
+    let body = chat_stream("xai fails");
+    let xai = concat!(
+        "data: {\"id\":\"c2\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n",
+        "data: {\"code\":\"Internal error\",\"error\":\"The service is currently unavailable\"}\n\n"
+    );
+    s.fake.push_script(Script::new().body(xai).chunks(2));
+    let failed = stream(&url, &[AUTH], &body).await;
+    assert_eq!(failed.status, 200);
+    assert_eq!(s.stored_by_headers(&failed.headers).await["success"], false);
+    let again = stream(&url, &[AUTH], &body).await;
+    assert_eq!(cache_status(&again.headers).as_deref(), Some("MISS"));
+    assert_eq!(s.fake.hits(), 4, "the failed stream is not replayed");
 }
 
 async fn streams_are_cached_when_complete_and_replayed_event_for_event(b: Backend) {
