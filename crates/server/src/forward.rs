@@ -86,6 +86,11 @@ pub fn response_headers(headers: &mut HeaderMap) {
             headers.remove(name);
         }
     }
+    // With both, the body is chunked and the length is stale: passed on, it would end the
+    // client's body early (RFC 9112 section 6.3).
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        headers.remove(header::CONTENT_LENGTH);
+    }
     for name in &HOP_BY_HOP {
         headers.remove(name);
     }
@@ -145,5 +150,18 @@ mod tests {
         assert!(h.get("transfer-encoding").is_none());
         assert!(h.get("cf-aig-cache-status").is_none());
         assert_eq!(h.len(), 2);
+    }
+
+    #[test]
+    fn a_length_beside_chunked_framing_is_dropped() {
+        let mut h = HeaderMap::new();
+        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        h.insert("content-length", HeaderValue::from_static("5"));
+        response_headers(&mut h);
+        assert!(h.is_empty());
+        let mut h = HeaderMap::new();
+        h.insert("content-length", HeaderValue::from_static("5"));
+        response_headers(&mut h);
+        assert_eq!(h.get("content-length").unwrap(), "5");
     }
 }

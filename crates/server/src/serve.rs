@@ -11,7 +11,13 @@ use crate::metrics::Metrics;
 use crate::secrets::SecretBox;
 use crate::upstream::Upstream;
 use anyhow::Context;
-use axum::serve::ListenerExt;
+use axum::extract::ConnectInfo;
+use http::Request;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_core::price::PriceTable;
@@ -20,6 +26,7 @@ use switchyard_store::cache::{CacheStore, MemoryCache, RedisCache};
 use switchyard_store::kv::Redis;
 use switchyard_store::ratelimit::{MemoryLimiter, RateLimitStore, RedisLimiter};
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 
 /// A built application and its background work.
 pub struct Built {
@@ -100,35 +107,68 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
 }
 
 /// Serves on `listener` until a shutdown signal, then drains requests and the log queue.
+///
+/// Each connection runs in a task of one [`JoinSet`], so that at the end of the grace period
+/// the connections still open can be ended here, before the log queue is flushed: ending one
+/// drops its requests, and a request dropped mid-way queues its record as cancelled. Nothing
+/// that reached the gateway is missing from the log because the process stopped.
 pub async fn run(built: Built, listener: TcpListener) -> anyhow::Result<()> {
     let Built { app, log_writer } = built;
     let grace = app.config().shutdown_grace;
     let queue = app.log_queue().clone();
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+    let router = router(app.clone());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http2().enable_connect_protocol();
+    let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            _ = &mut signal => break,
+            accepted = listener.accept() => {
+                let (tcp, peer) = match accepted {
+                    Ok(c) => c,
+                    Err(e) => {
+                        accept_failed(e).await;
+                        continue;
+                    }
+                };
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "could not set TCP_NODELAY");
+                }
+                let router = router.clone();
+                let service = service_fn(move |mut req: Request<Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    tower::Service::call(&mut router.clone(), req)
+                });
+                let conn = builder
+                    .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+                    .into_owned();
+                let conn = graceful.watch(conn);
+                connections.spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::trace!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            // Finished connections are collected as they end.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
-    });
-    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-    let service = router(app.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        tracing::info!("shutdown signal received; draining in-flight requests");
-        let _ = signalled_tx.send(());
-    });
-    let deadline = async move {
-        if signalled_rx.await.is_ok() {
-            tokio::time::sleep(grace).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        r = server => r.context("server failed")?,
-        _ = deadline => tracing::warn!(grace_secs = grace.as_secs(), "grace period over; closing remaining connections"),
     }
+    drop(listener);
+    tracing::info!("shutdown signal received; draining in-flight requests");
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(grace) => {
+            tracing::warn!(grace_secs = grace.as_secs(), "grace period over; closing remaining connections");
+            connections.abort_all();
+        }
+    }
+    while connections.join_next().await.is_some() {}
     // Everything acknowledged is written before exit: flush what is queued. If the store
     // is down this waits (the writer retries), bounded by another grace period.
+    drop(router);
     drop(app);
     if tokio::time::timeout(grace.max(Duration::from_secs(5)), queue.flush())
         .await
@@ -144,6 +184,20 @@ pub async fn run(built: Built, listener: TcpListener) -> anyhow::Result<()> {
     drop(log_writer);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A failed `accept`: a connection that went away before it was accepted is nothing; running
+/// out of file descriptors or memory is logged and waited out briefly instead of spinning.
+async fn accept_failed(e: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %e, "accepting a connection failed");
+    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 async fn shutdown_signal() {

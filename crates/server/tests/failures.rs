@@ -156,9 +156,16 @@ async fn the_grace_period_bounds_shutdown() {
             .chunks(100)
             .chunk_delay(Duration::from_millis(100)),
     );
+    // And a call still waiting for the provider's headers when the grace period ends.
+    fake.push_script(Script::new().delay(Duration::from_secs(20)));
     let url = format!("{}/grok/v1/chat/completions", gw.base());
-    let _stuck = tokio::spawn(async move { stream(&url, &[AUTH], CHAT_STREAM).await });
+    let stuck = {
+        let url = url.clone();
+        tokio::spawn(async move { stream(&url, &[AUTH], CHAT_STREAM).await })
+    };
     assert!(fake.wait_for_hits(1, Duration::from_secs(3)).await);
+    let waiting = tokio::spawn(async move { post(&url, &[AUTH], CHAT).await });
+    assert!(fake.wait_for_hits(2, Duration::from_secs(3)).await);
     let t = Instant::now();
     gw.terminate();
     assert_eq!(gw.wait_exit(Duration::from_secs(6)).await, Some(0));
@@ -167,4 +174,29 @@ async fn the_grace_period_bounds_shutdown() {
         "took {:?}",
         t.elapsed()
     );
+    let cut = stuck.await.unwrap();
+    assert!(!cut.text().ends_with("data: [DONE]\n\n"));
+    let _ = waiting.await;
+    // Both are in the log, as cancelled: stopping loses no record of a call that was made.
+    let db = format!("sqlite://{}", gw.dir.path().join("switchyard.db").display());
+    let store = switchyard_store::open(&db)
+        .await
+        .expect("the gateway's database");
+    let page = store
+        .list_logs(
+            &switchyard_core::AccountId::parse("acct").unwrap(),
+            &switchyard_core::GatewayId::parse("gw").unwrap(),
+            &Default::default(),
+        )
+        .await
+        .expect("readable");
+    let mut seen: Vec<(u16, bool)> = page
+        .records
+        .iter()
+        .map(|r| (r.status_code, r.cancelled))
+        .collect();
+    seen.sort();
+    assert_eq!(seen, vec![(200, true), (499, true)]);
+    let id = cut.headers.get("cf-aig-log-id").unwrap().to_str().unwrap();
+    assert!(page.records.iter().any(|r| r.id == id));
 }
