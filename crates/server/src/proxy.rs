@@ -276,6 +276,14 @@ async fn run(
             "absolute-form request targets are not accepted",
         ));
     }
+    // CONNECT asks for a tunnel and TRACE for an echo of the request (credentials included):
+    // neither is an API call, and neither goes upstream.
+    if parts.method == Method::CONNECT || parts.method == Method::TRACE {
+        return Err(ApiError::new(
+            ErrorKind::BadRequest,
+            format!("{} requests are not forwarded", parts.method),
+        ));
+    }
 
     // Stage 1: route.
     let route = parse_route(parts.uri.path())?;

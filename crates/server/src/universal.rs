@@ -173,7 +173,8 @@ pub async fn calls(
             Some((p, q)) => (p, Some(q)),
             None => (endpoint, None),
         };
-        let path = path.trim_start_matches('/');
+        // One leading slash is optional; `//host/...` is refused as on the provider route.
+        let path = path.strip_prefix('/').unwrap_or(path);
         let mut call = if provider == "compat" {
             shape::compat(app, account, path, headers, &payload).await?
         } else {

@@ -114,6 +114,45 @@ async fn gateway_crud_with_the_cloudflare_envelope() {
     assert_eq!(gone.json()["success"], false);
 }
 
+#[tokio::test]
+async fn cloudflare_fields_without_a_feature_behind_them_are_type_checked_and_never_switched_on() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    cp_send(Method::POST, &gw.cp("/gateways"), json!({"id":"g1"})).await;
+    let url = gw.cp("/gateways/g1");
+    for ok in [
+        json!({"zdr": true, "byok_only": true, "logpush": false, "otel": null}),
+        json!({"dlp": {"enabled": false, "action": "FLAG", "profiles": []}}),
+        json!({"guardrails": null, "spend_limits": {"enabled": false, "rules": []}}),
+        json!({"workers_ai_billing_mode": "postpaid", "store_id": null}),
+    ] {
+        let a = cp_send(Method::PUT, &url, ok.clone()).await;
+        assert_eq!(a.status, 200, "{ok}: {}", String::from_utf8_lossy(&a.body));
+    }
+    for (bad, says) in [
+        (json!({"zdr": "notabool"}), "'zdr' must be a bool"),
+        (json!({"otel": {"url": "x"}}), "'otel' must be an array"),
+        (
+            json!({"dlp": {"enabled": true, "action": "BLOCK"}}),
+            "not supported",
+        ),
+        (
+            json!({"guardrails": {"prompt": {"S1": "BLOCK"}}}),
+            "not supported",
+        ),
+        (
+            json!({"spend_limits": {"rules": [{"limit": 10, "window": 86400}]}}),
+            "not supported",
+        ),
+    ] {
+        let a = cp_send(Method::PUT, &url, bad.clone()).await;
+        assert_eq!(a.status, 400, "{bad}");
+        let text = String::from_utf8_lossy(&a.body).into_owned();
+        assert!(text.contains(says), "{bad}: {text}");
+        assert_eq!(a.json()["success"], false);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_updates_of_different_settings_both_take_effect() {
     let fake = FakeProvider::start().await;

@@ -48,6 +48,17 @@ async fn unsafe_paths_are_refused_and_never_sent() {
     )
     .await;
     assert_eq!(raw_status(&answer), 400, "{answer}");
+    // TRACE (an echo of the request, credentials included) and CONNECT (a tunnel) are no
+    // API calls.
+    for request in [
+        "TRACE /v1/acct/gw/grok/v1/models HTTP/1.1\r\nhost: x\r\nauthorization: Bearer k\r\nconnection: close\r\n\r\n",
+        "CONNECT x:443 HTTP/1.1\r\nhost: x:443\r\nconnection: close\r\n\r\n",
+    ] {
+        let answer = raw(&gw.addr, request.as_bytes()).await;
+        // CONNECT's authority-form target names no route at all (404).
+        assert!([400, 404].contains(&raw_status(&answer)), "{answer}");
+        assert!(answer.contains("\"success\":false"), "{answer}");
+    }
     assert_eq!(fake.hits(), 0, "an unsafe request reached the provider");
 }
 

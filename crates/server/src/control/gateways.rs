@@ -10,25 +10,62 @@ use switchyard_core::{
     clock, AccountId, Backoff, GatewayId, GatewaySettings, LogStrategy, RateLimitTechnique,
 };
 
-/// Fields of Cloudflare's gateway object that Switchyard accepts and ignores (features it
-/// does not have), so the official SDKs can send them.
-const IGNORED: [&str; 15] = [
-    "logpush",
-    "logpush_public_key",
-    "log_classification",
-    "guardrails",
-    "dlp",
-    "otel",
-    "spend_limits",
-    "stripe",
-    "store_id",
-    "workers_ai_billing_mode",
-    "zdr",
-    "byok_only",
-    "is_default",
-    "account_id",
-    "account_tag",
-];
+/// Fields of Cloudflare's gateway object for features Switchyard does not have: accepted with
+/// their types checked, so the official SDKs can send them, and not stored.
+///
+/// Protections a caller would rely on (DLP, guardrails, spend limits) are refused when
+/// switched on, since nothing would enforce them. `zdr` and `byok_only` concern Cloudflare's
+/// own billing of provider calls, which Switchyard never does (every call uses the caller's
+/// or a stored key), so either value holds.
+fn check_unsupported(field: &str, v: &Value) -> Result<bool, CpError> {
+    let kind = match field {
+        "logpush" | "log_classification" | "zdr" | "byok_only" | "is_default" => "bool",
+        "logpush_public_key"
+        | "store_id"
+        | "account_id"
+        | "account_tag"
+        | "workers_ai_billing_mode" => "string",
+        "otel" => "array",
+        "guardrails" | "dlp" | "spend_limits" | "stripe" => "object",
+        _ => return Ok(false),
+    };
+    let fits = matches!(
+        (kind, v),
+        (_, Value::Null)
+            | ("bool", Value::Bool(_))
+            | ("string", Value::String(_))
+            | ("array", Value::Array(_))
+            | ("object", Value::Object(_))
+    );
+    if !fits {
+        let article = if kind == "array" || kind == "object" {
+            "an"
+        } else {
+            "a"
+        };
+        return Err(CpError::invalid(format!(
+            "'{field}' must be {article} {kind} or null"
+        )));
+    }
+    let switched_on = match (field, v) {
+        ("dlp", Value::Object(o)) => o.get("enabled") == Some(&Value::Bool(true)),
+        ("guardrails", Value::Object(o)) => !o.values().all(Value::is_null),
+        ("spend_limits", Value::Object(o)) => {
+            o.get("enabled") == Some(&Value::Bool(true))
+                || (o.get("enabled").is_none()
+                    && o.get("rules")
+                        .and_then(Value::as_array)
+                        .is_some_and(|r| !r.is_empty()))
+        }
+        _ => false,
+    };
+    if switched_on {
+        return Err(CpError::invalid(format!(
+            "'{field}' is not supported by Switchyard: it can only be off or null"
+        )));
+    }
+    Ok(true)
+}
 
 fn to_json(g: &GatewaySettings) -> Value {
     serde_json::to_value(g).unwrap_or(Value::Null)
@@ -121,7 +158,7 @@ fn apply(g: &mut GatewaySettings, body: &Map<String, Value>) -> Result<(), CpErr
                     .unwrap_or(d.retry_backoff)
             }
             "created_at" | "modified_at" => {}
-            other if IGNORED.contains(&other) => {}
+            other if check_unsupported(other, v)? => {}
             other => return Err(CpError::invalid(format!("unknown field '{other}'"))),
         }
     }
