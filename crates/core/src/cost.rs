@@ -90,7 +90,10 @@ pub fn ticks_to_usd(ticks: u64) -> f64 {
 struct Billed {
     fresh_in: u64,
     cached_in: u64,
+    /// Written for five minutes.
     cache_write_in: u64,
+    /// Written for one hour.
+    cache_write_1h_in: u64,
     out: u64,
 }
 
@@ -102,10 +105,15 @@ impl Billed {
             .cache_write_tokens_in
             .unwrap_or(0)
             .min(tokens_in - cached_in);
+        let cache_write_1h_in = usage
+            .cache_write_1h_tokens_in
+            .unwrap_or(0)
+            .min(cache_write_in);
         Billed {
             fresh_in: tokens_in - cached_in - cache_write_in,
             cached_in,
-            cache_write_in,
+            cache_write_in: cache_write_in - cache_write_1h_in,
+            cache_write_1h_in,
             out: usage
                 .tokens_out
                 .unwrap_or(0)
@@ -118,7 +126,8 @@ impl Billed {
 ///
 /// ```text
 /// (fresh_in × input + cached_in × cached_input + cache_write_in × cache_write
-///     + (tokens_out + reasoning_tokens) × output) / 1,000,000
+///     + cache_write_1h_in × cache_write_1h + (tokens_out + reasoning_tokens) × output)
+///     / 1,000,000
 /// ```
 ///
 /// with the long-context rates when `tokens_in` exceeds the price's threshold. Integer
@@ -132,6 +141,7 @@ pub fn cost_ticks(usage: &Usage, price: &Price) -> u64 {
     let per_million = term(b.fresh_in, rates.input)
         + term(b.cached_in, rates.cached_input)
         + term(b.cache_write_in, rates.cache_write)
+        + term(b.cache_write_1h_in, rates.cache_write_1h)
         + term(b.out, rates.output);
     let ticks = (per_million + 500_000) / 1_000_000;
     u64::try_from(ticks).unwrap_or(u64::MAX)
@@ -229,7 +239,8 @@ impl CustomCost {
                 let b = Billed::of(usage);
                 b.fresh_in as f64 * per_token_in
                     + b.cached_in as f64 * per_cache_read_token.unwrap_or(per_token_in)
-                    + b.cache_write_in as f64 * per_cache_write_token.unwrap_or(per_token_in)
+                    + (b.cache_write_in + b.cache_write_1h_in) as f64
+                        * per_cache_write_token.unwrap_or(per_token_in)
                     + b.out as f64 * per_token_out
             }
         }
@@ -247,6 +258,7 @@ mod tests {
             tokens_out: Some(c),
             cached_tokens_in: Some(cached),
             cache_write_tokens_in: None,
+            cache_write_1h_tokens_in: None,
             reasoning_tokens: Some(r),
             cost_in_usd_ticks: None,
         }
@@ -301,6 +313,7 @@ mod tests {
                 cached_input: Rate::from_ticks_per_million(3_000_000_000),
                 output: Rate::from_ticks_per_million(150_000_000_000),
                 cache_write: Rate::from_ticks_per_million(37_500_000_000),
+                cache_write_1h: Rate::from_ticks_per_million(60_000_000_000),
             },
             long_context: Some((
                 1_000,
@@ -309,6 +322,7 @@ mod tests {
                     cached_input: Rate::from_ticks_per_million(6_000_000_000),
                     output: Rate::from_ticks_per_million(225_000_000_000),
                     cache_write: Rate::from_ticks_per_million(75_000_000_000),
+                    cache_write_1h: Rate::from_ticks_per_million(120_000_000_000),
                 },
             )),
         };
@@ -318,10 +332,17 @@ mod tests {
             tokens_out: Some(5),
             cached_tokens_in: Some(60),
             cache_write_tokens_in: Some(30),
+            cache_write_1h_tokens_in: None,
             ..Usage::default()
         };
         // 10×$3 + 60×$0.30 + 30×$3.75 + 5×$15 per 1M = $235.5 per 1M = 2,355,000 ticks.
         assert_eq!(cost_ticks(&u, &p), 2_355_000);
+        // 20 of the 30 written for an hour, at $6 instead of $3.75: + 20×$2.25 per 1M.
+        let hour = Usage {
+            cache_write_1h_tokens_in: Some(20),
+            ..u
+        };
+        assert_eq!(cost_ticks(&hour, &p), 2_355_000 + 450_000);
         let long = Usage {
             tokens_in: Some(1_001),
             tokens_out: Some(0),
@@ -333,6 +354,7 @@ mod tests {
             tokens_in: Some(10),
             cached_tokens_in: Some(50),
             cache_write_tokens_in: Some(50),
+            cache_write_1h_tokens_in: None,
             tokens_out: Some(u64::MAX),
             reasoning_tokens: Some(u64::MAX),
             ..Usage::default()
@@ -348,6 +370,7 @@ mod tests {
                 cached_input: Rate::ZERO,
                 output: Rate::ZERO,
                 cache_write: Rate::ZERO,
+                cache_write_1h: Rate::ZERO,
             },
             long_context: None,
         };
@@ -431,6 +454,7 @@ mod tests {
             tokens_out: Some(1),
             cached_tokens_in: Some(50),
             cache_write_tokens_in: Some(20),
+            cache_write_1h_tokens_in: None,
             reasoning_tokens: Some(2),
             ..Usage::default()
         };

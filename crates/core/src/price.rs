@@ -10,6 +10,7 @@
 //! cached_input = 0.75             # per 1M cache-read input tokens (default: input)
 //! output = 15.0                   # per 1M output and reasoning tokens (required)
 //! cache_write = 3.75              # per 1M cache-write input tokens (default: input)
+//! cache_write_1h = 6.00           # per 1M one-hour cache-write input tokens (default: 2 x input)
 //! aliases = ["grok-4-latest"]     # other names for this price (default: none)
 //! # Prices for a request whose input exceeds `above` tokens (all of its tokens):
 //! long_context = { above = 128000, input = 6.0, cached_input = 1.5, output = 30.0 }
@@ -79,8 +80,10 @@ pub struct Rates {
     pub cached_input: Rate,
     /// Output tokens, reasoning tokens included.
     pub output: Rate,
-    /// Input tokens written to the prompt cache (Anthropic).
+    /// Input tokens written to the prompt cache (Anthropic's 5-minute writes).
     pub cache_write: Rate,
+    /// Input tokens written to the prompt cache for one hour (Anthropic).
+    pub cache_write_1h: Rate,
 }
 
 /// The price of one model.
@@ -113,6 +116,8 @@ pub struct PriceOverride {
     pub output: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_write: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_1h: Option<f64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,6 +138,8 @@ pub struct LongContextOverride {
     pub output: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_write: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_1h: Option<f64>,
 }
 
 /// Prices keyed by provider slug, then model name (the config's `[prices]` section).
@@ -172,6 +179,10 @@ impl PriceOverride {
                 .map(|v| rate("cache_write", v))
                 .transpose()?
                 .unwrap_or(input),
+            cache_write_1h: rate(
+                "cache_write_1h",
+                self.cache_write_1h.unwrap_or(self.input * 2.0),
+            )?,
         };
         let long_context = match &self.long_context {
             None => None,
@@ -196,6 +207,11 @@ impl PriceOverride {
                             "long_context.cache_write",
                             lc.cache_write,
                             base.cache_write,
+                        )?,
+                        cache_write_1h: rate(
+                            "long_context.cache_write_1h",
+                            lc.cache_write_1h
+                                .unwrap_or(lc.input.unwrap_or(self.input) * 2.0),
                         )?,
                     },
                 ))
@@ -519,6 +535,15 @@ mod tests {
             (usd(p.base.input), usd(p.base.output))
         };
         assert_eq!(rates("openai", "gpt-4-32k-0613"), (60.0, 120.0));
+        // Anthropic's one-hour cache writes cost twice the input price unless told otherwise.
+        let sonnet = t
+            .lookup("anthropic", "claude-sonnet-4-5")
+            .expect("priced")
+            .base;
+        assert_eq!(
+            (usd(sonnet.cache_write), usd(sonnet.cache_write_1h)),
+            (3.75, 6.0)
+        );
         assert_eq!(rates("openai", "gpt-3.5-turbo-instruct"), (1.5, 2.0));
         assert_eq!(
             rates("google-ai-studio", "gemini-2.5-flash-preview-tts"),

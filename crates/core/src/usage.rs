@@ -14,6 +14,10 @@ pub struct Usage {
     pub cached_tokens_in: Option<u64>,
     /// Anthropic's `cache_creation_input_tokens` (billed at the cache-write price).
     pub cache_write_tokens_in: Option<u64>,
+    /// Of `cache_write_tokens_in`, those written for one hour (Anthropic's
+    /// `cache_creation.ephemeral_1h_input_tokens`), billed at the one-hour write price.
+    #[serde(default)]
+    pub cache_write_1h_tokens_in: Option<u64>,
     pub reasoning_tokens: Option<u64>,
     /// The provider's own bill for the exchange in 1e-10 USD (xAI's `cost_in_usd_ticks`).
     pub cost_in_usd_ticks: Option<u64>,

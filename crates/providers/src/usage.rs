@@ -435,6 +435,8 @@ struct AnthropicCounts {
     output: Option<u64>,
     cache_read: Option<u64>,
     cache_creation: Option<u64>,
+    /// Of `cache_creation`, written for one hour.
+    cache_creation_1h: Option<u64>,
 }
 
 impl AnthropicCounts {
@@ -444,6 +446,7 @@ impl AnthropicCounts {
             output: u.output_tokens.flatten(),
             cache_read: u.cache_read_input_tokens.flatten(),
             cache_creation: u.cache_creation_input_tokens.flatten(),
+            cache_creation_1h: u.cache_creation_1h,
         }
     }
 
@@ -452,6 +455,7 @@ impl AnthropicCounts {
         self.output = newer.output.or(self.output);
         self.cache_read = newer.cache_read.or(self.cache_read);
         self.cache_creation = newer.cache_creation.or(self.cache_creation);
+        self.cache_creation_1h = newer.cache_creation_1h.or(self.cache_creation_1h);
     }
 
     fn usage(&self) -> Usage {
@@ -467,6 +471,7 @@ impl AnthropicCounts {
             tokens_out: self.output,
             cached_tokens_in: self.cache_read,
             cache_write_tokens_in: self.cache_creation,
+            cache_write_1h_tokens_in: self.cache_creation_1h,
             reasoning_tokens: None,
             cost_in_usd_ticks: None,
         }
@@ -609,6 +614,7 @@ impl Accumulator {
                 output: u.converse_output.flatten(),
                 cache_read: u.converse_cache_read.flatten(),
                 cache_creation: u.converse_cache_write.flatten(),
+                cache_creation_1h: None,
             }));
         } else if let Some(ticks) = u.billed_ticks() {
             // Image and video answers: a bill without token counts.
@@ -648,6 +654,7 @@ impl Accumulator {
             tokens_out,
             cached_tokens_in: cached,
             cache_write_tokens_in: None,
+            cache_write_1h_tokens_in: None,
             reasoning_tokens: reasoning,
             cost_in_usd_ticks: u.billed_ticks(),
         }
@@ -663,6 +670,7 @@ fn responses(u: &Counts) -> Usage {
         tokens_out: output.map(|o| o.saturating_sub(reasoning.unwrap_or(0))),
         cached_tokens_in: u.input_cached,
         cache_write_tokens_in: None,
+        cache_write_1h_tokens_in: None,
         reasoning_tokens: reasoning,
         cost_in_usd_ticks: u.billed_ticks(),
     }
@@ -680,6 +688,7 @@ fn gemini(u: &Counts) -> Usage {
         tokens_out: u.candidates_token_count.flatten().or(known.then_some(0)),
         cached_tokens_in: u.cached_content_token_count.flatten(),
         cache_write_tokens_in: None,
+        cache_write_1h_tokens_in: None,
         reasoning_tokens: u.thoughts_token_count.flatten(),
         cost_in_usd_ticks: None,
     }
@@ -837,6 +846,7 @@ mod tests {
                 tokens_out: Some(2),
                 cached_tokens_in: Some(156),
                 cache_write_tokens_in: None,
+                cache_write_1h_tokens_in: None,
                 reasoning_tokens: Some(125),
                 cost_in_usd_ticks: Some(731000),
             }
@@ -859,6 +869,7 @@ mod tests {
                 tokens_out: Some(20),
                 cached_tokens_in: Some(1302),
                 cache_write_tokens_in: Some(0),
+                cache_write_1h_tokens_in: None,
                 reasoning_tokens: None,
                 cost_in_usd_ticks: None,
             }

@@ -185,7 +185,7 @@ fn anthropic_message_json_counts_cache_inside_tokens_in() {
         r#"{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929",
         "content":[{"type":"text","text":"Hi"}],"stop_reason":"end_turn","stop_sequence":null,
         "usage":{"input_tokens":12,"cache_creation_input_tokens":300,"cache_read_input_tokens":1000,"output_tokens":40,
-        "cache_creation":{"ephemeral_5m_input_tokens":300,"ephemeral_1h_input_tokens":0},"service_tier":"standard"}}"#,
+        "cache_creation":{"ephemeral_5m_input_tokens":100,"ephemeral_1h_input_tokens":200},"service_tier":"standard"}}"#,
     );
     assert_eq!(x.model.as_deref(), Some("claude-sonnet-4-5-20250929"));
     assert_eq!(
@@ -193,6 +193,7 @@ fn anthropic_message_json_counts_cache_inside_tokens_in() {
         Usage {
             cached_tokens_in: Some(1000),
             cache_write_tokens_in: Some(300),
+            cache_write_1h_tokens_in: Some(200),
             ..usage(1312, 40)
         }
     );
@@ -212,6 +213,7 @@ fn xai_messages_endpoint_json() {
         Usage {
             cached_tokens_in: Some(0),
             cache_write_tokens_in: Some(0),
+            cache_write_1h_tokens_in: None,
             ..usage(9, 32)
         }
     );
@@ -238,6 +240,7 @@ fn anthropic_stream_merges_start_and_last_delta() {
         Usage {
             cached_tokens_in: Some(100),
             cache_write_tokens_in: Some(0),
+            cache_write_1h_tokens_in: None,
             ..usage(125, 15)
         }
     );
@@ -258,6 +261,7 @@ fn anthropic_stream_with_cumulative_input_in_the_delta() {
         Usage {
             cached_tokens_in: Some(20),
             cache_write_tokens_in: Some(10),
+            cache_write_1h_tokens_in: None,
             ..usage(80, 9)
         }
     );

@@ -32,6 +32,7 @@ fn expected_stream_usage() -> Usage {
         tokens_out: Some(2),
         cached_tokens_in: Some(164),
         cache_write_tokens_in: None,
+        cache_write_1h_tokens_in: None,
         reasoning_tokens: Some(129),
         cost_in_usd_ticks: Some(739000),
     }

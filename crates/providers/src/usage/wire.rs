@@ -58,6 +58,8 @@ pub(super) struct Counts {
     pub output_reasoning: Option<u64>,
     pub cache_read_input_tokens: Option<Option<u64>>,
     pub cache_creation_input_tokens: Option<Option<u64>>,
+    /// `cache_creation.ephemeral_1h_input_tokens`.
+    pub cache_creation_1h: Option<u64>,
     // Gemini `usageMetadata`.
     pub prompt_token_count: Option<Option<u64>>,
     pub tool_use_prompt_token_count: Option<Option<u64>>,
@@ -77,6 +79,8 @@ pub(super) struct Counts {
 struct Details {
     cached_tokens: Option<u64>,
     reasoning_tokens: Option<u64>,
+    /// Anthropic's `cache_creation` object.
+    ephemeral_1h_input_tokens: Option<u64>,
 }
 
 /// Visitor methods that answer `$out` for the listed kinds of JSON value (maps and arrays
@@ -153,6 +157,8 @@ enum Key {
     ConverseCacheRead,
     ConverseCacheWrite,
     CachedTokens,
+    CacheCreation,
+    Ephemeral1hInputTokens,
     Other,
 }
 
@@ -183,6 +189,8 @@ impl Key {
             "output_tokens_details" => Key::OutputTokensDetails,
             "cache_read_input_tokens" => Key::CacheReadInputTokens,
             "cache_creation_input_tokens" => Key::CacheCreationInputTokens,
+            "cache_creation" => Key::CacheCreation,
+            "ephemeral_1h_input_tokens" => Key::Ephemeral1hInputTokens,
             "promptTokenCount" => Key::PromptTokenCount,
             "toolUsePromptTokenCount" => Key::ToolUsePromptTokenCount,
             "totalTokenCount" => Key::TotalTokenCount,
@@ -439,6 +447,7 @@ impl Fields for Counts {
             Key::OutputTokensDetails => self.output_reasoning = details(map)?.reasoning_tokens,
             Key::CacheReadInputTokens => self.cache_read_input_tokens = count(map)?,
             Key::CacheCreationInputTokens => self.cache_creation_input_tokens = count(map)?,
+            Key::CacheCreation => self.cache_creation_1h = details(map)?.ephemeral_1h_input_tokens,
             Key::PromptTokenCount => self.prompt_token_count = count(map)?,
             Key::ToolUsePromptTokenCount => self.tool_use_prompt_token_count = count(map)?,
             Key::TotalTokenCount => self.total_token_count = count(map)?,
@@ -460,6 +469,9 @@ impl Fields for Details {
         match key {
             Key::CachedTokens => self.cached_tokens = map.next_value::<CountValue>()?.0,
             Key::ReasoningTokens => self.reasoning_tokens = map.next_value::<CountValue>()?.0,
+            Key::Ephemeral1hInputTokens => {
+                self.ephemeral_1h_input_tokens = map.next_value::<CountValue>()?.0
+            }
             _ => skip(map)?,
         }
         Ok(())
