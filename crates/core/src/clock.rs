@@ -8,6 +8,13 @@ pub fn now_rfc3339() -> String {
     format_rfc3339(OffsetDateTime::now_utc())
 }
 
+/// `t` in UTC, if that falls in years 1 to 9999 (what RFC 3339 can write): an offset can move
+/// a time written as 9999-12-31 past them.
+pub fn utc_in_range(t: OffsetDateTime) -> Option<OffsetDateTime> {
+    t.checked_to_offset(time::UtcOffset::UTC)
+        .filter(|u| (1..=9999).contains(&u.year()))
+}
+
 /// `t` as RFC 3339 in UTC, truncated to microseconds so that text order is time order.
 pub fn format_rfc3339(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);

@@ -68,6 +68,20 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
     let (cache, limiter): (Arc<dyn CacheStore>, Arc<dyn RateLimitStore>) = match &config.redis {
         Some(url) => {
             let redis = Redis::new(url).context("redis URL")?;
+            // Not fatal (the gateway serves while Redis is down, reconnecting as it goes),
+            // but said at start rather than at the first request.
+            if let Err(e) = redis.ping().await {
+                let limits = if config.rate_limit_fail_open {
+                    "rate limits are not enforced"
+                } else {
+                    "rate-limited gateways answer 429"
+                };
+                tracing::warn!(
+                    url = %redact_url(url),
+                    error = %e,
+                    "Redis does not answer; until it does, the cache is skipped and {limits}"
+                );
+            }
             (
                 Arc::new(RedisCache::new(redis.clone())),
                 Arc::new(RedisLimiter::new(redis)),

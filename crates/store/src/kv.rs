@@ -65,4 +65,14 @@ impl Redis {
             .await?;
         Ok(conn.clone())
     }
+
+    /// Whether Redis answers a PING (within the command timeout).
+    pub async fn ping(&self) -> Result<(), KvError> {
+        let mut conn = self.conn().await?;
+        let _: String =
+            tokio::time::timeout(COMMAND_TIMEOUT, redis::cmd("PING").query_async(&mut conn))
+                .await
+                .map_err(|_| KvError::Unavailable("PING timed out".into()))??;
+        Ok(())
+    }
 }

@@ -33,6 +33,7 @@ pub(crate) fn parse_micros(s: &str) -> Option<i64> {
         .or_else(|_| PrimitiveDateTime::parse(s, &Iso8601::DEFAULT).map(|p| p.assume_utc()))
         .or_else(|_| Date::parse(s, &Iso8601::DEFAULT).map(|d| d.midnight().assume_utc()))
         .ok()?;
+    let t = switchyard_core::clock::utc_in_range(t)?;
     i64::try_from(t.unix_timestamp_nanos() / 1000).ok()
 }
 
@@ -229,6 +230,10 @@ mod tests {
             parse_micros("2026-11-26T00:00:00Z")
         );
         assert_eq!(parse_micros("yesterday"), None);
+        // Times that UTC puts past what RFC 3339 can write are refused, not misread.
+        assert_eq!(parse_micros("9999-12-31T23:59:59-23:59"), None);
+        assert_eq!(parse_micros("0001-01-01T00:00:00+01:00"), None);
+        assert!(parse_micros("9999-12-31T23:59:59Z").is_some());
     }
 
     #[test]

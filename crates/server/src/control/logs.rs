@@ -266,7 +266,13 @@ pub async fn analytics(
             "start" | "end" => {
                 let t =
                     time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
-                        .map_err(|_| CpError::invalid(format!("'{k}' must be an RFC 3339 time")))?;
+                        .ok()
+                        .and_then(switchyard_core::clock::utc_in_range)
+                        .ok_or_else(|| {
+                            CpError::invalid(format!(
+                                "'{k}' must be an RFC 3339 time in years 1 to 9999 (UTC)"
+                            ))
+                        })?;
                 if k == "start" {
                     start = t;
                 } else {
