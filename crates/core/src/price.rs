@@ -158,6 +158,12 @@ pub enum PriceError {
     Data(String),
 }
 
+/// The default one-hour cache-write rate: twice `usd` (the input price), or `fallback` when
+/// that is past the largest price accepted.
+fn twice(usd: f64, fallback: Rate) -> Rate {
+    Rate::from_usd_per_million(usd * 2.0).unwrap_or(fallback)
+}
+
 impl PriceOverride {
     fn to_price(&self) -> Result<Price, String> {
         let rate = |field: &str, usd: f64| {
@@ -179,10 +185,10 @@ impl PriceOverride {
                 .map(|v| rate("cache_write", v))
                 .transpose()?
                 .unwrap_or(input),
-            cache_write_1h: rate(
-                "cache_write_1h",
-                self.cache_write_1h.unwrap_or(self.input * 2.0),
-            )?,
+            cache_write_1h: match self.cache_write_1h {
+                Some(v) => rate("cache_write_1h", v)?,
+                None => twice(self.input, input),
+            },
         };
         let long_context = match &self.long_context {
             None => None,
@@ -208,11 +214,13 @@ impl PriceOverride {
                             lc.cache_write,
                             base.cache_write,
                         )?,
-                        cache_write_1h: rate(
-                            "long_context.cache_write_1h",
-                            lc.cache_write_1h
-                                .unwrap_or(lc.input.unwrap_or(self.input) * 2.0),
-                        )?,
+                        // Unset: the base rate if the base names one, else twice the
+                        // tier's input (as Anthropic's long-context one-hour writes cost).
+                        cache_write_1h: match (lc.cache_write_1h, self.cache_write_1h) {
+                            (Some(v), _) => rate("long_context.cache_write_1h", v)?,
+                            (None, Some(_)) => base.cache_write_1h,
+                            (None, None) => twice(lc.input.unwrap_or(self.input), input),
+                        },
                     },
                 ))
             }
@@ -557,6 +565,24 @@ mod tests {
         assert!(t.lookup("openai", "").is_none());
         assert!(t.lookup("openai", "-").is_none());
         assert!(t.lookup("nobody", "gpt-4o").is_none());
+    }
+
+    #[test]
+    fn one_hour_cache_writes_default_to_twice_the_input() {
+        let price = |toml_text: &str| {
+            let o: PriceOverride = toml::from_str(toml_text).expect("a price entry");
+            o.to_price().expect("a valid price")
+        };
+        let tiered = "input = 3.0\noutput = 15.0\nlong_context = { above = 200000, input = 6.0 }";
+        let p = price(tiered);
+        assert_eq!(usd(p.base.cache_write_1h), 6.0);
+        assert_eq!(usd(p.long_context.expect("a tier").1.cache_write_1h), 12.0);
+        // A base rate named in the entry is what an unset tier rate falls back to.
+        let p = price(&format!("cache_write_1h = 7.0\n{tiered}"));
+        assert_eq!(usd(p.long_context.expect("a tier").1.cache_write_1h), 7.0);
+        // Twice a price near the largest accepted is no reason to refuse the entry.
+        let p = price(&format!("input = {MAX_USD_PER_MILLION}\noutput = 1.0"));
+        assert_eq!(p.base.cache_write_1h, p.base.input);
     }
 
     #[test]

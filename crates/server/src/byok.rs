@@ -96,19 +96,6 @@ async fn lookup(
     Ok(secret)
 }
 
-/// Whether the client sent a credential other than in the provider's usual header: another
-/// provider key header (`Authorization: Bearer` to Anthropic, `x-goog-api-key` elsewhere) or
-/// Google's `key` query parameter. A stored key added beside it would send two.
-fn carries_other_credential(call: &Call) -> bool {
-    ["authorization", "x-api-key", "x-goog-api-key", "api-key"]
-        .iter()
-        .any(|h| call.headers.contains_key(*h))
-        || call.uri.query().is_some_and(|q| {
-            q.split('&')
-                .any(|p| p.split_once('=').map_or(p, |(k, _)| k) == "key")
-        })
-}
-
 /// Adds the stored key to `call` when it carries no credential of its own. An alias the
 /// client names must exist either way (400/2040 otherwise), even when its own key is used.
 pub async fn apply(
@@ -118,7 +105,7 @@ pub async fn apply(
     call: &mut Call,
 ) -> Result<(), ApiError> {
     let header = call.provider.auth.header();
-    let own_key = call.headers.contains_key(&header) || carries_other_credential(call);
+    let own_key = call.headers.contains_key(&header);
     if own_key && alias.is_none() {
         return Ok(());
     }

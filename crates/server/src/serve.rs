@@ -15,7 +15,7 @@ use axum::extract::ConnectInfo;
 use http::Request;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::sync::Arc;
@@ -122,17 +122,18 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
 
 /// Serves on `listener` until a shutdown signal, then drains requests and the log queue.
 ///
-/// Each connection runs in a task of one [`JoinSet`], so that at the end of the grace period
-/// the connections still open can be ended here, before the log queue is flushed: ending one
-/// drops its requests, and a request dropped mid-way queues its record as cancelled. Nothing
-/// that reached the gateway is missing from the log because the process stopped.
+/// Each connection runs in a task of one [`JoinSet`], and each HTTP/2 stream (which hyper runs
+/// in a task of its own) in one of [`Streams`], so that at the end of the grace period the
+/// requests still open can be ended here, before the log queue is flushed: a request dropped
+/// mid-way queues its record as cancelled. Nothing that reached the gateway is missing from the
+/// log because the process stopped.
 pub async fn run(built: Built, listener: TcpListener) -> anyhow::Result<()> {
     let Built { app, log_writer } = built;
     let grace = app.config().shutdown_grace;
     let queue = app.log_queue().clone();
     let router = router(app.clone());
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http2().enable_connect_protocol();
+    let streams = Streams::default();
+    let builder = auto::Builder::new(streams.clone());
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     let signal = shutdown_signal();
@@ -172,14 +173,21 @@ pub async fn run(built: Built, listener: TcpListener) -> anyhow::Result<()> {
     }
     drop(listener);
     tracing::info!("shutdown signal received; draining in-flight requests");
-    tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(grace) => {
-            tracing::warn!(grace_secs = grace.as_secs(), "grace period over; closing remaining connections");
-            connections.abort_all();
-        }
+    // An HTTP/2 connection ends once its streams have, so its stream tasks are done or
+    // finishing when the graceful shutdown completes.
+    let drained = tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_ok();
+    if !drained {
+        tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "grace period over; closing remaining connections"
+        );
+        connections.abort_all();
+        streams.abort_all();
     }
     while connections.join_next().await.is_some() {}
+    streams.join_all().await;
     // Everything acknowledged is written before exit: flush what is queued. If the store
     // is down this waits (the writer retries), bounded by another grace period.
     drop(router);
@@ -198,6 +206,46 @@ pub async fn run(built: Built, listener: TcpListener) -> anyhow::Result<()> {
     drop(log_writer);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The executor hyper runs HTTP/2 streams on: tokio tasks kept in one set (finished ones are
+/// collected at each spawn), so that shutdown can wait for them or end them.
+#[derive(Clone, Default)]
+struct Streams(Arc<std::sync::Mutex<JoinSet<()>>>);
+
+impl Streams {
+    fn set(&self) -> std::sync::MutexGuard<'_, JoinSet<()>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn abort_all(&self) {
+        self.set().abort_all();
+    }
+
+    /// Waits until every stream task has ended (aborted ones included). Not to be dropped
+    /// midway: the tasks it holds would be aborted without being waited for.
+    async fn join_all(&self) {
+        loop {
+            let mut tasks = std::mem::take(&mut *self.set());
+            if tasks.is_empty() {
+                return;
+            }
+            while tasks.join_next().await.is_some() {}
+        }
+    }
+}
+
+impl<F> hyper::rt::Executor<F> for Streams
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    fn execute(&self, stream: F) {
+        let mut set = self.set();
+        while set.try_join_next().is_some() {}
+        set.spawn(stream);
+    }
 }
 
 /// A failed `accept`: a connection that went away before it was accepted is nothing; running

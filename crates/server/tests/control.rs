@@ -124,6 +124,7 @@ async fn cloudflare_fields_without_a_feature_behind_them_are_type_checked_and_ne
         json!({"zdr": true, "byok_only": true, "logpush": false, "otel": null}),
         json!({"dlp": {"enabled": false, "action": "FLAG", "profiles": []}}),
         json!({"guardrails": null, "spend_limits": {"enabled": false, "rules": []}}),
+        json!({"guardrails": {"prompt": {}, "response": {}}}),
         json!({"workers_ai_billing_mode": "postpaid", "store_id": null}),
     ] {
         let a = cp_send(Method::PUT, &url, ok.clone()).await;

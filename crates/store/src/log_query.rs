@@ -4,6 +4,7 @@
 //!
 //! The total of a list is computed as cheaply as the page allows: from the page itself when it
 //! is the last one, from the gateway's row counter when nothing is filtered, else by COUNT(*).
+//! With `meta_info`, one more aggregate query gives the ranges of the matching records.
 
 /// `impl LogQuery for $store`, reading from `self.$read` and writing to `self.$write`, with
 /// `$bind` binding [`crate::sql::Arg`]s, in dialect `$d`. The store needs a

@@ -49,7 +49,12 @@ fn check_unsupported(field: &str, v: &Value) -> Result<bool, CpError> {
     }
     let switched_on = match (field, v) {
         ("dlp", Value::Object(o)) => o.get("enabled") == Some(&Value::Bool(true)),
-        ("guardrails", Value::Object(o)) => !o.values().all(Value::is_null),
+        // `{"prompt": {}, "response": {}}` is how an SDK says "none".
+        ("guardrails", Value::Object(o)) => o.values().any(|v| match v {
+            Value::Null => false,
+            Value::Object(categories) => !categories.is_empty(),
+            _ => true,
+        }),
         ("spend_limits", Value::Object(o)) => {
             o.get("enabled") == Some(&Value::Bool(true))
                 || (o.get("enabled").is_none()
