@@ -3,9 +3,10 @@
 //! A token is valid for an account when it is one of the config's `[[tokens]]` for that
 //! account (compared in constant time) or a stored token (kept hashed, made with
 //! `switchyard token create`; see [`crate::tokens`]). The token comes from
-//! `cf-aig-authorization`; when that header is absent and the provider's own auth header
-//! holds a valid gateway token, that header is the gateway credential: it is removed so the
-//! stored provider key takes its place (as Cloudflare's BYOK docs do).
+//! `cf-aig-authorization`; when that header is absent and the provider's own auth header (or,
+//! failing that, another provider key header) holds a valid gateway token, that header is the
+//! gateway credential: it is removed so the stored provider key takes its place (as
+//! Cloudflare's BYOK docs do), and the token never reaches the provider.
 
 use crate::app::App;
 use crate::error::ApiError;
@@ -57,13 +58,28 @@ pub async fn authenticate(
                 is_valid(app, account, t).await
             }
             None => {
+                let own = call.provider.auth.header();
                 let slot = shape::slot_credential(&call.provider, &call.headers).map(str::to_owned);
                 match slot {
                     Some(slot) if is_valid(app, account, &slot).await => {
-                        call.headers.remove(call.provider.auth.header());
+                        call.headers.remove(own);
                         true
                     }
-                    _ => false,
+                    // Another key header may hold it (an Anthropic SDK pointed at an
+                    // OpenAI-shaped provider sends its key as `x-api-key`).
+                    _ => {
+                        let mut found = None;
+                        for name in shape::KEY_HEADERS.iter().filter(|n| **n != own) {
+                            let Some(v) = shape::other_credential(name, &call.headers) else {
+                                continue;
+                            };
+                            if is_valid(app, account, v).await {
+                                found = Some(name.clone());
+                                break;
+                            }
+                        }
+                        found.map(|name| call.headers.remove(name)).is_some()
+                    }
                 }
             }
         };

@@ -8,11 +8,12 @@
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::shape::Call;
+use crate::shape::{self, Call};
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 use switchyard_core::{ErrorKind, GatewaySettings, Secret};
+use switchyard_providers::AuthStyle;
 
 const TTL: Duration = Duration::from_secs(1);
 
@@ -96,6 +97,20 @@ async fn lookup(
     Ok(secret)
 }
 
+/// Whether the client sent its own key in a header other than its provider's (an OAuth
+/// bearer token to Anthropic, say), or in Google's `key` query parameter: a stored key added
+/// beside it would send two. A gateway token in such a header was removed before this stage.
+fn carries_other_credential(call: &Call) -> bool {
+    shape::KEY_HEADERS
+        .iter()
+        .any(|h| call.headers.contains_key(h))
+        || (call.provider.auth == AuthStyle::XGoogApiKey
+            && call.uri.query().is_some_and(|q| {
+                q.split('&')
+                    .any(|p| p.split_once('=').map_or(p, |(k, _)| k) == "key")
+            }))
+}
+
 /// Adds the stored key to `call` when it carries no credential of its own. An alias the
 /// client names must exist either way (400/2040 otherwise), even when its own key is used.
 pub async fn apply(
@@ -105,7 +120,7 @@ pub async fn apply(
     call: &mut Call,
 ) -> Result<(), ApiError> {
     let header = call.provider.auth.header();
-    let own_key = call.headers.contains_key(&header);
+    let own_key = call.headers.contains_key(&header) || carries_other_credential(call);
     if own_key && alias.is_none() {
         return Ok(());
     }

@@ -170,6 +170,52 @@ async fn keys_stored_through_the_control_plane_are_used_and_a_gateway_token_in_t
             .unwrap(),
         "Bearer xai-stored-in-db"
     );
+    // The Anthropic SDK with base_url=.../grok sends its key (the gateway token) as
+    // x-api-key: that is the gateway credential too, swapped for the stored key, and it
+    // never reaches the provider.
+    let msg = r#"{"model":"grok-4","max_tokens":8,"messages":[{"role":"user","content":"Hi"}]}"#;
+    let a = post(
+        &format!("{}/grok/v1/messages", gw.base()),
+        &[("x-api-key", "gw-token-1")],
+        msg,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let sent = fake.last_request().unwrap();
+    assert!(sent.headers.get("x-api-key").is_none());
+    assert_eq!(
+        sent.headers.get("authorization").unwrap(),
+        "Bearer xai-stored-in-db"
+    );
+}
+
+#[tokio::test]
+async fn a_client_credential_in_another_key_header_is_not_joined_by_a_stored_key() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(
+        &fake,
+        "[[provider_keys]]\naccount_id = \"acct\"\ngateway_id = \"gw\"\nprovider = \"anthropic\"\nkey = \"sk-ant-stored\"\n",
+    )
+    .await;
+    let msg = r#"{"model":"claude-x","max_tokens":8,"messages":[{"role":"user","content":"Hi"}]}"#;
+    let messages = format!("{}/anthropic/v1/messages", gw.base());
+    // An OAuth bearer token to Anthropic is the client's own credential.
+    post(
+        &messages,
+        &[("authorization", "Bearer client-oauth-token")],
+        msg,
+    )
+    .await;
+    let sent = fake.last_request().unwrap();
+    assert!(sent.headers.get("x-api-key").is_none());
+    assert_eq!(
+        sent.headers.get("authorization").unwrap(),
+        "Bearer client-oauth-token"
+    );
+    // Without one, the stored key fills in.
+    post(&messages, &[], msg).await;
+    let sent = fake.last_request().unwrap();
+    assert_eq!(sent.headers.get("x-api-key").unwrap(), "sk-ant-stored");
 }
 
 #[tokio::test]

@@ -615,8 +615,10 @@ impl Drop for CutProxy {
     }
 }
 
-/// A loopback port that was free a moment ago: nothing listens there, so connecting is refused.
+/// A loopback port nothing listens on, so connecting is refused.
 pub fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    // Port 1 (tcpmux) is outside the ephemeral range every test server binds from, so no
+    // gateway or fake started by a test running in parallel can take it (a port that was
+    // free a moment ago can be, and then answers).
+    1
 }
