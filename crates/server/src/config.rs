@@ -311,6 +311,24 @@ impl Config {
     pub fn parse(text: &str) -> Result<Self, String> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
         let defaults = Config::default();
+        // Durations with bounds, so a typo cannot make a wait of days (or none at all).
+        for (key, value, lo, hi) in [
+            (
+                "upstream_timeout_ms",
+                raw.upstream_timeout_ms,
+                1,
+                86_400_000,
+            ),
+            ("shutdown_grace_secs", raw.shutdown_grace_secs, 0, 86_400),
+            ("busy_poll_us", raw.busy_poll_us, 0, 10_000),
+        ] {
+            if let Some(v) = value.filter(|v| !(lo..=hi).contains(v)) {
+                return Err(format!(
+                    "{key} (line {}): {v} is out of range ({lo} to {hi})",
+                    key_line(text, 0, key)
+                ));
+            }
+        }
 
         let mut providers = BTreeMap::new();
         for (slug, spanned) in raw.providers {
@@ -564,6 +582,20 @@ key = "xai-..."
         assert_eq!(c.busy_poll, Duration::from_micros(250));
         let e = err("busy_poll_us = -1\n");
         assert!(e.contains("busy_poll_us") && e.contains("line 1"), "{e}");
+        for (text, key) in [
+            (
+                "listen = \"127.0.0.1:1\"\nbusy_poll_us = 99999999999\n",
+                "busy_poll_us",
+            ),
+            ("upstream_timeout_ms = 86400001\n", "upstream_timeout_ms"),
+            ("shutdown_grace_secs = 100000\n", "shutdown_grace_secs"),
+        ] {
+            let e = err(text);
+            assert!(e.contains(key) && e.contains("out of range"), "{e}");
+        }
+        let e = err("listen = \"127.0.0.1:1\"\nbusy_poll_us = 99999999999\n");
+        assert!(e.contains("line 2"), "{e}");
+        assert!(Config::parse("upstream_timeout_ms = 86400000\nshutdown_grace_secs = 0\n").is_ok());
     }
 
     fn err(text: &str) -> String {
