@@ -28,14 +28,25 @@ pub enum AuthStyle {
 }
 
 impl AuthStyle {
-    /// The header this style uses.
+    /// Every header some style uses: the headers a client may put a provider key in, whatever
+    /// its provider (the Anthropic SDK sends `x-api-key` to any base URL).
+    pub const KEY_HEADERS: [HeaderName; 5] = [
+        http::header::AUTHORIZATION,
+        HeaderName::from_static("x-api-key"),
+        HeaderName::from_static("x-goog-api-key"),
+        HeaderName::from_static("api-key"),
+        HeaderName::from_static("xi-api-key"),
+    ];
+
+    /// The header this style uses (one of [`AuthStyle::KEY_HEADERS`]).
     pub fn header(self) -> HeaderName {
+        let [authorization, x_api_key, x_goog_api_key, api_key, xi_api_key] = Self::KEY_HEADERS;
         match self {
-            AuthStyle::Bearer | AuthStyle::Token | AuthStyle::Key => http::header::AUTHORIZATION,
-            AuthStyle::XApiKey => HeaderName::from_static("x-api-key"),
-            AuthStyle::XGoogApiKey => HeaderName::from_static("x-goog-api-key"),
-            AuthStyle::ApiKey => HeaderName::from_static("api-key"),
-            AuthStyle::XiApiKey => HeaderName::from_static("xi-api-key"),
+            AuthStyle::Bearer | AuthStyle::Token | AuthStyle::Key => authorization,
+            AuthStyle::XApiKey => x_api_key,
+            AuthStyle::XGoogApiKey => x_goog_api_key,
+            AuthStyle::ApiKey => api_key,
+            AuthStyle::XiApiKey => xi_api_key,
         }
     }
 

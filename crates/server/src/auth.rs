@@ -12,6 +12,7 @@ use crate::app::App;
 use crate::error::ApiError;
 use crate::shape::{self, Call};
 use switchyard_core::{ErrorKind, GatewaySettings};
+use switchyard_providers::AuthStyle;
 
 /// Whether `token` is a valid gateway token for `account`.
 pub async fn is_valid(app: &App, account: &str, token: &str) -> bool {
@@ -69,7 +70,7 @@ pub async fn authenticate(
                     // OpenAI-shaped provider sends its key as `x-api-key`).
                     _ => {
                         let mut found = None;
-                        for name in shape::KEY_HEADERS.iter().filter(|n| **n != own) {
+                        for name in AuthStyle::KEY_HEADERS.iter().filter(|n| **n != own) {
                             let Some(v) = shape::other_credential(name, &call.headers) else {
                                 continue;
                             };

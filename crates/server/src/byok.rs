@@ -8,7 +8,7 @@
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::shape::{self, Call};
+use crate::shape::Call;
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -101,7 +101,7 @@ async fn lookup(
 /// bearer token to Anthropic, say), or in Google's `key` query parameter: a stored key added
 /// beside it would send two. A gateway token in such a header was removed before this stage.
 fn carries_other_credential(call: &Call) -> bool {
-    shape::KEY_HEADERS
+    AuthStyle::KEY_HEADERS
         .iter()
         .any(|h| call.headers.contains_key(h))
         || (call.provider.auth == AuthStyle::XGoogApiKey

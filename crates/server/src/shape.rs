@@ -308,16 +308,6 @@ fn move_credential(provider: &Provider, headers: &mut HeaderMap) {
 
 const X_API_KEY: http::HeaderName = http::HeaderName::from_static("x-api-key");
 
-/// The headers any provider takes its key in. A client may use one that is not its provider's
-/// own (the Anthropic SDK sends `x-api-key` whatever its base URL).
-pub const KEY_HEADERS: [http::HeaderName; 5] = [
-    http::header::AUTHORIZATION,
-    X_API_KEY,
-    http::HeaderName::from_static("x-goog-api-key"),
-    http::HeaderName::from_static("api-key"),
-    http::HeaderName::from_static("xi-api-key"),
-];
-
 /// The credential in `name`, a key header other than the provider's own: a bearer token in
 /// `Authorization`, the whole value elsewhere.
 pub fn other_credential<'a>(name: &http::HeaderName, headers: &'a HeaderMap) -> Option<&'a str> {

@@ -178,11 +178,9 @@ async fn the_grace_period_bounds_shutdown() {
     assert!(!cut.text().ends_with("data: [DONE]\n\n"));
     let _ = waiting.await;
     // Both are in the log, as cancelled: stopping loses no record of a call that was made.
-    let db = format!("sqlite://{}", gw.dir.path().join("switchyard.db").display());
-    let store = switchyard_store::open(&db)
+    let page = gw
+        .open_store()
         .await
-        .expect("the gateway's database");
-    let page = store
         .list_logs(
             &switchyard_core::AccountId::parse("acct").unwrap(),
             &switchyard_core::GatewayId::parse("gw").unwrap(),

@@ -354,11 +354,9 @@ async fn bedrock_and_vertex_paths_name_their_hosts_and_signed_requests_pass_unch
     assert_eq!(bedrock["tokens_out"], 3);
     // The signed request's credentials are stored redacted (read straight from the database:
     // no API serves stored headers).
-    let db = format!("sqlite://{}", gw.dir.path().join("switchyard.db").display());
-    let store = switchyard_store::open(&db)
+    let stored = gw
+        .open_store()
         .await
-        .expect("the gateway's database");
-    let stored = store
         .get_log(
             &switchyard_core::AccountId::parse("acct").unwrap(),
             &switchyard_core::GatewayId::parse("gw").unwrap(),

@@ -735,38 +735,42 @@ async fn only_whole_answers_are_stored(b: Backend) {
 async fn streams_that_fail_after_their_200_are_not_stored(b: Backend) {
     let s = Setup::start(b, "", "cache_ttl = 60").await;
     let url = s.chat_url();
-    let body = chat_stream("fails");
-    let failing = concat!(
-        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n",
-        "data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n"
-    );
-    s.fake.push_script(Script::new().body(failing).chunks(2));
-    let first = stream(&url, &[AUTH], &body).await;
-    assert_eq!(first.status, 200);
-    assert_eq!(cache_status(&first.headers).as_deref(), Some("MISS"));
-    s.stored_by_headers(&first.headers).await;
-    // The same request goes upstream again and gets a good answer, which is stored.
-    let second = stream(&url, &[AUTH], &body).await;
-    assert_eq!(cache_status(&second.headers).as_deref(), Some("MISS"));
-    assert_eq!(s.fake.hits(), 2, "a failed stream must not be replayed");
-    s.stored_by_headers(&second.headers).await;
-    let third = stream(&url, &[AUTH], &body).await;
-    assert_eq!(cache_status(&third.headers).as_deref(), Some("HIT"));
-    assert_eq!(third.text(), second.text());
-    assert_eq!(s.fake.hits(), 2);
-    // xAI reports a failure after its 200 as `{"code": …, "error": "…"}`.
-    let body = chat_stream("xai fails");
-    let xai = concat!(
-        "data: {\"id\":\"c2\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n",
-        "data: {\"code\":\"Internal error\",\"error\":\"The service is currently unavailable\"}\n\n"
-    );
-    s.fake.push_script(Script::new().body(xai).chunks(2));
-    let failed = stream(&url, &[AUTH], &body).await;
-    assert_eq!(failed.status, 200);
-    assert_eq!(s.stored_by_headers(&failed.headers).await["success"], false);
-    let again = stream(&url, &[AUTH], &body).await;
-    assert_eq!(cache_status(&again.headers).as_deref(), Some("MISS"));
-    assert_eq!(s.fake.hits(), 4, "the failed stream is not replayed");
+    // An OpenAI error chunk, and xAI's `{"code": …, "error": "…"}` event.
+    for (name, error_event) in [
+        (
+            "openai",
+            "data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n",
+        ),
+        (
+            "xai",
+            "data: {\"code\":\"Internal error\",\"error\":\"The service is currently unavailable\"}\n\n",
+        ),
+    ] {
+        let body = chat_stream(&format!("{name} fails"));
+        let failing = format!(
+            "data: {{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"Hel\"}}}}]}}\n\n{error_event}"
+        );
+        s.fake.push_script(Script::new().body(failing).chunks(2));
+        let before = s.fake.hits();
+        let first = stream(&url, &[AUTH], &body).await;
+        assert_eq!(first.status, 200, "{name}");
+        assert_eq!(cache_status(&first.headers).as_deref(), Some("MISS"));
+        let row = s.stored_by_headers(&first.headers).await;
+        assert_eq!(row["success"], false, "{name}: {row}");
+        // The same request goes upstream again and gets a good answer, which is stored.
+        let second = stream(&url, &[AUTH], &body).await;
+        assert_eq!(cache_status(&second.headers).as_deref(), Some("MISS"));
+        assert_eq!(
+            s.fake.hits(),
+            before + 2,
+            "{name}: a failed stream must not be replayed"
+        );
+        s.stored_by_headers(&second.headers).await;
+        let third = stream(&url, &[AUTH], &body).await;
+        assert_eq!(cache_status(&third.headers).as_deref(), Some("HIT"));
+        assert_eq!(third.text(), second.text());
+        assert_eq!(s.fake.hits(), before + 2);
+    }
 }
 
 async fn streams_are_cached_when_complete_and_replayed_event_for_event(b: Backend) {

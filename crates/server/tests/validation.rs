@@ -52,13 +52,21 @@ async fn unsafe_paths_are_refused_and_never_sent() {
     // API calls.
     for request in [
         "TRACE /v1/acct/gw/grok/v1/models HTTP/1.1\r\nhost: x\r\nauthorization: Bearer k\r\nconnection: close\r\n\r\n",
-        "CONNECT x:443 HTTP/1.1\r\nhost: x:443\r\nconnection: close\r\n\r\n",
+        "CONNECT /v1/acct/gw/grok/v1/models HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
     ] {
         let answer = raw(&gw.addr, request.as_bytes()).await;
-        // CONNECT's authority-form target names no route at all (404).
-        assert!([400, 404].contains(&raw_status(&answer)), "{answer}");
+        assert_eq!(raw_status(&answer), 400, "{answer}");
+        assert!(answer.contains("requests are not forwarded"), "{answer}");
         assert!(answer.contains("\"success\":false"), "{answer}");
     }
+    // CONNECT's usual authority-form target names no route at all.
+    let answer = raw(
+        &gw.addr,
+        b"CONNECT x:443 HTTP/1.1\r\nhost: x:443\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(raw_status(&answer), 404, "{answer}");
+    assert!(answer.contains("\"success\":false"), "{answer}");
     assert_eq!(fake.hits(), 0, "an unsafe request reached the provider");
 }
 

@@ -130,7 +130,7 @@ fn column(key: FilterKey) -> Col {
         FilterKey::RequestContentType => Col::Text("l.request_content_type"),
         FilterKey::ResponseContentType => Col::Text("l.response_content_type"),
         FilterKey::UserAgent => Col::Text("l.user_agent"),
-        FilterKey::Tokens => Col::Int("(COALESCE(l.tokens_in, 0) + COALESCE(l.tokens_out, 0))"),
+        FilterKey::Tokens => Col::Int(TOTAL_TOKENS),
         FilterKey::ModelType
         | FilterKey::Authentication
         | FilterKey::Wholesale
@@ -439,21 +439,25 @@ pub(crate) fn count_sql(d: Dialect, gkey: i64, f: &LogFilter) -> Result<Sql, Sto
     Ok(sql)
 }
 
+/// A record's input plus output tokens, a missing count read as 0.
+const TOTAL_TOKENS: &str = "(COALESCE(l.tokens_in, 0) + COALESCE(l.tokens_out, 0))";
+
 /// The ranges of the matching rows (columns named as [`crate::logs::LogMeta`]'s fields;
 /// NULL when no row has a value).
 pub(crate) fn meta_sql(d: Dialect, gkey: i64, f: &LogFilter) -> Result<Sql, StoreError> {
+    // Records with no token count at all stay out of the total's range.
+    let total = format!(
+        "CASE WHEN l.tokens_in IS NULL AND l.tokens_out IS NULL THEN NULL ELSE {TOTAL_TOKENS} END"
+    );
     let mut sql = Sql::new(d);
-    sql.push(
+    sql.push(&format!(
         "SELECT MIN(l.cost) AS min_cost, MAX(l.cost) AS max_cost, \
          MIN(l.duration) AS min_duration, MAX(l.duration) AS max_duration, \
          MIN(l.tokens_in) AS min_tokens_in, MAX(l.tokens_in) AS max_tokens_in, \
          MIN(l.tokens_out) AS min_tokens_out, MAX(l.tokens_out) AS max_tokens_out, \
-         MIN(CASE WHEN l.tokens_in IS NULL AND l.tokens_out IS NULL THEN NULL \
-         ELSE COALESCE(l.tokens_in, 0) + COALESCE(l.tokens_out, 0) END) AS min_total_tokens, \
-         MAX(CASE WHEN l.tokens_in IS NULL AND l.tokens_out IS NULL THEN NULL \
-         ELSE COALESCE(l.tokens_in, 0) + COALESCE(l.tokens_out, 0) END) AS max_total_tokens \
-         FROM logs l WHERE ",
-    );
+         MIN({total}) AS min_total_tokens, MAX({total}) AS max_total_tokens \
+         FROM logs l WHERE "
+    ));
     where_clause(&mut sql, gkey, f)?;
     Ok(sql)
 }

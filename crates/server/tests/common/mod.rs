@@ -91,6 +91,18 @@ impl Gateway {
     }
 
     /// `{url}/v1/{account}/{gateway}` with the default test ids.
+    /// The gateway's own SQLite database, opened beside it (for what no API serves, or
+    /// after it has exited).
+    pub async fn open_store(&self) -> switchyard_store::Store {
+        let db = format!(
+            "sqlite://{}",
+            self.dir.path().join("switchyard.db").display()
+        );
+        switchyard_store::open(&db)
+            .await
+            .expect("the gateway's database")
+    }
+
     pub fn base(&self) -> String {
         format!("{}/v1/acct/gw", self.url)
     }
