@@ -451,6 +451,24 @@ impl Config {
         let prices = match raw.prices {
             None => PriceOverrides::new(),
             Some(prices) => {
+                // A provider the gateway cannot route to would never be priced: most likely a
+                // misspelt slug. Custom providers may be defined later, through the API.
+                if let Some(p) = prices
+                    .keys()
+                    .find(|p| catalog.get(p).is_none() && !p.starts_with("custom-"))
+                {
+                    let line = text
+                        .lines()
+                        .position(|l| {
+                            let header: String = l.trim().chars().filter(|c| *c != '"').collect();
+                            header.starts_with(&format!("[prices.{p}."))
+                                || header == format!("[prices.{p}]")
+                        })
+                        .map_or(String::new(), |n| format!(" (line {})", n + 1));
+                    return Err(format!(
+                        "[prices]{line}: provider '{p}' is not in the catalog (nor custom-*)"
+                    ));
+                }
                 PriceTable::with_overrides(&prices).map_err(|e| {
                     // The header of the entry at fault (quotes aside), if it has one of its own.
                     let line = match &e {
@@ -626,6 +644,12 @@ key = "xai-..."
         // A wrong type names the key and its line.
         let e = err("listen = \"127.0.0.1:1\"\n[prices.grok.x]\ninput = \"cheap\"\noutput = 1.0\n");
         assert!(e.contains("line 3") && e.contains("input"), "{e}");
+        // A provider outside the catalog is a misspelling (custom providers may come later).
+        let e = err(
+            "listen = \"127.0.0.1:1\"\n\n[prices.gork.\"grok-4\"]\ninput = 1.0\noutput = 1.0\n",
+        );
+        assert!(e.contains("'gork'") && e.contains("line 3"), "{e}");
+        Config::parse("[prices.custom-mine.m]\ninput = 1.0\noutput = 1.0\n").expect("custom");
         // A missing rate is refused too.
         let e = err("[prices.grok.x]\ninput = 1.0\n");
         assert!(e.contains("output"), "{e}");

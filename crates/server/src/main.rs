@@ -120,9 +120,22 @@ fn main() -> anyhow::Result<()> {
         64 * 1024,
         std::io::stderr(),
     ));
-    let filter = EnvFilter::try_from_env("SWITCHYARD_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn"));
-    let json = std::env::var("SWITCHYARD_LOG_FORMAT").is_ok_and(|v| v == "json");
+    // A SWITCHYARD_LOG that does not parse is reported once logging is up, then the default
+    // filter applies (a typo should not silence the gateway, nor stop it).
+    let default_filter = || EnvFilter::new("info,sqlx=warn,hyper=warn");
+    let (filter, bad_filter) = match std::env::var("SWITCHYARD_LOG") {
+        Err(_) => (default_filter(), None),
+        Ok(v) => match EnvFilter::try_new(&v) {
+            Ok(f) => (f, None),
+            Err(e) => (default_filter(), Some(format!("{v:?}: {e}"))),
+        },
+    };
+    let json = match std::env::var("SWITCHYARD_LOG_FORMAT") {
+        Err(_) => false,
+        Ok(v) if v == "json" => true,
+        Ok(v) if v == "text" => false,
+        Ok(v) => anyhow::bail!("SWITCHYARD_LOG_FORMAT must be \"json\" or \"text\", not {v:?}"),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
@@ -131,6 +144,9 @@ fn main() -> anyhow::Result<()> {
         builder.json().init();
     } else {
         builder.init();
+    }
+    if let Some(bad) = bad_filter {
+        tracing::warn!("SWITCHYARD_LOG {bad}; using the default filter");
     }
 
     match cli.command {

@@ -112,6 +112,29 @@ async fn gateway_crud_with_the_cloudflare_envelope() {
     let gone = send(Method::GET, &gw.cp("/gateways/g1"), &[], "").await;
     assert_eq!(gone.status, 404);
     assert_eq!(gone.json()["success"], false);
+
+    // The account outlives its last gateway: its list is empty, not "account not found".
+    let empty = send(Method::GET, &gw.cp("/gateways"), &[], "").await;
+    assert_eq!(
+        empty.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&empty.body)
+    );
+    assert_eq!(empty.json()["result"], json!([]));
+    assert_eq!(empty.json()["result_info"]["total_count"], 0);
+    let accounts = send(
+        Method::GET,
+        &format!("{}/client/v4/accounts", gw.url),
+        &[],
+        "",
+    )
+    .await;
+    assert!(accounts.json()["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["id"] == "acct"));
 }
 
 #[tokio::test]
@@ -586,7 +609,10 @@ async fn a_rate_limit_per_zero_seconds_is_refused_and_the_bare_root_has_the_enve
     let off = create(json!({"id":"off","rate_limiting_interval":0,"rate_limiting_limit":0})).await;
     assert_eq!(off.status, 200, "{:?}", off.json());
 
-    let root = send(Method::GET, &format!("{}/client/v4", gw.url), &[], "").await;
-    assert_eq!(root.status, 404);
-    assert_eq!(root.json()["success"], false);
+    for root in ["/client/v4", "/client/v4/"] {
+        let a = send(Method::GET, &format!("{}{root}", gw.url), &[], "").await;
+        assert_eq!(a.status, 404, "{root}");
+        assert_eq!(a.json()["success"], false, "{root}");
+        assert!(a.json()["errors"][0]["message"].is_string(), "{root}");
+    }
 }

@@ -171,3 +171,36 @@ async fn one_log_line_per_request_without_credentials() {
         "the query string was logged:\n{log}"
     );
 }
+
+#[test]
+fn a_bad_log_filter_is_reported_and_a_bad_log_format_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.toml");
+    // The filter is checked before the config is read, so a missing config ends the run
+    // right after the warning.
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["serve", "--config"])
+        .arg(&missing)
+        .env("SWITCHYARD_LOG", "info,hyper=loudest")
+        .env_remove("SWITCHYARD_LOG_FORMAT")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("SWITCHYARD_LOG") && stderr.contains("loudest"),
+        "{stderr}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SWITCHYARD_LOG_FORMAT", "jsno")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("SWITCHYARD_LOG_FORMAT") && stderr.contains("jsno"),
+        "{stderr}"
+    );
+}

@@ -718,7 +718,7 @@ pub(crate) struct GatewaySql {
     pub upsert: String,
     /// args: account
     pub list: String,
-    /// no args: the accounts that have gateways
+    /// no args: the accounts that have (or had) gateways
     pub accounts: String,
     /// args: account, id
     pub delete: String,
@@ -776,7 +776,7 @@ pub(crate) fn gateway_sql(d: Dialect) -> GatewaySql {
             "SELECT {GATEWAY_COLUMNS} FROM gateways WHERE account_id = {} ORDER BY id",
             p[0]
         ),
-        accounts: "SELECT DISTINCT account_id FROM gateways".to_owned(),
+        accounts: "SELECT id FROM accounts".to_owned(),
         delete: format!(
             "DELETE FROM gateways WHERE account_id = {} AND id = {} RETURNING {GATEWAY_COLUMNS}",
             p[0], p[1]

@@ -185,10 +185,12 @@ async fn known_account(app: &App, a: &AccountId) -> Result<bool, CpError> {
     {
         return Ok(true);
     }
-    Ok(!app.store().list_gateways(a).await?.is_empty())
+    // Accounts are remembered from their first gateway on, so deleting the last one leaves
+    // an empty list, not a missing account.
+    Ok(app.store().list_accounts().await?.contains(a))
 }
 
-/// `GET /client/v4/accounts`: the accounts that have gateways, in Cloudflare's account shape
+/// `GET /client/v4/accounts`: the accounts that have (or had) gateways, in Cloudflare's account shape
 /// (`id`, `name`, `type`); `page` and `per_page` as for every list.
 pub async fn accounts(
     State(app): State<App>,

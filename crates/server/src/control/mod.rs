@@ -270,6 +270,7 @@ pub fn router(app: App) -> Router<App> {
         )
         .route("/client/v4/{*rest}", axum::routing::any(no_route))
         .route("/client/v4", axum::routing::any(no_route))
+        .route("/client/v4/", axum::routing::any(no_route))
         .method_not_allowed_fallback(|method: http::Method| async move {
             CpError::method_not_allowed(&method).into_response()
         })
