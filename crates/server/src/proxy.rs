@@ -166,9 +166,10 @@ pub async fn handle(State(app): State<App>, req: Request) -> Response {
 pub const CLIENT_CLOSED: u16 = 499;
 
 /// The exchange of a request not yet answered. When the request is dropped with it still
-/// held (the client went away while the provider was being called, or while its rate limit
-/// was checked), the attempt is logged as cancelled: a call that reached a provider, and may
-/// be billed, does not vanish from the log.
+/// held (the client went away while the provider was being called, while its rate limit
+/// was checked, or in the pause before a retry), the attempt is logged as cancelled: a call
+/// that reached a provider, and may be billed, does not vanish from the log, nor does the
+/// request that ended because its client left.
 struct Held<'a> {
     slot: Option<Box<Exchange>>,
     queue: &'a crate::logpipe::LogQueue,
@@ -179,7 +180,7 @@ impl Drop for Held<'_> {
         let Some(mut x) = self.slot.take() else {
             return;
         };
-        // Without a draft no call was under way (refused early, or between attempts).
+        // Without a draft no call was under way (refused before the provider was known).
         if x.draft.is_some() {
             if x.status == 0 {
                 x.status = CLIENT_CLOSED;
@@ -489,19 +490,18 @@ async fn run(
             x.cache_put = plan.map(|p| (p.key, p.ttl));
         }
         for attempt in 1..=policy.max_attempts {
-            if attempt > 1 {
-                tokio::time::sleep(policy.delay_before(attempt)).await;
-            }
             let x = slot.get_or_insert_with(|| Box::new(Exchange::new(Method::POST, "")));
-            if attempt > 1 {
-                // Its duration and time to first token are the attempt's own, not the pause's.
-                x.start_now();
-            }
             x.provider = Some(call.provider.clone());
             // The first attempt of the first call has its draft from before stage 6; every
-            // later attempt (a fresh exchange) and step gets its own.
+            // later attempt (a fresh exchange) and step gets its own, before the pause: a
+            // client that leaves during the pause leaves this attempt's cancelled record.
             if x.draft.is_none() {
                 x.draft = Some(draft(&shared, &call, &body));
+            }
+            if attempt > 1 {
+                tokio::time::sleep(policy.delay_before(attempt)).await;
+                // Its duration and time to first token are the attempt's own, not the pause's.
+                x.start_now();
             }
             let final_try = last_step && attempt == policy.max_attempts;
             let sent = app.upstream().send(call.request(), policy.timeout).await;
@@ -631,27 +631,32 @@ async fn rate_limit(app: &App, gateway: &GatewaySettings) -> Result<(), ApiError
             gateway.rate_limiting_technique,
         )
         .await;
-    let retry_after = match decision {
+    let (retry_after, message) = match decision {
         Ok(Decision::Allowed) => return Ok(()),
-        Ok(Decision::Limited { retry_after }) => retry_after,
+        Ok(Decision::Limited { retry_after }) => (
+            retry_after,
+            format!(
+                "rate limit of {} requests per {} s exceeded for this gateway",
+                gateway.rate_limiting_limit, gateway.rate_limiting_interval
+            ),
+        ),
         Err(e) => {
             app.metrics().backend_error("rate_limit");
             cache::warn_backend("rate limit", &e);
             if app.config().rate_limit_fail_open {
                 return Ok(());
             }
-            Duration::from_secs(1)
+            (
+                Duration::from_secs(1),
+                "the rate limiter's shared store is unavailable and this gateway refuses \
+                 requests it cannot count (rate_limit_fail_open = false)"
+                    .to_owned(),
+            )
         }
     };
     app.metrics().rate_limited(gateway.id.as_str());
     Err(ApiError {
-        error: GatewayError::new(
-            ErrorKind::RateLimited,
-            format!(
-                "rate limit of {} requests per {} s exceeded for this gateway",
-                gateway.rate_limiting_limit, gateway.rate_limiting_interval
-            ),
-        ),
+        error: GatewayError::new(ErrorKind::RateLimited, message),
         retry_after: Some(retry_after.as_millis().div_ceil(1000).max(1) as u64),
         shaped: None,
     })

@@ -2,7 +2,8 @@
 //! steps, each `{provider, endpoint, headers?, query, config?}`, tried in order.
 //!
 //! A step's `headers` are added to the request's own end-to-end headers (replacing those of
-//! the same name). Its `cf-aig-*` headers win over the request's for that step: timeout and
+//! the same name). Its body is its `query` as JSON, sent as `application/json` unless the
+//! step's own headers name another `Content-Type` (the request's describes the steps). Its `cf-aig-*` headers win over the request's for that step: timeout and
 //! retries (also from its `config`), and the log's event id, metadata, custom cost and
 //! collection, the stored-key alias, and `cf-aig-authorization` (on a gateway with
 //! authentication every step must hold a valid token, its own or the request's), and the
@@ -21,7 +22,7 @@ use crate::error::ApiError;
 use crate::forward;
 use crate::shape::{self, Call};
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::Value;
 use std::time::Duration;
@@ -35,7 +36,8 @@ fn bad(i: usize, why: impl std::fmt::Display) -> ApiError {
 }
 
 fn config(i: usize, v: Option<&Value>) -> Result<AttemptHeaders, ApiError> {
-    let Some(v) = v else {
+    // `null` is "no config", as an absent key (clients write unset optional fields so).
+    let Some(v) = v.filter(|v| !v.is_null()) else {
         return Ok(AttemptHeaders::default());
     };
     let Value::Object(m) = v else {
@@ -164,8 +166,11 @@ pub async fn calls(
         for (name, value) in forward::request_headers(&step_own).iter() {
             headers.insert(name.clone(), value.clone());
         }
+        // The body is the step's `query`, written out here as JSON: the request's own framing
+        // and media type describe the array of steps, not this body.
         headers.remove(CONTENT_LENGTH);
-        if !headers.contains_key(CONTENT_TYPE) {
+        headers.remove(CONTENT_ENCODING);
+        if !step_own.contains_key(CONTENT_TYPE) {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
 

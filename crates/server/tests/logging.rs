@@ -365,6 +365,43 @@ async fn a_client_that_leaves_before_the_answer_begins_still_yields_a_cancelled_
 }
 
 #[tokio::test]
+async fn a_client_that_leaves_in_the_pause_before_a_retry_yields_a_cancelled_record() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    fake.push_script(Script::new().status(500));
+    let url = format!("{}/grok/v1/chat/completions", gw.base());
+    let call = tokio::spawn(async move {
+        client()
+            .request(request(
+                Method::POST,
+                &url,
+                &[
+                    AUTH,
+                    ("cf-aig-max-attempts", "3"),
+                    ("cf-aig-retry-delay", "3000"),
+                ],
+                CHAT,
+            ))
+            .await
+    });
+    // The first attempt failed; the client gives up during the pause before the second.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while fake.hits() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no first attempt");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    call.abort();
+    let rows = gw.wait_for_logs("gw", 2).await;
+    assert_eq!(fake.hits(), 1, "no attempt after the client left");
+    // Newest first: the abandoned second attempt, then the failed first one.
+    assert_eq!(rows[0]["status_code"], 499, "{}", rows[0]);
+    assert_eq!(rows[0]["cancelled"], true, "{}", rows[0]);
+    assert_eq!(rows[0]["provider"], "grok", "{}", rows[0]);
+    assert_eq!(rows[1]["status_code"], 500, "{}", rows[1]);
+}
+
+#[tokio::test]
 async fn a_stream_that_reports_an_error_is_logged_unsuccessful() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;

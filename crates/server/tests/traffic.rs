@@ -403,6 +403,40 @@ async fn universal_steps_fall_back_in_order() {
 }
 
 #[tokio::test]
+async fn a_step_body_is_sent_as_json_whatever_the_request_said() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    fake.push_script(Script::new().status(500));
+    let chat = json!({"model":"m","messages":[{"role":"user","content":"Hi"}]});
+    // `config: null` is no config; the second step names its own media type.
+    let steps = json!([
+        {"provider":"grok","endpoint":"chat/completions","headers":{"authorization":"Bearer k"},
+         "config":null,"query":chat},
+        {"provider":"grok","endpoint":"chat/completions",
+         "headers":{"authorization":"Bearer k","content-type":"application/json; charset=utf-8"},
+         "query":chat},
+    ]);
+    // curl -d sends form encoding unless told otherwise.
+    let a = post(
+        &gw.base(),
+        &[("content-type", "application/x-www-form-urlencoded")],
+        &steps.to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(
+        reqs[0].headers.get("content-type").unwrap(),
+        "application/json"
+    );
+    assert_eq!(
+        reqs[1].headers.get("content-type").unwrap(),
+        "application/json; charset=utf-8"
+    );
+}
+
+#[tokio::test]
 async fn the_requests_own_credentials_reach_no_step() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(

@@ -4,7 +4,7 @@
 //! Keys are chosen by the caller (a digest of the request). Entries are encoded in a small
 //! length-prefixed binary form so a replayed answer is byte-for-byte what was stored.
 
-use crate::kv::{KvError, Redis, COMMAND_TIMEOUT};
+use crate::kv::{KvError, Redis};
 use async_trait::async_trait;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::sync::Arc;
@@ -173,13 +173,13 @@ fn redis_key(key: &str) -> String {
 #[async_trait]
 impl CacheStore for RedisCache {
     async fn get(&self, key: &str) -> Result<Option<CachedResponse>, KvError> {
-        let mut conn = self.redis.conn().await?;
-        let raw: Option<Vec<u8>> = tokio::time::timeout(
-            COMMAND_TIMEOUT,
-            redis::cmd("GET").arg(redis_key(key)).query_async(&mut conn),
-        )
-        .await
-        .map_err(|_| KvError::Unavailable("GET timed out".into()))??;
+        let k = redis_key(key);
+        let raw: Option<Vec<u8>> = self
+            .redis
+            .run("GET", |mut conn| async move {
+                redis::cmd("GET").arg(k).query_async(&mut conn).await
+            })
+            .await?;
         match raw {
             None => Ok(None),
             Some(v) => CachedResponse::decode(Bytes::from(v))
@@ -189,19 +189,20 @@ impl CacheStore for RedisCache {
     }
 
     async fn put(&self, key: &str, value: &CachedResponse, ttl: Duration) -> Result<(), KvError> {
-        let mut conn = self.redis.conn().await?;
         let ms = ttl.as_millis().max(1) as u64;
-        tokio::time::timeout(
-            COMMAND_TIMEOUT,
-            redis::cmd("SET")
-                .arg(redis_key(key))
-                .arg(value.encode().as_ref())
-                .arg("PX")
-                .arg(ms)
-                .query_async::<()>(&mut conn),
-        )
-        .await
-        .map_err(|_| KvError::Unavailable("SET timed out".into()))??;
+        let k = redis_key(key);
+        let v = value.encode();
+        self.redis
+            .run("SET", |mut conn| async move {
+                redis::cmd("SET")
+                    .arg(k)
+                    .arg(v.as_ref())
+                    .arg("PX")
+                    .arg(ms)
+                    .query_async::<()>(&mut conn)
+                    .await
+            })
+            .await?;
         Ok(())
     }
 }

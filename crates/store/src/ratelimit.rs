@@ -5,7 +5,7 @@
 //! weighted by how much of it still overlaps the sliding interval, plus the current count.
 //! A refused request is not counted.
 
-use crate::kv::{KvError, Redis, COMMAND_TIMEOUT};
+use crate::kv::{KvError, Redis};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -219,14 +219,15 @@ impl RateLimitStore for RedisLimiter {
         interval: Duration,
         technique: RateLimitTechnique,
     ) -> Result<Decision, KvError> {
-        let mut conn = self.redis.conn().await?;
         let window = (interval.as_millis() as u64).max(1);
         let mut inv = self.script.key(format!("switchyard:rl:{key}"));
         inv.arg(window).arg(limit).arg(technique.as_str());
-        let (allowed, retry): (i64, i64) =
-            tokio::time::timeout(COMMAND_TIMEOUT, inv.invoke_async(&mut conn))
-                .await
-                .map_err(|_| KvError::Unavailable("rate limit script timed out".into()))??;
+        let (allowed, retry): (i64, i64) = self
+            .redis
+            .run("rate limit script", |mut conn| async move {
+                inv.invoke_async(&mut conn).await
+            })
+            .await?;
         Ok(if allowed == 1 {
             Decision::Allowed
         } else {
