@@ -94,6 +94,7 @@ impl Direction for AnthropicToGemini {
                 "gemini-2.5-flash",
                 &["Hello", "! How can I help", " you today? ☀️"],
                 "end_turn",
+                4,
                 anthropic_usage(4, 0, 31)
             )
         );

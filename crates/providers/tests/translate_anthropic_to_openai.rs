@@ -85,6 +85,7 @@ impl Direction for AnthropicToOpenAi {
                 "gpt-4.1-2025-04-14",
                 &["Hello", "! How can", " I help?"],
                 "end_turn",
+                0,
                 anthropic_usage(9, 0, 6)
             )
         );
@@ -163,7 +164,7 @@ impl Direction for AnthropicToOpenAi {
             json!({"type": "message_start", "message": {
             "id": "msg_C9f4TqXw2mR8sL0kVb3nJ5hY1zA", "type": "message", "role": "assistant",
             "model": "gpt-4.1-2025-04-14", "content": [], "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": 0, "output_tokens": 0}}}),
+            "usage": anthropic_usage(0, 0, 0)}}),
         )];
         want.extend(tool_use_events(
             0,

@@ -412,12 +412,14 @@ pub fn anthropic_usage(input: u64, cached: u64, output: u64) -> Value {
         "cache_read_input_tokens": cached, "output_tokens": output})
 }
 
-/// The Anthropic event sequence of a text answer built from chunks.
+/// The Anthropic event sequence of a text answer built from chunks; `start_input` is the input
+/// count `message_start` can give (known up front from Gemini, not from OpenAI-shaped streams).
 pub fn anthropic_text_events(
     id: &str,
     model: &str,
     texts: &[&str],
     stop: &str,
+    start_input: u64,
     usage: Value,
 ) -> Vec<(String, Value)> {
     let mut ev = vec![
@@ -425,7 +427,7 @@ pub fn anthropic_text_events(
             "message_start",
             json!({"type": "message_start", "message": {"id": id, "type": "message",
             "role": "assistant", "model": model, "content": [], "stop_reason": null,
-            "stop_sequence": null, "usage": {"input_tokens": 0, "output_tokens": 0}}}),
+            "stop_sequence": null, "usage": anthropic_usage(start_input, 0, 0)}}),
         ),
         ev(
             "content_block_start",

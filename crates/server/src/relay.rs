@@ -83,6 +83,9 @@ pub struct Relay {
     /// Translated frames not yet handed out.
     pending: VecDeque<Bytes>,
     ended: bool,
+    /// How the record ends once everything is sent: a translated stream that told the client
+    /// of an error is not a complete answer (not successful, not cached).
+    end: Outcome,
     state: Option<(Box<Exchange>, Capture)>,
     queue: LogQueue,
 }
@@ -100,6 +103,7 @@ impl Relay {
             translator,
             pending: VecDeque::new(),
             ended: false,
+            end: Outcome::Complete,
             state: Some((exchange, Capture::default())),
             queue,
         }
@@ -112,6 +116,7 @@ impl Relay {
             translator: None,
             pending: VecDeque::new(),
             ended: false,
+            end: Outcome::Complete,
             state: Some((exchange, capture)),
             queue,
         }
@@ -139,7 +144,7 @@ impl Body for Relay {
                 return Poll::Ready(Some(Ok(Frame::data(b))));
             }
             if this.ended {
-                this.finish(Outcome::Complete);
+                this.finish(this.end);
                 return Poll::Ready(None);
             }
             match &mut this.source {
@@ -157,6 +162,9 @@ impl Body for Relay {
                     Poll::Ready(None) => {
                         if let Some(t) = this.translator.as_mut() {
                             this.pending.extend(t.finish());
+                            if t.failed() {
+                                this.end = Outcome::UpstreamError;
+                            }
                         }
                         this.ended = true;
                     }
@@ -208,7 +216,7 @@ impl Drop for Relay {
     fn drop(&mut self) {
         if self.state.is_some() {
             let outcome = if self.is_end_stream() {
-                Outcome::Complete
+                self.end
             } else {
                 Outcome::Cancelled
             };

@@ -464,6 +464,56 @@ async fn translated_answers_are_cached_and_replayed_translated() {
         .contains("switchyard_cache_hits_total{gateway=\"gw\"} 1"));
 }
 
+#[tokio::test]
+async fn a_translated_stream_cut_before_its_final_event_is_a_failure_and_not_cached() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, &gemini_config(&fake)).await;
+    let anthropic_cut = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":7,\"output_tokens\":1}}}\n\n\
+        event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n\
+        event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n";
+    let openai_cut = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"grok-4\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n";
+    let cases = [
+        (
+            "chat/completions",
+            json!({"model": "anthropic/claude-sonnet-4-5", "stream": true,
+                   "messages": [{"role": "user", "content": "cut"}]}),
+            anthropic_cut,
+        ),
+        (
+            "v1/messages",
+            json!({"model": "grok/grok-4", "stream": true, "max_tokens": 10,
+                   "messages": [{"role": "user", "content": "cut"}]}),
+            openai_cut,
+        ),
+    ];
+    for (endpoint, body, cut) in cases {
+        let url = format!("{}/compat/{endpoint}", gw.base());
+        let headers = [("authorization", "Bearer k"), ("cf-aig-cache-ttl", "60")];
+        let hits = fake.hits();
+        fake.push_script(Script::new().body(cut).stream(true));
+        let first = post(&url, &headers, &body.to_string()).await;
+        assert_eq!(first.status, 200);
+        let text = String::from_utf8_lossy(&first.body).to_string();
+        assert!(
+            text.contains("ended before its final event"),
+            "{endpoint}: {text}"
+        );
+        let before = if endpoint == "chat/completions" { 1 } else { 3 };
+        let rows = gw.wait_for_logs("gw", before).await;
+        let row = record_of(&rows, &first);
+        assert_eq!(row["success"], false, "{endpoint}: {row}");
+        // Not stored: the same request goes to the provider again (and now gets a whole answer).
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let second = post(&url, &headers, &body.to_string()).await;
+        assert_eq!(
+            second.headers.get("cf-aig-cache-status").unwrap(),
+            "MISS",
+            "{endpoint}"
+        );
+        assert_eq!(fake.hits(), hits + 2, "{endpoint}");
+    }
+}
+
 /// The remaining conformance cases through the running gateway, for both translated
 /// providers: multi-turn history with a system prompt, image input, JSON mode.
 #[tokio::test]

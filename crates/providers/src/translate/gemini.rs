@@ -401,6 +401,11 @@ pub(crate) struct StreamState {
 }
 
 impl StreamState {
+    /// The latest `usageMetadata` seen, if any.
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
     pub fn new(model: &str, created: u64, include_usage: bool) -> Self {
         Self {
             head: ChunkHead {

@@ -524,6 +524,14 @@ pub(crate) struct StreamState {
 }
 
 impl StreamState {
+    /// Usage the provider reported before its first chunk reached this side (Gemini counts
+    /// the prompt in every chunk), for `message_start`.
+    pub fn early_usage(&mut self, u: Usage) {
+        if !self.started {
+            self.usage = u;
+        }
+    }
+
     pub fn new(model: &str) -> Self {
         Self {
             model: model.to_owned(),
@@ -558,10 +566,11 @@ impl StreamState {
         if !v.is_object() {
             return;
         }
-        self.start(v, out);
+        // Read before `start`: a first chunk with usage gives `message_start` its input count.
         if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
             self.usage = Usage::from_openai(u);
         }
+        self.start(v, out);
         let choices = v.get("choices").and_then(Value::as_array);
         let Some(choice) = choices.and_then(|cs| {
             cs.iter()
@@ -618,7 +627,8 @@ impl StreamState {
                 "content": [],
                 "stop_reason": null,
                 "stop_sequence": null,
-                "usage": {"input_tokens": 0, "output_tokens": 0},
+                // Anthropic's own streams give the input count here; output comes later.
+                "usage": anthropic_usage(&Usage { completion: 0, ..self.usage }),
             }}),
         ));
     }

@@ -93,6 +93,8 @@ pub struct StreamTranslator {
     seen_event: bool,
     done_written: bool,
     closed: bool,
+    /// An error went to the client (the provider's, or the stream's early end).
+    failed: bool,
 }
 
 impl StreamTranslator {
@@ -127,6 +129,7 @@ impl StreamTranslator {
             seen_event: false,
             done_written: false,
             closed: false,
+            failed: false,
         }
     }
 
@@ -190,6 +193,7 @@ impl StreamTranslator {
             (Pipe::ToAnthropic(_, sink), Some(e)) => {
                 let mut events = Vec::new();
                 sink.chunk(&e.openai_value(), &mut events);
+                self.failed = true;
                 write_events(&events, &mut out);
             }
             (Pipe::ToOpenAi(src), None) => src.finish(&mut values),
@@ -200,11 +204,13 @@ impl StreamTranslator {
                     sink.chunk(v, &mut events);
                 }
                 sink.finish(&mut events);
+                self.failed |= events.iter().any(|(name, _)| *name == "error");
                 write_events(&events, &mut out);
                 values.clear();
             }
             (Pipe::Pass | Pipe::Unsupported(..), _) => {}
         }
+        self.failed |= values.iter().any(is_error);
         for v in &values {
             write_data(v, &mut out);
         }
@@ -220,6 +226,7 @@ impl StreamTranslator {
         match &mut self.pipe {
             Pipe::ToOpenAi(src) => {
                 src.event(ev, &mut values);
+                self.failed |= values.iter().any(is_error);
                 for v in &values {
                     write_data(v, out);
                 }
@@ -233,16 +240,30 @@ impl StreamTranslator {
                 if src.event(ev, &mut values) {
                     sink.done_marker(&mut events);
                 }
+                if let Source::Gemini(g) = src {
+                    if let Some(u) = g.usage() {
+                        sink.early_usage(u);
+                    }
+                }
                 for v in &values {
                     sink.chunk(v, &mut events);
                 }
+                self.failed |= events.iter().any(|(name, _)| *name == "error");
                 write_events(&events, out);
             }
             Pipe::Pass | Pipe::Unsupported(..) => {}
         }
     }
 
-    fn unsupported(&self, c: Dialect, p: Dialect, out: &mut Vec<u8>) {
+    /// Whether the client was sent an error instead of (or after part of) an answer: the
+    /// provider's error event, a non-stream error body, or an end before the final event.
+    /// Such a stream is not a complete answer, whatever the provider's status said.
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    fn unsupported(&mut self, c: Dialect, p: Dialect, out: &mut Vec<u8>) {
+        self.failed = true;
         let e = super::TranslateError::unsupported(super::Endpoint::Chat, c, p);
         match self.client {
             Dialect::Anthropic => {
@@ -255,6 +276,11 @@ impl StreamTranslator {
             }
         }
     }
+}
+
+/// An error object in the common (OpenAI chunk) form.
+fn is_error(v: &Value) -> bool {
+    v.get("error").is_some_and(|e| !e.is_null())
 }
 
 fn wrap(out: Vec<u8>) -> Vec<Bytes> {
