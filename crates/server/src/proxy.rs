@@ -696,8 +696,9 @@ async fn relay(
         );
     }
     let queue = app.log_queue().clone();
+    let idle = app.config().upstream_timeout;
     let Some(t) = call.translation else {
-        return Response::from_parts(head, Body::new(Relay::new(incoming, x, queue, None)));
+        return Response::from_parts(head, Body::new(Relay::new(incoming, x, queue, None, idle)));
     };
     let model = call.model.as_deref().unwrap_or("");
     head.headers.remove(http::header::CONTENT_LENGTH);
@@ -711,7 +712,7 @@ async fn relay(
         let translator = StreamTranslator::new(t.client, t.provider, model, t.include_usage);
         return Response::from_parts(
             head,
-            Body::new(Relay::new(incoming, x, queue, Some(translator))),
+            Body::new(Relay::new(incoming, x, queue, Some(translator), idle)),
         );
     }
     // A JSON answer (or an error instead of a stream): read it whole, then translate.

@@ -8,6 +8,11 @@
 //! fails, or is dropped because the client went away, it hands the exchange to the log
 //! queue. Dropping it early drops the upstream body, which closes that upstream connection
 //! and so cancels the provider's work.
+//!
+//! A provider that goes quiet for longer than the idle limit (`upstream_timeout_ms`) between
+//! two frames, or between its headers and its first frame, fails the body: the client's
+//! connection is cut as when the provider dies mid-stream, the record says so, and the
+//! upstream connection is closed. The timer is made only when the body first has to wait.
 
 use crate::exchange::{Completed, Exchange, Outcome};
 use crate::logpipe::LogQueue;
@@ -15,9 +20,15 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use switchyard_providers::translate::StreamTranslator;
+use tokio::time::{Instant, Sleep};
+
+/// Why a relayed body failed: the provider's connection, or its silence.
+pub type RelayError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Bytes of a response kept from its start (SPEC: bodies stored up to 10 MB).
 pub const HEAD_CAP: usize = 10 * 1024 * 1024;
@@ -88,15 +99,21 @@ pub struct Relay {
     end: Outcome,
     state: Option<(Box<Exchange>, Capture)>,
     queue: LogQueue,
+    /// Longest wait for the provider's next frame.
+    idle: Duration,
+    /// Armed on the first wait, pushed back by each frame.
+    quiet: Option<Pin<Box<Sleep>>>,
 }
 
 impl Relay {
     /// Relays the provider's body as it comes (translating each event when `translator` is set).
+    /// `idle`: the longest the provider may stay silent between frames.
     pub fn new(
         inner: Incoming,
         exchange: Box<Exchange>,
         queue: LogQueue,
         translator: Option<StreamTranslator>,
+        idle: Duration,
     ) -> Self {
         Self {
             source: Source::Live(inner),
@@ -106,6 +123,8 @@ impl Relay {
             end: Outcome::Complete,
             state: Some((exchange, Capture::default())),
             queue,
+            idle,
+            quiet: None,
         }
     }
 
@@ -119,6 +138,8 @@ impl Relay {
             end: Outcome::Complete,
             state: Some((exchange, capture)),
             queue,
+            idle: Duration::MAX,
+            quiet: None,
         }
     }
 
@@ -132,12 +153,12 @@ impl Relay {
 
 impl Body for Relay {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = RelayError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, RelayError>>> {
         let this = &mut *self;
         loop {
             if let Some(b) = this.pending.pop_front() {
@@ -158,7 +179,26 @@ impl Body for Relay {
                     None => this.ended = true,
                 },
                 Source::Live(inner) => match Pin::new(inner).poll_frame(cx) {
-                    Poll::Pending => return Poll::Pending,
+                    Poll::Pending => {
+                        let idle = this.idle;
+                        let Some(deadline) = Instant::now().checked_add(idle) else {
+                            return Poll::Pending;
+                        };
+                        let quiet = this
+                            .quiet
+                            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                        if quiet.as_mut().poll(cx).is_pending() {
+                            return Poll::Pending;
+                        }
+                        this.finish(Outcome::UpstreamError);
+                        this.ended = true;
+                        this.source = Source::Ready(None);
+                        return Poll::Ready(Some(Err(format!(
+                            "the provider sent nothing for {} ms",
+                            idle.as_millis()
+                        )
+                        .into())));
+                    }
                     Poll::Ready(None) => {
                         if let Some(t) = this.translator.as_mut() {
                             this.pending.extend(t.finish());
@@ -170,9 +210,14 @@ impl Body for Relay {
                     }
                     Poll::Ready(Some(Err(e))) => {
                         this.finish(Outcome::UpstreamError);
-                        return Poll::Ready(Some(Err(e)));
+                        return Poll::Ready(Some(Err(e.into())));
                     }
                     Poll::Ready(Some(Ok(frame))) => {
+                        if let Some(quiet) = this.quiet.as_mut() {
+                            if let Some(deadline) = Instant::now().checked_add(this.idle) {
+                                quiet.as_mut().reset(deadline);
+                            }
+                        }
                         let Some(data) = frame.data_ref() else {
                             if this.translator.is_some() {
                                 continue; // trailers make no sense after translation

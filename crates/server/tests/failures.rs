@@ -82,6 +82,50 @@ async fn an_upstream_that_dies_mid_stream_ends_the_clients_stream() {
 }
 
 #[tokio::test]
+async fn an_upstream_that_goes_quiet_mid_stream_is_cut_after_the_idle_limit() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "upstream_timeout_ms = 400").await;
+    // Headers at once, then a chunk every 3 s: each gap is over the limit.
+    fake.push_script(Script::new().chunks(3).chunk_delay(Duration::from_secs(3)));
+    let t = Instant::now();
+    let s = tokio::time::timeout(
+        Duration::from_secs(5),
+        stream(
+            &format!("{}/grok/v1/chat/completions", gw.base()),
+            &[AUTH],
+            CHAT_STREAM,
+        ),
+    )
+    .await
+    .expect("a silent provider must not hold the client's stream open");
+    assert_eq!(s.status, 200);
+    assert!(s.error.is_some(), "the cut is visible to the client");
+    assert!(!s.text().contains("[DONE]"));
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t.elapsed()
+    );
+    let rows = gw.wait_for_logs("gw", 1).await;
+    assert_eq!(rows[0]["success"], false, "{}", rows[0]);
+    assert_eq!(rows[0]["cancelled"], false, "{}", rows[0]);
+    // A stream whose gaps stay under the limit is relayed whole, however long it lasts.
+    fake.push_script(
+        Script::new()
+            .chunks(6)
+            .chunk_delay(Duration::from_millis(150)),
+    );
+    let s = stream(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[AUTH],
+        CHAT_STREAM,
+    )
+    .await;
+    assert!(s.error.is_none(), "{:?}", s.error);
+    assert!(s.text().ends_with("data: [DONE]\n\n"));
+}
+
+#[tokio::test]
 async fn a_client_that_disconnects_cancels_the_upstream_request() {
     use http_body_util::BodyExt;
     let fake = FakeProvider::start().await;
