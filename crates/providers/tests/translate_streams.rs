@@ -447,3 +447,42 @@ fn an_openai_refusal_reaches_anthropic_clients_as_text_with_stop_reason_refusal(
         .expect("message_delta");
     assert_eq!(stop.1["delta"]["stop_reason"], "refusal");
 }
+
+/// `failed()` after feeding `input` whole and finishing.
+fn failed(client: Dialect, provider: Dialect, input: &[u8]) -> bool {
+    let mut t = StreamTranslator::new(client, provider, "m", true);
+    let _ = t.feed(input);
+    let _ = t.finish();
+    t.failed()
+}
+
+#[test]
+fn failed_says_whether_the_client_was_told_of_an_error() {
+    // Whole streams, in every translated direction: not failed.
+    let anthropic = fixture("anthropic/stream_text.sse");
+    let gemini = fixture("gemini/stream_text.sse");
+    let openai = fixture("openai/stream_text.sse");
+    assert!(!failed(OpenAi, Anthropic, &anthropic));
+    assert!(!failed(OpenAi, Gemini, &gemini));
+    assert!(!failed(Anthropic, OpenAi, &openai));
+    assert!(!failed(Anthropic, Gemini, &gemini));
+    // The provider's own error event.
+    assert!(failed(
+        OpenAi,
+        Anthropic,
+        &fixture("anthropic/stream_error.sse")
+    ));
+    // Cut before the final event.
+    let cut = cut_before("anthropic/stream_text.sse", "message_delta");
+    assert!(failed(OpenAi, Anthropic, &cut));
+    let cut = cut_before("openai/stream_text.sse", "\"finish_reason\":\"stop\"");
+    assert!(failed(Anthropic, OpenAi, &cut));
+    // An error body instead of a stream.
+    assert!(failed(
+        OpenAi,
+        Anthropic,
+        &fixture("anthropic/error_overloaded.json")
+    ));
+    // Same dialect on both sides: bytes pass untouched and nothing is judged here.
+    assert!(!failed(OpenAi, OpenAi, b"data: {\"error\":{}}\n\n"));
+}

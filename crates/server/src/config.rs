@@ -286,6 +286,16 @@ fn key_line(text: &str, table: usize, key: &str) -> usize {
         .map_or(first, |(i, _)| i + 1)
 }
 
+/// `" (line N)"` for the first table header (quotes aside) that `is` accepts, or nothing.
+fn price_header_line(text: &str, is: impl Fn(&str) -> bool) -> String {
+    text.lines()
+        .position(|l| {
+            let header: String = l.trim().chars().filter(|c| *c != '"').collect();
+            is(&header)
+        })
+        .map_or(String::new(), |n| format!(" (line {})", n + 1))
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]
         .iter()
@@ -451,36 +461,34 @@ impl Config {
         let prices = match raw.prices {
             None => PriceOverrides::new(),
             Some(prices) => {
-                // A provider the gateway cannot route to would never be priced: most likely a
-                // misspelt slug. Custom providers may be defined later, through the API.
-                if let Some(p) = prices
-                    .keys()
-                    .find(|p| catalog.get(p).is_none() && !p.starts_with("custom-"))
-                {
-                    let line = text
-                        .lines()
-                        .position(|l| {
-                            let header: String = l.trim().chars().filter(|c| *c != '"').collect();
-                            header.starts_with(&format!("[prices.{p}."))
-                                || header == format!("[prices.{p}]")
-                        })
-                        .map_or(String::new(), |n| format!(" (line {})", n + 1));
-                    return Err(format!(
-                        "[prices]{line}: provider '{p}' is not in the catalog (nor custom-*)"
-                    ));
+                // An entry no lookup reads is a mistake to report: a provider the gateway cannot
+                // route to (most likely a misspelt slug; custom providers may be defined later,
+                // through the API), or one priced from another provider's table.
+                for p in prices.keys() {
+                    let slug = p.trim().to_ascii_lowercase();
+                    let why = match catalog.get(&slug) {
+                        None if slug.starts_with("custom-") => continue,
+                        None => "is not in the catalog (nor custom-*)".to_owned(),
+                        Some(pr) if pr.prices != slug => {
+                            format!("is priced from [prices.{}]; put the entry there", pr.prices)
+                        }
+                        Some(_) => continue,
+                    };
+                    let line = price_header_line(text, |h| {
+                        h.starts_with(&format!("[prices.{p}.")) || h == format!("[prices.{p}]")
+                    });
+                    return Err(format!("[prices]{line}: provider '{p}' {why}"));
                 }
                 PriceTable::with_overrides(&prices).map_err(|e| {
-                    // The header of the entry at fault (quotes aside), if it has one of its own.
+                    // The header of the entry at fault, if it has one of its own.
                     let line = match &e {
                         switchyard_core::price::PriceError::Invalid {
                             provider, model, ..
-                        } => text.lines().position(|l| {
-                            let header: String = l.trim().chars().filter(|c| *c != '"').collect();
-                            header == format!("[prices.{provider}.{model}]")
-                        }),
-                        _ => None,
-                    }
-                    .map_or(String::new(), |n| format!(" (line {})", n + 1));
+                        } => {
+                            price_header_line(text, |h| h == format!("[prices.{provider}.{model}]"))
+                        }
+                        _ => String::new(),
+                    };
                     format!("[prices]{line}: {e}")
                 })?;
                 prices
@@ -650,6 +658,12 @@ key = "xai-..."
         );
         assert!(e.contains("'gork'") && e.contains("line 3"), "{e}");
         Config::parse("[prices.custom-mine.m]\ninput = 1.0\noutput = 1.0\n").expect("custom");
+        Config::parse("[prices.Grok.m]\ninput = 1.0\noutput = 1.0\n").expect("any case");
+        let e = err("[prices.google-vertex-ai.m]\ninput = 1.0\noutput = 1.0\n");
+        assert!(
+            e.contains("[prices.google-ai-studio]") && e.contains("line 1"),
+            "{e}"
+        );
         // A missing rate is refused too.
         let e = err("[prices.grok.x]\ninput = 1.0\n");
         assert!(e.contains("output"), "{e}");

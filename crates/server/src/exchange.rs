@@ -115,6 +115,10 @@ pub struct Exchange {
     pub cached: bool,
     /// Store the answer under this cache key for this long, if it completes with a 2xx.
     pub cache_put: Option<(String, Duration)>,
+    /// The client was told of an error inside the body (a translated stream's error event):
+    /// not a complete answer, whatever the status (read beside what the log writer finds in
+    /// the provider's own bytes).
+    pub stream_failed: bool,
 }
 
 impl Exchange {
@@ -135,6 +139,7 @@ impl Exchange {
             response: None,
             cached: false,
             cache_put: None,
+            stream_failed: false,
         }
     }
 
@@ -161,6 +166,7 @@ impl Exchange {
             response: None,
             cached: false,
             cache_put: self.cache_put.clone(),
+            stream_failed: false,
         }
     }
 

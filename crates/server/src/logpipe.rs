@@ -376,7 +376,7 @@ impl Writer {
         let provider = upstream.as_ref().map(|p| p.slug.clone());
         let content_type = response.content_type;
         let tail: Vec<Bytes> = capture.tail.iter().cloned().collect();
-        let (usage, answered_model, stream_failed) = if matches!(outcome, Outcome::Refused(_)) {
+        let (usage, answered_model, found_failed) = if matches!(outcome, Outcome::Refused(_)) {
             (Usage::default(), None, false)
         } else {
             let x = extract_after(
@@ -388,6 +388,7 @@ impl Writer {
             );
             (x.usage, x.model, x.stream_failed)
         };
+        let stream_failed = found_failed || exchange.stream_failed;
         // A stream that reported an error after its 200 is not an answer to replay.
         if let (Outcome::Complete, false, Some((key, ttl)), Some(headers)) = (
             outcome,

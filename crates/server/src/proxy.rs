@@ -510,7 +510,10 @@ async fn run(
                     let Some(x) = slot.take() else {
                         return Err(ApiError::new(ErrorKind::Internal, "attempt state lost"));
                     };
-                    return Ok(relay(app, x, resp, &call).await);
+                    // A request that allows more time to its first byte allows as much
+                    // silence between the body's frames.
+                    let idle = policy.timeout.max(app.config().upstream_timeout);
+                    return Ok(relay(app, x, resp, &call, idle).await);
                 }
                 Ok(resp) => {
                     // A retryable answer with attempts left: log it and go on.
@@ -676,11 +679,13 @@ const TRANSLATE_CAP: usize = 64 * 1024 * 1024;
 
 /// The provider's answer on its way to the client: relayed frame by frame, translated event by
 /// event for a translated stream, or read whole and translated for a translated JSON answer.
+/// `idle`: the longest the provider may stay silent while its body is read.
 async fn relay(
     app: &App,
     mut x: Box<Exchange>,
     resp: http::Response<Incoming>,
     call: &Call,
+    idle: Duration,
 ) -> Response {
     let (mut head, incoming) = resp.into_parts();
     forward::response_headers(&mut head.headers);
@@ -696,7 +701,6 @@ async fn relay(
         );
     }
     let queue = app.log_queue().clone();
-    let idle = app.config().upstream_timeout;
     let Some(t) = call.translation else {
         return Response::from_parts(head, Body::new(Relay::new(incoming, x, queue, None, idle)));
     };
@@ -716,27 +720,23 @@ async fn relay(
         );
     }
     // A JSON answer (or an error instead of a stream): read it whole, then translate.
-    let raw = match tokio::time::timeout(
-        app.config().upstream_timeout,
-        Limited::new(incoming, TRANSLATE_CAP).collect(),
-    )
-    .await
-    {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        _ => {
-            let e = ApiError::new(
-                ErrorKind::UpstreamUnavailable,
-                "the provider's answer could not be read",
-            );
-            x.status = e.error.kind.status().as_u16();
-            let (mut resp, body) = e.into_response_and_body();
-            stamp_ids(resp.headers_mut(), &x, call.step);
-            let mut capture = Capture::default();
-            capture.push(&body);
-            queue.submit(Completed::new(x, capture, Outcome::UpstreamError));
-            return resp;
-        }
-    };
+    let raw =
+        match tokio::time::timeout(idle, Limited::new(incoming, TRANSLATE_CAP).collect()).await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            _ => {
+                let e = ApiError::new(
+                    ErrorKind::UpstreamUnavailable,
+                    "the provider's answer could not be read",
+                );
+                x.status = e.error.kind.status().as_u16();
+                let (mut resp, body) = e.into_response_and_body();
+                stamp_ids(resp.headers_mut(), &x, call.step);
+                let mut capture = Capture::default();
+                capture.push(&body);
+                queue.submit(Completed::new(x, capture, Outcome::UpstreamError));
+                return resp;
+            }
+        };
     let (status, body) = translate::response(
         t.endpoint,
         t.client,

@@ -94,9 +94,6 @@ pub struct Relay {
     /// Translated frames not yet handed out.
     pending: VecDeque<Bytes>,
     ended: bool,
-    /// How the record ends once everything is sent: a translated stream that told the client
-    /// of an error is not a complete answer (not successful, not cached).
-    end: Outcome,
     state: Option<(Box<Exchange>, Capture)>,
     queue: LogQueue,
     /// Longest wait for the provider's next frame.
@@ -120,7 +117,6 @@ impl Relay {
             translator,
             pending: VecDeque::new(),
             ended: false,
-            end: Outcome::Complete,
             state: Some((exchange, Capture::default())),
             queue,
             idle,
@@ -135,7 +131,6 @@ impl Relay {
             translator: None,
             pending: VecDeque::new(),
             ended: false,
-            end: Outcome::Complete,
             state: Some((exchange, capture)),
             queue,
             idle: Duration::MAX,
@@ -165,7 +160,7 @@ impl Body for Relay {
                 return Poll::Ready(Some(Ok(Frame::data(b))));
             }
             if this.ended {
-                this.finish(this.end);
+                this.finish(Outcome::Complete);
                 return Poll::Ready(None);
             }
             match &mut this.source {
@@ -181,12 +176,15 @@ impl Body for Relay {
                 Source::Live(inner) => match Pin::new(inner).poll_frame(cx) {
                     Poll::Pending => {
                         let idle = this.idle;
-                        let Some(deadline) = Instant::now().checked_add(idle) else {
+                        if this.quiet.is_none() {
+                            let Some(deadline) = Instant::now().checked_add(idle) else {
+                                return Poll::Pending; // no limit
+                            };
+                            this.quiet = Some(Box::pin(tokio::time::sleep_until(deadline)));
+                        }
+                        let Some(quiet) = this.quiet.as_mut() else {
                             return Poll::Pending;
                         };
-                        let quiet = this
-                            .quiet
-                            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
                         if quiet.as_mut().poll(cx).is_pending() {
                             return Poll::Pending;
                         }
@@ -202,8 +200,10 @@ impl Body for Relay {
                     Poll::Ready(None) => {
                         if let Some(t) = this.translator.as_mut() {
                             this.pending.extend(t.finish());
-                            if t.failed() {
-                                this.end = Outcome::UpstreamError;
+                            // A translated stream that told its client of an error is not a
+                            // complete answer (not successful, not cached).
+                            if let (true, Some((x, _))) = (t.failed(), this.state.as_mut()) {
+                                x.stream_failed = true;
                             }
                         }
                         this.ended = true;
@@ -261,7 +261,7 @@ impl Drop for Relay {
     fn drop(&mut self) {
         if self.state.is_some() {
             let outcome = if self.is_end_stream() {
-                self.end
+                Outcome::Complete
             } else {
                 Outcome::Cancelled
             };

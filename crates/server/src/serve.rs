@@ -68,19 +68,11 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
     let (cache, limiter): (Arc<dyn CacheStore>, Arc<dyn RateLimitStore>) = match &config.redis {
         Some(url) => {
             let redis = Redis::new(url).context("redis URL")?;
-            // Not fatal (the gateway serves while Redis is down, reconnecting as it goes),
-            // but said at start rather than at the first request.
-            if let Err(e) = redis.ping().await {
-                let limits = if config.rate_limit_fail_open {
-                    "rate limits are not enforced"
-                } else {
-                    "rate-limited gateways answer 429"
-                };
-                tracing::warn!(
-                    url = %redact_url(url),
-                    error = %e,
-                    "Redis does not answer; until it does, the cache is skipped and {limits}"
-                );
+            // Not fatal (the gateway serves while Redis is down, probing until it answers),
+            // but found at start rather than at the first request: a failed PING warns and
+            // starts the probe.
+            if redis.ping().await.is_err() {
+                tracing::warn!(url = %redact_url(url), "Redis at this address did not answer at start");
             }
             (
                 Arc::new(RedisCache::new(redis.clone())),

@@ -191,10 +191,12 @@ fn a_bad_log_filter_is_reported_and_a_bad_log_format_stops_start_up() {
         "{stderr}"
     );
 
+    // With a missing config too, so that a gateway that let the format pass would still exit
+    // (and fail the assertion) rather than serve.
     let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--config"])
+        .arg(&missing)
         .env("SWITCHYARD_LOG_FORMAT", "jsno")
-        .current_dir(dir.path())
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -3,14 +3,16 @@
 //!
 //! The connection is made lazily and re-made after failures, so a gateway starts and serves
 //! while Redis is down; each command is bounded by a short timeout so a Redis that hangs
-//! cannot stall requests. Once Redis fails to answer (a refused or lost connection, a
-//! timeout), commands are not tried at all until a background probe gets a PING through
-//! again ([`PROBE_EVERY`]): during an outage a request pays nothing for Redis, instead of a
-//! connection attempt per command.
+//! cannot stall requests. Once Redis is unreachable (a refused or lost connection, or
+//! [`TIMEOUTS_TO_TRIP`] timeouts in a row), commands are not tried at all until a background
+//! probe gets a PING through again ([`PROBE_EVERY`]): during an outage a request pays
+//! nothing for Redis, instead of a connection attempt per command. The probe, and so the
+//! connection it re-makes, runs on the runtime the connection was created on (the one that
+//! serves requests), whichever task saw the failure.
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -21,11 +23,18 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_millis(250);
 /// How often a Redis that stopped answering is probed.
 pub const PROBE_EVERY: Duration = Duration::from_millis(500);
 
+/// Command timeouts in a row that count as Redis being unreachable (one slow command does
+/// not make a replica skip Redis for everyone).
+pub const TIMEOUTS_TO_TRIP: u32 = 3;
+
 /// Why a shared-state operation did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum KvError {
     #[error("redis is unavailable: {0}")]
     Unavailable(String),
+    /// Skipped without trying: Redis stopped answering and has not answered the probe yet.
+    #[error("redis is unavailable: skipped until it answers a PING again")]
+    Down,
     #[error("redis returned an unexpected value: {0}")]
     Corrupt(String),
 }
@@ -41,24 +50,46 @@ impl From<redis::RedisError> for KvError {
 pub struct Redis {
     client: redis::Client,
     conn: Arc<OnceCell<ConnectionManager>>,
+    health: Arc<Health>,
+    /// The runtime the probe runs on.
+    runtime: tokio::runtime::Handle,
+}
+
+#[derive(Default)]
+struct Health {
     /// Set when Redis stopped answering; cleared by the probe.
-    down: Arc<AtomicBool>,
+    down: AtomicBool,
+    /// Command timeouts in a row.
+    timeouts: AtomicU32,
+}
+
+/// How one try failed.
+enum Failure {
+    /// An answer Redis gave (a script error, a wrong type): Redis itself works.
+    Answered,
+    Timeout,
+    /// No connection, or it broke.
+    Unreachable,
 }
 
 impl Redis {
-    /// Checks the URL; does not connect.
+    /// Checks the URL; does not connect. Call it on the runtime that serves requests: the
+    /// probe runs there.
     pub fn new(url: &str) -> Result<Self, KvError> {
         let client = redis::Client::open(url).map_err(|e| KvError::Unavailable(e.to_string()))?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| KvError::Unavailable("no async runtime to probe Redis from".into()))?;
         Ok(Self {
             client,
             conn: Arc::new(OnceCell::new()),
-            down: Arc::new(AtomicBool::new(false)),
+            health: Arc::new(Health::default()),
+            runtime,
         })
     }
 
     /// Whether commands are being skipped because Redis stopped answering.
     pub fn is_down(&self) -> bool {
-        self.down.load(Ordering::Acquire)
+        self.health.down.load(Ordering::Acquire)
     }
 
     /// A connection, made on first use.
@@ -83,23 +114,30 @@ impl Redis {
     }
 
     /// Runs one command (`what` names it in errors) on the connection, within
-    /// [`COMMAND_TIMEOUT`]. While Redis is down it fails at once; a failure that says Redis is
-    /// unreachable marks it down and starts the probe.
+    /// [`COMMAND_TIMEOUT`]. While Redis is down it fails at once with [`KvError::Down`]; a
+    /// failure that says Redis is unreachable marks it down and starts the probe.
     pub async fn run<T, F, Fut>(&self, what: &str, command: F) -> Result<T, KvError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         if self.is_down() {
-            return Err(KvError::Unavailable(format!(
-                "{what} skipped: Redis is not answering (probed every {} ms)",
-                PROBE_EVERY.as_millis()
-            )));
+            return Err(KvError::Down);
         }
         match self.attempt(what, command).await {
-            Ok(v) => Ok(v),
-            Err((e, unreachable)) => {
-                if unreachable {
+            Ok(v) => {
+                self.health.timeouts.store(0, Ordering::Relaxed);
+                Ok(v)
+            }
+            Err((e, failure)) => {
+                let trip = match failure {
+                    Failure::Answered => false,
+                    Failure::Unreachable => true,
+                    Failure::Timeout => {
+                        self.health.timeouts.fetch_add(1, Ordering::Relaxed) + 1 >= TIMEOUTS_TO_TRIP
+                    }
+                };
+                if trip {
                     self.mark_down(&e);
                 }
                 Err(e)
@@ -107,23 +145,31 @@ impl Redis {
         }
     }
 
-    /// One try, with whether its failure means Redis is unreachable (as opposed to an error
-    /// answer from a Redis that works).
-    async fn attempt<T, F, Fut>(&self, what: &str, command: F) -> Result<T, (KvError, bool)>
+    /// One try, and how it failed.
+    async fn attempt<T, F, Fut>(&self, what: &str, command: F) -> Result<T, (KvError, Failure)>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let conn = self.conn().await.map_err(|e| (e, true))?;
+        let conn = self.conn().await.map_err(|e| (e, Failure::Unreachable))?;
         match tokio::time::timeout(COMMAND_TIMEOUT, command(conn)).await {
-            Err(_) => Err((KvError::Unavailable(format!("{what} timed out")), true)),
+            Err(_) => Err((
+                KvError::Unavailable(format!("{what} timed out")),
+                Failure::Timeout,
+            )),
             Ok(Err(e)) => {
-                let unreachable = e.is_io_error()
+                let failure = if e.is_timeout() {
+                    Failure::Timeout
+                } else if e.is_io_error()
                     || e.is_connection_dropped()
                     || e.is_connection_refusal()
-                    || e.is_timeout()
-                    || e.is_unrecoverable_error();
-                Err((KvError::from(e), unreachable))
+                    || e.is_unrecoverable_error()
+                {
+                    Failure::Unreachable
+                } else {
+                    Failure::Answered
+                };
+                Err((KvError::from(e), failure))
             }
             Ok(Ok(v)) => Ok(v),
         }
@@ -131,19 +177,21 @@ impl Redis {
 
     /// Skips Redis from now on, until the probe (started here, once) gets a PING through.
     fn mark_down(&self, why: &KvError) {
-        if self.down.swap(true, Ordering::AcqRel) {
+        if self.health.down.swap(true, Ordering::AcqRel) {
             return;
         }
         tracing::warn!(
             error = %why,
-            "Redis is not answering; skipping it (no cache, rate limits as rate_limit_fail_open says) until it does"
+            "Redis is not answering; until it does, the cache is skipped and rate limits \
+             follow rate_limit_fail_open"
         );
         let this = self.clone();
-        tokio::spawn(async move {
+        self.runtime.spawn(async move {
             loop {
                 tokio::time::sleep(PROBE_EVERY).await;
                 if this.attempt("PING", ping).await.is_ok() {
-                    this.down.store(false, Ordering::Release);
+                    this.health.timeouts.store(0, Ordering::Relaxed);
+                    this.health.down.store(false, Ordering::Release);
                     tracing::info!("Redis answers again");
                     return;
                 }

@@ -138,7 +138,7 @@ pub trait GatewayStore: Send + Sync + 'static {
     /// Every gateway of an account, ordered by id.
     async fn list_gateways(&self, account: &AccountId) -> Result<Vec<GatewaySettings>, StoreError>;
 
-    /// Every account that has at least one gateway, ordered by id.
+    /// Every account that has or had a gateway (it outlives its last one), ordered by id.
     async fn list_accounts(&self) -> Result<Vec<AccountId>, StoreError>;
 
     /// Deletes one gateway and everything stored under it (provider keys, logs, analytics);

@@ -94,6 +94,14 @@ async fn suite(store: Store) {
     assert_eq!(deleted.rate_limiting_limit, 10);
     assert!(store.delete_gateway(&acct, &gw).await.unwrap().is_none());
     assert!(store.get_gateway(&other_acct, &gw).await.unwrap().is_some());
+    // An account outlives its last gateway (a trigger on the gateway table records it).
+    store
+        .delete_gateway(&other_acct, &gw)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.list_gateways(&other_acct).await.unwrap().is_empty());
+    assert!(store.list_accounts().await.unwrap().contains(&other_acct));
 
     // Everything stored under it went with it: created again, it starts empty.
     store.create_gateway_if_missing(&fresh).await.unwrap();

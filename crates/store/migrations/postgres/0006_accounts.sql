@@ -4,8 +4,6 @@ CREATE TABLE accounts (
     id TEXT COLLATE "C" PRIMARY KEY
 );
 
-INSERT INTO accounts (id) SELECT DISTINCT account_id FROM gateways ON CONFLICT DO NOTHING;
-
 CREATE FUNCTION gateways_account() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO accounts (id) VALUES (NEW.account_id) ON CONFLICT DO NOTHING;
@@ -15,3 +13,6 @@ $$;
 
 CREATE TRIGGER gateways_account AFTER INSERT ON gateways
     FOR EACH ROW EXECUTE FUNCTION gateways_account();
+
+-- After the trigger: a gateway another replica creates meanwhile is counted either way.
+INSERT INTO accounts (id) SELECT DISTINCT account_id FROM gateways ON CONFLICT DO NOTHING;

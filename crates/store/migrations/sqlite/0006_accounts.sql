@@ -4,9 +4,10 @@ CREATE TABLE accounts (
     id TEXT PRIMARY KEY
 );
 
-INSERT OR IGNORE INTO accounts (id) SELECT DISTINCT account_id FROM gateways;
-
 CREATE TRIGGER gateways_account AFTER INSERT ON gateways
 BEGIN
     INSERT OR IGNORE INTO accounts (id) VALUES (NEW.account_id);
 END;
+
+-- After the trigger: a gateway another replica creates meanwhile is counted either way.
+INSERT OR IGNORE INTO accounts (id) SELECT DISTINCT account_id FROM gateways;
