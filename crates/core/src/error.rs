@@ -32,6 +32,8 @@ pub enum ErrorKind {
     /// A route that exists for other methods (`/compat`, the universal endpoint take POST).
     /// 405 / 2000, with `Allow: POST`.
     MethodNotAllowed,
+    /// The client stopped sending its request body for too long. 408 / 2000.
+    ClientTimeout,
     /// A bug or a failed dependency of the gateway itself. 500 / 2000.
     Internal,
 }
@@ -50,6 +52,7 @@ impl ErrorKind {
             ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorKind::ClientTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -61,6 +64,7 @@ impl ErrorKind {
             | ErrorKind::PayloadTooLarge
             | ErrorKind::NotFound
             | ErrorKind::MethodNotAllowed
+            | ErrorKind::ClientTimeout
             | ErrorKind::Internal => 2000,
             ErrorKind::GatewayNotFound => 2001,
             ErrorKind::RateLimited => 2003,
@@ -102,6 +106,7 @@ impl ErrorKind {
             ErrorKind::UnknownKeyAlias => "unknown_key_alias",
             ErrorKind::NotFound => "not_found",
             ErrorKind::MethodNotAllowed => "method_not_allowed",
+            ErrorKind::ClientTimeout => "client_timeout",
             ErrorKind::Internal => "internal",
         }
     }

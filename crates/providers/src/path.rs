@@ -33,7 +33,9 @@ fn hex(b: u8) -> Option<u8> {
 
 /// Checks one raw segment: decodes it in passing and refuses anything that could change
 /// where the request goes.
-fn check_segment(seg: &str, first: bool) -> Result<(), PathError> {
+/// `after_models`: the segment before this one is `models` (where Vertex AI names a partner
+/// model's version after `@`: `models/claude-sonnet-4@20250514:rawPredict`).
+fn check_segment(seg: &str, first: bool, after_models: bool) -> Result<(), PathError> {
     let raw = seg.as_bytes();
     let mut decoded = Vec::with_capacity(raw.len());
     let mut i = 0;
@@ -64,9 +66,12 @@ fn check_segment(seg: &str, first: bool) -> Result<(), PathError> {
             b'/' => return Err(PathError::Unsafe("encoded '/' is not allowed")),
             b'\\' => return Err(PathError::Unsafe("backslashes are not allowed")),
             0..=0x1f | 0x7f => return Err(PathError::Unsafe("control characters are not allowed")),
-            // `@` only as a namespace marker at the start of a segment (Workers AI's `@cf/...`),
-            // never as user-info before a host.
-            b'@' if pos != 0 => return Err(PathError::Unsafe("'@' is not allowed here")),
+            // `@` only as a namespace marker at the start of a segment (Workers AI's `@cf/...`)
+            // or as a model's version after `models/` (never in the first segment, where it
+            // could read as user-info before a host), never elsewhere.
+            b'@' if pos != 0 && (first || !after_models) => {
+                return Err(PathError::Unsafe("'@' is not allowed here"))
+            }
             _ => {}
         }
     }
@@ -99,6 +104,7 @@ pub fn check_rest(rest: &str) -> Result<(), PathError> {
     }
     let mut segments = rest.split('/').peekable();
     let mut first = true;
+    let mut after_models = false;
     while let Some(seg) = segments.next() {
         if seg.is_empty() {
             if segments.peek().is_none() {
@@ -106,8 +112,9 @@ pub fn check_rest(rest: &str) -> Result<(), PathError> {
             }
             return Err(PathError::Unsafe("empty path segments are not allowed"));
         }
-        check_segment(seg, first)?;
+        check_segment(seg, first, after_models)?;
         first = false;
+        after_models = seg == "models";
     }
     Ok(())
 }
@@ -333,6 +340,14 @@ mod tests {
             ),
             "https://us-central1-aiplatform.googleapis.com/v1/projects/p1/locations/us-central1/publishers/google/models/gemini-2.5-pro:generateContent"
         );
+        // Partner models carry their version after `@`.
+        assert_eq!(
+            uri(
+                "google-vertex-ai",
+                "v1/projects/p1/locations/us-east5/publishers/anthropic/models/claude-sonnet-4@20250514:rawPredict"
+            ),
+            "https://us-east5-aiplatform.googleapis.com/v1/projects/p1/locations/us-east5/publishers/anthropic/models/claude-sonnet-4@20250514:rawPredict"
+        );
         let vertex = catalog()
             .get("google-vertex-ai")
             .cloned()
@@ -435,6 +450,8 @@ mod tests {
             "v1/a%5cb",
             "user@evil.example/x",
             "v1/a%40b",
+            "models@evil.example/x",
+            "v1/models/m/x@y",
             "https://evil.example/x",
             "https:%2f%2fevil.example",
             "javascript:alert(1)",

@@ -39,6 +39,8 @@ pub struct Config {
     /// How long a worker keeps polling its sockets after a request starts or ends
     /// ([`crate::spin`]); zero turns it off.
     pub busy_poll: Duration,
+    /// Longest a client may take to send its request headers, or pause while sending its body.
+    pub client_timeout: Duration,
     pub providers: BTreeMap<String, ProviderOverride>,
     pub tokens: Vec<Token>,
     pub gateways: Vec<GatewaySettings>,
@@ -79,6 +81,7 @@ impl Default for Config {
             cache_max_bytes: 64 * 1024 * 1024,
             rate_limit_fail_open: true,
             busy_poll: Duration::from_micros(100),
+            client_timeout: Duration::from_secs(60),
             providers: BTreeMap::new(),
             tokens: Vec::new(),
             gateways: Vec::new(),
@@ -220,6 +223,7 @@ struct RawConfig {
     cache_max_bytes: Option<u64>,
     rate_limit_fail_open: Option<bool>,
     busy_poll_us: Option<u64>,
+    client_timeout_ms: Option<u64>,
     #[serde(default)]
     providers: BTreeMap<String, toml::Spanned<ProviderOverride>>,
     #[serde(default)]
@@ -331,6 +335,7 @@ impl Config {
             ),
             ("shutdown_grace_secs", raw.shutdown_grace_secs, 0, 86_400),
             ("busy_poll_us", raw.busy_poll_us, 0, 10_000),
+            ("client_timeout_ms", raw.client_timeout_ms, 1, 3_600_000),
         ] {
             if let Some(v) = value.filter(|v| !(lo..=hi).contains(v)) {
                 return Err(format!(
@@ -524,6 +529,10 @@ impl Config {
                 .busy_poll_us
                 .map(Duration::from_micros)
                 .unwrap_or(defaults.busy_poll),
+            client_timeout: raw
+                .client_timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(defaults.client_timeout),
             providers,
             tokens: raw
                 .tokens

@@ -334,7 +334,13 @@ async fn run(
     }
 
     // Stage 3: body.
-    let body = read_body(body, &parts.headers, app.config().max_body_bytes).await?;
+    let body = read_body(
+        body,
+        &parts.headers,
+        app.config().max_body_bytes,
+        app.config().client_timeout,
+    )
+    .await?;
 
     // Stage 4: shape.
     let mut calls = match target {
@@ -783,7 +789,14 @@ enum Target<'a> {
 /// Bodies up to this size are copied into their own allocation (see [`read_body`]).
 const SMALL_BODY: usize = 64 * 1024;
 
-async fn read_body(body: Body, headers: &HeaderMap, cap: usize) -> Result<Bytes, ApiError> {
+/// The request body, whole: at most `cap` bytes (413 beyond), with no pause longer than
+/// `idle` between two of its frames (408: a client that stops sending mid-body).
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    cap: usize,
+    idle: Duration,
+) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             ErrorKind::PayloadTooLarge,
@@ -799,19 +812,51 @@ async fn read_body(body: Body, headers: &HeaderMap, cap: usize) -> Result<Bytes,
             return Err(too_large());
         }
     }
-    match Limited::new(body, cap).collect().await {
+    let unreadable = || ApiError::new(ErrorKind::BadRequest, "the request body could not be read");
+    let mut body = Limited::new(body, cap);
+    // The first frame as it came; later ones appended to a copy.
+    let mut first: Option<Bytes> = None;
+    let mut rest: Option<bytes::BytesMut> = None;
+    loop {
+        let frame = match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => {
+                return Err(ApiError::new(
+                    ErrorKind::ClientTimeout,
+                    format!(
+                        "the request body stopped arriving (nothing for {} ms)",
+                        idle.as_millis()
+                    ),
+                ))
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                return Err(too_large())
+            }
+            Ok(Some(Err(_))) => return Err(unreadable()),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        match (&mut first, &mut rest) {
+            (None, _) => first = Some(data),
+            (Some(f), None) => {
+                let mut joined = bytes::BytesMut::with_capacity(f.len() + data.len());
+                joined.extend_from_slice(f);
+                joined.extend_from_slice(&data);
+                rest = Some(joined);
+            }
+            (Some(_), Some(joined)) => joined.extend_from_slice(&data),
+        }
+    }
+    Ok(match (first, rest) {
+        (_, Some(joined)) => joined.freeze(),
         // A small body is copied out of the connection's read buffer, which it would
         // otherwise keep alive for as long as its log record waits to be written.
-        Ok(collected) => Ok(match collected.to_bytes() {
-            b if b.len() <= SMALL_BODY => Bytes::copy_from_slice(&b),
-            b => b,
-        }),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(_) => Err(ApiError::new(
-            ErrorKind::BadRequest,
-            "the request body could not be read",
-        )),
-    }
+        (Some(b), None) if b.len() <= SMALL_BODY => Bytes::copy_from_slice(&b),
+        (Some(b), None) => b,
+        (None, None) => Bytes::new(),
+    })
 }
 
 #[cfg(test)]

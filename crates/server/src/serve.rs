@@ -125,7 +125,13 @@ pub async fn run(built: Built, listener: TcpListener) -> anyhow::Result<()> {
     let queue = app.log_queue().clone();
     let router = router(app.clone());
     let streams = Streams::default();
-    let builder = auto::Builder::new(streams.clone());
+    let mut builder = auto::Builder::new(streams.clone());
+    // A client that trickles its request headers (or leaves a kept-alive connection idle) is
+    // dropped after `client_timeout_ms`, so slow clients cannot hold every descriptor.
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(app.config().client_timeout);
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     let signal = shutdown_signal();

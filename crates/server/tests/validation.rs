@@ -182,3 +182,73 @@ async fn unknown_gateways_are_refused_when_auto_create_is_off() {
     .await;
     assert_eq!(a.status, 200);
 }
+
+#[tokio::test]
+async fn a_client_that_trickles_its_request_is_dropped_after_client_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "client_timeout_ms = 500").await;
+
+    // Headers that never end: the connection is closed.
+    let mut s = tokio::net::TcpStream::connect(&gw.addr).await.unwrap();
+    s.write_all(b"POST /v1/acct/gw/grok/v1/chat/completions HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let mut got = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "unfinished headers must not hold the connection"
+    );
+
+    // A body that stops half-way: 408 in the gateway's error shape, nothing sent upstream.
+    let mut s = tokio::net::TcpStream::connect(&gw.addr).await.unwrap();
+    s.write_all(
+        b"POST /v1/acct/gw/grok/v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"model\":",
+    )
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .expect("a stalled body gets an answer")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert_eq!(raw_status(&answer), 408, "{answer}");
+    assert!(answer.contains("\"code\":2000"), "{answer}");
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert_eq!(fake.hits(), 0);
+
+    // A client that keeps sending is served, however long it takes in all.
+    let mut s = tokio::net::TcpStream::connect(&gw.addr).await.unwrap();
+    let body = CHAT.as_bytes();
+    s.write_all(
+        format!(
+            "POST /v1/acct/gw/grok/v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer k\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    for part in body.chunks(body.len() / 4 + 1) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        s.write_all(part).await.unwrap();
+    }
+    let mut all = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut all))
+        .await
+        .expect("answered")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&all);
+    assert_eq!(raw_status(&answer), 200, "{answer}");
+}
