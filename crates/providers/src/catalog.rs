@@ -289,6 +289,15 @@ impl Provider {
 
 fn build(slug: &str, raw: RawEntry, custom: bool) -> Result<Provider, CatalogError> {
     let mut base = BaseUrl::parse(slug, &raw.base_url)?;
+    // A custom provider takes the client's path verbatim: nothing of it may fill the base URL
+    // (a placeholder in the host would let a client pick where requests go).
+    if custom && !base.params.is_empty() {
+        return Err(CatalogError::BadBaseUrl {
+            slug: slug.to_owned(),
+            url: raw.base_url.clone(),
+            why: "a custom provider's base_url may not hold {placeholders}",
+        });
+    }
     // Placeholders filled from the path are not taken from its leading segments. (A base URL
     // overridden without the placeholder simply has nothing to fill.)
     base.params.retain(|p| !raw.path_params.contains_key(p));
@@ -506,6 +515,8 @@ mod tests {
             "custom needs https"
         );
         assert!(one("custom-a", "http://127.0.0.1:8000").is_ok());
+        assert!(one("custom-a", "https://{region}.example/v1").is_err());
+        assert!(Provider::custom("ph", "https://api.example/{x}/v1").is_err());
         for ok in [
             "http://127.1.2.3/v1",
             "http://localhost:8000",

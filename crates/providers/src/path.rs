@@ -76,14 +76,16 @@ fn check_segment(seg: &str, first: bool, after_models: bool) -> Result<(), PathE
         }
     }
     if first {
-        // `https:`, `javascript:` and friends: an absolute URL in place of a path.
+        // `https:`, `javascript:` and friends: an absolute URL in place of a path. URL schemes
+        // in use have no digits; a model name before a method (Gemini's
+        // `gemini-2.5-flash:generateContent` on a custom provider) usually has.
         if let Some(colon) = decoded.iter().position(|&b| b == b':') {
             let scheme = &decoded[..colon];
             if !scheme.is_empty()
                 && scheme[0].is_ascii_alphabetic()
                 && scheme
                     .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+                    .all(|b| b.is_ascii_alphabetic() || matches!(b, b'+' | b'-' | b'.'))
             {
                 return Err(PathError::Unsafe("absolute URLs are not allowed"));
             }
@@ -426,6 +428,16 @@ mod tests {
             .upstream_uri("a", "v1/chat", None)
             .expect("safe");
         assert_eq!(u.to_string(), "https://h.example/v1/v1/chat");
+        // A model and its method as the first segment is a path, not a URL scheme.
+        let u = c
+            .get("custom-x")
+            .expect("custom")
+            .upstream_uri("a", "gemini-2.5-flash:generateContent", None)
+            .expect("safe");
+        assert_eq!(
+            u.to_string(),
+            "https://h.example/v1/gemini-2.5-flash:generateContent"
+        );
     }
 
     #[test]
