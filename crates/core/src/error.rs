@@ -21,6 +21,9 @@ pub enum ErrorKind {
     UpstreamUnavailable,
     /// The upstream sent no response headers in time. 504 / 2005.
     UpstreamTimeout,
+    /// The upstream answered, but not in HTTP the gateway can read (malformed or oversized
+    /// headers). 502 / 2005; not retried, since the provider had the request.
+    UpstreamMalformed,
     /// Unknown provider slug or compat prefix. 400 / 2008.
     UnknownProvider,
     /// `cf-aig-authorization` missing or wrong. 401 / 2009.
@@ -47,7 +50,9 @@ impl ErrorKind {
             | ErrorKind::UnknownKeyAlias => StatusCode::BAD_REQUEST,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ErrorKind::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
+            ErrorKind::UpstreamUnavailable | ErrorKind::UpstreamMalformed => {
+                StatusCode::BAD_GATEWAY
+            }
             ErrorKind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
@@ -68,7 +73,9 @@ impl ErrorKind {
             | ErrorKind::Internal => 2000,
             ErrorKind::GatewayNotFound => 2001,
             ErrorKind::RateLimited => 2003,
-            ErrorKind::UpstreamUnavailable | ErrorKind::UpstreamTimeout => 2005,
+            ErrorKind::UpstreamUnavailable
+            | ErrorKind::UpstreamTimeout
+            | ErrorKind::UpstreamMalformed => 2005,
             ErrorKind::UnknownProvider => 2008,
             ErrorKind::Unauthenticated => 2009,
             ErrorKind::UnknownKeyAlias => 2040,
@@ -78,7 +85,9 @@ impl ErrorKind {
     /// Whose fault it was.
     pub fn origin(self) -> Origin {
         match self {
-            ErrorKind::UpstreamUnavailable | ErrorKind::UpstreamTimeout => Origin::Upstream,
+            ErrorKind::UpstreamUnavailable
+            | ErrorKind::UpstreamTimeout
+            | ErrorKind::UpstreamMalformed => Origin::Upstream,
             ErrorKind::Internal => Origin::Internal,
             _ => Origin::Client,
         }
@@ -101,6 +110,7 @@ impl ErrorKind {
             ErrorKind::RateLimited => "rate_limited",
             ErrorKind::UpstreamUnavailable => "upstream_unavailable",
             ErrorKind::UpstreamTimeout => "upstream_timeout",
+            ErrorKind::UpstreamMalformed => "upstream_malformed",
             ErrorKind::UnknownProvider => "unknown_provider",
             ErrorKind::Unauthenticated => "unauthenticated",
             ErrorKind::UnknownKeyAlias => "unknown_key_alias",

@@ -538,14 +538,21 @@ async fn run(
                     x.keep_response_headers(&head.headers);
                     next_attempt(app, slot, capture, Outcome::Complete);
                 }
-                Err(e) if final_try => return Err(e.into()),
+                // A failure that trying again cannot mend (the provider answered, unreadably)
+                // ends this step's attempts: the last step's is the answer, an earlier step's
+                // moves on to the next step.
+                Err(e) if final_try || (last_step && !e.kind.retryable()) => return Err(e.into()),
                 Err(e) => {
+                    let again = e.kind.retryable();
                     x.status = e.kind.status().as_u16();
                     let label = e.kind.label();
                     let (_, body) = ApiError::from(e).into_response_and_body();
                     let mut capture = Capture::default();
                     capture.push(&body);
                     next_attempt(app, slot, capture, Outcome::Refused(label));
+                    if !again {
+                        break;
+                    }
                 }
             }
         }

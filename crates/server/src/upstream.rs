@@ -40,6 +40,9 @@ impl Upstream {
             // Keep enough warm connections per provider for steady traffic, but do not hold
             // thousands open after a burst of concurrent streams.
             .pool_max_idle_per_host(256)
+            // Some providers answer with long header lists (rate-limit and tracing headers);
+            // hyper's default of 100 would turn such an answer into an error.
+            .http1_max_headers(1000)
             .build(https);
         Self { client }
     }
@@ -59,12 +62,22 @@ impl Upstream {
                 ),
             )),
             Ok(Err(e)) => {
+                tracing::debug!(error = %e, "upstream request failed");
+                let parse = std::error::Error::source(&e)
+                    .and_then(|s| s.downcast_ref::<hyper::Error>())
+                    .is_some_and(hyper::Error::is_parse);
+                if parse {
+                    // It answered: sending the request again would repeat its work.
+                    return Err(GatewayError::new(
+                        ErrorKind::UpstreamMalformed,
+                        "the provider's answer was not readable HTTP (malformed or too many headers)",
+                    ));
+                }
                 let why = if e.is_connect() {
                     "could not connect to the provider"
                 } else {
                     "the provider closed the connection before answering"
                 };
-                tracing::debug!(error = %e, "upstream request failed");
                 Err(GatewayError::new(ErrorKind::UpstreamUnavailable, why))
             }
             Ok(Ok(resp)) => Ok(resp),

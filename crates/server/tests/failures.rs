@@ -242,3 +242,102 @@ async fn the_grace_period_bounds_shutdown() {
     let id = cut.headers.get("cf-aig-log-id").unwrap().to_str().unwrap();
     assert!(page.records.iter().any(|r| r.id == id));
 }
+
+/// A raw HTTP/1.1 upstream: answers every request with `extra` header lines (a path with
+/// `many` gets 1,500, more than any client reads) and counts the requests for `many`.
+async fn header_heavy_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let many = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = many.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                // The whole request: its head, then as many body bytes as it announces.
+                let mut req = Vec::new();
+                let mut buf = [0u8; 8192];
+                let head_end = loop {
+                    let n = s.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    req.extend_from_slice(&buf[..n]);
+                    if let Some(i) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&req[..head_end]).to_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while req.len() < head_end + len {
+                    let n = s.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    req.extend_from_slice(&buf[..n]);
+                }
+                let lines = if head.starts_with("post /many") {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    1_500
+                } else {
+                    150
+                };
+                let extra: String = (0..lines).map(|i| format!("x-h{i}: v\r\n")).collect();
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n{extra}\r\n{{}}"
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    (url, many)
+}
+
+#[tokio::test]
+async fn long_header_lists_pass_and_an_unreadable_answer_is_not_sent_again() {
+    let fake = FakeProvider::start().await;
+    let (raw, many) = header_heavy_upstream().await;
+    let gw = Gateway::start(
+        &fake,
+        &format!("[providers.custom-raw]\nbase_url = \"{raw}\"\n"),
+    )
+    .await;
+    // 150 header lines: more than hyper's default limit, relayed as any answer (read raw
+    // here, since the test's own client stops at 100).
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(&gw.addr).await.unwrap();
+        let req = format!(
+            "POST /v1/acct/gw/custom-raw/chat HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{CHAT}",
+            CHAT.len()
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut all = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut all))
+            .await
+            .expect("answered")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&all);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("x-h149: v\r\n"), "{answer}");
+    }
+    // Too many to read: 502, and the request (which the provider had) is not sent again.
+    let a = post(
+        &format!("{}/custom-raw/many", gw.base()),
+        &[AUTH, ("cf-aig-max-attempts", "3")],
+        CHAT,
+    )
+    .await;
+    a.assert_gateway_error(502, 2005);
+    assert_eq!(many.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
