@@ -131,7 +131,15 @@ test('the dashboard shows a gateway\'s traffic, its logs with bodies, and edits 
     form.elements.status_code.value = '500';
     form.dispatchEvent(new dom.window.Event('submit', { cancelable: true }));
     await until('the 500 alone', () => rows(doc, '#logs').length === 1 && rows(doc, '#logs')[0].dataset.id === failed.logId);
+    // An edit not applied yet changes nothing: the delete takes the filters on screen.
+    form.elements.status_code.value = '200';
+    let asked = '';
+    const confirmed = dom.window.confirm;
+    dom.window.confirm = (q) => { asked = q; return true; };
     doc.querySelector('#delete-logs').click();
+    dom.window.confirm = confirmed;
+    await until('the question', () => asked !== '');
+    assert.match(asked, /status_code.*500/);
     await until('the 500 deleted', async () => (await control(`${base}/logs`)).result_info.total_count === 2);
     await until('an empty list', () => rows(doc, '#logs').every((r) => !r.dataset.id));
     assert.match(text(doc, '#status'), /^Deleted 1 log\.$/);

@@ -39,6 +39,9 @@ const state = {
   view: 'overview',
   logsPage: 1,
   logsTotal: 0,
+  // The filters and order last applied (the form may hold edits not applied yet): what the
+  // list shows, its pages, and a delete use these, never the form as it stands.
+  applied: null,
   selectedLog: null,
 };
 
@@ -71,6 +74,18 @@ class ApiError extends Error {
   }
 }
 
+// The server's clock as this browser's clock plus an offset, from the Date of its answers
+// (to the second): time ranges end at the server's "now", so a browser whose clock runs
+// behind still sees the latest traffic.
+let clockOffset = 0;
+function noteServerClock(res) {
+  const t = Date.parse(res.headers.get('date') || '');
+  // Only a difference beyond the header's one-second resolution counts.
+  if (Number.isFinite(t) && Math.abs(t - Date.now()) > 1500) clockOffset = t - Date.now();
+  else if (Number.isFinite(t)) clockOffset = 0;
+}
+const serverNow = () => Date.now() + clockOffset;
+
 async function api(path, options = {}) {
   const init = { credentials: 'same-origin', ...options, headers: { accept: 'application/json', ...(options.headers || {}) } };
   if (options.json !== undefined) {
@@ -79,6 +94,7 @@ async function api(path, options = {}) {
     delete init.json;
   }
   const res = await fetch(apiUrl(path), init);
+  noteServerClock(res);
   let body = null;
   try {
     body = await res.json();
@@ -132,7 +148,9 @@ const fmtInt = (n) => (n === null || n === undefined ? '—' : Math.round(n).toL
 function fmtCost(n) {
   if (n === null || n === undefined) return '—';
   if (n === 0) return '0';
-  return n >= 0.01 ? n.toFixed(4) : n.toPrecision(3);
+  if (Math.abs(n) >= 0.01) return n.toFixed(4);
+  // Three significant digits in plain decimals (never `5.00e-9`).
+  return n.toFixed(Math.min(20, 2 - Math.floor(Math.log10(Math.abs(n)))));
 }
 const fmtPct = (x) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : '—');
 const fmtMs = (n) => (n === null || n === undefined ? '—' : `${Math.round(n).toLocaleString('en-US')} ms`);
@@ -252,7 +270,7 @@ function bucketTimes(startMs, endMs, step) {
 async function loadOverview() {
   const t = ticket('overview');
   const range = RANGES[$('#range').value] || RANGES['24h'];
-  const end = Date.now();
+  const end = serverNow();
   const start = end - range.ms;
   const q = `start=${enc(new Date(start).toISOString())}&end=${enc(new Date(end).toISOString())}&bucket=${range.bucket}`;
   const [overall, grouped] = await Promise.all([
@@ -327,7 +345,7 @@ function renderBreakdown(rows) {
   }
   body.replaceChildren(...sorted.map((r) => el('tr', {},
     el('td', { text: r.provider ?? '—' }),
-    el('td', { text: r.model ?? '—' }),
+    el('td', { text: r.model ?? '—', title: r.model ?? '' }),
     el('td', { class: 'num', text: fmtInt(r.requests) }),
     el('td', { class: 'num', text: fmtInt(r.errors) }),
     el('td', { class: 'num', text: fmtInt(r.cache_hits) }),
@@ -427,18 +445,28 @@ function logFilters() {
   return p;
 }
 
-function logQuery() {
+// Takes the form's filters and order as the applied ones.
+function applyFilters() {
   const form = $('#log-filters');
-  const p = logFilters();
+  const order = {};
+  for (const name of ['order_by', 'order_by_direction']) order[name] = form.elements[name].value;
+  state.applied = { filters: logFilters(), order };
+}
+
+function logQuery() {
+  if (!state.applied) applyFilters();
+  const p = new URLSearchParams(state.applied.filters);
   p.set('page', String(state.logsPage));
   p.set('per_page', String(PER_PAGE));
-  for (const name of ['order_by', 'order_by_direction']) p.set(name, form.elements[name].value);
+  for (const [name, v] of Object.entries(state.applied.order)) p.set(name, v);
   return p.toString();
 }
 
 async function deleteLogs() {
-  const filters = logFilters();
-  const what = [...filters.keys()].length ? 'every log matching the filters' : 'every log of this gateway';
+  if (!state.applied) applyFilters();
+  const filters = state.applied.filters;
+  const shown = [...filters.entries()].map(([k, v]) => `${k} = ${v}`).join(', ');
+  const what = shown ? `every log matching the applied filters (${shown})` : 'every log of this gateway';
   if (!window.confirm(`Delete ${what}?`)) return;
   const body = await api(`${gwPath()}/logs?${filters}`, { method: 'DELETE' });
   state.logsPage = 1;
@@ -463,8 +491,8 @@ async function loadLogs() {
         el('td', { text: fmtTime(r.created_at) }),
         el('td', { class: r.success ? 'good' : 'bad', text: String(r.status_code) }),
         el('td', { text: r.provider }),
-        el('td', { text: r.model ?? '—' }),
-        el('td', { text: r.path }),
+        el('td', { text: r.model ?? '—', title: r.model ?? '' }),
+        el('td', { text: r.path, title: r.path }),
         el('td', { class: 'num', text: fmtInt(r.tokens_in) }),
         el('td', { class: 'num', text: fmtInt(r.tokens_out) }),
         el('td', { class: 'num', text: fmtCost(r.cost) }),
@@ -546,11 +574,18 @@ function assembled(text) {
   return [out, ...tools].filter(Boolean).join('\n');
 }
 
+// Characters of a stored body put on the page: more would freeze the tab (bodies are stored
+// up to 10 MB); the rest is a link away.
+const SHOWN_MAX = 256 * 1024;
+
 // A stored body for reading: JSON indented, a stream with the text it spelled out first,
-// anything else as stored.
-function pretty(text) {
+// anything else as stored; a long one cut, with where to get all of it (`whole`).
+function pretty(text, whole) {
   if (text && typeof text === 'object') return text.error;
   if (!text) return '(empty)';
+  if (text.length > SHOWN_MAX) {
+    return `${text.slice(0, SHOWN_MAX)}\n\n--- the first ${fmtInt(SHOWN_MAX)} of ${fmtInt(text.length)} characters; all of it: ${whole} ---`;
+  }
   const spelled = assembled(text);
   if (spelled !== null) return `${spelled}\n\n--- as streamed ---\n${text}`;
   try {
@@ -587,8 +622,8 @@ async function openDetail(id) {
   $('#detail-fields tbody').replaceChildren(...rows.map(([k, v]) => el('tr', {},
     el('td', { text: k }),
     el('td', { text: v === null || v === undefined ? '—' : String(v) }))));
-  $('#detail-request').textContent = pretty(request);
-  $('#detail-response').textContent = pretty(response);
+  $('#detail-request').textContent = pretty(request, apiUrl(`${base}/request`));
+  $('#detail-response').textContent = pretty(response, apiUrl(`${base}/response`));
   $('#feedback-up').classList.toggle('good', r.feedback === 1);
   $('#feedback-down').classList.toggle('bad', r.feedback === -1);
   $('#log-detail').hidden = false;
@@ -761,6 +796,7 @@ async function start() {
   $('#log-filters').addEventListener('submit', (e) => {
     e.preventDefault();
     state.logsPage = 1;
+    applyFilters();
     guarded(loadLogs);
   });
   $('#delete-logs').addEventListener('click', () => guarded(deleteLogs));
