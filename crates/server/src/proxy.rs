@@ -9,7 +9,8 @@
 //! 2. **gateway**: resolve the gateway's settings ([`crate::gateways`]; 400/2001 when unknown
 //!    and auto-creation is off).
 //! 3. **body**: read the body once into `Bytes`, refusing more than `max_body_bytes` (413)
-//!    before reading it whole when `Content-Length` says so.
+//!    before reading it whole when `Content-Length` says so, and a body that stops arriving
+//!    for `client_timeout_ms` (408).
 //! 4. **shape**: build the upstream calls ([`crate::shape`], [`crate::universal`]): URL from
 //!    the catalog with the safe join (400/2000), headers minus hop-by-hop and `cf-aig-*`;
 //!    `/compat` rewrites `model` in the body bytes.
