@@ -291,7 +291,7 @@ fn build(slug: &str, raw: RawEntry, custom: bool) -> Result<Provider, CatalogErr
     let mut base = BaseUrl::parse(slug, &raw.base_url)?;
     // A custom provider takes the client's path verbatim: nothing of it may fill the base URL
     // (a placeholder in the host would let a client pick where requests go).
-    if custom && !base.params.is_empty() {
+    if custom && (!base.params.is_empty() || raw.base_url.contains(['{', '}'])) {
         return Err(CatalogError::BadBaseUrl {
             slug: slug.to_owned(),
             url: raw.base_url.clone(),
@@ -517,6 +517,8 @@ mod tests {
         assert!(one("custom-a", "http://127.0.0.1:8000").is_ok());
         assert!(one("custom-a", "https://{region}.example/v1").is_err());
         assert!(Provider::custom("ph", "https://api.example/{x}/v1").is_err());
+        assert!(Provider::custom("ph", "https://{account_id}.example/v1").is_err());
+        assert!(one("custom-a", "https://{account_id}.example/v1").is_err());
         for ok in [
             "http://127.1.2.3/v1",
             "http://localhost:8000",

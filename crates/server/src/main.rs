@@ -123,14 +123,20 @@ fn main() -> anyhow::Result<()> {
     // A SWITCHYARD_LOG that does not parse is reported once logging is up, then the default
     // filter applies (a typo should not silence the gateway, nor stop it).
     let default_filter = || EnvFilter::new("info,sqlx=warn,hyper=warn");
-    let (filter, bad_filter) = match std::env::var("SWITCHYARD_LOG") {
+    // An empty value is the same as none (not a filter that lets nothing through).
+    let set = |name| {
+        std::env::var(name)
+            .ok()
+            .filter(|v: &String| !v.trim().is_empty())
+    };
+    let (filter, bad_filter) = match set("SWITCHYARD_LOG").ok_or(()) {
         Err(_) => (default_filter(), None),
         Ok(v) => match EnvFilter::try_new(&v) {
             Ok(f) => (f, None),
             Err(e) => (default_filter(), Some(format!("{v:?}: {e}"))),
         },
     };
-    let json = match std::env::var("SWITCHYARD_LOG_FORMAT") {
+    let json = match set("SWITCHYARD_LOG_FORMAT").ok_or(()) {
         Err(_) => false,
         Ok(v) if v == "json" => true,
         Ok(v) if v == "text" => false,

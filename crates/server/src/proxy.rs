@@ -799,7 +799,7 @@ const SMALL_BODY: usize = 64 * 1024;
 
 /// The request body, whole: at most `cap` bytes (413 beyond), with no pause longer than
 /// `idle` between two of its frames (408: a client that stops sending mid-body).
-async fn read_body(
+pub(crate) async fn read_body(
     body: Body,
     headers: &HeaderMap,
     cap: usize,

@@ -616,3 +616,27 @@ async fn a_rate_limit_per_zero_seconds_is_refused_and_the_bare_root_has_the_enve
         assert!(a.json()["errors"][0]["message"].is_string(), "{root}");
     }
 }
+
+#[tokio::test]
+async fn a_control_plane_body_that_stops_arriving_gets_408_in_the_envelope() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "client_timeout_ms = 500").await;
+    let mut s = tokio::net::TcpStream::connect(&gw.addr).await.unwrap();
+    s.write_all(
+        b"POST /client/v4/accounts/acct/ai-gateway/gateways HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 50\r\n\r\n{\"id\":",
+    )
+    .await
+    .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .expect("a stalled body gets an answer")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"success\":false"), "{answer}");
+    // Nothing was created from the half body.
+    let list = send(Method::GET, &gw.cp("/gateways"), &[], "").await;
+    assert_eq!(list.status, 404, "{}", String::from_utf8_lossy(&list.body));
+}

@@ -331,8 +331,33 @@ async fn admin_auth(State(app): State<App>, req: Request, next: Next) -> Respons
         }
         .into_response();
     }
-    next.run(req).await
+    // The body, read here whole (at most CP_BODY_MAX, with no pause over client_timeout_ms),
+    // so that a client who stops sending mid-body is answered instead of holding on.
+    let (parts, body) = req.into_parts();
+    let body = match crate::proxy::read_body(
+        body,
+        &parts.headers,
+        CP_BODY_MAX,
+        app.config().client_timeout,
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err(e) => {
+            return CpError {
+                status: e.error.kind.status(),
+                code: codes::INVALID,
+                message: e.error.message,
+            }
+            .into_response()
+        }
+    };
+    next.run(Request::from_parts(parts, axum::body::Body::from(body)))
+        .await
 }
+
+/// Largest control-plane request body (axum's default limit for its extractors).
+const CP_BODY_MAX: usize = 2 << 20;
 
 /// Whether `req` may use the control plane (and the dashboard): its `Authorization` holds
 /// the admin token, as `Bearer TOKEN` or as HTTP Basic credentials whose password (or, with
