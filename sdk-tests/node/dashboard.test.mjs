@@ -205,6 +205,16 @@ test('logs filter by metadata key and value', TEST_OPTS, async () => {
     form.elements.metadata_value.value = 'nobody';
     form.dispatchEvent(new dom.window.Event('submit', { cancelable: true }));
     await until('no match', () => shown().length === 0);
+
+    // Rows open from the keyboard as well as by click.
+    form.elements.metadata_value.value = 'alice';
+    form.elements.metadata_key.value = 'user';
+    form.dispatchEvent(new dom.window.Event('submit', { cancelable: true }));
+    await until('alice again', () => shown().length === 1);
+    const row = rows(doc, '#logs')[0];
+    assert.equal(row.tabIndex, 0);
+    row.dispatchEvent(new dom.window.KeyboardEvent('keydown', { key: 'Enter', bubbles: true }));
+    await until('the detail from the keyboard', () => !doc.querySelector('#log-detail').hidden && text(doc, '#detail-title') === alice.logId);
   } finally {
     dom.window.close();
   }

@@ -53,6 +53,18 @@ const latest = { overview: 0, logs: 0, detail: 0, keys: 0 };
 const ticket = (what) => ++latest[what];
 const stale = (what, t) => latest[what] !== t;
 
+// A table row that opens something: by click, or from the keyboard (Tab to it, Enter or Space).
+function activate(tr, open) {
+  tr.tabIndex = 0;
+  tr.addEventListener('click', open);
+  tr.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      open();
+    }
+  });
+}
+
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
@@ -226,6 +238,9 @@ async function chooseGateway(id) {
   state.logsPage = 1;
   closeDetail();
   renderGatewayTable();
+  // Nothing of the gateway before stays on screen, even if loading this one fails.
+  clearOverview();
+  $('#logs tbody').replaceChildren();
   await showView(state.view);
 }
 
@@ -500,7 +515,7 @@ async function loadLogs() {
         el('td', { text: r.cached ? 'HIT' : '' }),
       );
       if (r.id === state.selectedLog) tr.classList.add('selected');
-      tr.addEventListener('click', () => guarded(() => openDetail(r.id)));
+      activate(tr, () => guarded(() => openDetail(r.id)));
       return tr;
     }));
   }
@@ -661,7 +676,7 @@ function renderGatewayTable() {
         el('td', { text: `${g.retry_max_attempts} × ${g.retry_delay} ms, ${g.retry_backoff}` }),
         el('td', { text: fmtTime(g.modified_at) }),
       );
-      tr.addEventListener('click', () => guarded(async () => {
+      activate(tr, () => guarded(async () => {
         $('#gateway').value = g.id;
         await chooseGateway(g.id);
       }));
