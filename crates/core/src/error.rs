@@ -21,8 +21,8 @@ pub enum ErrorKind {
     UpstreamUnavailable,
     /// The upstream sent no response headers in time. 504 / 2005.
     UpstreamTimeout,
-    /// The upstream answered, but not in HTTP the gateway can read (malformed or oversized
-    /// headers). 502 / 2005; not retried, since the provider had the request.
+    /// The upstream answered, but not in HTTP the gateway can read (malformed, or more than
+    /// 100 header lines). 502 / 2005; not retried, since the provider had the request.
     UpstreamMalformed,
     /// Unknown provider slug or compat prefix. 400 / 2008.
     UnknownProvider,

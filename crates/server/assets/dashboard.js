@@ -220,6 +220,11 @@ async function chooseAccount(account, gateway = '') {
   state.gateway = gateway;
   state.logsPage = 1;
   closeDetail();
+  ticket('overview');
+  ticket('logs');
+  clearOverview();
+  $('#logs tbody').replaceChildren();
+  $('#page-info').textContent = '';
   try {
     await loadGateways();
   } catch (e) {
@@ -238,9 +243,13 @@ async function chooseGateway(id) {
   state.logsPage = 1;
   closeDetail();
   renderGatewayTable();
-  // Nothing of the gateway before stays on screen, even if loading this one fails.
+  // Nothing of the gateway before stays on screen, even if loading this one fails, and
+  // answers still on their way for it are dropped.
+  ticket('overview');
+  ticket('logs');
   clearOverview();
   $('#logs tbody').replaceChildren();
+  $('#page-info').textContent = '';
   await showView(state.view);
 }
 

@@ -81,7 +81,7 @@ impl Default for Config {
             cache_max_bytes: 64 * 1024 * 1024,
             rate_limit_fail_open: true,
             busy_poll: Duration::from_micros(100),
-            client_timeout: Duration::from_secs(60),
+            client_timeout: Duration::from_secs(75),
             providers: BTreeMap::new(),
             tokens: Vec::new(),
             gateways: Vec::new(),

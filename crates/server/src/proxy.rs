@@ -811,14 +811,12 @@ pub(crate) async fn read_body(
             format!("the request body is larger than {cap} bytes"),
         )
     };
-    if let Some(len) = headers
+    let announced = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        if len > cap as u64 {
-            return Err(too_large());
-        }
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|len| len > cap as u64) {
+        return Err(too_large());
     }
     let unreadable = || ApiError::new(ErrorKind::BadRequest, "the request body could not be read");
     let mut body = Limited::new(body, cap);
@@ -849,7 +847,9 @@ pub(crate) async fn read_body(
         match (&mut first, &mut rest) {
             (None, _) => first = Some(data),
             (Some(f), None) => {
-                let mut joined = bytes::BytesMut::with_capacity(f.len() + data.len());
+                // Sized for the whole body when it was announced: no doubling as it grows.
+                let size = (f.len() + data.len()).max(announced.unwrap_or(0) as usize);
+                let mut joined = bytes::BytesMut::with_capacity(size);
                 joined.extend_from_slice(f);
                 joined.extend_from_slice(&data);
                 rest = Some(joined);

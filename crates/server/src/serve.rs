@@ -18,6 +18,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_core::price::PriceTable;
@@ -122,6 +123,7 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
 pub async fn run(built: Built, listener: TcpListener) -> anyhow::Result<()> {
     let Built { app, log_writer } = built;
     let grace = app.config().shutdown_grace;
+    let client_timeout = app.config().client_timeout;
     let queue = app.log_queue().clone();
     let router = router(app.clone());
     let streams = Streams::default();
@@ -151,7 +153,10 @@ pub async fn run(built: Built, listener: TcpListener) -> anyhow::Result<()> {
                     tracing::debug!(error = %e, "could not set TCP_NODELAY");
                 }
                 let router = router.clone();
+                let started = Arc::new(AtomicBool::new(false));
+                let seen = started.clone();
                 let service = service_fn(move |mut req: Request<Incoming>| {
+                    seen.store(true, Ordering::Relaxed);
                     req.extensions_mut().insert(ConnectInfo(peer));
                     tower::Service::call(&mut router.clone(), req)
                 });
@@ -160,8 +165,22 @@ pub async fn run(built: Built, listener: TcpListener) -> anyhow::Result<()> {
                     .into_owned();
                 let conn = graceful.watch(conn);
                 connections.spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::trace!(error = %e, "connection ended with an error");
+                    // A connection that starts no request within client_timeout_ms (it sends
+                    // nothing, or too little for hyper to tell HTTP/1 from HTTP/2) is closed;
+                    // after its first request, hyper's header timeout takes over.
+                    let idle_start = async {
+                        tokio::time::sleep(client_timeout).await;
+                        if started.load(Ordering::Relaxed) {
+                            std::future::pending::<()>().await;
+                        }
+                    };
+                    tokio::select! {
+                        ended = conn => {
+                            if let Err(e) = ended {
+                                tracing::trace!(error = %e, "connection ended with an error");
+                            }
+                        }
+                        () = idle_start => {}
                     }
                 });
             }

@@ -40,9 +40,8 @@ impl Upstream {
             // Keep enough warm connections per provider for steady traffic, but do not hold
             // thousands open after a burst of concurrent streams.
             .pool_max_idle_per_host(256)
-            // Some providers answer with long header lists (rate-limit and tracing headers);
-            // hyper's default of 100 would turn such an answer into an error.
-            .http1_max_headers(1000)
+            // hyper's default of 100 response header lines stands: above it hyper parses
+            // every answer into heap buffers instead of the stack.
             .build(https);
         Self { client }
     }
@@ -70,7 +69,7 @@ impl Upstream {
                     // It answered: sending the request again would repeat its work.
                     return Err(GatewayError::new(
                         ErrorKind::UpstreamMalformed,
-                        "the provider's answer was not readable HTTP (malformed or too many headers)",
+                        "the provider's answer was not readable HTTP (malformed, or over 100 header lines)",
                     ));
                 }
                 let why = if e.is_connect() {

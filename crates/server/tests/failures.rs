@@ -243,8 +243,8 @@ async fn the_grace_period_bounds_shutdown() {
     assert!(page.records.iter().any(|r| r.id == id));
 }
 
-/// A raw HTTP/1.1 upstream: answers every request with `extra` header lines (a path with
-/// `many` gets 1,500, more than any client reads) and counts the requests for `many`.
+/// A raw HTTP/1.1 upstream: answers every request with 1,500 header lines, more than the
+/// gateway reads, and counts the requests for `/many`.
 async fn header_heavy_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -285,12 +285,10 @@ async fn header_heavy_upstream() -> (String, std::sync::Arc<std::sync::atomic::A
                     }
                     req.extend_from_slice(&buf[..n]);
                 }
-                let lines = if head.starts_with("post /many") {
+                if head.starts_with("post /many") {
                     counter.fetch_add(1, Ordering::SeqCst);
-                    1_500
-                } else {
-                    150
-                };
+                }
+                let lines = 1_500;
                 let extra: String = (0..lines).map(|i| format!("x-h{i}: v\r\n")).collect();
                 let answer = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n{extra}\r\n{{}}"
@@ -304,7 +302,7 @@ async fn header_heavy_upstream() -> (String, std::sync::Arc<std::sync::atomic::A
 }
 
 #[tokio::test]
-async fn long_header_lists_pass_and_an_unreadable_answer_is_not_sent_again() {
+async fn an_unreadable_answer_is_502_and_not_sent_again() {
     let fake = FakeProvider::start().await;
     let (raw, many) = header_heavy_upstream().await;
     let gw = Gateway::start(
@@ -312,25 +310,6 @@ async fn long_header_lists_pass_and_an_unreadable_answer_is_not_sent_again() {
         &format!("[providers.custom-raw]\nbase_url = \"{raw}\"\n"),
     )
     .await;
-    // 150 header lines: more than hyper's default limit, relayed as any answer (read raw
-    // here, since the test's own client stops at 100).
-    {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(&gw.addr).await.unwrap();
-        let req = format!(
-            "POST /v1/acct/gw/custom-raw/chat HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{CHAT}",
-            CHAT.len()
-        );
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut all = Vec::new();
-        tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut all))
-            .await
-            .expect("answered")
-            .unwrap();
-        let answer = String::from_utf8_lossy(&all);
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        assert!(answer.contains("x-h149: v\r\n"), "{answer}");
-    }
     // Too many to read: 502, and the request (which the provider had) is not sent again.
     let a = post(
         &format!("{}/custom-raw/many", gw.base()),

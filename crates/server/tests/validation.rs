@@ -187,7 +187,28 @@ async fn unknown_gateways_are_refused_when_auto_create_is_off() {
 async fn a_client_that_trickles_its_request_is_dropped_after_client_timeout() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let fake = FakeProvider::start().await;
-    let gw = Gateway::start(&fake, "client_timeout_ms = 500").await;
+    let gw = Gateway::start(&fake, "client_timeout_ms = 1000").await;
+
+    // A connection that sends nothing, and one that sends too little to tell HTTP/1 from
+    // HTTP/2: both closed.
+    for start in [&b""[..], b"P"] {
+        let mut s = tokio::net::TcpStream::connect(&gw.addr).await.unwrap();
+        s.write_all(start).await.unwrap();
+        let mut one = [0u8; 64];
+        let closed = tokio::time::timeout(Duration::from_secs(6), async {
+            loop {
+                match s.read(&mut one).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "a silent connection ({start:?}) must be closed"
+        );
+    }
 
     // Headers that never end: the connection is closed.
     let mut s = tokio::net::TcpStream::connect(&gw.addr).await.unwrap();
@@ -225,7 +246,7 @@ async fn a_client_that_trickles_its_request_is_dropped_after_client_timeout() {
     let answer = String::from_utf8_lossy(&buf[..n]);
     assert_eq!(raw_status(&answer), 408, "{answer}");
     assert!(answer.contains("\"code\":2000"), "{answer}");
-    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert!(started.elapsed() >= Duration::from_millis(900));
     assert_eq!(fake.hits(), 0);
 
     // A client that keeps sending is served, however long it takes in all.
@@ -240,8 +261,9 @@ async fn a_client_that_trickles_its_request_is_dropped_after_client_timeout() {
     )
     .await
     .unwrap();
-    for part in body.chunks(body.len() / 4 + 1) {
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    // Six pauses of 300 ms: 1.8 s in all, each pause well under the 1 s limit.
+    for part in body.chunks(body.len() / 6 + 1) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
         s.write_all(part).await.unwrap();
     }
     let mut all = Vec::new();
