@@ -320,3 +320,34 @@ async fn an_unreadable_answer_is_502_and_not_sent_again() {
     a.assert_gateway_error(502, 2005);
     assert_eq!(many.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn an_unreadable_answer_moves_the_universal_endpoint_to_its_next_step() {
+    let fake = FakeProvider::start().await;
+    let (raw, many) = header_heavy_upstream().await;
+    let gw = Gateway::start(
+        &fake,
+        &format!("[providers.custom-raw]\nbase_url = \"{raw}\"\n"),
+    )
+    .await;
+    let chat = serde_json::json!({"model":"grok-beta","messages":[{"role":"user","content":"Hi"}]});
+    let steps = serde_json::json!([
+        {"provider":"custom-raw","endpoint":"many","headers":{},"query":chat},
+        {"provider":"grok","endpoint":"v1/chat/completions",
+         "headers":{"authorization":"Bearer k"},"query":chat},
+    ]);
+    let a = post(
+        &gw.base(),
+        &[("cf-aig-max-attempts", "3")],
+        &steps.to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(a.headers.get("cf-aig-step").unwrap(), "1");
+    assert_eq!(
+        many.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the step that answered unreadably is not tried again"
+    );
+    assert_eq!(fake.hits(), 1);
+}
