@@ -288,8 +288,7 @@ async fn header_heavy_upstream() -> (String, std::sync::Arc<std::sync::atomic::A
                 if head.starts_with("post /many") {
                     counter.fetch_add(1, Ordering::SeqCst);
                 }
-                let lines = 1_500;
-                let extra: String = (0..lines).map(|i| format!("x-h{i}: v\r\n")).collect();
+                let extra: String = (0..1_500).map(|i| format!("x-h{i}: v\r\n")).collect();
                 let answer = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n{extra}\r\n{{}}"
                 );
