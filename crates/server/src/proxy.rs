@@ -52,7 +52,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::header::CONTENT_LENGTH;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use std::sync::Arc;
 use std::time::Duration;
@@ -797,6 +797,30 @@ enum Target<'a> {
 /// Bodies up to this size are copied into their own allocation (see [`read_body`]).
 const SMALL_BODY: usize = 64 * 1024;
 
+/// At most this much of a refused body is read and thrown away (see [`discard_rest`]).
+const DISCARD_MAX: u64 = 64 << 20;
+/// For at most this long.
+const DISCARD_FOR: Duration = Duration::from_secs(10);
+
+/// Reads what is left of a body refused as too large and throws it away, in the background,
+/// while the 413 goes out. Most clients send their whole body before they read the answer: a
+/// connection closed with unread data in it is reset, and the reset can wipe out the 413
+/// before the client reads it, leaving it with a broken pipe instead of the reason. A body
+/// announced larger than [`DISCARD_MAX`] is not waited for (the client would be cut off
+/// anyway), and none is read for longer than [`DISCARD_FOR`]; nothing read is kept.
+fn discard_rest(body: Body, announced: u64) {
+    if announced > DISCARD_MAX {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut body = Limited::new(body, DISCARD_MAX as usize);
+        let _ = tokio::time::timeout(DISCARD_FOR, async {
+            while let Some(Ok(_)) = body.frame().await {}
+        })
+        .await;
+    });
+}
+
 /// The request body, whole: at most `cap` bytes (413 beyond), with no pause longer than
 /// `idle` between two of its frames (408: a client that stops sending mid-body).
 pub(crate) async fn read_body(
@@ -815,11 +839,13 @@ pub(crate) async fn read_body(
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|len| len > cap as u64) {
+    if let Some(len) = announced.filter(|&len| len > cap as u64) {
+        discard_rest(body, len);
         return Err(too_large());
     }
     let unreadable = || ApiError::new(ErrorKind::BadRequest, "the request body could not be read");
-    let mut body = Limited::new(body, cap);
+    let mut body = body;
+    let mut read = 0usize;
     // The first frame as it came; later ones appended to a copy.
     let mut first: Option<Bytes> = None;
     let mut rest: Option<bytes::BytesMut> = None;
@@ -835,15 +861,18 @@ pub(crate) async fn read_body(
                 ))
             }
             Ok(None) => break,
-            Ok(Some(Err(e))) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                return Err(too_large())
-            }
             Ok(Some(Err(_))) => return Err(unreadable()),
             Ok(Some(Ok(frame))) => frame,
         };
         let Ok(data) = frame.into_data() else {
             continue; // trailers
         };
+        read += data.len();
+        if read > cap {
+            // Only a body of unannounced length gets here (hyper holds one to its length).
+            discard_rest(body, read as u64);
+            return Err(too_large());
+        }
         match (&mut first, &mut rest) {
             (None, _) => first = Some(data),
             (Some(f), None) => {

@@ -52,7 +52,7 @@ async fn without_an_admin_token_a_request_forwarded_by_a_proxy_is_refused() {
     let gw = Gateway::start(&fake, "admin_token = \"adm\"").await;
     let a = send(
         Method::GET,
-        &gw.cp("/custom-providers"),
+        &format!("{}/client/v4/accounts", gw.url),
         &[
             ("x-forwarded-for", "203.0.113.7"),
             ("authorization", "Bearer adm"),

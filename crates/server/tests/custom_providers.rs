@@ -177,6 +177,58 @@ async fn control_plane_custom_providers_crud_and_use() {
     assert_eq!(fake.hits(), hits);
 }
 
+#[tokio::test]
+async fn an_account_is_known_from_its_first_custom_provider_on() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let root = format!("{}/client/v4/accounts", gw.url);
+    // Never seen: 404, as its gateway list says.
+    let never = send(
+        Method::GET,
+        &format!("{root}/nobody/ai-gateway/custom-providers"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(
+        never.status,
+        404,
+        "{}",
+        String::from_utf8_lossy(&never.body)
+    );
+    assert_eq!(never.json()["success"], false);
+
+    let url = format!("{root}/only-custom/ai-gateway/custom-providers");
+    let created = cp_send(
+        Method::POST,
+        &url,
+        json!({"name":"n","slug":"solo","base_url":"https://a.example"}),
+    )
+    .await;
+    assert_eq!(created.status, 200);
+    let id = created.json()["result"]["id"].as_str().unwrap().to_owned();
+    let d = send(Method::DELETE, &format!("{url}/{id}"), &[], "").await;
+    assert_eq!(d.status, 200);
+    // Known from then on: an empty page, and listed among the accounts.
+    let list = send(Method::GET, &url, &[], "").await;
+    assert_eq!(list.status, 200);
+    assert_eq!(list.json()["result_info"]["total_count"], 0);
+    let gateways = send(
+        Method::GET,
+        &format!("{root}/only-custom/ai-gateway/gateways"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(gateways.status, 200);
+    let accounts = send(Method::GET, &root, &[], "").await.json();
+    assert!(accounts["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["id"] == "only-custom"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_updates_of_different_fields_both_take_effect() {
     let fake = FakeProvider::start().await;

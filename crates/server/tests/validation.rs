@@ -122,6 +122,52 @@ async fn bodies_over_the_limit_get_413_without_being_read() {
 }
 
 #[tokio::test]
+async fn a_client_that_sends_its_whole_body_first_still_reads_the_413() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "max_body_bytes = 1024").await;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Far more than the socket buffers hold: unless the gateway reads it, writing it fails.
+    let body = vec![b'x'; 8 << 20];
+    for chunked in [false, true] {
+        let mut s = tokio::net::TcpStream::connect(&gw.addr).await.unwrap();
+        let head = if chunked {
+            "POST /v1/acct/gw/grok/v1/chat/completions HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n".to_owned()
+        } else {
+            format!("POST /v1/acct/gw/grok/v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n", body.len())
+        };
+        s.write_all(head.as_bytes()).await.unwrap();
+        if chunked {
+            for part in body.chunks(64 << 10) {
+                s.write_all(format!("{:x}\r\n", part.len()).as_bytes())
+                    .await
+                    .unwrap();
+                s.write_all(part).await.unwrap();
+                s.write_all(b"\r\n").await.unwrap();
+            }
+            s.write_all(b"0\r\n\r\n").await.unwrap();
+        } else {
+            s.write_all(&body)
+                .await
+                .expect("the body is read, not refused");
+        }
+        let mut answer = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        while !answer.ends_with(b"}") {
+            let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+                .await
+                .expect("the answer comes")
+                .expect("the answer is read, not reset");
+            assert!(n > 0, "closed before the answer");
+            answer.extend_from_slice(&buf[..n]);
+        }
+        let answer = String::from_utf8_lossy(&answer);
+        assert_eq!(raw_status(&answer), 413, "{answer}");
+        assert!(answer.contains("\"code\":2000"), "{answer}");
+    }
+    assert_eq!(fake.hits(), 0);
+}
+
+#[tokio::test]
 async fn chunked_bodies_over_the_limit_get_413() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "max_body_bytes = 1024").await;

@@ -153,6 +153,9 @@ pub async fn list(
         .find(|(k, _)| k == "enable")
         .map(|(_, v)| v == "true");
     let all = app.store().list_custom_providers(&a).await?;
+    if all.is_empty() && !super::gateways::known_account(&app, &a).await? {
+        return Err(CpError::not_found(format!("account '{acct}' not found")));
+    }
     let matching: Vec<&CustomProvider> = all
         .iter()
         .filter(|p| enable.is_none_or(|e| p.enable == e))

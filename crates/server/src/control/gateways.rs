@@ -179,18 +179,19 @@ fn apply(g: &mut GatewaySettings, body: &Map<String, Value>) -> Result<(), CpErr
     Ok(())
 }
 
-async fn known_account(app: &App, a: &AccountId) -> Result<bool, CpError> {
+/// Whether the account is known: named in the config, or remembered from its first gateway
+/// or custom provider on (so deleting the last one leaves an empty list, not a missing
+/// account).
+pub(super) async fn known_account(app: &App, a: &AccountId) -> Result<bool, CpError> {
     if app.config().tokens.iter().any(|t| &t.account_id == a)
         || app.config().gateways.iter().any(|g| &g.account_id == a)
     {
         return Ok(true);
     }
-    // Accounts are remembered from their first gateway on, so deleting the last one leaves
-    // an empty list, not a missing account.
     Ok(app.store().list_accounts().await?.contains(a))
 }
 
-/// `GET /client/v4/accounts`: the accounts that have (or had) gateways, in Cloudflare's account shape
+/// `GET /client/v4/accounts`: the accounts that have (or had) gateways or custom providers, in Cloudflare's account shape
 /// (`id`, `name`, `type`); `page` and `per_page` as for every list.
 pub async fn accounts(
     State(app): State<App>,
