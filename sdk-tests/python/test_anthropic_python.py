@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import anthropic
 import pytest
 
@@ -144,3 +146,36 @@ def test_compat_messages_stream(anthropic_client, fake, nonce):
     assert final.content[0].text == ANSWER and final.stop_reason == "end_turn"
     check_usage(final.usage)
     check_compat_upstream(fake.only_request(nonce), nonce, stream=True)
+
+
+def test_compat_messages_thinking(anthropic_client, fake, nonce):
+    """An Anthropic client that asks for thinking gets an OpenAI-shaped provider's reasoning
+    as a thinking block ahead of the answer, whole and streamed."""
+    client = anthropic_client("compat")
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    answer = {"id": "c1", "object": "chat.completion", "model": "grok-3-mini",
+              "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                  "role": "assistant", "content": ANSWER, "reasoning_content": "Greet back."}}],
+              "usage": {"prompt_tokens": 9, "completion_tokens": 5}}
+    script = {"x-fake-script": json.dumps({"body": json.dumps(answer)})}
+    msg = client.messages.create(model="grok/grok-3-mini", max_tokens=2048, thinking=thinking,
+                                 messages=messages(nonce), extra_headers=script)
+    assert [b.type for b in msg.content] == ["thinking", "text"]
+    assert msg.content[0].thinking == "Greet back." and msg.content[1].text == ANSWER
+    sent = fake.only_request(nonce)["json"]
+    assert "thinking" not in sent and "reasoning_effort" not in sent, sent
+
+    def chunk(delta, finish=None):
+        return {"id": "c2", "object": "chat.completion.chunk", "model": "grok-3-mini",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    sse = "".join(f"data: {json.dumps(c)}\n\n" for c in [
+        chunk({"role": "assistant", "reasoning_content": "Greet "}),
+        chunk({"reasoning_content": "back."}),
+        chunk({"content": ANSWER}),
+        chunk({}, "stop")]) + "data: [DONE]\n\n"
+    script = {"x-fake-script": json.dumps({"body": sse, "chunks": 3})}
+    with client.messages.stream(model="grok/grok-3-mini", max_tokens=2048, thinking=thinking,
+                                messages=messages(nonce + "-s"), extra_headers=script) as stream:
+        final = stream.get_final_message()
+    assert [b.type for b in final.content] == ["thinking", "text"]
+    assert final.content[0].thinking == "Greet back." and final.content[1].text == ANSWER

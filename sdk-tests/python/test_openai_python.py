@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -236,6 +237,26 @@ def test_compat_to_anthropic_stream(openai_client, fake, nonce):
     chunks, text = collect_stream(stream)
     check_stream(chunks, text, models=("claude-haiku-4-5", "anthropic/claude-haiku-4-5"))
     check_translated_to_anthropic(fake.only_request(nonce), nonce, stream=True)
+
+
+def test_compat_to_anthropic_reasoning(openai_client, fake, nonce):
+    """reasoning_effort becomes Anthropic's thinking budget; the thinking comes back as the
+    message's reasoning_content (an extra field the SDK keeps) and thinking_blocks."""
+    client = openai_client("compat")
+    answer = {"id": "msg_think", "type": "message", "role": "assistant", "model": "claude-haiku-4-5",
+              "content": [{"type": "thinking", "thinking": "Greet back.", "signature": "sig-1"},
+                          {"type": "text", "text": ANSWER}],
+              "stop_reason": "end_turn", "usage": {"input_tokens": 9, "output_tokens": 12}}
+    resp = client.chat.completions.create(
+        model="anthropic/claude-haiku-4-5", messages=messages(nonce), max_completion_tokens=2048,
+        reasoning_effort="low", extra_headers={"x-fake-script": json.dumps({"body": json.dumps(answer)})})
+    message = resp.choices[0].message
+    assert message.content == ANSWER
+    assert message.reasoning_content == "Greet back."
+    assert message.thinking_blocks == [{"type": "thinking", "thinking": "Greet back.", "signature": "sig-1"}]
+    body = fake.only_request(nonce)["json"]
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 1024}, body
+    assert body["max_tokens"] == 2048, body
 
 
 def check_translated_to_gemini(rec, nonce: str, *, stream: bool) -> None:

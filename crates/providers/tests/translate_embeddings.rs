@@ -50,7 +50,8 @@ fn request_and_answer() {
     assert_eq!(
         u.reply,
         Reply {
-            embeddings_base64: false
+            embeddings_base64: false,
+            ..Reply::default()
         }
     );
     assert_eq!(
@@ -134,6 +135,7 @@ fn errors_keep_their_status() {
         b"{\"embeddings\":[{\"values\":[\"x\"]}]}",
         Reply {
             embeddings_base64: true,
+            ..Reply::default()
         },
     );
     assert_eq!(s, 502);

@@ -803,20 +803,29 @@ fn top_k_and_reasoning_effort_reach_their_native_fields() {
         json!({"messages": [{"role": "user", "content": "Hi"}], "top_k": 40,
                "reasoning_effort": effort})
     };
-    let a = sent(OpenAi, Anthropic, &body("high"), "claude-sonnet-4-5");
+    let a = sent(OpenAi, Anthropic, &body("none"), "claude-sonnet-4-5");
     assert_eq!(a["top_k"], 40);
     assert!(a.get("thinking").is_none());
+    let a = sent(OpenAi, Anthropic, &body("high"), "claude-sonnet-4-5");
+    assert_eq!(
+        a["thinking"],
+        json!({"type": "enabled", "budget_tokens": 16384})
+    );
+    assert!(a.get("top_k").is_none(), "thinking takes no top_k");
     let g = |effort: &str, model: &str| sent(OpenAi, Gemini, &body(effort), model);
     let c = &g("medium", "gemini-2.5-flash")["generationConfig"];
     assert_eq!(c["topK"], 40);
-    assert_eq!(c["thinkingConfig"], json!({"thinkingBudget": 8192}));
+    assert_eq!(
+        c["thinkingConfig"],
+        json!({"thinkingBudget": 8192, "includeThoughts": true})
+    );
     assert_eq!(
         g("none", "gemini-2.5-flash")["generationConfig"]["thinkingConfig"],
         json!({"thinkingBudget": 0})
     );
     assert_eq!(
         g("high", "gemini-3-pro-preview")["generationConfig"]["thinkingConfig"],
-        json!({"thinkingLevel": "high"})
+        json!({"thinkingLevel": "high", "includeThoughts": true})
     );
     assert_eq!(
         g("none", "gemini-3-flash-preview")["generationConfig"]["thinkingConfig"],

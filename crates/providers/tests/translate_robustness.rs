@@ -50,6 +50,7 @@ fn everything(bytes: &[u8]) {
                         "m",
                         Reply {
                             embeddings_base64: true,
+                            ..Reply::default()
                         },
                     );
                     assert!((200..=599).contains(&s));
@@ -63,7 +64,7 @@ fn everything(bytes: &[u8]) {
 fn stream_everywhere(bytes: &[u8]) {
     for client in DIALECTS {
         for provider in DIALECTS {
-            let mut t = StreamTranslator::new(client, provider, "m", true);
+            let mut t = StreamTranslator::new(client, provider, "m", true, Default::default());
             let mut out = Vec::new();
             for piece in bytes.chunks(61) {
                 out.extend(t.feed(piece));
@@ -220,7 +221,8 @@ fn every_stream_event_mutated() {
                     (Anthropic, OpenAi),
                     (Anthropic, Gemini),
                 ] {
-                    let mut t = StreamTranslator::new(client, provider, "m", true);
+                    let mut t =
+                        StreamTranslator::new(client, provider, "m", true, Default::default());
                     let _ = t.feed(s.as_bytes());
                     let _ = t.finish();
                 }

@@ -235,7 +235,7 @@ fn whole_tool_calls_in_one_chunk_and_ignored_extras() {
 #[test]
 fn same_dialect_streams_pass_through_untouched() {
     let input = fixture("openai/stream_text.sse");
-    let mut t = StreamTranslator::new(OpenAi, OpenAi, "m", true);
+    let mut t = StreamTranslator::new(OpenAi, OpenAi, "m", true, Default::default());
     let mut got = Vec::new();
     for piece in input.chunks(7) {
         let out = t.feed(piece);
@@ -253,7 +253,7 @@ fn same_dialect_streams_pass_through_untouched() {
 
 #[test]
 fn unsupported_pairs_say_so_once() {
-    let mut t = StreamTranslator::new(Gemini, OpenAi, "m", false);
+    let mut t = StreamTranslator::new(Gemini, OpenAi, "m", false, Default::default());
     let first = t.feed(b"data: {}\n\n").concat();
     assert!(String::from_utf8_lossy(&first).contains("cannot be translated"));
     assert!(t.feed(b"data: {}\n\n").is_empty());
@@ -450,7 +450,7 @@ fn an_openai_refusal_reaches_anthropic_clients_as_text_with_stop_reason_refusal(
 
 /// `failed()` after feeding `input` whole and finishing.
 fn failed(client: Dialect, provider: Dialect, input: &[u8]) -> bool {
-    let mut t = StreamTranslator::new(client, provider, "m", true);
+    let mut t = StreamTranslator::new(client, provider, "m", true, Default::default());
     let _ = t.feed(input);
     let _ = t.finish();
     t.failed()

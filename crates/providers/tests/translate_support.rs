@@ -113,7 +113,28 @@ pub fn run_stream(
     input: &[u8],
     cuts: &[usize],
 ) -> Vec<u8> {
-    let mut t = StreamTranslator::new(client, provider, model, include_usage);
+    run_stream_with(
+        client,
+        provider,
+        model,
+        include_usage,
+        Default::default(),
+        input,
+        cuts,
+    )
+}
+
+/// [`run_stream`] with the request's [`switchyard_providers::translate::Reply`].
+pub fn run_stream_with(
+    client: Dialect,
+    provider: Dialect,
+    model: &str,
+    include_usage: bool,
+    reply: switchyard_providers::translate::Reply,
+    input: &[u8],
+    cuts: &[usize],
+) -> Vec<u8> {
+    let mut t = StreamTranslator::new(client, provider, model, include_usage, reply);
     let mut out: Vec<Bytes> = Vec::new();
     let mut at = 0;
     for &c in cuts.iter().chain(std::iter::once(&input.len())) {

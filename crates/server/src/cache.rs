@@ -213,7 +213,7 @@ pub fn replay_translated(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
     if t.stream && is_stream {
-        let mut tr = StreamTranslator::new(t.client, t.provider, model, t.include_usage);
+        let mut tr = StreamTranslator::new(t.client, t.provider, model, t.include_usage, t.reply);
         let mut frames = Vec::new();
         for event in split_events(&hit.body) {
             frames.extend(tr.feed(&event));

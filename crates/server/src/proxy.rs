@@ -727,7 +727,8 @@ async fn relay(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
     if t.stream && is_stream && head.status.is_success() {
-        let translator = StreamTranslator::new(t.client, t.provider, model, t.include_usage);
+        let translator =
+            StreamTranslator::new(t.client, t.provider, model, t.include_usage, t.reply);
         return Response::from_parts(
             head,
             Body::new(Relay::new(incoming, x, queue, Some(translator), idle)),

@@ -11,9 +11,20 @@
 //! `metadata.user_id`; `max_completion_tokens`/`max_tokens`, else the default (see the
 //! parent module for JSON mode and `n`). Tool ids outside `[A-Za-z0-9_-]` have those characters
 //! replaced by `_` (Anthropic's id pattern), consistently in `tool_use` and `tool_result`.
-//! Dropped: `seed`, `presence_penalty`, `frequency_penalty`, `reasoning_effort` (extended
-//! thinking needs a token budget under `max_tokens` and fixed sampling settings: asked for
-//! natively, on `/compat/v1/messages` or the provider route).
+//! Dropped: `seed`, `presence_penalty`, `frequency_penalty`.
+//!
+//! Reasoning: `reasoning_effort` turns on extended thinking with a token budget
+//! ([`thinking_budget`]: `minimal`/`low` 1,024, `medium` 4,096, `high` 16,384, `xhigh`
+//! 32,768; `none` leaves it off). The budget counts within `max_tokens` at Anthropic, as
+//! reasoning counts within `max_completion_tokens` at OpenAI: a client limit is kept and the
+//! budget cut to fit under it (a limit of 1,024 or less leaves no room and is refused), and
+//! without a limit the default gets the budget on top. Thinking takes no `temperature` or
+//! `top_k` (dropped) and a `top_p` of at least 0.95 (raised), and no forced tool, so JSON mode
+//! uses the system instruction. The answer's thinking comes back as the message's
+//! `reasoning_content` (its text, the field OpenAI-compatible servers use) and
+//! `thinking_blocks` (each block whole, with its signature; in a stream, each block once it
+//! ends). An assistant message that carries `thinking_blocks` back (a tool loop, which
+//! Anthropic requires to keep them) sends them ahead of its text and tool calls.
 
 use super::chat::{ChatRequest, Media, Part, PartKind, ResponseFormat, ToolChoice, Turn};
 use super::error::ProviderError;
@@ -36,8 +47,25 @@ pub(crate) fn request(
             "Anthropic answers with one message; n must be 1",
         ));
     }
-    let max_tokens = req.max_tokens.unwrap_or(opts.default_max_tokens.max(1));
-    let json_tool = json_tool_schema(req);
+    let budget = match req.reasoning_effort.as_deref() {
+        None => None,
+        Some(effort) => thinking_budget(effort)?,
+    };
+    let default_max = opts.default_max_tokens.max(1);
+    let (max_tokens, budget) = match (req.max_tokens, budget) {
+        (Some(m), Some(_)) if m <= MIN_THINKING_BUDGET => {
+            return Err(TranslateError::field(
+                "max_completion_tokens",
+                format!(
+                    "reasoning on Anthropic needs a limit above {MIN_THINKING_BUDGET} tokens (its smallest thinking budget)"
+                ),
+            ))
+        }
+        (Some(m), Some(b)) => (m, Some(b.min(m - 1))),
+        (None, Some(b)) => (default_max.saturating_add(b), Some(b)),
+        (m, None) => (m.unwrap_or(default_max), None),
+    };
+    let json_tool = json_tool_schema(req).filter(|_| budget.is_none());
     let mut system: Vec<String> = req
         .system
         .iter()
@@ -98,14 +126,24 @@ pub(crate) fn request(
     if !req.stop.is_empty() {
         body.insert("stop_sequences".into(), json!(req.stop));
     }
-    if let Some(t) = req.temperature {
-        body.insert("temperature".into(), json!(t.clamp(0.0, 1.0)));
-    }
-    if let Some(k) = req.top_k {
-        body.insert("top_k".into(), json!(k));
-    }
-    if let Some(p) = req.top_p {
-        body.insert("top_p".into(), json!(p));
+    if let Some(b) = budget {
+        body.insert(
+            "thinking".into(),
+            json!({"type": "enabled", "budget_tokens": b}),
+        );
+        if let Some(p) = req.top_p {
+            body.insert("top_p".into(), json!(p.clamp(0.95, 1.0)));
+        }
+    } else {
+        if let Some(t) = req.temperature {
+            body.insert("temperature".into(), json!(t.clamp(0.0, 1.0)));
+        }
+        if let Some(k) = req.top_k {
+            body.insert("top_k".into(), json!(k));
+        }
+        if let Some(p) = req.top_p {
+            body.insert("top_p".into(), json!(p));
+        }
     }
     if let Some(u) = &req.user {
         body.insert("metadata".into(), json!({"user_id": u}));
@@ -119,6 +157,26 @@ pub(crate) fn request(
         stream: req.stream,
         include_usage: req.include_usage,
         reply: Reply::default(),
+    })
+}
+
+/// Anthropic's smallest thinking budget.
+const MIN_THINKING_BUDGET: u32 = 1024;
+
+/// The extended-thinking budget for an OpenAI `reasoning_effort`; `None` for `none`.
+fn thinking_budget(effort: &str) -> Result<Option<u32>, TranslateError> {
+    Ok(match effort {
+        "none" => None,
+        "minimal" | "low" => Some(MIN_THINKING_BUDGET),
+        "medium" => Some(4096),
+        "high" => Some(16_384),
+        "xhigh" => Some(32_768),
+        other => {
+            return Err(TranslateError::field(
+                "reasoning_effort",
+                format!("'{other}' is not one of none, minimal, low, medium, high, xhigh"),
+            ))
+        }
     })
 }
 
@@ -186,8 +244,14 @@ fn messages(req: &ChatRequest) -> Result<Vec<Value>, TranslateError> {
     for turn in &req.turns {
         let (role, blocks) = match turn {
             Turn::User { parts } => ("user", content_blocks(parts)?),
-            Turn::Assistant { parts, tool_calls } => {
-                let mut blocks = content_blocks(parts)?;
+            Turn::Assistant {
+                parts,
+                tool_calls,
+                thinking,
+            } => {
+                // Thinking first, as Anthropic answered it.
+                let mut blocks = thinking.clone();
+                blocks.extend(content_blocks(parts)?);
                 for c in tool_calls {
                     blocks.push(json!({
                         "type": "tool_use",
@@ -297,11 +361,21 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Value, String> {
         return Err("the answer has no 'content' array".to_owned());
     };
     let mut text = String::new();
+    let mut reasoning = String::new();
+    let mut thinking_blocks = Vec::new();
     let mut tool_calls = Vec::new();
     let mut json_answer = false;
     for block in content {
         match s(block, "type") {
             "text" => text.push_str(s(block, "text")),
+            "thinking" => {
+                reasoning.push_str(s(block, "thinking"));
+                thinking_blocks.push(thinking_block(s(block, "thinking"), s(block, "signature")));
+            }
+            "redacted_thinking" => {
+                thinking_blocks
+                    .push(json!({"type": "redacted_thinking", "data": s(block, "data")}));
+            }
             "tool_use" if s(block, "name") == JSON_TOOL => {
                 json_answer = true;
                 text.push_str(&serde_json::to_string(&block["input"]).unwrap_or_default());
@@ -323,7 +397,14 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Value, String> {
     let finish = finish_reason(s(&v, "stop_reason"), json_answer && tool_calls.is_empty());
     let content = (!text.is_empty() || tool_calls.is_empty()).then_some(text);
     let model = non_empty(s(&v, "model"), model);
-    let choices = vec![openai::choice(0, content, tool_calls, finish)];
+    let mut choice = openai::choice(0, content, tool_calls, finish);
+    if !reasoning.is_empty() {
+        choice["message"]["reasoning_content"] = json!(reasoning);
+    }
+    if !thinking_blocks.is_empty() {
+        choice["message"]["thinking_blocks"] = Value::Array(thinking_blocks);
+    }
+    let choices = vec![choice];
     let usage = v.get("usage").map(usage);
     Ok(openai::completion(
         &openai::chat_id(s(&v, "id")),
@@ -332,6 +413,11 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Value, String> {
         choices,
         usage.as_ref(),
     ))
+}
+
+/// A `thinking_blocks` entry, as a later request hands it back.
+fn thinking_block(thinking: &str, signature: &str) -> Value {
+    json!({"type": "thinking", "thinking": thinking, "signature": signature})
 }
 
 fn finish_reason(stop_reason: &str, json_answer: bool) -> &'static str {
@@ -358,6 +444,10 @@ enum Block {
     /// A tool call with this OpenAI `tool_calls` index, and whether any of its arguments
     /// have been sent.
     Tool(u64, bool),
+    /// Thinking: its text goes out as `reasoning_content` as it comes, and the whole block
+    /// (text and signature, gathered in [`StreamState::thinking`]) as `thinking_blocks` at
+    /// its end.
+    Thinking,
     Ignored,
 }
 
@@ -369,6 +459,8 @@ pub(crate) struct StreamState {
     blocks: HashMap<u64, Block>,
     tools: u64,
     json_answer: bool,
+    /// The open thinking block's text and signature.
+    thinking: (String, String),
     usage: Value,
     started: bool,
     finish_sent: bool,
@@ -389,6 +481,7 @@ impl StreamState {
             blocks: HashMap::new(),
             tools: 0,
             json_answer: false,
+            thinking: (String::new(), String::new()),
             usage: json!({}),
             started: false,
             finish_sent: false,
@@ -494,6 +587,22 @@ impl StreamState {
                 out.push(self.head.chunk(0, json!({"tool_calls": [call]}), None));
                 Block::Tool(i, false)
             }
+            "thinking" => {
+                self.thinking = (s(b, "thinking").to_owned(), s(b, "signature").to_owned());
+                if !self.thinking.0.is_empty() {
+                    let t = &self.thinking.0;
+                    out.push(self.head.chunk(0, json!({"reasoning_content": t}), None));
+                }
+                Block::Thinking
+            }
+            "redacted_thinking" => {
+                let block = json!({"type": "redacted_thinking", "data": s(b, "data")});
+                out.push(
+                    self.head
+                        .chunk(0, json!({"thinking_blocks": [block]}), None),
+                );
+                Block::Ignored
+            }
             _ => Block::Ignored,
         };
         self.blocks.insert(index, block);
@@ -506,6 +615,15 @@ impl StreamState {
             ("text_delta", Some(Block::Text) | None) => {
                 let t = s(d, "text");
                 (t, json!({"content": t}))
+            }
+            ("thinking_delta", Some(Block::Thinking)) => {
+                let t = s(d, "thinking");
+                self.thinking.0.push_str(t);
+                (t, json!({"reasoning_content": t}))
+            }
+            ("signature_delta", Some(Block::Thinking)) => {
+                self.thinking.1.push_str(s(d, "signature"));
+                return;
             }
             ("input_json_delta", Some(Block::JsonText)) => {
                 let t = s(d, "partial_json");
@@ -533,6 +651,14 @@ impl StreamState {
     /// they are in a whole answer (an empty string is not JSON, and clients parse it).
     fn block_stop(&mut self, v: &Value, out: &mut Vec<Value>) {
         let index = n(v, "index");
+        if let Some(Block::Thinking) = self.blocks.get(&index) {
+            let (text, signature) = std::mem::take(&mut self.thinking);
+            let block = thinking_block(&text, &signature);
+            out.push(
+                self.head
+                    .chunk(0, json!({"thinking_blocks": [block]}), None),
+            );
+        }
         if let Some(Block::Tool(i, false)) = self.blocks.get(&index).copied() {
             self.blocks.insert(index, Block::Tool(i, true));
             out.push(self.head.chunk(

@@ -4,7 +4,9 @@
 //!
 //! Read: `messages` (roles `system`, `developer`, `user`, `assistant`, `tool`; content parts
 //! `text`, `image_url` (https or `data:` base64), `input_audio`, `file` with `file_data`),
-//! assistant `tool_calls` (with Gemini's `extra_content.google.thought_signature`), `tools`,
+//! assistant `tool_calls` (with Gemini's `extra_content.google.thought_signature`), assistant
+//! `thinking_blocks` (Anthropic's thinking blocks, as answers through the gateway carry them, so
+//! that a tool loop can hand them back), `tools`,
 //! `tool_choice`, `parallel_tool_calls`, `response_format`, `temperature`, `top_p`, `top_k`
 //! (not OpenAI's, but sent by clients of OpenAI-compatible servers), `reasoning_effort`,
 //! `max_completion_tokens`/`max_tokens` (the former wins), `stop`, `n`, `seed`,
@@ -57,6 +59,9 @@ pub enum Turn {
         /// Text only.
         parts: Vec<Part>,
         tool_calls: Vec<ToolCall>,
+        /// `thinking_blocks`: Anthropic `thinking` (text and signature) and
+        /// `redacted_thinking` blocks, each checked and kept as sent.
+        thinking: Vec<Value>,
     },
     Tool {
         call_id: String,
@@ -238,7 +243,18 @@ fn read_message(req: &mut ChatRequest, m: &Value, path: &str) -> Result<(), Tran
                     tool_calls.push(read_tool_call(c, &idx(&calls_path, j))?);
                 }
             }
-            req.turns.push(Turn::Assistant { parts, tool_calls });
+            let mut thinking = Vec::new();
+            if let Some(blocks) = opt_array(o, "thinking_blocks", path)? {
+                let blocks_path = key(path, "thinking_blocks");
+                for (j, b) in blocks.iter().enumerate() {
+                    thinking.push(read_thinking_block(b, &idx(&blocks_path, j))?);
+                }
+            }
+            req.turns.push(Turn::Assistant {
+                parts,
+                tool_calls,
+                thinking,
+            });
         }
         "tool" => {
             let call_id = req_str(o, "tool_call_id", path)?.to_owned();
@@ -261,6 +277,26 @@ fn read_message(req: &mut ChatRequest, m: &Value, path: &str) -> Result<(), Tran
         }
     }
     Ok(())
+}
+
+/// One of an assistant message's `thinking_blocks`: `{"type": "thinking", "thinking",
+/// "signature"}` or `{"type": "redacted_thinking", "data"}`.
+fn read_thinking_block(b: &Value, path: &str) -> Result<Value, TranslateError> {
+    let o = as_object(b, path)?;
+    let fields: &[&str] = match req_str(o, "type", path)? {
+        "thinking" => &["thinking", "signature"],
+        "redacted_thinking" => &["data"],
+        other => {
+            return Err(TranslateError::field(
+                key(path, "type"),
+                format!("'{other}' is not one of thinking, redacted_thinking"),
+            ))
+        }
+    };
+    for f in fields {
+        req_str(o, f, path)?;
+    }
+    Ok(b.clone())
 }
 
 fn read_parts(

@@ -68,6 +68,7 @@ pub(crate) fn request(o: &Obj, model: &str) -> Result<Upstream, TranslateError> 
         include_usage: false,
         reply: Reply {
             embeddings_base64: base64,
+            ..Reply::default()
         },
     })
 }

@@ -14,7 +14,9 @@
 //! `reasoning_effort` → `generationConfig.thinkingConfig` as Google's own OpenAI-compatible
 //! endpoint maps it: Gemini 3 and later take it as `thinkingLevel` (`none` as `minimal`),
 //! earlier models as `thinkingBudget` (`none` 0, `minimal` and `low` 1,024, `medium` 8,192,
-//! `high` 24,576 tokens).
+//! `high` 24,576 tokens), with `includeThoughts` unless the effort is `none`, so that the
+//! model's thought summaries come back as the message's `reasoning_content` (in a stream, as
+//! `reasoning_content` deltas), apart from its answer.
 //! Dropped: `parallel_tool_calls`, `user`.
 //!
 //! Thought signatures: Gemini 3 requires the `thoughtSignature` of a function call back with
@@ -140,6 +142,10 @@ fn generation_config(req: &ChatRequest, model: &str) -> Map<String, Value> {
             };
             json!({"thinkingBudget": budget})
         };
+        let mut thinking = thinking;
+        if effort != "none" {
+            thinking["includeThoughts"] = json!(true);
+        }
         c.insert("thinkingConfig".into(), thinking);
     }
     if !req.stop.is_empty() {
@@ -197,7 +203,9 @@ fn contents(req: &ChatRequest, model: &str) -> Result<Vec<Value>, TranslateError
     for turn in &req.turns {
         let (role, parts) = match turn {
             Turn::User { parts } => ("user", parts_of(parts)),
-            Turn::Assistant { parts, tool_calls } => {
+            Turn::Assistant {
+                parts, tool_calls, ..
+            } => {
                 let mut out = parts_of(parts);
                 for (j, c) in tool_calls.iter().enumerate() {
                     let mut part = json!({"functionCall": {"name": c.name, "args": c.arguments}});
@@ -297,14 +305,16 @@ fn call_id(part_id: &str, response_id: &str, k: u64) -> String {
     }
 }
 
-/// The text and the function calls of one candidate's parts.
+/// The text, the thought summaries and the function calls of one candidate's parts.
 struct Read {
     text: String,
+    thoughts: String,
     calls: Vec<Value>,
 }
 
 fn read_parts(c: &Value, response_id: &str, seq: &mut u64, stream_index: Option<u64>) -> Read {
     let mut text = String::new();
+    let mut thoughts = String::new();
     let mut calls = Vec::new();
     let parts = c
         .pointer("/content/parts")
@@ -313,6 +323,7 @@ fn read_parts(c: &Value, response_id: &str, seq: &mut u64, stream_index: Option<
         .unwrap_or_default();
     for p in parts {
         if p.get("thought").and_then(Value::as_bool) == Some(true) {
+            thoughts.push_str(s(p, "text"));
             continue;
         }
         if let Some(t) = p.get("text").and_then(Value::as_str) {
@@ -328,7 +339,11 @@ fn read_parts(c: &Value, response_id: &str, seq: &mut u64, stream_index: Option<
             *seq += 1;
         }
     }
-    Read { text, calls }
+    Read {
+        text,
+        thoughts,
+        calls,
+    }
 }
 
 fn non_empty<'a>(a: &'a str, b: &'a str) -> &'a str {
@@ -363,7 +378,11 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Value, String> {
             } else {
                 Some(read.text)
             };
-        choices.push(openai::choice(index, content, read.calls, finish));
+        let mut choice = openai::choice(index, content, read.calls, finish);
+        if !read.thoughts.is_empty() {
+            choice["message"]["reasoning_content"] = json!(read.thoughts);
+        }
+        choices.push(choice);
     }
     if choices.is_empty() {
         // The prompt itself was blocked (`promptFeedback.blockReason`).
@@ -495,6 +514,9 @@ impl StreamState {
             delta.insert("content".into(), json!(read.text));
         } else if !read.text.is_empty() {
             delta.insert("content".into(), json!(read.text));
+        }
+        if !read.thoughts.is_empty() {
+            delta.insert("reasoning_content".into(), json!(read.thoughts));
         }
         if !read.calls.is_empty() {
             delta.insert("tool_calls".into(), Value::Array(read.calls));

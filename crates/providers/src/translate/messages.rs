@@ -16,7 +16,16 @@
 //! `response_format`; `max_tokens` (or `max_completion_tokens`, see
 //! `Options::max_completion_tokens`), `temperature`, `top_p`, `stream` kept (a stream asks for
 //! `stream_options.include_usage`, which Anthropic's `message_delta` needs). Dropped: `top_k`,
-//! `metadata`, `thinking`, `service_tier`, `cache_control`.
+//! `metadata`, `service_tier`, `cache_control`.
+//!
+//! Thinking: `thinking` (`enabled` with its `budget_tokens`, `adaptive` or `disabled`) is
+//! checked but not sent to OpenAI-shaped providers, which have no common switch for it (some
+//! refuse `reasoning_effort` outright, and their reasoning models reason anyway). Gemini gets
+//! it as `reasoning_effort` (a budget up to 1,024 `low`, up to 8,192 `medium`, above that and
+//! `adaptive` `high`). When the client asked for thinking, the provider's reasoning text
+//! (`reasoning_content`, or `reasoning` as some servers name it) comes back as a `thinking`
+//! block ahead of the answer, with an empty signature (it was not Anthropic's); without the
+//! ask it is left out, as Anthropic sends no thinking to a client that did not ask.
 //!
 //! Answer mapping: the first choice; `finish_reason` `stop`/`length`/`tool_calls`/
 //! `content_filter` → `end_turn`/`max_tokens`/`tool_use`/`refusal`; usage → `input_tokens`
@@ -162,15 +171,52 @@ fn output_format(o: &Obj) -> Result<Option<Value>, TranslateError> {
     }
 }
 
-/// The OpenAI request ready to send.
-pub(crate) fn upstream(openai: Obj) -> Upstream {
+/// The request's `thinking`: `None` when off, else the budget (`None` inside for `adaptive`,
+/// which leaves the amount to the model).
+pub(crate) fn thinking(o: &Obj) -> Result<Option<Option<u32>>, TranslateError> {
+    let Some(t) = opt_object(o, "thinking", "")? else {
+        return Ok(None);
+    };
+    match req_str(t, "type", "thinking")? {
+        "disabled" => Ok(None),
+        "adaptive" => Ok(Some(None)),
+        "enabled" => Ok(Some(opt_u32(t, "budget_tokens", "thinking")?)),
+        other => Err(TranslateError::field(
+            "thinking.type",
+            format!("'{other}' is not one of enabled, adaptive, disabled"),
+        )),
+    }
+}
+
+/// A thinking budget as an OpenAI `reasoning_effort` (for Gemini).
+pub(crate) fn effort_for(budget: Option<u32>) -> &'static str {
+    match budget {
+        Some(b) if b <= 1024 => "low",
+        Some(b) if b <= 8192 => "medium",
+        _ => "high",
+    }
+}
+
+/// The OpenAI request ready to send; `thinking`: the client asked for thinking blocks.
+pub(crate) fn upstream(openai: Obj, thinking: bool) -> Upstream {
     let stream = openai.get("stream") == Some(&Value::Bool(true));
     Upstream {
         body: to_bytes(&Value::Object(openai)),
         path: "chat/completions".to_owned(),
         stream,
         include_usage: false,
-        reply: Reply::default(),
+        reply: Reply {
+            thinking,
+            ..Reply::default()
+        },
+    }
+}
+
+/// A message's (or a delta's) reasoning text, under either name servers give it.
+fn reasoning_text(m: &Value) -> &str {
+    match s(m, "reasoning_content") {
+        "" => s(m, "reasoning"),
+        t => t,
     }
 }
 
@@ -414,13 +460,17 @@ fn tool_input(arguments: &str) -> Value {
     }
 }
 
-/// A `chat.completion` → an Anthropic message.
-pub(crate) fn response(v: &Value, model: &str) -> Result<Value, String> {
+/// A `chat.completion` → an Anthropic message; `thinking`: the client asked for thinking.
+pub(crate) fn response(v: &Value, model: &str, thinking: bool) -> Result<Value, String> {
     let Some(choice) = v.pointer("/choices/0") else {
         return Err("the answer has no choices".to_owned());
     };
     let message = &choice["message"];
     let mut content = Vec::new();
+    let reasoning = reasoning_text(message);
+    if thinking && !reasoning.is_empty() {
+        content.push(json!({"type": "thinking", "thinking": reasoning, "signature": ""}));
+    }
     let text = match message.get("content") {
         Some(Value::String(t)) => t.clone(),
         Some(Value::Array(parts)) => parts.iter().map(|p| s(p, "text")).collect(),
@@ -473,6 +523,7 @@ pub(crate) type Event = (&'static str, Value);
 enum Open {
     Text(u64),
     Tool(u64),
+    Thinking(u64),
 }
 
 /// Where a tool call of the OpenAI stream stands.
@@ -505,6 +556,8 @@ struct HeldCall {
 #[derive(Debug)]
 pub(crate) struct StreamState {
     model: String,
+    /// The client asked for thinking: reasoning deltas become a thinking block.
+    thinking: bool,
     started: bool,
     next_block: u64,
     open: Option<Open>,
@@ -532,9 +585,10 @@ impl StreamState {
         }
     }
 
-    pub fn new(model: &str) -> Self {
+    pub fn new(model: &str, thinking: bool) -> Self {
         Self {
             model: model.to_owned(),
+            thinking,
             started: false,
             next_block: 0,
             open: None,
@@ -579,6 +633,12 @@ impl StreamState {
             return;
         };
         let delta = &choice["delta"];
+        if self.thinking {
+            let t = reasoning_text(delta);
+            if !t.is_empty() {
+                self.reasoning(t, out);
+            }
+        }
         if let Some(t) = delta.get("content").and_then(Value::as_str) {
             if !t.is_empty() {
                 self.text(t, out);
@@ -645,7 +705,7 @@ impl StreamState {
     }
 
     fn close(&mut self, out: &mut Vec<Event>) {
-        if let Some(Open::Text(i) | Open::Tool(i)) = self.open.take() {
+        if let Some(Open::Text(i) | Open::Tool(i) | Open::Thinking(i)) = self.open.take() {
             out.push((
                 "content_block_stop",
                 json!({"type": "content_block_stop", "index": i}),
@@ -694,6 +754,22 @@ impl StreamState {
         out.push((
             "content_block_delta",
             json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": t}}),
+        ));
+    }
+
+    fn reasoning(&mut self, t: &str, out: &mut Vec<Event>) {
+        let index = match self.open {
+            Some(Open::Thinking(i)) => i,
+            _ => {
+                let block = json!({"type": "thinking", "thinking": "", "signature": ""});
+                let i = self.open_block(block, out);
+                self.open = Some(Open::Thinking(i));
+                i
+            }
+        };
+        out.push((
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": index, "delta": {"type": "thinking_delta", "thinking": t}}),
         ));
     }
 

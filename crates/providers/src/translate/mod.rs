@@ -115,6 +115,9 @@ impl Default for Options {
 pub struct Reply {
     /// The embeddings client asked for `encoding_format: "base64"` (the OpenAI SDKs' default).
     pub embeddings_base64: bool,
+    /// The Anthropic client asked for thinking: the provider's reasoning comes back as
+    /// `thinking` blocks.
+    pub thinking: bool,
 }
 
 /// The request to send upstream.
@@ -167,13 +170,23 @@ pub fn request(
             gemini::request(&req, model)
         }
         (Endpoint::Chat, Anthropic, OpenAi) => {
-            let openai = messages::request(&json::parse_object(body)?, model, opts)?;
-            Ok(messages::upstream(openai))
+            let o = json::parse_object(body)?;
+            let thinking = messages::thinking(&o)?;
+            let openai = messages::request(&o, model, opts)?;
+            Ok(messages::upstream(openai, thinking.is_some()))
         }
         (Endpoint::Chat, Anthropic, Gemini) => {
-            let openai = messages::request(&json::parse_object(body)?, model, opts)?;
+            let o = json::parse_object(body)?;
+            let thinking = messages::thinking(&o)?;
+            let mut openai = messages::request(&o, model, opts)?;
+            if let Some(budget) = thinking {
+                let effort = messages::effort_for(budget);
+                openai.insert("reasoning_effort".into(), effort.into());
+            }
             let req = chat::parse(&openai)?;
-            gemini::request(&req, model)
+            let mut up = gemini::request(&req, model)?;
+            up.reply.thinking = thinking.is_some();
+            Ok(up)
         }
         (Endpoint::Embeddings, OpenAi, Gemini) => {
             embeddings::request(&json::parse_object(body)?, model)
@@ -206,11 +219,10 @@ pub fn response(
         (Endpoint::Chat, OpenAi, Anthropic) => anthropic::response(body, model),
         (Endpoint::Chat, OpenAi, Gemini) => gemini::response(body, model),
         (Endpoint::Chat, Anthropic, OpenAi) => {
-            json::parse_value(body).and_then(|v| messages::response(&v, model))
+            json::parse_value(body).and_then(|v| messages::response(&v, model, reply.thinking))
         }
-        (Endpoint::Chat, Anthropic, Gemini) => {
-            gemini::response(body, model).and_then(|v| messages::response(&v, model))
-        }
+        (Endpoint::Chat, Anthropic, Gemini) => gemini::response(body, model)
+            .and_then(|v| messages::response(&v, model, reply.thinking)),
         (Endpoint::Embeddings, OpenAi, Gemini) => embeddings::response(body, model, reply),
         _ => {
             let e = TranslateError::unsupported(endpoint, client, provider);

@@ -13,7 +13,7 @@
 //! event.
 
 use super::error::{openai_error, ProviderError};
-use super::{anthropic, gemini, messages, openai, Dialect};
+use super::{anthropic, gemini, messages, openai, Dialect, Reply};
 use crate::sse::{SseEvent, SseParser};
 use bytes::Bytes;
 use serde_json::Value;
@@ -100,7 +100,14 @@ pub struct StreamTranslator {
 impl StreamTranslator {
     /// `model`: the provider model name the request used (used until the provider names
     /// one). `include_usage`: [`super::Upstream::include_usage`] (OpenAI clients only).
-    pub fn new(client: Dialect, provider: Dialect, model: &str, include_usage: bool) -> Self {
+    /// `reply`: [`super::Upstream::reply`].
+    pub fn new(
+        client: Dialect,
+        provider: Dialect,
+        model: &str,
+        include_usage: bool,
+        reply: Reply,
+    ) -> Self {
         let created = openai::now();
         let pipe = match (client, provider) {
             (Dialect::OpenAi, Dialect::OpenAi) | (Dialect::Anthropic, Dialect::Anthropic) => {
@@ -112,12 +119,13 @@ impl StreamTranslator {
             (Dialect::OpenAi, Dialect::Gemini) => Pipe::ToOpenAi(Source::Gemini(
                 gemini::StreamState::new(model, created, include_usage),
             )),
-            (Dialect::Anthropic, Dialect::OpenAi) => {
-                Pipe::ToAnthropic(Source::OpenAi, Box::new(messages::StreamState::new(model)))
-            }
+            (Dialect::Anthropic, Dialect::OpenAi) => Pipe::ToAnthropic(
+                Source::OpenAi,
+                Box::new(messages::StreamState::new(model, reply.thinking)),
+            ),
             (Dialect::Anthropic, Dialect::Gemini) => Pipe::ToAnthropic(
                 Source::Gemini(gemini::StreamState::new(model, created, true)),
-                Box::new(messages::StreamState::new(model)),
+                Box::new(messages::StreamState::new(model, reply.thinking)),
             ),
             (c, p) => Pipe::Unsupported(c, p),
         };
