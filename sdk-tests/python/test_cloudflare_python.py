@@ -223,9 +223,16 @@ def test_gateway_create_accepts_every_sdk_field_and_refuses_duplicates(cf):
     )
     try:
         assert created.id == gid
-        with pytest.raises(cloudflare.ConflictError) as err:
-            cf.ai_gateway.create(account_id=ACCOUNT, id=gid, **GATEWAY_DEFAULTS)
+        # With the SDK's own retry policy (409 is retried unless the answer says not to), the
+        # duplicate is sent once.
+        sent: list[str] = []
+        with Cloudflare(api_token=CF_TOKEN, base_url=SWITCHYARD_URL + "/client/v4", timeout=TIMEOUT,
+                        http_client=cloudflare.DefaultHttpxClient(
+                            event_hooks={"request": [lambda r: sent.append(r.method)]})) as retrying:
+            with pytest.raises(cloudflare.ConflictError) as err:
+                retrying.ai_gateway.create(account_id=ACCOUNT, id=gid, **GATEWAY_DEFAULTS)
         assert err.value.status_code == 409
+        assert sent == ["POST"], sent
     finally:
         cf.ai_gateway.delete(gid, account_id=ACCOUNT)
 

@@ -141,10 +141,12 @@ impl LogQueue {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Waits until everything queued so far is written.
+    /// Waits until everything queued so far is written (cutting short the writer's gathering
+    /// window: the batch under way is written at once).
     pub async fn flush(&self) {
         let (ack, done) = oneshot::channel();
         if self.tx.send(Msg::Flush(ack)).await.is_ok() {
+            self.gate.pressure.notify_one();
             let _ = done.await;
         }
     }

@@ -87,6 +87,8 @@ async fn gateway_crud_with_the_cloudflare_envelope() {
     let dup = cp_send(Method::POST, &gw.cp("/gateways"), json!({"id":"g1"})).await;
     assert_eq!(dup.status, 409);
     assert_eq!(dup.json()["success"], false);
+    // The SDKs would send it twice more otherwise.
+    assert_eq!(dup.headers.get("x-should-retry").unwrap(), "false");
 
     let got = send(Method::GET, &gw.cp("/gateways/g1"), &[], "").await;
     assert_eq!(got.json()["result"]["rate_limiting_limit"], 5);

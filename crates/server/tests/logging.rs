@@ -102,6 +102,50 @@ fn answer(model: &str, usage: serde_json::Value) -> String {
 }
 
 #[tokio::test]
+async fn a_record_can_be_read_and_patched_right_after_its_answer() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    for round in 0..5 {
+        let a = post(
+            &format!("{}/grok/v1/chat/completions", gw.base()),
+            &[AUTH],
+            CHAT,
+        )
+        .await;
+        assert_eq!(a.status, 200);
+        let url = gw.cp(&format!("/gateways/gw/logs/{}", a.log_id()));
+        // At once: the record is still in the writer's batch window.
+        let (got, patched) = if round % 2 == 0 {
+            let got = send(Method::GET, &url, &[], "").await;
+            let patched = cp_send(Method::PATCH, &url, json!({"feedback": 1})).await;
+            (got, patched)
+        } else {
+            let patched = cp_send(Method::PATCH, &url, json!({"feedback": 1})).await;
+            let got = send(Method::GET, &url, &[], "").await;
+            (got, patched)
+        };
+        assert_eq!(got.status, 200, "{}", String::from_utf8_lossy(&got.body));
+        assert_eq!(got.json()["result"]["id"], a.log_id());
+        assert_eq!(
+            patched.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&patched.body)
+        );
+        assert_eq!(patched.json()["result"]["feedback"], 1);
+    }
+    // An id that was never given out is still 404.
+    let unknown = send(
+        Method::GET,
+        &gw.cp("/gateways/gw/logs/0190c5e2-0000-7000-8000-000000000000"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
+}
+
+#[tokio::test]
 async fn provider_bills_in_usd_and_the_requested_models_price_are_used() {
     let fake = FakeProvider::start().await;
     let u = fake.url();

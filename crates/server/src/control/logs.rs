@@ -108,10 +108,38 @@ pub async fn delete(
     ok(json!({ "success": true, "deleted": deleted }))
 }
 
+/// Records are written in batches, a few tens of milliseconds after their answer: a log id
+/// just returned in `cf-aig-log-id` may not be stored yet. Before answering 404 for an id that
+/// could be one of this gateway's, the log queue is flushed (every record queued so far
+/// written) and the lookup made again, so that reading or patching a request's record right
+/// after its answer works. At most this long is spent waiting for the flush.
+const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether `id` has the shape of a log id (a UUID); nothing else is worth a flush.
+fn could_be_queued(id: &str) -> bool {
+    uuid::Uuid::try_parse(id).is_ok()
+}
+
+/// Runs `lookup`; when it finds nothing and the record may still be queued, flushes the log
+/// queue and runs it once more.
+async fn with_flush<T, F, Fut>(app: &App, id: &str, lookup: F) -> Result<Option<T>, CpError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, switchyard_store::StoreError>>,
+{
+    if let Some(found) = lookup().await? {
+        return Ok(Some(found));
+    }
+    if !could_be_queued(id) {
+        return Ok(None);
+    }
+    let _ = tokio::time::timeout(FLUSH_WAIT, app.log_queue().flush()).await;
+    Ok(lookup().await?)
+}
+
 async fn one(app: &App, acct: &str, gw: &str, id: &str) -> Result<LogRecord, CpError> {
     let (a, g) = gateway_of(app, acct, gw).await?;
-    app.store()
-        .get_log(&a, &g, id)
+    with_flush(app, id, || app.store().get_log(&a, &g, id))
         .await?
         .ok_or_else(|| CpError::not_found(format!("log '{id}' not found")))
 }
@@ -223,7 +251,7 @@ pub async fn patch(
 ) -> CpResult {
     let (a, g) = gateway_of(&app, &acct, &gw).await?;
     let patch = parse_patch(&json_object(&body)?)?;
-    match app.store().patch_log(&a, &g, &id, &patch).await? {
+    match with_flush(&app, &id, || app.store().patch_log(&a, &g, &id, &patch)).await? {
         Some(r) => ok(record_json(&r, false)),
         None => Err(CpError::not_found(format!("log '{id}' not found"))),
     }

@@ -102,7 +102,16 @@ impl IntoResponse for CpError {
             "messages": [],
             "result": null,
         });
-        (self.status, axum::Json(body)).into_response()
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::CONFLICT {
+            // The official SDKs retry a 409 (twice, over ~1.5 s) unless told not to; a
+            // duplicate id or slug stays a duplicate however often it is sent.
+            resp.headers_mut().insert(
+                http::HeaderName::from_static("x-should-retry"),
+                http::HeaderValue::from_static("false"),
+            );
+        }
+        resp
     }
 }
 
