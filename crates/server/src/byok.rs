@@ -1,6 +1,9 @@
 //! Stage 4b: stored provider keys. When a call carries no provider credential, the key stored
 //! for (gateway, provider, alias) goes into the header the provider expects. The alias is
-//! `cf-aig-byok-alias`, else `default`; naming an alias that does not exist is 400 code 2040.
+//! `cf-aig-byok-alias`; naming an alias that does not exist is 400 code 2040. Without one, the
+//! gateway's default key for the provider is used: the newest stored key marked
+//! `default_config`, else the one with alias `default` (a config `[[provider_keys]]` entry
+//! with alias `default` comes first).
 //!
 //! Keys come from the config's `[[provider_keys]]` first, then from the store. Store lookups
 //! are cached for one second, so a key added or removed through any replica is used
@@ -49,17 +52,18 @@ impl KeyCache {
     }
 }
 
+/// The stored key for `alias`, or with `None` the gateway's default key for `provider`.
 async fn lookup(
     app: &App,
     gateway: &GatewaySettings,
     provider: &str,
-    alias: &str,
+    alias: Option<&str>,
 ) -> Result<Option<Secret>, ApiError> {
     if let Some(k) = app.config().provider_keys.iter().find(|k| {
         k.account_id == gateway.account_id
             && k.gateway_id == gateway.id
             && k.provider == provider
-            && k.alias == alias
+            && k.alias == alias.unwrap_or("default")
     }) {
         return Ok(Some(k.key.clone()));
     }
@@ -67,19 +71,21 @@ async fn lookup(
         gateway.account_id.to_string(),
         gateway.id.to_string(),
         provider.to_owned(),
-        alias.to_owned(),
+        // No alias can be empty: this entry is the default key's.
+        alias.unwrap_or("").to_owned(),
     );
     if let Some(hit) = app.keys().get(&key) {
         return Ok(hit);
     }
-    let stored = app
-        .store()
-        .find_key(&gateway.account_id, &gateway.id, provider, alias)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "reading a stored provider key failed");
-            ApiError::new(ErrorKind::Internal, "the gateway's storage is unavailable")
-        })?;
+    let (a, g) = (&gateway.account_id, &gateway.id);
+    let stored = match alias {
+        Some(alias) => app.store().find_key(a, g, provider, alias).await,
+        None => app.store().find_default_key(a, g, provider).await,
+    };
+    let stored = stored.map_err(|e| {
+        tracing::error!(error = %e, "reading a stored provider key failed");
+        ApiError::new(ErrorKind::Internal, "the gateway's storage is unavailable")
+    })?;
     let secret = match stored {
         None => None,
         Some(k) => match app.secrets().open(&k.secret_ciphertext) {
@@ -124,8 +130,7 @@ pub async fn apply(
     if own_key && alias.is_none() {
         return Ok(());
     }
-    let wanted = alias.unwrap_or("default");
-    let found = lookup(app, gateway, &call.provider.slug, wanted).await?;
+    let found = lookup(app, gateway, &call.provider.slug, alias).await?;
     if own_key && found.is_some() {
         // The client's own key wins over a stored one.
         return Ok(());
@@ -144,8 +149,9 @@ pub async fn apply(
         None if alias.is_some() => Err(ApiError::new(
             ErrorKind::UnknownKeyAlias,
             format!(
-                "no stored key for provider '{}' with alias '{wanted}'",
-                call.provider.slug
+                "no stored key for provider '{}' with alias '{}'",
+                call.provider.slug,
+                alias.unwrap_or_default()
             ),
         )),
         None => Ok(()),

@@ -469,6 +469,22 @@ async fn provider_keys_are_stored_encrypted_and_never_returned() {
         .body
         .windows(secret.len())
         .any(|w| w == secret.as_bytes()));
+    // Marked default_config, it is the key used when the request names no alias.
+    let a = post(
+        &format!("{}/v1/acct/g1/grok/v1/chat/completions", gw.url),
+        &[],
+        CHAT,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(
+        fake.last_request()
+            .unwrap()
+            .headers
+            .get("authorization")
+            .unwrap(),
+        &format!("Bearer {secret}")
+    );
     let db = std::fs::read(gw.dir.path().join("switchyard.db")).unwrap_or_default();
     let wal = std::fs::read(gw.dir.path().join("switchyard.db-wal")).unwrap_or_default();
     let hay = [db, wal].concat();

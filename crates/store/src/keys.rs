@@ -51,6 +51,15 @@ pub trait KeyStore: Send + Sync + 'static {
         alias: &str,
     ) -> Result<Option<StoredKey>, StoreError>;
 
+    /// The key for `provider` when the request names no alias: the newest marked
+    /// `default_config`, else the one with alias `default`.
+    async fn find_default_key(
+        &self,
+        account: &AccountId,
+        gateway: &GatewayId,
+        provider: &str,
+    ) -> Result<Option<StoredKey>, StoreError>;
+
     /// Deletes one key by id; returns it if it existed.
     async fn delete_key(
         &self,
@@ -103,6 +112,20 @@ macro_rules! impl_key_store {
                 args.push($crate::sql::Arg::Text(provider.to_owned()));
                 args.push($crate::sql::Arg::Text(alias.to_owned()));
                 let row = $bind(sqlx::query(&$crate::sql::key_sql($d).find), &args)
+                    .fetch_optional(&self.$read)
+                    .await?;
+                row.as_ref().map($crate::row::key_from_row).transpose()
+            }
+
+            async fn find_default_key(
+                &self,
+                account: &switchyard_core::AccountId,
+                gateway: &switchyard_core::GatewayId,
+                provider: &str,
+            ) -> Result<Option<$crate::keys::StoredKey>, $crate::StoreError> {
+                let mut args = $crate::sql::gateway_ids(account, gateway);
+                args.push($crate::sql::Arg::Text(provider.to_owned()));
+                let row = $bind(sqlx::query(&$crate::sql::key_sql($d).find_default), &args)
                     .fetch_optional(&self.$read)
                     .await?;
                 row.as_ref().map($crate::row::key_from_row).transpose()

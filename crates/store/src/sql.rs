@@ -855,6 +855,9 @@ pub(crate) struct KeySql {
     pub list: String,
     /// args: account, gateway, provider, alias
     pub find: String,
+    /// args: account, gateway, provider: the key used when no alias is named (see
+    /// [`crate::keys::KeyStore::find_default_key`])
+    pub find_default: String,
     /// args: account, gateway, id
     pub delete: String,
 }
@@ -874,6 +877,16 @@ pub(crate) fn key_sql(d: Dialect) -> KeySql {
         find: format!(
             "SELECT {KEY_COLUMNS} FROM provider_keys WHERE {scope} AND provider_slug = {} AND alias = {}",
             p[2], p[3]
+        ),
+        find_default: format!(
+            "SELECT {KEY_COLUMNS} FROM provider_keys WHERE {scope} AND provider_slug = {} \
+             AND ({marked} OR alias = 'default') \
+             ORDER BY default_config DESC, created_at DESC, id DESC LIMIT 1",
+            p[2],
+            marked = match d {
+                Dialect::Sqlite => "default_config <> 0",
+                Dialect::Postgres => "default_config",
+            }
         ),
         delete: format!(
             "DELETE FROM provider_keys WHERE {scope} AND id = {} RETURNING {KEY_COLUMNS}",

@@ -74,6 +74,47 @@ async fn suite(store: Store) {
         None
     );
 
+    // Without an alias: the newest key marked default_config, else alias `default`.
+    let marked = |n, provider, alias: &str, default_config, at: &str| StoredKey {
+        default_config,
+        ..key(&a, &g, &id(n), provider, alias, at)
+    };
+    assert_eq!(
+        store.find_default_key(&a, &g, "grok").await.unwrap(),
+        Some(k1.clone())
+    );
+    let named_default = marked(6, "mistral", "default", false, "2026-01-01T00:00:06Z");
+    let main = marked(7, "mistral", "main", true, "2026-01-01T00:00:05Z");
+    store.create_key(&named_default).await.unwrap();
+    assert_eq!(
+        store.find_default_key(&a, &g, "mistral").await.unwrap(),
+        Some(named_default.clone()),
+        "alias default, not marked"
+    );
+    store.create_key(&main).await.unwrap();
+    assert_eq!(
+        store.find_default_key(&a, &g, "mistral").await.unwrap(),
+        Some(main.clone()),
+        "marked wins over the alias"
+    );
+    let newer = marked(8, "mistral", "newer", true, "2026-01-01T00:00:07Z");
+    store.create_key(&newer).await.unwrap();
+    assert_eq!(
+        store.find_default_key(&a, &g, "mistral").await.unwrap(),
+        Some(newer.clone()),
+        "the newest marked"
+    );
+    let unmarked = marked(9, "groq", "other", false, "2026-01-01T00:00:08Z");
+    store.create_key(&unmarked).await.unwrap();
+    assert_eq!(store.find_default_key(&a, &g, "groq").await.unwrap(), None);
+    assert_eq!(
+        store.find_default_key(&a, &g, "anthropic").await.unwrap(),
+        None
+    );
+    for n in [6, 7, 8, 9] {
+        store.delete_key(&a, &g, &id(n)).await.unwrap().unwrap();
+    }
+
     assert_eq!(
         store.delete_key(&a, &g, &id(1)).await.unwrap(),
         Some(k1.clone())
