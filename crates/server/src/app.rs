@@ -161,12 +161,19 @@ impl App {
 
 /// The whole HTTP surface, ready to serve (or to drive in tests without a socket).
 pub fn router(app: App) -> Router {
+    let read_only = |route: axum::routing::MethodRouter<App>| route.fallback(get_only);
     Router::new()
-        .route("/", get(crate::dashboard::page))
-        .route(crate::dashboard::SCRIPT_PATH, get(crate::dashboard::script))
-        .route(crate::dashboard::STYLE_PATH, get(crate::dashboard::style))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+        .route("/", read_only(get(crate::dashboard::page)))
+        .route(
+            crate::dashboard::SCRIPT_PATH,
+            read_only(get(crate::dashboard::script)),
+        )
+        .route(
+            crate::dashboard::STYLE_PATH,
+            read_only(get(crate::dashboard::style)),
+        )
+        .route("/healthz", read_only(get(healthz)))
+        .route("/metrics", read_only(get(metrics)))
         .route("/v1/{*rest}", any(proxy::handle))
         .merge(crate::control::router(app.clone()))
         .fallback(not_found)
@@ -198,6 +205,20 @@ async fn metrics(State(app): State<App>, headers: http::HeaderMap) -> Response {
         )
     };
     ([(http::header::CONTENT_TYPE, content_type)], text).into_response()
+}
+
+/// Another method on a GET-only route: 405 in the gateway's error shape, with `Allow`.
+async fn get_only(method: http::Method) -> Response {
+    let mut resp = ApiError::new(
+        ErrorKind::MethodNotAllowed,
+        format!("{method} is not allowed here; use GET"),
+    )
+    .into_response();
+    resp.headers_mut().insert(
+        http::header::ALLOW,
+        http::HeaderValue::from_static("GET,HEAD"),
+    );
+    resp
 }
 
 async fn not_found() -> Response {

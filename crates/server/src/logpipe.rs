@@ -405,7 +405,10 @@ impl Writer {
         let Some(draft) = exchange.draft else {
             // Refused before a provider was called: counted under what was resolved by then.
             self.metrics.request(
-                exchange.gateway.as_ref().map(|g| g.id.as_str()),
+                exchange
+                    .gateway
+                    .as_ref()
+                    .map(|g| (g.account_id.as_str(), g.id.as_str())),
                 exchange.provider.as_ref().map(|p| p.slug.as_str()),
                 exchange.status,
                 None,
@@ -459,7 +462,7 @@ impl Writer {
             switchyard_core::cost::request_cost(&usage, price, custom_cost)
         };
         self.metrics.request(
-            Some(shared.gateway_id.as_str()),
+            Some((shared.account_id.as_str(), shared.gateway_id.as_str())),
             Some(provider.as_str()),
             exchange.status,
             // A cache hit never reached the provider: no upstream timings.

@@ -5,8 +5,9 @@
 //!
 //! Label values that come from traffic are bounded, so that no client can grow the series
 //! (and the process's memory, and every scrape) without end: the first [`MAX_MODELS`] model
-//! names and [`MAX_GATEWAYS`] gateway ids seen get series of their own, later ones count under
-//! `other`. Tokens count what providers were asked to process: a cache hit adds none.
+//! names and [`MAX_GATEWAYS`] gateways (account and id) seen get series of their own, later
+//! ones count under `other`. Gateways are labelled by `account` and `gateway`: two accounts'
+//! gateways of one name are two series. Tokens count what providers were asked to process: a cache hit adds none.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -22,6 +23,7 @@ use switchyard_core::Usage;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
+    account: String,
     gateway: String,
     provider: String,
     status: String,
@@ -52,12 +54,13 @@ struct OpLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GatewayLabels {
+    account: String,
     gateway: String,
 }
 
 /// Distinct model names with series of their own.
 pub const MAX_MODELS: usize = 1000;
-/// Distinct gateway ids with series of their own.
+/// Distinct gateways (account and id) with series of their own.
 pub const MAX_GATEWAYS: usize = 1000;
 /// The label value of everything past a bound.
 pub const OTHER: &str = "other";
@@ -224,24 +227,48 @@ impl Metrics {
         }
     }
 
-    fn gateway_label(&self, gateway: &str) -> String {
-        self.gateways.label(gateway).to_owned()
+    /// The `account` and `gateway` label values of a gateway (`other` for both past the
+    /// bound).
+    fn gateway_labels(&self, account: &str, gateway: &str) -> GatewayLabels {
+        let mut key = String::with_capacity(account.len() + 1 + gateway.len());
+        key.push_str(account);
+        key.push('/');
+        key.push_str(gateway);
+        if self.gateways.label(&key) == OTHER {
+            GatewayLabels {
+                account: OTHER.to_owned(),
+                gateway: OTHER.to_owned(),
+            }
+        } else {
+            GatewayLabels {
+                account: account.to_owned(),
+                gateway: gateway.to_owned(),
+            }
+        }
     }
 
-    /// One finished request, under its gateway and provider when they were resolved (`-`
-    /// otherwise); `upstream`: its duration and time to first byte when a provider answered
-    /// it (not for cache hits or refusals).
+    /// One finished request, under its gateway (account, id) and provider when they were
+    /// resolved (`-` otherwise); `upstream`: its duration and time to first byte when a
+    /// provider answered it (not for cache hits or refusals).
     pub fn request(
         &self,
-        gateway: Option<&str>,
+        gateway: Option<(&str, &str)>,
         provider: Option<&str>,
         status: u16,
         upstream: Option<(Duration, Option<Duration>)>,
     ) {
         let provider = provider.unwrap_or("-");
+        let GatewayLabels { account, gateway } = match gateway {
+            Some((a, g)) => self.gateway_labels(a, g),
+            None => GatewayLabels {
+                account: "-".to_owned(),
+                gateway: "-".to_owned(),
+            },
+        };
         self.requests
             .get_or_create(&RequestLabels {
-                gateway: gateway.map_or_else(|| "-".to_owned(), |g| self.gateway_label(g)),
+                account,
+                gateway,
                 provider: provider.to_owned(),
                 status: status.to_string(),
             })
@@ -297,19 +324,15 @@ impl Metrics {
         }
     }
 
-    pub fn cache_hit(&self, gateway: &str) {
+    pub fn cache_hit(&self, account: &str, gateway: &str) {
         self.cache_hits
-            .get_or_create(&GatewayLabels {
-                gateway: self.gateway_label(gateway),
-            })
+            .get_or_create(&self.gateway_labels(account, gateway))
             .inc();
     }
 
-    pub fn rate_limited(&self, gateway: &str) {
+    pub fn rate_limited(&self, account: &str, gateway: &str) {
         self.rate_limited
-            .get_or_create(&GatewayLabels {
-                gateway: self.gateway_label(gateway),
-            })
+            .get_or_create(&self.gateway_labels(account, gateway))
             .inc();
     }
 
@@ -402,8 +425,10 @@ mod tests {
             m.usage("grok", Some(&format!("m-{i}")), &usage, 0.0, false);
         }
         for i in 0..MAX_GATEWAYS + 3 {
-            m.request(Some(&format!("g-{i}")), Some("grok"), 200, None);
+            m.request(Some(("a", &format!("g-{i}"))), Some("grok"), 200, None);
         }
+        // The same gateway id in another account is another gateway: past the bound too.
+        m.request(Some(("b", "g-0")), Some("grok"), 200, None);
         // A name seen before the bound keeps its own series.
         m.usage("grok", Some("m-0"), &usage, 0.0, false);
         let text = m.render_prometheus(0, 0);
@@ -421,7 +446,10 @@ mod tests {
         let requests = lines_with(&text, "switchyard_requests_total{");
         assert_eq!(requests.len(), MAX_GATEWAYS + 1);
         assert!(requests.contains(
-            &r#"switchyard_requests_total{gateway="other",provider="grok",status="200"} 3"#
+            &r#"switchyard_requests_total{account="other",gateway="other",provider="grok",status="200"} 4"#
+        ));
+        assert!(requests.contains(
+            &r#"switchyard_requests_total{account="a",gateway="g-0",provider="grok",status="200"} 1"#
         ));
     }
 

@@ -608,7 +608,8 @@ fn serve_hit(
     x.first_byte();
     let mut capture = Capture::default();
     capture.push(&hit.body);
-    app.metrics().cache_hit(gateway.as_str());
+    app.metrics()
+        .cache_hit(shared.account_id.as_str(), gateway.as_str());
     app.log_queue()
         .submit(Completed::new(x, capture, Outcome::CacheHit));
     let mut resp = Response::new(out);
@@ -671,7 +672,8 @@ async fn rate_limit(app: &App, gateway: &GatewaySettings) -> Result<(), ApiError
             )
         }
     };
-    app.metrics().rate_limited(gateway.id.as_str());
+    app.metrics()
+        .rate_limited(gateway.account_id.as_str(), gateway.id.as_str());
     Err(ApiError {
         error: GatewayError::new(ErrorKind::RateLimited, message),
         retry_after: Some(retry_after.as_millis().div_ceil(1000).max(1) as u64),

@@ -727,7 +727,7 @@ async fn metrics_count_requests_tokens_and_the_log_queue() {
     assert_eq!(m.status, 200);
     let text = String::from_utf8_lossy(&m.body).into_owned();
     for needle in [
-        "switchyard_requests_total{gateway=\"gw\",provider=\"grok\",status=\"200\"} 1",
+        "switchyard_requests_total{account=\"acct\",gateway=\"gw\",provider=\"grok\",status=\"200\"} 1",
         "switchyard_tokens_total{provider=\"grok\",model=\"grok-beta\",direction=\"in\"}",
         "switchyard_cost_usd_total{provider=\"grok\",model=\"grok-beta\"}",
         "switchyard_log_queue_depth",
@@ -785,7 +785,7 @@ async fn metrics_count_requests_tokens_and_the_log_queue() {
     .into_owned();
     assert_eq!(upstream_count(&text), before + 1, "{text}");
     assert!(text
-        .contains("switchyard_requests_total{gateway=\"gw\",provider=\"grok\",status=\"200\"} 3"));
+        .contains("switchyard_requests_total{account=\"acct\",gateway=\"gw\",provider=\"grok\",status=\"200\"} 3"));
 }
 
 #[tokio::test]
@@ -796,7 +796,7 @@ async fn requests_refused_after_the_gateway_is_known_are_counted_under_it() {
     assert_eq!(post(&url, &[AUTH], CHAT).await.status, 200);
     assert_eq!(post(&url, &[AUTH], CHAT).await.status, 429);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let want = "switchyard_requests_total{gateway=\"gw\",provider=\"grok\",status=\"429\"} 1";
+    let want = "switchyard_requests_total{account=\"acct\",gateway=\"gw\",provider=\"grok\",status=\"429\"} 1";
     loop {
         let m = send(Method::GET, &format!("{}/metrics", gw.url), &[], "").await;
         let text = String::from_utf8_lossy(&m.body).into_owned();

@@ -131,6 +131,22 @@ key = "xai-stored-key"
 }
 
 #[tokio::test]
+async fn other_methods_on_health_metrics_and_the_dashboard_get_a_json_405() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    for path in ["/healthz", "/metrics", "/"] {
+        let a = send(http::Method::POST, &format!("{}{path}", gw.url), &[], "x").await;
+        assert_eq!(a.status, 405, "{path}");
+        assert_eq!(a.headers.get("allow").unwrap(), "GET,HEAD", "{path}");
+        let j = a.json();
+        assert_eq!(j["success"], false, "{path}: {j}");
+        assert_eq!(j["httpCode"], 405, "{path}: {j}");
+        let head = send(http::Method::HEAD, &format!("{}{path}", gw.url), &[], "").await;
+        assert_eq!(head.status, 200, "{path}");
+    }
+}
+
+#[tokio::test]
 async fn one_log_line_per_request_without_credentials() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;

@@ -461,7 +461,7 @@ async fn translated_answers_are_cached_and_replayed_translated() {
     assert_eq!(second.json()["object"], "chat.completion");
     let hits = send(Method::GET, &format!("{}/metrics", gw.url), &[], "").await;
     assert!(String::from_utf8_lossy(&hits.body)
-        .contains("switchyard_cache_hits_total{gateway=\"gw\"} 1"));
+        .contains("switchyard_cache_hits_total{account=\"acct\",gateway=\"gw\"} 1"));
 }
 
 #[tokio::test]
