@@ -122,6 +122,9 @@ test('the dashboard shows a gateway\'s traffic, its logs with bodies, and edits 
     await until('the log detail', () => !doc.querySelector('#log-detail').hidden && text(doc, '#detail-title') === first.dataset.id);
     assert.match(text(doc, '#detail-request'), new RegExp(`again ${nonce}`));
     assert.match(text(doc, '#detail-response'), new RegExp(ANSWER.replace('.', '\\.')));
+    // The stored headers, credentials redacted.
+    assert.match(text(doc, '#detail-request-headers'), /^authorization: REDACTED$/m);
+    assert.match(text(doc, '#detail-response-headers'), /^content-type: application\/json/m);
     doc.querySelector('#feedback-up').click();
     const base = `/accounts/${account}/ai-gateway/gateways/main`;
     await until('feedback stored', async () => (await control(`${base}/logs/${first.dataset.id}`)).result.feedback === 1);

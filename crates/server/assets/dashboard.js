@@ -646,6 +646,12 @@ async function openDetail(id) {
   $('#detail-fields tbody').replaceChildren(...rows.map(([k, v]) => el('tr', {},
     el('td', { text: k }),
     el('td', { text: v === null || v === undefined ? '—' : String(v) }))));
+  for (const side of ['request', 'response']) {
+    const headers = r[`${side}_headers`];
+    const pre = $(`#detail-${side}-headers`);
+    pre.hidden = !headers;
+    pre.textContent = headers ? Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\n') : '';
+  }
   $('#detail-request').textContent = pretty(request, apiUrl(`${base}/request`));
   $('#detail-response').textContent = pretty(response, apiUrl(`${base}/response`));
   $('#feedback-up').classList.toggle('good', r.feedback === 1);

@@ -125,7 +125,14 @@ async fn a_record_can_be_read_and_patched_right_after_its_answer() {
             (got, patched)
         };
         assert_eq!(got.status, 200, "{}", String::from_utf8_lossy(&got.body));
-        assert_eq!(got.json()["result"]["id"], a.log_id());
+        let record = got.json()["result"].clone();
+        assert_eq!(record["id"], a.log_id());
+        // One record shows its stored headers, credentials redacted.
+        assert_eq!(record["request_headers"]["authorization"], "REDACTED");
+        assert!(record["response_headers"]["content-type"]
+            .as_str()
+            .unwrap()
+            .starts_with("application/json"));
         assert_eq!(
             patched.status,
             200,

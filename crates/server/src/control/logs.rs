@@ -45,6 +45,18 @@ pub fn record_json(r: &LogRecord, with_heads: bool) -> Value {
                 m.insert(format!("{name}_head"), head);
                 m.insert(format!("{name}_head_complete"), Value::Bool(complete));
             }
+            // The stored headers (credentials redacted), as objects of name → value; null
+            // when the record kept no payload.
+            for (name, stored) in [
+                ("request_headers", &r.request_headers),
+                ("response_headers", &r.response_headers),
+            ] {
+                let headers = stored
+                    .as_deref()
+                    .and_then(|h| serde_json::from_str::<Value>(h).ok())
+                    .unwrap_or(Value::Null);
+                m.insert(name.into(), headers);
+            }
         }
     }
     v
