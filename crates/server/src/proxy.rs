@@ -258,6 +258,9 @@ impl Policy {
     }
 }
 
+/// How long the body of an answer that is retried is read for its log record.
+const DISCARDED_BODY_WAIT: Duration = Duration::from_secs(2);
+
 /// Whether an answer with this status is worth another attempt.
 fn retryable(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
@@ -527,8 +530,10 @@ async fn run(
                     let (head, incoming) = resp.into_parts();
                     x.status = head.status.as_u16();
                     let mut capture = Capture::default();
+                    // Kept for the record, but not waited for long: a body that trickles
+                    // must not hold up the next attempt.
                     if let Ok(Ok(collected)) = tokio::time::timeout(
-                        policy.timeout,
+                        policy.timeout.min(DISCARDED_BODY_WAIT),
                         Limited::new(incoming, 1 << 20).collect(),
                     )
                     .await

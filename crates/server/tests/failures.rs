@@ -350,3 +350,40 @@ async fn an_unreadable_answer_moves_the_universal_endpoint_to_its_next_step() {
     );
     assert_eq!(fake.hits(), 1);
 }
+
+#[tokio::test]
+async fn a_retried_answer_whose_body_trickles_does_not_hold_up_the_next_attempt() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    // A 500 whose body comes in three pieces ten seconds apart, then a good answer.
+    fake.push_script(
+        Script::new()
+            .status(500)
+            .body("{\"error\":\"busy\"}")
+            .stream(true)
+            .chunks(3)
+            .chunk_delay(Duration::from_secs(10)),
+    );
+    let started = std::time::Instant::now();
+    let a = post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[
+            AUTH,
+            ("cf-aig-max-attempts", "2"),
+            ("cf-aig-retry-delay", "0"),
+        ],
+        CHAT,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(fake.hits(), 2);
+    // Both attempts are logged, the first with what arrived of its body.
+    let rows = gw.wait_for_logs("gw", 2).await;
+    let statuses: Vec<_> = rows.iter().map(|r| r["status_code"].clone()).collect();
+    assert!(statuses.contains(&serde_json::json!(500)), "{statuses:?}");
+}
