@@ -194,6 +194,12 @@ impl Provider {
             if !is_label(value) {
                 return Err(PathError::BadParam(param.clone()));
             }
+            // Google's `global` location has no regional host: `{region}-aiplatform...` is
+            // `aiplatform...` there.
+            let regional = format!("{placeholder}-");
+            if value == "global" && authority.contains(&regional) {
+                authority = Cow::Owned(authority.replace(&regional, ""));
+            }
             authority = Cow::Owned(authority.replace(&placeholder, value));
             base_path = Cow::Owned(base_path.replace(&placeholder, value));
         }
@@ -341,6 +347,13 @@ mod tests {
                 "v1/projects/p1/locations/us-central1/publishers/google/models/gemini-2.5-pro:generateContent"
             ),
             "https://us-central1-aiplatform.googleapis.com/v1/projects/p1/locations/us-central1/publishers/google/models/gemini-2.5-pro:generateContent"
+        );
+        assert_eq!(
+            uri(
+                "google-vertex-ai",
+                "v1/projects/p1/locations/global/publishers/google/models/gemini-2.5-pro:generateContent"
+            ),
+            "https://aiplatform.googleapis.com/v1/projects/p1/locations/global/publishers/google/models/gemini-2.5-pro:generateContent"
         );
         // Partner models carry their version after `@`.
         assert_eq!(
