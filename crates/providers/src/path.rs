@@ -31,6 +31,20 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
+/// URL schemes refused at the start of a path.
+const URL_SCHEMES: [&str; 10] = [
+    "http",
+    "https",
+    "ws",
+    "wss",
+    "ftp",
+    "file",
+    "data",
+    "javascript",
+    "blob",
+    "gopher",
+];
+
 /// Checks one raw segment: decodes it in passing and refuses anything that could change
 /// where the request goes.
 /// `after_models`: the segment before this one is `models` (where Vertex AI names a partner
@@ -76,16 +90,16 @@ fn check_segment(seg: &str, first: bool, after_models: bool) -> Result<(), PathE
         }
     }
     if first {
-        // `https:`, `javascript:` and friends: an absolute URL in place of a path. URL schemes
-        // in use have no digits; a model name before a method (Gemini's
-        // `gemini-2.5-flash:generateContent` on a custom provider) usually has.
+        // `https:`, `javascript:` and friends: an absolute URL in place of a path. Only the
+        // schemes a URL could be resolved by are refused: a model name before a method
+        // (`gemini-flash-latest:generateContent` on a custom provider whose base URL ends in
+        // `/models`) has the shape of a scheme too, and the path is appended to the base URL
+        // as text, so it cannot change the host either way.
         if let Some(colon) = decoded.iter().position(|&b| b == b':') {
             let scheme = &decoded[..colon];
-            if !scheme.is_empty()
-                && scheme[0].is_ascii_alphabetic()
-                && scheme
-                    .iter()
-                    .all(|b| b.is_ascii_alphabetic() || matches!(b, b'+' | b'-' | b'.'))
+            if URL_SCHEMES
+                .iter()
+                .any(|s| scheme.eq_ignore_ascii_case(s.as_bytes()))
             {
                 return Err(PathError::Unsafe("absolute URLs are not allowed"));
             }
@@ -451,6 +465,15 @@ mod tests {
             u.to_string(),
             "https://h.example/v1/gemini-2.5-flash:generateContent"
         );
+        let u = c
+            .get("custom-x")
+            .expect("custom")
+            .upstream_uri("a", "gemini-flash-latest:generateContent", None)
+            .expect("a name without digits too");
+        assert_eq!(
+            u.to_string(),
+            "https://h.example/v1/gemini-flash-latest:generateContent"
+        );
     }
 
     #[test]
@@ -480,6 +503,9 @@ mod tests {
             "https://evil.example/x",
             "https:%2f%2fevil.example",
             "javascript:alert(1)",
+            "HTTPS:evil.example",
+            "file:etc/passwd",
+            "data:text,hi",
             "v1/a%00b",
             "v1/a%0d%0aHost:%20evil",
             "v1/%zz",
