@@ -259,6 +259,41 @@ def test_compat_to_anthropic_reasoning(openai_client, fake, nonce):
     assert body["max_tokens"] == 2048, body
 
 
+def test_compat_to_anthropic_reasoning_stream_helper(openai_client, fake, nonce):
+    """The SDK's stream helper (which merges list deltas) reads the streamed reasoning and the
+    thinking blocks, sent once with the finish reason."""
+    client = openai_client("compat")
+
+    def event(data):
+        return f"event: {data['type']}\ndata: {json.dumps(data)}\n\n"
+    sse = "".join(event(e) for e in [
+        {"type": "message_start", "message": {"id": "msg_s", "type": "message", "role": "assistant",
+         "model": "claude-haiku-4-5", "content": [], "usage": {"input_tokens": 9, "output_tokens": 1}}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Greet "}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "back."}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "sig-1"}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "content_block_start", "index": 1, "content_block": {"type": "redacted_thinking", "data": "opaque"}},
+        {"type": "content_block_stop", "index": 1},
+        {"type": "content_block_start", "index": 2, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 2, "delta": {"type": "text_delta", "text": ANSWER}},
+        {"type": "content_block_stop", "index": 2},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 12}},
+        {"type": "message_stop"}])
+    script = {"x-fake-script": json.dumps({"body": sse, "chunks": 4})}
+    with client.chat.completions.stream(model="anthropic/claude-haiku-4-5", messages=messages(nonce),
+                                        max_completion_tokens=2048, reasoning_effort="low",
+                                        extra_headers=script) as stream:
+        final = stream.get_final_completion()
+    message = final.choices[0].message
+    assert message.content == ANSWER
+    assert message.reasoning_content == "Greet back."
+    assert message.thinking_blocks == [
+        {"type": "thinking", "thinking": "Greet back.", "signature": "sig-1"},
+        {"type": "redacted_thinking", "data": "opaque"}]
+
+
 def check_translated_to_gemini(rec, nonce: str, *, stream: bool) -> None:
     """SPEC 2.2: compat -> Gemini generateContent, credential in x-goog-api-key."""
     method = "streamGenerateContent?alt=sse" if stream else "generateContent"

@@ -17,7 +17,7 @@ pub enum PathError {
     #[error("the path must hold {0} for this provider")]
     MissingPathParam(String),
     #[error(
-        "path segment for {0} must be 1-63 letters, digits or '-' (up to 64, '_' allowed, where it is not part of the host)"
+        "path segment for {0} must be 1-63 letters, digits or '-' (up to 64, '_' and '.' allowed, where it is not part of the host)"
     )]
     BadParam(String),
 }
@@ -142,14 +142,15 @@ fn is_label(s: &str) -> bool {
         && !s.starts_with('-')
 }
 
-/// A word that fills a placeholder of the base path only (Azure's deployment): 1–64 letters,
-/// digits, `-` or `_`, not starting with `-`.
+/// A word that fills a placeholder of the base path only (Azure's deployment, often named
+/// after its model: `gpt-4.1`): 1–64 letters, digits, `-`, `_` or `.`, not starting with `-`
+/// or `.` (so never a dot segment).
 fn is_path_word(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        && !s.starts_with('-')
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !s.starts_with(['-', '.'])
 }
 
 impl Provider {
@@ -221,6 +222,19 @@ impl Provider {
             base_path = Cow::Owned(base_path.replace("{account_id}", account));
         }
         if !self.custom {
+            // A client that appends the provider's whole base path (groq-sdk posts
+            // `openai/v1/chat/completions` to `https://api.groq.com/openai/v1`): dropped, as
+            // the single `v1/` below is.
+            let whole = base_path.trim_start_matches('/');
+            if whole.contains('/') {
+                if let Some(tail) = rest.strip_prefix(whole) {
+                    if tail.is_empty() {
+                        rest = "";
+                    } else if let Some(t) = tail.strip_prefix('/') {
+                        rest = t;
+                    }
+                }
+            }
             let last = self.base.last_segment();
             if last == "run" && (rest == "v1" || rest.starts_with("v1/")) {
                 // Workers AI: the OpenAI-compatible endpoints sit beside `run`, at `/ai/v1/...`.
@@ -314,6 +328,15 @@ mod tests {
         assert_eq!(
             uri("groq", "chat/completions"),
             "https://api.groq.com/openai/v1/chat/completions"
+        );
+        // The groq SDK appends the whole base path.
+        assert_eq!(
+            uri("groq", "openai/v1/chat/completions"),
+            "https://api.groq.com/openai/v1/chat/completions"
+        );
+        assert_eq!(
+            uri("groq", "openai/v1x/models"),
+            "https://api.groq.com/openai/v1/openai/v1x/models"
         );
         assert_eq!(
             uri("workers-ai", "@cf/meta/llama-3.1-8b-instruct"),
@@ -421,6 +444,11 @@ mod tests {
             uri("azure-openai", "myres/mydep/chat/completions"),
             "https://myres.openai.azure.com/openai/deployments/mydep/chat/completions"
         );
+        // Deployments are often named after their model.
+        assert_eq!(
+            uri("azure-openai", "myres/gpt-4.1-mini/chat/completions"),
+            "https://myres.openai.azure.com/openai/deployments/gpt-4.1-mini/chat/completions"
+        );
         assert_eq!(
             uri("google-ai-studio", "v1beta/models/gemini-2.5-flash:generateContent"),
             "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"
@@ -524,6 +552,11 @@ mod tests {
             "the resource is a host label"
         );
         assert!(azure.upstream_uri("a", "res/-d/x", None).is_err());
+        assert!(azure.upstream_uri("a", "res/.d/x", None).is_err());
+        assert!(
+            azure.upstream_uri("a", "my.res/d/x", None).is_err(),
+            "no dot in the host label"
+        );
         assert!(azure.upstream_uri("a", "", None).is_err());
     }
 

@@ -249,21 +249,174 @@ fn anthropic_thinking_streams_as_reasoning_deltas_then_the_whole_block() {
         })
         .collect();
     assert_eq!(reasoning, "Rayleigh scattering.");
-    let blocks: Vec<&Value> = chunks
+    // Every block once, whole, in the chunk that finishes: the OpenAI SDKs' stream helpers
+    // merge list deltas by `index`, so the list must come in one piece.
+    let with_blocks: Vec<&Value> = chunks
         .iter()
-        .filter_map(|c| c.pointer("/choices/0/delta/thinking_blocks"))
+        .filter(|c| c.pointer("/choices/0/delta/thinking_blocks").is_some())
         .collect();
+    assert_eq!(with_blocks.len(), 1);
+    assert_eq!(with_blocks[0]["choices"][0]["finish_reason"], "stop");
     assert_eq!(
-        blocks,
-        [&json!([{"type": "thinking", "thinking": "Rayleigh scattering.", "signature": "sig-1"}])]
+        with_blocks[0]["choices"][0]["delta"]["thinking_blocks"],
+        json!([{"type": "thinking", "thinking": "Rayleigh scattering.", "signature": "sig-1"}])
     );
     assert_eq!(streamed_text(&chunks), "Blue.");
-    // Split anywhere, the same output.
-    let whole = run_stream(OpenAi, Anthropic, "m", false, &input, &[]);
-    let cuts: Vec<usize> = (1..input.len()).step_by(7).collect();
+}
+
+#[test]
+fn thinking_streams_give_the_same_output_however_the_bytes_are_split() {
+    let upstream = [
+        (
+            Some("message_start"),
+            json!({"type": "message_start", "message": {"id": "msg_2", "model": "claude-sonnet-4-5",
+            "usage": {"input_tokens": 3, "output_tokens": 1}}}),
+        ),
+        (
+            Some("content_block_start"),
+            json!({"type": "content_block_start", "index": 0,
+            "content_block": {"type": "redacted_thinking", "data": "opaque=="}}),
+        ),
+        (
+            Some("content_block_stop"),
+            json!({"type": "content_block_stop", "index": 0}),
+        ),
+        (
+            Some("content_block_start"),
+            json!({"type": "content_block_start", "index": 1,
+            "content_block": {"type": "thinking", "thinking": ""}}),
+        ),
+        (
+            Some("content_block_delta"),
+            json!({"type": "content_block_delta", "index": 1,
+            "delta": {"type": "thinking_delta", "thinking": "Café ☕ "}}),
+        ),
+        (
+            Some("content_block_delta"),
+            json!({"type": "content_block_delta", "index": 1,
+            "delta": {"type": "thinking_delta", "thinking": "naïve 🤔"}}),
+        ),
+        (
+            Some("content_block_delta"),
+            json!({"type": "content_block_delta", "index": 1,
+            "delta": {"type": "signature_delta", "signature": "c2ln"}}),
+        ),
+        (
+            Some("content_block_stop"),
+            json!({"type": "content_block_stop", "index": 1}),
+        ),
+        (
+            Some("content_block_start"),
+            json!({"type": "content_block_start", "index": 2,
+            "content_block": {"type": "text", "text": ""}}),
+        ),
+        (
+            Some("content_block_delta"),
+            json!({"type": "content_block_delta", "index": 2,
+            "delta": {"type": "text_delta", "text": "Réponse."}}),
+        ),
+        (
+            Some("content_block_stop"),
+            json!({"type": "content_block_stop", "index": 2}),
+        ),
+        (
+            Some("message_delta"),
+            json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+            "usage": {"output_tokens": 9}}),
+        ),
+        (Some("message_stop"), json!({"type": "message_stop"})),
+    ];
+    let input = sse(&upstream);
+    let (client, provider, reply) = (OpenAi, Anthropic, Reply::default());
+    {
+        let whole = events(&run_stream_with(
+            client,
+            provider,
+            "m",
+            true,
+            reply,
+            &input,
+            &[],
+        ));
+        let (chunks, _) = openai_chunks(&whole);
+        let reasoning: String = chunks
+            .iter()
+            .filter_map(|c| {
+                c.pointer("/choices/0/delta/reasoning_content")
+                    .and_then(Value::as_str)
+            })
+            .collect();
+        assert_eq!(reasoning, "Café ☕ naïve 🤔");
+        assert_eq!(streamed_text(&chunks), "Réponse.");
+        let blocks: Vec<&Value> = chunks
+            .iter()
+            .filter_map(|c| c.pointer("/choices/0/delta/thinking_blocks"))
+            .collect();
+        assert_eq!(
+            blocks,
+            [&json!([{"type": "redacted_thinking", "data": "opaque=="},
+                     {"type": "thinking", "thinking": "Café ☕ naïve 🤔", "signature": "c2ln"}])]
+        );
+        // Cut at every byte, one at a time.
+        for at in 1..input.len() {
+            assert_eq!(
+                events(&run_stream_with(
+                    client,
+                    provider,
+                    "m",
+                    true,
+                    reply,
+                    &input,
+                    &[at]
+                )),
+                whole,
+                "cut at {at}"
+            );
+        }
+        let every: Vec<usize> = (1..input.len()).collect();
+        assert_eq!(
+            events(&run_stream_with(
+                client, provider, "m", true, reply, &input, &every
+            )),
+            whole
+        );
+    }
+}
+
+#[test]
+fn a_forced_tool_cannot_go_with_thinking_and_handed_back_blocks_keep_only_their_fields() {
+    let tools = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]);
+    for choice in [
+        json!("required"),
+        json!({"type": "function", "function": {"name": "get_weather"}}),
+    ] {
+        let (param, _) = refused(
+            OpenAi,
+            Anthropic,
+            &chat(json!({"reasoning_effort": "low", "tools": tools, "tool_choice": choice})),
+            "m",
+        );
+        assert_eq!(param, "tool_choice");
+    }
+    // `auto` goes with thinking.
+    let a = json(
+        &up(
+            OpenAi,
+            Anthropic,
+            &chat(json!({"reasoning_effort": "low", "tools": tools, "tool_choice": "auto"})),
+        )
+        .body,
+    );
+    assert_eq!(a["tool_choice"], json!({"type": "auto"}));
+    let next = json!({"messages": [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello", "thinking_blocks": [
+            {"type": "thinking", "thinking": "t", "signature": "s", "index": 0, "extra": true}]},
+        {"role": "user", "content": "Again"}]});
+    let sent = json(&up(OpenAi, Anthropic, &next).body);
     assert_eq!(
-        events(&run_stream(OpenAi, Anthropic, "m", false, &input, &cuts)),
-        events(&whole)
+        sent["messages"][1]["content"][0],
+        json!({"type": "thinking", "thinking": "t", "signature": "s"})
     );
 }
 

@@ -15,15 +15,18 @@
 //!
 //! Reasoning: `reasoning_effort` turns on extended thinking with a token budget
 //! ([`thinking_budget`]: `minimal`/`low` 1,024, `medium` 4,096, `high` 16,384, `xhigh`
-//! 32,768; `none` leaves it off). The budget counts within `max_tokens` at Anthropic, as
+//! 24,576, so that with the default limit on top it stays within every thinking model's
+//! output; `none` leaves it off). The budget counts within `max_tokens` at Anthropic, as
 //! reasoning counts within `max_completion_tokens` at OpenAI: a client limit is kept and the
 //! budget cut to fit under it (a limit of 1,024 or less leaves no room and is refused), and
 //! without a limit the default gets the budget on top. Thinking takes no `temperature` or
-//! `top_k` (dropped) and a `top_p` of at least 0.95 (raised), and no forced tool, so JSON mode
-//! uses the system instruction. The answer's thinking comes back as the message's
+//! `top_k` (dropped) and a `top_p` of at least 0.95 (raised), and no forced tool: JSON mode
+//! uses the system instruction, and a `tool_choice` of `required` or a named function is
+//! refused (400). The answer's thinking comes back as the message's
 //! `reasoning_content` (its text, the field OpenAI-compatible servers use) and
-//! `thinking_blocks` (each block whole, with its signature; in a stream, each block once it
-//! ends). An assistant message that carries `thinking_blocks` back (a tool loop, which
+//! `thinking_blocks` (each block whole, with its signature; in a stream, all of them once, in
+//! the delta of the chunk that carries the finish reason: a list the OpenAI SDKs' stream
+//! helpers merge by `index` must come in one piece). An assistant message that carries `thinking_blocks` back (a tool loop, which
 //! Anthropic requires to keep them) sends them ahead of its text and tool calls.
 
 use super::chat::{ChatRequest, Media, Part, PartKind, ResponseFormat, ToolChoice, Turn};
@@ -66,6 +69,17 @@ pub(crate) fn request(
         (m, None) => (m.unwrap_or(default_max), None),
     };
     let json_tool = json_tool_schema(req).filter(|_| budget.is_none());
+    if budget.is_some()
+        && matches!(
+            req.tool_choice,
+            Some(ToolChoice::Required | ToolChoice::Function(_))
+        )
+    {
+        return Err(TranslateError::field(
+            "tool_choice",
+            "Anthropic cannot force a tool call while thinking (reasoning_effort): use auto or none, or leave reasoning_effort out",
+        ));
+    }
     let mut system: Vec<String> = req
         .system
         .iter()
@@ -170,7 +184,7 @@ fn thinking_budget(effort: &str) -> Result<Option<u32>, TranslateError> {
         "minimal" | "low" => Some(MIN_THINKING_BUDGET),
         "medium" => Some(4096),
         "high" => Some(16_384),
-        "xhigh" => Some(32_768),
+        "xhigh" => Some(24_576),
         other => {
             return Err(TranslateError::field(
                 "reasoning_effort",
@@ -444,9 +458,9 @@ enum Block {
     /// A tool call with this OpenAI `tool_calls` index, and whether any of its arguments
     /// have been sent.
     Tool(u64, bool),
-    /// Thinking: its text goes out as `reasoning_content` as it comes, and the whole block
-    /// (text and signature, gathered in [`StreamState::thinking`]) as `thinking_blocks` at
-    /// its end.
+    /// Thinking: its text goes out as `reasoning_content` as it comes; the whole block (text
+    /// and signature, gathered in [`StreamState::thinking`]) joins
+    /// [`StreamState::thinking_blocks`].
     Thinking,
     Ignored,
 }
@@ -461,6 +475,8 @@ pub(crate) struct StreamState {
     json_answer: bool,
     /// The open thinking block's text and signature.
     thinking: (String, String),
+    /// Finished thinking blocks, sent whole with the finish reason.
+    thinking_blocks: Vec<Value>,
     usage: Value,
     started: bool,
     finish_sent: bool,
@@ -482,6 +498,7 @@ impl StreamState {
             tools: 0,
             json_answer: false,
             thinking: (String::new(), String::new()),
+            thinking_blocks: Vec::new(),
             usage: json!({}),
             started: false,
             finish_sent: false,
@@ -526,7 +543,12 @@ impl StreamState {
                     self.ensure_started(out);
                     let json_answer = self.json_answer && self.tools == 0;
                     let finish = finish_reason(reason, json_answer);
-                    out.push(self.head.chunk(0, json!({}), Some(finish)));
+                    let delta = if self.thinking_blocks.is_empty() {
+                        json!({})
+                    } else {
+                        json!({"thinking_blocks": std::mem::take(&mut self.thinking_blocks)})
+                    };
+                    out.push(self.head.chunk(0, delta, Some(finish)));
                     self.finish_sent = true;
                 }
             }
@@ -596,11 +618,8 @@ impl StreamState {
                 Block::Thinking
             }
             "redacted_thinking" => {
-                let block = json!({"type": "redacted_thinking", "data": s(b, "data")});
-                out.push(
-                    self.head
-                        .chunk(0, json!({"thinking_blocks": [block]}), None),
-                );
+                self.thinking_blocks
+                    .push(json!({"type": "redacted_thinking", "data": s(b, "data")}));
                 Block::Ignored
             }
             _ => Block::Ignored,
@@ -653,11 +672,7 @@ impl StreamState {
         let index = n(v, "index");
         if let Some(Block::Thinking) = self.blocks.get(&index) {
             let (text, signature) = std::mem::take(&mut self.thinking);
-            let block = thinking_block(&text, &signature);
-            out.push(
-                self.head
-                    .chunk(0, json!({"thinking_blocks": [block]}), None),
-            );
+            self.thinking_blocks.push(thinking_block(&text, &signature));
         }
         if let Some(Block::Tool(i, false)) = self.blocks.get(&index).copied() {
             self.blocks.insert(index, Block::Tool(i, true));

@@ -293,10 +293,13 @@ fn read_thinking_block(b: &Value, path: &str) -> Result<Value, TranslateError> {
             ))
         }
     };
+    // Only the block's own fields go on (Anthropic refuses others).
+    let mut kept = serde_json::Map::new();
+    kept.insert("type".into(), o["type"].clone());
     for f in fields {
-        req_str(o, f, path)?;
+        kept.insert((*f).into(), Value::String(req_str(o, f, path)?.to_owned()));
     }
-    Ok(b.clone())
+    Ok(Value::Object(kept))
 }
 
 fn read_parts(
