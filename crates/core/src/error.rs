@@ -37,6 +37,9 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// The client stopped sending its request body for too long. 408 / 2000.
     ClientTimeout,
+    /// The gateway's own storage (its database) cannot answer: a passing condition, worth
+    /// retrying later. 503 / 2000.
+    StorageUnavailable,
     /// A bug or a failed dependency of the gateway itself. 500 / 2000.
     Internal,
 }
@@ -58,6 +61,7 @@ impl ErrorKind {
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::ClientTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorKind::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -70,6 +74,7 @@ impl ErrorKind {
             | ErrorKind::NotFound
             | ErrorKind::MethodNotAllowed
             | ErrorKind::ClientTimeout
+            | ErrorKind::StorageUnavailable
             | ErrorKind::Internal => 2000,
             ErrorKind::GatewayNotFound => 2001,
             ErrorKind::RateLimited => 2003,
@@ -88,7 +93,7 @@ impl ErrorKind {
             ErrorKind::UpstreamUnavailable
             | ErrorKind::UpstreamTimeout
             | ErrorKind::UpstreamMalformed => Origin::Upstream,
-            ErrorKind::Internal => Origin::Internal,
+            ErrorKind::Internal | ErrorKind::StorageUnavailable => Origin::Internal,
             _ => Origin::Client,
         }
     }
@@ -117,6 +122,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::ClientTimeout => "client_timeout",
+            ErrorKind::StorageUnavailable => "storage_unavailable",
             ErrorKind::Internal => "internal",
         }
     }

@@ -211,9 +211,11 @@ impl Provider {
             }
             // Google's `global` location has no regional host: `{region}-aiplatform...` is
             // `aiplatform...` there.
-            let regional = format!("{placeholder}-");
-            if value == "global" && authority.contains(&regional) {
-                authority = Cow::Owned(authority.replace(&regional, ""));
+            if value == "global" {
+                let regional = format!("{placeholder}-");
+                if authority.contains(&regional) {
+                    authority = Cow::Owned(authority.replace(&regional, ""));
+                }
             }
             authority = Cow::Owned(authority.replace(&placeholder, value));
             base_path = Cow::Owned(base_path.replace(&placeholder, value));

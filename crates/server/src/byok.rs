@@ -1,9 +1,8 @@
 //! Stage 4b: stored provider keys. When a call carries no provider credential, the key stored
 //! for (gateway, provider, alias) goes into the header the provider expects. The alias is
 //! `cf-aig-byok-alias`; naming an alias that does not exist is 400 code 2040. Without one, the
-//! gateway's default key for the provider is used: the newest stored key marked
-//! `default_config`, else the one with alias `default` (a config `[[provider_keys]]` entry
-//! with alias `default` comes first).
+//! key with alias `default` is used (SPEC 2.4; a config `[[provider_keys]]` entry first), and
+//! when the provider has none, the newest stored key marked `default_config`.
 //!
 //! Keys come from the config's `[[provider_keys]]` first, then from the store. Store lookups
 //! are cached for one second, so a key added or removed through any replica is used
@@ -82,10 +81,8 @@ async fn lookup(
         Some(alias) => app.store().find_key(a, g, provider, alias).await,
         None => app.store().find_default_key(a, g, provider).await,
     };
-    let stored = stored.map_err(|e| {
-        tracing::error!(error = %e, "reading a stored provider key failed");
-        ApiError::new(ErrorKind::Internal, "the gateway's storage is unavailable")
-    })?;
+    let stored =
+        stored.map_err(|e| crate::error::storage_failed("reading a stored provider key", &e))?;
     let secret = match stored {
         None => None,
         Some(k) => match app.secrets().open(&k.secret_ciphertext) {

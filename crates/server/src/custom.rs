@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-use switchyard_core::{AccountId, ErrorKind};
+use switchyard_core::AccountId;
 use switchyard_providers::Provider;
 
 const TTL: Duration = Duration::from_secs(1);
@@ -57,10 +57,7 @@ pub async fn provider(
         .store()
         .find_custom_provider(&acct, name)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "reading custom providers failed");
-            ApiError::new(ErrorKind::Internal, "the gateway's storage is unavailable")
-        })?;
+        .map_err(|e| crate::error::storage_failed("reading custom providers", &e))?;
     let resolved = match stored {
         Some(c) if c.enable => match Provider::custom(&c.slug, &c.base_url) {
             Ok(p) => Some(Arc::new(p)),

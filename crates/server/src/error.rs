@@ -82,3 +82,40 @@ impl IntoResponse for ApiError {
         self.into_response_and_body().0
     }
 }
+
+/// The gateway's answer when its own storage failed while serving a request: 503 when the
+/// database cannot be reached or answer in time (it passes), 500 otherwise. `what` says what
+/// was being read, for the log line.
+pub fn storage_failed(what: &str, e: &switchyard_store::StoreError) -> GatewayError {
+    tracing::error!(error = %e, "{what} failed");
+    if e.is_unavailable() {
+        GatewayError::new(
+            ErrorKind::StorageUnavailable,
+            "the gateway's storage is unavailable",
+        )
+    } else {
+        GatewayError::new(ErrorKind::Internal, "the gateway's storage failed")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_store::StoreError;
+
+    #[test]
+    fn storage_that_cannot_answer_is_503_and_a_storage_failure_500() {
+        for e in [
+            StoreError::Database(sqlx::Error::PoolTimedOut),
+            StoreError::Database(sqlx::Error::Io(std::io::Error::from(
+                std::io::ErrorKind::ConnectionRefused,
+            ))),
+        ] {
+            let g = storage_failed("test", &e);
+            assert_eq!(g.kind, ErrorKind::StorageUnavailable);
+            assert_eq!(g.kind.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        }
+        let g = storage_failed("test", &StoreError::Corrupt("bad row".into()));
+        assert_eq!(g.kind.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

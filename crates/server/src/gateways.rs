@@ -41,8 +41,7 @@ pub struct Gateways {
 }
 
 fn internal(e: switchyard_store::StoreError) -> GatewayError {
-    tracing::error!(error = %e, "gateway store failed");
-    GatewayError::new(ErrorKind::Internal, "the gateway's storage is unavailable")
+    crate::error::storage_failed("reading gateway settings", &e)
 }
 
 impl Gateways {

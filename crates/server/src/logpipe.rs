@@ -141,12 +141,12 @@ impl LogQueue {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Waits until everything queued so far is written (cutting short the writer's gathering
-    /// window: the batch under way is written at once).
+    /// Waits until everything queued so far is written (cutting short a gathering window
+    /// under way, without shortening a later one).
     pub async fn flush(&self) {
         let (ack, done) = oneshot::channel();
         if self.tx.send(Msg::Flush(ack)).await.is_ok() {
-            self.gate.pressure.notify_one();
+            self.gate.pressure.notify_waiters();
             let _ = done.await;
         }
     }

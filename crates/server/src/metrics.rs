@@ -125,7 +125,7 @@ impl Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "requests",
-            "Requests by gateway, provider and response status",
+            "Requests by account, gateway, provider and response status",
             requests.clone(),
         );
         let upstream_latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);

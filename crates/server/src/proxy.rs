@@ -53,6 +53,7 @@ use bytes::Bytes;
 use http::header::CONTENT_LENGTH;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, Limited};
+use hyper::body::Body as _;
 use hyper::body::Incoming;
 use std::sync::Arc;
 use std::time::Duration;
@@ -125,13 +126,20 @@ pub async fn handle(State(app): State<App>, req: Request) -> Response {
     // Waiting for the log writer (overload only) counts in the request's duration.
     app.log_queue().admit().await;
     let mut step = None;
+    let leftover = Leftover::of(req.headers());
+    let (parts, body) = req.into_parts();
+    // The body until stage 3 takes it: a refusal before then leaves it unread.
+    let mut unread = Some(body);
     // The pipeline's state lives in one allocation, instead of being moved through every
     // layer of the router's futures.
-    let result = Box::pin(run(&app, req, &mut held.slot, &mut step)).await;
+    let result = Box::pin(run(&app, parts, &mut unread, &mut held.slot, &mut step)).await;
     app.spinner().touch();
     match result {
         Ok(resp) => resp,
         Err(e) => {
+            if let Some(body) = unread {
+                leftover.discard(body);
+            }
             let mut x = held
                 .slot
                 .take()
@@ -260,6 +268,30 @@ impl Policy {
 
 /// How long the body of an answer that is retried is read for its log record.
 const DISCARDED_BODY_WAIT: Duration = Duration::from_secs(2);
+/// How much of it is kept.
+const DISCARDED_BODY_MAX: usize = 1 << 20;
+
+/// What arrives of a retried answer's body within [`DISCARDED_BODY_WAIT`] (or the attempt's
+/// timeout, when shorter), up to [`DISCARDED_BODY_MAX`], for its log record.
+async fn retried_body(mut incoming: Incoming, timeout: Duration, x: &mut Exchange) -> Capture {
+    let mut capture = Capture::default();
+    let deadline = tokio::time::Instant::now() + timeout.min(DISCARDED_BODY_WAIT);
+    let mut kept = 0;
+    while kept < DISCARDED_BODY_MAX {
+        let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, incoming.frame()).await else {
+            break;
+        };
+        if let Ok(data) = frame.into_data() {
+            if kept == 0 && !data.is_empty() {
+                x.first_byte();
+            }
+            let take = data.len().min(DISCARDED_BODY_MAX - kept);
+            capture.push(&data.slice(..take));
+            kept += take;
+        }
+    }
+    capture
+}
 
 /// Whether an answer with this status is worth another attempt.
 fn retryable(status: StatusCode) -> bool {
@@ -268,11 +300,11 @@ fn retryable(status: StatusCode) -> bool {
 
 async fn run(
     app: &App,
-    req: Request,
+    parts: http::request::Parts,
+    unread: &mut Option<Body>,
     slot: &mut Option<Box<Exchange>>,
     step_out: &mut Option<u32>,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = req.into_parts();
     // An HTTP/1 absolute-form target (`GET http://host/...`) asks for a forward proxy, which
     // this is not. (HTTP/2 always carries scheme and authority, so only HTTP/1 is checked.)
     if parts.version < http::Version::HTTP_2 && parts.uri.scheme().is_some() {
@@ -339,7 +371,7 @@ async fn run(
 
     // Stage 3: body.
     let body = read_body(
-        body,
+        unread.take().unwrap_or_default(),
         &parts.headers,
         app.config().max_body_bytes,
         app.config().client_timeout,
@@ -529,18 +561,9 @@ async fn run(
                     // A retryable answer with attempts left: log it and go on.
                     let (head, incoming) = resp.into_parts();
                     x.status = head.status.as_u16();
-                    let mut capture = Capture::default();
-                    // Kept for the record, but not waited for long: a body that trickles
-                    // must not hold up the next attempt.
-                    if let Ok(Ok(collected)) = tokio::time::timeout(
-                        policy.timeout.min(DISCARDED_BODY_WAIT),
-                        Limited::new(incoming, 1 << 20).collect(),
-                    )
-                    .await
-                    {
-                        x.first_byte();
-                        capture.push(&collected.to_bytes());
-                    }
+                    // Kept for the record (what arrives of it in a short while: a body that
+                    // trickles must not hold up the next attempt).
+                    let capture = retried_body(incoming, policy.timeout, x).await;
                     x.keep_response_headers(&head.headers);
                     next_attempt(app, slot, capture, Outcome::Complete);
                 }
@@ -809,15 +832,24 @@ const SMALL_BODY: usize = 64 * 1024;
 const DISCARD_MAX: u64 = 64 << 20;
 /// For at most this long.
 const DISCARD_FOR: Duration = Duration::from_secs(10);
+/// At most this many bodies are thrown away at once; past it, the connection just closes.
+const DISCARD_AT_ONCE: usize = 256;
+static DISCARDING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// Reads what is left of a body refused as too large and throws it away, in the background,
-/// while the 413 goes out. Most clients send their whole body before they read the answer: a
-/// connection closed with unread data in it is reset, and the reset can wipe out the 413
+/// Reads what is left of a refused body and throws it away, in the background, while the
+/// refusal goes out. Most clients send their whole body before they read the answer: a
+/// connection closed with unread data in it is reset, and the reset can wipe out the answer
 /// before the client reads it, leaving it with a broken pipe instead of the reason. A body
 /// announced larger than [`DISCARD_MAX`] is not waited for (the client would be cut off
-/// anyway), and none is read for longer than [`DISCARD_FOR`]; nothing read is kept.
+/// anyway), none is read for longer than [`DISCARD_FOR`], at most [`DISCARD_AT_ONCE`] are
+/// read at a time, and nothing read is kept.
 fn discard_rest(body: Body, announced: u64) {
-    if announced > DISCARD_MAX {
+    use std::sync::atomic::Ordering;
+    if announced > DISCARD_MAX || body.is_end_stream() {
+        return;
+    }
+    if DISCARDING.fetch_add(1, Ordering::Relaxed) >= DISCARD_AT_ONCE {
+        DISCARDING.fetch_sub(1, Ordering::Relaxed);
         return;
     }
     tokio::spawn(async move {
@@ -826,7 +858,36 @@ fn discard_rest(body: Body, announced: u64) {
             while let Some(Ok(_)) = body.frame().await {}
         })
         .await;
+        DISCARDING.fetch_sub(1, Ordering::Relaxed);
     });
+}
+
+/// What a refusal needs to know, from the request's head, to throw its unread body away.
+#[derive(Clone, Copy)]
+pub(crate) struct Leftover {
+    announced: Option<u64>,
+    /// `Expect: 100-continue`: the client waits for a go-ahead before it sends the body, and
+    /// sends none after a refusal; reading the body would ask for it.
+    expects_continue: bool,
+}
+
+impl Leftover {
+    pub(crate) fn of(headers: &HeaderMap) -> Self {
+        Self {
+            announced: headers
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok()),
+            expects_continue: headers.contains_key(http::header::EXPECT),
+        }
+    }
+
+    /// Throws away the body of a request refused before it was read (see [`discard_rest`]).
+    pub(crate) fn discard(self, body: Body) {
+        if !self.expects_continue {
+            discard_rest(body, self.announced.unwrap_or(0));
+        }
+    }
 }
 
 /// The request body, whole: at most `cap` bytes (413 beyond), with no pause longer than
@@ -848,7 +909,9 @@ pub(crate) async fn read_body(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if let Some(len) = announced.filter(|&len| len > cap as u64) {
-        discard_rest(body, len);
+        if !headers.contains_key(http::header::EXPECT) {
+            discard_rest(body, len);
+        }
         return Err(too_large());
     }
     let unreadable = || ApiError::new(ErrorKind::BadRequest, "the request body could not be read");

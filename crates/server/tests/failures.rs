@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use http::Method;
 use std::time::{Duration, Instant};
 
 #[tokio::test]
@@ -384,6 +385,25 @@ async fn a_retried_answer_whose_body_trickles_does_not_hold_up_the_next_attempt(
     assert_eq!(fake.hits(), 2);
     // Both attempts are logged, the first with what arrived of its body.
     let rows = gw.wait_for_logs("gw", 2).await;
-    let statuses: Vec<_> = rows.iter().map(|r| r["status_code"].clone()).collect();
-    assert!(statuses.contains(&serde_json::json!(500)), "{statuses:?}");
+    let failed = rows
+        .iter()
+        .find(|r| r["status_code"] == 500)
+        .expect("the first attempt's record");
+    let stored = send(
+        Method::GET,
+        &gw.cp(&format!(
+            "/gateways/gw/logs/{}/response",
+            failed["id"].as_str().unwrap()
+        )),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(stored.status, 200);
+    let body = "{\"error\":\"busy\"}";
+    assert!(
+        !stored.body.is_empty() && body.as_bytes().starts_with(&stored.body),
+        "{:?}",
+        String::from_utf8_lossy(&stored.body)
+    );
 }

@@ -273,6 +273,26 @@ async fn logs_written_by_either_replica_are_listed_by_both() {
     }
 }
 
+#[tokio::test]
+async fn a_record_can_be_patched_through_the_other_replica_right_after_its_answer() {
+    let p = Pair::start("").await;
+    for round in 0..3 {
+        let a = p.chat(&p.a, &[], &chat(&format!("patch-{round}"))).await;
+        assert_eq!(a.status, 200);
+        let id = log_id(&a.headers);
+        // At once, through B: A's writer may not have written it yet.
+        let url = p.b.cp_for(&p.account, &format!("/gateways/gw/logs/{id}"));
+        let patched = cp_send(Method::PATCH, &url, json!({"feedback": -1})).await;
+        assert_eq!(
+            patched.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&patched.body)
+        );
+        assert_eq!(patched.json()["result"]["feedback"], -1);
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // One set of settings: a change through A applies on B within a second
 // ---------------------------------------------------------------------------------------

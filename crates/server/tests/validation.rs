@@ -102,7 +102,7 @@ async fn invalid_ids_and_unknown_providers() {
 }
 
 #[tokio::test]
-async fn bodies_over_the_limit_get_413_without_being_read() {
+async fn bodies_announced_over_the_limit_get_413_before_they_arrive() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;
     // Claim 30 MiB and send none of it: the answer must come at once.
@@ -128,12 +128,23 @@ async fn a_client_that_sends_its_whole_body_first_still_reads_the_413() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // Far more than the socket buffers hold: unless the gateway reads it, writing it fails.
     let body = vec![b'x'; 8 << 20];
-    for chunked in [false, true] {
+    // Too large, and refused before the body is read at all (an unknown provider).
+    let cases = [
+        ("/v1/acct/gw/grok/v1/chat/completions", 413, 2000),
+        ("/v1/acct/gw/nope/v1/chat/completions", 400, 2008),
+    ];
+    for (chunked, (path, status, code)) in [false, true]
+        .into_iter()
+        .flat_map(|c| cases.into_iter().map(move |case| (c, case)))
+    {
         let mut s = tokio::net::TcpStream::connect(&gw.addr).await.unwrap();
         let head = if chunked {
-            "POST /v1/acct/gw/grok/v1/chat/completions HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n".to_owned()
+            format!("POST {path} HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n")
         } else {
-            format!("POST /v1/acct/gw/grok/v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n", body.len())
+            format!(
+                "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            )
         };
         s.write_all(head.as_bytes()).await.unwrap();
         if chunked {
@@ -161,8 +172,8 @@ async fn a_client_that_sends_its_whole_body_first_still_reads_the_413() {
             answer.extend_from_slice(&buf[..n]);
         }
         let answer = String::from_utf8_lossy(&answer);
-        assert_eq!(raw_status(&answer), 413, "{answer}");
-        assert!(answer.contains("\"code\":2000"), "{answer}");
+        assert_eq!(raw_status(&answer), status, "{answer}");
+        assert!(answer.contains(&format!("\"code\":{code}")), "{answer}");
     }
     assert_eq!(fake.hits(), 0);
 }

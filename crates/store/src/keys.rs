@@ -51,8 +51,8 @@ pub trait KeyStore: Send + Sync + 'static {
         alias: &str,
     ) -> Result<Option<StoredKey>, StoreError>;
 
-    /// The key for `provider` when the request names no alias: the newest marked
-    /// `default_config`, else the one with alias `default`.
+    /// The key for `provider` when the request names no alias: the one with alias
+    /// `default`, else the newest marked `default_config`.
     async fn find_default_key(
         &self,
         account: &AccountId,

@@ -99,6 +99,23 @@ impl StoreError {
 }
 
 impl StoreError {
+    /// Whether the database could not be reached or answer in time (a lost or refused
+    /// connection, a full pool, a closed pool): the store is unavailable, not wrong.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+            )
+        )
+    }
+}
+
+impl StoreError {
     /// Maps a unique-constraint violation to [`StoreError::Conflict`] with `what`.
     pub(crate) fn from_insert(e: sqlx::Error, what: impl FnOnce() -> String) -> Self {
         match &e {

@@ -220,8 +220,8 @@ mod tests {
         let a = parse_micros("2026-11-26T06:00:00Z").unwrap();
         let b = parse_micros("2026-11-26T06:00:00.5Z").unwrap();
         assert!(a < b);
-        assert_eq!(format_micros(a), "2026-11-26T06:00:00Z");
-        assert_eq!(format_micros(b), "2026-11-26T06:00:00.5Z");
+        assert_eq!(format_micros(a), "2026-11-26T06:00:00.000000Z");
+        assert_eq!(format_micros(b), "2026-11-26T06:00:00.500000Z");
         let c = parse_micros("2026-11-26T07:00:00.123456+01:00").unwrap();
         assert_eq!(format_micros(c), "2026-11-26T06:00:00.123456Z");
         assert_eq!(parse_micros("2026-11-26T06:00:00"), Some(a));

@@ -881,7 +881,8 @@ pub(crate) fn key_sql(d: Dialect) -> KeySql {
         find_default: format!(
             "SELECT {KEY_COLUMNS} FROM provider_keys WHERE {scope} AND provider_slug = {} \
              AND ({marked} OR alias = 'default') \
-             ORDER BY default_config DESC, created_at DESC, id DESC LIMIT 1",
+             ORDER BY alias = 'default' DESC, default_config DESC, created_at DESC, id DESC \
+             LIMIT 1",
             p[2],
             marked = match d {
                 Dialect::Sqlite => "default_config <> 0",

@@ -74,7 +74,7 @@ async fn suite(store: Store) {
         None
     );
 
-    // Without an alias: the newest key marked default_config, else alias `default`.
+    // Without an alias: alias `default` (SPEC 2.4), else the newest marked default_config.
     let marked = |n, provider, alias: &str, default_config, at: &str| StoredKey {
         default_config,
         ..key(&a, &g, &id(n), provider, alias, at)
@@ -84,7 +84,7 @@ async fn suite(store: Store) {
         Some(k1.clone())
     );
     let named_default = marked(6, "mistral", "default", false, "2026-01-01T00:00:06Z");
-    let main = marked(7, "mistral", "main", true, "2026-01-01T00:00:05Z");
+    let main = marked(7, "mistral", "main", true, "2026-01-01T00:00:05.000000Z");
     store.create_key(&named_default).await.unwrap();
     assert_eq!(
         store.find_default_key(&a, &g, "mistral").await.unwrap(),
@@ -94,10 +94,17 @@ async fn suite(store: Store) {
     store.create_key(&main).await.unwrap();
     assert_eq!(
         store.find_default_key(&a, &g, "mistral").await.unwrap(),
-        Some(main.clone()),
-        "marked wins over the alias"
+        Some(named_default.clone()),
+        "the alias wins over a marked key"
     );
-    let newer = marked(8, "mistral", "newer", true, "2026-01-01T00:00:07Z");
+    store.delete_key(&a, &g, &id(6)).await.unwrap().unwrap();
+    assert_eq!(
+        store.find_default_key(&a, &g, "mistral").await.unwrap(),
+        Some(main.clone()),
+        "without it, the marked key"
+    );
+    // Created in the same second, a fraction later: still the newer.
+    let newer = marked(8, "mistral", "newer", true, "2026-01-01T00:00:05.500000Z");
     store.create_key(&newer).await.unwrap();
     assert_eq!(
         store.find_default_key(&a, &g, "mistral").await.unwrap(),
@@ -111,7 +118,7 @@ async fn suite(store: Store) {
         store.find_default_key(&a, &g, "anthropic").await.unwrap(),
         None
     );
-    for n in [6, 7, 8, 9] {
+    for n in [7, 8, 9] {
         store.delete_key(&a, &g, &id(n)).await.unwrap().unwrap();
     }
 

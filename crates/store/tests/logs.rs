@@ -1195,7 +1195,7 @@ async fn analytics(store: Store) {
         .unwrap();
     assert_eq!(rows.len(), 2, "{rows:#?}");
     let m0 = &rows[0];
-    assert_eq!(m0.bucket, "2026-03-01T10:00:00Z");
+    assert_eq!(m0.bucket, "2026-03-01T10:00:00.000000Z");
     assert_eq!((m0.provider.as_deref(), m0.model.as_deref()), (None, None));
     assert_eq!(
         (
@@ -1211,7 +1211,7 @@ async fn analytics(store: Store) {
     assert!(close(m0.latency_p50, 100.0, 0.05), "{}", m0.latency_p50);
     assert!(close(m0.latency_p95, 200.0, 0.05), "{}", m0.latency_p95);
     let m1 = &rows[1];
-    assert_eq!(m1.bucket, "2026-03-01T10:01:00Z");
+    assert_eq!(m1.bucket, "2026-03-01T10:01:00.000000Z");
     assert_eq!((m1.requests, m1.tokens_in, m1.tokens_out), (1, 20, 10));
     // The end is exclusive.
     let rows = store
@@ -1250,9 +1250,9 @@ async fn analytics(store: Store) {
     assert_eq!(
         buckets,
         vec![
-            ("2026-03-01T10:00:00Z", 3),
-            ("2026-03-01T11:00:00Z", 1),
-            ("2026-03-02T00:00:00Z", 1)
+            ("2026-03-01T10:00:00.000000Z", 3),
+            ("2026-03-01T11:00:00.000000Z", 1),
+            ("2026-03-02T00:00:00.000000Z", 1)
         ]
     );
 
@@ -1277,9 +1277,9 @@ async fn analytics(store: Store) {
     assert_eq!(
         buckets,
         vec![
-            ("2026-03-01T10:00:00Z", 1),
-            ("2026-03-01T11:00:00Z", 1),
-            ("2026-03-02T00:00:00Z", 1)
+            ("2026-03-01T10:00:00.000000Z", 1),
+            ("2026-03-01T11:00:00.000000Z", 1),
+            ("2026-03-02T00:00:00.000000Z", 1)
         ]
     );
     assert!(close(rows[0].latency_p50, 300.0, 0.05));
@@ -1327,13 +1327,13 @@ async fn analytics(store: Store) {
     assert_eq!(
         got,
         vec![
-            ("2026-03-01T00:00:00Z", Some("grok"), None, 3),
-            ("2026-03-01T00:00:00Z", Some("openai"), None, 1),
-            ("2026-03-02T00:00:00Z", Some("openai"), None, 1),
-            ("2026-03-03T00:00:00Z", Some("p"), None, 100),
+            ("2026-03-01T00:00:00.000000Z", Some("grok"), None, 3),
+            ("2026-03-01T00:00:00.000000Z", Some("openai"), None, 1),
+            ("2026-03-02T00:00:00.000000Z", Some("openai"), None, 1),
+            ("2026-03-03T00:00:00.000000Z", Some("p"), None, 100),
         ]
     );
-    let grok = row(&rows, "2026-03-01T00:00:00Z", Some("grok"));
+    let grok = row(&rows, "2026-03-01T00:00:00.000000Z", Some("grok"));
     assert_eq!((grok.errors, grok.cache_hits, grok.tokens_in), (1, 1, 20));
     assert!(close(grok.cost, 0.501, 1e-9), "{}", grok.cost);
 
@@ -1383,7 +1383,7 @@ async fn analytics(store: Store) {
     let p = &rows[0];
     assert_eq!(
         (p.bucket.as_str(), p.provider.as_deref(), p.model.as_deref()),
-        ("2026-03-03T12:00:00Z", None, Some("pm"))
+        ("2026-03-03T12:00:00.000000Z", None, Some("pm"))
     );
     assert_eq!(p.requests, 100);
     assert!(close(p.latency_p50, 500.0, 0.05), "p50 {}", p.latency_p50);

@@ -122,18 +122,40 @@ pub async fn delete(
 
 /// Records are written in batches, a few tens of milliseconds after their answer: a log id
 /// just returned in `cf-aig-log-id` may not be stored yet. Before answering 404 for an id that
-/// could be one of this gateway's, the log queue is flushed (every record queued so far
+/// could still be queued, this replica's log queue is flushed (every record queued so far
 /// written) and the lookup made again, so that reading or patching a request's record right
-/// after its answer works. At most this long is spent waiting for the flush.
+/// after its answer works on the replica that served it. At most this long is spent waiting
+/// for the flush.
 const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Whether `id` has the shape of a log id (a UUID); nothing else is worth a flush.
-fn could_be_queued(id: &str) -> bool {
-    uuid::Uuid::try_parse(id).is_ok()
+/// How recent a log id must be for its record to be looked for in this replica's queue.
+const QUEUED_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+/// How recent it must be for its record to be waited for when another replica may still be
+/// writing it.
+const WRITING_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+/// How often the store is asked again meanwhile.
+const POLL_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// How long ago `id` was given out, when it is a log id (UUIDv7).
+fn log_id_age(id: &str) -> Option<std::time::Duration> {
+    let ts = uuid::Uuid::try_parse(id)
+        .ok()
+        .filter(|u| u.get_version_num() == 7)?
+        .get_timestamp()?;
+    let (secs, nanos) = ts.to_unix();
+    let issued = std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos);
+    // An id from a replica whose clock runs a little ahead is new, not old.
+    Some(
+        std::time::SystemTime::now()
+            .duration_since(issued)
+            .unwrap_or_default(),
+    )
 }
 
-/// Runs `lookup`; when it finds nothing and the record may still be queued, flushes the log
-/// queue and runs it once more.
+/// Runs `lookup`; when it finds nothing and the record may not be written yet, flushes this
+/// replica's log queue and looks again; for an id given out in the last [`WRITING_FOR`] (which
+/// another replica may be writing), it keeps looking every [`POLL_EVERY`] until
+/// [`FLUSH_WAIT`] has passed. Anything else is answered at once.
 async fn with_flush<T, F, Fut>(app: &App, id: &str, lookup: F) -> Result<Option<T>, CpError>
 where
     F: Fn() -> Fut,
@@ -142,11 +164,20 @@ where
     if let Some(found) = lookup().await? {
         return Ok(Some(found));
     }
-    if !could_be_queued(id) {
+    let Some(age) = log_id_age(id).filter(|&age| age < QUEUED_FOR) else {
         return Ok(None);
+    };
+    let deadline = tokio::time::Instant::now() + FLUSH_WAIT;
+    let _ = tokio::time::timeout_at(deadline, app.log_queue().flush()).await;
+    loop {
+        if let Some(found) = lookup().await? {
+            return Ok(Some(found));
+        }
+        if age >= WRITING_FOR || tokio::time::Instant::now() + POLL_EVERY > deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(POLL_EVERY).await;
     }
-    let _ = tokio::time::timeout(FLUSH_WAIT, app.log_queue().flush()).await;
-    Ok(lookup().await?)
 }
 
 async fn one(app: &App, acct: &str, gw: &str, id: &str) -> Result<LogRecord, CpError> {
@@ -365,8 +396,8 @@ mod tests {
             + time::Duration::seconds(1_795_717_414)
             + time::Duration::milliseconds(567);
         let at = |b| switchyard_core::clock::format_rfc3339(floor_to_bucket(t, b));
-        assert_eq!(at(Bucket::Minute), "2026-11-26T18:23:00Z");
-        assert_eq!(at(Bucket::Hour), "2026-11-26T18:00:00Z");
-        assert_eq!(at(Bucket::Day), "2026-11-26T00:00:00Z");
+        assert_eq!(at(Bucket::Minute), "2026-11-26T18:23:00.000000Z");
+        assert_eq!(at(Bucket::Hour), "2026-11-26T18:00:00.000000Z");
+        assert_eq!(at(Bucket::Day), "2026-11-26T00:00:00.000000Z");
     }
 }

@@ -89,8 +89,20 @@ impl CpError {
 }
 
 impl From<switchyard_store::StoreError> for CpError {
+    /// A database that cannot be reached (or answer in time) is 503, a passing condition
+    /// worth retrying; anything else 500.
     fn from(e: switchyard_store::StoreError) -> Self {
-        CpError::internal(e)
+        match &e {
+            _ if e.is_unavailable() => {
+                tracing::error!(error = %e, "control plane request failed: storage unavailable");
+                Self {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    code: codes::INTERNAL,
+                    message: "the gateway's storage is unavailable".into(),
+                }
+            }
+            _ => CpError::internal(e),
+        }
     }
 }
 
@@ -320,16 +332,22 @@ async fn no_route() -> Response {
 /// Bearer `admin_token` (or HTTP Basic with it as the password, which is what a browser
 /// sends for the dashboard), or loopback when none is configured.
 async fn admin_auth(State(app): State<App>, req: Request, next: Next) -> Response {
+    // A refused request's body is read and thrown away, so that the refusal is what the
+    // client reads (see `proxy::discard_rest`).
+    let refuse = |req: Request, e: CpError| {
+        crate::proxy::Leftover::of(req.headers()).discard(req.into_body());
+        e.into_response()
+    };
     if let Some(why) = browser_guard(&app, &req, true) {
-        return CpError {
+        let e = CpError {
             status: StatusCode::FORBIDDEN,
             code: codes::UNAUTHORIZED,
             message: why.into(),
-        }
-        .into_response();
+        };
+        return refuse(req, e);
     }
     if !admin_allowed(&app, &req) {
-        return CpError {
+        let e = CpError {
             status: StatusCode::UNAUTHORIZED,
             code: codes::UNAUTHORIZED,
             message: if app.config().admin_token.is_some() {
@@ -337,8 +355,8 @@ async fn admin_auth(State(app): State<App>, req: Request, next: Next) -> Respons
             } else {
                 "Authentication error: without an admin_token the control plane serves loopback clients only".into()
             },
-        }
-        .into_response();
+        };
+        return refuse(req, e);
     }
     // The body, read here whole (at most CP_BODY_MAX, with no pause over client_timeout_ms),
     // so that a client who stops sending mid-body is answered instead of holding on.

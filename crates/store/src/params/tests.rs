@@ -98,7 +98,7 @@ fn json_filters() {
             cond(
                 FilterKey::CreatedAt,
                 Op::Lt,
-                vec![json!("2026-01-01T00:00:00Z")]
+                vec![json!("2026-01-01T00:00:00.000000Z")]
             ),
             cond(FilterKey::MetadataKey, Op::Eq, vec![json!("user")]),
             cond(FilterKey::MetadataValue, Op::Eq, vec![json!("42")]),
@@ -275,12 +275,12 @@ fn flat_params() {
             cond(
                 FilterKey::CreatedAt,
                 Op::Gte,
-                vec![json!("2026-01-01T00:00:00Z")]
+                vec![json!("2026-01-01T00:00:00.000000Z")]
             ),
             cond(
                 FilterKey::CreatedAt,
                 Op::Lte,
-                vec![json!("2026-01-02T00:00:00Z")]
+                vec![json!("2026-01-02T00:00:00.000000Z")]
             ),
             cond(FilterKey::Cost, Op::Gte, vec![json!(0.1)]),
             cond(FilterKey::Cost, Op::Lte, vec![json!(2)]),
