@@ -41,6 +41,9 @@ pub struct Config {
     pub busy_poll: Duration,
     /// Longest a client may take to send its request headers, or pause while sending its body.
     pub client_timeout: Duration,
+    /// Where log records the database would not take at exit are saved ([`crate::spill`]);
+    /// `None`: beside the SQLite database, else the working directory.
+    pub log_spill_dir: Option<std::path::PathBuf>,
     pub providers: BTreeMap<String, ProviderOverride>,
     pub tokens: Vec<Token>,
     pub gateways: Vec<GatewaySettings>,
@@ -82,6 +85,7 @@ impl Default for Config {
             rate_limit_fail_open: true,
             busy_poll: Duration::from_micros(100),
             client_timeout: Duration::from_secs(75),
+            log_spill_dir: None,
             providers: BTreeMap::new(),
             tokens: Vec::new(),
             gateways: Vec::new(),
@@ -224,6 +228,7 @@ struct RawConfig {
     rate_limit_fail_open: Option<bool>,
     busy_poll_us: Option<u64>,
     client_timeout_ms: Option<u64>,
+    log_spill_dir: Option<std::path::PathBuf>,
     #[serde(default)]
     providers: BTreeMap<String, toml::Spanned<ProviderOverride>>,
     #[serde(default)]
@@ -533,6 +538,7 @@ impl Config {
                 .client_timeout_ms
                 .map(Duration::from_millis)
                 .unwrap_or(defaults.client_timeout),
+            log_spill_dir: raw.log_spill_dir.filter(|d| !d.as_os_str().is_empty()),
             providers,
             tokens: raw
                 .tokens

@@ -33,6 +33,7 @@ pub mod sched;
 pub mod secrets;
 pub mod serve;
 pub mod shape;
+pub mod spill;
 pub mod spin;
 pub mod tokens;
 pub mod universal;

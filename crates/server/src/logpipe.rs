@@ -19,7 +19,9 @@
 //! - A failed write is retried with backoff, keeping the batch; meanwhile new records wait
 //!   in the queue (and are dropped, counted, only if it fills).
 //! - Shutdown calls [`LogQueue::flush`], which returns once every record queued before it
-//!   is written.
+//!   is written. When the database does not take them within the grace period,
+//!   [`LogQueue::spill`] turns the writer from retrying to saving what is left to files that
+//!   the next start writes ([`crate::spill`]), so an outage at shutdown loses nothing.
 //! - The writer runs on its own thread (`switchyard-log`) with its own single-threaded
 //!   runtime: building records and writing a batch never occupy the workers that serve
 //!   requests.
@@ -77,6 +79,9 @@ pub struct Gate {
     /// Wakes the writer early from its gathering window: requests are being held, or an
     /// answer is to be cached.
     pressure: Notify,
+    /// Set at shutdown when the store would not take the queue in time: the writer stops
+    /// retrying and saves batches to spill files instead.
+    spilling: tokio::sync::watch::Sender<bool>,
 }
 
 impl Gate {
@@ -141,6 +146,13 @@ impl LogQueue {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    /// Stops retrying the store: the batch being retried and everything queued so far is
+    /// saved to spill files ([`crate::spill`]) instead; returns once that is done.
+    pub async fn spill(&self) {
+        self.gate.spilling.send_replace(true);
+        self.flush().await;
+    }
+
     /// Waits until everything queued so far is written (cutting short a gathering window
     /// under way, without shortening a later one).
     pub async fn flush(&self) {
@@ -153,12 +165,14 @@ impl LogQueue {
 }
 
 /// Starts the writer on its own thread; it ends when every [`LogQueue`] clone is dropped.
+/// `spill_dir`: where [`LogQueue::spill`] saves what the store would not take.
 pub fn spawn(
     store: Store,
     prices: Arc<PriceTable>,
     metrics: Arc<Metrics>,
     cache: Arc<dyn CacheStore>,
     spinner: Arc<Spinner>,
+    spill_dir: std::path::PathBuf,
 ) -> std::io::Result<(LogQueue, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let dropped = Arc::new(AtomicU64::new(0));
@@ -176,6 +190,7 @@ pub fn spawn(
         dropped,
         gate,
         spinner,
+        spill_dir,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -221,6 +236,7 @@ struct Writer {
     gate: Arc<Gate>,
     /// Told while a batch is under way, so that no worker busy-polls meanwhile.
     spinner: Arc<Spinner>,
+    spill_dir: std::path::PathBuf,
 }
 
 impl Writer {
@@ -296,15 +312,27 @@ impl Writer {
         records
     }
 
-    /// Writes and empties `batch`, retrying until it succeeds.
+    /// Writes and empties `batch`, retrying until it succeeds, or, once the queue is told to
+    /// spill, saving it to a spill file instead.
     async fn write(&self, batch: &mut Vec<PendingLog>) {
         if batch.is_empty() {
             return;
         }
+        let mut spilling = self.gate.spilling.subscribe();
         let mut backoff = Duration::from_millis(100);
         loop {
+            if *spilling.borrow_and_update() {
+                self.save(batch);
+                return;
+            }
             let started = Instant::now();
-            match self.store.write_batch(batch).await {
+            // A write that hangs on a database gone away is given up when told to spill (its
+            // transaction is rolled back; a batch that did commit is skipped at replay).
+            let written = tokio::select! {
+                r = self.store.write_batch(batch) => r,
+                _ = spilling.changed() => continue,
+            };
+            match written {
                 Ok(outcome) => {
                     self.gate.set_healthy(true);
                     self.metrics
@@ -329,11 +357,37 @@ impl Writer {
                     self.gate.set_healthy(false);
                     self.metrics.log_write_failed();
                     tracing::error!(error = %e, records = batch.len(), retry_in_ms = backoff.as_millis() as u64, "writing log records failed");
-                    tokio::time::sleep(backoff).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        _ = spilling.changed() => {}
+                    }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
         }
+    }
+
+    /// Saves and empties `batch` into a spill file; a batch that cannot be saved is lost,
+    /// and counted as dropped.
+    fn save(&self, batch: &mut Vec<PendingLog>) {
+        match crate::spill::save(&self.spill_dir, batch) {
+            Ok(path) => tracing::warn!(
+                records = batch.len(),
+                file = %path.display(),
+                "the database did not take these log records before exit; saved for the next start"
+            ),
+            Err(e) => {
+                self.dropped
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                tracing::error!(
+                    error = %e,
+                    records = batch.len(),
+                    dir = %self.spill_dir.display(),
+                    "log records could not be written nor saved; they are lost"
+                );
+            }
+        }
+        batch.clear();
     }
 
     /// Writes `batch` record by record after the database refused it whole; leaves in it the

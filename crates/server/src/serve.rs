@@ -85,6 +85,16 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
             Arc::new(MemoryLimiter::default()),
         ),
     };
+    // Records the database would not take at the last exit go in first (see spill.rs).
+    let spill_dir = config
+        .log_spill_dir
+        .clone()
+        .unwrap_or_else(|| crate::spill::default_dir(&config.database));
+    match crate::spill::replay(&spill_dir, &store).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(records = n, "log records saved at the last exit are stored"),
+        Err(e) => tracing::error!(error = %e, "saved log records could not be stored yet"),
+    }
     let spinner = crate::spin::Spinner::new(config.busy_poll);
     tokio::spawn(spinner.clone().run());
     let (log_queue, log_writer) = logpipe::spawn(
@@ -93,6 +103,7 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
         metrics.clone(),
         cache.clone(),
         spinner.clone(),
+        spill_dir,
     )
     .context("starting the log writer")?;
     // The SQLite write connection's thread writes the log: background work (see sched.rs).
@@ -112,6 +123,9 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
     });
     Ok(Built { app, log_writer })
 }
+
+/// How long saving the log records the database would not take may last at exit.
+const SPILL_WAIT: Duration = Duration::from_secs(30);
 
 /// Serves on `listener` until a shutdown signal, then drains requests and the log queue.
 ///
@@ -213,10 +227,21 @@ pub async fn run(built: Built, listener: TcpListener) -> anyhow::Result<()> {
         .await
         .is_err()
     {
+        // The database did not take them in time: what is left goes to spill files, written
+        // at the next start.
         tracing::error!(
             queued = queue.depth(),
-            "log records could not be written before exit"
+            "log records could not be written before exit; saving them for the next start"
         );
+        if tokio::time::timeout(SPILL_WAIT, queue.spill())
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                queued = queue.depth(),
+                "log records could not be saved before exit"
+            );
+        }
     }
     drop(queue);
     // The writer thread ends once the last queue handle is gone; nothing is left for it to do.

@@ -1334,3 +1334,78 @@ async fn postgres_lost_after_start_requests_are_served_and_every_record_is_writt
     }
     assert_eq!(rows.len(), ids.len(), "no record may be written twice");
 }
+
+#[tokio::test]
+async fn records_postgres_would_not_take_at_exit_are_saved_and_stored_at_the_next_start() {
+    let pg = postgres_url();
+    let proxy = CutProxy::start(&url_authority(&pg, 5432)).await;
+    let fake = FakeProvider::start().await;
+    let account = unique_id("acct");
+    let spill = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "shutdown_grace_secs = 1\nlog_spill_dir = \"{}\"\n{}",
+        spill.path().display(),
+        gateway_table(&account, "gw", "")
+    );
+    let db = url_via(&pg, &proxy.addr);
+    let mut gw = Gateway::start_with_database(&fake, &db, &extra).await;
+    let url = format!("{}/grok/v1/chat/completions", gw.base_for(&account, "gw"));
+    // The gateway's settings are read (and kept for a second) before PostgreSQL goes away.
+    let first = post(&url, &[AUTH], &chat("spill warm-up")).await;
+    assert_eq!(first.status, 200);
+    proxy.cut();
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let a = post(&url, &[AUTH], &chat(&format!("spill {i}"))).await;
+        assert_eq!(a.status, 200, "{}", body_text(&a));
+        ids.push(log_id(&a));
+    }
+    // Stopped while PostgreSQL is away: a clean exit, the records in a spill file.
+    gw.terminate();
+    assert_eq!(gw.wait_exit(Duration::from_secs(30)).await, Some(0));
+    let spilled = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(spill.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                name.starts_with("switchyard-unwritten-") && name.ends_with(".jsonl")
+            })
+            .collect()
+    };
+    let files = spilled();
+    assert!(!files.is_empty(), "no spill file; stderr:\n{}", gw.stderr());
+    let saved: String = files.iter().map(|f| read_file(f)).collect();
+    for id in &ids {
+        assert!(
+            saved.contains(id.as_str()),
+            "{id} is not in the spill files"
+        );
+    }
+    // The warm-up's record was written before the cut, or saved with the others.
+    ids.push(log_id(&first));
+
+    // The next start, with PostgreSQL back, stores them (bodies included) and removes the files.
+    proxy.restore();
+    let next = Gateway::start_with_database(&fake, &db, &extra).await;
+    let rows = next
+        .wait_for_logs_in(&account, "gw", ids.len(), Duration::from_secs(10))
+        .await;
+    assert_eq!(rows.len(), ids.len(), "{rows:?}");
+    for id in &ids {
+        assert!(rows.iter().any(|r| r["id"] == id.as_str()), "{id} was lost");
+    }
+    let body = send(
+        Method::GET,
+        &next.cp_for(&account, &format!("/gateways/gw/logs/{}/request", ids[0])),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(body.status, 200);
+    assert!(String::from_utf8_lossy(&body.body).contains("spill 0"));
+    assert!(
+        spilled().is_empty(),
+        "the spill files are removed once stored"
+    );
+}
