@@ -574,7 +574,24 @@ fn anthropic_thinking_reaches_gemini_as_an_effort_with_thoughts_included() {
     assert!(u.reply.thinking);
     assert_eq!(
         json(&u.body)["generationConfig"]["thinkingConfig"],
-        json!({"thinkingBudget": 24576, "includeThoughts": true})
+        json!({"thinkingBudget": 10000, "includeThoughts": true}),
+        "the client's own budget"
+    );
+    let bytes = serde_json::to_vec(&ask(json!({"type": "enabled", "budget_tokens": 10000})))
+        .expect("serialisable");
+    let g3 = request(
+        Endpoint::Chat,
+        Anthropic,
+        Gemini,
+        &bytes,
+        "gemini-3-pro-preview",
+        &Options::default(),
+    )
+    .expect("translated");
+    assert_eq!(
+        json(&g3.body)["generationConfig"]["thinkingConfig"],
+        json!({"thinkingLevel": "high", "includeThoughts": true}),
+        "Gemini 3 takes a level"
     );
     let u = up(
         Anthropic,

@@ -37,6 +37,10 @@ pub struct ChatRequest {
     pub top_k: Option<u32>,
     /// `none`, `minimal`, `low`, `medium`, `high` (others are the provider's to refuse).
     pub reasoning_effort: Option<String>,
+    /// An exact thinking budget in tokens, which a provider that takes one uses instead of the
+    /// effort's: set from an Anthropic client's `thinking.budget_tokens` (never read from an
+    /// OpenAI request).
+    pub thinking_budget: Option<u32>,
     /// `max_completion_tokens`, else `max_tokens`.
     pub max_tokens: Option<u32>,
     pub stop: Vec<String>,

@@ -134,12 +134,12 @@ fn generation_config(req: &ChatRequest, model: &str) -> Map<String, Value> {
         let thinking = if checks_signatures(model) {
             json!({"thinkingLevel": if effort == "none" { "minimal" } else { effort }})
         } else {
-            let budget = match effort {
+            let budget = req.thinking_budget.unwrap_or(match effort {
                 "none" => 0,
                 "minimal" | "low" => 1024,
                 "medium" => 8192,
                 _ => 24576,
-            };
+            });
             json!({"thinkingBudget": budget})
         };
         let mut thinking = thinking;

@@ -21,8 +21,9 @@
 //! Thinking: `thinking` (`enabled` with its `budget_tokens`, `adaptive` or `disabled`) is
 //! checked but not sent to OpenAI-shaped providers, which have no common switch for it (some
 //! refuse `reasoning_effort` outright, and their reasoning models reason anyway). Gemini gets
-//! it as `reasoning_effort` (a budget up to 1,024 `low`, up to 8,192 `medium`, above that and
-//! `adaptive` `high`). When the client asked for thinking, the provider's reasoning text
+//! the client's `budget_tokens` as its `thinkingBudget` (Gemini 3, which takes a level, gets a
+//! budget up to 1,024 as `low`, up to 8,192 `medium`, above that `high`; `adaptive` is `high`
+//! with no budget). When the client asked for thinking, the provider's reasoning text
 //! (`reasoning_content`, or `reasoning` as some servers name it) comes back as a `thinking`
 //! block ahead of the answer, with an empty signature (it was not Anthropic's); without the
 //! ask it is left out, as Anthropic sends no thinking to a client that did not ask.

@@ -183,7 +183,9 @@ pub fn request(
                 let effort = messages::effort_for(budget);
                 openai.insert("reasoning_effort".into(), effort.into());
             }
-            let req = chat::parse(&openai)?;
+            let mut req = chat::parse(&openai)?;
+            // The client's own budget, where the model takes a budget.
+            req.thinking_budget = thinking.flatten();
             let mut up = gemini::request(&req, model)?;
             up.reply.thinking = thinking.is_some();
             Ok(up)
