@@ -116,6 +116,12 @@ struct RawEntry {
     path_params: BTreeMap<String, String>,
     /// Another provider whose price table prices this one's models.
     prices: Option<String>,
+    /// A request header that names the whole upstream URL instead of the path (Fal's
+    /// `x-fal-target-url`), within [`RawEntry::target_hosts`].
+    target_header: Option<String>,
+    /// The hosts (and their subdomains) such a URL may name.
+    #[serde(default)]
+    target_hosts: Vec<String>,
 }
 
 /// Config-file changes to one provider (`[providers.SLUG]`). For `custom-*` slugs it defines
@@ -243,6 +249,11 @@ pub struct Provider {
     /// The price table this provider's models are priced by: its own slug unless the catalog
     /// names another (Vertex AI serves Gemini at Google AI Studio's prices).
     pub prices: String,
+    /// A request header naming the whole upstream URL (Fal's `x-fal-target-url`); see
+    /// [`Provider::target_uri`].
+    pub target_header: Option<HeaderName>,
+    /// The hosts (with their subdomains) that URL may name, besides the base URL's own.
+    pub target_hosts: Vec<String>,
 }
 
 /// All providers, by slug and by compat prefix.
@@ -266,6 +277,8 @@ fn custom_entry(slug: &str, base_url: &str) -> RawEntry {
         path_prefix: None,
         path_params: BTreeMap::new(),
         prices: None,
+        target_header: None,
+        target_hosts: Vec::new(),
     }
 }
 
@@ -327,6 +340,16 @@ fn build(slug: &str, raw: RawEntry, custom: bool) -> Result<Provider, CatalogErr
         path_prefix: raw.path_prefix,
         path_params: raw.path_params.into_iter().collect(),
         prices: raw.prices.unwrap_or_else(|| slug.to_owned()),
+        target_header: raw
+            .target_header
+            .map(|h| {
+                HeaderName::try_from(h.as_str()).map_err(|_| CatalogError::BadHeader {
+                    slug: slug.to_owned(),
+                    name: h.clone(),
+                })
+            })
+            .transpose()?,
+        target_hosts: raw.target_hosts,
     })
 }
 

@@ -20,6 +20,8 @@ pub enum PathError {
         "path segment for {0} must be 1-63 letters, digits or '-' (up to 64, '_' and '.' allowed, where it is not part of the host)"
     )]
     BadParam(String),
+    #[error("{0}")]
+    BadTarget(String),
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -154,6 +156,52 @@ fn is_path_word(s: &str) -> bool {
 }
 
 impl Provider {
+    /// The upstream URI named whole by the provider's target header (Fal's
+    /// `x-fal-target-url`), instead of the path: an `https` URL (plain `http` only for a
+    /// loopback host) whose host is one of the catalog's `target_hosts` or a subdomain of
+    /// one, or the base URL's own host; no user-info; its path checked as any path is.
+    pub fn target_uri(&self, target: &str) -> Result<Uri, PathError> {
+        let name = self
+            .target_header
+            .as_ref()
+            .map_or("the target header", |h| h.as_str());
+        let bad = |why: &str| PathError::BadTarget(format!("{name}: {why}"));
+        let uri = Uri::try_from(target).map_err(|_| bad("not a URL"))?;
+        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+            return Err(bad("must be an absolute URL"));
+        };
+        if authority.as_str().contains('@') {
+            return Err(bad("may not hold user information"));
+        }
+        let host = authority.host().to_ascii_lowercase();
+        let base_host = self
+            .base
+            .authority
+            .rsplit_once(':')
+            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(self.base.authority.as_str(), |(h, _)| h)
+            .to_ascii_lowercase();
+        let allowed = host == base_host
+            || self.target_hosts.iter().any(|h| {
+                host == *h
+                    || host
+                        .strip_suffix(h.as_str())
+                        .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1)
+            });
+        if !allowed {
+            return Err(bad("names a host outside this provider"));
+        }
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !(scheme == "https" || (scheme == "http" && loopback)) {
+            return Err(bad("must be https"));
+        }
+        check_rest(uri.path().strip_prefix('/').unwrap_or(uri.path()))?;
+        Ok(uri)
+    }
+
     /// The upstream URI for a client path `rest` (after the slug, without the leading `/`) and
     /// query. `account` fills `{account_id}`; leading segments fill the other placeholders.
     pub fn upstream_uri(
@@ -504,6 +552,57 @@ mod tests {
             u.to_string(),
             "https://h.example/v1/gemini-flash-latest:generateContent"
         );
+    }
+
+    #[test]
+    fn fal_target_urls_stay_on_fal_hosts() {
+        let c = catalog();
+        let fal = c.get("fal").expect("fal");
+        let ok = |t: &str| fal.target_uri(t).expect("allowed").to_string();
+        assert_eq!(
+            ok("https://queue.fal.run/fal-ai/flux/dev?x=1"),
+            "https://queue.fal.run/fal-ai/flux/dev?x=1"
+        );
+        assert_eq!(
+            ok("https://fal.run/fal-ai/fast-sdxl"),
+            "https://fal.run/fal-ai/fast-sdxl"
+        );
+        assert_eq!(
+            ok("https://rest.alpha.fal.ai/storage"),
+            "https://rest.alpha.fal.ai/storage"
+        );
+        for bad in [
+            "https://evil.example/x",
+            "https://fal.run.evil.example/x",
+            "https://evilfal.run/x",
+            "https://user@queue.fal.run/x",
+            "http://queue.fal.run/x",
+            "https://queue.fal.run/a/../../x",
+            "https://queue.fal.run//evil.example/x",
+            "/fal-ai/x",
+            "not a url",
+        ] {
+            assert!(fal.target_uri(bad).is_err(), "{bad} must be refused");
+        }
+        // A base URL pointed elsewhere (a test double) is a host the header may name too.
+        let mut o = BTreeMap::new();
+        o.insert(
+            "fal".to_owned(),
+            ProviderOverride {
+                base_url: Some("http://127.0.0.1:9/fal".into()),
+                ..ProviderOverride::default()
+            },
+        );
+        let c = Catalog::with_overrides(&o).expect("valid");
+        let fal = c.get("fal").expect("fal");
+        assert_eq!(
+            fal.target_uri("http://127.0.0.1:9/queue/x")
+                .expect("the base host")
+                .to_string(),
+            "http://127.0.0.1:9/queue/x"
+        );
+        // Providers without a target header take none.
+        assert!(catalog().get("grok").expect("grok").target_header.is_none());
     }
 
     #[test]

@@ -58,6 +58,7 @@ use hyper::body::Incoming;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_core::{AccountId, Backoff, ErrorKind, GatewayError, GatewayId, GatewaySettings};
+use switchyard_providers::path::PathError;
 use switchyard_providers::translate::{self, StreamTranslator};
 use switchyard_store::cache::CachedResponse;
 use switchyard_store::logs::LogCap;
@@ -336,10 +337,17 @@ async fn run(
                         format!("unknown provider '{slug}'"),
                     )
                 })?;
-            // Refuse an unsafe path before anything else happens.
-            let uri = p
-                .upstream_uri(route.account, route.rest, parts.uri.query())
-                .map_err(|e| GatewayError::bad_request(e.to_string()))?;
+            // Refuse an unsafe path before anything else happens. A provider with a target
+            // header (Fal's `x-fal-target-url`) may be given the whole URL there instead.
+            let target = p.target_header.as_ref().and_then(|h| parts.headers.get(h));
+            let uri = match target {
+                Some(t) => t
+                    .to_str()
+                    .map_err(|_| PathError::BadTarget("the target URL is not text".into()))
+                    .and_then(|t| p.target_uri(t)),
+                None => p.upstream_uri(route.account, route.rest, parts.uri.query()),
+            }
+            .map_err(|e| GatewayError::bad_request(e.to_string()))?;
             Target::Provider(p, uri)
         }
     };
@@ -380,13 +388,20 @@ async fn run(
 
     // Stage 4: shape.
     let mut calls = match target {
-        Target::Provider(provider, uri) => vec![shape::passthrough_to(
-            &provider,
-            uri,
-            parts.method.clone(),
-            forward::request_headers(&parts.headers),
-            body.clone(),
-        )],
+        Target::Provider(provider, uri) => {
+            let mut headers = forward::request_headers(&parts.headers);
+            if let Some(h) = &provider.target_header {
+                // It named the URL; the provider is not told it.
+                headers.remove(h);
+            }
+            vec![shape::passthrough_to(
+                &provider,
+                uri,
+                parts.method.clone(),
+                headers,
+                body.clone(),
+            )]
+        }
         Target::Compat(endpoint) => vec![
             shape::compat(
                 app,

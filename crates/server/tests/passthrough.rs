@@ -378,3 +378,57 @@ async fn bedrock_and_vertex_paths_name_their_hosts_and_signed_requests_pass_unch
     let cost = vertex["cost"].as_f64().expect("a cost");
     assert!((cost - 0.30).abs() < 1e-9, "{cost}");
 }
+
+#[tokio::test]
+async fn fal_takes_the_whole_url_from_x_fal_target_url_on_its_own_hosts_only() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(
+        &fake,
+        &format!("[providers.fal]\nbase_url = \"{}/fal\"\n", fake.url()),
+    )
+    .await;
+    let target = format!("{}/queue/fal-ai/flux/dev?sync=0", fake.url());
+    let a = post(
+        &format!("{}/fal", gw.base()),
+        &[("authorization", "Key k"), ("x-fal-target-url", &target)],
+        r#"{"prompt":"a cat"}"#,
+    )
+    .await;
+    // The fake answers its own 404 for a route it does not serve; what it received counts.
+    assert_eq!(a.status, 404, "{}", String::from_utf8_lossy(&a.body));
+    assert!(a.json().get("success").is_none(), "the provider's answer, not the gateway's");
+    let got = fake.last_request().unwrap();
+    assert_eq!(got.path_and_query, "/queue/fal-ai/flux/dev?sync=0");
+    assert!(
+        got.headers.get("x-fal-target-url").is_none(),
+        "not forwarded"
+    );
+    assert_eq!(got.headers.get("authorization").unwrap(), "Key k");
+    // Without the header, the path as usual.
+    post(
+        &format!("{}/fal/fal-ai/fast-sdxl", gw.base()),
+        &[("authorization", "Key k")],
+        "{}",
+    )
+    .await;
+    assert_eq!(
+        fake.last_request().unwrap().path_and_query,
+        "/fal/fal-ai/fast-sdxl"
+    );
+    // Another host, user-info, or a path that climbs: refused, nothing sent.
+    let hits = fake.hits();
+    for bad in [
+        "https://evil.example/x".to_owned(),
+        format!("{}/a/../../x", fake.url()),
+        fake.url().replace("http://", "http://user@"),
+    ] {
+        let a = post(
+            &format!("{}/fal", gw.base()),
+            &[("authorization", "Key k"), ("x-fal-target-url", &bad)],
+            "{}",
+        )
+        .await;
+        a.assert_gateway_error(400, 2000);
+    }
+    assert_eq!(fake.hits(), hits);
+}
