@@ -207,8 +207,11 @@ async fn metrics(State(app): State<App>, headers: http::HeaderMap) -> Response {
     ([(http::header::CONTENT_TYPE, content_type)], text).into_response()
 }
 
-/// Another method on a GET-only route: 405 in the gateway's error shape, with `Allow`.
-async fn get_only(method: http::Method) -> Response {
+/// Another method on a GET-only route: 405 in the gateway's error shape, with `Allow` (a
+/// body sent with it is thrown away, so that the client reads the 405).
+async fn get_only(req: axum::extract::Request) -> Response {
+    let method = req.method().clone();
+    proxy::Leftover::of(req.headers()).discard(req.into_body());
     let mut resp = ApiError::new(
         ErrorKind::MethodNotAllowed,
         format!("{method} is not allowed here; use GET"),

@@ -256,19 +256,24 @@ pub async fn replay(dir: &Path, store: &Store) -> anyhow::Result<usize> {
                 ),
             }
         }
+        let (mut written, mut skipped) = (0, 0);
         for chunk in records.chunks(BATCH_MAX) {
-            store.write_batch(chunk).await.map_err(|e| {
+            let outcome = store.write_batch(chunk).await.map_err(|e| {
                 anyhow::anyhow!(
                     "writing the saved log records of {} failed (kept for the next start): {e}",
                     path.display()
                 )
             })?;
+            written += outcome.written;
+            skipped += outcome.skipped;
         }
         std::fs::remove_file(&path)?;
         tracing::info!(
             file = %path.display(),
             records = records.len(),
-            "log records saved at the last exit were written"
+            rows_stored_now = written,
+            refused_by_log_cap = skipped,
+            "log records saved at the last exit are in the database (a row stored before is not stored twice)"
         );
         total += records.len();
     }

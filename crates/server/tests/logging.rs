@@ -141,15 +141,33 @@ async fn a_record_can_be_read_and_patched_right_after_its_answer() {
         );
         assert_eq!(patched.json()["result"]["feedback"], 1);
     }
-    // An id that was never given out is still 404.
-    let unknown = send(
-        Method::GET,
-        &gw.cp("/gateways/gw/logs/0190c5e2-0000-7000-8000-000000000000"),
-        &[],
-        "",
-    )
-    .await;
-    assert_eq!(unknown.status, 404);
+    // An id that was never given out is still 404, at once when it cannot be a recent one
+    // (an old one, or one from the future).
+    let in_a_year = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 365 * 86_400;
+    let future = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, in_a_year, 0));
+    for id in [
+        "0190c5e2-0000-7000-8000-000000000000".to_owned(),
+        future.to_string(),
+    ] {
+        let started = std::time::Instant::now();
+        let unknown = send(
+            Method::GET,
+            &gw.cp(&format!("/gateways/gw/logs/{id}")),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(unknown.status, 404);
+        assert!(
+            started.elapsed() < Duration::from_millis(1000),
+            "{id}: {:?}",
+            started.elapsed()
+        );
+    }
 }
 
 #[tokio::test]

@@ -396,7 +396,10 @@ async fn fal_takes_the_whole_url_from_x_fal_target_url_on_its_own_hosts_only() {
     .await;
     // The fake answers its own 404 for a route it does not serve; what it received counts.
     assert_eq!(a.status, 404, "{}", String::from_utf8_lossy(&a.body));
-    assert!(a.json().get("success").is_none(), "the provider's answer, not the gateway's");
+    assert!(
+        a.json().get("success").is_none(),
+        "the provider's answer, not the gateway's"
+    );
     let got = fake.last_request().unwrap();
     assert_eq!(got.path_and_query, "/queue/fal-ai/flux/dev?sync=0");
     assert!(

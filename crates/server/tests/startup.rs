@@ -143,6 +143,28 @@ async fn other_methods_on_health_metrics_and_the_dashboard_get_a_json_405() {
         assert_eq!(j["httpCode"], 405, "{path}: {j}");
         let head = send(http::Method::HEAD, &format!("{}{path}", gw.url), &[], "").await;
         assert_eq!(head.status, 200, "{path}");
+        // A client that sends a large body before it reads still reads the 405.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let body = vec![b'x'; 4 << 20];
+        let mut s = tokio::net::TcpStream::connect(&gw.addr).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        s.write_all(&body)
+            .await
+            .expect("the body is read, not refused");
+        let mut answer = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut answer))
+            .await
+            .expect("the answer comes")
+            .expect("the answer is read, not reset");
+        assert_eq!(
+            raw_status(&String::from_utf8_lossy(&answer[..n])),
+            405,
+            "{path}"
+        );
     }
 }
 

@@ -144,13 +144,18 @@ fn log_id_age(id: &str) -> Option<std::time::Duration> {
         .get_timestamp()?;
     let (secs, nanos) = ts.to_unix();
     let issued = std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos);
-    // An id from a replica whose clock runs a little ahead is new, not old.
-    Some(
-        std::time::SystemTime::now()
-            .duration_since(issued)
-            .unwrap_or_default(),
-    )
+    let now = std::time::SystemTime::now();
+    match now.duration_since(issued) {
+        Ok(age) => Some(age),
+        // An id from a replica whose clock runs a little ahead is new; one from further in
+        // the future was never given out.
+        Err(ahead) if ahead.duration() <= CLOCK_SKEW => Some(std::time::Duration::ZERO),
+        Err(_) => None,
+    }
 }
+
+/// How far ahead of this replica's clock another replica's may run.
+const CLOCK_SKEW: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Runs `lookup`; when it finds nothing and the record may not be written yet, flushes this
 /// replica's log queue and looks again; for an id given out in the last [`WRITING_FOR`] (which

@@ -40,7 +40,10 @@ impl PgStore {
         let opts = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
-            .acquire_timeout(Duration::from_secs(10))
+            // How long a caller waits for a connection, also while the database cannot be
+            // reached (sqlx keeps trying to connect until then): the bound on a request's
+            // wait before its 503 during an outage.
+            .acquire_timeout(Duration::from_secs(3))
             .connect_with(opts)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
