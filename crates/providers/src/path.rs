@@ -174,6 +174,14 @@ impl Provider {
             return Err(bad("may not hold user information"));
         }
         let host = authority.host().to_ascii_lowercase();
+        let on_hosts = |host: &str| {
+            self.target_hosts.iter().any(|h| {
+                host == h
+                    || host
+                        .strip_suffix(h.as_str())
+                        .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1)
+            })
+        };
         let base_host = self
             .base
             .authority
@@ -181,13 +189,15 @@ impl Provider {
             .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
             .map_or(self.base.authority.as_str(), |(h, _)| h)
             .to_ascii_lowercase();
-        let allowed = host == base_host
-            || self.target_hosts.iter().any(|h| {
-                host == *h
-                    || host
-                        .strip_suffix(h.as_str())
-                        .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1)
-            });
+        // A base URL moved off the provider's hosts (a proxy, a test double) narrows the
+        // choice to its own address: the provider's hosts would go around it.
+        let allowed = if on_hosts(&base_host) {
+            on_hosts(&host) && authority.port_u16().is_none_or(|p| p == 443)
+        } else {
+            authority
+                .as_str()
+                .eq_ignore_ascii_case(&self.base.authority)
+        };
         if !allowed {
             return Err(bad("names a host outside this provider"));
         }
@@ -579,6 +589,7 @@ mod tests {
             "http://queue.fal.run/x",
             "https://queue.fal.run/a/../../x",
             "https://queue.fal.run//evil.example/x",
+            "https://queue.fal.run:8443/x",
             "/fal-ai/x",
             "not a url",
         ] {
@@ -601,6 +612,9 @@ mod tests {
                 .to_string(),
             "http://127.0.0.1:9/queue/x"
         );
+        // ... and only it: Fal's own hosts would go around it.
+        assert!(fal.target_uri("https://queue.fal.run/x").is_err());
+        assert!(fal.target_uri("http://127.0.0.1:10/queue/x").is_err());
         // Providers without a target header take none.
         assert!(catalog().get("grok").expect("grok").target_header.is_none());
     }

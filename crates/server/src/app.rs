@@ -224,7 +224,8 @@ async fn get_only(req: axum::extract::Request) -> Response {
     resp
 }
 
-async fn not_found() -> Response {
+async fn not_found(req: axum::extract::Request) -> Response {
+    proxy::Leftover::of(req.headers()).discard(req.into_body());
     ApiError::new(ErrorKind::NotFound, "no such route").into_response()
 }
 

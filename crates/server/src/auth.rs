@@ -14,10 +14,11 @@ use crate::shape::{self, Call};
 use switchyard_core::{ErrorKind, GatewaySettings};
 use switchyard_providers::AuthStyle;
 
-/// Whether `token` is a valid gateway token for `account`.
-pub async fn is_valid(app: &App, account: &str, token: &str) -> bool {
+/// Whether `token` is a valid gateway token for `account` (503 when the stored tokens cannot
+/// be read).
+pub async fn is_valid(app: &App, account: &str, token: &str) -> Result<bool, ApiError> {
     if token.is_empty() {
-        return false;
+        return Ok(false);
     }
     let mut found = false;
     for t in &app.config().tokens {
@@ -25,7 +26,23 @@ pub async fn is_valid(app: &App, account: &str, token: &str) -> bool {
         let same = crate::control::constant_time_eq(t.value.expose().as_bytes(), token.as_bytes());
         found |= same && t.account_id.as_str() == account;
     }
-    found || app.tokens().is_valid(app.store(), account, token).await
+    if found {
+        return Ok(true);
+    }
+    app.tokens()
+        .is_valid(app.store(), account, token)
+        .await
+        .map_err(|e| crate::error::storage_failed("reading gateway tokens", &e).into())
+}
+
+/// [`is_valid`], for a gateway that `required` authentication or not: stored tokens that
+/// cannot be read make one that requires it answer 503; any other goes on (a provider key in
+/// the credential slot is the usual case there).
+async fn checked(app: &App, required: bool, account: &str, token: &str) -> Result<bool, ApiError> {
+    match is_valid(app, account, token).await {
+        Err(e) if required => Err(e),
+        found => Ok(found.unwrap_or(false)),
+    }
 }
 
 /// Checks the gateway credential of every call; strips provider-slot gateway tokens.
@@ -42,7 +59,7 @@ pub async fn authenticate(
 ) -> Result<(), ApiError> {
     let account = gateway.account_id.as_str();
     let outer_valid = match outer_token {
-        Some(t) => is_valid(app, account, t).await,
+        Some(t) => checked(app, gateway.authentication, account, t).await?,
         None => false,
     };
     let mut all_valid = true;
@@ -56,13 +73,17 @@ pub async fn authenticate(
             Some(t) if Some(t) == outer_token => outer_valid,
             Some(t) => {
                 any_token = true;
-                is_valid(app, account, t).await
+                checked(app, gateway.authentication, account, t).await?
             }
             None => {
                 let own = call.provider.auth.header();
                 let slot = shape::slot_credential(&call.provider, &call.headers).map(str::to_owned);
+                let slot_valid = match &slot {
+                    Some(slot) => checked(app, gateway.authentication, account, slot).await?,
+                    None => false,
+                };
                 match slot {
-                    Some(slot) if is_valid(app, account, &slot).await => {
+                    Some(_) if slot_valid => {
                         call.headers.remove(own);
                         true
                     }
@@ -74,7 +95,7 @@ pub async fn authenticate(
                             let Some(v) = shape::other_credential(name, &call.headers) else {
                                 continue;
                             };
-                            if is_valid(app, account, v).await {
+                            if checked(app, gateway.authentication, account, v).await? {
                                 found = Some(name.clone());
                                 break;
                             }

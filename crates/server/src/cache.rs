@@ -51,7 +51,7 @@ pub fn plan(
     gateway: &GatewaySettings,
     provider: &str,
     method: &Method,
-    path_and_query: &str,
+    target: &http::Uri,
     step: Option<u32>,
     body: &[u8],
 ) -> Option<Plan> {
@@ -85,7 +85,15 @@ pub fn plan(
         None => {
             part(provider.as_bytes());
             part(method.as_str().as_bytes());
-            part(path_and_query.as_bytes());
+            // The host too: one provider can be reached at several (Azure's resources,
+            // Fal's target URLs).
+            part(target.authority().map_or("", |a| a.as_str()).as_bytes());
+            part(
+                target
+                    .path_and_query()
+                    .map_or("/", |p| p.as_str())
+                    .as_bytes(),
+            );
             part(body);
         }
     }
@@ -294,6 +302,10 @@ pub fn warn_backend(op: &'static str, e: &dyn std::fmt::Display) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn u(s: &str) -> http::Uri {
+        s.parse().expect("a URI")
+    }
     use switchyard_core::{AccountId, GatewayId};
 
     fn gw(ttl: u64) -> GatewaySettings {
@@ -309,15 +321,39 @@ mod tests {
     #[test]
     fn ttl_precedence_and_keys() {
         let d = Directives::default();
-        assert!(plan(&d, &gw(0), "grok", &Method::POST, "/v1/x", None, b"{}").is_none());
-        let p =
-            plan(&d, &gw(60), "grok", &Method::POST, "/v1/x", None, b"{}").expect("gateway ttl");
+        assert!(plan(&d, &gw(0), "grok", &Method::POST, &u("/v1/x"), None, b"{}").is_none());
+        let p = plan(&d, &gw(60), "grok", &Method::POST, &u("/v1/x"), None, b"{}")
+            .expect("gateway ttl");
         assert_eq!(p.ttl, Duration::from_secs(60));
-        let same = plan(&d, &gw(60), "grok", &Method::POST, "/v1/x", None, b"{}").expect("plan");
+        let same =
+            plan(&d, &gw(60), "grok", &Method::POST, &u("/v1/x"), None, b"{}").expect("plan");
         assert_eq!(p.key, same.key);
-        let other_body =
-            plan(&d, &gw(60), "grok", &Method::POST, "/v1/x", None, b"{ }").expect("plan");
+        let other_body = plan(
+            &d,
+            &gw(60),
+            "grok",
+            &Method::POST,
+            &u("/v1/x"),
+            None,
+            b"{ }",
+        )
+        .expect("plan");
         assert_ne!(p.key, other_body.key);
+        // The same path on another host (another Azure resource) is another answer.
+        let on = |host: &str| {
+            plan(
+                &d,
+                &gw(60),
+                "azure-openai",
+                &Method::POST,
+                &u(&format!("https://{host}/v1/x")),
+                None,
+                b"{}",
+            )
+            .expect("plan")
+            .key
+        };
+        assert_ne!(on("r1.openai.azure.com"), on("r2.openai.azure.com"));
         let header_off = Directives {
             cache_ttl: Some(0),
             ..Default::default()
@@ -327,7 +363,7 @@ mod tests {
             &gw(60),
             "grok",
             &Method::POST,
-            "/v1/x",
+            &u("/v1/x"),
             None,
             b"{}"
         )
@@ -341,7 +377,7 @@ mod tests {
             &gw(0),
             "grok",
             &Method::POST,
-            "/v1/x",
+            &u("/v1/x"),
             None,
             b"{}",
         )
@@ -352,13 +388,23 @@ mod tests {
             &gw(0),
             "openai",
             &Method::POST,
-            "/v1/y",
+            &u("/v1/y"),
             None,
             b"[]",
         )
         .expect("key");
         assert_eq!(k.key, k2.key, "the named key alone decides");
-        let step = |n| plan(&key_only, &gw(0), "grok", &Method::POST, "/v1/x", n, b"{}");
+        let step = |n| {
+            plan(
+                &key_only,
+                &gw(0),
+                "grok",
+                &Method::POST,
+                &u("/v1/x"),
+                n,
+                b"{}",
+            )
+        };
         let (s0, s1) = (step(Some(0)).expect("key"), step(Some(1)).expect("key"));
         assert_ne!(s0.key, s1.key, "universal steps have an entry each");
         assert_ne!(s0.key, k.key, "a step is not the provider route");
@@ -368,9 +414,17 @@ mod tests {
             ..Default::default()
         };
         assert!(
-            !plan(&skip, &gw(0), "grok", &Method::POST, "/v1/x", None, b"{}")
-                .expect("plan")
-                .read
+            !plan(
+                &skip,
+                &gw(0),
+                "grok",
+                &Method::POST,
+                &u("/v1/x"),
+                None,
+                b"{}"
+            )
+            .expect("plan")
+            .read
         );
     }
 
@@ -380,7 +434,7 @@ mod tests {
             cache_ttl: Some(u64::MAX),
             ..Default::default()
         };
-        let p = plan(&d, &gw(0), "grok", &Method::POST, "/v1/x", None, b"{}").expect("plan");
+        let p = plan(&d, &gw(0), "grok", &Method::POST, &u("/v1/x"), None, b"{}").expect("plan");
         assert_eq!(p.ttl, Duration::from_secs(MAX_TTL_SECS));
     }
 
@@ -392,7 +446,7 @@ mod tests {
         };
         for m in [Method::GET, Method::POST] {
             assert!(
-                plan(&d, &gw(60), "grok", &m, "/v1/x", None, b"").is_some(),
+                plan(&d, &gw(60), "grok", &m, &u("/v1/x"), None, b"").is_some(),
                 "{m}"
             );
         }
@@ -404,7 +458,7 @@ mod tests {
             Method::OPTIONS,
         ] {
             assert!(
-                plan(&d, &gw(60), "grok", &m, "/v1/x", None, b"").is_none(),
+                plan(&d, &gw(60), "grok", &m, &u("/v1/x"), None, b"").is_none(),
                 "{m}"
             );
         }

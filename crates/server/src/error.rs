@@ -43,9 +43,11 @@ impl ApiError {
 
 impl From<GatewayError> for ApiError {
     fn from(error: GatewayError) -> Self {
+        // A storage outage passes: the client may try again in a second.
+        let retry_after = (error.kind == ErrorKind::StorageUnavailable).then_some(1);
         Self {
             error,
-            retry_after: None,
+            retry_after,
             shaped: None,
         }
     }

@@ -146,6 +146,11 @@ impl LogQueue {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    /// Whether the writer's last write succeeded (or none failed yet).
+    pub fn healthy(&self) -> bool {
+        !self.gate.unhealthy.load(Ordering::Relaxed)
+    }
+
     /// Stops retrying the store: the batch being retried and everything queued so far is
     /// saved to spill files ([`crate::spill`]) instead; returns once that is done.
     pub async fn spill(&self) {
@@ -165,14 +170,15 @@ impl LogQueue {
 }
 
 /// Starts the writer on its own thread; it ends when every [`LogQueue`] clone is dropped.
-/// `spill_dir`: where [`LogQueue::spill`] saves what the store would not take.
+/// `spill_to`: where [`LogQueue::spill`] saves what the store would not take (the
+/// directory, and the database's tag for the files' names).
 pub fn spawn(
     store: Store,
     prices: Arc<PriceTable>,
     metrics: Arc<Metrics>,
     cache: Arc<dyn CacheStore>,
     spinner: Arc<Spinner>,
-    spill_dir: std::path::PathBuf,
+    spill_to: (std::path::PathBuf, String),
 ) -> std::io::Result<(LogQueue, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let dropped = Arc::new(AtomicU64::new(0));
@@ -190,7 +196,7 @@ pub fn spawn(
         dropped,
         gate,
         spinner,
-        spill_dir,
+        spill_to,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -236,7 +242,8 @@ struct Writer {
     gate: Arc<Gate>,
     /// Told while a batch is under way, so that no worker busy-polls meanwhile.
     spinner: Arc<Spinner>,
-    spill_dir: std::path::PathBuf,
+    /// Spill directory and database tag ([`crate::spill`]).
+    spill_to: (std::path::PathBuf, String),
 }
 
 impl Writer {
@@ -370,7 +377,8 @@ impl Writer {
     /// Saves and empties `batch` into a spill file; a batch that cannot be saved is lost,
     /// and counted as dropped.
     fn save(&self, batch: &mut Vec<PendingLog>) {
-        match crate::spill::save(&self.spill_dir, batch) {
+        let (dir, tag) = &self.spill_to;
+        match crate::spill::save(dir, tag, batch) {
             Ok(path) => tracing::warn!(
                 records = batch.len(),
                 file = %path.display(),
@@ -382,7 +390,7 @@ impl Writer {
                 tracing::error!(
                     error = %e,
                     records = batch.len(),
-                    dir = %self.spill_dir.display(),
+                    dir = %dir.display(),
                     "log records could not be written nor saved; they are lost"
                 );
             }

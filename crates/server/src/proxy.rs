@@ -58,7 +58,6 @@ use hyper::body::Incoming;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_core::{AccountId, Backoff, ErrorKind, GatewayError, GatewayId, GatewaySettings};
-use switchyard_providers::path::PathError;
 use switchyard_providers::translate::{self, StreamTranslator};
 use switchyard_store::cache::CachedResponse;
 use switchyard_store::logs::LogCap;
@@ -339,14 +338,13 @@ async fn run(
                 })?;
             // Refuse an unsafe path before anything else happens. A provider with a target
             // header (Fal's `x-fal-target-url`) may be given the whole URL there instead.
-            let target = p.target_header.as_ref().and_then(|h| parts.headers.get(h));
-            let uri = match target {
-                Some(t) => t
-                    .to_str()
-                    .map_err(|_| PathError::BadTarget("the target URL is not text".into()))
-                    .and_then(|t| p.target_uri(t)),
-                None => p.upstream_uri(route.account, route.rest, parts.uri.query()),
-            }
+            let uri = shape::upstream_uri(
+                &p,
+                route.account,
+                route.rest,
+                parts.uri.query(),
+                &parts.headers,
+            )
             .map_err(|e| GatewayError::bad_request(e.to_string()))?;
             Target::Provider(p, uri)
         }
@@ -390,10 +388,7 @@ async fn run(
     let mut calls = match target {
         Target::Provider(provider, uri) => {
             let mut headers = forward::request_headers(&parts.headers);
-            if let Some(h) = &provider.target_header {
-                // It named the URL; the provider is not told it.
-                headers.remove(h);
-            }
+            shape::drop_target_header(&provider, &mut headers);
             vec![shape::passthrough_to(
                 &provider,
                 uri,
@@ -496,7 +491,7 @@ async fn run(
             &gateway,
             &call.provider.slug,
             &call.method,
-            call.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+            &call.uri,
             call.step,
             &call.body,
         )

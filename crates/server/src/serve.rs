@@ -85,16 +85,21 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
             Arc::new(MemoryLimiter::default()),
         ),
     };
-    // Records the database would not take at the last exit go in first (see spill.rs).
+    // Records the database would not take at an earlier exit are stored in the background
+    // (see spill.rs).
     let spill_dir = config
         .log_spill_dir
         .clone()
         .unwrap_or_else(|| crate::spill::default_dir(&config.database));
-    match crate::spill::replay(&spill_dir, &store).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(records = n, "log records saved at the last exit are stored"),
-        Err(e) => tracing::error!(error = %e, "saved log records could not be stored yet"),
+    if let Err(e) = crate::spill::check_dir(&spill_dir) {
+        tracing::warn!(
+            dir = %spill_dir.display(),
+            error = %e,
+            "log_spill_dir cannot be written: log records the database does not take at exit would be lost"
+        );
     }
+    let spill_tag = crate::spill::database_tag(&config.database);
+    crate::spill::replay_in_background(spill_dir.clone(), spill_tag.clone(), store.clone());
     let spinner = crate::spin::Spinner::new(config.busy_poll);
     tokio::spawn(spinner.clone().run());
     let (log_queue, log_writer) = logpipe::spawn(
@@ -103,7 +108,7 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
         metrics.clone(),
         cache.clone(),
         spinner.clone(),
-        spill_dir,
+        (spill_dir, spill_tag),
     )
     .context("starting the log writer")?;
     // The SQLite write connection's thread writes the log: background work (see sched.rs).

@@ -77,13 +77,41 @@ pub fn passthrough(
     rest: &str,
     query: Option<&str>,
     method: Method,
-    headers: HeaderMap,
+    mut headers: HeaderMap,
     body: Bytes,
 ) -> Result<Call, ApiError> {
-    let uri = provider
-        .upstream_uri(account, rest, query)
+    let uri = upstream_uri(provider, account, rest, query, &headers)
         .map_err(|e| GatewayError::bad_request(e.to_string()))?;
+    drop_target_header(provider, &mut headers);
     Ok(passthrough_to(provider, uri, method, headers, body))
+}
+
+/// Where a call to `provider` goes: the URL its target header names (Fal's
+/// `x-fal-target-url`, checked by [`Provider::target_uri`]), else `rest` joined to its base
+/// URL.
+pub fn upstream_uri(
+    provider: &Provider,
+    account: &str,
+    rest: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Uri, switchyard_providers::PathError> {
+    match provider.target_header.as_ref().and_then(|h| headers.get(h)) {
+        Some(t) => t
+            .to_str()
+            .map_err(|_| {
+                switchyard_providers::PathError::BadTarget("the target URL is not text".into())
+            })
+            .and_then(|t| provider.target_uri(t)),
+        None => provider.upstream_uri(account, rest, query),
+    }
+}
+
+/// The target header named the URL; the provider is not sent it.
+pub fn drop_target_header(provider: &Provider, headers: &mut HeaderMap) {
+    if let Some(h) = &provider.target_header {
+        headers.remove(h);
+    }
 }
 
 /// `ANY /{provider}/{rest}` with the upstream URI already joined. The requested model is

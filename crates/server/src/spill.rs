@@ -1,17 +1,25 @@
-//! Log records the database would not take before exit. When the store cannot be written at
-//! shutdown (the database is down) and the grace period ends with records still queued, the
-//! log writer stops retrying and saves each remaining batch to a file in the spill directory
-//! (`log_spill_dir`; default beside the SQLite database, else the working directory): one JSON
-//! object per line, written under a temporary name, synced, then renamed, so a file either
-//! holds its whole batch or is not picked up. At the next start, before serving, every such
-//! file is written to the store and removed. Records are inserted by id with duplicates
-//! skipped, so a batch that did reach the database before it was saved is not counted twice.
+//! Log records the database would not take before exit. When the store is failing at
+//! shutdown, or does not take the queue within the grace period, the log writer stops
+//! retrying and saves each remaining batch to a file in the spill directory (`log_spill_dir`;
+//! default beside the SQLite database, else the working directory): one JSON object per line,
+//! written under a temporary name, readable by the owner only, synced, then renamed, so a file
+//! either holds its whole batch or is not picked up. A file's name carries a tag of the
+//! database it belongs to, so instances sharing a directory replay only their own.
+//!
+//! After the next start, in the background, every such file is written to the store and
+//! removed; while the database cannot be reached this is tried again every
+//! [`RETRY_EVERY`]. Records are inserted by id with duplicates skipped, so a record whose row
+//! did reach the database before it was saved is not stored twice (one whose row is not
+//! collected, which feeds the analytics only, can count twice when its batch was being
+//! written as the saving began). A record the database refuses is dropped alone, and a line
+//! that cannot be read is skipped, each said in the log.
 
 use crate::logpipe::BATCH_MAX;
 use base64::Engine as _;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use std::io::Write as _;
+use sha2::Digest as _;
+use std::io::{BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use switchyard_core::log::RequestType;
@@ -19,9 +27,36 @@ use switchyard_core::{AccountId, GatewayId, LogRecord, LogStrategy};
 use switchyard_store::logs::{LogCap, PendingLog};
 use switchyard_store::Store;
 
-/// Spill files are named `{PREFIX}{micros}-{pid}-{n}{SUFFIX}`.
+/// Spill files are named `{PREFIX}{tag}-{micros}-{pid}-{n}{SUFFIX}` ([`database_tag`]).
 pub const PREFIX: &str = "switchyard-unwritten-";
 pub const SUFFIX: &str = ".jsonl";
+/// How often saved records are tried again while the database cannot take them.
+pub const RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The database's part of a spill file's name: the first 8 bytes (hex) of the SHA-256 of its
+/// URL without the password.
+pub fn database_tag(database: &str) -> String {
+    let digest = sha2::Sha256::digest(crate::serve::redact_url(database).as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks at start that saved records could be written to `dir` (created if missing), so
+/// that a directory that cannot take them is found before it is needed.
+pub fn check_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(format!("{PREFIX}probe-{}.part", std::process::id()));
+    create_private(&probe)?;
+    std::fs::remove_file(&probe)
+}
+
+/// A new file readable and writable by its owner only (it holds request bodies).
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
 
 /// The spill directory for a config without `log_spill_dir`: beside the SQLite database
 /// file, else the working directory.
@@ -188,18 +223,19 @@ impl Line {
 /// Files saved by this process so far (part of each file's name).
 static SAVED: AtomicU64 = AtomicU64::new(0);
 
-/// Saves `batch` to a new spill file in `dir` (created if missing); returns its path.
-pub fn save(dir: &Path, batch: &[PendingLog]) -> std::io::Result<PathBuf> {
+/// Saves `batch` to a new spill file in `dir` (created if missing) for the database `tag`
+/// names; returns its path.
+pub fn save(dir: &Path, tag: &str, batch: &[PendingLog]) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let micros = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_micros();
     let n = SAVED.fetch_add(1, Ordering::Relaxed);
-    let name = format!("{PREFIX}{micros}-{}-{n}{SUFFIX}", std::process::id());
+    let name = format!("{PREFIX}{tag}-{micros}-{}-{n}{SUFFIX}", std::process::id());
     let path = dir.join(&name);
     let partial = dir.join(format!("{name}.part"));
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&partial)?);
+    let mut out = std::io::BufWriter::new(create_private(&partial)?);
     for p in batch {
         serde_json::to_writer(&mut out, &Line::of(p))?;
         out.write_all(b"\n")?;
@@ -211,8 +247,9 @@ pub fn save(dir: &Path, batch: &[PendingLog]) -> std::io::Result<PathBuf> {
     Ok(path)
 }
 
-/// The spill files in `dir`, oldest first.
-fn files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+/// The spill files in `dir` for the database `tag` names, oldest first.
+fn files(dir: &Path, tag: &str) -> std::io::Result<Vec<PathBuf>> {
+    let prefix = format!("{PREFIX}{tag}-");
     let mut found: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
             .filter_map(Result::ok)
@@ -220,7 +257,7 @@ fn files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
             .filter(|p| {
                 p.file_name()
                     .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(SUFFIX))
+                    .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(SUFFIX))
             })
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -230,54 +267,135 @@ fn files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// Writes every spill file in `dir` to the store and removes it; returns how many records
-/// were read. A line that cannot be read is skipped (and said so); a file the store refuses
-/// stays for the next start.
-pub async fn replay(dir: &Path, store: &Store) -> anyhow::Result<usize> {
-    let mut total = 0;
-    for path in files(dir)? {
-        let text = std::fs::read_to_string(&path)?;
-        let mut records = Vec::new();
-        for (n, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            match serde_json::from_str::<Line>(line)
-                .map_err(|e| e.to_string())
-                .and_then(Line::into_pending)
-            {
-                Ok(p) => records.push(p),
-                Err(e) => tracing::error!(
-                    file = %path.display(),
-                    line = n + 1,
-                    error = %e,
-                    "a saved log record cannot be read; it is skipped"
-                ),
+/// Writes the saved records in the background: at once, then every [`RETRY_EVERY`] while
+/// the database cannot take them, until no file is left.
+pub fn replay_in_background(dir: PathBuf, tag: String, store: Store) {
+    tokio::spawn(async move {
+        loop {
+            match replay(&dir, &tag, &store).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_secs = RETRY_EVERY.as_secs(), "saved log records could not all be stored yet");
+                    tokio::time::sleep(RETRY_EVERY).await;
+                }
             }
         }
-        let (mut written, mut skipped) = (0, 0);
-        for chunk in records.chunks(BATCH_MAX) {
-            let outcome = store.write_batch(chunk).await.map_err(|e| {
-                anyhow::anyhow!(
-                    "writing the saved log records of {} failed (kept for the next start): {e}",
-                    path.display()
-                )
-            })?;
-            written += outcome.written;
-            skipped += outcome.skipped;
+    });
+}
+
+/// Writes every spill file in `dir` for the database `tag` names to the store and removes it.
+/// Goes on past a file that fails; the error says the first one that did.
+pub async fn replay(dir: &Path, tag: &str, store: &Store) -> anyhow::Result<()> {
+    let mut first_error = None;
+    for path in files(dir, tag)? {
+        match replay_file(&path, store).await {
+            Ok((records, rows)) => {
+                tracing::info!(
+                    file = %path.display(),
+                    records,
+                    rows_stored_now = rows,
+                    "log records saved at an earlier exit are in the database (a row stored before is not stored twice)"
+                );
+            }
+            Err(e) => {
+                first_error.get_or_insert(e.context(format!("{}", path.display())));
+            }
         }
-        std::fs::remove_file(&path)?;
-        tracing::info!(
-            file = %path.display(),
-            records = records.len(),
-            rows_stored_now = written,
-            refused_by_log_cap = skipped,
-            "log records saved at the last exit are in the database (a row stored before is not stored twice)"
-        );
-        total += records.len();
     }
-    Ok(total)
+    first_error.map_or(Ok(()), Err)
+}
+
+/// One file, a batch at a time (read off the runtime's threads); removed once stored.
+/// Returns the records read and the rows stored.
+async fn replay_file(path: &Path, store: &Store) -> anyhow::Result<(usize, u64)> {
+    let owned = path.to_path_buf();
+    let mut reader = Some(
+        tokio::task::spawn_blocking(move || {
+            std::fs::File::open(owned).map(std::io::BufReader::new)
+        })
+        .await??,
+    );
+    let (mut records, mut rows, mut line_no) = (0, 0, 0);
+    loop {
+        let r = reader
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("reader lost"))?;
+        let owned = path.to_path_buf();
+        let (r, chunk, n, done) =
+            tokio::task::spawn_blocking(move || read_chunk(&owned, r, line_no)).await??;
+        reader = Some(r);
+        line_no = n;
+        records += chunk.len();
+        rows += write_chunk(store, &chunk).await?;
+        if done {
+            break;
+        }
+    }
+    let owned = path.to_path_buf();
+    tokio::task::spawn_blocking(move || std::fs::remove_file(owned)).await??;
+    Ok((records, rows))
+}
+
+type Reader = std::io::BufReader<std::fs::File>;
+
+/// Up to [`BATCH_MAX`] records from `r`; the line count so far; whether the file ended.
+fn read_chunk(
+    path: &Path,
+    mut r: Reader,
+    mut line_no: usize,
+) -> std::io::Result<(Reader, Vec<PendingLog>, usize, bool)> {
+    let mut out = Vec::new();
+    let mut line = String::new();
+    while out.len() < BATCH_MAX {
+        line.clear();
+        if r.read_line(&mut line)? == 0 {
+            return Ok((r, out, line_no, true));
+        }
+        line_no += 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Line>(&line)
+            .map_err(|e| e.to_string())
+            .and_then(Line::into_pending)
+        {
+            Ok(p) => out.push(p),
+            Err(e) => tracing::error!(
+                file = %path.display(),
+                line = line_no,
+                error = %e,
+                "a saved log record cannot be read; it is skipped"
+            ),
+        }
+    }
+    Ok((r, out, line_no, false))
+}
+
+/// Stores `chunk`; when the database refuses its data, record by record, dropping (and
+/// saying) only the refused ones. Returns the rows stored.
+async fn write_chunk(
+    store: &Store,
+    chunk: &[PendingLog],
+) -> Result<u64, switchyard_store::StoreError> {
+    match store.write_batch(chunk).await {
+        Ok(outcome) => Ok(outcome.written),
+        Err(e) if e.is_rejection() => {
+            let mut rows = 0;
+            for p in chunk {
+                match store.write_batch(std::slice::from_ref(p)).await {
+                    Ok(outcome) => rows += outcome.written,
+                    Err(e) if e.is_rejection() => tracing::error!(
+                        error = %e,
+                        id = %p.record.id,
+                        "the database refuses a saved log record; it is dropped"
+                    ),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(rows)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
@@ -340,8 +458,16 @@ mod tests {
             pending("0190c5e2-0000-7000-8000-000000000001"),
             pending("b"),
         ];
-        let path = save(dir.path(), &batch).unwrap();
-        assert_eq!(files(dir.path()).unwrap(), vec![path.clone()]);
+        let path = save(dir.path(), "t1", &batch).unwrap();
+        assert_eq!(files(dir.path(), "t1").unwrap(), vec![path.clone()]);
+        // Another database's files are not this one's.
+        assert!(files(dir.path(), "t2").unwrap().is_empty());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "readable by its owner only: {mode:o}");
+        }
         let text = std::fs::read_to_string(&path).unwrap();
         let back: Vec<PendingLog> = text
             .lines()
@@ -359,9 +485,60 @@ mod tests {
             assert_eq!(a.keep_row, b.keep_row);
         }
         // A file still being written (its temporary name) is left alone.
-        std::fs::write(dir.path().join(format!("{PREFIX}1-2-3{SUFFIX}.part")), "x").unwrap();
-        assert_eq!(files(dir.path()).unwrap(), vec![path]);
-        assert!(files(&dir.path().join("missing")).unwrap().is_empty());
+        std::fs::write(
+            dir.path().join(format!("{PREFIX}t1-1-2-3{SUFFIX}.part")),
+            "x",
+        )
+        .unwrap();
+        assert_eq!(files(dir.path(), "t1").unwrap(), vec![path]);
+        assert!(files(&dir.path().join("missing"), "t1").unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn replay_stores_every_readable_record_once_and_removes_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+        let store = switchyard_store::open(&url).await.unwrap();
+        let ids = [
+            "0190c5e2-0000-7000-8000-00000000000a",
+            "0190c5e2-0000-7000-8000-00000000000b",
+            "0190c5e2-0000-7000-8000-00000000000c",
+        ];
+        let kept = |id: &str| PendingLog {
+            keep_row: true,
+            cap: None,
+            ..pending(id)
+        };
+        let tag = database_tag(&url);
+        // The first record is already stored (its batch was written, then saved too).
+        store.write_batch(&[kept(ids[0])]).await.unwrap();
+        let first = save(dir.path(), &tag, &[kept(ids[0]), kept(ids[1])]).unwrap();
+        let second = save(dir.path(), &tag, &[kept(ids[2])]).unwrap();
+        // A line that cannot be read is skipped; the rest of its file is stored.
+        let mut text = std::fs::read_to_string(&second).unwrap();
+        text.insert_str(0, "{not json\n");
+        std::fs::write(&second, text).unwrap();
+        // Another database's file is left alone.
+        let other = save(dir.path(), "0000000000000000", &[kept("x")]).unwrap();
+
+        replay(dir.path(), &tag, &store).await.unwrap();
+        let (a, g) = (
+            AccountId::parse("acct").unwrap(),
+            GatewayId::parse("gw").unwrap(),
+        );
+        for id in ids {
+            let r = store.get_log(&a, &g, id).await.unwrap().expect("stored");
+            assert_eq!(r.request_body.as_deref(), Some(&b"{\x00\xff}"[..]));
+        }
+        let page = store
+            .list_logs(&a, &g, &switchyard_store::logs::LogListQuery::default())
+            .await
+            .unwrap();
+        assert_eq!(page.total_count, 3, "no record stored twice");
+        assert!(!first.exists() && !second.exists());
+        assert!(other.exists());
+        // Nothing left: a second replay does nothing.
+        replay(dir.path(), &tag, &store).await.unwrap();
     }
 
     #[test]

@@ -22,32 +22,32 @@ pub struct TokenCache {
 
 impl TokenCache {
     /// Whether `token` is a stored token of `account`.
-    pub async fn is_valid(&self, store: &Store, account: &str, token: &str) -> bool {
+    pub async fn is_valid(
+        &self,
+        store: &Store,
+        account: &str,
+        token: &str,
+    ) -> Result<bool, switchyard_store::StoreError> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let key = (account.to_owned(), digest);
         if let Ok(map) = self.entries.read() {
             if let Some((at, valid)) = map.get(&key) {
                 if at.elapsed() < TTL {
-                    return *valid;
+                    return Ok(*valid);
                 }
             }
         }
         let Ok(acct) = AccountId::parse(account) else {
-            return false;
+            return Ok(false);
         };
-        let valid = match store.find_token(&acct, token).await {
-            Ok(found) => found.is_some(),
-            Err(e) => {
-                tracing::error!(error = %e, "reading stored tokens failed");
-                false
-            }
-        };
+        // A store that cannot answer is not remembered: the next request asks again.
+        let valid = store.find_token(&acct, token).await?.is_some();
         if let Ok(mut map) = self.entries.write() {
             if map.len() > 10_000 {
                 map.retain(|_, (at, _)| at.elapsed() < TTL);
             }
             map.insert(key, (Instant::now(), valid));
         }
-        valid
+        Ok(valid)
     }
 }

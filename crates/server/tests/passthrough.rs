@@ -407,6 +407,17 @@ async fn fal_takes_the_whole_url_from_x_fal_target_url_on_its_own_hosts_only() {
         "not forwarded"
     );
     assert_eq!(got.headers.get("authorization").unwrap(), "Key k");
+    // A universal step names it in its own headers.
+    let steps = serde_json::json!([{"provider": "fal", "endpoint": "",
+        "headers": {"authorization": "Key k", "x-fal-target-url": format!("{}/queue/step", fake.url())},
+        "query": {"prompt": "a dog"}}]);
+    post(&gw.base(), &[], &steps.to_string()).await;
+    let got = fake.last_request().unwrap();
+    assert_eq!(got.path_and_query, "/queue/step");
+    assert!(
+        got.headers.get("x-fal-target-url").is_none(),
+        "not forwarded"
+    );
     // Without the header, the path as usual.
     post(
         &format!("{}/fal/fal-ai/fast-sdxl", gw.base()),

@@ -134,12 +134,21 @@ fn generation_config(req: &ChatRequest, model: &str) -> Map<String, Value> {
         let thinking = if checks_signatures(model) {
             json!({"thinkingLevel": if effort == "none" { "minimal" } else { effort }})
         } else {
-            let budget = req.thinking_budget.unwrap_or(match effort {
-                "none" => 0,
-                "minimal" | "low" => 1024,
-                "medium" => 8192,
-                _ => 24576,
-            });
+            // A client's own budget within what the model takes (Pro 32,768, others 24,576).
+            let most = if model.contains("pro") {
+                32_768
+            } else {
+                24_576
+            };
+            let budget = req
+                .thinking_budget
+                .map(|b| b.min(most))
+                .unwrap_or(match effort {
+                    "none" => 0,
+                    "minimal" | "low" => 1024,
+                    "medium" => 8192,
+                    _ => 24576,
+                });
             json!({"thinkingBudget": budget})
         };
         let mut thinking = thinking;

@@ -115,6 +115,13 @@ impl IntoResponse for CpError {
             "result": null,
         });
         let mut resp = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // A storage outage passes: the client may try again in a second.
+            resp.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("1"),
+            );
+        }
         if self.status == StatusCode::CONFLICT {
             // The official SDKs retry a 409 (twice, over ~1.5 s) unless told not to; a
             // duplicate id or slug stays a duplicate however often it is sent.
