@@ -151,6 +151,13 @@ impl LogQueue {
         !self.gate.unhealthy.load(Ordering::Relaxed)
     }
 
+    /// Returns once the writer has failed a write (at once if its last one failed).
+    pub async fn until_failing(&self) {
+        while self.healthy() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Stops retrying the store: the batch being retried and everything queued so far is
     /// saved to spill files ([`crate::spill`]) instead; returns once that is done.
     pub async fn spill(&self) {

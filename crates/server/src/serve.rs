@@ -132,6 +132,9 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
 /// How long saving the log records the database would not take may last at exit.
 const SPILL_WAIT: Duration = Duration::from_secs(30);
 
+/// The least time the log queue is given to be written at exit, however late it is.
+const FLUSH_AT_LEAST: Duration = Duration::from_secs(2);
+
 /// Serves on `listener` until a shutdown signal, then drains requests and the log queue.
 ///
 /// Each connection runs in a task of one [`JoinSet`], and each HTTP/2 stream (which hyper runs
@@ -209,6 +212,9 @@ pub async fn run(built: Built, listener: TcpListener) -> anyhow::Result<()> {
     }
     drop(listener);
     tracing::info!("shutdown signal received; draining in-flight requests");
+    // One deadline for everything: a supervisor kills the process some time after its
+    // signal, and what is not saved by then is lost.
+    let deadline = tokio::time::Instant::now() + grace;
     // An HTTP/2 connection ends once its streams have, so its stream tasks are done or
     // finishing when the graceful shutdown completes.
     let drained = tokio::time::timeout(grace, graceful.shutdown())
@@ -224,19 +230,30 @@ pub async fn run(built: Built, listener: TcpListener) -> anyhow::Result<()> {
     }
     while connections.join_next().await.is_some() {}
     streams.join_all().await;
-    // Everything acknowledged is written before exit: flush what is queued. If the store
-    // is down this waits (the writer retries), bounded by another grace period.
+    // Everything acknowledged is written before exit: the queue is flushed within what is
+    // left of the grace period (at least FLUSH_AT_LEAST). When the writer fails a write
+    // (now or meanwhile), or the time runs out, what is left goes to spill files instead,
+    // written at the next start.
     drop(router);
     drop(app);
-    if tokio::time::timeout(grace.max(Duration::from_secs(5)), queue.flush())
-        .await
-        .is_err()
-    {
-        // The database did not take them in time: what is left goes to spill files, written
-        // at the next start.
+    let flush_for = deadline
+        .saturating_duration_since(tokio::time::Instant::now())
+        .max(FLUSH_AT_LEAST);
+    let flushed = if queue.healthy() {
+        tokio::select! {
+            r = tokio::time::timeout(flush_for, queue.flush()) => r.is_ok(),
+            () = queue.until_failing() => false,
+        }
+    } else {
+        // The last write failed: the writer's retries get a short chance to get through.
+        tokio::time::timeout(FLUSH_AT_LEAST, queue.flush())
+            .await
+            .is_ok()
+    };
+    if !flushed {
         tracing::error!(
             queued = queue.depth(),
-            "log records could not be written before exit; saving them for the next start"
+            "the database is not taking log records; saving them for the next start"
         );
         if tokio::time::timeout(SPILL_WAIT, queue.spill())
             .await
