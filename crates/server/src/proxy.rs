@@ -918,10 +918,8 @@ pub(crate) async fn read_body(
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if let Some(len) = announced.filter(|&len| len > cap as u64) {
-        if !headers.contains_key(http::header::EXPECT) {
-            discard_rest(body, len);
-        }
+    if announced.is_some_and(|len| len > cap as u64) {
+        Leftover::of(headers).discard(body);
         return Err(too_large());
     }
     let unreadable = || ApiError::new(ErrorKind::BadRequest, "the request body could not be read");

@@ -122,7 +122,7 @@ async fn bodies_announced_over_the_limit_get_413_before_they_arrive() {
 }
 
 #[tokio::test]
-async fn a_client_that_sends_its_whole_body_first_still_reads_the_413() {
+async fn a_client_that_sends_its_whole_body_first_still_reads_the_refusal() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "max_body_bytes = 1024").await;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -106,6 +106,9 @@ impl From<switchyard_store::StoreError> for CpError {
     }
 }
 
+/// The header the official (Stainless-generated) SDKs read before retrying an answer.
+const SHOULD_RETRY: http::HeaderName = http::HeaderName::from_static("x-should-retry");
+
 impl IntoResponse for CpError {
     fn into_response(self) -> Response {
         let body = json!({
@@ -125,10 +128,8 @@ impl IntoResponse for CpError {
         if self.status == StatusCode::CONFLICT {
             // The official SDKs retry a 409 (twice, over ~1.5 s) unless told not to; a
             // duplicate id or slug stays a duplicate however often it is sent.
-            resp.headers_mut().insert(
-                http::HeaderName::from_static("x-should-retry"),
-                http::HeaderValue::from_static("false"),
-            );
+            resp.headers_mut()
+                .insert(SHOULD_RETRY, http::HeaderValue::from_static("false"));
         }
         resp
     }
