@@ -6,30 +6,12 @@
 mod translate_support;
 
 use serde_json::{json, Value};
-use switchyard_providers::translate::{
-    request, response, Dialect, Endpoint, Options, Reply, Upstream,
-};
+use switchyard_providers::translate::{Dialect, Reply, Upstream};
 use translate_support::*;
 use Dialect::{Anthropic, Gemini, OpenAi};
 
 fn up(client: Dialect, provider: Dialect, body: &Value) -> Upstream {
-    let bytes = serde_json::to_vec(body).expect("serialisable");
-    request(
-        Endpoint::Chat,
-        client,
-        provider,
-        &bytes,
-        "m",
-        &Options::default(),
-    )
-    .unwrap_or_else(|e| panic!("refused: {e}"))
-}
-
-fn answer(client: Dialect, provider: Dialect, body: &Value, reply: Reply) -> Value {
-    let bytes = serde_json::to_vec(body).expect("serialisable");
-    let (status, out) = response(Endpoint::Chat, client, provider, 200, &bytes, "m", reply);
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&out));
-    json(&out)
+    upstream_of(client, provider, body, "m")
 }
 
 fn sse(events: &[(Option<&str>, Value)]) -> Vec<u8> {
@@ -152,7 +134,7 @@ fn anthropic_thinking_comes_back_as_reasoning_content_and_thinking_blocks() {
             {"type": "redacted_thinking", "data": "opaque"},
             {"type": "text", "text": "Short wavelengths scatter more."}],
         "stop_reason": "end_turn", "usage": {"input_tokens": 10, "output_tokens": 50}});
-    let a = answer(OpenAi, Anthropic, &message, Reply::default());
+    let a = answer_with(OpenAi, Anthropic, &message, Reply::default());
     let m = &a["choices"][0]["message"];
     assert_eq!(m["content"], "Short wavelengths scatter more.");
     assert_eq!(m["reasoning_content"], "Rayleigh scattering.");
@@ -426,7 +408,7 @@ fn gemini_thought_summaries_come_back_as_reasoning_content() {
             {"text": "Thinking about light.", "thought": true},
             {"text": "Blue light scatters most."}]}}],
         "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 6, "thoughtsTokenCount": 20, "totalTokenCount": 31}});
-    let a = answer(OpenAi, Gemini, &body, Reply::default());
+    let a = answer_with(OpenAi, Gemini, &body, Reply::default());
     let m = &a["choices"][0]["message"];
     assert_eq!(m["content"], "Blue light scatters most.");
     assert_eq!(m["reasoning_content"], "Thinking about light.");
@@ -477,14 +459,14 @@ fn anthropic_clients_that_ask_for_thinking_get_the_providers_reasoning_as_a_thin
         "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant",
             "content": "Blue.", "reasoning_content": "Rayleigh scattering."}}],
         "usage": {"prompt_tokens": 10, "completion_tokens": 5}});
-    let m = answer(Anthropic, OpenAi, &completion, u.reply);
+    let m = answer_with(Anthropic, OpenAi, &completion, u.reply);
     assert_eq!(
         m["content"],
         json!([{"type": "thinking", "thinking": "Rayleigh scattering.", "signature": ""},
                {"type": "text", "text": "Blue."}])
     );
     // A client that did not ask gets no thinking block.
-    let m = answer(Anthropic, OpenAi, &completion, Reply::default());
+    let m = answer_with(Anthropic, OpenAi, &completion, Reply::default());
     assert_eq!(m["content"], json!([{"type": "text", "text": "Blue."}]));
 
     // Streams: a thinking block, closed before the text block opens.
@@ -577,17 +559,12 @@ fn anthropic_thinking_reaches_gemini_as_an_effort_with_thoughts_included() {
         json!({"thinkingBudget": 10000, "includeThoughts": true}),
         "the client's own budget"
     );
-    let bytes = serde_json::to_vec(&ask(json!({"type": "enabled", "budget_tokens": 10000})))
-        .expect("serialisable");
-    let g3 = request(
-        Endpoint::Chat,
+    let g3 = upstream_of(
         Anthropic,
         Gemini,
-        &bytes,
+        &ask(json!({"type": "enabled", "budget_tokens": 10000})),
         "gemini-3-pro-preview",
-        &Options::default(),
-    )
-    .expect("translated");
+    );
     assert_eq!(
         json(&g3.body)["generationConfig"]["thinkingConfig"],
         json!({"thinkingLevel": "high", "includeThoughts": true}),
@@ -612,7 +589,7 @@ fn anthropic_thinking_reaches_gemini_as_an_effort_with_thoughts_included() {
 
     let body = json!({"candidates": [{"index": 0, "finishReason": "STOP", "content": {"role": "model", "parts": [
             {"text": "Considering.", "thought": true}, {"text": "Hello."}]}}]});
-    let m = answer(
+    let m = answer_with(
         Anthropic,
         Gemini,
         &body,

@@ -322,10 +322,10 @@ macro_rules! conformance {
     };
 }
 
-/// A request body translated from a JSON value (for round trips built in the test).
-pub fn req_value(client: Dialect, provider: Dialect, body: &Value, model: &str) -> Value {
+/// A request translated from a JSON value, panicking on refusal.
+pub fn upstream_of(client: Dialect, provider: Dialect, body: &Value, model: &str) -> Upstream {
     let bytes = serde_json::to_vec(body).expect("serialisable");
-    let up = request(
+    request(
         Endpoint::Chat,
         client,
         provider,
@@ -333,8 +333,21 @@ pub fn req_value(client: Dialect, provider: Dialect, body: &Value, model: &str) 
         model,
         &Options::default(),
     )
-    .unwrap_or_else(|e| panic!("refused: {e}"));
-    json(&up.body)
+    .unwrap_or_else(|e| panic!("refused: {e}"))
+}
+
+/// A request body translated from a JSON value (for round trips built in the test).
+pub fn req_value(client: Dialect, provider: Dialect, body: &Value, model: &str) -> Value {
+    json(&upstream_of(client, provider, body, model).body)
+}
+
+/// A whole 200 answer translated for the client, with the request's `reply`; the status must
+/// stay 200.
+pub fn answer_with(client: Dialect, provider: Dialect, body: &Value, reply: Reply) -> Value {
+    let bytes = serde_json::to_vec(body).expect("serialisable");
+    let (status, out) = response(Endpoint::Chat, client, provider, 200, &bytes, "m", reply);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&out));
+    json(&out)
 }
 
 pub fn refused(client: Dialect, provider: Dialect, body: &Value, model: &str) -> (String, Value) {

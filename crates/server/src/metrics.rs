@@ -15,7 +15,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -93,6 +93,43 @@ impl Bounded {
     }
 }
 
+/// The (account, gateway) pairs with series of their own, up to a bound; looked up without
+/// building a key.
+struct BoundedPairs {
+    /// Gateways by account, and how many in all.
+    seen: Mutex<(PairSet, usize)>,
+    max: usize,
+}
+
+type PairSet = HashMap<Box<str>, HashSet<Box<str>>>;
+
+impl BoundedPairs {
+    fn new(max: usize) -> Self {
+        Self {
+            seen: Mutex::new((HashMap::new(), 0)),
+            max,
+        }
+    }
+
+    /// Whether the pair already has series or there is room for it.
+    fn admits(&self, account: &str, gateway: &str) -> bool {
+        let mut guard = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let (by_account, count) = &mut *guard;
+        if by_account.get(account).is_some_and(|g| g.contains(gateway)) {
+            return true;
+        }
+        if *count >= self.max {
+            return false;
+        }
+        *count += 1;
+        by_account
+            .entry(account.into())
+            .or_default()
+            .insert(gateway.into());
+        true
+    }
+}
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms .. ~65 s
     Histogram::new(exponential_buckets(0.0005, 2.0, 18))
@@ -116,7 +153,7 @@ pub struct Metrics {
     log_queue_depth: Gauge,
     log_dropped: Counter,
     models: Bounded,
-    gateways: Bounded,
+    gateways: BoundedPairs,
 }
 
 impl Metrics {
@@ -223,26 +260,22 @@ impl Metrics {
             log_queue_depth,
             log_dropped,
             models: Bounded::new(MAX_MODELS),
-            gateways: Bounded::new(MAX_GATEWAYS),
+            gateways: BoundedPairs::new(MAX_GATEWAYS),
         }
     }
 
     /// The `account` and `gateway` label values of a gateway (`other` for both past the
     /// bound).
     fn gateway_labels(&self, account: &str, gateway: &str) -> GatewayLabels {
-        let mut key = String::with_capacity(account.len() + 1 + gateway.len());
-        key.push_str(account);
-        key.push('/');
-        key.push_str(gateway);
-        if self.gateways.label(&key) == OTHER {
-            GatewayLabels {
-                account: OTHER.to_owned(),
-                gateway: OTHER.to_owned(),
-            }
-        } else {
+        if self.gateways.admits(account, gateway) {
             GatewayLabels {
                 account: account.to_owned(),
                 gateway: gateway.to_owned(),
+            }
+        } else {
+            GatewayLabels {
+                account: OTHER.to_owned(),
+                gateway: OTHER.to_owned(),
             }
         }
     }

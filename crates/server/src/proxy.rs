@@ -126,19 +126,18 @@ pub async fn handle(State(app): State<App>, req: Request) -> Response {
     // Waiting for the log writer (overload only) counts in the request's duration.
     app.log_queue().admit().await;
     let mut step = None;
-    let leftover = Leftover::of(req.headers());
     let (parts, body) = req.into_parts();
     // The body until stage 3 takes it: a refusal before then leaves it unread.
     let mut unread = Some(body);
     // The pipeline's state lives in one allocation, instead of being moved through every
     // layer of the router's futures.
-    let result = Box::pin(run(&app, parts, &mut unread, &mut held.slot, &mut step)).await;
+    let result = Box::pin(run(&app, &parts, &mut unread, &mut held.slot, &mut step)).await;
     app.spinner().touch();
     match result {
         Ok(resp) => resp,
         Err(e) => {
             if let Some(body) = unread {
-                leftover.discard(body);
+                Leftover::of(&parts.headers).discard(body);
             }
             let mut x = held
                 .slot
@@ -300,7 +299,7 @@ fn retryable(status: StatusCode) -> bool {
 
 async fn run(
     app: &App,
-    parts: http::request::Parts,
+    parts: &http::request::Parts,
     unread: &mut Option<Body>,
     slot: &mut Option<Box<Exchange>>,
     step_out: &mut Option<u32>,
@@ -914,12 +913,10 @@ pub(crate) async fn read_body(
             format!("the request body is larger than {cap} bytes"),
         )
     };
-    let announced = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let leftover = Leftover::of(headers);
+    let announced = leftover.announced;
     if announced.is_some_and(|len| len > cap as u64) {
-        Leftover::of(headers).discard(body);
+        leftover.discard(body);
         return Err(too_large());
     }
     let unreadable = || ApiError::new(ErrorKind::BadRequest, "the request body could not be read");
