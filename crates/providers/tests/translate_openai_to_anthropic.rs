@@ -72,7 +72,9 @@ impl Direction for OpenAiToAnthropic {
                 "system": [{"type": "text", "text": "You are a terse assistant."},
                            {"type": "text", "text": "Never use emoji."}],
                 "messages": [{"role": "user", "content": "Name three primary colors."}],
-                "stop_sequences": ["\n\n"], "temperature": 0.2, "top_p": 0.9,
+                // "\n\n" is left out (Anthropic refuses whitespace-only stop sequences) and
+                // top_p too (current models refuse it beside temperature).
+                "temperature": 0.2,
                 "metadata": {"user_id": "user-1234"}})
         );
         // One system message stays a string.

@@ -331,6 +331,68 @@ fn sampling_parameters() {
 }
 
 #[test]
+fn stop_sequences_providers_refuse_are_left_out() {
+    let mut body = user(json!("hi"));
+    body["stop"] = json!(["", " ", "\n\n", "END", " x "]);
+    assert_eq!(
+        sent(OpenAi, Anthropic, &body, "c")["stop_sequences"],
+        json!(["END", " x "])
+    );
+    assert_eq!(
+        sent(OpenAi, Gemini, &body, "g")["generationConfig"]["stopSequences"],
+        json!([" ", "\n\n", "END", " x "])
+    );
+    // Nothing left: no stop_sequences at all (an empty list is refused too).
+    body["stop"] = json!(["\n", ""]);
+    assert!(sent(OpenAi, Anthropic, &body, "c")
+        .get("stop_sequences")
+        .is_none());
+    body["stop"] = json!("");
+    assert!(sent(OpenAi, Gemini, &body, "g")
+        .get("generationConfig")
+        .is_none_or(|c| c.get("stopSequences").is_none()));
+}
+
+#[test]
+fn anthropic_gets_temperature_or_top_p_not_both() {
+    let mut body = user(json!("hi"));
+    body["temperature"] = json!(0.7);
+    body["top_p"] = json!(1);
+    let a = sent(OpenAi, Anthropic, &body, "c");
+    assert_eq!((&a["temperature"], a.get("top_p")), (&json!(0.7), None));
+    let mut body = user(json!("hi"));
+    body["top_p"] = json!(0.8);
+    let a = sent(OpenAi, Anthropic, &body, "c");
+    assert_eq!((a.get("temperature"), &a["top_p"]), (None, &json!(0.8)));
+    // Gemini takes both.
+    body["temperature"] = json!(0.7);
+    let g = sent(OpenAi, Gemini, &body, "g");
+    assert_eq!(
+        (
+            &g["generationConfig"]["temperature"],
+            &g["generationConfig"]["topP"]
+        ),
+        (&json!(0.7), &json!(0.8))
+    );
+}
+
+#[test]
+fn only_system_messages_are_refused_for_translated_providers() {
+    let body = json!({"model": "m", "messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "developer", "content": "Answer in French."}]});
+    for to in [Anthropic, Gemini] {
+        let e = up(OpenAi, to, &body, "m").expect_err("must be refused");
+        assert_eq!(
+            (e.status, e.param.as_deref()),
+            (400, Some("messages")),
+            "{to:?}"
+        );
+        assert!(e.message.contains("user message"), "{}", e.message);
+    }
+}
+
+#[test]
 fn tool_choice_mappings() {
     let tools = json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"a": {"type": "string"}}}}},
                        {"type": "function", "function": {"name": "g"}}]);

@@ -7,7 +7,9 @@
 //! or `base64` source (jpeg, png, gif, webp); PDF `file_data` → `document`; audio refused;
 //! `tools` → `input_schema` tools; `tool_choice` `auto`/`none`/`required`/function →
 //! `auto`/`none`/`any`/`tool`; `parallel_tool_calls: false` → `disable_parallel_tool_use`;
-//! `stop` → `stop_sequences`; `temperature` clamped to Anthropic's 0–1; `top_k`; `user` →
+//! `stop` → `stop_sequences` (entries of only whitespace left out: Anthropic refuses them);
+//! `temperature` clamped to Anthropic's 0–1; `top_p` only without `temperature` (current
+//! models refuse the two together); `top_k`; `user` →
 //! `metadata.user_id`; `max_completion_tokens`/`max_tokens`, else the default (see the
 //! parent module for JSON mode and `n`). Tool ids outside `[A-Za-z0-9_-]` have those characters
 //! replaced by `_` (Anthropic's id pattern), consistently in `tool_use` and `tool_result`.
@@ -137,8 +139,11 @@ pub(crate) fn request(
             body.insert("tool_choice".into(), choice);
         }
     }
-    if !req.stop.is_empty() {
-        body.insert("stop_sequences".into(), json!(req.stop));
+    // Anthropic refuses a stop sequence with no visible character ("", "\n\n"), which OpenAI
+    // takes: such entries are left out rather than failing the request.
+    let stops: Vec<&String> = req.stop.iter().filter(|s| !s.trim().is_empty()).collect();
+    if !stops.is_empty() {
+        body.insert("stop_sequences".into(), json!(stops));
     }
     if let Some(b) = budget {
         body.insert(
@@ -155,7 +160,9 @@ pub(crate) fn request(
         if let Some(k) = req.top_k {
             body.insert("top_k".into(), json!(k));
         }
-        if let Some(p) = req.top_p {
+        // Current Claude models refuse `temperature` and `top_p` together, which OpenAI
+        // clients often send (`top_p: 1` by default): `temperature` wins.
+        if let (Some(p), None) = (req.top_p, req.temperature) {
             body.insert("top_p".into(), json!(p));
         }
     }

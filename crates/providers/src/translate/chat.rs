@@ -155,6 +155,14 @@ pub fn parse(o: &Obj) -> Result<ChatRequest, TranslateError> {
     for (i, m) in messages.iter().enumerate() {
         read_message(&mut req, m, &idx("messages", i))?;
     }
+    // Anthropic and Gemini take the system prompt apart from the conversation and refuse a
+    // conversation with no turn in it.
+    if req.turns.is_empty() {
+        return Err(TranslateError::field(
+            "messages",
+            "holds only system or developer messages; this provider needs a user message too",
+        ));
+    }
     // Empty messages are left out of a translated conversation (Anthropic and Gemini refuse
     // empty content), but a last user turn left out would turn the conversation into a
     // continuation of the assistant's last message: refused instead.

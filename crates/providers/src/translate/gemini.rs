@@ -157,8 +157,10 @@ fn generation_config(req: &ChatRequest, model: &str) -> Map<String, Value> {
         }
         c.insert("thinkingConfig".into(), thinking);
     }
-    if !req.stop.is_empty() {
-        c.insert("stopSequences".into(), json!(req.stop));
+    // An empty stop sequence means nothing; left out.
+    let stops: Vec<&String> = req.stop.iter().filter(|s| !s.is_empty()).collect();
+    if !stops.is_empty() {
+        c.insert("stopSequences".into(), json!(stops));
     }
     if let Some(n) = req.n {
         c.insert("candidateCount".into(), json!(n));
