@@ -18,6 +18,7 @@ use crate::error::ApiError;
 use crate::gateways::Gateways;
 use crate::logpipe::LogQueue;
 use crate::metrics::Metrics;
+use crate::outage::Outage;
 use crate::proxy;
 use crate::secrets::SecretBox;
 use crate::spin::Spinner;
@@ -48,6 +49,7 @@ pub struct Parts {
     pub gateways: Gateways,
     pub upstream: Upstream,
     pub store: Store,
+    pub outage: Arc<Outage>,
     pub log_queue: LogQueue,
     pub metrics: Arc<Metrics>,
     pub secrets: SecretBox,
@@ -65,6 +67,7 @@ impl Parts {
             gateways: self.gateways,
             upstream: self.upstream,
             store: self.store,
+            outage: self.outage,
             log_queue: self.log_queue,
             metrics: self.metrics,
             secrets: self.secrets,
@@ -84,6 +87,7 @@ struct Inner {
     gateways: Gateways,
     upstream: Upstream,
     store: Store,
+    outage: Arc<Outage>,
     log_queue: LogQueue,
     metrics: Arc<Metrics>,
     secrets: SecretBox,
@@ -104,6 +108,11 @@ impl App {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Whether the store is known to be unreachable (see outage.rs).
+    pub fn outage(&self) -> &Outage {
+        &self.inner.outage
     }
 
     pub fn log_queue(&self) -> &LogQueue {

@@ -30,7 +30,7 @@ pub async fn is_valid(app: &App, account: &str, token: &str) -> Result<bool, Api
         return Ok(true);
     }
     app.tokens()
-        .is_valid(app.store(), account, token)
+        .is_valid(app.store(), app.outage(), account, token)
         .await
         .map_err(|e| crate::error::storage_failed("reading gateway tokens", &e).into())
 }

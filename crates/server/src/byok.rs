@@ -7,6 +7,8 @@
 //! Keys come from the config's `[[provider_keys]]` first, then from the store. Store lookups
 //! are cached for one second, so a key added or removed through any replica is used
 //! everywhere within a second, and a busy gateway reads the store once a second at most.
+//! While the store is unreachable, the lookup last made is used whatever its age (see
+//! outage.rs).
 
 use crate::app::App;
 use crate::error::ApiError;
@@ -28,10 +30,11 @@ pub struct KeyCache {
 }
 
 impl KeyCache {
-    fn get(&self, k: &Key) -> Option<Option<Secret>> {
+    /// The lookup last made for `k`, and whether it is still fresh.
+    fn get(&self, k: &Key) -> Option<(Option<Secret>, bool)> {
         let map = self.entries.read().ok()?;
         let (at, v) = map.get(k)?;
-        (at.elapsed() < TTL).then(|| v.clone())
+        Some((v.clone(), at.elapsed() < TTL))
     }
 
     fn put(&self, k: Key, v: Option<Secret>) {
@@ -73,16 +76,27 @@ async fn lookup(
         // No alias can be empty: this entry is the default key's.
         alias.unwrap_or("").to_owned(),
     );
-    if let Some(hit) = app.keys().get(&key) {
-        return Ok(hit);
+    let known = app.keys().get(&key);
+    if let Some((secret, fresh)) = &known {
+        if *fresh || app.outage().is_down() {
+            return Ok(secret.clone());
+        }
     }
     let (a, g) = (&gateway.account_id, &gateway.id);
     let stored = match alias {
         Some(alias) => app.store().find_key(a, g, provider, alias).await,
         None => app.store().find_default_key(a, g, provider).await,
     };
-    let stored =
-        stored.map_err(|e| crate::error::storage_failed("reading a stored provider key", &e))?;
+    let stored = match stored {
+        Ok(stored) => stored,
+        Err(e) => {
+            app.outage().saw(&e);
+            return match known {
+                Some((secret, _)) if e.is_unavailable() => Ok(secret),
+                _ => Err(crate::error::storage_failed("reading a stored provider key", &e).into()),
+            };
+        }
+    };
     let secret = match stored {
         None => None,
         Some(k) => match app.secrets().open(&k.secret_ciphertext) {

@@ -1,5 +1,6 @@
 //! Custom providers from the control plane, resolved per account with a one-second cache
-//! (so a change made through any replica is used everywhere within a second). Providers
+//! (so a change made through any replica is used everywhere within a second; while the store
+//! is unreachable, the copy held is used whatever its age: see outage.rs). Providers
 //! defined in the config's `[providers.custom-*]` tables win over stored ones.
 
 use crate::app::App;
@@ -43,21 +44,30 @@ pub async fn provider(
         return Ok(None);
     };
     let key = (account.to_owned(), name.to_owned());
-    if let Ok(m) = app.customs().entries.read() {
-        if let Some((at, p)) = m.get(&key) {
-            if at.elapsed() < TTL {
-                return Ok(p.clone());
-            }
+    let known = app
+        .customs()
+        .entries
+        .read()
+        .ok()
+        .and_then(|m| m.get(&key).cloned());
+    if let Some((at, p)) = &known {
+        if at.elapsed() < TTL || app.outage().is_down() {
+            return Ok(p.clone());
         }
     }
     let Ok(acct) = AccountId::parse(account) else {
         return Ok(None);
     };
-    let stored = app
-        .store()
-        .find_custom_provider(&acct, name)
-        .await
-        .map_err(|e| crate::error::storage_failed("reading custom providers", &e))?;
+    let stored = match app.store().find_custom_provider(&acct, name).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            app.outage().saw(&e);
+            return match known {
+                Some((_, p)) if e.is_unavailable() => Ok(p),
+                _ => Err(crate::error::storage_failed("reading custom providers", &e).into()),
+            };
+        }
+    };
     let resolved = match stored {
         Some(c) if c.enable => match Provider::custom(&c.slug, &c.base_url) {
             Ok(p) => Some(Arc::new(p)),

@@ -9,7 +9,8 @@
 //! background while requests go on with it, and a copy older than [`MAX_AGE`] is never used:
 //! the request re-reads it first. A change made through any replica therefore applies
 //! everywhere within a second, and a busy gateway never waits for the store. A change made
-//! through this process applies at once ([`Gateways::invalidate`]).
+//! through this process applies at once ([`Gateways::invalidate`]). While the store is
+//! unreachable ([`Outage`]), a copy is used whatever its age.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +18,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use switchyard_core::{AccountId, ErrorKind, GatewayError, GatewayId, GatewaySettings};
 use switchyard_store::Store;
+
+use crate::outage::Outage;
 
 /// Age after which a cached copy is re-read in the background.
 pub const REFRESH_AFTER: Duration = Duration::from_millis(500);
@@ -38,6 +41,7 @@ pub struct Gateways {
     /// The config's `[[gateways]]`, by account and gateway id.
     declared: HashMap<(String, String), GatewaySettings>,
     cache: Arc<RwLock<HashMap<String, ByGateway>>>,
+    outage: Arc<Outage>,
 }
 
 fn internal(e: switchyard_store::StoreError) -> GatewayError {
@@ -45,7 +49,12 @@ fn internal(e: switchyard_store::StoreError) -> GatewayError {
 }
 
 impl Gateways {
-    pub fn new(store: Store, auto_create: bool, declared: &[GatewaySettings]) -> Self {
+    pub fn new(
+        store: Store,
+        outage: Arc<Outage>,
+        auto_create: bool,
+        declared: &[GatewaySettings],
+    ) -> Self {
         let declared = declared
             .iter()
             .map(|g| {
@@ -58,6 +67,7 @@ impl Gateways {
             auto_create,
             declared,
             cache: Arc::new(RwLock::new(HashMap::new())),
+            outage,
         }
     }
 
@@ -67,8 +77,12 @@ impl Gateways {
         account: &str,
         gateway: &str,
     ) -> Result<Arc<GatewaySettings>, GatewayError> {
-        if let Some(c) = self.cached(account, gateway) {
+        let cached = self.cached(account, gateway);
+        if let Some(c) = &cached {
             let age = c.read_at.elapsed();
+            if self.outage.is_down() {
+                return Ok(c.settings.clone());
+            }
             if age < MAX_AGE {
                 if age >= REFRESH_AFTER && !c.refreshing.swap(true, Ordering::AcqRel) {
                     self.refresh_in_background(account, gateway);
@@ -80,11 +94,16 @@ impl Gateways {
             AccountId::parse(account).map_err(|e| GatewayError::bad_request(e.to_string()))?;
         let gateway_id =
             GatewayId::parse(gateway).map_err(|e| GatewayError::bad_request(e.to_string()))?;
-        let found = self
-            .store
-            .get_gateway(&account_id, &gateway_id)
-            .await
-            .map_err(internal)?;
+        let found = match self.store.get_gateway(&account_id, &gateway_id).await {
+            Ok(found) => found,
+            Err(e) => {
+                self.outage.saw(&e);
+                return match cached {
+                    Some(c) if e.is_unavailable() => Ok(c.settings.clone()),
+                    _ => Err(internal(e)),
+                };
+            }
+        };
         let settings = match found {
             Some(g) => g,
             None if self.auto_create => {
@@ -126,12 +145,14 @@ impl Gateways {
         };
         let store = self.store.clone();
         let cache = self.cache.clone();
+        let outage = self.outage.clone();
         // Best effort: if the read fails, the copy stays and the next request tries again.
         tokio::spawn(async move {
             match store.get_gateway(&a, &g).await {
                 Ok(Some(fresh)) => put(&cache, a.as_str(), g.as_str(), Arc::new(fresh)),
                 Ok(None) => forget(&cache, a.as_str(), g.as_str()),
                 Err(e) => {
+                    outage.saw(&e);
                     tracing::warn!(error = %e, "re-reading gateway settings failed; keeping the cached copy");
                     if let Ok(map) = cache.read() {
                         if let Some(c) = map.get(a.as_str()).and_then(|m| m.get(g.as_str())) {

@@ -27,6 +27,7 @@ pub mod gateways;
 pub mod logpipe;
 pub mod memory;
 pub mod metrics;
+pub mod outage;
 pub mod proxy;
 pub mod relay;
 pub mod sched;

@@ -62,7 +62,13 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
         }
         store.put_gateway(g).await.with_context(context)?;
     }
-    let gateways = Gateways::new(store.clone(), config.auto_create_gateways, &config.gateways);
+    let outage = Arc::new(crate::outage::Outage::new(store.clone()));
+    let gateways = Gateways::new(
+        store.clone(),
+        outage.clone(),
+        config.auto_create_gateways,
+        &config.gateways,
+    );
     let prices = Arc::new(PriceTable::with_overrides(&config.prices).context("price table")?);
     let metrics = Arc::new(Metrics::new());
     let secrets = SecretBox::load(config.secret_key.as_ref(), &config.database)?;
@@ -119,6 +125,7 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
         gateways,
         upstream: Upstream::new(),
         store,
+        outage,
         log_queue,
         metrics,
         secrets,

@@ -1,6 +1,7 @@
 //! Stored gateway tokens (created with `switchyard token create`), checked with a short
 //! cache: a token's validity is re-read from the store at most once a second, so a token
-//! created or revoked through any replica takes effect everywhere within a second.
+//! created or revoked through any replica takes effect everywhere within a second. While the
+//! store is unreachable, the answer last read is used whatever its age (see outage.rs).
 
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -8,6 +9,8 @@ use std::sync::RwLock;
 use std::time::{Duration, Instant};
 use switchyard_core::AccountId;
 use switchyard_store::Store;
+
+use crate::outage::Outage;
 
 const TTL: Duration = Duration::from_secs(1);
 
@@ -25,23 +28,32 @@ impl TokenCache {
     pub async fn is_valid(
         &self,
         store: &Store,
+        outage: &Outage,
         account: &str,
         token: &str,
     ) -> Result<bool, switchyard_store::StoreError> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let key = (account.to_owned(), digest);
-        if let Ok(map) = self.entries.read() {
-            if let Some((at, valid)) = map.get(&key) {
-                if at.elapsed() < TTL {
-                    return Ok(*valid);
-                }
+        let known = self.entries.read().ok().and_then(|m| m.get(&key).copied());
+        if let Some((at, valid)) = known {
+            if at.elapsed() < TTL || outage.is_down() {
+                return Ok(valid);
             }
         }
         let Ok(acct) = AccountId::parse(account) else {
             return Ok(false);
         };
         // A store that cannot answer is not remembered: the next request asks again.
-        let valid = store.find_token(&acct, token).await?.is_some();
+        let valid = match store.find_token(&acct, token).await {
+            Ok(found) => found.is_some(),
+            Err(e) => {
+                outage.saw(&e);
+                return match known {
+                    Some((_, valid)) if e.is_unavailable() => Ok(valid),
+                    _ => Err(e),
+                };
+            }
+        };
         if let Ok(mut map) = self.entries.write() {
             if map.len() > 10_000 {
                 map.retain(|_, (at, _)| at.elapsed() < TTL);

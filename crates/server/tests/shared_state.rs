@@ -1261,6 +1261,130 @@ async fn redis_lost_and_restored_caching_resumes() {
     }
 }
 
+/// A Redis restart (or a server that closes idle connections) leaves each replica holding a
+/// dead connection to a Redis that answers: the first command after it must go through on a
+/// new connection, not skip the cache or refuse with "limiter unavailable".
+#[tokio::test]
+async fn redis_connection_closed_while_redis_is_up_is_reopened_at_once() {
+    let proxy = CutProxy::start(&url_authority(&redis_url(), 6379)).await;
+    let fake = FakeProvider::start().await;
+    let account = unique_id("acct");
+    let gw = Gateway::start(
+        &fake,
+        &format!(
+            "redis = \"{}\"\nrate_limit_fail_open = false\n{}",
+            url_via(&redis_url(), &proxy.addr),
+            gateway_table(
+                &account,
+                "gw",
+                "cache_ttl = 60\nrate_limiting_limit = 1000\nrate_limiting_interval = 3600"
+            )
+        ),
+    )
+    .await;
+    let url = format!("{}/grok/v1/chat/completions", gw.base_for(&account, "gw"));
+    let first = post(&url, &[AUTH], CHAT).await;
+    assert_miss(&first);
+    wait_for_log_id(&gw, &account, "gw", &log_id(&first), Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_hit(&post(&url, &[AUTH], CHAT).await, &first);
+
+    for round in 0..2 {
+        // Redis "restarts": every open connection is closed, new ones are served again.
+        proxy.cut();
+        proxy.restore();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let a = post(&url, &[AUTH], CHAT).await;
+        assert_eq!(
+            a.status,
+            200,
+            "round {round}: refused after the connection was lost: {}; stderr:\n{}",
+            body_text(&a),
+            gw.stderr()
+        );
+        assert_hit(&a, &first);
+    }
+    assert_eq!(fake.hits(), 1, "every repeat came from the cache");
+    assert!(
+        !gw.stderr().contains("Redis is not answering"),
+        "Redis was taken out of use although it answered:\n{}",
+        gw.stderr()
+    );
+}
+
+/// Through a database outage longer than the settings cache's second, a gateway in use goes
+/// on serving with the settings and stored key it had, without waiting on the database for
+/// each request; its records are written once the database is back.
+#[tokio::test]
+async fn postgres_outage_gateways_in_use_keep_their_settings_and_stored_keys() {
+    let pg = postgres_url();
+    let proxy = CutProxy::start(&url_authority(&pg, 5432)).await;
+    let fake = FakeProvider::start().await;
+    let account = unique_id("acct");
+    let gw = Gateway::start_with_database(
+        &fake,
+        &url_via(&pg, &proxy.addr),
+        &gateway_table(&account, "gw", ""),
+    )
+    .await;
+    let secret = "xai-stored-during-outage-42";
+    let made = cp_send(
+        Method::POST,
+        &gw.cp_for(&account, "/gateways/gw/provider_configs"),
+        json!({"provider_slug": "grok", "alias": "default", "secret": secret}),
+    )
+    .await;
+    assert_eq!(made.status, 200, "{}", body_text(&made));
+    let url = format!("{}/grok/v1/chat/completions", gw.base_for(&account, "gw"));
+    let stored_key_sent = || {
+        fake.last_request()
+            .and_then(|r| r.headers.get("authorization").cloned())
+            .is_some_and(|v| v == format!("Bearer {secret}"))
+    };
+    let first = post(&url, &[], CHAT).await;
+    assert_eq!(first.status, 200, "{}", body_text(&first));
+    assert!(stored_key_sent());
+
+    proxy.cut();
+    let cut_at = Instant::now();
+    let mut ids = vec![log_id(&first)];
+    let mut slow = 0;
+    let until = cut_at + Duration::from_secs(5);
+    let mut i = 0;
+    while Instant::now() < until {
+        let started = Instant::now();
+        let a = post(&url, &[], &chat(&format!("outage {i}"))).await;
+        assert_eq!(
+            a.status,
+            200,
+            "request {i}, {:?} into the outage: {}",
+            cut_at.elapsed(),
+            body_text(&a)
+        );
+        assert!(stored_key_sent(), "request {i} lost the stored key");
+        // The first read that finds the database gone waits for its connection (up to 3 s);
+        // after it, none waits.
+        if started.elapsed() > Duration::from_millis(500) {
+            slow += 1;
+        }
+        ids.push(log_id(&a));
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(slow <= 1, "{slow} requests waited on the database");
+    assert!(i >= 10, "only {i} requests in 5 s");
+
+    proxy.restore();
+    let rows = gw
+        .wait_for_logs_in(&account, "gw", ids.len(), Duration::from_secs(20))
+        .await;
+    assert_eq!(
+        rows.len(),
+        ids.len(),
+        "every record written after the outage"
+    );
+}
+
 #[tokio::test]
 async fn postgres_lost_after_start_requests_are_served_and_every_record_is_written_later() {
     let pg = postgres_url();

@@ -173,12 +173,15 @@ fn redis_key(key: &str) -> String {
 #[async_trait]
 impl CacheStore for RedisCache {
     async fn get(&self, key: &str) -> Result<Option<CachedResponse>, KvError> {
-        let k = redis_key(key);
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(redis_key(key));
+        let cmd = &cmd;
         let raw: Option<Vec<u8>> = self
             .redis
-            .run("GET", |mut conn| async move {
-                redis::cmd("GET").arg(k).query_async(&mut conn).await
-            })
+            .run(
+                "GET",
+                |mut conn| async move { cmd.query_async(&mut conn).await },
+            )
             .await?;
         match raw {
             None => Ok(None),
@@ -190,17 +193,15 @@ impl CacheStore for RedisCache {
 
     async fn put(&self, key: &str, value: &CachedResponse, ttl: Duration) -> Result<(), KvError> {
         let ms = ttl.as_millis().max(1) as u64;
-        let k = redis_key(key);
-        let v = value.encode();
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(redis_key(key))
+            .arg(value.encode().as_ref())
+            .arg("PX")
+            .arg(ms);
+        let cmd = &cmd;
         self.redis
             .run("SET", |mut conn| async move {
-                redis::cmd("SET")
-                    .arg(k)
-                    .arg(v.as_ref())
-                    .arg("PX")
-                    .arg(ms)
-                    .query_async::<()>(&mut conn)
-                    .await
+                cmd.query_async::<()>(&mut conn).await
             })
             .await?;
         Ok(())

@@ -8,6 +8,11 @@ macro_rules! impl_gateway_store {
     ($store:ty, $d:expr, $bind:path, read: $read:ident, write: $write:ident) => {
         #[async_trait::async_trait]
         impl $crate::GatewayStore for $store {
+            async fn ping(&self) -> Result<(), $crate::StoreError> {
+                sqlx::query("SELECT 1").execute(&self.$read).await?;
+                Ok(())
+            }
+
             async fn get_gateway(
                 &self,
                 account: &switchyard_core::AccountId,

@@ -68,7 +68,10 @@ enum Failure {
     /// An answer Redis gave (a script error, a wrong type): Redis itself works.
     Answered,
     Timeout,
-    /// No connection, or it broke.
+    /// The connection there was broke (Redis may well be up: it restarted, or closed an idle
+    /// connection): worth one more try, on the new connection.
+    Dropped,
+    /// No connection could be made, or the retry failed too.
     Unreachable,
 }
 
@@ -115,16 +118,33 @@ impl Redis {
 
     /// Runs one command (`what` names it in errors) on the connection, within
     /// [`COMMAND_TIMEOUT`]. While Redis is down it fails at once with [`KvError::Down`]; a
-    /// failure that says Redis is unreachable marks it down and starts the probe.
+    /// failure that says Redis is unreachable marks it down and starts the probe. A command
+    /// whose connection broke is sent once more on the connection made in its place before
+    /// Redis counts as unreachable: after a Redis restart, the first command of each replica
+    /// finds its old connection dead although Redis answers. (A rate-limit check whose reply
+    /// was lost with the connection may so count one request twice: rare, and on the safe
+    /// side.)
     pub async fn run<T, F, Fut>(&self, what: &str, command: F) -> Result<T, KvError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         if self.is_down() {
             return Err(KvError::Down);
         }
-        match self.attempt(what, command).await {
+        let outcome = match self.attempt(what, &command).await {
+            Err((e, Failure::Dropped)) => {
+                tracing::debug!(error = %e, "Redis connection lost; trying once more");
+                self.attempt(what, &command)
+                    .await
+                    .map_err(|(e, failure)| match failure {
+                        Failure::Dropped => (e, Failure::Unreachable),
+                        other => (e, other),
+                    })
+            }
+            other => other,
+        };
+        match outcome {
             Ok(v) => {
                 self.health.timeouts.store(0, Ordering::Relaxed);
                 Ok(v)
@@ -132,7 +152,7 @@ impl Redis {
             Err((e, failure)) => {
                 let trip = match failure {
                     Failure::Answered => false,
-                    Failure::Unreachable => true,
+                    Failure::Dropped | Failure::Unreachable => true,
                     Failure::Timeout => {
                         self.health.timeouts.fetch_add(1, Ordering::Relaxed) + 1 >= TIMEOUTS_TO_TRIP
                     }
@@ -146,9 +166,9 @@ impl Redis {
     }
 
     /// One try, and how it failed.
-    async fn attempt<T, F, Fut>(&self, what: &str, command: F) -> Result<T, (KvError, Failure)>
+    async fn attempt<T, F, Fut>(&self, what: &str, command: &F) -> Result<T, (KvError, Failure)>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let conn = self.conn().await.map_err(|e| (e, Failure::Unreachable))?;
@@ -160,6 +180,8 @@ impl Redis {
             Ok(Err(e)) => {
                 let failure = if e.is_timeout() {
                     Failure::Timeout
+                } else if e.is_connection_dropped() {
+                    Failure::Dropped
                 } else if e.is_io_error()
                     || e.is_connection_dropped()
                     || e.is_connection_refusal()
@@ -189,7 +211,7 @@ impl Redis {
         self.runtime.spawn(async move {
             loop {
                 tokio::time::sleep(PROBE_EVERY).await;
-                if this.attempt("PING", ping).await.is_ok() {
+                if this.attempt("PING", &ping).await.is_ok() {
                     this.health.timeouts.store(0, Ordering::Relaxed);
                     this.health.down.store(false, Ordering::Release);
                     tracing::info!("Redis answers again");

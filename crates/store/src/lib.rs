@@ -136,6 +136,9 @@ impl StoreError {
 /// Gateway settings, keyed by account and gateway id.
 #[async_trait]
 pub trait GatewayStore: Send + Sync + 'static {
+    /// Whether the store answers a trivial query (a connection is made if need be).
+    async fn ping(&self) -> Result<(), StoreError>;
+
     /// One gateway, if it exists.
     async fn get_gateway(
         &self,

@@ -222,6 +222,7 @@ impl RateLimitStore for RedisLimiter {
         let window = (interval.as_millis() as u64).max(1);
         let mut inv = self.script.key(format!("switchyard:rl:{key}"));
         inv.arg(window).arg(limit).arg(technique.as_str());
+        let inv = &inv;
         let (allowed, retry): (i64, i64) = self
             .redis
             .run("rate limit script", |mut conn| async move {
