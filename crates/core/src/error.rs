@@ -37,6 +37,9 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// The client stopped sending its request body for too long. 408 / 2000.
     ClientTimeout,
+    /// A request framed in a way the gateway does not take (a transfer coding other than
+    /// chunked). 501 / 2000.
+    NotImplemented,
     /// The gateway's own storage (its database) cannot answer: a passing condition, worth
     /// retrying later. 503 / 2000.
     StorageUnavailable,
@@ -61,6 +64,7 @@ impl ErrorKind {
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::ClientTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ErrorKind::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -74,6 +78,7 @@ impl ErrorKind {
             | ErrorKind::NotFound
             | ErrorKind::MethodNotAllowed
             | ErrorKind::ClientTimeout
+            | ErrorKind::NotImplemented
             | ErrorKind::StorageUnavailable
             | ErrorKind::Internal => 2000,
             ErrorKind::GatewayNotFound => 2001,
@@ -122,6 +127,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::ClientTimeout => "client_timeout",
+            ErrorKind::NotImplemented => "not_implemented",
             ErrorKind::StorageUnavailable => "storage_unavailable",
             ErrorKind::Internal => "internal",
         }

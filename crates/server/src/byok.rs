@@ -76,12 +76,11 @@ async fn lookup(
         // No alias can be empty: this entry is the default key's.
         alias.unwrap_or("").to_owned(),
     );
-    let known = app.keys().get(&key);
-    if let Some((secret, fresh)) = &known {
-        if *fresh || app.outage().is_down() {
-            return Ok(secret.clone());
-        }
-    }
+    let known = match app.keys().get(&key) {
+        Some((secret, fresh)) if fresh || app.outage().is_down() => return Ok(secret),
+        Some((secret, _)) => Some(secret),
+        None => None,
+    };
     let (a, g) = (&gateway.account_id, &gateway.id);
     let stored = match alias {
         Some(alias) => app.store().find_key(a, g, provider, alias).await,
@@ -92,7 +91,7 @@ async fn lookup(
         Err(e) => {
             app.outage().saw(&e);
             return match known {
-                Some((secret, _)) if e.is_unavailable() => Ok(secret),
+                Some(secret) if e.is_unavailable() => Ok(secret),
                 _ => Err(crate::error::storage_failed("reading a stored provider key", &e).into()),
             };
         }

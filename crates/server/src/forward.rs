@@ -4,15 +4,15 @@
 use http::header::{self, HeaderMap, HeaderName};
 use switchyard_core::headers::is_gateway_header;
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1) plus `host`, which the client sets per hop.
-const HOP_BY_HOP: [HeaderName; 9] = [
+/// Hop-by-hop headers (RFC 9110 §7.6.1). `host` is set per hop too. `trailer` is end-to-end
+/// (RFC 9110 §6.6.2): an answer's tells the client which trailer fields to expect.
+const HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
     header::PROXY_AUTHENTICATE,
     header::PROXY_AUTHORIZATION,
     header::TE,
-    header::TRAILER,
     header::TRANSFER_ENCODING,
     header::UPGRADE,
 ];
@@ -55,21 +55,80 @@ pub fn is_credential(name: &str) -> bool {
         || (name.ends_with("key") && name != "idempotency-key")
 }
 
-/// The client's headers as they go upstream.
+/// The client's headers as they go upstream. Several `cookie` fields (HTTP/2 sends each
+/// cookie as one) become one, joined with `; ` (RFC 9113 §8.2.3): an HTTP/1.1 server reads
+/// only one.
 pub fn request_headers(incoming: &HeaderMap) -> HeaderMap {
     let has_connection = incoming.contains_key(header::CONNECTION);
     let mut out = HeaderMap::with_capacity(incoming.len());
+    let mut cookies = 0;
     for (name, value) in incoming {
+        // A request's trailer fields are not forwarded, so neither is its `Trailer`.
         if name == header::HOST
+            || name == header::TRAILER
             || HOP_BY_HOP.contains(name)
             || is_gateway_header(name.as_str())
             || (has_connection && named_in_connection(incoming, name))
         {
             continue;
         }
+        cookies += usize::from(name == header::COOKIE);
         out.append(name.clone(), value.clone());
     }
+    if cookies > 1 {
+        let joined: Vec<&[u8]> = incoming
+            .get_all(header::COOKIE)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        if let Ok(v) = http::HeaderValue::from_bytes(&joined.join(&b"; "[..])) {
+            out.insert(header::COOKIE, v);
+        }
+    }
     out
+}
+
+/// The first transfer coding in `headers` other than `chunked` (the one coding hyper undoes),
+/// if any: a body in it would be passed on still encoded, with nothing to say so.
+pub fn undecodable_transfer_coding(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .find_map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .split(',')
+                .map(str::trim)
+                .find(|c| !c.is_empty() && !c.eq_ignore_ascii_case("chunked"))
+                .map(str::to_ascii_lowercase)
+        })
+}
+
+/// Why a request cannot be taken as framed, before it is routed: an HTTP/1.1 request needs
+/// exactly one `Host` (RFC 9112 §3.2), and a body can only be read in the chunked transfer
+/// coding (RFC 9112 §6.1: 501 for others).
+pub fn framing_refusal(
+    version: http::Version,
+    headers: &HeaderMap,
+) -> Option<(switchyard_core::ErrorKind, String)> {
+    use switchyard_core::ErrorKind;
+    if version == http::Version::HTTP_11 && headers.get_all(header::HOST).iter().count() != 1 {
+        return Some((
+            ErrorKind::BadRequest,
+            "an HTTP/1.1 request must carry exactly one Host header".into(),
+        ));
+    }
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        if let Some(coding) = undecodable_transfer_coding(headers) {
+            return Some((
+                ErrorKind::NotImplemented,
+                format!(
+                    "transfer coding '{coding}' is not supported: send the body with \
+                     Content-Length or chunked (a compressed body takes Content-Encoding)"
+                ),
+            ));
+        }
+    }
+    None
 }
 
 /// Strips hop-by-hop and `cf-aig-*` headers from a provider's response in place.
@@ -133,6 +192,59 @@ mod tests {
         let names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, vec!["authorization", "x-api-key", "x-multi"]);
         assert_eq!(out.get_all("x-multi").iter().count(), 2);
+    }
+
+    #[test]
+    fn several_cookie_fields_go_upstream_as_one_and_an_answers_trailer_passes() {
+        let mut h = HeaderMap::new();
+        h.append("cookie", HeaderValue::from_static("a=1"));
+        h.append("cookie", HeaderValue::from_static("b=2; c=3"));
+        h.insert("trailer", HeaderValue::from_static("x-checksum"));
+        let out = request_headers(&h);
+        let cookies: Vec<&[u8]> = out.get_all("cookie").iter().map(|v| v.as_bytes()).collect();
+        assert_eq!(cookies, vec![&b"a=1; b=2; c=3"[..]]);
+        assert!(
+            out.get("trailer").is_none(),
+            "request trailers are not forwarded"
+        );
+        let mut one = HeaderMap::new();
+        one.insert("cookie", HeaderValue::from_static("a=1"));
+        assert_eq!(
+            request_headers(&one).get("cookie").map(|v| v.as_bytes()),
+            Some(&b"a=1"[..])
+        );
+        let mut answer = HeaderMap::new();
+        answer.insert("trailer", HeaderValue::from_static("x-checksum"));
+        response_headers(&mut answer);
+        assert_eq!(
+            answer.get("trailer").map(|v| v.as_bytes()),
+            Some(&b"x-checksum"[..])
+        );
+    }
+
+    #[test]
+    fn framing_the_gateway_cannot_read_is_named() {
+        use http::Version;
+        use switchyard_core::ErrorKind;
+        let mut h = HeaderMap::new();
+        let kind = |v, h: &HeaderMap| framing_refusal(v, h).map(|(k, _)| k);
+        assert_eq!(kind(Version::HTTP_11, &h), Some(ErrorKind::BadRequest));
+        assert_eq!(kind(Version::HTTP_10, &h), None);
+        assert_eq!(kind(Version::HTTP_2, &h), None);
+        h.insert("host", HeaderValue::from_static("gw"));
+        assert_eq!(kind(Version::HTTP_11, &h), None);
+        h.append("host", HeaderValue::from_static("other"));
+        assert_eq!(kind(Version::HTTP_11, &h), Some(ErrorKind::BadRequest));
+        h.remove("host");
+        h.insert("host", HeaderValue::from_static("gw"));
+        h.insert("transfer-encoding", HeaderValue::from_static("Chunked"));
+        assert_eq!(kind(Version::HTTP_11, &h), None);
+        h.insert(
+            "transfer-encoding",
+            HeaderValue::from_static("gzip, chunked"),
+        );
+        assert_eq!(kind(Version::HTTP_11, &h), Some(ErrorKind::NotImplemented));
+        assert_eq!(undecodable_transfer_coding(&h).as_deref(), Some("gzip"));
     }
 
     #[test]

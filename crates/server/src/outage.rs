@@ -16,6 +16,8 @@ use switchyard_store::{Store, StoreError};
 
 /// How often a store that stopped answering is asked again.
 pub const PROBE_EVERY: Duration = Duration::from_millis(500);
+/// How long one probe waits for its answer.
+pub const PING_WITHIN: Duration = Duration::from_secs(2);
 
 /// Whether the store is known to be unreachable.
 pub struct Outage {
@@ -51,7 +53,10 @@ impl Outage {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(PROBE_EVERY).await;
-                if store.ping().await.is_ok() {
+                // Bounded: a database whose network went silent would hold a ping until TCP
+                // gives up, and the stale copies with it.
+                let answered = tokio::time::timeout(PING_WITHIN, store.ping()).await;
+                if matches!(answered, Ok(Ok(()))) {
                     down.store(false, Ordering::Release);
                     tracing::info!("the database answers again");
                     return;

@@ -12,6 +12,7 @@ use crate::secrets::SecretBox;
 use crate::upstream::Upstream;
 use anyhow::Context;
 use axum::extract::ConnectInfo;
+use futures_util::future::Either;
 use http::Request;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -136,6 +137,25 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
     Ok(Built { app, log_writer })
 }
 
+/// The answer to a request that cannot be taken as framed ([`crate::forward::framing_refusal`]),
+/// in the shape of the plane it was sent to (its unread body is thrown away, as for every
+/// refusal).
+fn framing_refused(req: &Request<Incoming>) -> Option<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let (kind, message) = crate::forward::framing_refusal(req.version(), req.headers())?;
+    let resp = if req.uri().path().starts_with("/client/v4") {
+        crate::control::CpError {
+            status: kind.status(),
+            code: crate::control::codes::INVALID,
+            message,
+        }
+        .into_response()
+    } else {
+        crate::error::ApiError::new(kind, message).into_response()
+    };
+    Some(resp)
+}
+
 /// How long saving the log records the database would not take may last at exit.
 const SPILL_WAIT: Duration = Duration::from_secs(30);
 
@@ -186,8 +206,13 @@ pub async fn run(built: Built, listener: TcpListener) -> anyhow::Result<()> {
                 let seen = started.clone();
                 let service = service_fn(move |mut req: Request<Incoming>| {
                     seen.store(true, Ordering::Relaxed);
+                    if let Some(refused) = framing_refused(&req) {
+                        crate::proxy::Leftover::of(req.headers())
+                            .discard(axum::body::Body::new(req.into_body()));
+                        return Either::Left(std::future::ready(Ok(refused)));
+                    }
                     req.extensions_mut().insert(ConnectInfo(peer));
-                    tower::Service::call(&mut router.clone(), req)
+                    Either::Right(tower::Service::call(&mut router.clone(), req))
                 });
                 let conn = builder
                     .serve_connection_with_upgrades(TokioIo::new(tcp), service)

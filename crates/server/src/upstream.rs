@@ -79,7 +79,22 @@ impl Upstream {
                 };
                 Err(GatewayError::new(ErrorKind::UpstreamUnavailable, why))
             }
-            Ok(Ok(resp)) => Ok(resp),
+            Ok(Ok(resp)) => {
+                // Neither can be relayed: no client asked to switch protocols (Upgrade is not
+                // forwarded), and a body in a coding hyper does not undo would reach the
+                // client still encoded with nothing to say so.
+                let unreadable = if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+                    Some("the provider switched protocols, which no client asked for".to_owned())
+                } else {
+                    crate::forward::undecodable_transfer_coding(resp.headers()).map(|c| {
+                        format!("the provider's answer uses transfer coding '{c}', which the gateway does not decode")
+                    })
+                };
+                match unreadable {
+                    Some(why) => Err(GatewayError::new(ErrorKind::UpstreamMalformed, why)),
+                    None => Ok(resp),
+                }
+            }
         }
     }
 }

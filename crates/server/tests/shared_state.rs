@@ -1383,6 +1383,12 @@ async fn postgres_outage_gateways_in_use_keep_their_settings_and_stored_keys() {
         ids.len(),
         "every record written after the outage"
     );
+    // The outage is over for the replica too: copies are read afresh again.
+    assert!(
+        gw.stderr().contains("the database answers again"),
+        "{}",
+        gw.stderr()
+    );
 }
 
 #[tokio::test]

@@ -327,3 +327,87 @@ async fn closed_within(s: &mut tokio::net::TcpStream, limit: Duration) -> bool {
     .await
     .is_ok()
 }
+
+#[tokio::test]
+async fn requests_framed_in_ways_the_gateway_cannot_read_are_refused_before_routing() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let path = "/v1/acct/gw/grok/v1/chat/completions";
+    // HTTP/1.1 without a Host, and with two; the client sends its whole body (1 MiB) before
+    // it reads, and still reads the refusal.
+    let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(1 << 20));
+    for head in ["", "host: a\r\nhost: b\r\n"] {
+        let a = raw(
+            &gw.addr,
+            format!("POST {path} HTTP/1.1\r\n{head}authorization: Bearer k\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len())
+                .as_bytes(),
+        )
+        .await;
+        assert_eq!(raw_status(&a), 400, "{a}");
+        assert!(a.contains("\"code\":2000") && a.contains("Host"), "{a}");
+    }
+    // A body in a transfer coding other than chunked would reach the provider still encoded.
+    let a = raw(
+        &gw.addr,
+        format!("POST {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\nauthorization: Bearer k\r\ntransfer-encoding: gzip, chunked\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n")
+            .as_bytes(),
+    )
+    .await;
+    assert_eq!(raw_status(&a), 501, "{a}");
+    assert!(a.contains("gzip") && a.contains("\"code\":2000"), "{a}");
+    // The control plane answers in its envelope.
+    let a = raw(
+        &gw.addr,
+        b"GET /client/v4/accounts/acct/ai-gateway/gateways HTTP/1.1\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(raw_status(&a), 400, "{a}");
+    assert!(
+        a.contains("\"errors\"") && a.contains("\"success\":false"),
+        "{a}"
+    );
+    // HTTP/1.0 needs no Host.
+    let a = raw(&gw.addr, b"GET /healthz HTTP/1.0\r\n\r\n").await;
+    assert_eq!(raw_status(&a), 200, "{a}");
+    assert_eq!(fake.hits(), 0);
+}
+
+#[tokio::test]
+async fn provider_answers_that_cannot_be_relayed_are_502() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let answers = [
+        "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n",
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+    ];
+    for answer in answers {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 8192];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(answer.as_bytes()).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        let fake = FakeProvider::start().await;
+        let gw = Gateway::start(
+            &fake,
+            &format!("[providers.custom-raw]\nbase_url = \"http://127.0.0.1:{port}\""),
+        )
+        .await;
+        let a = post(
+            &format!("{}/v1/acct/gw/custom-raw/v1/chat/completions", gw.url),
+            &[("authorization", "Bearer k")],
+            "{}",
+        )
+        .await;
+        assert_eq!(
+            a.status,
+            502,
+            "{answer}: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+        assert_eq!(a.json()["error"][0]["code"], 2005, "{answer}");
+    }
+}

@@ -135,11 +135,12 @@ impl Redis {
         let outcome = match self.attempt(what, &command).await {
             Err((e, Failure::Dropped)) => {
                 tracing::debug!(error = %e, "Redis connection lost; trying once more");
+                // A retry that fails as well, however it fails, leaves Redis unreachable.
                 self.attempt(what, &command)
                     .await
                     .map_err(|(e, failure)| match failure {
-                        Failure::Dropped => (e, Failure::Unreachable),
-                        other => (e, other),
+                        Failure::Answered => (e, failure),
+                        _ => (e, Failure::Unreachable),
                     })
             }
             other => other,
@@ -180,13 +181,11 @@ impl Redis {
             Ok(Err(e)) => {
                 let failure = if e.is_timeout() {
                     Failure::Timeout
+                } else if e.is_connection_refusal() {
+                    Failure::Unreachable
                 } else if e.is_connection_dropped() {
                     Failure::Dropped
-                } else if e.is_io_error()
-                    || e.is_connection_dropped()
-                    || e.is_connection_refusal()
-                    || e.is_unrecoverable_error()
-                {
+                } else if e.is_io_error() || e.is_unrecoverable_error() {
                     Failure::Unreachable
                 } else {
                     Failure::Answered
