@@ -12,47 +12,15 @@
 
 use crate::app::App;
 use crate::error::ApiError;
+use crate::outage::{Copies, Held};
 use crate::shape::Call;
-use std::collections::HashMap;
-use std::sync::RwLock;
-use std::time::{Duration, Instant};
 use switchyard_core::{ErrorKind, GatewaySettings, Secret};
 use switchyard_providers::AuthStyle;
-
-const TTL: Duration = Duration::from_secs(1);
 
 type Key = (String, String, String, String);
 
 /// Decrypted stored keys, briefly cached.
-#[derive(Default)]
-pub struct KeyCache {
-    entries: RwLock<HashMap<Key, (Instant, Option<Secret>)>>,
-}
-
-impl KeyCache {
-    /// The lookup last made for `k`, and whether it is still fresh.
-    fn get(&self, k: &Key) -> Option<(Option<Secret>, bool)> {
-        let map = self.entries.read().ok()?;
-        let (at, v) = map.get(k)?;
-        Some((v.clone(), at.elapsed() < TTL))
-    }
-
-    fn put(&self, k: Key, v: Option<Secret>) {
-        if let Ok(mut map) = self.entries.write() {
-            if map.len() > 10_000 {
-                map.retain(|_, (at, _)| at.elapsed() < TTL);
-            }
-            map.insert(k, (Instant::now(), v));
-        }
-    }
-
-    /// Forgets everything (a key was created or deleted here).
-    pub fn clear(&self) {
-        if let Ok(mut map) = self.entries.write() {
-            map.clear();
-        }
-    }
-}
+pub type KeyCache = Copies<Key, Option<Secret>>;
 
 /// The stored key for `alias`, or with `None` the gateway's default key for `provider`.
 async fn lookup(
@@ -76,10 +44,9 @@ async fn lookup(
         // No alias can be empty: this entry is the default key's.
         alias.unwrap_or("").to_owned(),
     );
-    let known = match app.keys().get(&key) {
-        Some((secret, fresh)) if fresh || app.outage().is_down() => return Ok(secret),
-        Some((secret, _)) => Some(secret),
-        None => None,
+    let stale = match app.keys().lookup(&key, app.outage().is_down()) {
+        Held::Use(secret) => return Ok(secret),
+        Held::Read { stale } => stale,
     };
     let (a, g) = (&gateway.account_id, &gateway.id);
     let stored = match alias {
@@ -89,11 +56,9 @@ async fn lookup(
     let stored = match stored {
         Ok(stored) => stored,
         Err(e) => {
-            app.outage().saw(&e);
-            return match known {
-                Some(secret) if e.is_unavailable() => Ok(secret),
-                _ => Err(crate::error::storage_failed("reading a stored provider key", &e).into()),
-            };
+            return app.outage().fallback(stale, e).map_err(|e| {
+                crate::error::storage_failed("reading a stored provider key", &e).into()
+            })
         }
     };
     let secret = match stored {

@@ -5,30 +5,13 @@
 
 use crate::app::App;
 use crate::error::ApiError;
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use crate::outage::{Copies, Held};
+use std::sync::Arc;
 use switchyard_core::AccountId;
 use switchyard_providers::Provider;
 
-const TTL: Duration = Duration::from_secs(1);
-
-type Entry = (Instant, Option<Arc<Provider>>);
-
-/// Stored custom providers, briefly cached.
-#[derive(Default)]
-pub struct CustomCache {
-    entries: RwLock<HashMap<(String, String), Entry>>,
-}
-
-impl CustomCache {
-    /// Forgets everything (a custom provider changed here).
-    pub fn clear(&self) {
-        if let Ok(mut m) = self.entries.write() {
-            m.clear();
-        }
-    }
-}
+/// Stored custom providers by (account, name), briefly cached.
+pub type CustomCache = Copies<(String, String), Option<Arc<Provider>>>;
 
 /// The provider a slug names for `account`: the catalog's, else an enabled stored
 /// `custom-{name}`.
@@ -44,28 +27,20 @@ pub async fn provider(
         return Ok(None);
     };
     let key = (account.to_owned(), name.to_owned());
-    let known = app
-        .customs()
-        .entries
-        .read()
-        .ok()
-        .and_then(|m| m.get(&key).cloned());
-    if let Some((at, p)) = &known {
-        if at.elapsed() < TTL || app.outage().is_down() {
-            return Ok(p.clone());
-        }
-    }
+    let stale = match app.customs().lookup(&key, app.outage().is_down()) {
+        Held::Use(p) => return Ok(p),
+        Held::Read { stale } => stale,
+    };
     let Ok(acct) = AccountId::parse(account) else {
         return Ok(None);
     };
     let stored = match app.store().find_custom_provider(&acct, name).await {
         Ok(stored) => stored,
         Err(e) => {
-            app.outage().saw(&e);
-            return match known {
-                Some((_, p)) if e.is_unavailable() => Ok(p),
-                _ => Err(crate::error::storage_failed("reading custom providers", &e).into()),
-            };
+            return app
+                .outage()
+                .fallback(stale, e)
+                .map_err(|e| crate::error::storage_failed("reading custom providers", &e).into())
         }
     };
     let resolved = match stored {
@@ -78,11 +53,6 @@ pub async fn provider(
         },
         _ => None,
     };
-    if let Ok(mut m) = app.customs().entries.write() {
-        if m.len() > 10_000 {
-            m.retain(|_, (at, _)| at.elapsed() < TTL);
-        }
-        m.insert(key, (Instant::now(), resolved.clone()));
-    }
+    app.customs().put(key, resolved.clone());
     Ok(resolved)
 }
