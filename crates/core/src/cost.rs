@@ -147,6 +147,9 @@ pub fn cost_ticks(usage: &Usage, price: &Price) -> u64 {
     u64::try_from(ticks).unwrap_or(u64::MAX)
 }
 
+/// The largest number `cf-aig-custom-cost` takes in any field (USD).
+pub const MAX_CUSTOM_USD: f64 = 1e9;
+
 /// The `cf-aig-custom-cost` header: the client's own prices (USD) for this request.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum CustomCost {
@@ -172,7 +175,7 @@ pub enum CustomCostError {
     NotObject,
     #[error("unknown field '{0}' (expected per_token_in, per_token_out, per_cache_read_token, per_cache_write_token or total_cost)")]
     UnknownField(String),
-    #[error("'{0}' must be a non-negative number (USD)")]
+    #[error("'{0}' must be a non-negative number (USD) of at most 1e9")]
     BadNumber(String),
     #[error("total_cost cannot be combined with per-token prices")]
     Mixed,
@@ -202,9 +205,10 @@ impl CustomCost {
                 "total_cost" => &mut total,
                 other => return Err(CustomCostError::UnknownField(other.to_owned())),
             };
+            // Bounded, so that a price times any token count stays a finite cost.
             let number = value
                 .as_f64()
-                .filter(|n| n.is_finite() && *n >= 0.0)
+                .filter(|n| (0.0..=MAX_CUSTOM_USD).contains(n))
                 .ok_or_else(|| CustomCostError::BadNumber(key.clone()))?;
             *slot = Some(number);
         }
@@ -251,6 +255,21 @@ impl CustomCost {
 mod tests {
     use super::*;
     use crate::price::{PriceTable, Rate, Rates};
+
+    #[test]
+    fn custom_cost_numbers_are_bounded_so_the_cost_stays_finite() {
+        for v in ["1e308", "1e10", "-1", "\"1\""] {
+            let header = format!("{{\"per_token_in\":{v},\"per_token_out\":1}}");
+            assert_eq!(
+                CustomCost::parse(&header),
+                Err(CustomCostError::BadNumber("per_token_in".into())),
+                "{v}"
+            );
+        }
+        let most = CustomCost::parse("{\"per_token_in\":1e9,\"per_token_out\":1e9}")
+            .expect("the bound itself is taken");
+        assert!(most.usd(&chat(u64::MAX, 0, u64::MAX, 0)).is_finite());
+    }
 
     fn chat(p: u64, cached: u64, c: u64, r: u64) -> Usage {
         Usage {

@@ -498,6 +498,18 @@ mod tests {
             .lookup("google-ai-studio", "gemini-2.5-pro")
             .expect("priced");
         assert_eq!(usd(p.rates_for(300_000).output), 15.0);
+        // OpenAI's GPT-6 and GPT-5.6: above 272K, twice the input, 1.5 times the output.
+        for (model, input, output) in [
+            ("gpt-6.2-sol", 2.0, 10.0),
+            ("gpt-6.2-sol-2026-11-02", 2.0, 10.0),
+            ("gpt-6-luna", 0.1, 0.5),
+            ("gpt-5.6-sol", 4.0, 20.0),
+        ] {
+            let p = t.lookup("openai", model).expect(model);
+            assert_eq!(usd(p.rates_for(272_000).input), input, "{model}");
+            assert_eq!(usd(p.rates_for(272_001).input), input * 2.0, "{model}");
+            assert_eq!(usd(p.rates_for(272_001).output), output * 1.5, "{model}");
+        }
     }
 
     #[test]

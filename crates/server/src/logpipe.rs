@@ -497,12 +497,16 @@ impl Writer {
         let (model, price) = if answered_price.is_some() {
             (answered_model, answered_price)
         } else {
-            let requested = draft.requested_model.or_else(|| {
-                crate::shape::peek_model(
-                    shared.request_content_type.as_deref(),
-                    &draft.request_body,
-                )
-            });
+            // Named in the body, else (Gemini, Vertex AI) in the path.
+            let requested = draft
+                .requested_model
+                .or_else(|| {
+                    crate::shape::peek_model(
+                        shared.request_content_type.as_deref(),
+                        &draft.request_body,
+                    )
+                })
+                .or_else(|| crate::shape::path_model(&draft.path));
             let price = lookup(&requested);
             (answered_model.or(requested), price)
         };
@@ -568,7 +572,11 @@ impl Writer {
             ttft: exchange.ttft.map(|t| t.as_millis() as u64),
             tokens_in: usage.tokens_in,
             tokens_out: usage.tokens_out,
-            cached_tokens_in: usage.cached_tokens_in,
+            // An answer that reports more cached tokens than input tokens is not believed
+            // beyond the input (the cost is figured the same way).
+            cached_tokens_in: usage
+                .cached_tokens_in
+                .map(|c| usage.tokens_in.map_or(c, |t| c.min(t))),
             reasoning_tokens: usage.reasoning_tokens,
             cost: cost.usd,
             custom_cost: cost.custom,

@@ -308,6 +308,13 @@ pub fn peek_model(content_type: Option<&str>, body: &[u8]) -> Option<String> {
     compat::peek(body).ok().map(|p| p.model)
 }
 
+/// The model a provider path names: Gemini's and Vertex AI's `…/models/{model}:{method}`.
+pub fn path_model(path: &str) -> Option<String> {
+    let (_, rest) = path.rsplit_once("models/")?;
+    let (model, _method) = rest.split_once(':')?;
+    (!model.is_empty() && !model.contains('/')).then(|| model.to_owned())
+}
+
 /// On `/compat` the client's key arrives as `Authorization: Bearer K` (OpenAI SDKs, newer
 /// Anthropic SDKs) or `x-api-key: K` (older Anthropic SDKs); it goes to the provider in the
 /// header the provider expects.
@@ -357,4 +364,29 @@ pub fn slot_credential<'a>(provider: &Provider, headers: &'a HeaderMap) -> Optio
         _ => v,
     };
     Some(v.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_model;
+
+    #[test]
+    fn the_model_a_gemini_or_vertex_path_names() {
+        assert_eq!(
+            path_model("v1beta/models/gemini-2.5-flash:generateContent").as_deref(),
+            Some("gemini-2.5-flash")
+        );
+        assert_eq!(
+            path_model("v1/projects/p/locations/global/publishers/google/models/gemini-2.5-pro:streamGenerateContent").as_deref(),
+            Some("gemini-2.5-pro")
+        );
+        for none in [
+            "v1/chat/completions",
+            "v1beta/models",
+            "v1beta/models/:x",
+            "v1/models/gpt-4o",
+        ] {
+            assert_eq!(path_model(none), None, "{none}");
+        }
+    }
 }

@@ -959,3 +959,63 @@ async fn a_refused_json_body_names_its_model_whatever_its_content_type() {
     let rows = gw.wait_for_logs("gw", 1).await;
     assert_eq!(rows[0]["model"], "grok-beta", "{rows:?}");
 }
+
+/// A Gemini answer that names no model (or one the price table does not know) is priced, and
+/// logged, by the model its request path names; a cached-token count above the input is not
+/// believed beyond it.
+#[tokio::test]
+async fn gemini_answers_are_priced_by_the_model_in_the_path() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"hi"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":1000,"candidatesTokenCount":300,"cachedContentTokenCount":4000,"totalTokenCount":1300}}"#;
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16384];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 || s.write_all(answer.as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(
+        &fake,
+        &format!("[providers.google-ai-studio]\nbase_url = \"http://127.0.0.1:{port}\""),
+    )
+    .await;
+    let a = post(
+        &format!(
+            "{}/v1/acct/gem/google-ai-studio/v1beta/models/gemini-2.5-flash:generateContent",
+            gw.url
+        ),
+        &[
+            ("x-goog-api-key", "k"),
+            ("content-type", "application/json"),
+        ],
+        r#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let rows = gw
+        .wait_for_logs_in("acct", "gem", 1, Duration::from_secs(5))
+        .await;
+    let row = &rows[0];
+    assert_eq!(row["model"], "gemini-2.5-flash");
+    assert_eq!(row["tokens_in"], 1000);
+    assert_eq!(row["cached_tokens_in"], 1000, "capped at the input: {row}");
+    // gemini-2.5-flash: 1,000 cached input at $0.03 and 300 output at $2.50 per million.
+    let cost = row["cost"].as_f64().unwrap_or(0.0);
+    assert!(
+        (cost - 0.00078).abs() < 1e-12,
+        "priced by the path's model: {row}"
+    );
+}
