@@ -497,7 +497,7 @@ impl Writer {
         let (model, price) = if answered_price.is_some() {
             (answered_model, answered_price)
         } else {
-            // Named in the body, else (Gemini, Vertex AI) in the path.
+            // Named in the body, else (Gemini) in the path.
             let requested = draft
                 .requested_model
                 .or_else(|| {
@@ -506,7 +506,11 @@ impl Writer {
                         &draft.request_body,
                     )
                 })
-                .or_else(|| crate::shape::path_model(&draft.path));
+                .or_else(|| {
+                    upstream
+                        .as_deref()
+                        .and_then(|p| crate::shape::path_model(p, &draft.path))
+                });
             let price = lookup(&requested);
             (answered_model.or(requested), price)
         };

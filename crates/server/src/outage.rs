@@ -62,16 +62,22 @@ impl<K: Eq + Hash, V: Clone> Copies<K, V> {
         }
     }
 
-    /// Keeps what the store just answered for `key`.
+    /// Keeps what the store just answered for `key`. A full map first lets go of copies older
+    /// than [`KEEP_FOR`], and only when that frees less than a quarter of it, of every copy
+    /// past [`FRESH_FOR`]: each scan makes room for many inserts.
     pub fn put(&self, key: K, value: V) {
+        self.put_at(key, value, Instant::now());
+    }
+
+    fn put_at(&self, key: K, value: V, now: Instant) {
         if let Ok(mut map) = self.entries.write() {
-            if map.len() >= MAX_COPIES {
-                map.retain(|_, (at, _)| at.elapsed() < KEEP_FOR);
+            if map.len() >= MAX_COPIES && !map.contains_key(&key) {
+                map.retain(|_, (at, _)| now.saturating_duration_since(*at) < KEEP_FOR);
+                if map.len() > MAX_COPIES * 3 / 4 {
+                    map.retain(|_, (at, _)| now.saturating_duration_since(*at) < FRESH_FOR);
+                }
             }
-            if map.len() >= MAX_COPIES {
-                map.retain(|_, (at, _)| at.elapsed() < FRESH_FOR);
-            }
-            map.insert(key, (Instant::now(), value));
+            map.insert(key, (now, value));
         }
     }
 
@@ -194,33 +200,42 @@ mod tests {
 
     #[test]
     fn a_full_map_lets_go_of_old_copies_before_recent_ones() {
+        // Times are set ahead of a start, never behind now (an Instant cannot go before boot).
+        let t0 = Instant::now();
+        let now = t0 + KEEP_FOR + Duration::from_secs(60);
+        let held = |c: &Copies<usize, u32>, k: usize| {
+            c.entries
+                .read()
+                .map(|m| m.get(&k).map(|e| e.1))
+                .ok()
+                .flatten()
+        };
+        let len = |c: &Copies<usize, u32>| c.entries.read().map(|m| m.len()).unwrap_or(0);
+        // Odd keys read more than KEEP_FOR before `now`, even ones a minute before it.
         let copies: Copies<usize, u32> = Copies::default();
         for i in 0..MAX_COPIES {
-            copies.put(i, 1);
+            let at = if i % 2 == 0 { t0 + KEEP_FOR } else { t0 };
+            copies.put_at(i, 1, at);
         }
-        // Half of them a minute old (older than FRESH_FOR, younger than KEEP_FOR), the rest
-        // older than KEEP_FOR.
-        if let Ok(mut m) = copies.entries.write() {
-            for (i, entry) in m.iter_mut() {
-                entry.0 -= if i % 2 == 0 {
-                    Duration::from_secs(60)
-                } else {
-                    KEEP_FOR * 2
-                };
-            }
-        }
-        copies.put(MAX_COPIES, 1);
-        let len = copies.entries.read().map(|m| m.len()).unwrap_or(0);
+        // Refreshing a key already held makes no room.
+        copies.put_at(0, 2, now);
+        assert_eq!(len(&copies), MAX_COPIES);
+        copies.put_at(MAX_COPIES, 1, now);
         assert_eq!(
-            len,
+            len(&copies),
             MAX_COPIES / 2 + 1,
             "only the copies past KEEP_FOR went"
         );
-        assert_eq!(stale(copies.lookup(&0, false)), Some(1));
-        assert!(matches!(
-            copies.lookup(&1, false),
-            Held::Read { stale: None }
-        ));
+        assert_eq!((held(&copies, 0), held(&copies, 2)), (Some(2), Some(1)));
+        assert_eq!(held(&copies, 1), None);
+
+        // When too few are past KEEP_FOR, every copy past FRESH_FOR goes.
+        let copies: Copies<usize, u32> = Copies::default();
+        for i in 0..MAX_COPIES {
+            copies.put_at(i, 1, t0 + KEEP_FOR);
+        }
+        copies.put_at(MAX_COPIES, 1, now);
+        assert_eq!(len(&copies), 1);
     }
 
     #[test]

@@ -308,11 +308,20 @@ pub fn peek_model(content_type: Option<&str>, body: &[u8]) -> Option<String> {
     compat::peek(body).ok().map(|p| p.model)
 }
 
-/// The model a provider path names: Gemini's and Vertex AI's `…/models/{model}:{method}`.
-pub fn path_model(path: &str) -> Option<String> {
+/// The model a Gemini path names (`…/models/{model}:{method}`, on Google AI Studio and Vertex
+/// AI: the providers priced from Google's table). Only there: elsewhere a path such as
+/// OpenAI's `models/ft:gpt-4o-mini:org::id` names a model differently.
+pub fn path_model(provider: &Provider, path: &str) -> Option<String> {
+    if provider.prices != "google-ai-studio" {
+        return None;
+    }
     let (_, rest) = path.rsplit_once("models/")?;
-    let (model, _method) = rest.split_once(':')?;
-    (!model.is_empty() && !model.contains('/')).then(|| model.to_owned())
+    let (model, method) = rest.split_once(':')?;
+    let named = !model.is_empty()
+        && !model.contains('/')
+        && !method.is_empty()
+        && method.bytes().all(|b| b.is_ascii_alphabetic());
+    named.then(|| model.to_owned())
 }
 
 /// On `/compat` the client's key arrives as `Authorization: Bearer K` (OpenAI SDKs, newer
@@ -369,24 +378,32 @@ pub fn slot_credential<'a>(provider: &Provider, headers: &'a HeaderMap) -> Optio
 #[cfg(test)]
 mod tests {
     use super::path_model;
+    use switchyard_providers::Catalog;
 
     #[test]
-    fn the_model_a_gemini_or_vertex_path_names() {
+    fn the_model_a_gemini_path_names() {
+        let catalog = Catalog::embedded().expect("embedded catalog parses");
+        let gemini = catalog.get("google-ai-studio").expect("in the catalog");
+        let vertex = catalog.get("google-vertex-ai").expect("in the catalog");
+        let openai = catalog.get("openai").expect("in the catalog");
         assert_eq!(
-            path_model("v1beta/models/gemini-2.5-flash:generateContent").as_deref(),
+            path_model(gemini, "v1beta/models/gemini-2.5-flash:generateContent").as_deref(),
             Some("gemini-2.5-flash")
         );
         assert_eq!(
-            path_model("v1/projects/p/locations/global/publishers/google/models/gemini-2.5-pro:streamGenerateContent").as_deref(),
+            path_model(vertex, "v1/projects/p/locations/global/publishers/google/models/gemini-2.5-pro:streamGenerateContent").as_deref(),
             Some("gemini-2.5-pro")
         );
         for none in [
-            "v1/chat/completions",
             "v1beta/models",
             "v1beta/models/:x",
-            "v1/models/gpt-4o",
+            "v1/models/gemini-2.5-pro",
+            "v1/models/m:x:y",
         ] {
-            assert_eq!(path_model(none), None, "{none}");
+            assert_eq!(path_model(gemini, none), None, "{none}");
         }
+        // A fine-tuned OpenAI model's id holds colons: not a Gemini method.
+        assert_eq!(path_model(openai, "v1/models/ft:gpt-4o-mini:org::id"), None);
+        assert_eq!(path_model(gemini, "v1/models/ft:gpt-4o-mini:org::id"), None);
     }
 }
