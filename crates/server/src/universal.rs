@@ -174,6 +174,13 @@ pub async fn calls(
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
 
+        // Characters outside ASCII cannot stand in a request line: sent percent-encoded
+        // (as UTF-8), as a browser or curl would send such a URL. The result is checked as any
+        // path is.
+        let endpoint: std::borrow::Cow<str> =
+            percent_encoding::utf8_percent_encode(endpoint, &percent_encoding::AsciiSet::EMPTY)
+                .into();
+        let endpoint = endpoint.as_ref();
         let (path, query_string) = match endpoint.split_once('?') {
             Some((p, q)) => (p, Some(q)),
             None => (endpoint, None),

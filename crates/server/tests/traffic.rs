@@ -437,6 +437,32 @@ async fn a_step_body_is_sent_as_json_whatever_the_request_said() {
 }
 
 #[tokio::test]
+async fn a_step_endpoint_outside_ascii_goes_upstream_percent_encoded() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let chat = json!({"model":"m","messages":[{"role":"user","content":"Hi"}]});
+    let steps = json!([
+        {"provider":"grok","endpoint":"chat/completions?note=café&x=1","headers":{"authorization":"Bearer k"},
+         "query":chat},
+    ]);
+    let a = post(&gw.base(), &[], &steps.to_string()).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(
+        reqs[0].path_and_query,
+        "/v1/chat/completions?note=caf%C3%A9&x=1"
+    );
+    // Encoded, a dot segment is still one: refused, nothing sent.
+    let steps = json!([
+        {"provider":"grok","endpoint":"v1/é/../../x","headers":{"authorization":"Bearer k"},"query":chat},
+    ]);
+    let a = post(&gw.base(), &[], &steps.to_string()).await;
+    assert_eq!(a.status, 400, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(fake.requests().len(), 1);
+}
+
+#[tokio::test]
 async fn the_requests_own_credentials_reach_no_step() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(
