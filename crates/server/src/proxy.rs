@@ -200,10 +200,22 @@ impl Drop for Held<'_> {
 }
 
 /// `cf-aig-log-id`, `cf-aig-request-id`, `cf-aig-event-id` (and `cf-aig-step` for universal
-/// requests) on every answer (SPEC 2.5). A single-step request's request id is its log id,
+/// requests) on every answer (SPEC 2.5), with `Content-Security-Policy: sandbox` and
+/// `X-Content-Type-Options: nosniff`. A single-step request's request id is its log id,
 /// retried or not; a universal request's is its first attempt's log id, the same whichever
 /// step answers.
 fn stamp_ids(headers: &mut HeaderMap, x: &Exchange, step: Option<u32>) {
+    // Answers are served on the dashboard's origin: a browser that opens one as a page (an
+    // HTML error page, or a hostile upstream's) must not run it with that origin's rights. A
+    // provider's own policy stays (policies add up); API clients ignore both headers.
+    headers.append(
+        http::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
+    );
+    headers.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     if let Ok(id) = HeaderValue::from_str(&x.log_id) {
         if step.is_none() {
             headers.insert(switchyard_core::headers::REQUEST_ID, id.clone());

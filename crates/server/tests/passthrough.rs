@@ -446,3 +446,53 @@ async fn fal_takes_the_whole_url_from_x_fal_target_url_on_its_own_hosts_only() {
     }
     assert_eq!(fake.hits(), hits);
 }
+
+/// An answer opened as a page in a browser (a provider's HTML error page, a hostile
+/// upstream's) runs sandboxed, away from the dashboard's and control plane's origin; a
+/// provider's own policy is kept beside it.
+#[tokio::test]
+async fn answers_carry_a_sandbox_policy_whatever_they_are() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    fake.push_script(
+        Script::new()
+            .status(502)
+            .header("content-type", "text/html")
+            .header("content-security-policy", "default-src 'none'")
+            .body("<script>alert(1)</script>"),
+    );
+    let url = format!("{}/v1/acct/gw/grok/v1/chat/completions", gw.url);
+    let html = post(&url, &[("authorization", "Bearer k")], CHAT).await;
+    let ok = post(&url, &[("authorization", "Bearer k")], CHAT).await;
+    let refused = post(&format!("{}/v1/acct/gw/nope/x", gw.url), &[], "").await;
+    for (what, a) in [("html", &html), ("ok", &ok), ("refused", &refused)] {
+        let policies: Vec<&str> = a
+            .headers
+            .get_all("content-security-policy")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        assert!(policies.contains(&"sandbox"), "{what}: {policies:?}");
+        assert_eq!(
+            a.headers
+                .get("x-content-type-options")
+                .map(|v| v.as_bytes()),
+            Some(&b"nosniff"[..]),
+            "{what}"
+        );
+    }
+    assert_eq!(
+        (
+            html.status.as_u16(),
+            ok.status.as_u16(),
+            refused.status.as_u16()
+        ),
+        (502, 200, 400)
+    );
+    let theirs: Vec<_> = html
+        .headers
+        .get_all("content-security-policy")
+        .iter()
+        .collect();
+    assert_eq!(theirs.len(), 2, "the provider's policy is kept");
+}
