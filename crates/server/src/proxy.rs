@@ -277,6 +277,27 @@ impl Policy {
     }
 }
 
+/// The longest a provider's `Retry-After` makes a retry wait (the longest retry delay a
+/// client may set, too).
+const MAX_ASKED_WAIT: Duration = Duration::from_secs(5);
+
+/// The wait a retryable answer asks for: `retry-after-ms` (Azure OpenAI), else `retry-after`
+/// in seconds (an HTTP date is not read), at most [`MAX_ASKED_WAIT`].
+fn asked_wait(headers: &HeaderMap) -> Duration {
+    let number = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|n| n.is_finite() && *n >= 0.0)
+    };
+    let wait = match number("retry-after-ms") {
+        Some(ms) => ms / 1000.0,
+        None => number("retry-after").unwrap_or(0.0),
+    };
+    Duration::from_secs_f64(wait.min(MAX_ASKED_WAIT.as_secs_f64()))
+}
+
 /// How long the body of an answer that is retried is read for its log record.
 const DISCARDED_BODY_WAIT: Duration = Duration::from_secs(2);
 /// How much of it is kept.
@@ -552,6 +573,8 @@ async fn run(
             // The step's own plan: an exchange carried over from the step before has that one's.
             x.cache_put = plan.map(|p| (p.key, p.ttl));
         }
+        // The wait the last retryable answer asked for (its Retry-After), if any.
+        let mut asked = Duration::ZERO;
         for attempt in 1..=policy.max_attempts {
             let x = slot.get_or_insert_with(|| Box::new(Exchange::new(Method::POST, "")));
             x.provider = Some(call.provider.clone());
@@ -562,7 +585,8 @@ async fn run(
                 x.draft = Some(draft(&shared, &call, &body));
             }
             if attempt > 1 {
-                tokio::time::sleep(policy.delay_before(attempt)).await;
+                let pause = policy.delay_before(attempt).max(std::mem::take(&mut asked));
+                tokio::time::sleep(pause).await;
                 // Its duration and time to first token are the attempt's own, not the pause's.
                 x.start_now();
             }
@@ -579,8 +603,10 @@ async fn run(
                     return Ok(relay(app, x, resp, &call, idle).await);
                 }
                 Ok(resp) => {
-                    // A retryable answer with attempts left: log it and go on.
+                    // A retryable answer with attempts left: log it and go on, after the
+                    // wait it asks for if that is longer than the policy's.
                     let (head, incoming) = resp.into_parts();
+                    asked = asked_wait(&head.headers);
                     x.status = head.status.as_u16();
                     // Kept for the record (what arrives of it in a short while: a body that
                     // trickles must not hold up the next attempt).
@@ -987,6 +1013,34 @@ pub(crate) async fn read_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retryable_answer_can_ask_for_a_longer_wait() {
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(*k, HeaderValue::from_static(v));
+            }
+            m
+        };
+        assert_eq!(asked_wait(&h(&[])), Duration::ZERO);
+        assert_eq!(
+            asked_wait(&h(&[("retry-after", "2")])),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            asked_wait(&h(&[("retry-after", "1"), ("retry-after-ms", "250")])),
+            Duration::from_millis(250)
+        );
+        assert_eq!(asked_wait(&h(&[("retry-after", "3600")])), MAX_ASKED_WAIT);
+        for odd in ["-1", "soon", "Wed, 21 Oct 2026 07:28:00 GMT", "NaN"] {
+            assert_eq!(
+                asked_wait(&h(&[("retry-after", odd)])),
+                Duration::ZERO,
+                "{odd}"
+            );
+        }
+    }
 
     #[test]
     fn backoff_paces_attempts() {

@@ -283,6 +283,30 @@ async fn retries_on_5xx_and_429_then_answer_with_the_success() {
     }
 }
 
+/// A 429 that says when to come back (the fake's carries `retry-after: 1`) is retried no
+/// sooner, whatever shorter delay the policy has.
+#[tokio::test]
+async fn a_retry_waits_as_long_as_the_429_asks() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    fake.push_script(Script::new().status(429));
+    let t = Instant::now();
+    let a = post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[
+            AUTH,
+            ("cf-aig-max-attempts", "2"),
+            ("cf-aig-retry-delay", "0"),
+        ],
+        CHAT,
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(fake.hits(), 2);
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(950), "retried after {took:?}");
+}
+
 #[tokio::test]
 async fn the_last_failure_comes_back_as_it_came() {
     let fake = FakeProvider::start().await;
