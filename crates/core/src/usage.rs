@@ -28,4 +28,40 @@ impl Usage {
     pub fn is_known(&self) -> bool {
         self.tokens_in.is_some() || self.tokens_out.is_some()
     }
+
+    /// The same counts, with a cached part no larger than the input it is part of (an answer
+    /// that reports more is not believed beyond its input).
+    pub fn consistent(mut self) -> Self {
+        if let (Some(cached), Some(input)) = (self.cached_tokens_in, self.tokens_in) {
+            self.cached_tokens_in = Some(cached.min(input));
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Usage;
+
+    #[test]
+    fn a_cached_part_is_never_larger_than_its_input() {
+        let reported = |tokens_in, cached| Usage {
+            tokens_in,
+            cached_tokens_in: cached,
+            ..Usage::default()
+        };
+        assert_eq!(
+            reported(Some(100), Some(500)).consistent(),
+            reported(Some(100), Some(100))
+        );
+        assert_eq!(
+            reported(Some(100), Some(40)).consistent(),
+            reported(Some(100), Some(40))
+        );
+        // Without an input count there is nothing to hold the cached part to.
+        assert_eq!(
+            reported(None, Some(40)).consistent(),
+            reported(None, Some(40))
+        );
+    }
 }

@@ -497,7 +497,7 @@ impl Accumulator {
             None => Usage::default(),
         };
         Extracted {
-            usage,
+            usage: usage.consistent(),
             model: self.model,
             stream_failed: self.stream_failed,
         }

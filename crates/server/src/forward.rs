@@ -117,18 +117,14 @@ pub fn framing_refusal(
             "an HTTP/1.1 request must carry exactly one Host header".into(),
         ));
     }
-    if headers.contains_key(header::TRANSFER_ENCODING) {
-        if let Some(coding) = undecodable_transfer_coding(headers) {
-            return Some((
-                ErrorKind::NotImplemented,
-                format!(
-                    "transfer coding '{coding}' is not supported: send the body with \
-                     Content-Length or chunked (a compressed body takes Content-Encoding)"
-                ),
-            ));
-        }
-    }
-    None
+    let coding = undecodable_transfer_coding(headers)?;
+    Some((
+        ErrorKind::NotImplemented,
+        format!(
+            "transfer coding '{coding}' is not supported: send the body with Content-Length \
+             or chunked (a compressed body takes Content-Encoding)"
+        ),
+    ))
 }
 
 /// Strips hop-by-hop and `cf-aig-*` headers from a provider's response in place.

@@ -576,11 +576,7 @@ impl Writer {
             ttft: exchange.ttft.map(|t| t.as_millis() as u64),
             tokens_in: usage.tokens_in,
             tokens_out: usage.tokens_out,
-            // An answer that reports more cached tokens than input tokens is not believed
-            // beyond the input (the cost is figured the same way).
-            cached_tokens_in: usage
-                .cached_tokens_in
-                .map(|c| usage.tokens_in.map_or(c, |t| c.min(t))),
+            cached_tokens_in: usage.cached_tokens_in,
             reasoning_tokens: usage.reasoning_tokens,
             cost: cost.usd,
             custom_cost: cost.custom,

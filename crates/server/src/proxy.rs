@@ -146,7 +146,7 @@ pub async fn handle(State(app): State<App>, req: Request) -> Response {
             x.status = e.error.kind.status().as_u16();
             let label = e.error.kind.label();
             let (mut resp, body) = e.into_response_and_body();
-            stamp_ids(resp.headers_mut(), &x, step);
+            stamp_answer(resp.headers_mut(), &x, step);
             if x.cache_put.is_some() {
                 // The cache was looked up and missed (SPEC 2.5: whenever caching applied).
                 resp.headers_mut().insert(
@@ -204,7 +204,7 @@ impl Drop for Held<'_> {
 /// `X-Content-Type-Options: nosniff`. A single-step request's request id is its log id,
 /// retried or not; a universal request's is its first attempt's log id, the same whichever
 /// step answers.
-fn stamp_ids(headers: &mut HeaderMap, x: &Exchange, step: Option<u32>) {
+fn stamp_answer(headers: &mut HeaderMap, x: &Exchange, step: Option<u32>) {
     // Answers are served on the dashboard's origin: a browser that opens one as a page (an
     // HTML error page, or a hostile upstream's) must not run it with that origin's rights. A
     // provider's own policy stays (policies add up); API clients ignore both headers.
@@ -675,7 +675,7 @@ fn serve_hit(
         Some(t) => cache::replay_translated(&hit, t, call.model.as_deref().unwrap_or("")),
     };
     x.keep_response_headers(&headers);
-    stamp_ids(&mut headers, &x, call.step);
+    stamp_answer(&mut headers, &x, call.step);
     headers.insert(
         switchyard_core::headers::CACHE_STATUS,
         HeaderValue::from_static("HIT"),
@@ -784,7 +784,7 @@ async fn relay(
     if x.draft.is_some() {
         x.keep_response_headers(&head.headers);
     }
-    stamp_ids(&mut head.headers, &x, call.step);
+    stamp_answer(&mut head.headers, &x, call.step);
     if x.cache_put.is_some() {
         head.headers.insert(
             switchyard_core::headers::CACHE_STATUS,
@@ -822,7 +822,7 @@ async fn relay(
                 );
                 x.status = e.error.kind.status().as_u16();
                 let (mut resp, body) = e.into_response_and_body();
-                stamp_ids(resp.headers_mut(), &x, call.step);
+                stamp_answer(resp.headers_mut(), &x, call.step);
                 let mut capture = Capture::default();
                 capture.push(&body);
                 queue.submit(Completed::new(x, capture, Outcome::UpstreamError));
