@@ -1197,15 +1197,27 @@ async fn redis_unreachable_rate_limit_fails_closed_when_configured() {
     assert_eq!(fake.hits(), 1);
 }
 
-#[tokio::test]
-async fn redis_lost_and_restored_caching_resumes() {
+/// A caching gateway (`{account}/gw`: `cache_ttl` 60, a rate limit never reached) whose
+/// Redis is reached through a [`CutProxy`], with `top` config lines, and the answer to its
+/// first request already cached there.
+struct CutRedis {
+    proxy: CutProxy,
+    fake: FakeProvider,
+    gw: Gateway,
+    /// Chat completions through that gateway.
+    url: String,
+    /// The cached answer (a MISS when it was made).
+    first: Answer,
+}
+
+async fn cached_behind_cut_redis(top: &str) -> CutRedis {
     let proxy = CutProxy::start(&url_authority(&redis_url(), 6379)).await;
     let fake = FakeProvider::start().await;
     let account = unique_id("acct");
     let gw = Gateway::start(
         &fake,
         &format!(
-            "redis = \"{}\"\n{}",
+            "redis = \"{}\"\n{top}{}",
             url_via(&redis_url(), &proxy.addr),
             gateway_table(
                 &account,
@@ -1221,6 +1233,40 @@ async fn redis_lost_and_restored_caching_resumes() {
     wait_for_log_id(&gw, &account, "gw", &log_id(&first), Duration::from_secs(5)).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_hit(&post(&url, &[AUTH], CHAT).await, &first);
+    CutRedis {
+        proxy,
+        fake,
+        gw,
+        url,
+        first,
+    }
+}
+
+/// A gateway (`{account}/gw`, returned with its account) whose PostgreSQL is reached through a
+/// [`CutProxy`].
+async fn behind_cut_postgres() -> (CutProxy, FakeProvider, String, Gateway) {
+    let pg = postgres_url();
+    let proxy = CutProxy::start(&url_authority(&pg, 5432)).await;
+    let fake = FakeProvider::start().await;
+    let account = unique_id("acct");
+    let gw = Gateway::start_with_database(
+        &fake,
+        &url_via(&pg, &proxy.addr),
+        &gateway_table(&account, "gw", ""),
+    )
+    .await;
+    (proxy, fake, account, gw)
+}
+
+#[tokio::test]
+async fn redis_lost_and_restored_caching_resumes() {
+    let CutRedis {
+        proxy,
+        fake,
+        gw,
+        url,
+        first: _,
+    } = cached_behind_cut_redis("").await;
     assert_eq!(fake.hits(), 1);
 
     proxy.cut();
@@ -1266,28 +1312,13 @@ async fn redis_lost_and_restored_caching_resumes() {
 /// new connection, not skip the cache or refuse with "limiter unavailable".
 #[tokio::test]
 async fn redis_connection_closed_while_redis_is_up_is_reopened_at_once() {
-    let proxy = CutProxy::start(&url_authority(&redis_url(), 6379)).await;
-    let fake = FakeProvider::start().await;
-    let account = unique_id("acct");
-    let gw = Gateway::start(
-        &fake,
-        &format!(
-            "redis = \"{}\"\nrate_limit_fail_open = false\n{}",
-            url_via(&redis_url(), &proxy.addr),
-            gateway_table(
-                &account,
-                "gw",
-                "cache_ttl = 60\nrate_limiting_limit = 1000\nrate_limiting_interval = 3600"
-            )
-        ),
-    )
-    .await;
-    let url = format!("{}/grok/v1/chat/completions", gw.base_for(&account, "gw"));
-    let first = post(&url, &[AUTH], CHAT).await;
-    assert_miss(&first);
-    wait_for_log_id(&gw, &account, "gw", &log_id(&first), Duration::from_secs(5)).await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    assert_hit(&post(&url, &[AUTH], CHAT).await, &first);
+    let CutRedis {
+        proxy,
+        fake,
+        gw,
+        url,
+        first,
+    } = cached_behind_cut_redis("rate_limit_fail_open = false\n").await;
 
     for round in 0..2 {
         // Redis "restarts": every open connection is closed, new ones are served again.
@@ -1317,16 +1348,7 @@ async fn redis_connection_closed_while_redis_is_up_is_reopened_at_once() {
 /// each request; its records are written once the database is back.
 #[tokio::test]
 async fn postgres_outage_gateways_in_use_keep_their_settings_and_stored_keys() {
-    let pg = postgres_url();
-    let proxy = CutProxy::start(&url_authority(&pg, 5432)).await;
-    let fake = FakeProvider::start().await;
-    let account = unique_id("acct");
-    let gw = Gateway::start_with_database(
-        &fake,
-        &url_via(&pg, &proxy.addr),
-        &gateway_table(&account, "gw", ""),
-    )
-    .await;
+    let (proxy, fake, account, gw) = behind_cut_postgres().await;
     let secret = "xai-stored-during-outage-42";
     let made = cp_send(
         Method::POST,
@@ -1393,16 +1415,7 @@ async fn postgres_outage_gateways_in_use_keep_their_settings_and_stored_keys() {
 
 #[tokio::test]
 async fn postgres_lost_after_start_requests_are_served_and_every_record_is_written_later() {
-    let pg = postgres_url();
-    let proxy = CutProxy::start(&url_authority(&pg, 5432)).await;
-    let fake = FakeProvider::start().await;
-    let account = unique_id("acct");
-    let gw = Gateway::start_with_database(
-        &fake,
-        &url_via(&pg, &proxy.addr),
-        &gateway_table(&account, "gw", ""),
-    )
-    .await;
+    let (proxy, fake, account, gw) = behind_cut_postgres().await;
     let url = format!("{}/grok/v1/chat/completions", gw.base_for(&account, "gw"));
     let first = post(&url, &[AUTH], CHAT).await;
     assert_eq!(first.status, 200);
