@@ -97,11 +97,10 @@ impl Gateways {
         let found = match self.store.get_gateway(&account_id, &gateway_id).await {
             Ok(found) => found,
             Err(e) => {
-                self.outage.saw(&e);
-                return match cached {
-                    Some(c) if e.is_unavailable() => Ok(c.settings.clone()),
-                    _ => Err(internal(e)),
-                };
+                return self
+                    .outage
+                    .fallback(cached.map(|c| c.settings.clone()), e)
+                    .map_err(internal)
             }
         };
         let settings = match found {
