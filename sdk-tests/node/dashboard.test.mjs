@@ -56,19 +56,44 @@ async function chat(account, gateway, prompt, headers = {}) {
 
 /** Opens the dashboard at `query` and waits for its first render. */
 async function openDashboard(query) {
+  let inFlight = 0;
   const dom = await JSDOM.fromURL(`${SWITCHYARD_URL}/${query}`, {
     runScripts: 'dangerously',
     resources: 'usable',
     pretendToBeVisual: true,
     beforeParse(window) {
-      // jsdom has no fetch of its own: the page's calls go over the network with Node's.
-      window.fetch = (url, init) => fetch(new URL(String(url), window.location.href), init);
+      // jsdom has no fetch of its own: the page's calls go over the network with Node's. The
+      // body is read here, so that `inFlight` counts each call until the page holds its answer.
+      window.fetch = async (url, init) => {
+        inFlight += 1;
+        try {
+          const res = await fetch(new URL(String(url), window.location.href), init);
+          const body = await res.arrayBuffer();
+          return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+        } finally {
+          inFlight -= 1;
+        }
+      };
       window.confirm = () => true;
     },
   });
+  dom.idle = () => inFlight === 0;
   const doc = dom.window.document;
   await until('the dashboard to start', () => doc.body && doc.body.dataset.ready === 'true');
   return dom;
+}
+
+/**
+ * Closes a dashboard once none of its calls is in flight and it has drawn their answers: a
+ * browser stops a page's scripts when it closes, but jsdom lets an answer that arrives later
+ * run the page's code against a window with no document.
+ */
+async function closeDashboard(dom) {
+  for (let quiet = 0; quiet < 3;) {
+    await new Promise((r) => setTimeout(r, 20));
+    quiet = dom.idle() ? quiet + 1 : 0;
+  }
+  dom.window.close();
 }
 
 const text = (doc, sel) => doc.querySelector(sel)?.textContent ?? '';
@@ -181,7 +206,7 @@ test('the dashboard shows a gateway\'s traffic, its logs with bodies, and edits 
     await until('the new gateway selected', () => doc.querySelector('#gateway').value === 'second');
     assert.deepEqual(rows(doc, '#gateways').map((r) => r.dataset.id), ['main', 'second']);
   } finally {
-    dom.window.close();
+    await closeDashboard(dom);
   }
 });
 
@@ -219,7 +244,7 @@ test('logs filter by metadata key and value', TEST_OPTS, async () => {
     row.dispatchEvent(new dom.window.KeyboardEvent('keydown', { key: 'Enter', bubbles: true }));
     await until('the detail from the keyboard', () => !doc.querySelector('#log-detail').hidden && text(doc, '#detail-title') === alice.logId);
   } finally {
-    dom.window.close();
+    await closeDashboard(dom);
   }
 });
 
@@ -235,7 +260,7 @@ test('the dashboard lists accounts and explains an account without gateways', TE
     assert.match(text(doc, '#status'), /has no gateways yet/);
     assert.ok([...doc.querySelectorAll('#accounts option')].some((o) => o.value === account));
   } finally {
-    dom.window.close();
+    await closeDashboard(dom);
   }
 });
 
@@ -304,7 +329,7 @@ test('what a browser could be made to do is refused: foreign origins, rebinding,
     assert.equal(rows(doc, '#logs')[0].cells[3].textContent, '<img src=x id=pwned>');
     assert.match(text(doc, '#detail-request'), /<script>1<\/script>/);
   } finally {
-    dom.window.close();
+    await closeDashboard(dom);
   }
 
   // Requests a page on another site could make a browser send.
@@ -361,7 +386,7 @@ async function streamedDetail(account, path, headers, body) {
     await until('the detail', () => text(doc, '#detail-title') === logId);
     return { sse, shown: text(doc, '#detail-response') };
   } finally {
-    dom.window.close();
+    await closeDashboard(dom);
   }
 }
 
