@@ -3,16 +3,17 @@
 //! A token is valid for an account when it is one of the config's `[[tokens]]` for that
 //! account (compared in constant time) or a stored token (kept hashed, made with
 //! `switchyard token create`; see [`crate::tokens`]). The token comes from
-//! `cf-aig-authorization`; when that header is absent and the provider's own auth header (or,
-//! failing that, another provider key header) holds a valid gateway token, that header is the
-//! gateway credential: it is removed so the stored provider key takes its place (as
-//! Cloudflare's BYOK docs do), and the token never reaches the provider.
+//! `cf-aig-authorization`, else from the provider's own auth header (or, failing that,
+//! another provider key header): a key header that holds a valid gateway token is removed,
+//! whether or not `cf-aig-authorization` came too, so the stored provider key takes its place
+//! (as Cloudflare's BYOK docs do) and the token never reaches the provider.
 
 use crate::app::App;
 use crate::error::ApiError;
 use crate::shape::{self, Call};
+use http::HeaderMap;
 use switchyard_core::{ErrorKind, GatewaySettings};
-use switchyard_providers::AuthStyle;
+use switchyard_providers::{AuthStyle, Provider};
 
 /// Whether `token` is a valid gateway token for `account` (503 when the stored tokens cannot
 /// be read).
@@ -45,6 +46,36 @@ async fn checked(app: &App, required: bool, account: &str, token: &str) -> Resul
     }
 }
 
+/// Removes a gateway token from a call's provider key headers: its provider's own auth header
+/// first, then the other key headers (an Anthropic SDK pointed at an OpenAI-shaped provider
+/// sends its key as `x-api-key`). A value equal to `known` (the call's own gateway token) is
+/// one without a lookup. Whether a token was found and removed.
+async fn take_slot_token(
+    app: &App,
+    required: bool,
+    account: &str,
+    known: Option<&str>,
+    provider: &Provider,
+    headers: &mut HeaderMap,
+) -> Result<bool, ApiError> {
+    let own = provider.auth.header();
+    let others = AuthStyle::KEY_HEADERS;
+    let mut found = None;
+    for name in std::iter::once(&own).chain(others.iter().filter(|n| **n != own)) {
+        let value = if *name == own {
+            shape::slot_credential(provider, headers)
+        } else {
+            shape::other_credential(name, headers)
+        };
+        let Some(value) = value else { continue };
+        if Some(value) == known || checked(app, required, account, value).await? {
+            found = Some(name.clone());
+            break;
+        }
+    }
+    Ok(found.map(|name| headers.remove(name)).is_some())
+}
+
 /// Checks the gateway credential of every call; strips provider-slot gateway tokens.
 ///
 /// A call's token is its step's `cf-aig-authorization` (universal), else the request's; a
@@ -75,37 +106,16 @@ pub async fn authenticate(
                 any_token = true;
                 checked(app, gateway.authentication, account, t).await?
             }
-            None => {
-                let own = call.provider.auth.header();
-                let slot = shape::slot_credential(&call.provider, &call.headers).map(str::to_owned);
-                let slot_valid = match &slot {
-                    Some(slot) => checked(app, gateway.authentication, account, slot).await?,
-                    None => false,
-                };
-                match slot {
-                    Some(_) if slot_valid => {
-                        call.headers.remove(own);
-                        true
-                    }
-                    // Another key header may hold it (an Anthropic SDK pointed at an
-                    // OpenAI-shaped provider sends its key as `x-api-key`).
-                    _ => {
-                        let mut found = None;
-                        for name in AuthStyle::KEY_HEADERS.iter().filter(|n| **n != own) {
-                            let Some(v) = shape::other_credential(name, &call.headers) else {
-                                continue;
-                            };
-                            if checked(app, gateway.authentication, account, v).await? {
-                                found = Some(name.clone());
-                                break;
-                            }
-                        }
-                        found.map(|name| call.headers.remove(name)).is_some()
-                    }
-                }
-            }
+            None => false,
         };
-        all_valid &= valid;
+        // Whatever the credential, a gateway token in a provider key header never goes
+        // upstream; without another credential it is the gateway credential. The call's own
+        // valid token is taken without a lookup; any other value is looked up leniently when
+        // the call already holds its credential, so an unreadable store does not refuse it.
+        let required = gateway.authentication && token.is_none();
+        let known = token.filter(|_| valid);
+        let slot_valid = take_slot_token(app, required, account, known, &call.provider, &mut call.headers).await?;
+        all_valid &= valid || (token.is_none() && slot_valid);
     }
     if gateway.authentication && !all_valid {
         return Err(ApiError::new(

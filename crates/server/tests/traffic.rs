@@ -187,6 +187,46 @@ async fn keys_stored_through_the_control_plane_are_used_and_a_gateway_token_in_t
         sent.headers.get("authorization").unwrap(),
         "Bearer xai-stored-in-db"
     );
+    // The same token sent twice, in cf-aig-authorization and in the SDK's key slot: the slot's
+    // copy is not sent either, and the stored key is used.
+    for slot in [
+        ("authorization", "Bearer gw-token-1"),
+        ("x-api-key", "gw-token-1"),
+    ] {
+        let a = post(
+            &format!("{}/grok/v1/chat/completions", gw.base()),
+            &[("cf-aig-authorization", "Bearer gw-token-1"), slot],
+            CHAT,
+        )
+        .await;
+        assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+        let sent = fake.last_request().unwrap();
+        assert!(sent.headers.get("x-api-key").is_none(), "{slot:?}");
+        assert_eq!(
+            sent.headers.get("authorization").unwrap(),
+            "Bearer xai-stored-in-db",
+            "{slot:?}"
+        );
+    }
+    // A provider key beside a valid cf-aig-authorization is the client's own and goes as sent.
+    let a = post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[
+            ("cf-aig-authorization", "Bearer gw-token-1"),
+            ("authorization", "Bearer xai-client-own"),
+        ],
+        CHAT,
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(
+        fake.last_request()
+            .unwrap()
+            .headers
+            .get("authorization")
+            .unwrap(),
+        "Bearer xai-client-own"
+    );
 }
 
 #[tokio::test]
