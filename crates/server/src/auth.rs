@@ -114,7 +114,15 @@ pub async fn authenticate(
         // the call already holds its credential, so an unreadable store does not refuse it.
         let required = gateway.authentication && token.is_none();
         let known = token.filter(|_| valid);
-        let slot_valid = take_slot_token(app, required, account, known, &call.provider, &mut call.headers).await?;
+        let slot_valid = take_slot_token(
+            app,
+            required,
+            account,
+            known,
+            &call.provider,
+            &mut call.headers,
+        )
+        .await?;
         all_valid &= valid || (token.is_none() && slot_valid);
     }
     if gateway.authentication && !all_valid {

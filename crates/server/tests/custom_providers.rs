@@ -57,6 +57,33 @@ async fn control_plane_custom_providers_crud_and_use() {
     assert_eq!(created["slug"], "my-llm");
     assert_eq!(created["enable"], true);
     let id = created["id"].as_str().unwrap().to_owned();
+    // Text with a NUL is refused on every backend (PostgreSQL cannot store it).
+    for field in ["name", "description", "link"] {
+        let mut body =
+            json!({"name":"Other","slug":"other","base_url": format!("{}/v1", fake.url())});
+        body[field] = json!("a\u{0}b");
+        let a = cp_send(Method::POST, &url, body).await;
+        assert_eq!(
+            a.status,
+            400,
+            "{field}: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+        assert!(a.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("'{field}' must not contain a NUL")));
+    }
+    let a = cp_send(
+        Method::PUT,
+        &format!("{url}/{id}"),
+        json!({"description": "\u{0}"}),
+    )
+    .await;
+    assert_eq!(a.status, 400);
+    // An id with one names nothing.
+    let a = cp_send(Method::GET, &format!("{url}/{id}%00"), json!(null)).await;
+    assert_eq!(a.status, 404);
 
     let a = post(
         &format!("{}/custom-my-llm/chat/completions", gw.base()),

@@ -124,12 +124,18 @@ macro_rules! backend {
             }
 
             async fn get_custom_provider(&self, account: &AccountId, id: &str) -> Result<Option<CustomProvider>, StoreError> {
+                if crate::unmatchable(id) {
+                    return Ok(None);
+                }
                 let sql = format!("SELECT {COLUMNS} FROM custom_providers WHERE account_id = {} AND id = {}", $ph(1), $ph(2));
                 let row = sqlx::query(&sql).bind(account.as_str()).bind(id).fetch_optional(self.$pool()).await?;
                 row.as_ref().map(row_to).transpose()
             }
 
             async fn find_custom_provider(&self, account: &AccountId, slug: &str) -> Result<Option<CustomProvider>, StoreError> {
+                if crate::unmatchable(slug) {
+                    return Ok(None);
+                }
                 let sql = format!("SELECT {COLUMNS} FROM custom_providers WHERE account_id = {} AND slug = {}", $ph(1), $ph(2));
                 let row = sqlx::query(&sql).bind(account.as_str()).bind(slug).fetch_optional(self.$pool()).await?;
                 row.as_ref().map(row_to).transpose()

@@ -108,6 +108,9 @@ macro_rules! impl_key_store {
                 provider: &str,
                 alias: &str,
             ) -> Result<Option<$crate::keys::StoredKey>, $crate::StoreError> {
+                if $crate::unmatchable(alias) {
+                    return Ok(None);
+                }
                 let mut args = $crate::sql::gateway_ids(account, gateway);
                 args.push($crate::sql::Arg::Text(provider.to_owned()));
                 args.push($crate::sql::Arg::Text(alias.to_owned()));
@@ -137,6 +140,9 @@ macro_rules! impl_key_store {
                 gateway: &switchyard_core::GatewayId,
                 id: &str,
             ) -> Result<Option<$crate::keys::StoredKey>, $crate::StoreError> {
+                if $crate::unmatchable(id) {
+                    return Ok(None);
+                }
                 let mut args = $crate::sql::gateway_ids(account, gateway);
                 args.push($crate::sql::Arg::Text(id.to_owned()));
                 let row = $bind(sqlx::query(&$crate::sql::key_sql($d).delete), &args)

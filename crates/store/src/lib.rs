@@ -75,6 +75,13 @@ pub enum StoreError {
     Random(String),
 }
 
+/// Whether no stored row can have `key`: every id the gateway stores is its own, none with a
+/// NUL character, and PostgreSQL refuses to compare text holding one. A lookup by such a key
+/// finds nothing on either backend, without a query.
+pub(crate) fn unmatchable(key: &str) -> bool {
+    key.contains('\0')
+}
+
 impl StoreError {
     /// Whether the database refused the data itself (a value it cannot store, a constraint):
     /// writing the same rows again fails the same way, unlike a lost connection, a timeout or

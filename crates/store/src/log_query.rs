@@ -93,6 +93,9 @@ macro_rules! impl_log_query {
                 gateway: &switchyard_core::GatewayId,
                 id: &str,
             ) -> Result<Option<switchyard_core::LogRecord>, $crate::StoreError> {
+                if $crate::unmatchable(id) {
+                    return Ok(None);
+                }
                 let Some(gkey) = self.find_gkey(account, gateway).await? else {
                     return Ok(None);
                 };
@@ -112,6 +115,9 @@ macro_rules! impl_log_query {
                 id: &str,
                 patch: &$crate::logs::LogPatch,
             ) -> Result<Option<switchyard_core::LogRecord>, $crate::StoreError> {
+                if $crate::unmatchable(id) {
+                    return Ok(None);
+                }
                 let Some(gkey) = self.find_gkey(account, gateway).await? else {
                     return Ok(None);
                 };

@@ -47,6 +47,14 @@ async fn suite(store: Store) {
         store.find_custom_provider(&a, "alpha").await.unwrap(),
         Some(p1.clone())
     );
+    // An id or slug with a NUL names no provider (PostgreSQL cannot even compare such text).
+    let nul = format!("{}\0", id(1));
+    assert_eq!(store.get_custom_provider(&a, &nul).await.unwrap(), None);
+    assert_eq!(store.delete_custom_provider(&a, &nul).await.unwrap(), None);
+    assert_eq!(
+        store.find_custom_provider(&a, "alpha\0").await.unwrap(),
+        None
+    );
     assert_eq!(
         store.get_custom_provider(&a, &id(1)).await.unwrap(),
         Some(p1.clone())

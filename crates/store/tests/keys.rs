@@ -39,6 +39,14 @@ async fn suite(store: Store) {
         Err(StoreError::Conflict(m)) => assert!(m.contains("default") && m.contains("grok"), "{m}"),
         other => panic!("expected a conflict, got {other:?}"),
     }
+    // An id or alias with a NUL names no key (PostgreSQL cannot even compare such text).
+    let nul = format!("{}\0", id(1));
+    assert!(store.delete_key(&a, &g, &nul).await.unwrap().is_none());
+    assert!(store
+        .find_key(&a, &g, "grok", "default\0")
+        .await
+        .unwrap()
+        .is_none());
     let same_id = key(&a, &g, &id(1), "mistral", "default", "2026-01-01T00:00:03Z");
     assert!(matches!(
         store.create_key(&same_id).await,

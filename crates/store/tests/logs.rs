@@ -638,6 +638,10 @@ async fn patch_and_delete(store: Store) {
     want.score = Some(87.5);
     want.metadata = Some(meta(json!({"reviewed": true, "by": "carol"})));
     assert_eq!(got, want);
+    // An id with a NUL names no record (PostgreSQL cannot even compare such text).
+    let nul = format!("{}\0", log_id(5));
+    assert_eq!(store.get_log(&a, &g, &nul).await.unwrap(), None);
+    assert_eq!(store.patch_log(&a, &g, &nul, &patch).await.unwrap(), None);
     assert_eq!(
         store.get_log(&a, &g, &log_id(5)).await.unwrap().unwrap(),
         want

@@ -72,6 +72,13 @@ fn opt_text(k: &str, v: &Value) -> Result<Option<String>, CpError> {
 /// Applies the body's fields to `p`.
 fn apply(p: &mut CustomProvider, body: &Map<String, Value>) -> Result<(), CpError> {
     for (k, v) in body {
+        // Text is stored as given; PostgreSQL cannot hold a NUL in text, so neither backend
+        // takes one.
+        if matches!(v, Value::String(s) if s.contains('\0')) {
+            return Err(CpError::invalid(format!(
+                "'{k}' must not contain a NUL character"
+            )));
+        }
         match k.as_str() {
             "id" => {}
             "name" => match v {
