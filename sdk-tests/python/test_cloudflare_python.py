@@ -402,6 +402,10 @@ def test_logs_filters_order_pages_and_delete(cf, gateway, fake, nonce):
     assert set(listed(filters=[{"key": "tokens_in", "operator": "gt", "value": [10.0]}])) == {
         log["openai-20"], log["grok-30"]}
     assert listed(filters=[{"key": "tokens_in", "operator": "eq", "value": [10.0]}]) == [log["grok-10"]]
+    # `[None]` asks for records without the field (the SDK sends no value for it).
+    assert listed(filters=[{"key": "tokens_in", "operator": "eq", "value": [None]}]) == [log["grok-failed"]]
+    assert set(listed(filters=[{"key": "tokens_in", "operator": "neq", "value": [None]}])) == {
+        log["grok-10"], log["openai-20"], log["grok-30"]}
 
     # meta_info: ranges over every record the filters match, not only the page's.
     page = cf.ai_gateway.logs.list(gateway, account_id=ACCOUNT, per_page=1, meta_info=True,

@@ -20,7 +20,8 @@
 //!     because httpx regroups repeated names: `filters.key=provider&filters.key=success&
 //!     filters.operator=eq&filters.operator=eq&filters.value=grok&filters.value=true`. Both
 //!     are read; in the grouped form the values can only be matched to filters when there is
-//!     one filter or one value per filter, anything else is refused as ambiguous.
+//!     one filter, or one value per filter, or no value at all; anything else is refused as
+//!     ambiguous. A filter without a value asks for `null`: the encoders drop `None`.
 //!   - The same with brackets (`filters[key]=...`, `filters[value][]=...`) and the indexed
 //!     form `filters[0][key]=...&filters[0][operator]=...&filters[0][value][0]=...` (also
 //!     `filters[0].key`).
@@ -455,7 +456,7 @@ fn group_unindexed(pieces: &[(Field, &str)]) -> Result<Vec<Partial>, QueryError>
             ),
         ));
     }
-    if keys.len() > 1 && values.len() != keys.len() {
+    if keys.len() > 1 && !values.is_empty() && values.len() != keys.len() {
         return Err(QueryError::new(
             "filters",
             format!(
@@ -480,7 +481,11 @@ fn group_unindexed(pieces: &[(Field, &str)]) -> Result<Vec<Partial>, QueryError>
                     .map(|(j, v)| (j, (*v).to_owned()))
                     .collect()
             } else {
-                vec![(0, values[i].to_owned())]
+                values
+                    .get(i)
+                    .map(|v| (0, (*v).to_owned()))
+                    .into_iter()
+                    .collect()
             },
         })
         .collect())
@@ -501,11 +506,16 @@ fn finish(param: &str, p: Partial) -> Result<Condition, QueryError> {
     let op = p
         .operator
         .ok_or_else(|| QueryError::new(param, format!("the filter on '{key}' has no operator")))?;
-    let values = p
-        .values
-        .into_iter()
-        .map(|(_, v)| Value::String(v))
-        .collect();
+    // The query-string encoders drop a `None` value (the SDK's way to ask for a missing one),
+    // so a filter that arrives without any value asks for `null`.
+    let values = if p.values.is_empty() {
+        vec![Value::Null]
+    } else {
+        p.values
+            .into_iter()
+            .map(|(_, v)| Value::String(v))
+            .collect()
+    };
     make_condition(param, &key, &op, values)
 }
 

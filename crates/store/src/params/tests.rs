@@ -170,6 +170,27 @@ fn python_sdk_encoding() {
     .unwrap_err();
     assert_eq!(e.param, "filters");
     assert!(e.message.contains("JSON"), "{e}");
+    // `value: [None]` arrives as no value (httpx drops None): it asks for a missing value,
+    // for one filter or for several.
+    let f = filter(&[("filters.key", "feedback"), ("filters.operator", "eq")]).unwrap();
+    assert_eq!(
+        f.conditions,
+        vec![cond(FilterKey::Feedback, Op::Eq, vec![Value::Null])]
+    );
+    let f = filter(&[
+        ("filters.key", "event_id"),
+        ("filters.key", "tokens_in"),
+        ("filters.operator", "eq"),
+        ("filters.operator", "neq"),
+    ])
+    .unwrap();
+    assert_eq!(
+        f.conditions,
+        vec![
+            cond(FilterKey::EventId, Op::Eq, vec![Value::Null]),
+            cond(FilterKey::TokensIn, Op::Neq, vec![Value::Null]),
+        ]
+    );
 }
 
 #[test]
