@@ -259,7 +259,6 @@ struct RawGateway {
     cache_ttl: Option<u64>,
     cache_invalidate_on_update: Option<bool>,
     rate_limiting_limit: Option<u64>,
-    #[serde(default, deserialize_with = "positive")]
     rate_limiting_interval: Option<u64>,
     rate_limiting_technique: Option<RateLimitTechnique>,
     log_management: Option<u64>,
@@ -373,7 +372,8 @@ impl Config {
         let now = switchyard_core::clock::now_rfc3339();
         let mut gateways: Vec<GatewaySettings> = Vec::new();
         for spanned in raw.gateways {
-            let line = line_of(text, spanned.span().start);
+            let start = spanned.span().start;
+            let line = line_of(text, start);
             let g = spanned.into_inner();
             if gateways
                 .iter()
@@ -424,15 +424,19 @@ impl Config {
             for (name, value, lo, hi) in bounds {
                 if !(lo..=hi).contains(&value) {
                     return Err(format!(
-                        "[[gateways]] (line {line}): {name} = {value} is out of range ({lo} to {hi})"
+                        "[[gateways]] (line {}): {name} = {value} is out of range ({lo} to {hi})",
+                        key_line(text, start, name)
                     ));
                 }
             }
+            // As the control plane reads it: 0 s is 1 s without a limit, and refused with one.
             if s.rate_limiting_interval == 0 && s.rate_limiting_limit > 0 {
                 return Err(format!(
-                    "[[gateways]] (line {line}): rate_limiting_interval must be at least 1 with a rate limit"
+                    "[[gateways]] (line {}): rate_limiting_interval must be at least 1 with a rate limit",
+                    key_line(text, start, "rate_limiting_interval")
                 ));
             }
+            s.rate_limiting_interval = s.rate_limiting_interval.max(1);
             gateways.push(s);
         }
 
@@ -719,17 +723,29 @@ key = "xai-..."
 
         let e = err("[[gateways]]\naccount_id = \"a\"\nid = \"g\"\nretry_max_attempts = 9\n");
         assert!(e.contains("line 4"), "{e}");
+        // A value out of range is reported at its own line, not the table's.
         for (key, value) in [
             ("rate_limiting_interval", "100000"),
             ("log_management", "20000000"),
+            ("cache_ttl", "4294967296"),
         ] {
             let e = err(&format!(
-                "[[gateways]]\naccount_id = \"a\"\nid = \"g\"\n{key} = {value}\n"
+                "\n[[gateways]]\naccount_id = \"a\"\nid = \"g\"\n\n{key} = {value}\n"
             ));
             assert!(e.contains(key) && e.contains("out of range"), "{key}: {e}");
+            assert!(e.contains("(line 6)"), "{key}: {e}");
         }
         let e = err("[[gateways]]\naccount_id = \"a\"\nid = \"g\"\nrate_limiting_limit = 5\nrate_limiting_interval = 0\n");
-        assert!(e.contains("rate_limiting_interval"), "{e}");
+        assert!(
+            e.contains("rate_limiting_interval") && e.contains("(line 5)"),
+            "{e}"
+        );
+        // Without a limit, 0 s is read as 1 s, as the control plane reads it.
+        let c = Config::parse(
+            "[[gateways]]\naccount_id = \"a\"\nid = \"g\"\nrate_limiting_interval = 0\n",
+        )
+        .unwrap();
+        assert_eq!(c.gateways[0].rate_limiting_interval, 1);
 
         let e = err("\n\n[[provider_keys]]\naccount_id = \"a\"\ngateway_id = \"g\"\nprovider = \"nope\"\nkey = \"k\"\n");
         assert!(e.contains("line 6") && e.contains("nope"), "{e}");
