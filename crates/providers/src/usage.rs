@@ -411,6 +411,10 @@ fn concat<'a>(chunks: &[&'a [u8]]) -> Cow<'a, [u8]> {
     }
 }
 
+/// The providers (slugs and aliases) whose answers carry their own bill: xAI's
+/// `cost_in_usd_ticks`, OpenRouter's `usage.cost`, Perplexity's `usage.cost.total_cost`.
+const REPORTS_COST: [&str; 5] = ["grok", "xai", "openrouter", "perplexity-ai", "perplexity"];
+
 /// What the answer said so far; later reports replace earlier ones.
 struct Accumulator {
     found: Option<Found>,
@@ -419,6 +423,9 @@ struct Accumulator {
     model: Option<String>,
     /// Chat `completion_tokens` excludes reasoning on this provider when the numbers don't say.
     excludes_reasoning: bool,
+    /// The provider puts its own bill in its answers ([`REPORTS_COST`]); any other's figure
+    /// (a proxy's, in some unit of its own) is not taken as the cost.
+    reports_cost: bool,
     /// A stream event reported an error.
     stream_failed: bool,
 }
@@ -487,15 +494,19 @@ impl Accumulator {
             model: None,
             stream_failed: false,
             excludes_reasoning: p == "grok" || p == "xai",
+            reports_cost: REPORTS_COST.contains(&p.as_str()),
         }
     }
 
     fn finish(self) -> Extracted {
-        let usage = match self.found {
+        let mut usage = match self.found {
             Some(Found::Usage(u)) => u,
             Some(Found::Anthropic(a)) => a.usage(),
             None => Usage::default(),
         };
+        if !self.reports_cost {
+            usage.cost_in_usd_ticks = None;
+        }
         Extracted {
             usage: usage.consistent(),
             model: self.model,
@@ -908,6 +919,17 @@ mod tests {
             assert_eq!(x.usage.cost_in_usd_ticks, None, "{cost}");
             assert_eq!(x.usage.tokens_in, Some(1), "{cost}: the counts still read");
         }
+        // Another provider's answer (a proxy in front of it, say) is not its bill: the price
+        // table decides there.
+        for provider in ["openai", "groq", "custom-proxy", "anthropic"] {
+            let x = one(provider, "application/json", both);
+            assert_eq!(x.usage.cost_in_usd_ticks, None, "{provider}");
+            assert_eq!(x.usage.tokens_in, Some(1), "{provider}");
+        }
+        assert_eq!(
+            one("xai", "application/json", both).usage.cost_in_usd_ticks,
+            Some(7)
+        );
     }
 
     #[test]
