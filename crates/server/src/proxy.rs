@@ -282,18 +282,28 @@ impl Policy {
 const MAX_ASKED_WAIT: Duration = Duration::from_secs(5);
 
 /// The wait a retryable answer asks for: `retry-after-ms` (Azure OpenAI), else `retry-after`
-/// in seconds (an HTTP date is not read), at most [`MAX_ASKED_WAIT`].
+/// in seconds or as an HTTP date, at most [`MAX_ASKED_WAIT`].
 fn asked_wait(headers: &HeaderMap) -> Duration {
-    let number = |name: &str| {
+    let text = |name: &str| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map(str::trim)
+    };
+    let number = |name: &str| {
+        text(name)
+            .and_then(|v| v.parse::<f64>().ok())
             .filter(|n| n.is_finite() && *n >= 0.0)
     };
     let wait = match number("retry-after-ms") {
         Some(ms) => ms / 1000.0,
-        None => number("retry-after").unwrap_or(0.0),
+        None => number("retry-after")
+            .or_else(|| {
+                let until = httpdate::parse_http_date(text("retry-after")?).ok()?;
+                let left = until.duration_since(std::time::SystemTime::now());
+                Some(left.map_or(0.0, |d| d.as_secs_f64()))
+            })
+            .unwrap_or(0.0),
     };
     Duration::from_secs_f64(wait.min(MAX_ASKED_WAIT.as_secs_f64()))
 }
@@ -1033,7 +1043,21 @@ mod tests {
             Duration::from_millis(250)
         );
         assert_eq!(asked_wait(&h(&[("retry-after", "3600")])), MAX_ASKED_WAIT);
-        for odd in ["-1", "soon", "Wed, 21 Oct 2026 07:28:00 GMT", "NaN"] {
+        // An HTTP date: the time until then (whole seconds on the wire), none once past.
+        let at = |secs: u64| {
+            let t = std::time::SystemTime::now() + Duration::from_secs(secs);
+            HeaderValue::from_str(&httpdate::fmt_http_date(t)).unwrap()
+        };
+        let mut m = HeaderMap::new();
+        m.insert("retry-after", at(3));
+        let wait = asked_wait(&m);
+        assert!(
+            wait > Duration::from_millis(1900) && wait <= Duration::from_secs(3),
+            "{wait:?}"
+        );
+        m.insert("retry-after", at(86_400));
+        assert_eq!(asked_wait(&m), MAX_ASKED_WAIT);
+        for odd in ["-1", "soon", "Wed, 21 Oct 2015 07:28:00 GMT", "NaN"] {
             assert_eq!(
                 asked_wait(&h(&[("retry-after", odd)])),
                 Duration::ZERO,
