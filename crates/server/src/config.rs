@@ -744,7 +744,7 @@ key = "xai-..."
         let c = Config::parse(
             "[[gateways]]\naccount_id = \"a\"\nid = \"g\"\nrate_limiting_interval = 0\n",
         )
-        .unwrap();
+        .expect("an interval of 0 without a limit");
         assert_eq!(c.gateways[0].rate_limiting_interval, 1);
 
         let e = err("\n\n[[provider_keys]]\naccount_id = \"a\"\ngateway_id = \"g\"\nprovider = \"nope\"\nkey = \"k\"\n");

@@ -1046,7 +1046,7 @@ mod tests {
         // An HTTP date: the time until then (whole seconds on the wire), none once past.
         let at = |secs: u64| {
             let t = std::time::SystemTime::now() + Duration::from_secs(secs);
-            HeaderValue::from_str(&httpdate::fmt_http_date(t)).unwrap()
+            HeaderValue::from_str(&httpdate::fmt_http_date(t)).expect("a date is ASCII")
         };
         let mut m = HeaderMap::new();
         m.insert("retry-after", at(3));
