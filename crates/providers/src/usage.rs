@@ -14,6 +14,9 @@
 //! | Anthropic Messages | `usage` of the body; in a stream `message_start.message.usage` updated field by field by each `message_delta.usage` |
 //! | Gemini | `usageMetadata` of the body, of each `alt=sse` event, or of each element of the JSON-array stream (last wins) |
 //! | Bedrock Converse | `usage` of the body (`inputTokens`, `outputTokens`, `cacheReadInputTokens`, `cacheWriteInputTokens`; input counted as Anthropic's) |
+//! | Workers AI (`/run/@cf/…`) | `result.usage` of the body (OpenAI-style counts); its streams as OpenAI's |
+//! | Cohere v1 / v2 chat | `meta.billed_units` (v1) or `usage.billed_units` (v2): `input_tokens`, `output_tokens` (else `tokens`, everything the model saw) |
+//! | Replicate predictions | `metrics.input_token_count`, `metrics.output_token_count` |
 //! | anything else | no usage |
 //!
 //! # How the numbers are normalised into [`Usage`]
@@ -590,6 +593,16 @@ impl Accumulator {
         if let Some(u) = a.x_groq.as_ref().and_then(|x| x.usage.as_ref()) {
             self.usage_object("usage", u, None);
         }
+        if let Some(u) = a.result.as_ref().and_then(|r| r.usage.as_ref()) {
+            self.usage_object("usage", u, None);
+        }
+        // Cohere's `meta` and Replicate's `metrics` hold counts only sometimes.
+        for u in [&a.meta, &a.metrics].into_iter().flatten() {
+            let u = u.with_units();
+            if u.input_tokens.is_some() || u.output_tokens.is_some() {
+                self.usage_object("usage", &u, None);
+            }
+        }
     }
 
     /// A `usage` (or `usageMetadata`) object found under `key`; `kind` is its parent's
@@ -599,6 +612,7 @@ impl Accumulator {
             self.set(Found::Usage(gemini(u)));
             return;
         }
+        let u = &u.with_units();
         if u.prompt_tokens.is_some() || u.completion_tokens.is_some() {
             self.set(Found::Usage(self.chat(u)));
         } else if u.input_tokens.is_some() || u.output_tokens.is_some() {
@@ -930,6 +944,43 @@ mod tests {
             one("xai", "application/json", both).usage.cost_in_usd_ticks,
             Some(7)
         );
+    }
+
+    #[test]
+    fn workers_ai_cohere_and_replicate_answers() {
+        let counts = |x: &Extracted| (x.usage.tokens_in, x.usage.tokens_out);
+        let workers = r#"{"result":{"response":"hi","usage":{"prompt_tokens":1000,"completion_tokens":500,"total_tokens":1500}},"success":true,"errors":[],"messages":[]}"#;
+        let x = one("workers-ai", "application/json", workers);
+        assert_eq!(counts(&x), (Some(1000), Some(500)));
+        // Cohere v1: what is billed, not everything the model saw.
+        let cohere_v1 = r#"{"text":"hi","generation_id":"g","meta":{"api_version":{"version":"1"},"billed_units":{"input_tokens":1000,"output_tokens":500},"tokens":{"input_tokens":1100,"output_tokens":500}}}"#;
+        assert_eq!(
+            counts(&one("cohere", "application/json", cohere_v1)),
+            (Some(1000), Some(500))
+        );
+        let cohere_v2 = r#"{"id":"x","finish_reason":"COMPLETE","message":{"role":"assistant","content":[{"type":"text","text":"hi"}]},"usage":{"billed_units":{"input_tokens":10,"output_tokens":5},"tokens":{"input_tokens":210,"output_tokens":5}}}"#;
+        assert_eq!(
+            counts(&one("cohere", "application/json", cohere_v2)),
+            (Some(10), Some(5))
+        );
+        let tokens_only = r#"{"usage":{"tokens":{"input_tokens":7,"output_tokens":3}}}"#;
+        assert_eq!(
+            counts(&one("cohere", "application/json", tokens_only)),
+            (Some(7), Some(3))
+        );
+        let replicate = r#"{"id":"p","model":"meta/meta-llama-3-70b-instruct","status":"succeeded","output":["hi"],"metrics":{"input_token_count":1000,"output_token_count":500,"predict_time":1.2}}"#;
+        let x = one("replicate", "application/json", replicate);
+        assert_eq!(counts(&x), (Some(1000), Some(500)));
+        assert_eq!(x.model.as_deref(), Some("meta/meta-llama-3-70b-instruct"));
+        // A `meta` or `metrics` without counts is no usage.
+        for none in [
+            r#"{"meta":{"api_version":{"version":"1"}}}"#,
+            r#"{"metrics":{"predict_time":1.2}}"#,
+            r#"{"result":{"response":"hi"}}"#,
+        ] {
+            let x = one("cohere", "application/json", none);
+            assert_eq!(x.usage, Usage::default(), "{none}");
+        }
     }
 
     #[test]

@@ -308,10 +308,16 @@ pub fn peek_model(content_type: Option<&str>, body: &[u8]) -> Option<String> {
     compat::peek(body).ok().map(|p| p.model)
 }
 
-/// The model a Gemini path names (`…/models/{model}:{method}`, on Google AI Studio and Vertex
-/// AI: the providers priced from Google's table). Only there: elsewhere a path such as
-/// OpenAI's `models/ft:gpt-4o-mini:org::id` names a model differently.
+/// The model an upstream path names: Gemini's `…/models/{model}:{method}` (on Google AI
+/// Studio and Vertex AI, the providers priced from Google's table; elsewhere a path such as
+/// OpenAI's `models/ft:gpt-4o-mini:org::id` names a model differently), and Workers AI's
+/// `…/run/@cf/{author}/{model}` (or `@hf/…`).
 pub fn path_model(provider: &Provider, path: &str) -> Option<String> {
+    if provider.slug == "workers-ai" {
+        let (_, id) = path.split_once("/run/")?;
+        let named = (id.starts_with("@cf/") || id.starts_with("@hf/")) && id.len() > 4;
+        return named.then(|| id.to_owned());
+    }
     if provider.prices != "google-ai-studio" {
         return None;
     }
@@ -404,6 +410,24 @@ mod tests {
         }
         // A fine-tuned OpenAI model's id holds colons: not a Gemini method.
         assert_eq!(path_model(openai, "v1/models/ft:gpt-4o-mini:org::id"), None);
+        let workers = catalog.get("workers-ai").expect("in the catalog");
+        assert_eq!(
+            path_model(
+                workers,
+                "/client/v4/accounts/a/ai/run/@cf/meta/llama-3.1-8b-instruct"
+            )
+            .as_deref(),
+            Some("@cf/meta/llama-3.1-8b-instruct")
+        );
+        assert_eq!(
+            path_model(workers, "/client/v4/accounts/a/ai/v1/chat/completions"),
+            None
+        );
+        assert_eq!(
+            path_model(workers, "/client/v4/accounts/a/ai/run/@cf/"),
+            None
+        );
+        assert_eq!(path_model(openai, "/v1/run/@cf/meta/llama"), None);
         assert_eq!(path_model(gemini, "v1/models/ft:gpt-4o-mini:org::id"), None);
     }
 }

@@ -94,11 +94,14 @@ async fn a_request_yields_one_record_with_usage_cost_and_ids() {
 
 /// A chat answer naming `model`, with `usage` as given.
 fn answer(model: &str, usage: serde_json::Value) -> String {
+    answer_value(model, usage).to_string()
+}
+
+fn answer_value(model: &str, usage: serde_json::Value) -> serde_json::Value {
     json!({"id": "x", "object": "chat.completion", "created": 1, "model": model,
            "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
                         "finish_reason": "stop"}],
            "usage": usage})
-    .to_string()
 }
 
 #[tokio::test]
@@ -226,6 +229,104 @@ async fn provider_bills_in_usd_and_the_requested_models_price_are_used() {
         (c - 0.3).abs() < 1e-9,
         "grok-4's input price for 100,000 tokens, got {c}"
     );
+}
+
+#[tokio::test]
+async fn workers_ai_cohere_replicate_and_azure_answers_are_counted_and_priced() {
+    let fake = FakeProvider::start().await;
+    let u = fake.url();
+    let gw = Gateway::start(
+        &fake,
+        &format!(
+            "[providers.workers-ai]\nbase_url = \"{u}/client/v4/accounts/{{account_id}}/ai/run\"\n\n\
+             [providers.cohere]\nbase_url = \"{u}\"\n\n\
+             [providers.replicate]\nbase_url = \"{u}/v1\"\n\n\
+             [providers.azure-openai]\nbase_url = \"{u}/openai/deployments/{{deployment}}\"\n"
+        ),
+    )
+    .await;
+    let send = |path: &str, body: serde_json::Value, answer: serde_json::Value| {
+        fake.push_script(Script::new().body(answer.to_string()));
+        let url = format!("{}/{path}", gw.base());
+        async move { post(&url, &[AUTH], &body.to_string()).await }
+    };
+    // Workers AI's envelope; the model is in the path only.
+    let workers = send(
+        "workers-ai/@cf/meta/llama-3.1-8b-instruct",
+        json!({"prompt": "hi"}),
+        json!({"result": {"response": "hi", "usage": {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}},
+               "success": true, "errors": [], "messages": []}),
+    )
+    .await;
+    // Cohere v1 (`meta.billed_units`) and v2 (`usage.billed_units`): what is billed.
+    let cohere_v1 = send(
+        "cohere/v1/chat",
+        json!({"model": "command-r-08-2024", "message": "hi"}),
+        json!({"text": "hi", "meta": {"billed_units": {"input_tokens": 1_000_000, "output_tokens": 0},
+                                       "tokens": {"input_tokens": 1_000_100, "output_tokens": 2}}}),
+    )
+    .await;
+    let cohere_v2 = send(
+        "cohere/v2/chat",
+        json!({"model": "command-a-03-2025", "messages": [{"role": "user", "content": "hi"}]}),
+        json!({"id": "x", "finish_reason": "COMPLETE",
+               "usage": {"billed_units": {"input_tokens": 0, "output_tokens": 100_000},
+                         "tokens": {"input_tokens": 50, "output_tokens": 100_000}}}),
+    )
+    .await;
+    let replicate = send(
+        "replicate/predictions",
+        json!({"version": "v", "input": {"prompt": "hi"}}),
+        json!({"id": "p", "model": "meta/meta-llama-3-70b-instruct", "status": "succeeded", "output": ["hi"],
+               "metrics": {"input_token_count": 30, "output_token_count": 20, "predict_time": 1.2}}),
+    )
+    .await;
+    // Azure OpenAI at OpenAI's list prices: gpt-4o-mini, $0.15 per million input tokens.
+    let azure = send(
+        "azure-openai/res/mini/chat/completions?api-version=2024-10-21",
+        json!({"messages": [{"role": "user", "content": "hi"}]}),
+        json!(answer_value(
+            "gpt-4o-mini-2024-07-18",
+            json!({"prompt_tokens": 1_000_000, "completion_tokens": 0, "total_tokens": 1_000_000})
+        )),
+    )
+    .await;
+    for a in [&workers, &cohere_v1, &cohere_v2, &replicate, &azure] {
+        assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    }
+    let rows = gw.wait_for_logs("gw", 5).await;
+    let row = |a: &Answer| {
+        rows.iter()
+            .find(|r| r["id"] == a.log_id())
+            .expect("row")
+            .clone()
+    };
+    let r = row(&workers);
+    assert_eq!(r["model"], "@cf/meta/llama-3.1-8b-instruct");
+    assert_eq!(
+        (r["tokens_in"].clone(), r["tokens_out"].clone()),
+        (json!(1000), json!(500))
+    );
+    let r = row(&cohere_v1);
+    assert_eq!(
+        (r["tokens_in"].clone(), r["tokens_out"].clone()),
+        (json!(1_000_000), json!(0))
+    );
+    assert!((r["cost"].as_f64().unwrap() - 0.15).abs() < 1e-9, "{r}");
+    let r = row(&cohere_v2);
+    assert_eq!(
+        (r["tokens_in"].clone(), r["tokens_out"].clone()),
+        (json!(0), json!(100_000))
+    );
+    assert!((r["cost"].as_f64().unwrap() - 1.0).abs() < 1e-9, "{r}");
+    let r = row(&replicate);
+    assert_eq!(r["model"], "meta/meta-llama-3-70b-instruct");
+    assert_eq!(
+        (r["tokens_in"].clone(), r["tokens_out"].clone()),
+        (json!(30), json!(20))
+    );
+    let r = row(&azure);
+    assert!((r["cost"].as_f64().unwrap() - 0.15).abs() < 1e-9, "{r}");
 }
 
 #[tokio::test]

@@ -22,9 +22,16 @@ pub(super) struct Answer {
     pub message: Option<Nested>,
     pub response: Option<Nested>,
     pub x_groq: Option<Nested>,
+    /// Workers AI's envelope: `result.usage`.
+    pub result: Option<Nested>,
+    /// Cohere's v1 answers: `meta.billed_units` / `meta.tokens`.
+    pub meta: Option<Counts>,
+    /// Replicate's predictions: `metrics.input_token_count` / `output_token_count`.
+    pub metrics: Option<Counts>,
 }
 
-/// A nested object that may name the model or hold usage (`message`, `response`, `x_groq`).
+/// A nested object that may name the model or hold usage (`message`, `response`, `x_groq`,
+/// `result`).
 #[derive(Debug, Default)]
 pub(super) struct Nested {
     pub model: Option<Option<String>>,
@@ -72,6 +79,16 @@ pub(super) struct Counts {
     pub converse_output: Option<Option<u64>>,
     pub converse_cache_read: Option<Option<u64>>,
     pub converse_cache_write: Option<Option<u64>>,
+    // Cohere: `billed_units` (what is charged) and `tokens` (everything the model saw).
+    pub billed_units: Option<Units>,
+    pub tokens: Option<Units>,
+}
+
+/// Cohere's `billed_units` or `tokens`: input and output counts.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Units {
+    pub input: Option<u64>,
+    pub output: Option<u64>,
 }
 
 /// `*_tokens_details`: the two counts read from it.
@@ -159,6 +176,13 @@ enum Key {
     CachedTokens,
     CacheCreation,
     Ephemeral1hInputTokens,
+    Result,
+    Meta,
+    Metrics,
+    BilledUnits,
+    Tokens,
+    InputTokenCount,
+    OutputTokenCount,
     Other,
 }
 
@@ -202,6 +226,13 @@ impl Key {
             "cacheReadInputTokens" => Key::ConverseCacheRead,
             "cacheWriteInputTokens" => Key::ConverseCacheWrite,
             "cached_tokens" => Key::CachedTokens,
+            "result" => Key::Result,
+            "meta" => Key::Meta,
+            "metrics" => Key::Metrics,
+            "billed_units" => Key::BilledUnits,
+            "tokens" => Key::Tokens,
+            "input_token_count" => Key::InputTokenCount,
+            "output_token_count" => Key::OutputTokenCount,
             _ => Key::Other,
         }
     }
@@ -406,6 +437,20 @@ impl Fields for Answer {
             Key::Message => self.message = object(map)?,
             Key::Response => self.response = object(map)?,
             Key::XGroq => self.x_groq = object(map)?,
+            Key::Result => self.result = object(map)?,
+            Key::Meta => self.meta = object(map)?,
+            Key::Metrics => self.metrics = object(map)?,
+            _ => skip(map)?,
+        }
+        Ok(())
+    }
+}
+
+impl Fields for Units {
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: Key, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            Key::InputTokens => self.input = map.next_value::<CountValue>()?.0,
+            Key::OutputTokens => self.output = map.next_value::<CountValue>()?.0,
             _ => skip(map)?,
         }
         Ok(())
@@ -458,6 +503,10 @@ impl Fields for Counts {
             Key::ConverseOutput => self.converse_output = count(map)?,
             Key::ConverseCacheRead => self.converse_cache_read = count(map)?,
             Key::ConverseCacheWrite => self.converse_cache_write = count(map)?,
+            Key::BilledUnits => self.billed_units = object(map)?,
+            Key::Tokens => self.tokens = object(map)?,
+            Key::InputTokenCount => self.input_tokens = count(map)?,
+            Key::OutputTokenCount => self.output_tokens = count(map)?,
             _ => skip(map)?,
         }
         Ok(())
@@ -479,6 +528,18 @@ impl Fields for Details {
 }
 
 impl Counts {
+    /// These counts with Cohere's `billed_units` (else its `tokens`) as the input and output
+    /// counts, when the object has none of its own.
+    pub fn with_units(mut self) -> Self {
+        if self.input_tokens.is_none() && self.output_tokens.is_none() {
+            if let Some(units) = self.billed_units.or(self.tokens) {
+                self.input_tokens = units.input.map(Some);
+                self.output_tokens = units.output.map(Some);
+            }
+        }
+        self
+    }
+
     /// The provider's own bill in ticks (1e-10 USD): xAI's `cost_in_usd_ticks`, else a bill in
     /// USD converted (to the nearest tick).
     pub fn billed_ticks(&self) -> Option<u64> {
