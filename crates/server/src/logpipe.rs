@@ -82,6 +82,8 @@ pub struct Gate {
     /// Set at shutdown when the store would not take the queue in time: the writer stops
     /// retrying and saves batches to spill files instead.
     spilling: tokio::sync::watch::Sender<bool>,
+    /// Set when the grace period is over and the requests still open are being cut.
+    cut: AtomicBool,
 }
 
 impl Gate {
@@ -149,6 +151,17 @@ impl LogQueue {
     /// Whether the writer's last write succeeded (or none failed yet).
     pub fn healthy(&self) -> bool {
         !self.gate.unhealthy.load(Ordering::Relaxed)
+    }
+
+    /// Says that the requests still open from now on are ended by the gateway's shutdown,
+    /// not by their clients.
+    pub fn mark_cut(&self) {
+        self.gate.cut.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the requests still open are being ended by the shutdown ([`Self::mark_cut`]).
+    pub fn cut_by_shutdown(&self) -> bool {
+        self.gate.cut.load(Ordering::Relaxed)
     }
 
     /// Returns once the writer has failed a write (at once if its last one failed).

@@ -173,6 +173,10 @@ pub async fn handle(State(app): State<App>, req: Request) -> Response {
 /// began (nginx's "client closed request"; the record also says `cancelled`).
 pub const CLIENT_CLOSED: u16 = 499;
 
+/// The status recorded instead for a request the gateway itself ended at the end of its
+/// shutdown grace period, before the provider's answer began.
+pub const SHUT_DOWN: u16 = 503;
+
 /// The exchange of a request not yet answered. When the request is dropped with it still
 /// held (the client went away while the provider was being called, while its rate limit
 /// was checked, or in the pause before a retry), the attempt is logged as cancelled: a call
@@ -191,7 +195,11 @@ impl Drop for Held<'_> {
         // Without a draft no call was under way (refused before the provider was known).
         if x.draft.is_some() {
             if x.status == 0 {
-                x.status = CLIENT_CLOSED;
+                x.status = if self.queue.cut_by_shutdown() {
+                    SHUT_DOWN
+                } else {
+                    CLIENT_CLOSED
+                };
             }
             self.queue
                 .submit(Completed::new(x, Capture::default(), Outcome::Cancelled));

@@ -257,6 +257,7 @@ pub async fn run(built: Built, listener: TcpListener) -> anyhow::Result<()> {
             grace_secs = grace.as_secs(),
             "grace period over; closing remaining connections"
         );
+        queue.mark_cut();
         connections.abort_all();
         streams.abort_all();
     }
