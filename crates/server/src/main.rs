@@ -27,8 +27,8 @@ struct Cli {
 enum Command {
     /// Serve the gateway.
     Serve {
-        /// TOML config file (SPEC section 6).
-        #[arg(long, env = "SWITCHYARD_CONFIG")]
+        /// TOML config file (SPEC section 6) [env: SWITCHYARD_CONFIG, unless empty].
+        #[arg(long)]
         config: Option<PathBuf>,
         /// Address to listen on, overriding the config's `listen`.
         #[arg(long)]
@@ -37,8 +37,8 @@ enum Command {
     /// Manage gateway tokens (values accepted in `cf-aig-authorization`), stored hashed in the
     /// configured database.
     Token {
-        /// TOML config file (its `database` is used).
-        #[arg(long, env = "SWITCHYARD_CONFIG", global = true)]
+        /// TOML config file (its `database` is used) [env: SWITCHYARD_CONFIG, unless empty].
+        #[arg(long, global = true)]
         config: Option<PathBuf>,
         #[command(subcommand)]
         action: TokenAction,
@@ -66,6 +66,14 @@ enum TokenAction {
         account: String,
         id: String,
     },
+}
+
+/// `SWITCHYARD_CONFIG`, when `--config` is not given; set but empty counts as unset (the
+/// usual way to switch a variable off in a container or a service file).
+fn config_from_env() -> Option<PathBuf> {
+    std::env::var_os("SWITCHYARD_CONFIG")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 async fn tokens(config: Config, action: TokenAction) -> anyhow::Result<()> {
@@ -157,7 +165,7 @@ fn main() -> anyhow::Result<()> {
 
     match cli.command {
         Command::Token { config, action } => {
-            let config = match config {
+            let config = match config.or_else(config_from_env) {
                 Some(path) => Config::load(&path)?,
                 None => Config::default(),
             };
@@ -168,7 +176,7 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(tokens(config, action))
         }
         Command::Serve { config, listen } => {
-            let mut config = match config {
+            let mut config = match config.or_else(config_from_env) {
                 Some(path) => Config::load(&path)?,
                 None => Config::default(),
             };
@@ -183,7 +191,17 @@ fn main() -> anyhow::Result<()> {
                 .context("starting the async runtime")?;
             runtime.block_on(async move {
                 let addr = config.listen;
-                let built = switchyard::serve::build(config).await?;
+                // Signals are watched from the start: one that comes while storage opens
+                // ends start-up there, as cleanly as a shutdown (exit 0).
+                let signal = switchyard::serve::shutdown_signal();
+                tokio::pin!(signal);
+                let built = tokio::select! {
+                    built = switchyard::serve::build(config) => built?,
+                    () = &mut signal => {
+                        tracing::info!("shutdown signal received during start-up");
+                        return Ok(());
+                    }
+                };
                 let listener = tokio::net::TcpListener::bind(addr)
                     .await
                     .with_context(|| format!("binding {addr}"))?;
@@ -194,7 +212,7 @@ fn main() -> anyhow::Result<()> {
                     out.flush()?;
                 }
                 tracing::info!(addr = %local, "listening");
-                switchyard::serve::run(built, listener).await
+                switchyard::serve::run(built, listener, signal).await
             })
         }
     }

@@ -162,14 +162,19 @@ const SPILL_WAIT: Duration = Duration::from_secs(30);
 /// The least time the log queue is given to be written at exit, however late it is.
 const FLUSH_AT_LEAST: Duration = Duration::from_secs(2);
 
-/// Serves on `listener` until a shutdown signal, then drains requests and the log queue.
+/// Serves on `listener` until `signal` (from [`shutdown_signal`]) completes, then drains
+/// requests and the log queue.
 ///
 /// Each connection runs in a task of one [`JoinSet`], and each HTTP/2 stream (which hyper runs
 /// in a task of its own) in one of [`Streams`], so that at the end of the grace period the
 /// requests still open can be ended here, before the log queue is flushed: a request dropped
 /// mid-way queues its record as cancelled. Nothing that reached the gateway is missing from the
 /// log because the process stopped.
-pub async fn run(built: Built, listener: TcpListener) -> anyhow::Result<()> {
+pub async fn run(
+    built: Built,
+    listener: TcpListener,
+    signal: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let Built { app, log_writer } = built;
     let grace = app.config().shutdown_grace;
     let client_timeout = app.config().client_timeout;
@@ -185,7 +190,6 @@ pub async fn run(built: Built, listener: TcpListener) -> anyhow::Result<()> {
         .header_read_timeout(app.config().client_timeout);
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
-    let signal = shutdown_signal();
     tokio::pin!(signal);
     loop {
         tokio::select! {
@@ -359,7 +363,9 @@ async fn accept_failed(e: std::io::Error) {
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
-async fn shutdown_signal() {
+/// Completes at the first SIGINT or SIGTERM after it is first polled (the handlers are set
+/// then).
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

@@ -39,6 +39,80 @@ async fn with_no_config_it_keeps_state_in_switchyard_db_in_the_working_directory
     child.wait().unwrap();
 }
 
+#[tokio::test]
+async fn an_empty_switchyard_config_counts_as_unset() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SWITCHYARD_CONFIG", "")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut l = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut l).unwrap();
+        l
+    })
+    .await
+    .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(line.starts_with("listening on http://"), "{line:?}");
+    assert!(dir.path().join("switchyard.db").exists());
+}
+
+#[tokio::test]
+async fn a_signal_while_storage_opens_ends_start_up_cleanly() {
+    // A database that accepts connections and never answers: start-up waits on it.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for s in silent.incoming().take(8) {
+            open.push(s);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("slow.toml");
+    std::fs::write(
+        &cfg,
+        format!("database = \"postgres://postgres@127.0.0.1:{port}/x\"\n"),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&cfg)
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(child.try_wait().unwrap().is_none(), "still starting");
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    drop(held);
+}
+
 #[test]
 fn the_default_listen_address_is_loopback_8080() {
     let c = switchyard::config::Config::default();
