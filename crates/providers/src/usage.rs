@@ -15,7 +15,7 @@
 //! | Gemini | `usageMetadata` of the body, of each `alt=sse` event, or of each element of the JSON-array stream (last wins) |
 //! | Bedrock Converse | `usage` of the body (`inputTokens`, `outputTokens`, `cacheReadInputTokens`, `cacheWriteInputTokens`; input counted as Anthropic's) |
 //! | Workers AI (`/run/@cf/…`) | `result.usage` of the body (OpenAI-style counts); its streams as OpenAI's |
-//! | Cohere v1 / v2 chat | `meta.billed_units` (v1) or `usage.billed_units` (v2): `input_tokens`, `output_tokens` (else `tokens`, everything the model saw) |
+//! | Cohere v1 / v2 chat | `meta.billed_units` (v1; in a stream, of `stream-end`'s `response`) or `usage.billed_units` (v2; in a stream, `message-end`'s `delta.usage`): `input_tokens`, `output_tokens` (else `tokens`, everything the model saw) |
 //! | Replicate predictions | `metrics.input_token_count`, `metrics.output_token_count` |
 //! | anything else | no usage |
 //!
@@ -593,11 +593,18 @@ impl Accumulator {
         if let Some(u) = a.x_groq.as_ref().and_then(|x| x.usage.as_ref()) {
             self.usage_object("usage", u, None);
         }
-        if let Some(u) = a.result.as_ref().and_then(|r| r.usage.as_ref()) {
-            self.usage_object("usage", u, None);
+        for nested in [&a.result, &a.delta].into_iter().flatten() {
+            if let Some(u) = &nested.usage {
+                self.usage_object("usage", u, None);
+            }
         }
-        // Cohere's `meta` and Replicate's `metrics` hold counts only sometimes.
-        for u in [&a.meta, &a.metrics].into_iter().flatten() {
+        // Cohere's `meta` (v1: of the answer, or of a stream's final `response`) and
+        // Replicate's `metrics` hold counts only sometimes.
+        let response_meta = a.response.as_ref().and_then(|r| r.meta.as_ref());
+        for u in [&a.meta, &a.metrics, &response_meta.copied()]
+            .into_iter()
+            .flatten()
+        {
             let u = u.with_units();
             if u.input_tokens.is_some() || u.output_tokens.is_some() {
                 self.usage_object("usage", &u, None);
@@ -972,6 +979,22 @@ mod tests {
         let x = one("replicate", "application/json", replicate);
         assert_eq!(counts(&x), (Some(1000), Some(500)));
         assert_eq!(x.model.as_deref(), Some("meta/meta-llama-3-70b-instruct"));
+        // Cohere v2's stream ends with `message-end`, its usage under `delta`.
+        let v2_stream = "event: message-start\ndata: {\"id\":\"x\",\"type\":\"message-start\",\"delta\":{\"message\":{\"role\":\"assistant\"}}}\n\n\
+            event: content-delta\ndata: {\"type\":\"content-delta\",\"index\":0,\"delta\":{\"message\":{\"content\":{\"text\":\"hi\"}}}}\n\n\
+            event: message-end\ndata: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"COMPLETE\",\"usage\":{\"billed_units\":{\"input_tokens\":12,\"output_tokens\":4},\"tokens\":{\"input_tokens\":80,\"output_tokens\":4}}}}\n\n";
+        assert_eq!(
+            counts(&one("cohere", "text/event-stream", v2_stream)),
+            (Some(12), Some(4))
+        );
+        // Cohere v1's stream (JSON lines) ends with `stream-end`, its counts in `response.meta`.
+        let v1_stream = "{\"is_finished\":false,\"event_type\":\"stream-start\",\"generation_id\":\"g\"}\n\
+            {\"is_finished\":false,\"event_type\":\"text-generation\",\"text\":\"hi\"}\n\
+            {\"is_finished\":true,\"event_type\":\"stream-end\",\"response\":{\"text\":\"hi\",\"meta\":{\"billed_units\":{\"input_tokens\":9,\"output_tokens\":2}}},\"finish_reason\":\"COMPLETE\"}\n";
+        assert_eq!(
+            counts(&one("cohere", "application/stream+json", v1_stream)),
+            (Some(9), Some(2))
+        );
         // A `meta` or `metrics` without counts is no usage.
         for none in [
             r#"{"meta":{"api_version":{"version":"1"}}}"#,

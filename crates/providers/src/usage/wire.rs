@@ -24,6 +24,8 @@ pub(super) struct Answer {
     pub x_groq: Option<Nested>,
     /// Workers AI's envelope: `result.usage`.
     pub result: Option<Nested>,
+    /// Cohere v2's `message-end` stream event: `delta.usage`.
+    pub delta: Option<Nested>,
     /// Cohere's v1 answers: `meta.billed_units` / `meta.tokens`.
     pub meta: Option<Counts>,
     /// Replicate's predictions: `metrics.input_token_count` / `output_token_count`.
@@ -31,12 +33,14 @@ pub(super) struct Answer {
 }
 
 /// A nested object that may name the model or hold usage (`message`, `response`, `x_groq`,
-/// `result`).
+/// `result`, `delta`).
 #[derive(Debug, Default)]
 pub(super) struct Nested {
     pub model: Option<Option<String>>,
     pub model_version: Option<Option<String>>,
     pub usage: Option<Counts>,
+    /// Cohere v1's `stream-end` event: `response.meta`.
+    pub meta: Option<Counts>,
 }
 
 /// A usage object's counts under every name a supported wire format uses. The outer
@@ -177,6 +181,7 @@ enum Key {
     CacheCreation,
     Ephemeral1hInputTokens,
     Result,
+    Delta,
     Meta,
     Metrics,
     BilledUnits,
@@ -227,6 +232,7 @@ impl Key {
             "cacheWriteInputTokens" => Key::ConverseCacheWrite,
             "cached_tokens" => Key::CachedTokens,
             "result" => Key::Result,
+            "delta" => Key::Delta,
             "meta" => Key::Meta,
             "metrics" => Key::Metrics,
             "billed_units" => Key::BilledUnits,
@@ -438,6 +444,7 @@ impl Fields for Answer {
             Key::Response => self.response = object(map)?,
             Key::XGroq => self.x_groq = object(map)?,
             Key::Result => self.result = object(map)?,
+            Key::Delta => self.delta = object(map)?,
             Key::Meta => self.meta = object(map)?,
             Key::Metrics => self.metrics = object(map)?,
             _ => skip(map)?,
@@ -463,6 +470,7 @@ impl Fields for Nested {
             Key::Model => self.model = string(map)?,
             Key::ModelVersion => self.model_version = string(map)?,
             Key::Usage => self.usage = object(map)?,
+            Key::Meta => self.meta = object(map)?,
             _ => skip(map)?,
         }
         Ok(())
