@@ -281,6 +281,8 @@ impl Provider {
         if base_path.contains("{account_id}") {
             base_path = Cow::Owned(base_path.replace("{account_id}", account));
         }
+        // A path that was only the dropped prefix and a `/` (`v1/`) keeps its `/`.
+        let mut trailing_slash = false;
         if !self.custom {
             // A client that appends the provider's whole base path (groq-sdk posts
             // `openai/v1/chat/completions` to `https://api.groq.com/openai/v1`): dropped, as
@@ -291,6 +293,7 @@ impl Provider {
                     if tail.is_empty() {
                         rest = "";
                     } else if let Some(t) = tail.strip_prefix('/') {
+                        trailing_slash = t.is_empty();
                         rest = t;
                     }
                 }
@@ -311,6 +314,7 @@ impl Provider {
                     rest = "";
                 } else if let Some(tail) = rest.strip_prefix(last).and_then(|t| t.strip_prefix('/'))
                 {
+                    trailing_slash = tail.is_empty();
                     rest = tail;
                 }
             }
@@ -325,7 +329,7 @@ impl Provider {
         if !rest.is_empty() {
             url.push('/');
             url.push_str(rest);
-        } else if base_path.is_empty() {
+        } else if base_path.is_empty() || trailing_slash {
             url.push('/');
         }
         if let Some(q) = query {
@@ -682,5 +686,8 @@ mod tests {
             "https://api.x.ai/v1/models/grok%2D4/"
         );
         assert_eq!(uri("grok", ""), "https://api.x.ai/v1");
+        assert_eq!(uri("grok", "v1"), "https://api.x.ai/v1");
+        assert_eq!(uri("grok", "v1/"), "https://api.x.ai/v1/");
+        assert_eq!(uri("groq", "openai/v1/"), "https://api.groq.com/openai/v1/");
     }
 }
