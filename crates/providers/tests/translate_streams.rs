@@ -486,3 +486,61 @@ fn failed_says_whether_the_client_was_told_of_an_error() {
     // Same dialect on both sides: bytes pass untouched and nothing is judged here.
     assert!(!failed(OpenAi, OpenAi, b"data: {\"error\":{}}\n\n"));
 }
+
+#[test]
+fn a_stream_is_complete_once_its_client_has_the_last_event() {
+    let input = fixture("anthropic/stream_text.sse");
+    let mut t = StreamTranslator::new(OpenAi, Anthropic, "m", true, Default::default());
+    let before_stop = cut_before("anthropic/stream_text.sse", "message_stop");
+    let _ = t.feed(&before_stop);
+    assert!(!t.complete(), "message_stop not seen yet");
+    let _ = t.feed(&input[before_stop.len()..]);
+    assert!(t.complete(), "[DONE] went out with message_stop");
+    assert!(!t.failed());
+    // An OpenAI stream to an Anthropic client: complete at `[DONE]`.
+    let mut t = StreamTranslator::new(Anthropic, OpenAi, "m", true, Default::default());
+    let _ = t.feed(b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"stop\"}]}\n\n");
+    assert!(!t.complete());
+    let _ = t.feed(b"data: [DONE]\n\n");
+    assert!(t.complete());
+}
+
+#[test]
+fn an_event_too_large_to_translate_fails_the_stream_instead_of_vanishing() {
+    let text = "x".repeat(17 * 1024 * 1024);
+    let anthropic = format!(
+        "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"{text}\"}}}}\n\n"
+    );
+    let openai = format!(
+        "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}},\"finish_reason\":null}}]}}\n\n"
+    );
+    let anthropic_start = cut_before("anthropic/stream_text.sse", "content_block_delta");
+    let openai_start = b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n".to_vec();
+    for (client, provider, start, huge) in [
+        (OpenAi, Anthropic, anthropic_start, anthropic),
+        (Anthropic, OpenAi, openai_start, openai),
+    ] {
+        let mut t = StreamTranslator::new(client, provider, "m", true, Default::default());
+        let mut sent: Vec<u8> = Vec::new();
+        for b in t.feed(&start) {
+            sent.extend_from_slice(&b);
+        }
+        for piece in huge.as_bytes().chunks(1 << 20) {
+            for b in t.feed(piece) {
+                sent.extend_from_slice(&b);
+            }
+        }
+        for b in t.finish() {
+            sent.extend_from_slice(&b);
+        }
+        let out = String::from_utf8(sent).expect("utf-8");
+        assert!(t.failed(), "{client:?}");
+        assert!(t.complete(), "{client:?}");
+        assert!(out.contains("too large to translate"), "{client:?}: {out}");
+        if client == OpenAi {
+            assert!(out.ends_with("data: [DONE]\n\n"), "{out}");
+        } else {
+            assert!(out.contains("event: error"), "{out}");
+        }
+    }
+}

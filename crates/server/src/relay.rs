@@ -9,6 +9,9 @@
 //! queue. Dropping it early drops the upstream body, which closes that upstream connection
 //! and so cancels the provider's work.
 //!
+//! A translated stream ends for the client with the translator's last event: once that is
+//! written, the provider's body is read only while it has frames ready, then dropped.
+//!
 //! A provider that goes quiet for longer than the idle limit (`upstream_timeout_ms`) between
 //! two frames, or between its headers and its first frame, fails the body: the client's
 //! connection is cut as when the provider dies mid-stream, the record says so, and the
@@ -93,6 +96,10 @@ pub struct Relay {
     translator: Option<StreamTranslator>,
     /// Translated frames not yet handed out.
     pending: VecDeque<Bytes>,
+    /// The translator has written the client's last event: the client's stream ends as soon
+    /// as the provider has nothing more ready (its body is then dropped, closing that
+    /// connection), not when the provider gets round to closing its own.
+    translated_all: bool,
     ended: bool,
     state: Option<(Box<Exchange>, Capture)>,
     queue: LogQueue,
@@ -116,6 +123,7 @@ impl Relay {
             source: Source::Live(inner),
             translator,
             pending: VecDeque::new(),
+            translated_all: false,
             ended: false,
             state: Some((exchange, Capture::default())),
             queue,
@@ -130,6 +138,7 @@ impl Relay {
             source: Source::Ready(Some(body)),
             translator: None,
             pending: VecDeque::new(),
+            translated_all: false,
             ended: false,
             state: Some((exchange, capture)),
             queue,
@@ -174,6 +183,10 @@ impl Body for Relay {
                     None => this.ended = true,
                 },
                 Source::Live(inner) => match Pin::new(inner).poll_frame(cx) {
+                    Poll::Pending if this.translated_all => {
+                        this.source = Source::Ready(None);
+                        this.ended = true;
+                    }
                     Poll::Pending => {
                         let idle = this.idle;
                         if this.quiet.is_none() {
@@ -229,7 +242,16 @@ impl Body for Relay {
                             capture.push(data);
                         }
                         match this.translator.as_mut() {
-                            Some(t) => this.pending.extend(t.feed(data)),
+                            Some(t) => {
+                                this.pending.extend(t.feed(data));
+                                if !this.translated_all && t.complete() {
+                                    this.translated_all = true;
+                                    if let (true, Some((x, _))) = (t.failed(), this.state.as_mut())
+                                    {
+                                        x.stream_failed = true;
+                                    }
+                                }
+                            }
                             None => return Poll::Ready(Some(Ok(frame))),
                         }
                     }

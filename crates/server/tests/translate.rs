@@ -514,6 +514,78 @@ async fn a_translated_stream_cut_before_its_final_event_is_a_failure_and_not_cac
     }
 }
 
+#[tokio::test]
+async fn a_translated_stream_ends_with_its_final_event_not_with_the_providers_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // An Anthropic stream whose last event comes at once, after which the provider holds its
+    // body open (no closing chunk) for 10 s.
+    let events = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":7,\"output_tokens\":1}}}\n\n\
+        event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n\
+        event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n\
+        event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n\
+        event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":3}}\n\n\
+        event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{events}\r\n",
+        events.len()
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<std::time::Instant>();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 65536];
+        let _ = s.read(&mut buf).await;
+        s.write_all(answer.as_bytes()).await.unwrap();
+        // Whether (and when) the gateway lets go of this connection.
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf)).await;
+        if matches!(read, Ok(Ok(0)) | Ok(Err(_))) {
+            let _ = closed_tx.send(std::time::Instant::now());
+        }
+    });
+    let gw = Gateway::start_raw(&format!(
+        "[providers.anthropic]\nbase_url = \"http://127.0.0.1:{port}\"\n"
+    ))
+    .await;
+    let body = json!({"model": "anthropic/claude-sonnet-4-5", "stream": true,
+                      "stream_options": {"include_usage": true},
+                      "messages": [{"role": "user", "content": "Say hi"}]});
+    let started = std::time::Instant::now();
+    let s = stream(
+        &format!("{}/compat/chat/completions", gw.base()),
+        &[("authorization", "Bearer sk-ant-test")],
+        &body.to_string(),
+    )
+    .await;
+    assert!(s.error.is_none(), "{:?}", s.error);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "the client's stream ended after {:?}",
+        started.elapsed()
+    );
+    let text = s.text();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    assert_eq!(
+        sse_json(&text).last().unwrap()["usage"]["completion_tokens"],
+        3
+    );
+    // The provider's connection was let go, and the record is a complete answer.
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(3), closed_rx)
+        .await
+        .expect("the gateway closed the provider's connection")
+        .unwrap();
+    assert!(closed.duration_since(started) < std::time::Duration::from_secs(3));
+    let rows = gw.wait_for_logs("gw", 1).await;
+    let id = s.headers.get("cf-aig-log-id").unwrap().to_str().unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r["id"] == id)
+        .expect("the stream's record");
+    assert_eq!(row["success"], true, "{row}");
+    assert_eq!(row["cancelled"], false, "{row}");
+    assert_eq!(row["tokens_out"], 3, "{row}");
+}
+
 /// The remaining conformance cases through the running gateway, for both translated
 /// providers: multi-turn history with a system prompt, image input, JSON mode.
 #[tokio::test]

@@ -831,6 +831,11 @@ impl StreamState {
         }
     }
 
+    /// Whether the client has its last event (`message_stop` or `error`).
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
     /// `data: [DONE]`.
     pub fn done_marker(&mut self, out: &mut Vec<Event>) {
         self.saw_done = true;

@@ -165,7 +165,50 @@ impl StreamTranslator {
             self.seen_event = true;
             self.event(ev, &mut out);
         }
+        if self.parser.dropped() > 0 && !self.complete() {
+            // Part of the answer is missing: the client must not take the rest as whole.
+            let e = openai_error(
+                502,
+                "an event of the provider's stream was too large to translate",
+                None,
+                None,
+            );
+            self.fail_with(&e, &mut out);
+        }
         wrap(out)
+    }
+
+    /// Whether the client has been sent the end of its stream (`data: [DONE]`, or Anthropic's
+    /// `message_stop` or `error`): whatever the provider sends after that is not translated,
+    /// so the client's stream can end there without waiting for the provider's to.
+    pub fn complete(&self) -> bool {
+        self.closed
+            || match &self.pipe {
+                Pipe::ToOpenAi(_) => self.done_written,
+                Pipe::ToAnthropic(_, sink) => sink.is_finished(),
+                Pipe::Pass | Pipe::Unsupported(..) => false,
+            }
+    }
+
+    /// Ends the client's stream with `error` (a common-form error object).
+    fn fail_with(&mut self, error: &Value, out: &mut Vec<u8>) {
+        self.failed = true;
+        self.closed = true;
+        match &mut self.pipe {
+            Pipe::ToOpenAi(_) => {
+                write_data(error, out);
+                if !self.done_written {
+                    self.done_written = true;
+                    out.extend_from_slice(b"data: [DONE]\n\n");
+                }
+            }
+            Pipe::ToAnthropic(_, sink) => {
+                let mut events = Vec::new();
+                sink.chunk(error, &mut events);
+                write_events(&events, out);
+            }
+            Pipe::Pass | Pipe::Unsupported(..) => {}
+        }
     }
 
     /// The provider's stream ended → the closing bytes (for OpenAI clients: the finish chunk
