@@ -245,24 +245,27 @@ impl ProviderPrices {
                 .and_then(|canonical| self.models.get(canonical))
         })
     }
+}
 
-    fn find(&self, name: &str) -> Option<&Price> {
-        if let Some(price) = self.exact_or_alias(name) {
+/// `name` in `tables` (in order of preference): the name itself, else its longest prefix
+/// ending at a '-' that one of them prices; at each length the first table that has it wins.
+fn find_in<'a>(tables: &[Option<&'a ProviderPrices>], name: &str) -> Option<&'a Price> {
+    let at = |n: &str| tables.iter().flatten().find_map(|t| t.exact_or_alias(n));
+    if let Some(price) = at(name) {
+        return Some(price);
+    }
+    // Cut at each '-' from the right.
+    let mut end = name.len();
+    while let Some(dash) = name[..end].rfind('-') {
+        if dash == 0 {
+            break;
+        }
+        if let Some(price) = at(&name[..dash]) {
             return Some(price);
         }
-        // Longest prefix ending at a '-': cut at each '-' from the right.
-        let mut end = name.len();
-        while let Some(dash) = name[..end].rfind('-') {
-            if dash == 0 {
-                break;
-            }
-            if let Some(price) = self.exact_or_alias(&name[..dash]) {
-                return Some(price);
-            }
-            end = dash;
-        }
-        None
+        end = dash;
     }
+    None
 }
 
 /// Model prices by provider; see the module documentation.
@@ -325,14 +328,29 @@ impl PriceTable {
 
     /// The price of `model` as served by `provider` (a catalog slug); see the module docs.
     pub fn lookup(&self, provider: &str, model: &str) -> Option<&Price> {
-        let prices = self.providers.get(&provider.trim().to_ascii_lowercase())?;
+        self.lookup_with(provider, provider, model)
+    }
+
+    /// The price of `model` for the provider `own`, priced from `table`'s prices (another
+    /// provider's, such as Azure OpenAI from OpenAI's) and from entries of its own: the longest
+    /// name either prices wins, `own`'s when both price it.
+    pub fn lookup_with(&self, own: &str, table: &str, model: &str) -> Option<&Price> {
+        let get = |p: &str| self.providers.get(&p.trim().to_ascii_lowercase());
+        let own_prices = get(own);
+        let tables = [
+            own_prices,
+            get(table).filter(|t| !own_prices.is_some_and(|o| std::ptr::eq(o, *t))),
+        ];
+        if tables.iter().all(Option::is_none) {
+            return None;
+        }
         let name = normalise(model);
         if name.is_empty() {
             return None;
         }
-        prices.find(&name).or_else(|| {
+        find_in(&tables, &name).or_else(|| {
             let (_, last) = name.rsplit_once('/')?;
-            (!last.is_empty()).then(|| prices.find(last)).flatten()
+            (!last.is_empty()).then(|| find_in(&tables, last)).flatten()
         })
     }
 
@@ -510,6 +528,40 @@ mod tests {
             assert_eq!(usd(p.rates_for(272_001).input), input * 2.0, "{model}");
             assert_eq!(usd(p.rates_for(272_001).output), output * 1.5, "{model}");
         }
+    }
+
+    #[test]
+    fn a_provider_priced_from_another_table_reads_its_own_entries_first() {
+        let cfg: BTreeMap<String, PriceOverrides> = toml::from_str(
+            r#"
+            [prices.azure-openai."gpt-4o"]
+            input = 1.0
+            output = 1.0
+            "#,
+        )
+        .expect("config parses");
+        let t = PriceTable::with_overrides(&cfg["prices"]).expect("valid overrides");
+        let input = |model: &str| {
+            t.lookup_with("azure-openai", "openai", model)
+                .map(|p| usd(p.base.input))
+        };
+        // Its own entry, also for dated names.
+        assert_eq!(input("gpt-4o"), Some(1.0));
+        assert_eq!(input("gpt-4o-2024-08-06"), Some(1.0));
+        // A longer name the other table prices wins over a shorter own prefix.
+        assert_eq!(input("gpt-4o-mini-2024-07-18"), Some(0.15));
+        assert_eq!(
+            input("o3"),
+            t.lookup("openai", "o3").map(|p| usd(p.base.input))
+        );
+        // Nothing of its own: the other table alone.
+        assert_eq!(
+            t.lookup_with("google-vertex-ai", "google-ai-studio", "gemini-2.5-flash")
+                .map(|p| usd(p.base.input)),
+            t.lookup("google-ai-studio", "gemini-2.5-flash")
+                .map(|p| usd(p.base.input))
+        );
+        assert!(t.lookup_with("nobody", "nothing", "gpt-4o").is_none());
     }
 
     #[test]

@@ -116,6 +116,9 @@ struct RawEntry {
     path_params: BTreeMap<String, String>,
     /// Another provider whose price table prices this one's models.
     prices: Option<String>,
+    /// The provider's answers carry its own bill ([`Provider::reports_cost`]).
+    #[serde(default)]
+    reports_cost: bool,
     /// A request header that names the whole upstream URL instead of the path (Fal's
     /// `x-fal-target-url`), within [`RawEntry::target_hosts`].
     target_header: Option<String>,
@@ -136,6 +139,7 @@ pub struct ProviderOverride {
     pub embeddings_path: Option<String>,
     pub headers: Option<BTreeMap<String, String>>,
     pub name: Option<String>,
+    pub reports_cost: Option<bool>,
 }
 
 /// A base URL split into the parts the safe join needs.
@@ -249,6 +253,10 @@ pub struct Provider {
     /// The price table this provider's models are priced by: its own slug unless the catalog
     /// names another (Vertex AI serves Gemini at Google AI Studio's prices).
     pub prices: String,
+    /// Whether the provider's answers carry its own bill (xAI's `cost_in_usd_ticks`,
+    /// OpenRouter's `usage.cost`, Perplexity's `usage.cost.total_cost`), which is then the
+    /// cost. Another provider's such field (a proxy's figure, in a unit of its own) is not.
+    pub reports_cost: bool,
     /// A request header naming the whole upstream URL (Fal's `x-fal-target-url`); see
     /// [`Provider::target_uri`].
     pub target_header: Option<HeaderName>,
@@ -277,6 +285,7 @@ fn custom_entry(slug: &str, base_url: &str) -> RawEntry {
         path_prefix: None,
         path_params: BTreeMap::new(),
         prices: None,
+        reports_cost: false,
         target_header: None,
         target_hosts: Vec::new(),
     }
@@ -340,6 +349,7 @@ fn build(slug: &str, raw: RawEntry, custom: bool) -> Result<Provider, CatalogErr
         path_prefix: raw.path_prefix,
         path_params: raw.path_params.into_iter().collect(),
         prices: raw.prices.unwrap_or_else(|| slug.to_owned()),
+        reports_cost: raw.reports_cost,
         target_header: raw
             .target_header
             .map(|h| {
@@ -400,6 +410,9 @@ impl Catalog {
             }
             if let Some(v) = &o.name {
                 e.name = v.clone();
+            }
+            if let Some(v) = o.reports_cost {
+                e.reports_cost = v;
             }
             entries.insert(slug.clone(), (e, c));
         }

@@ -37,10 +37,11 @@
 //!   they cannot does the `provider` slug decide (`grok`/`xai` exclude, everyone else
 //!   includes). Gemini reports thoughts apart from candidates, like xAI. Anthropic reports no
 //!   reasoning count (thinking is inside `output_tokens`).
-//! - The provider's own bill, when the usage object carries one, goes to `cost_in_usd_ticks`
-//!   (1e-10 USD): xAI's `cost_in_usd_ticks` as it is, OpenRouter's `cost` (USD) and
-//!   Perplexity's `cost.total_cost` (USD) converted to the nearest tick. The cost of a
-//!   request is that bill when there is one, before any price table.
+//! - A bill, when the usage object carries one, goes to `cost_in_usd_ticks` (1e-10 USD):
+//!   xAI's `cost_in_usd_ticks` as it is, OpenRouter's `cost` (USD) and Perplexity's
+//!   `cost.total_cost` (USD) converted to the nearest tick. Whether it is the request's cost
+//!   is the caller's decision (the catalog's `reports_cost`: only those providers' own bills
+//!   are).
 //!
 //! # Encodings and truncation
 //! `gzip`, `deflate`, `br` and `zstd` bodies are decompressed for parsing (up to
@@ -414,10 +415,6 @@ fn concat<'a>(chunks: &[&'a [u8]]) -> Cow<'a, [u8]> {
     }
 }
 
-/// The providers (slugs and aliases) whose answers carry their own bill: xAI's
-/// `cost_in_usd_ticks`, OpenRouter's `usage.cost`, Perplexity's `usage.cost.total_cost`.
-const REPORTS_COST: [&str; 5] = ["grok", "xai", "openrouter", "perplexity-ai", "perplexity"];
-
 /// What the answer said so far; later reports replace earlier ones.
 struct Accumulator {
     found: Option<Found>,
@@ -426,9 +423,6 @@ struct Accumulator {
     model: Option<String>,
     /// Chat `completion_tokens` excludes reasoning on this provider when the numbers don't say.
     excludes_reasoning: bool,
-    /// The provider puts its own bill in its answers ([`REPORTS_COST`]); any other's figure
-    /// (a proxy's, in some unit of its own) is not taken as the cost.
-    reports_cost: bool,
     /// A stream event reported an error.
     stream_failed: bool,
 }
@@ -497,19 +491,15 @@ impl Accumulator {
             model: None,
             stream_failed: false,
             excludes_reasoning: p == "grok" || p == "xai",
-            reports_cost: REPORTS_COST.contains(&p.as_str()),
         }
     }
 
     fn finish(self) -> Extracted {
-        let mut usage = match self.found {
+        let usage = match self.found {
             Some(Found::Usage(u)) => u,
             Some(Found::Anthropic(a)) => a.usage(),
             None => Usage::default(),
         };
-        if !self.reports_cost {
-            usage.cost_in_usd_ticks = None;
-        }
         Extracted {
             usage: usage.consistent(),
             model: self.model,
@@ -940,17 +930,6 @@ mod tests {
             assert_eq!(x.usage.cost_in_usd_ticks, None, "{cost}");
             assert_eq!(x.usage.tokens_in, Some(1), "{cost}: the counts still read");
         }
-        // Another provider's answer (a proxy in front of it, say) is not its bill: the price
-        // table decides there.
-        for provider in ["openai", "groq", "custom-proxy", "anthropic"] {
-            let x = one(provider, "application/json", both);
-            assert_eq!(x.usage.cost_in_usd_ticks, None, "{provider}");
-            assert_eq!(x.usage.tokens_in, Some(1), "{provider}");
-        }
-        assert_eq!(
-            one("xai", "application/json", both).usage.cost_in_usd_ticks,
-            Some(7)
-        );
     }
 
     #[test]

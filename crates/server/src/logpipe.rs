@@ -470,7 +470,12 @@ impl Writer {
                 &capture.head,
                 &tail,
             );
-            (x.usage, x.model, x.stream_failed)
+            let mut usage = x.usage;
+            // A bill in the answer is the cost only from a provider that sends its own.
+            if !upstream.as_ref().is_some_and(|p| p.reports_cost) {
+                usage.cost_in_usd_ticks = None;
+            }
+            (usage, x.model, x.stream_failed)
         };
         let stream_failed = found_failed || exchange.stream_failed;
         // A stream that reported an error after its 200 is not an answer to replay.
@@ -501,10 +506,12 @@ impl Writer {
         let provider = provider.unwrap_or_default();
         let price_table = upstream.as_deref().map_or("", |p| p.prices.as_str());
         // Priced by the model the answer names, else by the one the request named (an answer
-        // may name a snapshot the table does not know); logged under the answer's.
+        // may name a snapshot the table does not know); logged under the answer's. The
+        // config's entries under the provider's own slug come before the table it is priced
+        // from (an Azure deployment priced apart from OpenAI's list price).
         let lookup = |m: &Option<String>| {
             m.as_deref()
-                .and_then(|m| self.prices.lookup(price_table, m))
+                .and_then(|m| self.prices.lookup_with(&provider, price_table, m))
         };
         let answered_price = lookup(&answered_model);
         let (model, price) = if answered_price.is_some() {

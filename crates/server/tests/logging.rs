@@ -180,7 +180,8 @@ async fn provider_bills_in_usd_and_the_requested_models_price_are_used() {
     let gw = Gateway::start(
         &fake,
         &format!(
-            "[providers.openrouter]\nbase_url = \"{u}/api/v1\"\n\n[providers.perplexity-ai]\nbase_url = \"{u}\"\n"
+            "[providers.openrouter]\nbase_url = \"{u}/api/v1\"\n\n[providers.perplexity-ai]\nbase_url = \"{u}\"\n\n\
+             [providers.custom-router]\nbase_url = \"{u}/api/v1\"\nreports_cost = true\n"
         ),
     )
     .await;
@@ -218,7 +219,29 @@ async fn provider_bills_in_usd_and_the_requested_models_price_are_used() {
     let snap = chat_to("grok", "v1/chat/completions", "grok-4").await;
     assert_eq!(snap.status, 200);
 
-    let rows = gw.wait_for_logs("gw", 3).await;
+    // The same field from a provider that sends no bill of its own (a proxy's figure, say) is
+    // not the cost: the table's gpt-4o-mini price is ($0.15 per million input tokens). A
+    // custom provider in front of one that does can say so (`reports_cost`).
+    fake.push_script(Script::new().body(answer("gpt-4o-mini", tokens(json!({"cost": 5.0})))));
+    let proxied = chat_to("openai", "v1/chat/completions", "gpt-4o-mini").await;
+    assert_eq!(proxied.status, 200);
+    fake.push_script(
+        Script::new().body(answer("openai/gpt-4o", tokens(json!({"cost": 0.000125})))),
+    );
+    let routed = chat_to("custom-router", "chat/completions", "openai/gpt-4o").await;
+    assert_eq!(routed.status, 200);
+
+    let rows = gw.wait_for_logs("gw", 5).await;
+    let (c, _) = cost_of(&rows, proxied.log_id());
+    assert!(
+        (c - 0.015).abs() < 1e-12,
+        "openai's table, not the answer's figure: {c}"
+    );
+    let (c, _) = cost_of(&rows, routed.log_id());
+    assert!(
+        (c - 0.000125).abs() < 1e-12,
+        "custom-router's own bill: {c}"
+    );
     let (c, _) = cost_of(&rows, or.log_id());
     assert!((c - 0.000125).abs() < 1e-12, "openrouter cost {c}");
     let (c, _) = cost_of(&rows, px.log_id());
@@ -241,7 +264,8 @@ async fn workers_ai_cohere_replicate_and_azure_answers_are_counted_and_priced() 
             "[providers.workers-ai]\nbase_url = \"{u}/client/v4/accounts/{{account_id}}/ai/run\"\n\n\
              [providers.cohere]\nbase_url = \"{u}\"\n\n\
              [providers.replicate]\nbase_url = \"{u}/v1\"\n\n\
-             [providers.azure-openai]\nbase_url = \"{u}/openai/deployments/{{deployment}}\"\n"
+             [providers.azure-openai]\nbase_url = \"{u}/openai/deployments/{{deployment}}\"\n\n\
+             [prices.azure-openai.\"gpt-4o\"]\ninput = 1.0\noutput = 1.0\n"
         ),
     )
     .await;
@@ -281,20 +305,28 @@ async fn workers_ai_cohere_replicate_and_azure_answers_are_counted_and_priced() 
                "metrics": {"input_token_count": 30, "output_token_count": 20, "predict_time": 1.2}}),
     )
     .await;
-    // Azure OpenAI at OpenAI's list prices: gpt-4o-mini, $0.15 per million input tokens.
+    // Azure OpenAI at OpenAI's list prices (gpt-4o-mini, $0.15 per million input tokens),
+    // except where the config prices a model for Azure itself (gpt-4o here, $1).
+    let million =
+        json!({"prompt_tokens": 1_000_000, "completion_tokens": 0, "total_tokens": 1_000_000});
     let azure = send(
         "azure-openai/res/mini/chat/completions?api-version=2024-10-21",
         json!({"messages": [{"role": "user", "content": "hi"}]}),
-        json!(answer_value(
-            "gpt-4o-mini-2024-07-18",
-            json!({"prompt_tokens": 1_000_000, "completion_tokens": 0, "total_tokens": 1_000_000})
-        )),
+        answer_value("gpt-4o-mini-2024-07-18", million.clone()),
     )
     .await;
-    for a in [&workers, &cohere_v1, &cohere_v2, &replicate, &azure] {
+    let azure_own = send(
+        "azure-openai/res/big/chat/completions?api-version=2024-10-21",
+        json!({"messages": [{"role": "user", "content": "hi"}]}),
+        answer_value("gpt-4o-2024-08-06", million),
+    )
+    .await;
+    for a in [
+        &workers, &cohere_v1, &cohere_v2, &replicate, &azure, &azure_own,
+    ] {
         assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     }
-    let rows = gw.wait_for_logs("gw", 5).await;
+    let rows = gw.wait_for_logs("gw", 6).await;
     let row = |a: &Answer| {
         rows.iter()
             .find(|r| r["id"] == a.log_id())
@@ -327,6 +359,8 @@ async fn workers_ai_cohere_replicate_and_azure_answers_are_counted_and_priced() 
     );
     let r = row(&azure);
     assert!((r["cost"].as_f64().unwrap() - 0.15).abs() < 1e-9, "{r}");
+    let r = row(&azure_own);
+    assert!((r["cost"].as_f64().unwrap() - 1.0).abs() < 1e-9, "{r}");
 }
 
 #[tokio::test]
