@@ -1,4 +1,4 @@
-//! Stage 2b: gateway authentication (`authentication = true`, SPEC 2.4).
+//! Stage 5: gateway authentication (`authentication = true`, SPEC 2.4).
 //!
 //! A token is valid for an account when it is one of the config's `[[tokens]]` for that
 //! account (compared in constant time) or a stored token (kept hashed, made with
@@ -14,6 +14,7 @@ use crate::shape::{self, Call};
 use http::HeaderMap;
 use switchyard_core::{ErrorKind, GatewaySettings};
 use switchyard_providers::{AuthStyle, Provider};
+use switchyard_store::tokens::TOKEN_PREFIX;
 
 /// Whether `token` is a valid gateway token for `account` (503 when the stored tokens cannot
 /// be read).
@@ -29,6 +30,11 @@ pub async fn is_valid(app: &App, account: &str, token: &str) -> Result<bool, Api
     }
     if found {
         return Ok(true);
+    }
+    // Every stored token has the prefix: anything else (a provider key, most often) is
+    // answered without hashing it or asking the store.
+    if !token.starts_with(TOKEN_PREFIX) {
+        return Ok(false);
     }
     app.tokens()
         .is_valid(app.store(), app.outage(), account, token)
@@ -46,11 +52,13 @@ async fn checked(app: &App, required: bool, account: &str, token: &str) -> Resul
     }
 }
 
-/// Removes a gateway token from a call's provider key headers: its provider's own auth header
-/// first, then the other key headers (an Anthropic SDK pointed at an OpenAI-shaped provider
-/// sends its key as `x-api-key`). A value equal to `known` (the call's own gateway token) is
-/// one without a lookup. Whether a token was found and removed.
-async fn take_slot_token(
+/// Removes every gateway token from a call's provider key headers: its provider's own auth
+/// header (in its own scheme, or as a bearer token) and the other key headers (an Anthropic
+/// SDK pointed at an OpenAI-shaped provider sends its key as `x-api-key`). A value equal to
+/// `known` (the call's own valid gateway token) is one without a lookup. A value in a stored
+/// token's form that cannot be checked (the store is unreadable) is removed too, but does not
+/// count. Whether a valid token was found.
+async fn take_slot_tokens(
     app: &App,
     required: bool,
     account: &str,
@@ -60,20 +68,39 @@ async fn take_slot_token(
 ) -> Result<bool, ApiError> {
     let own = provider.auth.header();
     let others = AuthStyle::KEY_HEADERS;
-    let mut found = None;
+    let mut found = false;
+    let mut remove = Vec::new();
     for name in std::iter::once(&own).chain(others.iter().filter(|n| **n != own)) {
         let value = if *name == own {
             shape::slot_credential(provider, headers)
+                .or_else(|| shape::other_credential(name, headers))
         } else {
             shape::other_credential(name, headers)
         };
         let Some(value) = value else { continue };
-        if Some(value) == known || checked(app, required, account, value).await? {
-            found = Some(name.clone());
-            break;
+        let token = if Some(value) == known {
+            true
+        } else {
+            match is_valid(app, account, value).await {
+                Ok(valid) => valid,
+                Err(e) if required => return Err(e),
+                Err(_) => {
+                    if value.starts_with(TOKEN_PREFIX) {
+                        remove.push(name.clone());
+                    }
+                    continue;
+                }
+            }
+        };
+        if token {
+            found = true;
+            remove.push(name.clone());
         }
     }
-    Ok(found.map(|name| headers.remove(name)).is_some())
+    for name in remove {
+        headers.remove(name);
+    }
+    Ok(found)
 }
 
 /// Checks the gateway credential of every call; strips provider-slot gateway tokens.
@@ -114,7 +141,7 @@ pub async fn authenticate(
         // the call already holds its credential, so an unreadable store does not refuse it.
         let required = gateway.authentication && token.is_none();
         let known = token.filter(|_| valid);
-        let slot_valid = take_slot_token(
+        let slot_valid = take_slot_tokens(
             app,
             required,
             account,

@@ -885,6 +885,34 @@ async fn tokens_made_with_the_cli_open_the_gateway_until_revoked() {
     )
     .await;
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    // Gateway tokens in provider key headers beside it, the same one and another stored one
+    // (looked up), in two headers at once: none of them reaches the provider.
+    let (_, second, _) = token_cli(&gw, &["create", "--account", "acct"]);
+    let second = second.trim().to_owned();
+    let a = post(
+        &url,
+        &[
+            ("cf-aig-authorization", &format!("Bearer {token}")),
+            ("authorization", &format!("Bearer {second}")),
+            ("x-api-key", &token),
+        ],
+        CHAT,
+    )
+    .await;
+    // Let in, and sent without a key: the 401 is the provider's own.
+    assert_eq!(a.status, 401);
+    assert!(a.json().get("internalCode").is_none(), "{:?}", a.body);
+    let sent = fake.last_request().unwrap();
+    assert!(
+        sent.headers.get("authorization").is_none(),
+        "{:?}",
+        sent.headers
+    );
+    assert!(
+        sent.headers.get("x-api-key").is_none(),
+        "{:?}",
+        sent.headers
+    );
     // The database never holds the token itself.
     let db = std::fs::read(gw.dir.path().join("switchyard.db")).unwrap_or_default();
     let wal = std::fs::read(gw.dir.path().join("switchyard.db-wal")).unwrap_or_default();
