@@ -89,7 +89,8 @@ async function openDashboard(query) {
  * run the page's code against a window with no document.
  */
 async function closeDashboard(dom) {
-  for (let quiet = 0; quiet < 3;) {
+  const deadline = Date.now() + 10_000;
+  for (let quiet = 0; quiet < 3 && Date.now() < deadline;) {
     await new Promise((r) => setTimeout(r, 20));
     quiet = dom.idle() ? quiet + 1 : 0;
   }

@@ -949,7 +949,7 @@ mod tests {
             counts(&one("cohere", "application/json", cohere_v2)),
             (Some(10), Some(5))
         );
-        let tokens_only = r#"{"usage":{"tokens":{"input_tokens":7,"output_tokens":3}}}"#;
+        let tokens_only = r#"{"usage":{"billed_units":{"search_units":1},"tokens":{"input_tokens":7,"output_tokens":3}}}"#;
         assert_eq!(
             counts(&one("cohere", "application/json", tokens_only)),
             (Some(7), Some(3))

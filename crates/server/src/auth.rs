@@ -106,9 +106,10 @@ async fn take_slot_tokens(
 /// Checks the gateway credential of every call; strips provider-slot gateway tokens.
 ///
 /// A call's token is its step's `cf-aig-authorization` (universal), else the request's; a
-/// call with neither may carry a gateway token in its provider's auth header. With
-/// `authentication = true` every call must hold a valid one, so nothing is sent unless the
-/// whole request is allowed.
+/// call with neither may carry its gateway token in a provider key header instead. Gateway
+/// tokens in key headers are taken out of every call either way. With `authentication =
+/// true` every call must hold a valid one, so nothing is sent unless the whole request is
+/// allowed.
 pub async fn authenticate(
     app: &App,
     gateway: &GatewaySettings,

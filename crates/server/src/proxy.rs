@@ -14,8 +14,8 @@
 //! 4. **shape**: build the upstream calls ([`crate::shape`], [`crate::universal`]): URL from
 //!    the catalog with the safe join (400/2000), headers minus hop-by-hop and `cf-aig-*`;
 //!    `/compat` rewrites `model` in the body bytes.
-//! 5. **authenticate**: `cf-aig-authorization` when the gateway requires it (401/2009)
-//!    ([`crate::auth`]).
+//! 5. **authenticate**: `cf-aig-authorization` when the gateway requires it (401/2009), and
+//!    every gateway token taken out of provider key headers ([`crate::auth`]).
 //! 6. **stored keys**: a call without a provider credential gets the stored key
 //!    ([`crate::byok`]; 400/2040 for an unknown alias).
 //! 7. **cache**: a cached answer to the (first) call is served as a hit ([`crate::cache`]).
@@ -179,9 +179,9 @@ pub const SHUT_DOWN: u16 = 503;
 
 /// The exchange of a request not yet answered. When the request is dropped with it still
 /// held (the client went away while the provider was being called, while its rate limit
-/// was checked, or in the pause before a retry), the attempt is logged as cancelled: a call
-/// that reached a provider, and may be billed, does not vanish from the log, nor does the
-/// request that ended because its client left.
+/// was checked, or in the pause before a retry; or the shutdown's grace period ended), the
+/// attempt is logged as cancelled: a call that reached a provider, and may be billed, does
+/// not vanish from the log, nor does the request that ended because its client left.
 struct Held<'a> {
     slot: Option<Box<Exchange>>,
     queue: &'a crate::logpipe::LogQueue,

@@ -315,7 +315,11 @@ pub fn peek_model(content_type: Option<&str>, body: &[u8]) -> Option<String> {
 pub fn path_model(provider: &Provider, path: &str) -> Option<String> {
     if provider.slug == "workers-ai" {
         let (_, id) = path.split_once("/run/")?;
-        let named = (id.starts_with("@cf/") || id.starts_with("@hf/")) && id.len() > 4;
+        // `@cf/{author}/{model}`: three segments, none empty.
+        let mut parts = id.split('/');
+        let named = matches!(parts.next(), Some("@cf" | "@hf"))
+            && parts.clone().count() == 2
+            && parts.all(|p| !p.is_empty());
         return named.then(|| id.to_owned());
     }
     if provider.prices != "google-ai-studio" {
@@ -423,10 +427,16 @@ mod tests {
             path_model(workers, "/client/v4/accounts/a/ai/v1/chat/completions"),
             None
         );
-        assert_eq!(
-            path_model(workers, "/client/v4/accounts/a/ai/run/@cf/"),
-            None
-        );
+        for none in [
+            "@cf/",
+            "@cf/meta/",
+            "@cf/meta",
+            "@cf/a/b/c",
+            "@xx/meta/llama",
+        ] {
+            let path = format!("/client/v4/accounts/a/ai/run/{none}");
+            assert_eq!(path_model(workers, &path), None, "{none}");
+        }
         assert_eq!(path_model(openai, "/v1/run/@cf/meta/llama"), None);
         assert_eq!(path_model(gemini, "v1/models/ft:gpt-4o-mini:org::id"), None);
     }

@@ -68,11 +68,11 @@ async fn an_empty_switchyard_config_counts_as_unset() {
 #[tokio::test]
 async fn a_signal_while_storage_opens_ends_start_up_cleanly() {
     // A database that accepts connections and never answers: start-up waits on it.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = silent.local_addr().unwrap().port();
-    let held = std::thread::spawn(move || {
+    let held = tokio::spawn(async move {
         let mut open = Vec::new();
-        for s in silent.incoming().take(8) {
+        while let Ok((s, _)) = silent.accept().await {
             open.push(s);
         }
     });
@@ -83,34 +83,67 @@ async fn a_signal_while_storage_opens_ends_start_up_cleanly() {
         format!("database = \"postgres://postgres@127.0.0.1:{port}/x\"\n"),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&cfg)
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    assert!(child.try_wait().unwrap().is_none(), "still starting");
-    let sent = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
+    for signal in ["-TERM", "-INT"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&cfg)
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(700)).await;
         assert!(
-            std::time::Instant::now() < deadline,
-            "no exit after SIGTERM"
+            child.try_wait().unwrap().is_none(),
+            "{signal}: still starting"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert_eq!(status.code(), Some(0), "{status:?}");
-    drop(held);
+        let sent = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{signal}: no exit after the signal"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(status.code(), Some(0), "{signal}: {status:?}");
+    }
+    held.abort();
+}
+
+#[test]
+fn config_wins_over_switchyard_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "listen = \"127.0.0.1:0\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["token", "list", "--account", "a", "--config"])
+        .arg(&good)
+        .env("SWITCHYARD_CONFIG", dir.path().join("missing.toml"))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Without --config, the variable is read (and here names no file).
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["token", "list", "--account", "a"])
+        .env("SWITCHYARD_CONFIG", dir.path().join("missing.toml"))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
 }
 
 #[test]

@@ -208,6 +208,17 @@ async fn keys_stored_through_the_control_plane_are_used_and_a_gateway_token_in_t
             "{slot:?}"
         );
     }
+    // A wrong cf-aig-authorization is not made good by a valid token in the key slot.
+    let a = post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[
+            ("cf-aig-authorization", "Bearer wrong"),
+            ("authorization", "Bearer gw-token-1"),
+        ],
+        CHAT,
+    )
+    .await;
+    a.assert_gateway_error(401, 2009);
     // A provider key beside a valid cf-aig-authorization is the client's own and goes as sent.
     let a = post(
         &format!("{}/grok/v1/chat/completions", gw.base()),

@@ -540,7 +540,8 @@ impl Counts {
     /// counts, when the object has none of its own.
     pub fn with_units(mut self) -> Self {
         if self.input_tokens.is_none() && self.output_tokens.is_none() {
-            if let Some(units) = self.billed_units.or(self.tokens) {
+            let counted = |u: &Units| u.input.is_some() || u.output.is_some();
+            if let Some(units) = self.billed_units.filter(counted).or(self.tokens) {
                 self.input_tokens = units.input.map(Some);
                 self.output_tokens = units.output.map(Some);
             }
