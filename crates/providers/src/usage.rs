@@ -590,8 +590,8 @@ impl Accumulator {
         }
         // Cohere's `meta` (v1: of the answer, or of a stream's final `response`) and
         // Replicate's `metrics` hold counts only sometimes.
-        let response_meta = a.response.as_ref().and_then(|r| r.meta.as_ref());
-        for u in [&a.meta, &a.metrics, &response_meta.copied()]
+        let response_meta = a.response.as_ref().and_then(|r| r.meta.as_deref());
+        for u in [a.meta.as_deref(), a.metrics.as_deref(), response_meta]
             .into_iter()
             .flatten()
         {

@@ -17,8 +17,8 @@ pub(super) struct Answer {
     pub model_version: Option<Option<String>>,
     /// `type`, when a string.
     pub kind: Option<String>,
-    pub usage: Option<Counts>,
-    pub usage_metadata: Option<Counts>,
+    pub usage: Option<Box<Counts>>,
+    pub usage_metadata: Option<Box<Counts>>,
     pub message: Option<Nested>,
     pub response: Option<Nested>,
     pub x_groq: Option<Nested>,
@@ -27,9 +27,9 @@ pub(super) struct Answer {
     /// Cohere v2's `message-end` stream event: `delta.usage`.
     pub delta: Option<Nested>,
     /// Cohere's v1 answers: `meta.billed_units` / `meta.tokens`.
-    pub meta: Option<Counts>,
+    pub meta: Option<Box<Counts>>,
     /// Replicate's predictions: `metrics.input_token_count` / `output_token_count`.
-    pub metrics: Option<Counts>,
+    pub metrics: Option<Box<Counts>>,
 }
 
 /// A nested object that may name the model or hold usage (`message`, `response`, `x_groq`,
@@ -38,9 +38,9 @@ pub(super) struct Answer {
 pub(super) struct Nested {
     pub model: Option<Option<String>>,
     pub model_version: Option<Option<String>>,
-    pub usage: Option<Counts>,
+    pub usage: Option<Box<Counts>>,
     /// Cohere v1's `stream-end` event: `response.meta`.
-    pub meta: Option<Counts>,
+    pub meta: Option<Box<Counts>>,
 }
 
 /// A usage object's counts under every name a supported wire format uses. The outer
@@ -432,21 +432,27 @@ fn object<'de, T: Fields, A: MapAccess<'de>>(map: &mut A) -> Result<Option<T>, A
     Ok(map.next_value::<IfObject<T>>()?.0)
 }
 
+/// [`object`] on the heap: a usage object is large and most answers hold at most one, so an
+/// answer's struct stays small to move around.
+fn boxed<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<Box<Counts>>, A::Error> {
+    Ok(object::<Counts, A>(map)?.map(Box::new))
+}
+
 impl Fields for Answer {
     fn field<'de, A: MapAccess<'de>>(&mut self, key: Key, map: &mut A) -> Result<(), A::Error> {
         match key {
             Key::Model => self.model = string(map)?,
             Key::ModelVersion => self.model_version = string(map)?,
             Key::Type => self.kind = map.next_value::<StrValue>()?.0,
-            Key::Usage => self.usage = object(map)?,
-            Key::UsageMetadata => self.usage_metadata = object(map)?,
+            Key::Usage => self.usage = boxed(map)?,
+            Key::UsageMetadata => self.usage_metadata = boxed(map)?,
             Key::Message => self.message = object(map)?,
             Key::Response => self.response = object(map)?,
             Key::XGroq => self.x_groq = object(map)?,
             Key::Result => self.result = object(map)?,
             Key::Delta => self.delta = object(map)?,
-            Key::Meta => self.meta = object(map)?,
-            Key::Metrics => self.metrics = object(map)?,
+            Key::Meta => self.meta = boxed(map)?,
+            Key::Metrics => self.metrics = boxed(map)?,
             _ => skip(map)?,
         }
         Ok(())
@@ -469,8 +475,8 @@ impl Fields for Nested {
         match key {
             Key::Model => self.model = string(map)?,
             Key::ModelVersion => self.model_version = string(map)?,
-            Key::Usage => self.usage = object(map)?,
-            Key::Meta => self.meta = object(map)?,
+            Key::Usage => self.usage = boxed(map)?,
+            Key::Meta => self.meta = boxed(map)?,
             _ => skip(map)?,
         }
         Ok(())
