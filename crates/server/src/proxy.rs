@@ -212,7 +212,7 @@ impl Drop for Held<'_> {
 /// `X-Content-Type-Options: nosniff`. A single-step request's request id is its log id,
 /// retried or not; a universal request's is its first attempt's log id, the same whichever
 /// step answers.
-fn stamp_answer(headers: &mut HeaderMap, x: &Exchange, step: Option<u32>) {
+pub(crate) fn stamp_answer(headers: &mut HeaderMap, x: &Exchange, step: Option<u32>) {
     // Answers are served on the dashboard's origin: a browser that opens one as a page (an
     // HTML error page, or a hostile upstream's) must not run it with that origin's rights. A
     // provider's own policy stays (policies add up); API clients ignore both headers.

@@ -151,7 +151,11 @@ fn framing_refused(req: &Request<Incoming>) -> Option<axum::response::Response> 
         }
         .into_response()
     } else {
-        crate::error::ApiError::new(kind, message).into_response()
+        // Ids and the answer's security headers, as on every gateway-plane answer.
+        let mut resp = crate::error::ApiError::new(kind, message).into_response();
+        let x = crate::exchange::Exchange::new(req.method().clone(), req.uri().path());
+        crate::proxy::stamp_answer(resp.headers_mut(), &x, None);
+        resp
     };
     Some(resp)
 }

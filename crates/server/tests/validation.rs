@@ -328,6 +328,24 @@ async fn closed_within(s: &mut tokio::net::TcpStream, limit: Duration) -> bool {
     .is_ok()
 }
 
+/// The headers of every gateway-plane answer (SPEC 2.5 and the sandbox policy), in a raw answer.
+fn stamped(answer: &str) {
+    let head = answer
+        .split("\r\n\r\n")
+        .next()
+        .unwrap()
+        .to_ascii_lowercase();
+    for name in [
+        "cf-aig-log-id: ",
+        "cf-aig-request-id: ",
+        "cf-aig-event-id: ",
+        "content-security-policy: sandbox",
+        "x-content-type-options: nosniff",
+    ] {
+        assert!(head.contains(name), "{name}: {answer}");
+    }
+}
+
 #[tokio::test]
 async fn requests_framed_in_ways_the_gateway_cannot_read_are_refused_before_routing() {
     let fake = FakeProvider::start().await;
@@ -345,6 +363,7 @@ async fn requests_framed_in_ways_the_gateway_cannot_read_are_refused_before_rout
         .await;
         assert_eq!(raw_status(&a), 400, "{a}");
         assert!(a.contains("\"code\":2000") && a.contains("Host"), "{a}");
+        stamped(&a);
     }
     // A body in a transfer coding other than chunked would reach the provider still encoded.
     let a = raw(
@@ -355,6 +374,7 @@ async fn requests_framed_in_ways_the_gateway_cannot_read_are_refused_before_rout
     .await;
     assert_eq!(raw_status(&a), 501, "{a}");
     assert!(a.contains("gzip") && a.contains("\"code\":2000"), "{a}");
+    stamped(&a);
     // The control plane answers in its envelope.
     let a = raw(
         &gw.addr,
