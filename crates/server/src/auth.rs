@@ -3,17 +3,17 @@
 //! A token is valid for an account when it is one of the config's `[[tokens]]` for that
 //! account (compared in constant time) or a stored token (kept hashed, made with
 //! `switchyard token create`; see [`crate::tokens`]). The token comes from
-//! `cf-aig-authorization`, else from the provider's own auth header (or, failing that,
-//! another provider key header): a key header that holds a valid gateway token is removed,
-//! whether or not `cf-aig-authorization` came too, so the stored provider key takes its place
-//! (as Cloudflare's BYOK docs do) and the token never reaches the provider.
+//! `cf-aig-authorization`, else from a provider key header. A key header that holds a gateway
+//! token is removed, whether or not `cf-aig-authorization` came too, so the stored provider
+//! key takes its place (as Cloudflare's BYOK docs do) and the token never reaches the
+//! provider.
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::shape::{self, Call};
+use crate::shape::Call;
 use http::HeaderMap;
 use switchyard_core::{ErrorKind, GatewaySettings};
-use switchyard_providers::{AuthStyle, Provider};
+use switchyard_providers::AuthStyle;
 use switchyard_store::tokens::TOKEN_PREFIX;
 
 /// Whether `token` is a valid gateway token for `account` (503 when the stored tokens cannot
@@ -52,55 +52,75 @@ async fn checked(app: &App, required: bool, account: &str, token: &str) -> Resul
     }
 }
 
-/// Removes every gateway token from a call's provider key headers: its provider's own auth
-/// header (in its own scheme, or as a bearer token) and the other key headers (an Anthropic
-/// SDK pointed at an OpenAI-shaped provider sends its key as `x-api-key`). A value equal to
-/// `known` (the call's own valid gateway token) is one without a lookup. A value in a stored
-/// token's form that cannot be checked (the store is unreadable) is removed too, but does not
-/// count. Whether a valid token was found.
+/// Whether `v` has the form of a stored token: the prefix and 43 characters of base64url.
+fn stored_token_form(v: &str) -> bool {
+    v.strip_prefix(TOKEN_PREFIX).is_some_and(|secret| {
+        secret.len() == 43
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
+/// What a key header's value may hold as its credential: the value itself, and what follows
+/// a scheme word (`Bearer T`, `Token T`, `Key T`, in any case and spacing).
+fn credentials(value: &str) -> impl Iterator<Item = &str> {
+    let value = value.trim();
+    let after_scheme = value
+        .split_once(|c: char| c.is_ascii_whitespace())
+        .map(|(_, rest)| rest.trim());
+    std::iter::once(value).chain(after_scheme)
+}
+
+/// Takes every gateway token out of a call's provider key headers (every value of each, in any
+/// scheme): a header holding one is removed, so the provider never sees it and a stored key
+/// can take its place. A value is a gateway token when it is `known` (the call's own valid
+/// token), any account's configured token, or of a stored token's form; whether it is valid
+/// for this `account` is looked up only then. Whether a valid one was found; a store that
+/// cannot answer fails the call only when it is `required` and nothing else let it in.
 async fn take_slot_tokens(
     app: &App,
     required: bool,
     account: &str,
     known: Option<&str>,
-    provider: &Provider,
     headers: &mut HeaderMap,
 ) -> Result<bool, ApiError> {
-    let own = provider.auth.header();
-    let others = AuthStyle::KEY_HEADERS;
     let mut found = false;
+    let mut failed = None;
     let mut remove = Vec::new();
-    for name in std::iter::once(&own).chain(others.iter().filter(|n| **n != own)) {
-        let value = if *name == own {
-            shape::slot_credential(provider, headers)
-                .or_else(|| shape::other_credential(name, headers))
-        } else {
-            shape::other_credential(name, headers)
-        };
-        let Some(value) = value else { continue };
-        let token = if Some(value) == known {
-            true
-        } else {
-            match is_valid(app, account, value).await {
-                Ok(valid) => valid,
-                Err(e) if required => return Err(e),
-                Err(_) => {
-                    if value.starts_with(TOKEN_PREFIX) {
-                        remove.push(name.clone());
-                    }
+    for name in &AuthStyle::KEY_HEADERS {
+        let mut held = false;
+        for value in headers.get_all(name) {
+            let Ok(value) = value.to_str() else { continue };
+            for c in credentials(value) {
+                if Some(c) == known {
+                    (held, found) = (true, true);
                     continue;
                 }
+                let configured = app.config().tokens.iter().any(|t| {
+                    crate::control::constant_time_eq(t.value.expose().as_bytes(), c.as_bytes())
+                });
+                if !configured && !stored_token_form(c) {
+                    continue;
+                }
+                held = true;
+                match is_valid(app, account, c).await {
+                    Ok(valid) => found |= valid,
+                    Err(e) => failed = Some(e),
+                }
             }
-        };
-        if token {
-            found = true;
+        }
+        if held {
             remove.push(name.clone());
         }
     }
     for name in remove {
         headers.remove(name);
     }
-    Ok(found)
+    match failed {
+        Some(e) if required && !found => Err(e),
+        _ => Ok(found),
+    }
 }
 
 /// Checks the gateway credential of every call; strips provider-slot gateway tokens.
@@ -142,15 +162,7 @@ pub async fn authenticate(
         // the call already holds its credential, so an unreadable store does not refuse it.
         let required = gateway.authentication && token.is_none();
         let known = token.filter(|_| valid);
-        let slot_valid = take_slot_tokens(
-            app,
-            required,
-            account,
-            known,
-            &call.provider,
-            &mut call.headers,
-        )
-        .await?;
+        let slot_valid = take_slot_tokens(app, required, account, known, &mut call.headers).await?;
         all_valid &= valid || (token.is_none() && slot_valid);
     }
     if gateway.authentication && !all_valid {

@@ -208,6 +208,42 @@ async fn keys_stored_through_the_control_plane_are_used_and_a_gateway_token_in_t
             "{slot:?}"
         );
     }
+    // Nor in another scheme or spelling, in a second value of a header, or in a stored
+    // token's form (held back even unchecked).
+    let stored_form = format!("sy_{}", "A".repeat(43));
+    let cases: [&[(&str, &str)]; 6] = [
+        &[("authorization", "Token gw-token-1")],
+        &[("authorization", "bearer\tgw-token-1")],
+        &[("authorization", "gw-token-1")],
+        &[("x-api-key", "Bearer gw-token-1")],
+        &[("x-api-key", "sk-own"), ("x-api-key", "gw-token-1")],
+        &[("api-key", &stored_form)],
+    ];
+    for slots in cases {
+        let mut headers = vec![("cf-aig-authorization", "Bearer gw-token-1")];
+        headers.extend_from_slice(slots);
+        let a = post(
+            &format!("{}/grok/v1/chat/completions", gw.base()),
+            &headers,
+            CHAT,
+        )
+        .await;
+        assert_eq!(
+            a.status,
+            200,
+            "{slots:?}: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+        let sent = fake.last_request().unwrap();
+        for name in ["x-api-key", "api-key"] {
+            assert!(sent.headers.get(name).is_none(), "{slots:?}: {name}");
+        }
+        assert_eq!(
+            sent.headers.get("authorization").unwrap(),
+            "Bearer xai-stored-in-db",
+            "{slots:?}"
+        );
+    }
     // A wrong cf-aig-authorization is not made good by a valid token in the key slot.
     let a = post(
         &format!("{}/grok/v1/chat/completions", gw.base()),
