@@ -544,3 +544,30 @@ fn an_event_too_large_to_translate_fails_the_stream_instead_of_vanishing() {
         }
     }
 }
+
+#[test]
+fn a_gemini_stream_is_complete_at_its_last_finish_reason() {
+    let input = fixture("gemini/stream_text.sse");
+    for client in [OpenAi, Anthropic] {
+        let mut t = StreamTranslator::new(client, Gemini, "m", true, Default::default());
+        let mut sent = Vec::new();
+        for b in t.feed(&input) {
+            sent.extend_from_slice(&b);
+        }
+        // Before the provider's body has ended: the client already has its last event.
+        assert!(t.complete(), "{client:?}");
+        assert!(!t.failed(), "{client:?}");
+        let text = String::from_utf8(sent).expect("utf-8");
+        if client == OpenAi {
+            assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+            assert!(
+                text.contains("\"completion_tokens\""),
+                "usage before [DONE]: {text}"
+            );
+        } else {
+            assert!(text.contains("event: message_stop"), "{text}");
+        }
+        // The end of the body adds nothing.
+        assert!(t.finish().is_empty(), "{client:?}");
+    }
+}

@@ -508,6 +508,12 @@ impl StreamState {
         for (pos, c) in candidates.iter().enumerate() {
             self.candidate(c, pos as u64, out);
         }
+        // Gemini marks no end of its stream: once every candidate has its finish reason (the
+        // chunk that gives it carries the final usage), the answer is whole and the client's
+        // stream ends here rather than when the provider closes its body.
+        if !self.choices.is_empty() && self.choices.values().all(|c| c.finished) {
+            self.finish(out);
+        }
     }
 
     fn candidate(&mut self, c: &Value, pos: u64, out: &mut Vec<Value>) {

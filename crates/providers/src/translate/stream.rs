@@ -299,6 +299,11 @@ impl StreamTranslator {
                 for v in &values {
                     sink.chunk(v, &mut events);
                 }
+                // A source that knows its answer is whole (Gemini's last finish reason) ends
+                // the client's stream at once.
+                if src.done() {
+                    sink.finish(&mut events);
+                }
                 self.failed |= events.iter().any(|(name, _)| *name == "error");
                 write_events(&events, out);
             }
