@@ -290,7 +290,12 @@ fn key_line(text: &str, table: usize, key: &str) -> usize {
         .skip(first)
         // The table ends where the next one begins.
         .take_while(|(_, l)| !l.trim_start().starts_with('['))
-        .find(|(_, l)| l.split('=').next().map(str::trim) == Some(key))
+        .find(|(_, l)| {
+            l.split('=')
+                .next()
+                .map(|k| k.trim().trim_matches(|c| c == '"' || c == '\''))
+                == Some(key)
+        })
         .map_or(first, |(i, _)| i + 1)
 }
 
@@ -736,6 +741,9 @@ key = "xai-..."
             e.contains("rate_limiting_interval") && e.contains("(line 5)"),
             "{e}"
         );
+        // A quoted key is found at its line too.
+        let e = err("[[gateways]]\naccount_id = \"a\"\nid = \"g\"\nrate_limiting_limit = 5\n\"rate_limiting_interval\" = 0\n");
+        assert!(e.contains("(line 5)"), "{e}");
         // Without a limit, 0 s is read as 1 s, as the control plane reads it.
         let c = Config::parse(
             "[[gateways]]\naccount_id = \"a\"\nid = \"g\"\nrate_limiting_interval = 0\n",

@@ -315,12 +315,19 @@ pub fn peek_model(content_type: Option<&str>, body: &[u8]) -> Option<String> {
 pub fn path_model(provider: &Provider, path: &str) -> Option<String> {
     if provider.slug == "workers-ai" {
         let (_, id) = path.split_once("/run/")?;
-        // `@cf/{author}/{model}`: three segments, none empty.
-        let mut parts = id.split('/');
-        let named = matches!(parts.next(), Some("@cf" | "@hf"))
+        // `@cf/{author}/{model}` (the `@` perhaps escaped, a trailing `/` allowed): three
+        // segments, none empty.
+        let id = id.strip_suffix('/').unwrap_or(id);
+        let (at, rest) = match id.strip_prefix("%40") {
+            Some(rest) => ("@", rest),
+            None => ("", id),
+        };
+        let mut parts = rest.split('/');
+        let scope = parts.next().map(|s| format!("{at}{s}"));
+        let named = matches!(scope.as_deref(), Some("@cf" | "@hf"))
             && parts.clone().count() == 2
             && parts.all(|p| !p.is_empty());
-        return named.then(|| id.to_owned());
+        return named.then(|| format!("{at}{rest}"));
     }
     if provider.prices != "google-ai-studio" {
         return None;
@@ -427,6 +434,17 @@ mod tests {
             path_model(workers, "/client/v4/accounts/a/ai/v1/chat/completions"),
             None
         );
+        for named in [
+            "%40cf/meta/llama-3.1-8b-instruct",
+            "@cf/meta/llama-3.1-8b-instruct/",
+        ] {
+            let path = format!("/client/v4/accounts/a/ai/run/{named}");
+            assert_eq!(
+                path_model(workers, &path).as_deref(),
+                Some("@cf/meta/llama-3.1-8b-instruct"),
+                "{named}"
+            );
+        }
         for none in [
             "@cf/",
             "@cf/meta/",
