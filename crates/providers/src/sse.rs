@@ -292,6 +292,14 @@ pub struct Feed<'a> {
     input: &'a [u8],
 }
 
+impl Feed<'_> {
+    /// Events dropped so far by the parser ([`SseParser::dropped`]), this chunk's included up
+    /// to the last event handed out.
+    pub fn dropped(&self) -> u64 {
+        self.parser.dropped
+    }
+}
+
 impl Iterator for Feed<'_> {
     type Item = SseEvent;
 

@@ -571,3 +571,52 @@ fn a_gemini_stream_is_complete_at_its_last_finish_reason() {
         assert!(t.finish().is_empty(), "{client:?}");
     }
 }
+
+#[test]
+fn an_event_too_large_to_translate_fails_the_stream_even_with_the_final_event_beside_it() {
+    let text = "x".repeat(17 * 1024 * 1024);
+    let huge = format!(
+        "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"{text}\"}}}}\n\n"
+    );
+    let whole = String::from_utf8(fixture("anthropic/stream_text.sse")).expect("utf-8");
+    let start = cut_before("anthropic/stream_text.sse", "content_block_delta");
+    let end = &whole[whole.find("event: message_delta").expect("message_delta")..];
+    let mut t = StreamTranslator::new(OpenAi, Anthropic, "m", true, Default::default());
+    let mut sent = Vec::new();
+    for b in t.feed(&start) {
+        sent.extend_from_slice(&b);
+    }
+    // The oversized event and the final events in one read.
+    for b in t.feed(format!("{huge}{end}").as_bytes()) {
+        sent.extend_from_slice(&b);
+    }
+    let out = String::from_utf8(sent).expect("utf-8");
+    assert!(t.failed());
+    assert!(out.contains("too large to translate"), "{out}");
+    assert!(!out.contains("\"finish_reason\":\"stop\""), "{out}");
+}
+
+#[test]
+fn a_gemini_stream_that_may_go_on_waits_for_its_end() {
+    // Two candidates: the first one's finish is not the end of the answer.
+    let two = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"A\"}],\"role\":\"model\"},\"index\":0,\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":4,\"candidatesTokenCount\":1,\"totalTokenCount\":5}}\n\n\
+        data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"B\"}],\"role\":\"model\"},\"index\":1,\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":4,\"candidatesTokenCount\":2,\"totalTokenCount\":6}}\n\n";
+    // A finish without usage: the usage may follow.
+    let no_usage = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"A\"}],\"role\":\"model\"},\"index\":0,\"finishReason\":\"STOP\"}]}\n\n";
+    for (input, candidates) in [(two, 2), (no_usage, 1)] {
+        let first_event = &input[..input.find("\n\n").expect("an event") + 2];
+        let reply = switchyard_providers::translate::Reply {
+            candidates,
+            ..Default::default()
+        };
+        let mut t = StreamTranslator::new(OpenAi, Gemini, "m", true, reply);
+        let _ = t.feed(first_event.as_bytes());
+        assert!(!t.complete(), "{first_event}");
+        let mut rest: Vec<u8> = t.feed(input[first_event.len()..].as_bytes()).concat();
+        rest.extend(t.finish().concat());
+        assert!(t.complete());
+        let rest = String::from_utf8_lossy(&rest);
+        assert!(rest.ends_with("data: [DONE]\n\n"), "{rest}");
+        assert!(!rest.contains("\"error\""), "{rest}");
+    }
+}

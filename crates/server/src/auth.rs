@@ -42,16 +42,6 @@ pub async fn is_valid(app: &App, account: &str, token: &str) -> Result<bool, Api
         .map_err(|e| crate::error::storage_failed("reading gateway tokens", &e).into())
 }
 
-/// [`is_valid`], for a gateway that `required` authentication or not: stored tokens that
-/// cannot be read make one that requires it answer 503; any other goes on (a provider key in
-/// the credential slot is the usual case there).
-async fn checked(app: &App, required: bool, account: &str, token: &str) -> Result<bool, ApiError> {
-    match is_valid(app, account, token).await {
-        Err(e) if required => Err(e),
-        found => Ok(found.unwrap_or(false)),
-    }
-}
-
 /// Whether `v` has the form of a stored token: the prefix and 43 characters of base64url.
 fn stored_token_form(v: &str) -> bool {
     v.strip_prefix(TOKEN_PREFIX).is_some_and(|secret| {
@@ -75,12 +65,12 @@ fn credentials(value: &str) -> impl Iterator<Item = &str> {
 /// Takes every gateway token out of a call's provider key headers (every value of each, in any
 /// scheme): a header holding one is removed, so the provider never sees it and a stored key
 /// can take its place. A value is a gateway token when it is `known` (the call's own valid
-/// token), any account's configured token, or of a stored token's form; whether it is valid
-/// for this `account` is looked up only then. Whether a valid one was found; a store that
-/// cannot answer fails the call only when it is `required` and nothing else let it in.
+/// token), any account's configured token, or of a stored token's form. Only when `check`
+/// (the call's only credential may be here) is it looked up for this `account`: whether a
+/// valid one was found, and a store that cannot answer fails the call when nothing else did.
 async fn take_slot_tokens(
     app: &App,
-    required: bool,
+    check: bool,
     account: &str,
     known: Option<&str>,
     headers: &mut HeaderMap,
@@ -104,6 +94,9 @@ async fn take_slot_tokens(
                     continue;
                 }
                 held = true;
+                if !check {
+                    continue;
+                }
                 match is_valid(app, account, c).await {
                     Ok(valid) => found |= valid,
                     Err(e) => failed = Some(e),
@@ -118,7 +111,7 @@ async fn take_slot_tokens(
         headers.remove(name);
     }
     match failed {
-        Some(e) if required && !found => Err(e),
+        Some(e) if !found => Err(e),
         _ => Ok(found),
     }
 }
@@ -137,8 +130,15 @@ pub async fn authenticate(
     calls: &mut [Call],
 ) -> Result<(), ApiError> {
     let account = gateway.account_id.as_str();
+    if !gateway.authentication {
+        // Nothing to check: gateway tokens are only kept from the provider.
+        for call in calls.iter_mut() {
+            take_slot_tokens(app, false, account, None, &mut call.headers).await?;
+        }
+        return Ok(());
+    }
     let outer_valid = match outer_token {
-        Some(t) => checked(app, gateway.authentication, account, t).await?,
+        Some(t) => is_valid(app, account, t).await?,
         None => false,
     };
     let mut all_valid = true;
@@ -152,20 +152,19 @@ pub async fn authenticate(
             Some(t) if Some(t) == outer_token => outer_valid,
             Some(t) => {
                 any_token = true;
-                checked(app, gateway.authentication, account, t).await?
+                is_valid(app, account, t).await?
             }
             None => false,
         };
         // Whatever the credential, a gateway token in a provider key header never goes
-        // upstream; without another credential it is the gateway credential. The call's own
-        // valid token is taken without a lookup; any other value is looked up leniently when
-        // the call already holds its credential, so an unreadable store does not refuse it.
-        let required = gateway.authentication && token.is_none();
+        // upstream; without another credential it is the gateway credential, and only then
+        // is it looked up.
         let known = token.filter(|_| valid);
-        let slot_valid = take_slot_tokens(app, required, account, known, &mut call.headers).await?;
+        let slot_valid =
+            take_slot_tokens(app, token.is_none(), account, known, &mut call.headers).await?;
         all_valid &= valid || (token.is_none() && slot_valid);
     }
-    if gateway.authentication && !all_valid {
+    if !all_valid {
         return Err(ApiError::new(
             ErrorKind::Unauthenticated,
             if any_token {

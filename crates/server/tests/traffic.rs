@@ -277,6 +277,39 @@ async fn keys_stored_through_the_control_plane_are_used_and_a_gateway_token_in_t
 }
 
 #[tokio::test]
+async fn on_an_open_gateway_gateway_tokens_are_kept_from_the_provider_too() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(
+        &fake,
+        "[[tokens]]\naccount_id = \"other\"\nvalue = \"cfg-token-of-other\"\n",
+    )
+    .await;
+    let stored_form = format!("sy_{}", "b".repeat(43));
+    for (name, value) in [
+        ("x-api-key", stored_form.as_str()),
+        ("x-api-key", "cfg-token-of-other"),
+        ("api-key", "Bearer cfg-token-of-other"),
+    ] {
+        let a = post(
+            &format!("{}/grok/v1/chat/completions", gw.base()),
+            &[AUTH, (name, value)],
+            CHAT,
+        )
+        .await;
+        assert_eq!(
+            a.status,
+            200,
+            "{value}: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+        let sent = fake.last_request().unwrap();
+        assert!(sent.headers.get(name).is_none(), "{name}: {value}");
+        // The client's own key, in another header, goes as sent.
+        assert_eq!(sent.headers.get("authorization").unwrap(), AUTH.1);
+    }
+}
+
+#[tokio::test]
 async fn a_client_credential_in_another_key_header_is_not_joined_by_a_stored_key() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(

@@ -121,7 +121,10 @@ pub(crate) fn request(req: &ChatRequest, model: &str) -> Result<Upstream, Transl
         path,
         stream: req.stream,
         include_usage: req.include_usage,
-        reply: Reply::default(),
+        reply: Reply {
+            candidates: req.n.unwrap_or(1),
+            ..Reply::default()
+        },
     })
 }
 
@@ -428,6 +431,8 @@ pub(crate) struct StreamState {
     blocked: bool,
     errored: bool,
     ended: bool,
+    /// How many candidates the request asked for.
+    expected: usize,
 }
 
 impl StreamState {
@@ -436,8 +441,10 @@ impl StreamState {
         self.usage
     }
 
-    pub fn new(model: &str, created: u64, include_usage: bool) -> Self {
+    /// `candidates`: how many the request asked for (0 or 1: one).
+    pub fn new(model: &str, created: u64, include_usage: bool, candidates: u32) -> Self {
         Self {
+            expected: candidates.max(1) as usize,
             head: ChunkHead {
                 id: String::new(),
                 created,
@@ -483,7 +490,8 @@ impl StreamState {
                 self.head.model = m.to_owned();
             }
         }
-        if let Some(u) = v.get("usageMetadata") {
+        let usage_here = v.get("usageMetadata");
+        if let Some(u) = usage_here {
             self.usage = Some(usage(u));
         }
         let candidates = v
@@ -508,10 +516,13 @@ impl StreamState {
         for (pos, c) in candidates.iter().enumerate() {
             self.candidate(c, pos as u64, out);
         }
-        // Gemini marks no end of its stream: once every candidate has its finish reason (the
-        // chunk that gives it carries the final usage), the answer is whole and the client's
-        // stream ends here rather than when the provider closes its body.
-        if !self.choices.is_empty() && self.choices.values().all(|c| c.finished) {
+        // Gemini marks no end of its stream. Once every candidate the request asked for has
+        // its finish reason, and the chunk that gave the last one carried the usage (as
+        // Google's API sends its last chunk), the answer is whole: the client's stream ends
+        // here rather than when the provider closes its body. Otherwise it waits for that end
+        // (more candidates, or the usage, may come).
+        let all = self.choices.len() >= self.expected && self.choices.values().all(|c| c.finished);
+        if all && usage_here.is_some() {
             self.finish(out);
         }
     }

@@ -118,6 +118,9 @@ pub struct Reply {
     /// The Anthropic client asked for thinking: the provider's reasoning comes back as
     /// `thinking` blocks.
     pub thinking: bool,
+    /// How many answers the client asked for (`n`; 0 means one): a Gemini stream is whole only
+    /// once that many candidates have finished.
+    pub candidates: u32,
 }
 
 /// The request to send upstream.

@@ -117,14 +117,14 @@ impl StreamTranslator {
                 anthropic::StreamState::new(model, created, include_usage),
             )),
             (Dialect::OpenAi, Dialect::Gemini) => Pipe::ToOpenAi(Source::Gemini(
-                gemini::StreamState::new(model, created, include_usage),
+                gemini::StreamState::new(model, created, include_usage, reply.candidates),
             )),
             (Dialect::Anthropic, Dialect::OpenAi) => Pipe::ToAnthropic(
                 Source::OpenAi,
                 Box::new(messages::StreamState::new(model, reply.thinking)),
             ),
             (Dialect::Anthropic, Dialect::Gemini) => Pipe::ToAnthropic(
-                Source::Gemini(gemini::StreamState::new(model, created, true)),
+                Source::Gemini(gemini::StreamState::new(model, created, true, 1)),
                 Box::new(messages::StreamState::new(model, reply.thinking)),
             ),
             (c, p) => Pipe::Unsupported(c, p),
@@ -160,12 +160,24 @@ impl StreamTranslator {
             let room = HEAD_BYTES - self.head.len();
             self.head.extend_from_slice(&chunk[..chunk.len().min(room)]);
         }
-        let events: Vec<SseEvent> = self.parser.feed(chunk).collect();
-        for ev in &events {
+        // Each event with whether an event too large to parse was dropped before it.
+        let before = self.parser.dropped();
+        let mut events: Vec<(SseEvent, bool)> = Vec::new();
+        let mut feed = self.parser.feed(chunk);
+        while let Some(ev) = feed.next() {
+            events.push((ev, feed.dropped() > before));
+        }
+        drop(feed);
+        let dropped_at_end = self.parser.dropped() > before;
+        for (ev, after_a_drop) in &events {
+            if *after_a_drop {
+                break;
+            }
             self.seen_event = true;
             self.event(ev, &mut out);
         }
-        if self.parser.dropped() > 0 && !self.complete() {
+        let dropped = events.iter().any(|(_, d)| *d) || dropped_at_end;
+        if dropped && !self.complete() {
             // Part of the answer is missing: the client must not take the rest as whole.
             let e = openai_error(
                 502,
