@@ -612,7 +612,7 @@ fn a_gemini_stream_that_may_go_on_waits_for_its_end() {
         let mut t = StreamTranslator::new(OpenAi, Gemini, "m", true, reply);
         let _ = t.feed(first_event.as_bytes());
         assert!(!t.complete(), "{first_event}");
-        let mut rest: Vec<u8> = t.feed(input[first_event.len()..].as_bytes()).concat();
+        let mut rest: Vec<u8> = t.feed(&input.as_bytes()[first_event.len()..]).concat();
         rest.extend(t.finish().concat());
         assert!(t.complete());
         let rest = String::from_utf8_lossy(&rest);
