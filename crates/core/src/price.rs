@@ -550,6 +550,13 @@ mod tests {
         assert_eq!(input("gpt-4o-2024-08-06"), Some(1.0));
         // A longer name the other table prices wins over a shorter own prefix.
         assert_eq!(input("gpt-4o-mini-2024-07-18"), Some(0.15));
+        // A dated name the other table lists itself is longer than the own entry's name.
+        assert_eq!(
+            input("gpt-4o-2024-05-13"),
+            t.lookup("openai", "gpt-4o-2024-05-13")
+                .map(|p| usd(p.base.input))
+        );
+        assert_ne!(input("gpt-4o-2024-05-13"), Some(1.0));
         assert_eq!(
             input("o3"),
             t.lookup("openai", "o3").map(|p| usd(p.base.input))

@@ -14,7 +14,7 @@ use crate::shape::Call;
 use http::HeaderMap;
 use switchyard_core::{ErrorKind, GatewaySettings};
 use switchyard_providers::AuthStyle;
-use switchyard_store::tokens::TOKEN_PREFIX;
+use switchyard_store::tokens::{has_token_form, TOKEN_PREFIX};
 
 /// Whether `token` is a valid gateway token for `account` (503 when the stored tokens cannot
 /// be read).
@@ -40,16 +40,6 @@ pub async fn is_valid(app: &App, account: &str, token: &str) -> Result<bool, Api
         .is_valid(app.store(), app.outage(), account, token)
         .await
         .map_err(|e| crate::error::storage_failed("reading gateway tokens", &e).into())
-}
-
-/// Whether `v` has the form of a stored token: the prefix and 43 characters of base64url.
-fn stored_token_form(v: &str) -> bool {
-    v.strip_prefix(TOKEN_PREFIX).is_some_and(|secret| {
-        secret.len() == 43
-            && secret
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    })
 }
 
 /// What a key header's value may hold as its credential: the value itself, and what follows
@@ -87,10 +77,15 @@ async fn take_slot_tokens(
                     (held, found) = (true, true);
                     continue;
                 }
-                let configured = app.config().tokens.iter().any(|t| {
-                    crate::control::constant_time_eq(t.value.expose().as_bytes(), c.as_bytes())
+                // Every configured token is compared, as in `is_valid`.
+                let configured = app.config().tokens.iter().fold(false, |found, t| {
+                    found
+                        | crate::control::constant_time_eq(
+                            t.value.expose().as_bytes(),
+                            c.as_bytes(),
+                        )
                 });
-                if !configured && !stored_token_form(c) {
+                if !configured && !has_token_form(c) {
                     continue;
                 }
                 held = true;

@@ -263,6 +263,7 @@ impl Body for Relay {
     fn is_end_stream(&self) -> bool {
         self.pending.is_empty()
             && (self.ended
+                || self.translated_all
                 || match &self.source {
                     Source::Ready(body) => body.is_none(),
                     Source::Live(inner) => self.translator.is_none() && inner.is_end_stream(),

@@ -22,6 +22,17 @@ pub const TOKEN_PREFIX: &str = "sy_";
 /// Random bytes in a token.
 const TOKEN_BYTES: usize = 32;
 
+/// Whether `v` has a token's form: the prefix and [`TOKEN_BYTES`] in unpadded base64url. (It may
+/// still name no token.)
+pub fn has_token_form(v: &str) -> bool {
+    v.strip_prefix(TOKEN_PREFIX).is_some_and(|secret| {
+        secret.len() == (TOKEN_BYTES * 4).div_ceil(3)
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
 /// One stored token, without its secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredToken {
@@ -236,6 +247,9 @@ mod tests {
 
     #[test]
     fn tokens_are_random_prefixed_and_previewed() {
+        assert!(!has_token_form("sy_short"));
+        assert!(!has_token_form(&format!("sy_{}", "a".repeat(42))));
+        assert!(!has_token_form(&format!("xx_{}", "a".repeat(43))));
         let a = AccountId::parse("a").unwrap();
         let t1 = NewToken::generate(&a, Some("ci".into())).unwrap();
         let t2 = NewToken::generate(&a, None).unwrap();
