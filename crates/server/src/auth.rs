@@ -42,6 +42,16 @@ pub async fn is_valid(app: &App, account: &str, token: &str) -> Result<bool, Api
         .map_err(|e| crate::error::storage_failed("reading gateway tokens", &e).into())
 }
 
+/// Whether `value` is a gateway token of any account, valid or not: a configured one, or one
+/// of a stored token's form. Such a value is never a provider key.
+pub fn is_gateway_token(app: &App, value: &str) -> bool {
+    // Every configured token is compared, as in `is_valid`.
+    let configured = app.config().tokens.iter().fold(false, |found, t| {
+        found | crate::control::constant_time_eq(t.value.expose().as_bytes(), value.as_bytes())
+    });
+    configured || has_token_form(value)
+}
+
 /// What a key header's value may hold as its credential: the value itself, and what follows
 /// a scheme word (`Bearer T`, `Token T`, `Key T`, in any case and spacing).
 fn credentials(value: &str) -> impl Iterator<Item = &str> {
@@ -77,15 +87,7 @@ async fn take_slot_tokens(
                     (held, found) = (true, true);
                     continue;
                 }
-                // Every configured token is compared, as in `is_valid`.
-                let configured = app.config().tokens.iter().fold(false, |found, t| {
-                    found
-                        | crate::control::constant_time_eq(
-                            t.value.expose().as_bytes(),
-                            c.as_bytes(),
-                        )
-                });
-                if !configured && !has_token_form(c) {
+                if !is_gateway_token(app, c) {
                     continue;
                 }
                 held = true;

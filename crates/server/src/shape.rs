@@ -257,7 +257,9 @@ pub async fn compat(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
     );
-    move_credential(provider, &mut headers);
+    move_credential(provider, &mut headers, |v| {
+        crate::auth::is_gateway_token(app, v)
+    });
     for (name, value) in &provider.headers {
         if !headers.contains_key(name) {
             headers.insert(name.clone(), value.clone());
@@ -344,18 +346,27 @@ pub fn path_model(provider: &Provider, path: &str) -> Option<String> {
 /// On `/compat` the client's key arrives as `Authorization: Bearer K` (OpenAI SDKs, newer
 /// Anthropic SDKs) or `x-api-key: K` (older Anthropic SDKs); it goes to the provider in the
 /// header the provider expects.
-fn move_credential(provider: &Provider, headers: &mut HeaderMap) {
+///
+/// With both, the one that is not a gateway token (`is_gateway_token`) is the provider key: a
+/// client may send its gateway token as its SDK's key and the provider key in the other header.
+fn move_credential(
+    provider: &Provider,
+    headers: &mut HeaderMap,
+    is_gateway_token: impl Fn(&str) -> bool,
+) {
     let bearer = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(switchyard_core::headers::bearer_token)
         .map(str::to_owned);
-    let key = match bearer {
-        Some(k) => Some(k),
-        None => headers
-            .get(X_API_KEY)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+    let x_api_key = headers
+        .get(X_API_KEY)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let key = match (bearer, x_api_key) {
+        (Some(b), Some(x)) if is_gateway_token(&b) && !is_gateway_token(&x) => Some(x),
+        (Some(b), _) => Some(b),
+        (None, x) => x,
     };
     let Some(key) = key else {
         return;

@@ -310,6 +310,54 @@ async fn on_an_open_gateway_gateway_tokens_are_kept_from_the_provider_too() {
 }
 
 #[tokio::test]
+async fn on_compat_a_gateway_token_as_the_sdk_key_leaves_the_real_key_in_the_other_header() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(
+        &fake,
+        "[[tokens]]\naccount_id = \"acct\"\nvalue = \"gw-token-1\"\n",
+    )
+    .await;
+    let url = format!("{}/compat/chat/completions", gw.base());
+    let cases = [
+        (
+            "anthropic/claude-haiku-4-5",
+            "sk-ant-real",
+            "x-api-key",
+            "sk-ant-real",
+        ),
+        (
+            "grok/grok-beta",
+            "xai-real",
+            "authorization",
+            "Bearer xai-real",
+        ),
+    ];
+    for (model, key, header, expected) in cases {
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+        let a = post(
+            &url,
+            &[("authorization", "Bearer gw-token-1"), ("x-api-key", key)],
+            &body.to_string(),
+        )
+        .await;
+        assert_eq!(
+            a.status,
+            200,
+            "{model}: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+        let sent = fake.last_request().unwrap();
+        assert_eq!(sent.headers.get(header).unwrap(), expected, "{model}");
+        for (name, value) in sent.headers.iter() {
+            assert!(
+                !value.to_str().unwrap_or("").contains("gw-token-1"),
+                "{model}: {name}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_client_credential_in_another_key_header_is_not_joined_by_a_stored_key() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(
