@@ -335,7 +335,15 @@ impl PriceTable {
     /// provider's, such as Azure OpenAI from OpenAI's) and from entries of its own: the longest
     /// name either prices wins, `own`'s when both price it.
     pub fn lookup_with(&self, own: &str, table: &str, model: &str) -> Option<&Price> {
-        let get = |p: &str| self.providers.get(&p.trim().to_ascii_lowercase());
+        // Catalog slugs are lowercase already: a copy only for another spelling.
+        let get = |p: &str| {
+            let p = p.trim();
+            if p.bytes().any(|b| b.is_ascii_uppercase()) {
+                self.providers.get(&p.to_ascii_lowercase())
+            } else {
+                self.providers.get(p)
+            }
+        };
         let own_prices = get(own);
         let tables = [
             own_prices,

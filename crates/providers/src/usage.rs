@@ -595,9 +595,8 @@ impl Accumulator {
             .into_iter()
             .flatten()
         {
-            let u = u.with_units();
             if u.input_tokens.is_some() || u.output_tokens.is_some() {
-                self.usage_object("usage", &u, None);
+                self.usage_object("usage", u, None);
             }
         }
     }
@@ -609,7 +608,6 @@ impl Accumulator {
             self.set(Found::Usage(gemini(u)));
             return;
         }
-        let u = &u.with_units();
         if u.prompt_tokens.is_some() || u.completion_tokens.is_some() {
             self.set(Found::Usage(self.chat(u)));
         } else if u.input_tokens.is_some() || u.output_tokens.is_some() {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use switchyard_core::{ErrorKind, GatewayError, RequestType};
 use switchyard_providers::compat::{self, CompatError};
 use switchyard_providers::translate::{self, Dialect, Endpoint, Reply};
-use switchyard_providers::{ApiShape, AuthStyle, Provider};
+use switchyard_providers::{ApiShape, Provider};
 
 /// One upstream target, ready to send (possibly several times).
 pub struct Call {
@@ -313,23 +313,20 @@ pub fn peek_model(content_type: Option<&str>, body: &[u8]) -> Option<String> {
 /// The model an upstream path names: Gemini's `…/models/{model}:{method}` (on Google AI
 /// Studio and Vertex AI, the providers priced from Google's table; elsewhere a path such as
 /// OpenAI's `models/ft:gpt-4o-mini:org::id` names a model differently), and Workers AI's
-/// `…/run/@cf/{author}/{model}` (or `@hf/…`).
+/// `…/run/@cf/{author}/{model}` (or `@hf/…`) on a provider whose base URL ends in `/run` (the
+/// same rule the path join uses for it).
 pub fn path_model(provider: &Provider, path: &str) -> Option<String> {
-    if provider.slug == "workers-ai" {
+    if provider.base.last_segment() == "run" {
         let (_, id) = path.split_once("/run/")?;
         // `@cf/{author}/{model}` (the `@` perhaps escaped, a trailing `/` allowed): three
         // segments, none empty.
         let id = id.strip_suffix('/').unwrap_or(id);
-        let (at, rest) = match id.strip_prefix("%40") {
-            Some(rest) => ("@", rest),
-            None => ("", id),
-        };
+        let rest = id.strip_prefix("%40").or_else(|| id.strip_prefix('@'))?;
         let mut parts = rest.split('/');
-        let scope = parts.next().map(|s| format!("{at}{s}"));
-        let named = matches!(scope.as_deref(), Some("@cf" | "@hf"))
+        let named = matches!(parts.next(), Some("cf" | "hf"))
             && parts.clone().count() == 2
             && parts.all(|p| !p.is_empty());
-        return named.then(|| format!("{at}{rest}"));
+        return named.then(|| format!("@{rest}"));
     }
     if provider.prices != "google-ai-studio" {
         return None;
@@ -379,29 +376,6 @@ fn move_credential(
 }
 
 const X_API_KEY: http::HeaderName = http::HeaderName::from_static("x-api-key");
-
-/// The credential in `name`, a key header other than the provider's own: a bearer token in
-/// `Authorization`, the whole value elsewhere.
-pub fn other_credential<'a>(name: &http::HeaderName, headers: &'a HeaderMap) -> Option<&'a str> {
-    let v = headers.get(name)?.to_str().ok()?.trim();
-    if name == http::header::AUTHORIZATION {
-        switchyard_core::headers::bearer_token(v).map(str::trim)
-    } else {
-        Some(v)
-    }
-}
-
-/// The credential in a provider's auth header, without its scheme word.
-pub fn slot_credential<'a>(provider: &Provider, headers: &'a HeaderMap) -> Option<&'a str> {
-    let v = headers.get(provider.auth.header())?.to_str().ok()?.trim();
-    let v = match provider.auth {
-        AuthStyle::Bearer => switchyard_core::headers::bearer_token(v)?,
-        AuthStyle::Token => v.strip_prefix("Token ")?,
-        AuthStyle::Key => v.strip_prefix("Key ")?,
-        _ => v,
-    };
-    Some(v.trim())
-}
 
 #[cfg(test)]
 mod tests {

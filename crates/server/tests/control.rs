@@ -26,12 +26,7 @@ async fn admin_token_is_required_when_configured() {
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     assert_eq!(a.json()["success"], true);
     // The gateway plane does not need the admin token.
-    let p = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[AUTH],
-        CHAT,
-    )
-    .await;
+    let p = gw.chat(&[AUTH]).await;
     assert_eq!(p.status, 200);
 }
 
@@ -516,20 +511,10 @@ async fn analytics_buckets_requests_tokens_and_cost() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;
     for _ in 0..3 {
-        post(
-            &format!("{}/grok/v1/chat/completions", gw.base()),
-            &[AUTH],
-            CHAT,
-        )
-        .await;
+        gw.chat(&[AUTH]).await;
     }
     fake.push_script(Script::new().status(503));
-    post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[AUTH],
-        CHAT,
-    )
-    .await;
+    gw.chat(&[AUTH]).await;
     gw.wait_for_logs("gw", 4).await;
     let a = send(
         Method::GET,

@@ -14,12 +14,7 @@ async fn connection_refused_is_502_2005() {
         "[providers.grok]\nbase_url = \"http://127.0.0.1:{port}/v1\"\n"
     ))
     .await;
-    let a = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[AUTH],
-        CHAT,
-    )
-    .await;
+    let a = gw.chat(&[AUTH]).await;
     a.assert_gateway_error(502, 2005);
 }
 
@@ -29,12 +24,7 @@ async fn no_response_headers_in_time_is_504_2005() {
     let gw = Gateway::start(&fake, "upstream_timeout_ms = 300").await;
     fake.push_script(Script::new().delay(Duration::from_secs(3)));
     let t = Instant::now();
-    let a = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[AUTH],
-        CHAT,
-    )
-    .await;
+    let a = gw.chat(&[AUTH]).await;
     a.assert_gateway_error(504, 2005);
     assert!(
         t.elapsed() < Duration::from_secs(2),
@@ -73,12 +63,7 @@ async fn an_upstream_that_dies_mid_stream_ends_the_clients_stream() {
     assert!(s.error.is_some(), "the truncation is visible to the client");
     assert!(t.elapsed() < Duration::from_secs(2));
     // The gateway keeps serving.
-    let a = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[AUTH],
-        CHAT,
-    )
-    .await;
+    let a = gw.chat(&[AUTH]).await;
     assert_eq!(a.status, 200);
 }
 
@@ -367,16 +352,13 @@ async fn a_retried_answer_whose_body_trickles_does_not_hold_up_the_next_attempt(
             .chunk_delay(Duration::from_secs(10)),
     );
     let started = std::time::Instant::now();
-    let a = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[
+    let a = gw
+        .chat(&[
             AUTH,
             ("cf-aig-max-attempts", "2"),
             ("cf-aig-retry-delay", "0"),
-        ],
-        CHAT,
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     assert!(
         started.elapsed() < Duration::from_secs(6),

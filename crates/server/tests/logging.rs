@@ -16,16 +16,13 @@ const ONE_PER_MINUTE: &str =
 async fn a_request_yields_one_record_with_usage_cost_and_ids() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;
-    let a = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[
+    let a = gw
+        .chat(&[
             AUTH,
             ("user-agent", "ua-test/1"),
             ("content-type", "application/json"),
-        ],
-        CHAT,
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(a.status, 200);
     let log_id = a.log_id().to_owned();
     assert_eq!(log_id.len(), 36);
@@ -109,12 +106,7 @@ async fn a_record_can_be_read_and_patched_right_after_its_answer() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;
     for round in 0..5 {
-        let a = post(
-            &format!("{}/grok/v1/chat/completions", gw.base()),
-            &[AUTH],
-            CHAT,
-        )
-        .await;
+        let a = gw.chat(&[AUTH]).await;
         assert_eq!(a.status, 200);
         let url = gw.cp(&format!("/gateways/gw/logs/{}", a.log_id()));
         // At once: the record is still in the writer's batch window.
@@ -656,9 +648,8 @@ async fn a_model_name_postgres_cannot_store_holds_up_no_record() {
 async fn metadata_event_id_and_custom_cost_are_recorded() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;
-    let a = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[
+    let a = gw
+        .chat(&[
             AUTH,
             (
                 "cf-aig-metadata",
@@ -666,10 +657,8 @@ async fn metadata_event_id_and_custom_cost_are_recorded() {
             ),
             ("cf-aig-event-id", "evt-42"),
             ("cf-aig-custom-cost", r#"{"total_cost":0.25}"#),
-        ],
-        CHAT,
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(a.headers.get("cf-aig-event-id").unwrap(), "evt-42");
     let rows = gw.wait_for_logs("gw", 1).await;
     let r = &rows[0];
@@ -682,12 +671,9 @@ async fn metadata_event_id_and_custom_cost_are_recorded() {
 
     // A failed request costs nothing, custom cost or not.
     fake.push_script(Script::new().status(500));
-    let a = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[AUTH, ("cf-aig-custom-cost", r#"{"total_cost":0.25}"#)],
-        CHAT,
-    )
-    .await;
+    let a = gw
+        .chat(&[AUTH, ("cf-aig-custom-cost", r#"{"total_cost":0.25}"#)])
+        .await;
     assert_eq!(a.status, 500);
     let log_id = a.log_id();
     let rows = gw.wait_for_logs("gw", 2).await;
@@ -763,16 +749,13 @@ async fn stored_request_headers_are_redacted() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;
     let secret = "xai-do-not-store-me";
-    let a = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[
+    let a = gw
+        .chat(&[
             ("authorization", &format!("Bearer {secret}")),
             ("x-api-key", secret),
             ("x-trace", "t1"),
-        ],
-        CHAT,
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(a.status, 200);
     gw.wait_for_logs("gw", 1).await;
     let db = std::fs::read(gw.dir.path().join("switchyard.db")).unwrap_or_default();
@@ -792,12 +775,7 @@ async fn gateway_errors_after_resolution_are_logged_too() {
         "[providers.grok]\nbase_url = \"http://127.0.0.1:{port}/v1\"\n"
     ))
     .await;
-    let a = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[AUTH],
-        CHAT,
-    )
-    .await;
+    let a = gw.chat(&[AUTH]).await;
     a.assert_gateway_error(502, 2005);
     let rows = gw.wait_for_logs("gw", 1).await;
     assert_eq!(rows[0]["status_code"], 502);
@@ -876,12 +854,7 @@ async fn nothing_acknowledged_is_lost_on_shutdown() {
 async fn metrics_count_requests_tokens_and_the_log_queue() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;
-    post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[AUTH],
-        CHAT,
-    )
-    .await;
+    gw.chat(&[AUTH]).await;
     gw.wait_for_logs("gw", 1).await;
     let m = send(Method::GET, &format!("{}/metrics", gw.url), &[], "").await;
     assert_eq!(m.status, 200);

@@ -147,12 +147,7 @@ async fn provider_errors_come_back_untouched() {
             .body(body)
             .header("x-ratelimit-remaining-requests", "0"),
     );
-    let a = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[AUTH],
-        CHAT,
-    )
-    .await;
+    let a = gw.chat(&[AUTH]).await;
     assert_eq!(a.status, 429);
     assert_eq!(&a.body[..], body.as_bytes());
     assert_eq!(
@@ -161,12 +156,7 @@ async fn provider_errors_come_back_untouched() {
     );
 
     // The fake's own auth error for a missing key, with its body shape.
-    let a = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[],
-        CHAT,
-    )
-    .await;
+    let a = gw.chat(&[]).await;
     assert!(a.status.is_client_error());
     assert!(a.json().get("error").is_some());
     assert!(

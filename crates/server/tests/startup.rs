@@ -6,12 +6,19 @@ use common::*;
 use std::process::Command;
 use std::time::Duration;
 
-#[tokio::test]
-async fn with_no_config_it_keeps_state_in_switchyard_db_in_the_working_directory() {
+/// `switchyard serve --listen 127.0.0.1:0` in a fresh working directory, `SWITCHYARD_CONFIG`
+/// unset or set to `config_env`: the directory, the process and the first line it printed.
+async fn serve_without_config(
+    config_env: Option<&str>,
+) -> (tempfile::TempDir, std::process::Child, String) {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env_remove("SWITCHYARD_CONFIG")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+    match config_env {
+        Some(v) => cmd.env("SWITCHYARD_CONFIG", v),
+        None => cmd.env_remove("SWITCHYARD_CONFIG"),
+    };
+    let mut child = cmd
         .current_dir(dir.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -26,6 +33,12 @@ async fn with_no_config_it_keeps_state_in_switchyard_db_in_the_working_directory
     })
     .await
     .unwrap();
+    (dir, child, line)
+}
+
+#[tokio::test]
+async fn with_no_config_it_keeps_state_in_switchyard_db_in_the_working_directory() {
+    let (dir, mut child, line) = serve_without_config(None).await;
     let url = line
         .trim()
         .strip_prefix("listening on ")
@@ -41,24 +54,7 @@ async fn with_no_config_it_keeps_state_in_switchyard_db_in_the_working_directory
 
 #[tokio::test]
 async fn an_empty_switchyard_config_counts_as_unset() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("SWITCHYARD_CONFIG", "")
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        use std::io::BufRead;
-        let mut l = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut l).unwrap();
-        l
-    })
-    .await
-    .unwrap();
+    let (dir, mut child, line) = serve_without_config(Some("")).await;
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(line.starts_with("listening on http://"), "{line:?}");

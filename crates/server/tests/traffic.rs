@@ -83,12 +83,7 @@ async fn stored_keys_fill_in_when_the_client_sends_none() {
         "[[provider_keys]]\naccount_id = \"acct\"\ngateway_id = \"gw\"\nprovider = \"grok\"\nkey = \"xai-from-config\"\n\n[[provider_keys]]\naccount_id = \"acct\"\ngateway_id = \"gw\"\nprovider = \"anthropic\"\nalias = \"team-b\"\nkey = \"sk-ant-b\"\n",
     )
     .await;
-    let a = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[],
-        CHAT,
-    )
-    .await;
+    let a = gw.chat(&[]).await;
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     assert_eq!(
         fake.last_request()
@@ -99,12 +94,7 @@ async fn stored_keys_fill_in_when_the_client_sends_none() {
         "Bearer xai-from-config"
     );
     // The client's own key wins.
-    post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[AUTH],
-        CHAT,
-    )
-    .await;
+    gw.chat(&[AUTH]).await;
     assert_eq!(
         fake.last_request()
             .unwrap()
@@ -193,12 +183,9 @@ async fn keys_stored_through_the_control_plane_are_used_and_a_gateway_token_in_t
         ("authorization", "Bearer gw-token-1"),
         ("x-api-key", "gw-token-1"),
     ] {
-        let a = post(
-            &format!("{}/grok/v1/chat/completions", gw.base()),
-            &[("cf-aig-authorization", "Bearer gw-token-1"), slot],
-            CHAT,
-        )
-        .await;
+        let a = gw
+            .chat(&[("cf-aig-authorization", "Bearer gw-token-1"), slot])
+            .await;
         assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
         let sent = fake.last_request().unwrap();
         assert!(sent.headers.get("x-api-key").is_none(), "{slot:?}");
@@ -222,12 +209,7 @@ async fn keys_stored_through_the_control_plane_are_used_and_a_gateway_token_in_t
     for slots in cases {
         let mut headers = vec![("cf-aig-authorization", "Bearer gw-token-1")];
         headers.extend_from_slice(slots);
-        let a = post(
-            &format!("{}/grok/v1/chat/completions", gw.base()),
-            &headers,
-            CHAT,
-        )
-        .await;
+        let a = gw.chat(&headers).await;
         assert_eq!(
             a.status,
             200,
@@ -245,26 +227,20 @@ async fn keys_stored_through_the_control_plane_are_used_and_a_gateway_token_in_t
         );
     }
     // A wrong cf-aig-authorization is not made good by a valid token in the key slot.
-    let a = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[
+    let a = gw
+        .chat(&[
             ("cf-aig-authorization", "Bearer wrong"),
             ("authorization", "Bearer gw-token-1"),
-        ],
-        CHAT,
-    )
-    .await;
+        ])
+        .await;
     a.assert_gateway_error(401, 2009);
     // A provider key beside a valid cf-aig-authorization is the client's own and goes as sent.
-    let a = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[
+    let a = gw
+        .chat(&[
             ("cf-aig-authorization", "Bearer gw-token-1"),
             ("authorization", "Bearer xai-client-own"),
-        ],
-        CHAT,
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(a.status, 200);
     assert_eq!(
         fake.last_request()
@@ -290,12 +266,7 @@ async fn on_an_open_gateway_gateway_tokens_are_kept_from_the_provider_too() {
         ("x-api-key", "cfg-token-of-other"),
         ("api-key", "Bearer cfg-token-of-other"),
     ] {
-        let a = post(
-            &format!("{}/grok/v1/chat/completions", gw.base()),
-            &[AUTH, (name, value)],
-            CHAT,
-        )
-        .await;
+        let a = gw.chat(&[AUTH, (name, value)]).await;
         assert_eq!(
             a.status,
             200,
@@ -393,17 +364,14 @@ async fn retries_on_5xx_and_429_then_answer_with_the_success() {
     fake.push_script(Script::new().status(503));
     fake.push_script(Script::new().status(429));
     let t = Instant::now();
-    let a = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[
+    let a = gw
+        .chat(&[
             AUTH,
             ("cf-aig-max-attempts", "3"),
             ("cf-aig-retry-delay", "100"),
             ("cf-aig-backoff", "linear"),
-        ],
-        CHAT,
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(a.status, 200);
     assert_eq!(fake.hits(), 3);
     assert!(
@@ -459,16 +427,13 @@ async fn a_retry_waits_as_long_as_the_429_asks() {
     let gw = Gateway::start(&fake, "").await;
     fake.push_script(Script::new().status(429));
     let t = Instant::now();
-    let a = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[
+    let a = gw
+        .chat(&[
             AUTH,
             ("cf-aig-max-attempts", "2"),
             ("cf-aig-retry-delay", "0"),
-        ],
-        CHAT,
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(a.status, 200);
     assert_eq!(fake.hits(), 2);
     let took = t.elapsed();
@@ -481,24 +446,14 @@ async fn the_last_failure_comes_back_as_it_came() {
     let gw = Gateway::start(&fake, "[[gateways]]\naccount_id = \"acct\"\nid = \"gw\"\nretry_max_attempts = 2\nretry_delay = 0\n").await;
     fake.push_script(Script::new().status(500));
     fake.push_script(Script::new().status(502).body(r#"{"error":"last"}"#));
-    let a = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[AUTH],
-        CHAT,
-    )
-    .await;
+    let a = gw.chat(&[AUTH]).await;
     assert_eq!(a.status, 502);
     assert_eq!(&a.body[..], br#"{"error":"last"}"#);
     assert_eq!(fake.hits(), 2, "the gateway's retry settings apply");
     // 4xx other than 429 is not retried.
     fake.reset();
     fake.push_script(Script::new().status(400));
-    let a = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[AUTH],
-        CHAT,
-    )
-    .await;
+    let a = gw.chat(&[AUTH]).await;
     assert_eq!(a.status, 400);
     assert_eq!(fake.hits(), 1);
 }
@@ -509,25 +464,17 @@ async fn request_timeout_bounds_each_attempt() {
     let gw = Gateway::start(&fake, "").await;
     fake.push_script(Script::new().delay(Duration::from_secs(3)));
     let t = Instant::now();
-    let a = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[
+    let a = gw
+        .chat(&[
             AUTH,
             ("cf-aig-request-timeout", "200"),
             ("cf-aig-max-attempts", "2"),
-        ],
-        CHAT,
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(a.status, 200, "the second attempt answers");
     assert!(t.elapsed() < Duration::from_secs(2));
     fake.push_script(Script::new().delay(Duration::from_secs(3)));
-    let a = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[AUTH, ("cf-aig-request-timeout", "200")],
-        CHAT,
-    )
-    .await;
+    let a = gw.chat(&[AUTH, ("cf-aig-request-timeout", "200")]).await;
     a.assert_gateway_error(504, 2005);
 }
 
@@ -543,12 +490,7 @@ async fn bad_traffic_headers_are_refused_before_anything_is_sent() {
         ("cf-aig-cache-ttl", "-5"),
         ("cf-aig-metadata", "{oops"),
     ] {
-        let a = post(
-            &format!("{}/grok/v1/chat/completions", gw.base()),
-            &[AUTH, (name, value)],
-            CHAT,
-        )
-        .await;
+        let a = gw.chat(&[AUTH, (name, value)]).await;
         a.assert_gateway_error(400, 2000);
         assert!(
             a.json()["error"][0]["message"]
@@ -769,12 +711,7 @@ async fn a_steps_own_cf_aig_headers_win_over_the_requests() {
     assert_eq!(a.json()["error"][0]["code"], 2040);
     assert_eq!(fake.hits(), hits, "nothing sent");
     // A marker request, logged after the unlogged one: only three rows in all.
-    post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[AUTH],
-        CHAT,
-    )
-    .await;
+    gw.chat(&[AUTH]).await;
     let rows = gw.wait_for_logs("gw", 3).await;
     assert!(rows.iter().all(|r| r["event_id"] != "unlogged"), "{rows:?}");
 }

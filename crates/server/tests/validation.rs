@@ -206,12 +206,7 @@ async fn chunked_bodies_over_the_limit_get_413() {
     assert_eq!(resp.status(), 413);
     assert_eq!(fake.hits(), 0);
     // Within the limit is fine.
-    let a = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[AUTH],
-        CHAT,
-    )
-    .await;
+    let a = gw.chat(&[AUTH]).await;
     assert_eq!(a.status, 200);
 }
 
@@ -231,12 +226,7 @@ async fn unknown_gateways_are_refused_when_auto_create_is_off() {
     .await;
     a.assert_gateway_error(400, 2001);
     assert_eq!(fake.hits(), 0);
-    let a = post(
-        &format!("{}/grok/v1/chat/completions", gw.base()),
-        &[AUTH],
-        CHAT,
-    )
-    .await;
+    let a = gw.chat(&[AUTH]).await;
     assert_eq!(a.status, 200);
 }
 

@@ -432,10 +432,10 @@ fn object<'de, T: Fields, A: MapAccess<'de>>(map: &mut A) -> Result<Option<T>, A
     Ok(map.next_value::<IfObject<T>>()?.0)
 }
 
-/// [`object`] on the heap: a usage object is large and most answers hold at most one, so an
-/// answer's struct stays small to move around.
+/// A usage object, read with its units folded in ([`Counts::with_units`]), on the heap: it is
+/// large and most answers hold at most one, so an answer's struct stays small to move around.
 fn boxed<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<Box<Counts>>, A::Error> {
-    Ok(object::<Counts, A>(map)?.map(Box::new))
+    Ok(object::<Counts, A>(map)?.map(|c| Box::new(c.with_units())))
 }
 
 impl Fields for Answer {
@@ -543,8 +543,8 @@ impl Fields for Details {
 
 impl Counts {
     /// These counts with Cohere's `billed_units` (else its `tokens`) as the input and output
-    /// counts, when the object has none of its own.
-    pub fn with_units(mut self) -> Self {
+    /// counts, when the object has none of its own (done once, as the object is read).
+    fn with_units(mut self) -> Self {
         if self.input_tokens.is_none() && self.output_tokens.is_none() {
             let counted = |u: &Units| u.input.is_some() || u.output.is_some();
             if let Some(units) = self.billed_units.filter(counted).or(self.tokens) {
@@ -574,7 +574,7 @@ pub(super) fn answer<'de, D: Deserializer<'de>>(d: D) -> Result<Answer, D::Error
 
 /// Reads a usage object (anything else reads as no counts).
 pub(super) fn counts<'de, D: Deserializer<'de>>(d: D) -> Result<Counts, D::Error> {
-    Ok(Lenient::<Counts>::deserialize(d)?.0)
+    Ok(Lenient::<Counts>::deserialize(d)?.0.with_units())
 }
 
 impl Answer {

@@ -103,6 +103,16 @@ impl Gateway {
             .expect("the gateway's database")
     }
 
+    /// `POST {base}/grok/v1/chat/completions` with [`CHAT`] and exactly these headers.
+    pub async fn chat(&self, headers: &[(&str, &str)]) -> Answer {
+        post(
+            &format!("{}/grok/v1/chat/completions", self.base()),
+            headers,
+            CHAT,
+        )
+        .await
+    }
+
     pub fn base(&self) -> String {
         format!("{}/v1/acct/gw", self.url)
     }
