@@ -78,6 +78,10 @@ pub struct Extracted {
     /// Responses API's `error` event, `response.failed`, or an OpenAI chunk holding only an
     /// `error` object): the answer failed although its status said otherwise.
     pub stream_failed: bool,
+    /// Whether a stream's last event is the one that closes it (`[DONE]`, Anthropic's
+    /// `message_stop`, the Responses API's `response.completed`, `.incomplete` or `.failed`):
+    /// a client that leaves after it has had the whole answer.
+    pub finished: bool,
 }
 
 /// Reads usage and model from a response body.
@@ -407,6 +411,34 @@ fn reports_error(data: &str) -> bool {
     )
 }
 
+/// The events after which a stream has nothing more to say.
+const CLOSING_EVENTS: [&str; 4] = [
+    "message_stop",
+    "response.completed",
+    "response.incomplete",
+    "response.failed",
+];
+
+/// Whether an event is a stream's last: OpenAI's `[DONE]`, or one of [`CLOSING_EVENTS`] named
+/// on its `event:` line or, when that was left out, as the `type` its data opens with.
+fn closes_stream(name: Option<&str>, data: &str) -> bool {
+    if data == "[DONE]" {
+        return true;
+    }
+    if let Some(name) = name {
+        return CLOSING_EVENTS.contains(&name);
+    }
+    let Some(rest) = data.strip_prefix("{\"type\":") else {
+        return false;
+    };
+    let rest = rest.trim_start();
+    CLOSING_EVENTS.iter().any(|e| {
+        rest.strip_prefix('"')
+            .and_then(|r| r.strip_prefix(e))
+            .is_some_and(|r| r.starts_with('"'))
+    })
+}
+
 fn concat<'a>(chunks: &[&'a [u8]]) -> Cow<'a, [u8]> {
     match chunks {
         [] => Cow::Borrowed(&[]),
@@ -425,6 +457,8 @@ struct Accumulator {
     excludes_reasoning: bool,
     /// A stream event reported an error.
     stream_failed: bool,
+    /// The last stream event closed the stream.
+    finished: bool,
 }
 
 enum Found {
@@ -490,6 +524,7 @@ impl Accumulator {
             reports: 0,
             model: None,
             stream_failed: false,
+            finished: false,
             excludes_reasoning: p == "grok" || p == "xai",
         }
     }
@@ -504,6 +539,7 @@ impl Accumulator {
             usage: usage.consistent(),
             model: self.model,
             stream_failed: self.stream_failed,
+            finished: self.finished,
         }
     }
 
@@ -522,6 +558,7 @@ impl Accumulator {
     /// One stream event: parsed only if it may carry what is still wanted.
     fn event(&mut self, event: &SseEvent) {
         let data = event.data.trim();
+        self.finished = closes_stream(event.event.as_deref(), data);
         if matches!(event.event.as_deref(), Some("error" | "response.failed"))
             || (data.starts_with('{') && data.contains("\"error\"") && reports_error(data))
         {
@@ -827,6 +864,27 @@ mod tests {
             &[Bytes::copy_from_slice(body.as_bytes())],
             &[],
         )
+    }
+
+    #[test]
+    fn a_stream_is_finished_only_when_its_last_event_closes_it() {
+        let sse = "text/event-stream";
+        let chunk = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n";
+        assert!(!one("grok", sse, chunk).finished);
+        assert!(one("grok", sse, &format!("{chunk}data: [DONE]\n\n")).finished);
+        // Cut on the last line, before its blank line: the client still had it.
+        assert!(one("grok", sse, &format!("{chunk}data: [DONE]")).finished);
+        let start = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\n";
+        let stop = "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+        assert!(!one("anthropic", sse, start).finished);
+        assert!(one("anthropic", sse, &format!("{start}{stop}")).finished);
+        assert!(one("anthropic", sse, "data: {\"type\": \"message_stop\"}\n\n").finished);
+        assert!(!one("anthropic", sse, "data: {\"type\":\"message_stopped\"}\n\n").finished);
+        let done = "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{}}\n\n";
+        assert!(one("openai", sse, done).finished);
+        // Something after the closing event: the stream went on.
+        assert!(!one("grok", sse, &format!("data: [DONE]\n\n{chunk}")).finished);
+        assert!(!one("grok", "application/json", "{\"choices\":[]}").finished);
     }
 
     #[test]

@@ -119,6 +119,9 @@ pub struct Exchange {
     /// not a complete answer, whatever the status (read beside what the log writer finds in
     /// the provider's own bytes).
     pub stream_failed: bool,
+    /// The client gets the answer translated to another API: its stream's end is the
+    /// translator's, which the relay knows, not the provider's closing event.
+    pub translated: bool,
 }
 
 impl Exchange {
@@ -140,6 +143,7 @@ impl Exchange {
             cached: false,
             cache_put: None,
             stream_failed: false,
+            translated: false,
         }
     }
 
@@ -167,6 +171,7 @@ impl Exchange {
             cached: false,
             cache_put: self.cache_put.clone(),
             stream_failed: false,
+            translated: false,
         }
     }
 

@@ -451,7 +451,6 @@ impl Writer {
             duration,
         } = done;
         let mut exchange = *exchange;
-        exchange.log_line(outcome, duration);
         let response = exchange.response.take().unwrap_or_default();
         // A compressed answer is decoded once: to read its usage, to store it readable in the
         // log and in the cache.
@@ -460,23 +459,32 @@ impl Writer {
         let provider = upstream.as_ref().map(|p| p.slug.clone());
         let content_type = response.content_type;
         let tail: Vec<Bytes> = capture.tail.iter().cloned().collect();
-        let (usage, answered_model, found_failed) = if matches!(outcome, Outcome::Refused(_)) {
-            (Usage::default(), None, false)
+        let (usage, answered_model, found_failed, finished) =
+            if matches!(outcome, Outcome::Refused(_)) {
+                (Usage::default(), None, false, false)
+            } else {
+                let x = extract_after(
+                    &decoded,
+                    provider.as_deref().unwrap_or(""),
+                    content_type.as_deref(),
+                    &capture.head,
+                    &tail,
+                );
+                let mut usage = x.usage;
+                // A bill in the answer is the cost only from a provider that sends its own.
+                if !upstream.as_ref().is_some_and(|p| p.reports_cost) {
+                    usage.cost_in_usd_ticks = None;
+                }
+                (usage, x.model, x.stream_failed, x.finished)
+            };
+        // A client that closes its connection once it has read the stream's closing event
+        // had the whole answer, even if the provider had not yet ended its body.
+        let outcome = if outcome == Outcome::Cancelled && finished && !exchange.translated {
+            Outcome::Complete
         } else {
-            let x = extract_after(
-                &decoded,
-                provider.as_deref().unwrap_or(""),
-                content_type.as_deref(),
-                &capture.head,
-                &tail,
-            );
-            let mut usage = x.usage;
-            // A bill in the answer is the cost only from a provider that sends its own.
-            if !upstream.as_ref().is_some_and(|p| p.reports_cost) {
-                usage.cost_in_usd_ticks = None;
-            }
-            (usage, x.model, x.stream_failed)
+            outcome
         };
+        exchange.log_line(outcome, duration);
         let stream_failed = found_failed || exchange.stream_failed;
         // A stream that reported an error after its 200 is not an answer to replay.
         if let (Outcome::Complete, false, Some((key, ttl)), Some(headers)) = (

@@ -114,11 +114,12 @@ impl Relay {
     /// `idle`: the longest the provider may stay silent between frames.
     pub fn new(
         inner: Incoming,
-        exchange: Box<Exchange>,
+        mut exchange: Box<Exchange>,
         queue: LogQueue,
         translator: Option<StreamTranslator>,
         idle: Duration,
     ) -> Self {
+        exchange.translated = translator.is_some();
         Self {
             source: Source::Live(inner),
             translator,

@@ -531,6 +531,50 @@ async fn a_client_that_leaves_mid_stream_still_yields_a_cancelled_record() {
     assert!(rows[0]["response_size"].as_u64().unwrap() > 0);
 }
 
+/// A client that closes once it has read `[DONE]`, while the provider keeps its body open,
+/// had the whole answer: its record is complete, not cancelled.
+#[tokio::test]
+async fn a_client_that_leaves_after_the_closing_event_yields_a_complete_record() {
+    use http_body_util::BodyExt;
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let answer = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"grok-4\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2,\"total_tokens\":9}}\n\ndata: [DONE]\n\n";
+    // Sent in two equal halves 5 s apart: the answer, then a comment the client never waits for.
+    let comment = format!(":{}\n\n", "x".repeat(answer.len() - 3));
+    fake.push_script(
+        Script::new()
+            .body(format!("{answer}{comment}"))
+            .stream(true)
+            .chunks(2)
+            .chunk_delay(Duration::from_secs(5)),
+    );
+    let started = std::time::Instant::now();
+    let resp = client()
+        .request(request(
+            Method::POST,
+            &format!("{}/grok/v1/chat/completions", gw.base()),
+            &[AUTH],
+            CHAT_STREAM,
+        ))
+        .await
+        .unwrap();
+    let mut body = resp.into_body();
+    let mut got = Vec::new();
+    while !got.ends_with(b"data: [DONE]\n\n") {
+        let frame = body.frame().await.unwrap().unwrap();
+        got.extend_from_slice(frame.data_ref().unwrap());
+    }
+    drop(body);
+    let rows = gw.wait_for_logs("gw", 1).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the record waited for the provider"
+    );
+    assert_eq!(rows[0]["cancelled"], false, "{}", rows[0]);
+    assert_eq!(rows[0]["success"], true, "{}", rows[0]);
+    assert_eq!(rows[0]["tokens_out"], 2, "{}", rows[0]);
+}
+
 #[tokio::test]
 async fn a_client_that_leaves_before_the_answer_begins_still_yields_a_cancelled_record() {
     let fake = FakeProvider::start().await;
