@@ -223,6 +223,7 @@ fn brotli_and_zstd_bodies() {
         usage: expected_stream_usage(),
         model: Some("grok-4-fast-reasoning".into()),
         stream_failed: false,
+        finished: true,
     };
     for coding in ["br", "zstd", "BR"] {
         let packed = compress(&coding.to_ascii_lowercase(), stream.as_bytes()).unwrap();
