@@ -1,8 +1,10 @@
 //! Stage 5 of the pipeline: the exact-match response cache (SPEC 2.4).
 //!
 //! - The key is a SHA-256 over account, gateway (and its `created_at`), provider, method,
-//!   upstream path and query, and body; or over account, gateway and `cf-aig-cache-key` when
-//!   the client names one.
+//!   upstream host, path and query, the provider credentials sent (the client's, or the stored
+//!   key put in their place) and body; or over account, gateway and `cf-aig-cache-key` when
+//!   the client names one. So callers with different provider keys never share an answer,
+//!   and a caller with a wrong key is not served one made for a right key.
 //!   With `cache_invalidate_on_update`, the gateway's `modified_at` is part of the key, so a
 //!   settings change leaves the old entries unreachable (they expire on their own).
 //! - TTL: `cf-aig-cache-ttl` (0 = off), else the gateway's `cache_ttl`, else off; 300 s for
@@ -43,18 +45,36 @@ pub struct Plan {
 /// The longest an answer is kept, whatever TTL is asked for: one year.
 pub const MAX_TTL_SECS: u64 = 365 * 24 * 3600;
 
+/// What of a call to the provider makes its cache key.
+pub struct Keyed<'a> {
+    pub provider: &'a str,
+    pub method: &'a Method,
+    pub target: &'a http::Uri,
+    /// The headers sent upstream: their provider credentials are part of the key.
+    pub headers: &'a HeaderMap,
+    /// Universal endpoint step.
+    pub step: Option<u32>,
+    pub body: &'a [u8],
+}
+
+/// Whether a header sent upstream is a provider credential for the cache key (cookies are
+/// not: they change from call to call without changing who is asking).
+fn keys_the_cache(name: &HeaderName) -> bool {
+    name != http::header::COOKIE && crate::forward::is_credential(name.as_str())
+}
+
 /// The cache plan for a request, or `None` when caching does not apply: only GET and POST
 /// answers are cached (a PUT, PATCH or DELETE answered from the cache would not change
 /// anything at the provider).
-pub fn plan(
-    d: &Directives,
-    gateway: &GatewaySettings,
-    provider: &str,
-    method: &Method,
-    target: &http::Uri,
-    step: Option<u32>,
-    body: &[u8],
-) -> Option<Plan> {
+pub fn plan(d: &Directives, gateway: &GatewaySettings, call: &Keyed<'_>) -> Option<Plan> {
+    let Keyed {
+        provider,
+        method,
+        target,
+        headers,
+        step,
+        body,
+    } = *call;
     if method != Method::GET && method != Method::POST {
         return None;
     }
@@ -95,6 +115,18 @@ pub fn plan(
                     .as_bytes(),
             );
             part(body);
+            // In a stable order: HeaderMap's is by name hash.
+            let mut credentials: Vec<(&str, &[u8])> = headers
+                .iter()
+                .filter(|(name, _)| keys_the_cache(name))
+                .map(|(name, value)| (name.as_str(), value.as_bytes()))
+                .collect();
+            credentials.sort_unstable();
+            for (name, value) in credentials {
+                part(b"credential");
+                part(name.as_bytes());
+                part(value);
+            }
         }
     }
     // A universal step's answer is served only to the same step: the client reads the body
@@ -308,6 +340,99 @@ mod tests {
     }
     use switchyard_core::{AccountId, GatewayId};
 
+    /// A plan for a call without provider credentials.
+    fn plan_of(
+        d: &Directives,
+        g: &GatewaySettings,
+        provider: &str,
+        method: &Method,
+        target: &http::Uri,
+        step: Option<u32>,
+        body: &[u8],
+    ) -> Option<Plan> {
+        plan(
+            d,
+            g,
+            &Keyed {
+                provider,
+                method,
+                target,
+                headers: &HeaderMap::new(),
+                step,
+                body,
+            },
+        )
+    }
+
+    #[test]
+    fn callers_with_other_provider_keys_have_other_entries() {
+        let d = Directives::default();
+        let target = u("/v1/x");
+        let key = |pairs: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (n, v) in pairs {
+                headers.append(*n, HeaderValue::from_static(v));
+            }
+            plan(
+                &d,
+                &gw(60),
+                &Keyed {
+                    provider: "grok",
+                    method: &Method::POST,
+                    target: &target,
+                    headers: &headers,
+                    step: None,
+                    body: b"{}",
+                },
+            )
+            .expect("plan")
+            .key
+        };
+        let alice = key(&[("authorization", "Bearer xai-alice")]);
+        assert_ne!(alice, key(&[("authorization", "Bearer xai-bob")]));
+        assert_ne!(alice, key(&[]), "no key is another caller");
+        assert_ne!(alice, key(&[("x-api-key", "Bearer xai-alice")]));
+        assert_eq!(
+            alice,
+            key(&[("authorization", "Bearer xai-alice"), ("cookie", "a=1")]),
+            "cookies do not count"
+        );
+        assert_eq!(
+            key(&[("x-api-key", "k"), ("authorization", "Bearer t")]),
+            key(&[("authorization", "Bearer t"), ("x-api-key", "k")]),
+            "the order they come in does not count"
+        );
+        assert_eq!(
+            key(&[("content-type", "application/json")]),
+            key(&[]),
+            "only credentials count"
+        );
+        // A named key alone decides, as the client asked.
+        let named = Directives {
+            cache_key: Some("k1".into()),
+            ..Default::default()
+        };
+        let mut bob = HeaderMap::new();
+        bob.insert("authorization", HeaderValue::from_static("Bearer xai-bob"));
+        let k = |headers: &HeaderMap| {
+            plan(
+                &named,
+                &gw(60),
+                &Keyed {
+                    provider: "grok",
+                    method: &Method::POST,
+                    target: &target,
+                    headers,
+                    step: None,
+                    body: b"{}",
+                },
+            )
+            .expect("plan")
+            .key
+        };
+        assert_eq!(k(&bob), k(&HeaderMap::new()));
+    }
+
     fn gw(ttl: u64) -> GatewaySettings {
         let mut g = GatewaySettings::new(
             AccountId::parse("a").expect("id"),
@@ -321,14 +446,14 @@ mod tests {
     #[test]
     fn ttl_precedence_and_keys() {
         let d = Directives::default();
-        assert!(plan(&d, &gw(0), "grok", &Method::POST, &u("/v1/x"), None, b"{}").is_none());
-        let p = plan(&d, &gw(60), "grok", &Method::POST, &u("/v1/x"), None, b"{}")
+        assert!(plan_of(&d, &gw(0), "grok", &Method::POST, &u("/v1/x"), None, b"{}").is_none());
+        let p = plan_of(&d, &gw(60), "grok", &Method::POST, &u("/v1/x"), None, b"{}")
             .expect("gateway ttl");
         assert_eq!(p.ttl, Duration::from_secs(60));
         let same =
-            plan(&d, &gw(60), "grok", &Method::POST, &u("/v1/x"), None, b"{}").expect("plan");
+            plan_of(&d, &gw(60), "grok", &Method::POST, &u("/v1/x"), None, b"{}").expect("plan");
         assert_eq!(p.key, same.key);
-        let other_body = plan(
+        let other_body = plan_of(
             &d,
             &gw(60),
             "grok",
@@ -341,7 +466,7 @@ mod tests {
         assert_ne!(p.key, other_body.key);
         // The same path on another host (another Azure resource) is another answer.
         let on = |host: &str| {
-            plan(
+            plan_of(
                 &d,
                 &gw(60),
                 "azure-openai",
@@ -358,7 +483,7 @@ mod tests {
             cache_ttl: Some(0),
             ..Default::default()
         };
-        assert!(plan(
+        assert!(plan_of(
             &header_off,
             &gw(60),
             "grok",
@@ -372,7 +497,7 @@ mod tests {
             cache_key: Some("k1".into()),
             ..Default::default()
         };
-        let k = plan(
+        let k = plan_of(
             &key_only,
             &gw(0),
             "grok",
@@ -383,7 +508,7 @@ mod tests {
         )
         .expect("key");
         assert_eq!(k.ttl, KEY_ONLY_TTL);
-        let k2 = plan(
+        let k2 = plan_of(
             &key_only,
             &gw(0),
             "openai",
@@ -395,7 +520,7 @@ mod tests {
         .expect("key");
         assert_eq!(k.key, k2.key, "the named key alone decides");
         let step = |n| {
-            plan(
+            plan_of(
                 &key_only,
                 &gw(0),
                 "grok",
@@ -414,7 +539,7 @@ mod tests {
             ..Default::default()
         };
         assert!(
-            !plan(
+            !plan_of(
                 &skip,
                 &gw(0),
                 "grok",
@@ -434,7 +559,7 @@ mod tests {
             cache_ttl: Some(u64::MAX),
             ..Default::default()
         };
-        let p = plan(&d, &gw(0), "grok", &Method::POST, &u("/v1/x"), None, b"{}").expect("plan");
+        let p = plan_of(&d, &gw(0), "grok", &Method::POST, &u("/v1/x"), None, b"{}").expect("plan");
         assert_eq!(p.ttl, Duration::from_secs(MAX_TTL_SECS));
     }
 
@@ -446,7 +571,7 @@ mod tests {
         };
         for m in [Method::GET, Method::POST] {
             assert!(
-                plan(&d, &gw(60), "grok", &m, &u("/v1/x"), None, b"").is_some(),
+                plan_of(&d, &gw(60), "grok", &m, &u("/v1/x"), None, b"").is_some(),
                 "{m}"
             );
         }
@@ -458,7 +583,7 @@ mod tests {
             Method::OPTIONS,
         ] {
             assert!(
-                plan(&d, &gw(60), "grok", &m, &u("/v1/x"), None, b"").is_none(),
+                plan_of(&d, &gw(60), "grok", &m, &u("/v1/x"), None, b"").is_none(),
                 "{m}"
             );
         }

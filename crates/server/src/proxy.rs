@@ -539,11 +539,14 @@ async fn run(
         cache::plan(
             call.directives.as_ref().unwrap_or(directives),
             &gateway,
-            &call.provider.slug,
-            &call.method,
-            &call.uri,
-            call.step,
-            &call.body,
+            &cache::Keyed {
+                provider: &call.provider.slug,
+                method: &call.method,
+                target: &call.uri,
+                headers: &call.headers,
+                step: call.step,
+                body: &call.body,
+            },
         )
     };
     let mut first_plan = calls.first().and_then(plan_of);

@@ -287,7 +287,7 @@ on_both_backends!(
     fixed_window_reopens_when_the_next_window_starts,
     cache_hits_are_not_counted_against_the_rate_limit,
     gateway_cache_ttl_answers_repeats_from_the_cache,
-    cache_key_covers_account_gateway_provider_method_path_and_body,
+    cache_key_covers_account_gateway_provider_method_path_key_and_body,
     cache_ttl_header_opts_in_and_zero_opts_out,
     skip_cache_skips_the_read_only,
     legacy_cache_headers_are_honoured,
@@ -479,7 +479,7 @@ async fn gateway_cache_ttl_answers_repeats_from_the_cache(b: Backend) {
     );
 }
 
-async fn cache_key_covers_account_gateway_provider_method_path_and_body(b: Backend) {
+async fn cache_key_covers_account_gateway_provider_method_path_key_and_body(b: Backend) {
     let account = unique_id("acct");
     let other_account = unique_id("acct");
     let mut tables = String::new();
@@ -541,6 +541,27 @@ async fn cache_key_covers_account_gateway_provider_method_path_and_body(b: Backe
         assert_hit(&again, miss);
     }
     assert_eq!(s.fake.hits(), 1 + variations.len());
+
+    // So is the caller's provider key: another key is another entry, and a caller with no
+    // key is not served an answer made for one.
+    let before = s.fake.hits();
+    let other_key = [("authorization", "Bearer xai-someone-else")];
+    let theirs = post(&grok, &other_key, CHAT).await;
+    assert_miss(&theirs);
+    assert_eq!(
+        s.fake.hits(),
+        before + 1,
+        "another key reached the provider"
+    );
+    s.stored(&theirs).await;
+    assert_hit(&post(&grok, &other_key, CHAT).await, &theirs);
+    let keyless = post(&grok, &[], CHAT).await;
+    assert_ne!(
+        cache_status(&keyless.headers).as_deref(),
+        Some("HIT"),
+        "a caller without a key must not be served a cached answer"
+    );
+    assert_eq!(s.fake.hits(), before + 2);
 
     // The method is part of the key: GET answers are cached apart from POST ones.
     let models = format!("{base}/grok/v1/models");
