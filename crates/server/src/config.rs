@@ -186,11 +186,15 @@ fn attempts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     Ok(Some(v))
 }
 
+/// The longest pause between attempts a gateway may set, in ms (Cloudflare's API takes 0 to
+/// 60000; the `cf-aig-retry-delay` header stops at 5000, as SPEC says).
+pub const MAX_GATEWAY_RETRY_DELAY: u64 = 60_000;
+
 fn retry_delay<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     let v = u64::deserialize(d)?;
-    if v > 5_000 {
+    if v > MAX_GATEWAY_RETRY_DELAY {
         return Err(serde::de::Error::custom(
-            "retry_delay must be at most 5000 (ms)",
+            "retry_delay must be at most 60000 (ms)",
         ));
     }
     Ok(Some(v))
@@ -424,7 +428,7 @@ impl Config {
                     10_000_000,
                 ),
                 ("retry_max_attempts", u64::from(s.retry_max_attempts), 1, 5),
-                ("retry_delay", s.retry_delay, 0, 5_000),
+                ("retry_delay", s.retry_delay, 0, MAX_GATEWAY_RETRY_DELAY),
             ];
             for (name, value, lo, hi) in bounds {
                 if !(lo..=hi).contains(&value) {

@@ -231,7 +231,7 @@ async fn bad_control_plane_input_gets_the_envelope_never_a_500() {
         ),
         (Method::PUT, "/gateways/g1", json!({"retry_max_attempts":9})),
         (Method::PUT, "/gateways/g1", json!({"retry_max_attempts":0})),
-        (Method::PUT, "/gateways/g1", json!({"retry_delay":5001})),
+        (Method::PUT, "/gateways/g1", json!({"retry_delay":60001})),
         (
             Method::PATCH,
             "/gateways/g1/logs/nope",

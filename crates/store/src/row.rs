@@ -164,10 +164,32 @@ impl<'a> Prepared<'a> {
     }
 }
 
+/// Metadata as stored: its JSON text, with any NUL in a key or a text value made U+FFFD
+/// (PostgreSQL's JSON, which metadata filters read it as, cannot hold one).
 pub(crate) fn metadata_text(
     m: Option<&serde_json::Map<String, serde_json::Value>>,
 ) -> Option<String> {
-    m.map(|m| serde_json::Value::Object(m.clone()).to_string())
+    use serde_json::Value;
+    let m = m?;
+    let has_nul = |s: &str| s.contains('\0');
+    if !m
+        .iter()
+        .any(|(k, v)| has_nul(k) || v.as_str().is_some_and(has_nul))
+    {
+        return Some(Value::Object(m.clone()).to_string());
+    }
+    let clean = |s: &str| s.replace('\0', "\u{fffd}");
+    let cleaned: serde_json::Map<String, Value> = m
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::String(s) => Value::String(clean(s)),
+                other => other.clone(),
+            };
+            (clean(k), v)
+        })
+        .collect();
+    Some(Value::Object(cleaned).to_string())
 }
 
 pub(crate) fn log_from_row(

@@ -336,6 +336,10 @@ fn fractional_atom(sql: &mut Sql, e: &str, op: Op, f: f64) {
     }
 }
 
+/// A metadata entry's key or value against `s`. A value is compared as the text the record
+/// shows it as and, when `s` is a number, also as a number: `0.00001`, `1e-05` and `1.0e-5`
+/// all find the entry stored as `0.00001`, on both databases (each writes numbers as text its
+/// own way).
 fn meta_atom(sql: &mut Sql, is_key: bool, op: Op, s: &str) {
     let field = match (sql.dialect, is_key) {
         (_, true) => "m.key",
@@ -343,11 +347,11 @@ fn meta_atom(sql: &mut Sql, is_key: bool, op: Op, s: &str) {
             "(CASE m.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
              ELSE CAST(m.value AS TEXT) END)"
         }
-        (Dialect::Postgres, false) => "m.value",
+        (Dialect::Postgres, false) => "(m.value #>> '{}')",
     };
     let source = match sql.dialect {
         Dialect::Sqlite => "json_each(l.metadata) AS m",
-        Dialect::Postgres => "jsonb_each_text(l.metadata::jsonb) AS m",
+        Dialect::Postgres => "jsonb_each(l.metadata::jsonb) AS m",
     };
     let (p, test) = if op == Op::Contains {
         let p = sql.arg(Arg::Text(contains_pattern(s)));
@@ -360,11 +364,34 @@ fn meta_atom(sql: &mut Sql, is_key: bool, op: Op, s: &str) {
     } else {
         ""
     };
+    let numeric = match number(s) {
+        Some(n) if !is_key && op != Op::Contains => {
+            let n = sql.arg(Arg::Real(n));
+            match sql.dialect {
+                Dialect::Sqlite => format!(" OR (m.type IN ('integer', 'real') AND m.value = {n})"),
+                Dialect::Postgres => format!(
+                    " OR (jsonb_typeof(m.value) = 'number' AND (m.value #>> '{{}}')::float8 = {n})"
+                ),
+            }
+        }
+        _ => String::new(),
+    };
     let not = if op == Op::Neq { "NOT " } else { "" };
     let _ = write!(
         sql.text,
-        "{not}EXISTS (SELECT 1 FROM {source} WHERE {field} {test}{p}{escape})"
+        "{not}EXISTS (SELECT 1 FROM {source} WHERE {field} {test}{p}{escape}{numeric})"
     );
+}
+
+/// `s` as a finite number, when it is written as one (JSON's or a programming language's
+/// form: not `inf` or `NaN`).
+fn number(s: &str) -> Option<f64> {
+    let t = s.trim();
+    let lead = t.strip_prefix(['-', '+']).unwrap_or(t);
+    if !lead.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    t.parse::<f64>().ok().filter(|n| n.is_finite())
 }
 
 /// The stored column an [`OrderBy`] sorts on, and whether it can be missing.

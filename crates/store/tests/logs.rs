@@ -42,6 +42,7 @@ on_both_backends!(limited_deletes);
 on_both_backends!(caps);
 on_both_backends!(duplicates_and_payloads);
 on_both_backends!(analytics);
+on_both_backends!(metadata_values);
 
 const BASE: &str = "2026-03-01T10:00:00Z";
 
@@ -1537,4 +1538,93 @@ async fn postgres_refuses_text_it_cannot_store_as_a_rejection() {
     for e in [sqlx::Error::PoolTimedOut, sqlx::Error::WorkerCrashed] {
         assert!(!switchyard_store::StoreError::Database(e).is_rejection());
     }
+}
+
+/// Metadata values are found as the record shows them and as the number they are, whatever
+/// text each database makes of a number; a NUL in metadata (stored as U+FFFD) breaks no
+/// filter.
+async fn metadata_values(store: Store) {
+    let a = unique_account("meta");
+    let g = gw("main");
+    let values = [
+        json!(0.00001),
+        json!(0.30000000000000004),
+        json!(1e-7),
+        json!(-0.0),
+        json!(42),
+        json!(2.5),
+        json!("0.00001"),
+    ];
+    let mut records: Vec<LogRecord> = values
+        .iter()
+        .enumerate()
+        .map(|(n, v)| {
+            let mut r = record(&a, &g, n as u64, &at(BASE, n as f64));
+            r.metadata = Some(meta(json!({ "v": v })));
+            r
+        })
+        .collect();
+    let mut nul = record(&a, &g, 50, &at(BASE, 50.0));
+    nul.metadata = Some(meta(json!({"user\0": "mallory\0"})));
+    records.push(nul);
+    store.write_batch(&pending(&records, None)).await.unwrap();
+    let found = |filter: String| {
+        let store = store.clone();
+        let (a, g) = (a.clone(), g.clone());
+        async move {
+            let (rows, _) = list(&store, &a, &g, &[("filters", &filter), ("per_page", "50")]).await;
+            let mut n = ids(&rows);
+            n.sort_unstable();
+            n
+        }
+    };
+    let eq = |v: Value| f("metadata.value", "eq", json!([v]));
+    // The text the API shows for each, and other spellings of the same number. The string
+    // "0.00001" is found by its text only.
+    for (text, want) in [
+        ("0.00001", vec![0, 6]),
+        ("1e-05", vec![0]),
+        ("0.30000000000000004", vec![1]),
+        ("1e-7", vec![2]),
+        ("0.0000001", vec![2]),
+        ("-0.0", vec![3]),
+        ("42", vec![4]),
+        ("42.0", vec![4]),
+        ("2.5", vec![5]),
+    ] {
+        assert_eq!(found(eq(json!(text))).await, want, "eq {text}");
+    }
+    assert!(found(eq(json!(0.00001))).await.contains(&0));
+    assert_eq!(found(eq(json!("inf"))).await, Vec::<u64>::new());
+    let neq = found(f("metadata.value", "neq", json!(["1e-7"]))).await;
+    assert_eq!(neq, vec![0, 1, 3, 4, 5, 6, 50]);
+    // The NUL record: stored with U+FFFD, found by it, and no filter fails because of it.
+    let stored = store
+        .get_log(&a, &g, &records[7].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.metadata,
+        Some(meta(json!({"user\u{fffd}": "mallory\u{fffd}"})))
+    );
+    assert_eq!(found(eq(json!("mallory\u{fffd}"))).await, vec![50]);
+    assert_eq!(
+        found(f("metadata.key", "eq", json!(["user\u{fffd}"]))).await,
+        vec![50]
+    );
+    // A patch brings the same.
+    store
+        .patch_log(
+            &a,
+            &g,
+            &records[0].id,
+            &LogPatch {
+                metadata: Some(Some(meta(json!({"note": "a\0b"})))),
+                ..LogPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(found(eq(json!("a\u{fffd}b"))).await, vec![0]);
 }

@@ -157,7 +157,10 @@ fn apply(g: &mut GatewaySettings, body: &Map<String, Value>) -> Result<(), CpErr
                     Some(n) => n as u32,
                 }
             }
-            "retry_delay" => g.retry_delay = uint(k, v, 5_000)?.unwrap_or(d.retry_delay),
+            "retry_delay" => {
+                g.retry_delay =
+                    uint(k, v, crate::config::MAX_GATEWAY_RETRY_DELAY)?.unwrap_or(d.retry_delay)
+            }
             "retry_backoff" => {
                 g.retry_backoff = choice(k, v, Backoff::parse, "constant, linear, exponential")?
                     .unwrap_or(d.retry_backoff)
