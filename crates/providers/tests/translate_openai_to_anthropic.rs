@@ -373,6 +373,21 @@ impl Direction for OpenAiToAnthropic {
             refused(OpenAi, Anthropic, &bmp, CLAUDE).0,
             "messages[0].content[0].image_url"
         );
+        // A JPEG named by its file's extension, or with parameters, is a JPEG.
+        for url in [
+            "data:image/jpg;base64,/9j/",
+            "data:image/JPG;base64,/9j/",
+            "data:image/pjpeg;base64,/9j/",
+            "data:image/jpeg;name=a.jpg;base64,/9j/",
+        ] {
+            let body = json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]});
+            let up = req_json(OpenAi, Anthropic, &body, CLAUDE);
+            assert_eq!(
+                json(&up.body)["messages"][0]["content"][0]["source"],
+                json!({"type": "base64", "media_type": "image/jpeg", "data": "/9j/"}),
+                "{url}"
+            );
+        }
     }
 
     fn provider_error() {

@@ -350,6 +350,20 @@ pub fn answer_with(client: Dialect, provider: Dialect, body: &Value, reply: Repl
     json(&out)
 }
 
+/// The upstream request for a chat body given inline.
+pub fn req_json(client: Dialect, provider: Dialect, body: &Value, model: &str) -> Upstream {
+    let bytes = serde_json::to_vec(body).expect("serialisable");
+    request(
+        Endpoint::Chat,
+        client,
+        provider,
+        &bytes,
+        model,
+        &Options::default(),
+    )
+    .unwrap_or_else(|e| panic!("{body}: refused: {e}"))
+}
+
 pub fn refused(client: Dialect, provider: Dialect, body: &Value, model: &str) -> (String, Value) {
     let bytes = serde_json::to_vec(body).expect("serialisable");
     let e = request(

@@ -559,6 +559,36 @@ async fn analytics_buckets_requests_tokens_and_cost() {
         .map(|r| r["requests"].as_u64().unwrap())
         .sum();
     assert!(from_inside >= 1, "start {start}: {:?}", inside.json());
+    // Only `end`: the 24 hours before it. Thirty hours ago holds nothing; a minute from now
+    // holds every request.
+    let rfc = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let now = time::OffsetDateTime::now_utc();
+    for (end, want) in [
+        (now - time::Duration::hours(30), 0),
+        (now + time::Duration::minutes(1), 4),
+    ] {
+        let a = send(
+            Method::GET,
+            &gw.cp(&format!(
+                "/gateways/gw/analytics?bucket=hour&end={}",
+                rfc(end)
+            )),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(a.status, 200, "{:?}", a.json());
+        let requests: u64 = a.json()["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["requests"].as_u64().unwrap())
+            .sum();
+        assert_eq!(requests, want, "end {end}: {:?}", a.json());
+    }
     let bad = send(
         Method::GET,
         &gw.cp("/gateways/gw/analytics?bucket=week"),

@@ -21,7 +21,9 @@
 //!     filters.operator=eq&filters.operator=eq&filters.value=grok&filters.value=true`. Both
 //!     are read; in the grouped form the values can only be matched to filters when there is
 //!     one filter, or one value per filter, or no value at all; anything else is refused as
-//!     ambiguous. A filter without a value asks for `null`: the encoders drop `None`.
+//!     ambiguous. A filter without a value, or with an empty one, asks for `null`: the
+//!     Python SDK drops a `None` value, the Node SDK sends it empty. (An empty text can only
+//!     be asked for in the JSON form.)
 //!   - The same with brackets (`filters[key]=...`, `filters[value][]=...`) and the indexed
 //!     form `filters[0][key]=...&filters[0][operator]=...&filters[0][value][0]=...` (also
 //!     `filters[0].key`).
@@ -506,14 +508,21 @@ fn finish(param: &str, p: Partial) -> Result<Condition, QueryError> {
     let op = p
         .operator
         .ok_or_else(|| QueryError::new(param, format!("the filter on '{key}' has no operator")))?;
-    // The query-string encoders drop a `None` value (the SDK's way to ask for a missing one),
-    // so a filter that arrives without any value asks for `null`.
+    // The query-string encoders drop a `None` value (the Python SDK's way to ask for a
+    // missing one) or send it empty (the Node SDK's `qs`), so a filter that arrives without
+    // any value, or with an empty one, asks for `null`.
     let values = if p.values.is_empty() {
         vec![Value::Null]
     } else {
         p.values
             .into_iter()
-            .map(|(_, v)| Value::String(v))
+            .map(|(_, v)| {
+                if v.is_empty() {
+                    Value::Null
+                } else {
+                    Value::String(v)
+                }
+            })
             .collect()
     };
     make_condition(param, &key, &op, values)

@@ -121,3 +121,28 @@ async fn sqlite_backend() {
 async fn postgres_backend() {
     suite(common::postgres().await).await;
 }
+
+/// Names sort in byte order on PostgreSQL whatever the database's default collation (an
+/// en-US one puts `_x` before `Alpha`; SQLite and the C collation put it after).
+#[tokio::test]
+async fn postgres_orders_names_in_byte_order() {
+    let _migrated = common::postgres().await;
+    let pool = sqlx::PgPool::connect(&common::postgres_url())
+        .await
+        .unwrap();
+    let collations: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT column_name::text, collation_name::text FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND table_name = 'custom_providers' \
+         AND column_name IN ('name', 'id') ORDER BY column_name",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        collations,
+        vec![
+            ("id".to_owned(), Some("C".to_owned())),
+            ("name".to_owned(), Some("C".to_owned()))
+        ]
+    );
+}

@@ -410,13 +410,21 @@ fn data_url(url: &str, path: &str) -> Result<(String, String), TranslateError> {
     let mime = meta
         .strip_suffix(";base64")
         .ok_or_else(|| TranslateError::field(path, "data URLs must be base64-encoded"))?;
+    // Parameters (`;name=a.png`) are no part of the type.
+    let mime = mime.split(';').next().unwrap_or("").trim();
     if mime.is_empty() {
         return Err(TranslateError::field(
             path,
             "the data URL has no media type",
         ));
     }
-    Ok((mime.to_ascii_lowercase(), data.to_owned()))
+    let mime = mime.to_ascii_lowercase();
+    // Names made from a file's extension, which OpenAI reads as JPEG too.
+    let mime = match mime.as_str() {
+        "image/jpg" | "image/pjpeg" => "image/jpeg".to_owned(),
+        _ => mime,
+    };
+    Ok((mime, data.to_owned()))
 }
 
 fn read_file(o: &Obj, path: &str) -> Result<PartKind, TranslateError> {

@@ -322,15 +322,15 @@ fn floor_to_bucket(t: time::OffsetDateTime, bucket: Bucket) -> time::OffsetDateT
 }
 
 /// `GET .../analytics?start=&end=&bucket=minute|hour|day&group_by=provider,model`.
-/// Defaults: the last 24 hours in hourly buckets, ungrouped.
+/// Defaults: the 24 hours up to `end` (default now) in hourly buckets, ungrouped.
 pub async fn analytics(
     State(app): State<App>,
     Path((acct, gw)): Path<(String, String)>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> CpResult {
     let (a, g) = gateway_of(&app, &acct, &gw).await?;
-    let mut end = time::OffsetDateTime::now_utc();
-    let mut start = end - time::Duration::days(1);
+    let mut end = None;
+    let mut start = None;
     let mut q = AnalyticsQuery {
         start: String::new(),
         end: String::new(),
@@ -350,9 +350,9 @@ pub async fn analytics(
                             ))
                         })?;
                 if k == "start" {
-                    start = t;
+                    start = Some(t);
                 } else {
-                    end = t;
+                    end = Some(t);
                 }
             }
             "bucket" => {
@@ -380,8 +380,15 @@ pub async fn analytics(
             other => return Err(CpError::invalid(format!("unknown parameter '{other}'"))),
         }
     }
+    let end_given = end.is_some();
+    let end = end.unwrap_or_else(time::OffsetDateTime::now_utc);
+    let start = start.unwrap_or(end - time::Duration::days(1));
     if start >= end {
-        return Err(CpError::invalid("'start' must be before 'end'"));
+        return Err(CpError::invalid(if end_given {
+            "'start' must be before 'end'"
+        } else {
+            "'start' must be before 'end', which is now when not given"
+        }));
     }
     // Every bucket that overlaps the range counts whole: `start` moves back to its bucket's
     // beginning (UTC), so a chart's first bucket is not cut short.

@@ -194,6 +194,48 @@ fn python_sdk_encoding() {
 }
 
 #[test]
+fn an_empty_query_string_value_asks_for_null() {
+    // The Node SDK's `value: [null]`.
+    for (key, k) in [
+        ("model", FilterKey::Model),
+        ("tokens_in", FilterKey::TokensIn),
+    ] {
+        let f = filter(&[
+            ("filters.key", key),
+            ("filters.operator", "eq"),
+            ("filters.value", ""),
+        ])
+        .unwrap();
+        assert_eq!(f.conditions, vec![cond(k, Op::Eq, vec![Value::Null])]);
+    }
+    let f = filter(&[
+        ("filters[0][key]", "model"),
+        ("filters[0][operator]", "neq"),
+        ("filters[0][value][0]", ""),
+        ("filters[0][value][1]", "grok-4"),
+    ])
+    .unwrap();
+    assert_eq!(
+        f.conditions,
+        vec![cond(
+            FilterKey::Model,
+            Op::Neq,
+            vec![Value::Null, json!("grok-4")]
+        )]
+    );
+    // In JSON an empty text is an empty text.
+    let f = filter(&[(
+        "filters",
+        r#"[{"key":"model","operator":"eq","value":[""]}]"#,
+    )])
+    .unwrap();
+    assert_eq!(
+        f.conditions,
+        vec![cond(FilterKey::Model, Op::Eq, vec![json!("")])]
+    );
+}
+
+#[test]
 fn node_sdk_encoding() {
     // What cloudflare-typescript sends (qs, allowDots, arrayFormat "repeat").
     let f = filter(&[
