@@ -111,11 +111,14 @@ fn refusals_name_the_field() {
             "encoding_format",
         ),
         (json!({"input": "x", "dimensions": "big"}), "dimensions"),
+        (json!({"input": vec!["a"; 101]}), "input"),
     ];
     for (body, want) in cases {
         let e = embed(&body).expect_err("refused");
         assert_eq!(e.param.as_deref(), Some(want), "{body}");
     }
+    // Google's batch limit itself is fine.
+    embed(&json!({"input": vec!["a"; 100]})).expect("100 inputs");
 }
 
 #[test]

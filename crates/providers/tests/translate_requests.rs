@@ -893,6 +893,26 @@ fn top_k_and_reasoning_effort_reach_their_native_fields() {
         g("none", "gemini-3-flash-preview")["generationConfig"]["thinkingConfig"],
         json!({"thinkingLevel": "minimal"})
     );
+    // Each Gemini 3 model gets a level it takes: Pro only low and high, Flash up to high.
+    let level = |effort: &str, model: &str| {
+        g(effort, model)["generationConfig"]["thinkingConfig"]["thinkingLevel"].clone()
+    };
+    for (effort, pro, flash) in [
+        ("none", "low", "minimal"),
+        ("minimal", "low", "minimal"),
+        ("low", "low", "low"),
+        ("medium", "high", "medium"),
+        ("high", "high", "high"),
+        ("xhigh", "high", "high"),
+    ] {
+        assert_eq!(level(effort, "gemini-3-pro-preview"), pro, "{effort}");
+        assert_eq!(level(effort, "gemini-3-flash-preview"), flash, "{effort}");
+    }
+    // Gemini 2.5 Pro cannot stop thinking: its least budget.
+    assert_eq!(
+        g("none", "gemini-2.5-pro")["generationConfig"]["thinkingConfig"],
+        json!({"thinkingBudget": 128})
+    );
     let plain = sent(
         OpenAi,
         Gemini,

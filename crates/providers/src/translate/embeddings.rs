@@ -4,13 +4,19 @@
 //! `input` (a string or an array of strings; token arrays are refused) becomes one request
 //! per string; `dimensions` → `outputDimensionality`. The answer's vectors keep their order;
 //! with `encoding_format: "base64"` each is sent as base64 of little-endian `f32`s, as OpenAI
-//! does. `batchEmbedContents` reports no token counts, so `usage` is zero.
+//! does. `batchEmbedContents` reports no token counts, so `usage` is zero. Google takes at
+//! most [`MAX_GEMINI_BATCH`] entries in one batch, so a longer `input` is refused before
+//! anything is sent (the client sends it in slices, as it would to a provider with that
+//! limit).
 
 use super::gemini::model_name;
 use super::json::{get, idx, opt_str, opt_u32, parse_value, to_bytes, Obj};
 use super::{Reply, TranslateError, Upstream};
 use base64::Engine;
 use serde_json::{json, Value};
+
+/// The most inputs one `batchEmbedContents` call takes.
+pub const MAX_GEMINI_BATCH: usize = 100;
 
 pub(crate) fn request(o: &Obj, model: &str) -> Result<Upstream, TranslateError> {
     let name = model_name(model)?;
@@ -37,6 +43,15 @@ pub(crate) fn request(o: &Obj, model: &str) -> Result<Upstream, TranslateError> 
             ))
         }
     };
+    if inputs.len() > MAX_GEMINI_BATCH {
+        return Err(TranslateError::field(
+            "input",
+            format!(
+                "holds {} texts; Gemini embeds at most {MAX_GEMINI_BATCH} in one request",
+                inputs.len()
+            ),
+        ));
+    }
     let dimensions = opt_u32(o, "dimensions", "")?;
     let base64 = match opt_str(o, "encoding_format", "")? {
         None | Some("float") => false,

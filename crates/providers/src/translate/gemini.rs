@@ -135,7 +135,7 @@ fn generation_config(req: &ChatRequest, model: &str) -> Map<String, Value> {
     }
     if let Some(effort) = req.reasoning_effort.as_deref() {
         let thinking = if checks_signatures(model) {
-            json!({"thinkingLevel": if effort == "none" { "minimal" } else { effort }})
+            json!({"thinkingLevel": thinking_level(model, effort)})
         } else {
             // A client's own budget within what the model takes (Pro 32,768, others 24,576).
             let most = if model.contains("pro") {
@@ -152,6 +152,12 @@ fn generation_config(req: &ChatRequest, model: &str) -> Map<String, Value> {
                     "medium" => 8192,
                     _ => 24576,
                 });
+            // Pro models cannot stop thinking: their least budget is 128.
+            let budget = if model.contains("pro") {
+                budget.max(128)
+            } else {
+                budget
+            };
             json!({"thinkingBudget": budget})
         };
         let mut thinking = thinking;
@@ -204,6 +210,25 @@ fn generation_config(req: &ChatRequest, model: &str) -> Map<String, Value> {
 
 /// Gemini 3 and later: they check thought signatures on replayed function calls, and take a
 /// thinking level rather than a budget.
+/// The `thinkingLevel` nearest an OpenAI effort that a Gemini 3 model takes: Pro models take
+/// `low` and `high` only, the others `minimal`, `low`, `medium` and `high`; none can stop
+/// thinking altogether.
+fn thinking_level(model: &str, effort: &str) -> &'static str {
+    if model.contains("pro") {
+        match effort {
+            "none" | "minimal" | "low" => "low",
+            _ => "high",
+        }
+    } else {
+        match effort {
+            "none" | "minimal" => "minimal",
+            "low" => "low",
+            "medium" => "medium",
+            _ => "high",
+        }
+    }
+}
+
 fn checks_signatures(model: &str) -> bool {
     let Some(rest) = model.strip_prefix("gemini-") else {
         return false;

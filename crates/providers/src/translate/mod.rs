@@ -29,7 +29,7 @@
 //! # Decisions
 //! - **Anthropic `max_tokens`** is required; when the client sets neither `max_tokens` nor
 //!   `max_completion_tokens`, [`Options::default_max_tokens`] is sent ([`DEFAULT_MAX_TOKENS`],
-//!   4096, unless configured).
+//!   4096, which the gateway always uses).
 //! - **JSON mode on Anthropic** (no native switch): `response_format` `json_object` or
 //!   `json_schema` (with an object root) becomes one forced tool, [`JSON_TOOL`], whose
 //!   `input_schema` is the client's schema (`{"type":"object"}` for `json_object`); its input
