@@ -284,6 +284,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     rate_limit_from_config_refuses_with_2003_and_retry_after,
     rate_limit_set_through_the_control_plane_sliding,
+    a_sliding_limit_admits_again_as_each_request_leaves_the_interval,
     fixed_window_reopens_when_the_next_window_starts,
     cache_hits_are_not_counted_against_the_rate_limit,
     gateway_cache_ttl_answers_repeats_from_the_cache,
@@ -340,6 +341,44 @@ async fn rate_limit_from_config_refuses_with_2003_and_retry_after(b: Backend) {
     assert_eq!(s.fake.hits(), 4);
 }
 
+/// A sliding limit counts the requests of the last interval exactly: once the first of two
+/// leaves it, one more is admitted, not two, wherever the fixed windows fall.
+async fn a_sliding_limit_admits_again_as_each_request_leaves_the_interval(b: Backend) {
+    let s = Setup::start(b, "", "").await;
+    let g = unique_id("sl");
+    let created = cp_send(
+        Method::POST,
+        &s.cp("/gateways"),
+        json!({"id": g, "rate_limiting_limit": 2, "rate_limiting_interval": 2,
+               "rate_limiting_technique": "sliding"}),
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", body_text(&created));
+    let url = s.chat_url_on(&s.account, &g);
+    let started = std::time::Instant::now();
+    assert_eq!(post(&url, &[AUTH], &chat("a")).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(post(&url, &[AUTH], &chat("b")).await.status, 200);
+    let full = post(&url, &[AUTH], &chat("c")).await;
+    full.assert_gateway_error(429, 2003);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "too slow to tell"
+    );
+    // Until "a" leaves, at 2 s.
+    assert_eq!(retry_after(&full, 2), 1);
+    tokio::time::sleep(Duration::from_millis(2100).saturating_sub(started.elapsed())).await;
+    assert_eq!(post(&url, &[AUTH], &chat("d")).await.status, 200);
+    post(&url, &[AUTH], &chat("e"))
+        .await
+        .assert_gateway_error(429, 2003);
+    assert!(
+        started.elapsed() < Duration::from_millis(3200),
+        "too slow to tell: \"b\" may have left"
+    );
+    assert_eq!(s.fake.hits(), 3);
+}
+
 async fn rate_limit_set_through_the_control_plane_sliding(b: Backend) {
     let s = Setup::start(b, "", "").await;
     let g = unique_id("cp");
@@ -363,10 +402,9 @@ async fn rate_limit_set_through_the_control_plane_sliding(b: Backend) {
     }
     let a = post(&url, &[AUTH], &chat("s2")).await;
     a.assert_gateway_error(429, 2003);
-    // The window is full: its 2 requests weigh as the previous window's until half of the
-    // next one has gone, so the wait is the rest of this window plus 1,800 s.
-    let wait = retry_after(&a, 2 * 3600);
-    assert!((1800..=5400).contains(&wait), "Retry-After {wait}");
+    // Full: the wait is until the first of the two leaves the hour.
+    let wait = retry_after(&a, 3600);
+    assert!((3590..=3600).contains(&wait), "Retry-After {wait}");
     assert_eq!(
         s.fake.hits(),
         2,

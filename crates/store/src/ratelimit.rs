@@ -1,13 +1,17 @@
 //! Gateway rate limits: `limit` requests per `interval`, fixed or sliding window, counted in
 //! memory (one process) or in Redis (all replicas together, one round trip per request).
 //!
-//! The sliding window is the usual two-window estimate: the previous window's count,
-//! weighted by how much of it still overlaps the sliding interval, plus the current count.
-//! A refused request is not counted.
+//! A sliding limit of up to [`EXACT_SLIDING_LIMIT`] is exact: the time of every admitted
+//! request within the last interval is kept (in memory, or in a Redis sorted set), and a
+//! request is admitted only if fewer than `limit` came in the interval before it; the wait
+//! told is until the oldest of them leaves the interval. Above that, keeping every time
+//! would cost too much, and the usual two-window estimate stands in: the previous window's
+//! count, weighted by how much of it still overlaps the sliding interval, plus the current
+//! count. A refused request is not counted.
 
 use crate::kv::{KvError, Redis};
 use async_trait::async_trait;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use switchyard_core::RateLimitTechnique;
@@ -33,6 +37,14 @@ pub trait RateLimitStore: Send + Sync + 'static {
         interval: Duration,
         technique: RateLimitTechnique,
     ) -> Result<Decision, KvError>;
+}
+
+/// The largest sliding limit counted exactly; larger ones are estimated.
+pub const EXACT_SLIDING_LIMIT: u64 = 10_000;
+
+/// Whether a limit is counted request by request.
+fn exact(limit: u64, technique: RateLimitTechnique) -> bool {
+    technique == RateLimitTechnique::Sliding && limit <= EXACT_SLIDING_LIMIT
 }
 
 fn now_ms() -> u64 {
@@ -99,6 +111,9 @@ struct Counter {
 #[derive(Default)]
 pub struct MemoryLimiter {
     counters: Mutex<HashMap<String, Counter>>,
+    /// Exact sliding limits: the times (ms) of the requests admitted in the last interval,
+    /// oldest first.
+    logs: Mutex<HashMap<String, VecDeque<u64>>>,
 }
 
 #[async_trait]
@@ -124,6 +139,9 @@ impl MemoryLimiter {
         technique: RateLimitTechnique,
     ) -> Decision {
         let window = (interval.as_millis() as u64).max(1);
+        if exact(limit, technique) {
+            return self.check_log(now, key, limit, window);
+        }
         let start = now - now % window;
         let Ok(mut map) = self.counters.lock() else {
             return Decision::Allowed;
@@ -153,6 +171,34 @@ impl MemoryLimiter {
     }
 }
 
+impl MemoryLimiter {
+    /// An exact sliding limit: admitted if fewer than `limit` requests came in the `window`
+    /// ms up to `now`.
+    fn check_log(&self, now: u64, key: &str, limit: u64, window: u64) -> Decision {
+        let Ok(mut map) = self.logs.lock() else {
+            return Decision::Allowed;
+        };
+        if map.len() > 100_000 {
+            map.retain(|_, times| times.back().is_some_and(|t| t + window > now));
+        }
+        let times = match map.get_mut(key) {
+            Some(times) => times,
+            None => map.entry(key.to_owned()).or_default(),
+        };
+        while times.front().is_some_and(|t| t + window <= now) {
+            times.pop_front();
+        }
+        if (times.len() as u64) < limit {
+            times.push_back(now);
+            return Decision::Allowed;
+        }
+        let oldest = times.front().copied().unwrap_or(now);
+        Decision::Limited {
+            retry_after: Duration::from_millis((oldest + window).saturating_sub(now).max(1)),
+        }
+    }
+}
+
 /// Counters in Redis, shared by every replica. One `EVALSHA` per request; the script reads
 /// Redis's own clock so replicas with skewed clocks agree.
 pub struct RedisLimiter {
@@ -166,6 +212,19 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local sliding = ARGV[3] == 'sliding'
+if ARGV[3] == 'exact' then
+  local log = KEYS[1] .. ':log'
+  redis.call('ZREMRANGEBYSCORE', log, '-inf', now - window)
+  if redis.call('ZCARD', log) < limit then
+    local seq = redis.call('INCR', KEYS[1] .. ':seq')
+    redis.call('ZADD', log, now, now .. ':' .. seq)
+    redis.call('PEXPIRE', log, window + 1000)
+    redis.call('PEXPIRE', KEYS[1] .. ':seq', window + 1000)
+    return {1, 0}
+  end
+  local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
+  return {0, math.max(1, tonumber(oldest[2]) + window - now)}
+end
 local start = now - (now % window)
 local cur_key = KEYS[1] .. ':' .. start
 local prev_key = KEYS[1] .. ':' .. (start - window)
@@ -221,7 +280,12 @@ impl RateLimitStore for RedisLimiter {
     ) -> Result<Decision, KvError> {
         let window = (interval.as_millis() as u64).max(1);
         let mut inv = self.script.key(format!("switchyard:rl:{key}"));
-        inv.arg(window).arg(limit).arg(technique.as_str());
+        let mode = if exact(limit, technique) {
+            "exact"
+        } else {
+            technique.as_str()
+        };
+        inv.arg(window).arg(limit).arg(mode);
         let inv = &inv;
         let (allowed, retry): (i64, i64) = self
             .redis
@@ -277,65 +341,109 @@ mod tests {
         let t0: u64 = 1_000_000_000 - 1_000_000_000 % 60_000;
         let at = |ms: u64| m.check_at(t0 + ms, "one", 1, w, RateLimitTechnique::Sliding);
         assert_eq!(at(59_000), Decision::Allowed);
-        // 2 s later, in the next window: the previous request still counts 59/60.
-        assert!(matches!(at(61_000), Decision::Limited { .. }));
-        assert!(matches!(at(118_000), Decision::Limited { .. }));
-        // A whole interval after it, the window has moved past it.
-        assert_eq!(at(120_000), Decision::Allowed);
+        // 2 s later, in the next fixed window, the request is still within the interval.
+        assert_eq!(
+            at(61_000),
+            Decision::Limited {
+                retry_after: Duration::from_secs(58)
+            }
+        );
+        assert!(matches!(at(118_999), Decision::Limited { .. }));
+        // A whole interval after it, it has left the interval.
+        assert_eq!(at(119_000), Decision::Allowed);
     }
 
     #[test]
-    fn a_full_sliding_window_says_when_the_next_one_admits_again() {
+    fn a_full_sliding_window_says_when_its_oldest_request_leaves() {
         let m = MemoryLimiter::default();
         let w = Duration::from_secs(10);
         let t0 = 1_000_000_000;
         let at = |ms: u64| m.check_at(t0 + ms, "full", 2, w, RateLimitTechnique::Sliding);
         assert_eq!(at(1_000), Decision::Allowed);
-        assert_eq!(at(1_000), Decision::Allowed);
-        // Full at 8 s: the window ends in 2 s, and then its 2 requests still count for more
-        // than 1 until half of the next window has gone: 7 s in all.
+        assert_eq!(at(2_000), Decision::Allowed);
         assert_eq!(
             at(8_000),
             Decision::Limited {
-                retry_after: Duration::from_secs(7)
+                retry_after: Duration::from_secs(3)
             }
         );
-        assert!(matches!(at(14_999), Decision::Limited { .. }));
-        assert_eq!(at(15_000), Decision::Allowed);
+        assert!(matches!(at(10_999), Decision::Limited { .. }));
+        assert_eq!(at(11_000), Decision::Allowed);
+        // The one at 2 s is still in: full again until 12 s.
+        assert_eq!(
+            at(11_500),
+            Decision::Limited {
+                retry_after: Duration::from_millis(500)
+            }
+        );
     }
 
     #[test]
-    fn sliding_windows_carry_the_previous_windows_weight() {
+    fn a_sliding_limit_holds_in_every_interval() {
         let m = MemoryLimiter::default();
         let w = Duration::from_secs(10);
         let t0 = 1_000_000_000;
-        for _ in 0..4 {
+        // Three at the end of one fixed window: none of the next 10 s admits another.
+        for _ in 0..3 {
             assert_eq!(
-                m.check_at(t0 + 9_000, "k", 4, w, RateLimitTechnique::Sliding),
+                m.check_at(t0 + 9_000, "k", 3, w, RateLimitTechnique::Sliding),
                 Decision::Allowed
             );
         }
-        // 1 s into the next window 90% of the previous 4 still count: 3.6 + this one > 4, so
-        // refused, for less than the rest of the window (until 3.6 has faded to 3: 1.5 s).
-        match m.check_at(t0 + 11_000, "k", 4, w, RateLimitTechnique::Sliding) {
-            Decision::Limited { retry_after } => {
-                assert_eq!(retry_after, Duration::from_millis(1_500))
-            }
-            d => panic!("expected a refusal, got {d:?}"),
+        for ms in [10_500, 14_000, 17_000, 18_999] {
+            assert!(
+                matches!(
+                    m.check_at(t0 + ms, "k", 3, w, RateLimitTechnique::Sliding),
+                    Decision::Limited { .. }
+                ),
+                "{ms}"
+            );
         }
+        // A steady stream, one request every 700 ms for two minutes: every 10 s span holds
+        // at most the limit, and the limit is reached.
+        let mut admitted = Vec::new();
+        for i in 0..172u64 {
+            let now = t0 + 20_000 + i * 700;
+            if m.check_at(now, "steady", 5, w, RateLimitTechnique::Sliding) == Decision::Allowed {
+                admitted.push(now);
+            }
+        }
+        for (i, t) in admitted.iter().enumerate() {
+            let within = admitted[..=i].iter().filter(|u| *u + 10_000 > *t).count();
+            assert!(within <= 5, "{within} requests in the 10 s up to {t}");
+        }
+        assert!(admitted.len() >= 5 * 12, "{} admitted", admitted.len());
+    }
+
+    #[test]
+    fn limits_above_the_exact_bound_are_estimated_from_two_windows() {
+        let t0 = 1_000_000_000;
+        let w = 10_000;
+        let sliding = RateLimitTechnique::Sliding;
+        // Full at 8 s: the window ends in 2 s, and then its 2 requests still count for more
+        // than 1 until half of the next window has gone: 7 s in all.
+        assert_eq!(decide(t0 + 8_000, w, 2, sliding, 2, 0), (false, 7_000));
+        // 1 s into the next window 90% of the previous 4 still count: 3.6 + this one > 4, so
+        // refused until 3.6 has faded to 3: 1.5 s.
+        assert_eq!(decide(t0 + 11_000, w, 4, sliding, 0, 4), (false, 1_500));
         // 2.5 s in, 3.0 + 1 fits exactly; then 3.0 + 1 + 1 does not.
-        assert_eq!(
-            m.check_at(t0 + 12_500, "k", 4, w, RateLimitTechnique::Sliding),
-            Decision::Allowed
-        );
+        assert!(decide(t0 + 12_500, w, 4, sliding, 0, 4).0);
+        assert!(!decide(t0 + 12_500, w, 4, sliding, 1, 4).0);
+        // Late in the window the old share has faded: 0.2 + 1 + 1 <= 4.
+        assert!(decide(t0 + 19_500, w, 4, sliding, 1, 4).0);
+        // And the memory limiter uses the estimate above the bound.
+        let m = MemoryLimiter::default();
+        let big = EXACT_SLIDING_LIMIT + 1;
+        for _ in 0..big {
+            assert_eq!(
+                m.check_at(t0 + 9_000, "big", big, Duration::from_secs(10), sliding),
+                Decision::Allowed
+            );
+        }
+        assert!(m.logs.lock().is_ok_and(|l| l.is_empty()), "no times kept");
         assert!(matches!(
-            m.check_at(t0 + 12_500, "k", 4, w, RateLimitTechnique::Sliding),
+            m.check_at(t0 + 9_000, "big", big, Duration::from_secs(10), sliding),
             Decision::Limited { .. }
         ));
-        // Late in the window the old share has faded: 0.2 + 1 + 1 ≤ 4.
-        assert_eq!(
-            m.check_at(t0 + 19_500, "k", 4, w, RateLimitTechnique::Sliding),
-            Decision::Allowed
-        );
     }
 }
