@@ -134,6 +134,21 @@ def test_compat_messages_create(anthropic_client, fake, nonce):
     check_compat_upstream(fake.only_request(nonce), nonce, stream=False)
 
 
+def test_compat_count_tokens(anthropic_client, fake, nonce):
+    """compat/v1/messages/count_tokens: the SDK's count reaches Anthropic without the prefix;
+    a provider without Anthropic's API is refused as unknown to that endpoint (2008)."""
+    client = anthropic_client("compat")
+    count = client.messages.count_tokens(model="anthropic/claude-haiku-4-5", messages=messages(nonce))
+    assert count.input_tokens > 0
+    rec = fake.only_request(nonce)
+    assert rec["path"] == "/v1/messages/count_tokens", rec["path"]
+    assert rec["json"] == {"model": "claude-haiku-4-5", "messages": messages(nonce)}, rec["json"]
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        client.messages.count_tokens(model="grok/grok-beta", messages=messages(nonce))
+    assert refused.value.status_code == 400
+    assert len(fake.requests_with(nonce)) == 1
+
+
 def test_compat_messages_stream(anthropic_client, fake, nonce):
     client = anthropic_client("compat")
     with client.messages.stream(model="grok/grok-beta", max_tokens=64, messages=messages(nonce)) as stream:

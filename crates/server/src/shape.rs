@@ -148,15 +148,22 @@ pub async fn compat(
     mut headers: HeaderMap,
     body: &Bytes,
 ) -> Result<Call, ApiError> {
-    let (kind, client) = match endpoint.trim_start_matches('/').trim_end_matches('/') {
+    let endpoint = endpoint.trim_start_matches('/').trim_end_matches('/');
+    // Anthropic's token counting, for the providers that speak Anthropic's API.
+    let count_tokens = matches!(
+        endpoint,
+        "v1/messages/count_tokens" | "messages/count_tokens"
+    );
+    let (kind, client) = match endpoint {
         "chat/completions" | "v1/chat/completions" => (Endpoint::Chat, Dialect::OpenAi),
         "embeddings" | "v1/embeddings" => (Endpoint::Embeddings, Dialect::OpenAi),
         "v1/messages" | "messages" => (Endpoint::Chat, Dialect::Anthropic),
+        _ if count_tokens => (Endpoint::Chat, Dialect::Anthropic),
         other => {
             return Err(ApiError::new(
                 ErrorKind::NotFound,
                 format!(
-                    "no compat endpoint '{other}'; use /compat/chat/completions, /compat/embeddings or /compat/v1/messages"
+                    "no compat endpoint '{other}'; use /compat/chat/completions, /compat/embeddings, /compat/v1/messages or /compat/v1/messages/count_tokens"
                 ),
             ))
         }
@@ -201,6 +208,15 @@ pub async fn compat(
         (Endpoint::Embeddings, Dialect::OpenAi) => provider.embeddings_path.as_deref(),
         _ => None,
     };
+    if count_tokens && dialect != Dialect::Anthropic {
+        return Err(ApiError::new(
+            ErrorKind::UnknownProvider,
+            format!(
+                "provider '{}' cannot count tokens: /compat/v1/messages/count_tokens serves providers with Anthropic's API",
+                provider.slug
+            ),
+        ));
+    }
     if !translate::supports(kind, client, dialect) {
         return Err(unsupported(provider, kind));
     }
@@ -208,7 +224,12 @@ pub async fn compat(
         let Some(path) = catalog_path else {
             return Err(unsupported(provider, kind));
         };
-        (path.to_owned(), peek.rewrite_model(body, model), None)
+        let path = if count_tokens {
+            format!("{path}/count_tokens")
+        } else {
+            path.to_owned()
+        };
+        (path, peek.rewrite_model(body, model), None)
     } else {
         let opts = translate::Options {
             max_completion_tokens: provider.slug == "openai",

@@ -262,6 +262,48 @@ async fn the_anthropic_api_on_compat_reaches_openai_shaped_providers() {
     assert!(order.contains(&"message_delta"));
 }
 
+/// Anthropic's token counting on `/compat`: passed to a provider with Anthropic's API, the
+/// model name stripped of its prefix; refused, with nothing sent, for the others.
+#[tokio::test]
+async fn count_tokens_reaches_anthropic_and_is_refused_elsewhere() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let url = format!("{}/compat/v1/messages/count_tokens", gw.base());
+    let body = json!({"model": "anthropic/claude-sonnet-4-5", "system": "Be brief.",
+        "messages": [{"role": "user", "content": "Say hello to everyone"}]});
+    let a = post(
+        &url,
+        &[
+            ("x-api-key", "sk-ant-test"),
+            ("anthropic-version", "2023-06-01"),
+        ],
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert!(
+        a.json()["input_tokens"].as_u64().unwrap() > 0,
+        "{}",
+        a.json()
+    );
+    let got = fake.last_request().unwrap();
+    assert_eq!(got.path_and_query, "/v1/messages/count_tokens");
+    assert_eq!(got.headers.get("x-api-key").unwrap(), "sk-ant-test");
+    let sent: Value = serde_json::from_slice(&got.body).unwrap();
+    assert_eq!(sent["model"], "claude-sonnet-4-5");
+    assert_eq!(sent["messages"], body["messages"]);
+    let before = fake.hits();
+    let grok = post(
+        &url,
+        &[("x-api-key", "xai-key")],
+        &json!({"model": "grok/grok-4", "messages": [{"role": "user", "content": "Hi"}]})
+            .to_string(),
+    )
+    .await;
+    grok.assert_gateway_error(400, 2008);
+    assert_eq!(fake.hits(), before, "nothing was sent");
+}
+
 #[tokio::test]
 async fn embeddings_reach_gemini_translated() {
     let fake = FakeProvider::start().await;

@@ -50,6 +50,7 @@ enum Route<'a> {
     Chat,
     Embeddings,
     Messages,
+    CountTokens,
     Models,
     Model(&'a str),
     Gemini(Call<'a>),
@@ -58,7 +59,7 @@ enum Route<'a> {
 impl Route<'_> {
     fn dialect(&self) -> Dialect {
         match self {
-            Route::Messages => Dialect::Anthropic,
+            Route::Messages | Route::CountTokens => Dialect::Anthropic,
             Route::Gemini(_) => Dialect::Google,
             _ => Dialect::Xai,
         }
@@ -68,6 +69,11 @@ impl Route<'_> {
 fn route<'a>(method: &Method, path: &'a str) -> Option<Route<'a>> {
     if *method == Method::POST && (path == "/v1/messages" || path == "/messages") {
         return Some(Route::Messages);
+    }
+    if *method == Method::POST
+        && (path == "/v1/messages/count_tokens" || path == "/messages/count_tokens")
+    {
+        return Some(Route::CountTokens);
     }
     if *method == Method::POST {
         if let Some(call) = gemini::route(path) {
@@ -214,6 +220,7 @@ fn answer_route(
         Route::Chat => openai::chat(&ctx, body),
         Route::Embeddings => embeddings::embeddings(&ctx, body),
         Route::Messages => anthropic::messages(&ctx, body),
+        Route::CountTokens => anthropic::count_tokens(&ctx, body),
         Route::Models => openai::models(&ctx),
         Route::Model(id) => openai::model(&ctx, id),
         Route::Gemini(call) => gemini::handle(&ctx, *call, query, body),

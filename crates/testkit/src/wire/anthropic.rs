@@ -112,6 +112,42 @@ impl From<Usage> for AnthropicUsage {
 }
 
 /// `POST …/messages`.
+/// `POST /v1/messages/count_tokens`: the prompt's tokens, as the answer to the same messages
+/// would count them (`max_tokens` is not asked for).
+pub(crate) fn count_tokens(ctx: &Ctx<'_>, body: &[u8]) -> Reply {
+    let request: MessagesRequest = match serde_json::from_slice(body) {
+        Ok(request) => request,
+        Err(err) => return errors::bad_json(Dialect::Anthropic, &err),
+    };
+    if let Some(failure) = ctx.auth {
+        return errors::auth(Dialect::Anthropic, failure);
+    }
+    let missing = [
+        ("model", request.model.is_none()),
+        ("messages", request.messages.is_none()),
+    ];
+    if let Some((field, _)) = missing.iter().find(|(_, absent)| *absent) {
+        return errors::error(
+            Dialect::Anthropic,
+            StatusCode::BAD_REQUEST,
+            &format!("{field}: Field required"),
+        );
+    }
+    let prompt_words = request.system.as_ref().map_or(0, MessageContent::words)
+        + request
+            .messages
+            .iter()
+            .flatten()
+            .filter_map(|m| m.content.as_ref())
+            .map(MessageContent::words)
+            .sum::<u64>();
+    let usage = Usage::resolve_tokens(prompt_words, 0, ctx.script);
+    Reply::json(
+        StatusCode::OK,
+        serde_json::json!({"input_tokens": usage.prompt}).to_string(),
+    )
+}
+
 pub(crate) fn messages(ctx: &Ctx<'_>, body: &[u8]) -> Reply {
     let request: MessagesRequest = match serde_json::from_slice(body) {
         Ok(request) => request,
