@@ -273,9 +273,17 @@ pub fn replay_translated(
     let (code, body) = translate::response(
         t.endpoint, t.client, t.provider, hit.status, &hit.body, model, t.reply,
     );
+    // A whole answer stored for a streaming request is replayed as a stream, as it was sent.
+    let replayed = (t.stream && (200..300).contains(&code))
+        .then(|| translate::replay::as_stream(t.client, &body, t.include_usage))
+        .flatten();
+    let (body, content_type) = match replayed {
+        Some(events) => (events, "text/event-stream"),
+        None => (body, "application/json"),
+    };
     headers.insert(
         http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
+        HeaderValue::from_static(content_type),
     );
     headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     (

@@ -870,9 +870,17 @@ async fn relay(
         }
     }
     head.status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    // A client that asked for a stream reads one, even when the provider answered whole.
+    let replayed = (t.stream && head.status.is_success())
+        .then(|| translate::replay::as_stream(t.client, &body, t.include_usage))
+        .flatten();
+    let (body, content_type) = match replayed {
+        Some(events) => (events, "text/event-stream"),
+        None => (body, "application/json"),
+    };
     head.headers.insert(
         http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
+        HeaderValue::from_static(content_type),
     );
     // Google says when to retry in the body only; the client's SDK reads the header.
     if status == 429 && !head.headers.contains_key(http::header::RETRY_AFTER) {

@@ -304,6 +304,118 @@ async fn count_tokens_reaches_anthropic_and_is_refused_elsewhere() {
     assert_eq!(fake.hits(), before, "nothing was sent");
 }
 
+/// A streaming request the provider answers with one JSON document still reaches its client
+/// as a stream the SDKs can read: OpenAI chunks from Anthropic's message, Anthropic events
+/// from an OpenAI-shaped completion.
+#[tokio::test]
+async fn a_whole_answer_to_a_streaming_request_is_sent_as_a_stream() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let s = stream(
+        &format!("{}/compat/chat/completions", gw.base()),
+        &[
+            ("authorization", "Bearer sk-ant-test"),
+            ("x-fake-stream", "false"),
+        ],
+        &json!({"model": "anthropic/claude-sonnet-4-5", "stream": true,
+                "stream_options": {"include_usage": true},
+                "messages": [{"role": "user", "content": "Say hello"}]})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(s.status, 200);
+    assert!(
+        s.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"),
+        "{:?}",
+        s.headers
+    );
+    let text = s.text();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    let chunks = sse_json(&text);
+    let said: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(said, "Hello from the fake provider.");
+    assert!(chunks
+        .iter()
+        .any(|c| c["choices"][0]["finish_reason"] == "stop"));
+    assert_eq!(chunks.last().unwrap()["usage"]["completion_tokens"], 5);
+    // Cached, it is replayed the same way.
+    let cached_call = |url: String| async move {
+        stream(
+            &url,
+            &[
+                ("authorization", "Bearer sk-ant-test"),
+                ("x-fake-stream", "false"),
+                ("cf-aig-cache-ttl", "60"),
+            ],
+            &json!({"model": "anthropic/claude-sonnet-4-5", "stream": true,
+                    "messages": [{"role": "user", "content": "Cache me"}]})
+            .to_string(),
+        )
+        .await
+    };
+    let url = format!("{}/compat/chat/completions", gw.base());
+    let first = cached_call(url.clone()).await;
+    let mut hit = None;
+    for _ in 0..50 {
+        let again = cached_call(url.clone()).await;
+        if again
+            .headers
+            .get("cf-aig-cache-status")
+            .map(|v| v.as_bytes())
+            == Some(b"HIT")
+        {
+            hit = Some(again);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let hit = hit.expect("a cache hit");
+    assert!(hit.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let text_of = |t: &str| -> String {
+        sse_json(t)
+            .iter()
+            .filter_map(|c| {
+                c["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect()
+    };
+    assert_eq!(text_of(&hit.text()), text_of(&first.text()));
+    assert!(hit.text().ends_with("data: [DONE]\n\n"));
+
+    let s = stream(
+        &format!("{}/compat/v1/messages", gw.base()),
+        &[("x-api-key", "xai-key"), ("x-fake-stream", "false")],
+        &json!({"model": "grok/grok-4", "max_tokens": 64, "stream": true,
+                "messages": [{"role": "user", "content": "Hi"}]})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(s.status, 200);
+    let text = s.text();
+    let order: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect();
+    assert_eq!(order.first(), Some(&"message_start"), "{text}");
+    assert_eq!(order.last(), Some(&"message_stop"), "{text}");
+    let said: String = sse_json(&text)
+        .iter()
+        .filter_map(|e| e["delta"]["text"].as_str())
+        .collect();
+    assert_eq!(said, "Hello from the fake provider.");
+}
+
 #[tokio::test]
 async fn embeddings_reach_gemini_translated() {
     let fake = FakeProvider::start().await;

@@ -24,7 +24,8 @@
 //! 2. A whole answer (any status, success or error) → [`response`] → status and body.
 //! 3. A `2xx` `text/event-stream` answer → [`StreamTranslator::feed`] per chunk, then
 //!    [`StreamTranslator::finish`] at its end. A non-2xx answer to a streaming request is a
-//!    whole answer: use [`response`].
+//!    whole answer: use [`response`]. A 2xx JSON answer to a streaming request goes through
+//!    [`response`], then [`replay::as_stream`], so the client still gets a stream.
 //!
 //! # Decisions
 //! - **Anthropic `max_tokens`** is required; when the client sets neither `max_tokens` nor
@@ -58,6 +59,7 @@ mod gemini_schema;
 mod json;
 mod messages;
 mod openai;
+pub mod replay;
 mod stream;
 
 use bytes::Bytes;
