@@ -125,6 +125,9 @@ struct RawEntry {
     /// The hosts (and their subdomains) such a URL may name.
     #[serde(default)]
     target_hosts: Vec<String>,
+    /// The version segments of an API whose base URL has none ([`Provider::versions`]).
+    #[serde(default)]
+    versions: Vec<String>,
 }
 
 /// Config-file changes to one provider (`[providers.SLUG]`). For `custom-*` slugs it defines
@@ -262,6 +265,11 @@ pub struct Provider {
     pub target_header: Option<HeaderName>,
     /// The hosts (with their subdomains) that URL may name, besides the base URL's own.
     pub target_hosts: Vec<String>,
+    /// For a base URL without a version, the segments its paths start with (Cohere's `v1`,
+    /// `v2`, `compatibility`): a client path that starts with none gets the first (the URL
+    /// that replaced `https://api.cohere.ai/v1` whole), and one that starts with `v1/` before
+    /// another version drops that `v1/` (an SDK given the base URL with `/v1`).
+    pub versions: Vec<String>,
 }
 
 /// All providers, by slug and by compat prefix.
@@ -288,6 +296,7 @@ fn custom_entry(slug: &str, base_url: &str) -> RawEntry {
         reports_cost: false,
         target_header: None,
         target_hosts: Vec::new(),
+        versions: Vec::new(),
     }
 }
 
@@ -360,6 +369,7 @@ fn build(slug: &str, raw: RawEntry, custom: bool) -> Result<Provider, CatalogErr
             })
             .transpose()?,
         target_hosts: raw.target_hosts,
+        versions: raw.versions,
     })
 }
 

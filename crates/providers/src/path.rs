@@ -283,6 +283,7 @@ impl Provider {
         }
         // A path that was only the dropped prefix and a `/` (`v1/`) keeps its `/`.
         let mut trailing_slash = false;
+        let versioned_rest: String;
         if !self.custom {
             // A client that appends the provider's whole base path (groq-sdk posts
             // `openai/v1/chat/completions` to `https://api.groq.com/openai/v1`): dropped, as
@@ -296,6 +297,20 @@ impl Provider {
                         trailing_slash = t.is_empty();
                         rest = t;
                     }
+                }
+            }
+            if let Some(first) = self.versions.first() {
+                let versioned = |p: &str| {
+                    let lead = p.split('/').next().unwrap_or("");
+                    self.versions.iter().any(|v| v == lead)
+                };
+                match rest.strip_prefix("v1/") {
+                    Some(tail) if versioned(tail) => rest = tail,
+                    _ if !rest.is_empty() && !versioned(rest) => {
+                        versioned_rest = format!("{first}/{rest}");
+                        rest = &versioned_rest;
+                    }
+                    _ => {}
                 }
             }
             let last = self.base.last_segment();
@@ -381,6 +396,31 @@ mod tests {
         assert_eq!(uri("grok", "v1/messages"), "https://api.x.ai/v1/messages");
         assert_eq!(uri("grok", "v1"), "https://api.x.ai/v1");
         assert_eq!(uri("grok", "v1x/models"), "https://api.x.ai/v1/v1x/models");
+    }
+
+    #[test]
+    fn cohere_paths_carry_one_version() {
+        let cohere = |rest: &str| uri("cohere", rest);
+        // The curl form, and the SDKs given the bare slug.
+        assert_eq!(cohere("v1/chat"), "https://api.cohere.ai/v1/chat");
+        assert_eq!(cohere("v2/chat"), "https://api.cohere.ai/v2/chat");
+        assert_eq!(
+            cohere("compatibility/v1/chat/completions"),
+            "https://api.cohere.ai/compatibility/v1/chat/completions"
+        );
+        // The SDKs given `.../cohere/v1`, as Cloudflare's page shows.
+        assert_eq!(cohere("v1/v1/chat"), "https://api.cohere.ai/v1/chat");
+        assert_eq!(cohere("v1/v2/chat"), "https://api.cohere.ai/v2/chat");
+        assert_eq!(cohere("v1/v2/embed"), "https://api.cohere.ai/v2/embed");
+        // A URL that replaced `https://api.cohere.ai/v1` whole.
+        assert_eq!(cohere("chat"), "https://api.cohere.ai/v1/chat");
+        assert_eq!(cohere("v1"), "https://api.cohere.ai/v1");
+        assert_eq!(cohere("v1x/models"), "https://api.cohere.ai/v1/v1x/models");
+        // Other providers are not touched.
+        assert_eq!(
+            uri("anthropic", "v1/v1/messages"),
+            "https://api.anthropic.com/v1/v1/messages"
+        );
     }
 
     #[test]
