@@ -76,6 +76,12 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
     let (cache, limiter): (Arc<dyn CacheStore>, Arc<dyn RateLimitStore>) = match &config.redis {
         Some(url) => {
             let redis = Redis::new(url).context("redis URL")?;
+            redis.check_accepted().await.with_context(|| {
+                format!(
+                    "redis ({}) refused this URL's credentials or database number",
+                    redact_url(url)
+                )
+            })?;
             // Not fatal (the gateway serves while Redis is down, probing until it answers),
             // but found at start rather than at the first request: a failed PING warns and
             // starts the probe.

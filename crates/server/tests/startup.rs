@@ -153,16 +153,30 @@ fn start_with_config(text: &str) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bad.toml");
     std::fs::write(&cfg, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("SWITCHYARD_CONFIG", &cfg)
         .current_dir(dir.path())
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    // A gateway that starts serving counts as started (and is stopped) after 15 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status.is_none_or(|s| s.success()), err)
 }
 
 #[test]
@@ -187,6 +201,35 @@ fn a_bad_config_stops_start_up_naming_the_key_and_line() {
     let (ok, err) = start_with_config("[providers.grok]\nbase_url = \"not a url\"\n");
     assert!(!ok);
     assert!(err.contains("grok") && err.contains("line 2"), "{err}");
+}
+
+/// A Redis that answers but refuses the URL's credentials or database number is a mistake
+/// in the config (no wait mends it): start-up stops naming `redis`, rather than serving with
+/// rate limits off.
+#[test]
+fn a_redis_that_refuses_the_urls_credentials_stops_start_up() {
+    let url = std::env::var("SWITCHYARD_TEST_REDIS").expect("SWITCHYARD_TEST_REDIS");
+    let hostport = url
+        .trim_start_matches("redis://")
+        .rsplit('@')
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    for bad in [
+        format!("redis://nobody:wrong-password@{hostport}"),
+        format!("redis://{hostport}/999"),
+    ] {
+        let (ok, err) = start_with_config(&format!("redis = \"{bad}\"\n"));
+        assert!(!ok, "{bad}: started");
+        assert!(err.contains("redis"), "{bad}: {err}");
+        assert!(
+            !err.contains("wrong-password"),
+            "the password was printed: {err}"
+        );
+    }
 }
 
 #[tokio::test]

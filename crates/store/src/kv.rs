@@ -90,6 +90,25 @@ impl Redis {
         })
     }
 
+    /// At start: whether a Redis that answers takes this URL's credentials and database
+    /// number. A refusal (a wrong password or user, a database index out of range) is a
+    /// mistake in the URL that no wait mends, so it is an `Err`; a Redis that cannot be
+    /// reached is an outage, `Ok` here (the gateway serves without it until it answers).
+    pub async fn check_accepted(&self) -> Result<(), KvError> {
+        let connect = self.client.get_multiplexed_async_connection();
+        let Ok(Err(e)) = tokio::time::timeout(COMMAND_TIMEOUT * 2, connect).await else {
+            return Ok(());
+        };
+        let outage = e.is_io_error()
+            || e.is_timeout()
+            || e.is_connection_refusal()
+            || e.is_connection_dropped();
+        if outage && e.kind() != redis::ErrorKind::AuthenticationFailed {
+            return Ok(());
+        }
+        Err(KvError::Unavailable(e.to_string()))
+    }
+
     /// Whether commands are being skipped because Redis stopped answering.
     pub fn is_down(&self) -> bool {
         self.health.down.load(Ordering::Acquire)
