@@ -453,9 +453,10 @@ impl Config {
         for spanned in raw.provider_keys {
             let start = spanned.span().start;
             let k = spanned.into_inner();
-            if catalog.get(&k.provider).is_none() {
+            // A custom provider may be defined later, through the API.
+            if catalog.get(&k.provider).is_none() && !k.provider.starts_with("custom-") {
                 return Err(format!(
-                    "[[provider_keys]] (line {}): provider '{}' is not in the catalog",
+                    "[[provider_keys]] (line {}): provider '{}' is not in the catalog (nor custom-*)",
                     key_line(text, start, "provider"),
                     k.provider
                 ));

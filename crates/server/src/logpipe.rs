@@ -570,8 +570,9 @@ impl Writer {
             Some((shared.account_id.as_str(), shared.gateway_id.as_str())),
             Some(provider.as_str()),
             exchange.status,
-            // A cache hit never reached the provider: no upstream timings.
-            (!cached).then_some((duration, exchange.ttft)),
+            // A cache hit, or a request the gateway refused (rate limit, key alias), never
+            // reached the provider: no upstream timings.
+            (!cached && reached_provider(outcome)).then_some((duration, exchange.ttft)),
         );
         self.metrics
             .usage(&provider, model.as_deref(), &usage, cost.usd, cached);
@@ -633,6 +634,18 @@ impl Writer {
             cap: shared.cap,
             keep_row,
         })
+    }
+}
+
+/// Whether an attempt was sent to the provider: answered, cut, or failed on the way (a
+/// network error, a timeout, an unreadable answer), not refused by the gateway beforehand.
+fn reached_provider(outcome: Outcome) -> bool {
+    match outcome {
+        Outcome::Refused(label) => matches!(
+            label,
+            "upstream_unavailable" | "upstream_timeout" | "upstream_malformed"
+        ),
+        _ => true,
     }
 }
 

@@ -262,14 +262,19 @@ pub async fn run(
     // signal, and what is not saved by then is lost.
     let deadline = tokio::time::Instant::now() + grace;
     // An HTTP/2 connection ends once its streams have, so its stream tasks are done or
-    // finishing when the graceful shutdown completes.
-    let drained = tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_ok();
+    // finishing when the graceful shutdown completes. A second signal (Ctrl-C pressed again)
+    // ends the grace period at once: what is in flight is cut and recorded as at its end.
+    let drained = tokio::select! {
+        r = tokio::time::timeout(grace, graceful.shutdown()) => r.is_ok(),
+        () = shutdown_signal() => {
+            tracing::warn!("second shutdown signal; ending the grace period now");
+            false
+        }
+    };
     if !drained {
         tracing::warn!(
             grace_secs = grace.as_secs(),
-            "grace period over; closing remaining connections"
+            "closing remaining connections"
         );
         queue.mark_cut();
         connections.abort_all();

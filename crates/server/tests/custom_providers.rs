@@ -286,3 +286,37 @@ async fn concurrent_updates_of_different_fields_both_take_effect() {
         assert_eq!(now["result"]["description"], format!("d-{i}"), "{now}");
     }
 }
+
+/// A `[[provider_keys]]` entry may name a custom provider that is created later through the
+/// control plane; the key is then used for requests to it that bring none.
+#[tokio::test]
+async fn a_config_key_serves_a_custom_provider_created_later() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(
+        &fake,
+        "[[provider_keys]]\naccount_id = \"acct\"\ngateway_id = \"gw\"\nprovider = \"custom-later\"\nkey = \"sk-later\"\n",
+    )
+    .await;
+    let a = cp_send(
+        Method::POST,
+        &gw.cp("/custom-providers"),
+        json!({"name":"Later","slug":"later","base_url": format!("{}/v1", fake.url())}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let a = post(
+        &format!("{}/custom-later/chat/completions", gw.base()),
+        &[],
+        CHAT,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(
+        fake.last_request()
+            .unwrap()
+            .headers
+            .get("authorization")
+            .unwrap(),
+        "Bearer sk-later"
+    );
+}

@@ -230,6 +230,51 @@ async fn the_grace_period_bounds_shutdown() {
     assert!(page.records.iter().any(|r| r.id == id));
 }
 
+/// A second signal ends the grace period at once; what was in flight is still recorded.
+#[tokio::test]
+async fn a_second_signal_ends_the_grace_period() {
+    let fake = FakeProvider::start().await;
+    let mut gw = Gateway::start(&fake, "shutdown_grace_secs = 30").await;
+    fake.push_script(
+        Script::new()
+            .chunks(100)
+            .chunk_delay(Duration::from_millis(200)),
+    );
+    let url = format!("{}/grok/v1/chat/completions", gw.base());
+    let in_flight = tokio::spawn(async move { stream(&url, &[AUTH], CHAT_STREAM).await });
+    assert!(fake.wait_for_hits(1, Duration::from_secs(3)).await);
+    let t = Instant::now();
+    gw.terminate();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    gw.terminate();
+    assert_eq!(gw.wait_exit(Duration::from_secs(10)).await, Some(0));
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+    let cut = in_flight.await.unwrap();
+    assert!(!cut.text().ends_with("data: [DONE]\n\n"));
+    assert!(
+        gw.stderr().contains("second shutdown signal"),
+        "{}",
+        gw.stderr()
+    );
+    let page = gw
+        .open_store()
+        .await
+        .list_logs(
+            &switchyard_core::AccountId::parse("acct").unwrap(),
+            &switchyard_core::GatewayId::parse("gw").unwrap(),
+            &Default::default(),
+        )
+        .await
+        .expect("readable");
+    let id = cut.headers.get("cf-aig-log-id").unwrap().to_str().unwrap();
+    let r = page.records.iter().find(|r| r.id == id).expect("recorded");
+    assert!(r.cancelled);
+}
+
 /// A raw HTTP/1.1 upstream: answers every request with 1,500 header lines, more than the
 /// gateway reads, and counts the requests for `/many`.
 async fn header_heavy_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {

@@ -48,6 +48,16 @@ async fn with_no_config_it_keeps_state_in_switchyard_db_in_the_working_directory
     assert_eq!(a.status, 200);
     assert_eq!(a.json(), serde_json::json!({"status": "ok"}));
     assert!(dir.path().join("switchyard.db").exists());
+    // It holds every request and answer: readable by its owner only, with its WAL.
+    #[cfg(unix)]
+    for name in ["switchyard.db", "switchyard.db-wal"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}: {mode:o}");
+    }
     child.kill().unwrap();
     child.wait().unwrap();
 }

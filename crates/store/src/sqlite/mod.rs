@@ -68,6 +68,9 @@ impl SqliteStore {
             // Planner statistics from a sample, so `PRAGMA optimize` stays quick at any size.
             .pragma("analysis_limit", "1000");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            owner_only(opts.get_filename())?;
+        }
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .idle_timeout(None)
@@ -140,4 +143,18 @@ pub(crate) fn bind_args<'q>(mut q: Query<'q>, args: &'q [Arg]) -> Query<'q> {
         };
     }
     q
+}
+
+/// Creates the database file readable by its owner only, if it does not exist yet: it holds
+/// every stored request and response. SQLite gives its `-wal` and `-shm` files the same mode.
+fn owner_only(path: &std::path::Path) -> Result<(), StoreError> {
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    match open.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Database(sqlx::Error::Io(e))),
+    }
 }
