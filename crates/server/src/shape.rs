@@ -321,8 +321,15 @@ fn unsupported(provider: &Provider, kind: Endpoint) -> ApiError {
     )
 }
 
-/// The `model` of a JSON request body, when there is one (for the log).
+/// The `model` of a JSON request body, or the `model` field of a multipart form (audio
+/// transcriptions), when there is one (for the log).
 pub fn peek_model(content_type: Option<&str>, body: &[u8]) -> Option<String> {
+    if let Some(ct) = content_type.filter(|ct| {
+        ct.get(..19)
+            .is_some_and(|p| p.eq_ignore_ascii_case("multipart/form-data"))
+    }) {
+        return form_model(ct, body);
+    }
     // A JSON body counts whatever its declared type (curl's `-d` says form-urlencoded).
     let json_like = body.trim_ascii_start().first() == Some(&b'{');
     if !(json_like || content_type.is_none_or(|ct| ct.contains("json"))) || body.is_empty() {
@@ -337,6 +344,26 @@ pub fn peek_model(content_type: Option<&str>, body: &[u8]) -> Option<String> {
 /// `…/run/@cf/{author}/{model}` (or `@hf/…`) on a provider whose base URL ends in `/run` (the
 /// same rule the path join uses for it).
 pub fn path_model(provider: &Provider, path: &str) -> Option<String> {
+    // Hugging Face's `/models/{org}/{model}` (or `/models/{model}`), perhaps followed by the
+    // OpenAI-shaped `v1/...` its router serves.
+    if provider.base.last_segment() == "models" {
+        let (_, rest) = path.split_once("/models/")?;
+        let mut segments = rest.split('/').filter(|s| !s.is_empty());
+        let first = segments.next()?;
+        return Some(match segments.next() {
+            Some(second) if second != "v1" => format!("{first}/{second}"),
+            _ => first.to_owned(),
+        });
+    }
+    // Bedrock's `/model/{modelId}/{converse|invoke|...}`, the id percent-encoded (`%3A`).
+    if provider.path_prefix.as_deref() == Some("bedrock-runtime") {
+        let (_, rest) = path.split_once("/model/")?;
+        let (id, _) = rest.split_once('/')?;
+        let id = percent_encoding::percent_decode_str(id)
+            .decode_utf8()
+            .ok()?;
+        return (!id.is_empty()).then(|| id.into_owned());
+    }
     if provider.base.last_segment() == "run" {
         let (_, id) = path.split_once("/run/")?;
         // `@cf/{author}/{model}` (the `@` perhaps escaped, a trailing `/` allowed): three
@@ -398,9 +425,94 @@ fn move_credential(
 
 const X_API_KEY: http::HeaderName = http::HeaderName::from_static("x-api-key");
 
+/// Bytes of a multipart body searched for its `model` field: the SDKs send the form's text
+/// fields before its files.
+const FORM_SCAN: usize = 64 * 1024;
+
+/// The `model` field of a `multipart/form-data` body.
+fn form_model(content_type: &str, body: &[u8]) -> Option<String> {
+    let boundary = content_type.split(';').find_map(|p| {
+        let (k, v) = p.trim().split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"'))
+    })?;
+    let head = &body[..body.len().min(FORM_SCAN)];
+    let delimiter = format!("--{boundary}");
+    let text = String::from_utf8_lossy(head);
+    for part in text.split(delimiter.as_str()).skip(1) {
+        let Some((headers, value)) = part.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let names_model = headers.lines().any(|l| {
+            let l = l.to_ascii_lowercase();
+            l.starts_with("content-disposition:")
+                && l.contains("form-data")
+                && l.split(';').any(|p| p.trim() == "name=\"model\"")
+        });
+        if names_model {
+            let value = value.strip_suffix("\r\n").unwrap_or(value).trim();
+            return (!value.is_empty() && value.len() <= 256 && !value.contains('\u{fffd}'))
+                .then(|| value.to_owned());
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
-    use super::path_model;
+    use super::{path_model, peek_model};
+
+    #[test]
+    fn the_model_field_of_a_multipart_form() {
+        let ct = "multipart/form-data; boundary=XyZ";
+        let body = "--XyZ\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\nContent-Type: audio/wav\r\n\r\nRIFF....\r\n--XyZ--\r\n";
+        assert_eq!(
+            peek_model(Some(ct), body.as_bytes()).as_deref(),
+            Some("whisper-1")
+        );
+        let quoted = "multipart/form-data; boundary=\"XyZ\"";
+        assert_eq!(
+            peek_model(Some(quoted), body.as_bytes()).as_deref(),
+            Some("whisper-1")
+        );
+        // A field whose name merely contains "model", and no boundary.
+        let other = body.replace("name=\"model\"", "name=\"model_x\"");
+        assert_eq!(peek_model(Some(ct), other.as_bytes()), None);
+        assert_eq!(
+            peek_model(Some("multipart/form-data"), body.as_bytes()),
+            None
+        );
+    }
+
+    #[test]
+    fn the_model_a_hugging_face_or_bedrock_path_names() {
+        let catalog = Catalog::embedded().expect("embedded catalog parses");
+        let hf = catalog.get("huggingface").expect("in the catalog");
+        for (path, want) in [
+            (
+                "/models/meta-llama/Llama-3.1-8B-Instruct",
+                Some("meta-llama/Llama-3.1-8B-Instruct"),
+            ),
+            ("/models/gpt2", Some("gpt2")),
+            ("/models/gpt2/v1/chat/completions", Some("gpt2")),
+            ("/models/org/m/v1/chat/completions", Some("org/m")),
+            ("/models/", None),
+        ] {
+            assert_eq!(path_model(hf, path).as_deref(), want, "{path}");
+        }
+        let bedrock = catalog.get("aws-bedrock").expect("in the catalog");
+        assert_eq!(
+            path_model(
+                bedrock,
+                "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"
+            )
+            .as_deref(),
+            Some("anthropic.claude-3-5-sonnet-20240620-v1:0")
+        );
+        assert_eq!(path_model(bedrock, "/model//converse"), None);
+        assert_eq!(path_model(bedrock, "/guardrail/x/version/1/apply"), None);
+    }
     use switchyard_providers::Catalog;
 
     #[test]

@@ -246,6 +246,44 @@ async fn provider_bills_in_usd_and_the_requested_models_price_are_used() {
     );
 }
 
+/// The model of a call that names it only in a multipart form field (audio transcriptions),
+/// or in the path (Hugging Face), is logged.
+#[tokio::test]
+async fn models_named_in_a_form_field_or_the_path_are_logged() {
+    let fake = FakeProvider::start().await;
+    let u = fake.url();
+    let gw = Gateway::start(
+        &fake,
+        &format!("[providers.huggingface]\nbase_url = \"{u}/models\"\n"),
+    )
+    .await;
+    let answer = json!({"text": "hello"}).to_string();
+    fake.push_script(Script::new().body(answer.clone()));
+    let form = "--b0undary\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\nContent-Type: audio/wav\r\n\r\nRIFF\x00\x01\r\n--b0undary--\r\n";
+    let a = post(
+        &format!("{}/openai/v1/audio/transcriptions", gw.base()),
+        &[
+            AUTH,
+            ("content-type", "multipart/form-data; boundary=b0undary"),
+        ],
+        form,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    fake.push_script(Script::new().body(answer));
+    let a = post(
+        &format!("{}/huggingface/meta-llama/Llama-3.1-8B-Instruct", gw.base()),
+        &[AUTH],
+        r#"{"inputs": "hi"}"#,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let rows = gw.wait_for_logs("gw", 2).await;
+    let mut models: Vec<&str> = rows.iter().map(|r| r["model"].as_str().unwrap()).collect();
+    models.sort_unstable();
+    assert_eq!(models, ["meta-llama/Llama-3.1-8B-Instruct", "whisper-1"]);
+}
+
 #[tokio::test]
 async fn workers_ai_cohere_replicate_and_azure_answers_are_counted_and_priced() {
     let fake = FakeProvider::start().await;
