@@ -641,10 +641,14 @@ impl Writer {
 /// network error, a timeout, an unreadable answer), not refused by the gateway beforehand.
 fn reached_provider(outcome: Outcome) -> bool {
     match outcome {
-        Outcome::Refused(label) => matches!(
-            label,
-            "upstream_unavailable" | "upstream_timeout" | "upstream_malformed"
-        ),
+        Outcome::Refused(label) => {
+            use switchyard_core::ErrorKind::{
+                UpstreamMalformed, UpstreamTimeout, UpstreamUnavailable,
+            };
+            [UpstreamUnavailable, UpstreamTimeout, UpstreamMalformed]
+                .iter()
+                .any(|k| k.label() == label)
+        }
         _ => true,
     }
 }
