@@ -107,6 +107,27 @@ pub enum ConfigError {
     Invalid { path: String, message: String },
 }
 
+/// A TOML error as its line, column, key and message, without the quoted source line the
+/// parser would add: that line's value can be a secret (a token, a key, a password in a URL).
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    let Some(span) = e.span() else {
+        return format!("TOML parse error: {message}");
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line_no = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.len() - line_start + 1;
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    // The key (never its value), or a table header, which holds no secret.
+    let what = match line.split_once('=') {
+        Some((key, _)) if !line.starts_with('[') => format!(" (key {})", key.trim()),
+        _ if line.starts_with('[') => format!(" ({line})"),
+        _ => String::new(),
+    };
+    format!("TOML parse error at line {line_no}, column {column}{what}: {message}")
+}
+
 // ---- value types that validate themselves while the TOML is read ----
 
 fn database_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -120,7 +141,16 @@ fn database_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Er
             "database: a sqlite URL needs a file path (sqlite://PATH) or sqlite::memory:",
         ));
     }
-    if s.starts_with("sqlite:") || s.starts_with("postgres://") || s.starts_with("postgresql://") {
+    if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        // Host, port and options checked now, not when the database is first connected.
+        switchyard_store::check_postgres_url(&s).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "database: not a PostgreSQL URL the driver can use ({})",
+                crate::serve::redact_url(&e)
+            ))
+        })?;
+        Ok(Some(s))
+    } else if s.starts_with("sqlite:") {
         Ok(Some(s))
     } else {
         Err(serde::de::Error::custom(
@@ -132,6 +162,12 @@ fn database_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Er
 fn redis_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let s = String::deserialize(d)?;
     if s.starts_with("redis://") || s.starts_with("rediss://") || s.starts_with("redis+unix://") {
+        switchyard_store::kv::check_url(&s).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "redis: not a Redis URL the client can use ({})",
+                crate::serve::redact_url(&e)
+            ))
+        })?;
         Ok(Some(s))
     } else {
         Err(serde::de::Error::custom(
@@ -336,7 +372,7 @@ impl Config {
 
     /// Validates TOML text; the error names the key and line.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
         let defaults = Config::default();
         // Durations with bounds, so a typo cannot make a wait of days (or none at all).
         for (key, value, lo, hi) in [
@@ -726,6 +762,24 @@ key = "xai-..."
         assert!(Config::parse("database = \"sqlite::memory:\"\n").is_ok());
         let e = err("database = \"mysql://x\"\n");
         assert!(e.contains("database") && e.contains("line 1"), "{e}");
+        // URLs that only connecting would have found wrong: found while reading, with the line.
+        for (text, key) in [
+            (
+                "\ndatabase = \"postgres://u:pw@h:notaport/x\"\n",
+                "database",
+            ),
+            ("\nredis = \"redis://127.0.0.1:99999\"\n", "redis"),
+            ("\nredis = \"redis://:pw@127.0.0.1:6379/abc\"\n", "redis"),
+        ] {
+            let e = err(text);
+            assert!(e.contains(key) && e.contains("line 2"), "{text}: {e}");
+            assert!(!e.contains("pw@"), "the password was printed: {e:?}");
+        }
+        assert!(Config::parse("redis = \"redis://:pw@127.0.0.1:6379/3\"\n").is_ok());
+        assert!(Config::parse(
+            "database = \"postgres://u:pw@db.example:5433/x?sslmode=require\"\n"
+        )
+        .is_ok());
 
         let e = err("[[gateways]]\naccount_id = \"a\"\nid = \"g\"\nretry_max_attempts = 9\n");
         assert!(e.contains("line 4"), "{e}");

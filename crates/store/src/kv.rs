@@ -75,6 +75,14 @@ enum Failure {
     Unreachable,
 }
 
+/// Whether `url` is a Redis URL the client can use (host, port, database number), without
+/// connecting: the reason when it is not.
+pub fn check_url(url: &str) -> Result<(), String> {
+    redis::Client::open(url)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 impl Redis {
     /// Checks the URL; does not connect. Call it on the runtime that serves requests: the
     /// probe runs there.

@@ -199,6 +199,15 @@ impl<T: GatewayStore + LogSink + LogQuery + KeyStore + TokenStore + CustomProvid
 /// Everything the server needs from storage, behind one handle.
 pub type Store = Arc<dyn Backend>;
 
+/// Whether a `postgres://` URL is one the driver can use (host, port, options), without
+/// connecting: the reason when it is not.
+pub fn check_postgres_url(url: &str) -> Result<(), String> {
+    use std::str::FromStr;
+    sqlx::postgres::PgConnectOptions::from_str(url)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// Opens the backend a `database` URL names (`sqlite:...`, `postgres://...` or
 /// `postgresql://...`) and applies its migrations. Safe to call from several processes at once
 /// against one PostgreSQL database (migrations run under an advisory lock).
