@@ -184,6 +184,9 @@ pub fn router(app: App) -> Router {
         .route("/healthz", read_only(get(healthz)))
         .route("/metrics", read_only(get(metrics)))
         .route("/v1/{*rest}", any(proxy::handle))
+        // No account id at all: refused as a bad one, with the ids every gateway answer has.
+        .route("/v1", any(proxy::handle))
+        .route("/v1/", any(proxy::handle))
         .merge(crate::control::router(app.clone()))
         .fallback(not_found)
         .with_state(app)

@@ -82,9 +82,11 @@ fn next_segment(s: &str) -> (&str, Option<&str>) {
 }
 
 fn parse_route(path: &str) -> Result<Route<'_>, GatewayError> {
-    let tail = path
-        .strip_prefix("/v1/")
-        .ok_or_else(|| GatewayError::new(ErrorKind::NotFound, "no such route"))?;
+    let tail = match path.strip_prefix("/v1/") {
+        Some(tail) => tail,
+        None if path == "/v1" => "",
+        None => return Err(GatewayError::new(ErrorKind::NotFound, "no such route")),
+    };
     let (account, tail) = next_segment(tail);
     let tail = tail.unwrap_or("");
     let (gateway, tail) = next_segment(tail);
@@ -599,6 +601,11 @@ async fn run(
         for attempt in 1..=policy.max_attempts {
             let x = slot.get_or_insert_with(|| Box::new(Exchange::new(Method::POST, "")));
             x.provider = Some(call.provider.clone());
+            // A universal request of one step is a single-step request too (SPEC 2.5): its
+            // request id is the answering attempt's log id, as on a provider route.
+            if steps == 1 {
+                x.request_id.clone_from(&x.log_id);
+            }
             // The first attempt of the first call has its draft from before stage 6; every
             // later attempt (a fresh exchange) and step gets its own, before the pause: a
             // client that leaves during the pause leaves this attempt's cancelled record.

@@ -536,6 +536,33 @@ async fn universal_steps_fall_back_in_order() {
     assert_eq!(rows[0]["request_type"], "universal");
 }
 
+/// A universal request of one step is single-step (SPEC 2.5): retried, its answer's request
+/// id is still its log id. With several steps the request id stays the first attempt's.
+#[tokio::test]
+async fn a_one_step_universal_request_has_its_log_id_as_request_id() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let step = json!({"provider":"grok","endpoint":"v1/chat/completions",
+        "headers":{"authorization":"Bearer k1","cf-aig-max-attempts":"2"},
+        "query":{"model":"grok-4","messages":[{"role":"user","content":"Hi"}]}});
+    let ids = |a: &Answer| {
+        let h = |n: &str| a.headers.get(n).unwrap().to_str().unwrap().to_owned();
+        (h("cf-aig-log-id"), h("cf-aig-request-id"))
+    };
+    fake.push_script(Script::new().status(500));
+    let a = post(&gw.base(), &[], &json!([step]).to_string()).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(fake.hits(), 2, "retried once");
+    let (log, request) = ids(&a);
+    assert_eq!(log, request);
+    fake.push_script(Script::new().status(500));
+    fake.push_script(Script::new().status(500));
+    let a = post(&gw.base(), &[], &json!([step, step]).to_string()).await;
+    assert_eq!(a.headers.get("cf-aig-step").unwrap(), "1");
+    let (log, request) = ids(&a);
+    assert_ne!(log, request, "several steps: the first attempt's id");
+}
+
 #[tokio::test]
 async fn a_step_body_is_sent_as_json_whatever_the_request_said() {
     let fake = FakeProvider::start().await;

@@ -80,9 +80,14 @@ async fn invalid_ids_and_unknown_providers() {
         "/v1/acct/g.w/grok/v1/chat/completions".to_owned(),
         "/v1/ac%20ct/gw/grok/v1/chat/completions".to_owned(),
         "/v1/acct/g%2Fw/grok/v1/chat/completions".to_owned(),
+        // No account id at all.
+        "/v1".to_owned(),
+        "/v1/".to_owned(),
+        "/v1//gw/grok/v1/chat/completions".to_owned(),
     ] {
         let a = post(&format!("{}{path}", gw.url), &[AUTH], CHAT).await;
         a.assert_gateway_error(400, 2000);
+        assert!(a.headers.contains_key("cf-aig-log-id"), "{path}");
     }
     let a = post(
         &format!("{}/v1/acct/gw/nope/v1/chat", gw.url),
