@@ -77,14 +77,21 @@ fn check_segment(seg: &str, first: bool, after_models: bool) -> Result<(), PathE
     if name == b"." || name == b".." {
         return Err(PathError::Unsafe("dot segments are not allowed"));
     }
+    // Workers AI's model namespaces, the one place a segment starts with `@`.
+    let namespace = decoded.eq_ignore_ascii_case(b"@cf") || decoded.eq_ignore_ascii_case(b"@hf");
     for (pos, &b) in decoded.iter().enumerate() {
         match b {
             b'/' => return Err(PathError::Unsafe("encoded '/' is not allowed")),
+            b'@' if pos == 0 && !namespace => {
+                return Err(PathError::Unsafe(
+                    "'@' starts no segment but Workers AI's @cf and @hf",
+                ))
+            }
             b'\\' => return Err(PathError::Unsafe("backslashes are not allowed")),
             0..=0x1f | 0x7f => return Err(PathError::Unsafe("control characters are not allowed")),
-            // `@` only as a namespace marker at the start of a segment (Workers AI's `@cf/...`)
-            // or as a model's version after `models/` (never in the first segment, where it
-            // could read as user-info before a host), never elsewhere.
+            // `@` only as Workers AI's namespace (above), or as a model's version after
+            // `models/` (never in the first segment, where it could read as user-info before
+            // a host), never elsewhere.
             b'@' if pos != 0 && (first || !after_models) => {
                 return Err(PathError::Unsafe("'@' is not allowed here"))
             }
@@ -684,6 +691,10 @@ mod tests {
             "v1\\..\\x",
             "v1/a%5cb",
             "user@evil.example/x",
+            "@evil.example/v1/chat/completions",
+            "v1/@evil.example/x",
+            "%40evil.example/x",
+            "@/x",
             "v1/a%40b",
             "models@evil.example/x",
             "v1/models/m/x@y",
