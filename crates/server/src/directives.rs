@@ -156,8 +156,12 @@ fn metadata(h: &HeaderMap) -> Result<Option<Map<String, Value>>, ApiError> {
     let Some(raw) = h.get(headers::METADATA) else {
         return Ok(None);
     };
-    // Metadata may carry UTF-8; decode leniently rather than refuse.
-    let raw = String::from_utf8_lossy(raw.as_bytes());
+    // Metadata may carry text beyond ASCII: UTF-8 (curl, Python), or one byte per character
+    // (Latin-1) as browsers' and Node's fetch send a header holding `é`.
+    let raw = match std::str::from_utf8(raw.as_bytes()) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => std::borrow::Cow::Owned(raw.as_bytes().iter().map(|&b| char::from(b)).collect()),
+    };
     let value: Value = serde_json::from_str(&raw)
         .map_err(|_| bad(headers::METADATA.as_str(), "not valid JSON"))?;
     let Value::Object(obj) = value else {
@@ -354,6 +358,25 @@ mod tests {
         let m = d.metadata.expect("kept");
         let keys: Vec<&str> = m.keys().map(String::as_str).collect();
         assert_eq!(keys, vec!["z", "a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn metadata_is_read_as_utf8_else_latin1() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "cf-aig-metadata",
+            HeaderValue::from_bytes("{\"name\":\"José\"}".as_bytes()).expect("bytes"),
+        );
+        let m = Directives::parse(&h).expect("ok").metadata.expect("kept");
+        assert_eq!(m.get("name"), Some(&Value::from("José")));
+        // What Node's fetch sends for the same text: é as the one byte 0xE9.
+        let latin1: Vec<u8> = "{\"name\":\"José\"}".chars().map(|c| c as u8).collect();
+        h.insert(
+            "cf-aig-metadata",
+            HeaderValue::from_bytes(&latin1).expect("bytes"),
+        );
+        let m = Directives::parse(&h).expect("ok").metadata.expect("kept");
+        assert_eq!(m.get("name"), Some(&Value::from("José")));
     }
 
     #[test]
