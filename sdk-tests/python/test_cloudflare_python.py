@@ -255,6 +255,21 @@ def test_unknown_gateway_is_not_found(cf):
         cf.ai_gateway.logs.list(gid, account_id=ACCOUNT)
 
 
+def test_gateway_url_names_the_provider_base(cf, gateway, nonce):
+    """urls.get: the base URL a provider's client points at through this gateway, which works
+    as the OpenAI SDK's base_url."""
+    url = cf.ai_gateway.urls.get("grok", account_id=ACCOUNT, gateway_id=gateway)
+    assert url == f"{SWITCHYARD_URL}/v1/{ACCOUNT}/{gateway}/grok", url
+    client = openai.OpenAI(base_url=url, api_key=API_KEY, timeout=TIMEOUT, max_retries=0)
+    answer = client.chat.completions.create(
+        model="grok-beta", messages=[{"role": "user", "content": nonce}])
+    assert answer.choices[0].message.content == ANSWER
+    with pytest.raises(cloudflare.BadRequestError):
+        cf.ai_gateway.urls.get("no-such-provider", account_id=ACCOUNT, gateway_id=gateway)
+    with pytest.raises(cloudflare.NotFoundError):
+        cf.ai_gateway.urls.get("grok", account_id=ACCOUNT, gateway_id=new_gateway_id())
+
+
 # --------------------------------------------------------------------------- logs
 
 

@@ -278,6 +278,46 @@ async fn existing(
     }
 }
 
+/// `GET .../gateways/{g}/url/{provider}` (the Cloudflare SDK's `urls.get`): the base URL a
+/// client of `provider` points at through this gateway, on the host the request came to
+/// (`https` when a proxy in front says so in `X-Forwarded-Proto`).
+pub async fn url(
+    State(app): State<App>,
+    Path((acct, gw, provider)): Path<(String, String, String)>,
+    headers: http::HeaderMap,
+) -> CpResult {
+    let (a, g, _) = existing(&app, &acct, &gw).await?;
+    let known = app.catalog().get(&provider).is_some()
+        || provider == "compat"
+        || provider.strip_prefix("custom-").is_some_and(|s| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if !known {
+        return Err(CpError::invalid(format!("unknown provider '{provider}'")));
+    }
+    let text = |name: http::header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let host = text(http::header::HOST)
+        .map(str::to_owned)
+        .unwrap_or_else(|| app.config().listen.to_string());
+    let scheme = match text(http::header::HeaderName::from_static("x-forwarded-proto")) {
+        Some(p) if p.eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    };
+    ok(Value::String(format!(
+        "{scheme}://{host}/v1/{}/{}/{provider}",
+        a.as_str(),
+        g.as_str()
+    )))
+}
+
 pub async fn get(State(app): State<App>, Path((acct, gw)): Path<(String, String)>) -> CpResult {
     let (_, _, g) = existing(&app, &acct, &gw).await?;
     ok(to_json(&g))

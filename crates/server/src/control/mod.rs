@@ -286,6 +286,10 @@ pub fn router(app: App) -> Router<App> {
                 .delete(custom_providers::delete),
         )
         .route(
+            &format!("{base}/gateways/{{gateway}}/url/{{provider}}"),
+            get(gateways::url),
+        )
+        .route(
             &format!("{base}/gateways/{{gateway}}/analytics"),
             get(logs::analytics),
         )
