@@ -70,6 +70,14 @@ impl ApiError {
         if let Some(secs) = self.retry_after {
             resp.headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(secs));
+            // The OpenAI and Anthropic SDKs wait out a Retry-After under a minute, but retry a
+            // longer one at once with their own short backoff (refused again): told not to.
+            if secs >= SDK_LONGEST_WAIT_SECS {
+                resp.headers_mut().insert(
+                    http::HeaderName::from_static("x-should-retry"),
+                    HeaderValue::from_static("false"),
+                );
+            }
         }
         if self.error.kind == ErrorKind::MethodNotAllowed {
             resp.headers_mut()
@@ -78,6 +86,9 @@ impl ApiError {
         (resp, body)
     }
 }
+
+/// The longest `Retry-After` the official SDKs wait out before retrying.
+const SDK_LONGEST_WAIT_SECS: u64 = 60;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

@@ -328,6 +328,8 @@ async fn rate_limit_from_config_refuses_with_2003_and_retry_after(b: Backend) {
             a.headers.get("cf-aig-log-id").is_some(),
             "gateway errors carry the ids too"
         );
+        // A wait the SDKs would not honour: they are told not to retry at once.
+        assert_eq!(a.headers.get("x-should-retry").unwrap(), "false");
     }
     assert_eq!(
         s.fake.hits(),
@@ -367,6 +369,10 @@ async fn a_sliding_limit_admits_again_as_each_request_leaves_the_interval(b: Bac
     );
     // Until "a" leaves, at 2 s.
     assert_eq!(retry_after(&full, 2), 1);
+    assert!(
+        full.headers.get("x-should-retry").is_none(),
+        "a short wait is the SDKs' to honour"
+    );
     tokio::time::sleep(Duration::from_millis(2100).saturating_sub(started.elapsed())).await;
     assert_eq!(post(&url, &[AUTH], &chat("d")).await.status, 200);
     post(&url, &[AUTH], &chat("e"))
