@@ -73,6 +73,26 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
     let prices = Arc::new(PriceTable::with_overrides(&config.prices).context("price table")?);
     let metrics = Arc::new(Metrics::new());
     let secrets = SecretBox::load(config.secret_key.as_ref(), &config.database)?;
+    // A key that does not open what is stored (a key file made anew because the gateway
+    // started from another directory, or another replica's `secret_key`) fails every request
+    // that needs a stored key: said loudly now. (Not fatal: the keys of other gateways, or
+    // the ones stored from now on, may be this key's.)
+    if let Some(stored) = store
+        .newest_key()
+        .await
+        .context("reading stored provider keys")?
+    {
+        if secrets.open(&stored.secret_ciphertext).is_err() {
+            tracing::error!(
+                key = %stored.alias,
+                gateway = %format!("{}/{}", stored.account_id, stored.gateway_id),
+                key_file = %crate::secrets::key_file_for(&config.database).display(),
+                "the secret key does not open the newest stored provider key: requests that \
+                 need it will fail; give this instance the secret_key (or key file) it was \
+                 stored with"
+            );
+        }
+    }
     let (cache, limiter): (Arc<dyn CacheStore>, Arc<dyn RateLimitStore>) = match &config.redis {
         Some(url) => {
             let redis = Redis::new(url).context("redis URL")?;

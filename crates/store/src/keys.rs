@@ -60,6 +60,10 @@ pub trait KeyStore: Send + Sync + 'static {
         provider: &str,
     ) -> Result<Option<StoredKey>, StoreError>;
 
+    /// The most recently stored key of any gateway (to check at start that the secret key
+    /// opens what is stored).
+    async fn newest_key(&self) -> Result<Option<StoredKey>, StoreError>;
+
     /// Deletes one key by id; returns it if it existed.
     async fn delete_key(
         &self,
@@ -115,6 +119,15 @@ macro_rules! impl_key_store {
                 args.push($crate::sql::Arg::Text(provider.to_owned()));
                 args.push($crate::sql::Arg::Text(alias.to_owned()));
                 let row = $bind(sqlx::query(&$crate::sql::key_sql($d).find), &args)
+                    .fetch_optional(&self.$read)
+                    .await?;
+                row.as_ref().map($crate::row::key_from_row).transpose()
+            }
+
+            async fn newest_key(
+                &self,
+            ) -> Result<Option<$crate::keys::StoredKey>, $crate::StoreError> {
+                let row = sqlx::query(&$crate::sql::key_sql($d).newest)
                     .fetch_optional(&self.$read)
                     .await?;
                 row.as_ref().map($crate::row::key_from_row).transpose()

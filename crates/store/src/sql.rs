@@ -887,6 +887,8 @@ pub(crate) struct KeySql {
     pub find_default: String,
     /// args: account, gateway, id
     pub delete: String,
+    /// no args: the most recently written key of all
+    pub newest: String,
 }
 
 pub(crate) fn key_sql(d: Dialect) -> KeySql {
@@ -919,6 +921,9 @@ pub(crate) fn key_sql(d: Dialect) -> KeySql {
         delete: format!(
             "DELETE FROM provider_keys WHERE {scope} AND id = {} RETURNING {KEY_COLUMNS}",
             p[2]
+        ),
+        newest: format!(
+            "SELECT {KEY_COLUMNS} FROM provider_keys ORDER BY created_at DESC, id DESC LIMIT 1"
         ),
     }
 }

@@ -157,3 +157,44 @@ async fn sqlite_backend() {
 async fn postgres_backend() {
     suite(common::postgres().await).await;
 }
+
+/// The newest key of all (what start-up opens to check its secret key): none in an empty
+/// database, then the one written last, whatever its gateway.
+#[tokio::test]
+async fn the_newest_key_of_all_gateways() {
+    let (store, _dir) = common::sqlite().await;
+    assert!(store.newest_key().await.unwrap().is_none());
+    let a = unique_account("newest");
+    let older = key(
+        &a,
+        &gw("one"),
+        "k-1",
+        "grok",
+        "default",
+        "2026-01-01T00:00:01Z",
+    );
+    let newer = key(
+        &a,
+        &gw("two"),
+        "k-2",
+        "openai",
+        "main",
+        "2026-01-01T00:00:02Z",
+    );
+    store.create_key(&newer).await.unwrap();
+    store.create_key(&older).await.unwrap();
+    assert_eq!(store.newest_key().await.unwrap(), Some(newer));
+    // PostgreSQL answers the same statement (its database holds other runs' keys too).
+    let pg = common::postgres().await;
+    pg.create_key(&key(
+        &a,
+        &gw("one"),
+        &format!("{}-pg", a.as_str()),
+        "grok",
+        "default",
+        "2026-01-01T00:00:01Z",
+    ))
+    .await
+    .unwrap();
+    assert!(pg.newest_key().await.unwrap().is_some());
+}
