@@ -381,7 +381,7 @@ impl Direction for OpenAiToAnthropic {
             "data:image/jpeg;name=a.jpg;base64,/9j/",
         ] {
             let body = json!({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]});
-            let up = req_json(OpenAi, Anthropic, &body, CLAUDE);
+            let up = upstream_of(OpenAi, Anthropic, &body, CLAUDE);
             assert_eq!(
                 json(&up.body)["messages"][0]["content"][0]["source"],
                 json!({"type": "base64", "media_type": "image/jpeg", "data": "/9j/"}),

@@ -8,7 +8,8 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 use switchyard_providers::sse::SseParser;
 use switchyard_providers::translate::{
-    request, response, Dialect, Endpoint, Options, Reply, StreamTranslator, Upstream,
+    request, response, Dialect, Endpoint, Options, Reply, StreamTranslator, TranslateError,
+    Upstream,
 };
 
 pub fn fixture(path: &str) -> Vec<u8> {
@@ -39,18 +40,27 @@ pub fn normalize(mut v: Value) -> Value {
     v
 }
 
-/// Translates a request, panicking on refusal.
-pub fn req(client: Dialect, provider: Dialect, path: &str, model: &str) -> Upstream {
-    let body = fixture(path);
+/// A chat request translated with the default options.
+fn chat_request(
+    client: Dialect,
+    provider: Dialect,
+    body: &[u8],
+    model: &str,
+) -> Result<Upstream, TranslateError> {
     request(
         Endpoint::Chat,
         client,
         provider,
-        &body,
+        body,
         model,
         &Options::default(),
     )
-    .unwrap_or_else(|e| panic!("{path}: refused: {e}"))
+}
+
+/// Translates a request, panicking on refusal.
+pub fn req(client: Dialect, provider: Dialect, path: &str, model: &str) -> Upstream {
+    chat_request(client, provider, &fixture(path), model)
+        .unwrap_or_else(|e| panic!("{path}: refused: {e}"))
 }
 
 /// Translates a whole answer: (status, normalised JSON body).
@@ -325,15 +335,7 @@ macro_rules! conformance {
 /// A request translated from a JSON value, panicking on refusal.
 pub fn upstream_of(client: Dialect, provider: Dialect, body: &Value, model: &str) -> Upstream {
     let bytes = serde_json::to_vec(body).expect("serialisable");
-    request(
-        Endpoint::Chat,
-        client,
-        provider,
-        &bytes,
-        model,
-        &Options::default(),
-    )
-    .unwrap_or_else(|e| panic!("refused: {e}"))
+    chat_request(client, provider, &bytes, model).unwrap_or_else(|e| panic!("{body}: refused: {e}"))
 }
 
 /// A request body translated from a JSON value (for round trips built in the test).
@@ -350,31 +352,9 @@ pub fn answer_with(client: Dialect, provider: Dialect, body: &Value, reply: Repl
     json(&out)
 }
 
-/// The upstream request for a chat body given inline.
-pub fn req_json(client: Dialect, provider: Dialect, body: &Value, model: &str) -> Upstream {
-    let bytes = serde_json::to_vec(body).expect("serialisable");
-    request(
-        Endpoint::Chat,
-        client,
-        provider,
-        &bytes,
-        model,
-        &Options::default(),
-    )
-    .unwrap_or_else(|e| panic!("{body}: refused: {e}"))
-}
-
 pub fn refused(client: Dialect, provider: Dialect, body: &Value, model: &str) -> (String, Value) {
     let bytes = serde_json::to_vec(body).expect("serialisable");
-    let e = request(
-        Endpoint::Chat,
-        client,
-        provider,
-        &bytes,
-        model,
-        &Options::default(),
-    )
-    .expect_err("must be refused");
+    let e = chat_request(client, provider, &bytes, model).expect_err("must be refused");
     assert_eq!(e.status, 400);
     (e.param.clone().unwrap_or_default(), json(&e.body(client)))
 }

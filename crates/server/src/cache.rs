@@ -25,6 +25,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use sha2::{Digest, Sha256};
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::time::Duration;
 use switchyard_core::GatewaySettings;
 use switchyard_providers::usage::{DecodedBody, Unsupported};
@@ -139,7 +140,7 @@ pub fn plan(d: &Directives, gateway: &GatewaySettings, call: &Keyed<'_>) -> Opti
     let digest = h.finalize();
     let mut key = String::with_capacity(64);
     for b in digest {
-        key.push_str(&format!("{b:02x}"));
+        let _ = write!(key, "{b:02x}");
     }
     Some(Plan {
         key,

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use switchyard_core::{AccountId, GatewayId, GatewaySettings, RequestType};
+use switchyard_core::{AccountId, ErrorKind, GatewayId, GatewaySettings, RequestType};
 use switchyard_providers::Provider;
 use switchyard_store::logs::LogCap;
 
@@ -19,8 +19,8 @@ pub enum Outcome {
     Complete,
     UpstreamError,
     Cancelled,
-    /// The gateway answered itself (an error of SPEC 2.6); the label names the kind.
-    Refused(&'static str),
+    /// The gateway answered itself (an error of SPEC 2.6), of this kind.
+    Refused(ErrorKind),
     /// Answered from the cache.
     CacheHit,
 }
@@ -31,7 +31,7 @@ impl Outcome {
             Outcome::Complete => "complete",
             Outcome::UpstreamError => "upstream_error",
             Outcome::Cancelled => "cancelled",
-            Outcome::Refused(kind) => kind,
+            Outcome::Refused(kind) => kind.label(),
             Outcome::CacheHit => "cache_hit",
         }
     }

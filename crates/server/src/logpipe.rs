@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_core::price::PriceTable;
-use switchyard_core::{LogRecord, Usage};
+use switchyard_core::{ErrorKind, LogRecord, Usage};
 use switchyard_providers::usage::{decode, extract_after};
 use switchyard_store::cache::CacheStore;
 use switchyard_store::logs::PendingLog;
@@ -641,14 +641,12 @@ impl Writer {
 /// network error, a timeout, an unreadable answer), not refused by the gateway beforehand.
 fn reached_provider(outcome: Outcome) -> bool {
     match outcome {
-        Outcome::Refused(label) => {
-            use switchyard_core::ErrorKind::{
-                UpstreamMalformed, UpstreamTimeout, UpstreamUnavailable,
-            };
-            [UpstreamUnavailable, UpstreamTimeout, UpstreamMalformed]
-                .iter()
-                .any(|k| k.label() == label)
-        }
+        Outcome::Refused(kind) => matches!(
+            kind,
+            ErrorKind::UpstreamUnavailable
+                | ErrorKind::UpstreamTimeout
+                | ErrorKind::UpstreamMalformed
+        ),
         _ => true,
     }
 }

@@ -146,7 +146,7 @@ pub async fn handle(State(app): State<App>, req: Request) -> Response {
                 .take()
                 .unwrap_or_else(|| Box::new(Exchange::new(Method::GET, "")));
             x.status = e.error.kind.status().as_u16();
-            let label = e.error.kind.label();
+            let kind = e.error.kind;
             let (mut resp, body) = e.into_response_and_body();
             stamp_answer(resp.headers_mut(), &x, step);
             if x.cache_put.is_some() {
@@ -165,7 +165,7 @@ pub async fn handle(State(app): State<App>, req: Request) -> Response {
             let mut capture = Capture::default();
             capture.push(&body);
             app.log_queue()
-                .submit(Completed::new(x, capture, Outcome::Refused(label)));
+                .submit(Completed::new(x, capture, Outcome::Refused(kind)));
             resp
         }
     }
@@ -649,11 +649,11 @@ async fn run(
                 Err(e) => {
                     let again = e.kind.retryable();
                     x.status = e.kind.status().as_u16();
-                    let label = e.kind.label();
+                    let kind = e.kind;
                     let (_, body) = ApiError::from(e).into_response_and_body();
                     let mut capture = Capture::default();
                     capture.push(&body);
-                    next_attempt(app, slot, capture, Outcome::Refused(label));
+                    next_attempt(app, slot, capture, Outcome::Refused(kind));
                     if !again {
                         break;
                     }

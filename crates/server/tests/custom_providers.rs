@@ -114,19 +114,8 @@ async fn control_plane_custom_providers_crud_and_use() {
     )
     .await;
     assert_eq!(k.status, 200, "{}", String::from_utf8_lossy(&k.body));
-    let a = post(
-        &format!("{}/custom-my-llm/chat/completions", gw.base()),
-        &[],
-        CHAT,
-    )
-    .await;
-    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     assert_eq!(
-        fake.last_request()
-            .unwrap()
-            .headers
-            .get("authorization")
-            .unwrap(),
+        keyless_chat_sends(&gw, &fake, "custom-my-llm").await,
         "Bearer sk-custom-stored"
     );
     let unknown = cp_send(
@@ -304,19 +293,23 @@ async fn a_config_key_serves_a_custom_provider_created_later() {
     )
     .await;
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
-    let a = post(
-        &format!("{}/custom-later/chat/completions", gw.base()),
-        &[],
-        CHAT,
-    )
-    .await;
-    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     assert_eq!(
-        fake.last_request()
-            .unwrap()
-            .headers
-            .get("authorization")
-            .unwrap(),
+        keyless_chat_sends(&gw, &fake, "custom-later").await,
         "Bearer sk-later"
     );
+}
+
+/// A chat to `slug` without a key of the client's own must succeed; the `Authorization` the
+/// provider got (the stored key's).
+async fn keyless_chat_sends(gw: &Gateway, fake: &FakeProvider, slug: &str) -> String {
+    let a = post(&format!("{}/{slug}/chat/completions", gw.base()), &[], CHAT).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    fake.last_request()
+        .unwrap()
+        .headers
+        .get("authorization")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned()
 }

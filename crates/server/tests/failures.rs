@@ -209,25 +209,15 @@ async fn the_grace_period_bounds_shutdown() {
     let _ = waiting.await;
     // Both are in the log, as cancelled: stopping loses no record of a call that was made. The
     // one that had no answer yet was ended by the gateway (503), not by its client (499).
-    let page = gw
-        .open_store()
-        .await
-        .list_logs(
-            &switchyard_core::AccountId::parse("acct").unwrap(),
-            &switchyard_core::GatewayId::parse("gw").unwrap(),
-            &Default::default(),
-        )
-        .await
-        .expect("readable");
-    let mut seen: Vec<(u16, bool)> = page
-        .records
+    let records = gw.stored_records().await;
+    let mut seen: Vec<(u16, bool)> = records
         .iter()
         .map(|r| (r.status_code, r.cancelled))
         .collect();
     seen.sort();
     assert_eq!(seen, vec![(200, true), (503, true)]);
     let id = cut.headers.get("cf-aig-log-id").unwrap().to_str().unwrap();
-    assert!(page.records.iter().any(|r| r.id == id));
+    assert!(records.iter().any(|r| r.id == id));
 }
 
 /// A second signal ends the grace period at once; what was in flight is still recorded.
@@ -260,18 +250,9 @@ async fn a_second_signal_ends_the_grace_period() {
         "{}",
         gw.stderr()
     );
-    let page = gw
-        .open_store()
-        .await
-        .list_logs(
-            &switchyard_core::AccountId::parse("acct").unwrap(),
-            &switchyard_core::GatewayId::parse("gw").unwrap(),
-            &Default::default(),
-        )
-        .await
-        .expect("readable");
     let id = cut.headers.get("cf-aig-log-id").unwrap().to_str().unwrap();
-    let r = page.records.iter().find(|r| r.id == id).expect("recorded");
+    let records = gw.stored_records().await;
+    let r = records.iter().find(|r| r.id == id).expect("recorded");
     assert!(r.cancelled);
 }
 

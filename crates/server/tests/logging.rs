@@ -542,6 +542,20 @@ async fn a_cached_answer_is_there_for_the_same_request_right_after() {
     assert!(hit, "the second request missed every time");
 }
 
+/// The body of a streamed grok chat through the gateway, frame by frame as it comes.
+async fn grok_stream_body(gw: &Gateway) -> hyper::body::Incoming {
+    client()
+        .request(request(
+            Method::POST,
+            &format!("{}/grok/v1/chat/completions", gw.base()),
+            &[AUTH],
+            CHAT_STREAM,
+        ))
+        .await
+        .unwrap()
+        .into_body()
+}
+
 #[tokio::test]
 async fn a_client_that_leaves_mid_stream_still_yields_a_cancelled_record() {
     use http_body_util::BodyExt;
@@ -552,16 +566,7 @@ async fn a_client_that_leaves_mid_stream_still_yields_a_cancelled_record() {
             .chunks(50)
             .chunk_delay(Duration::from_millis(50)),
     );
-    let resp = client()
-        .request(request(
-            Method::POST,
-            &format!("{}/grok/v1/chat/completions", gw.base()),
-            &[AUTH],
-            CHAT_STREAM,
-        ))
-        .await
-        .unwrap();
-    let mut body = resp.into_body();
+    let mut body = grok_stream_body(&gw).await;
     body.frame().await.unwrap().unwrap();
     drop(body);
     let rows = gw.wait_for_logs("gw", 1).await;
@@ -587,16 +592,7 @@ async fn a_client_that_leaves_after_the_closing_event_yields_a_complete_record()
             .chunk_delay(Duration::from_secs(5)),
     );
     let started = std::time::Instant::now();
-    let resp = client()
-        .request(request(
-            Method::POST,
-            &format!("{}/grok/v1/chat/completions", gw.base()),
-            &[AUTH],
-            CHAT_STREAM,
-        ))
-        .await
-        .unwrap();
-    let mut body = resp.into_body();
+    let mut body = grok_stream_body(&gw).await;
     let mut got = Vec::new();
     while !got.ends_with(b"data: [DONE]\n\n") {
         let frame = body.frame().await.unwrap().unwrap();

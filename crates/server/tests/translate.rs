@@ -22,6 +22,13 @@ fn sse_json(text: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The `event:` names of an event stream, in order.
+fn event_names(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect()
+}
+
 #[tokio::test]
 async fn openai_requests_reach_anthropic_translated_and_come_back_openai_shaped() {
     let fake = FakeProvider::start().await;
@@ -252,10 +259,7 @@ async fn the_anthropic_api_on_compat_reaches_openai_shaped_providers() {
     .await;
     assert_eq!(s.status, 200);
     let text = s.text();
-    let order: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("event: "))
-        .collect();
+    let order = event_names(&text);
     assert_eq!(order.first(), Some(&"message_start"));
     assert_eq!(order.last(), Some(&"message_stop"));
     assert!(order.contains(&"content_block_delta"));
@@ -403,10 +407,7 @@ async fn a_whole_answer_to_a_streaming_request_is_sent_as_a_stream() {
     .await;
     assert_eq!(s.status, 200);
     let text = s.text();
-    let order: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("event: "))
-        .collect();
+    let order = event_names(&text);
     assert_eq!(order.first(), Some(&"message_start"), "{text}");
     assert_eq!(order.last(), Some(&"message_stop"), "{text}");
     let said: String = sse_json(&text)

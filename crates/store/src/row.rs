@@ -176,7 +176,7 @@ pub(crate) fn metadata_text(
         .iter()
         .any(|(k, v)| has_nul(k) || v.as_str().is_some_and(has_nul))
     {
-        return Some(Value::Object(m.clone()).to_string());
+        return serde_json::to_string(m).ok();
     }
     let clean = |s: &str| s.replace('\0', "\u{fffd}");
     let cleaned: serde_json::Map<String, Value> = m
@@ -189,7 +189,7 @@ pub(crate) fn metadata_text(
             (clean(k), v)
         })
         .collect();
-    Some(Value::Object(cleaned).to_string())
+    serde_json::to_string(&cleaned).ok()
 }
 
 pub(crate) fn log_from_row(

@@ -53,7 +53,8 @@ fn not_found(id: &str) -> CpError {
     }
 }
 
-fn valid_slug(s: &str) -> bool {
+/// A custom provider's slug (without `custom-`): lowercase letters, digits and `-`.
+pub(super) fn valid_slug(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.bytes()

@@ -289,11 +289,9 @@ pub async fn url(
     let (a, g, _) = existing(&app, &acct, &gw).await?;
     let known = app.catalog().get(&provider).is_some()
         || provider == "compat"
-        || provider.strip_prefix("custom-").is_some_and(|s| {
-            !s.is_empty()
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        });
+        || provider
+            .strip_prefix("custom-")
+            .is_some_and(super::custom_providers::valid_slug);
     if !known {
         return Err(CpError::invalid(format!("unknown provider '{provider}'")));
     }

@@ -90,7 +90,6 @@ impl Gateway {
         }
     }
 
-    /// `{url}/v1/{account}/{gateway}` with the default test ids.
     /// The gateway's own SQLite database, opened beside it (for what no API serves, or
     /// after it has exited).
     pub async fn open_store(&self) -> switchyard_store::Store {
@@ -103,6 +102,21 @@ impl Gateway {
             .expect("the gateway's database")
     }
 
+    /// The records of `acct/gw` in the gateway's database (first page), read directly: also
+    /// after the gateway has exited.
+    pub async fn stored_records(&self) -> Vec<switchyard_core::LogRecord> {
+        self.open_store()
+            .await
+            .list_logs(
+                &switchyard_core::AccountId::parse("acct").unwrap(),
+                &switchyard_core::GatewayId::parse("gw").unwrap(),
+                &Default::default(),
+            )
+            .await
+            .expect("readable")
+            .records
+    }
+
     /// `POST {base}/grok/v1/chat/completions` with [`CHAT`] and exactly these headers.
     pub async fn chat(&self, headers: &[(&str, &str)]) -> Answer {
         post(
@@ -113,6 +127,7 @@ impl Gateway {
         .await
     }
 
+    /// `{url}/v1/{account}/{gateway}` with the default test ids.
     pub fn base(&self) -> String {
         format!("{}/v1/acct/gw", self.url)
     }

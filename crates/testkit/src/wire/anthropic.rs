@@ -111,63 +111,68 @@ impl From<Usage> for AnthropicUsage {
     }
 }
 
-/// `POST …/messages`.
-/// `POST /v1/messages/count_tokens`: the prompt's tokens, as the answer to the same messages
-/// would count them (`max_tokens` is not asked for).
-pub(crate) fn count_tokens(ctx: &Ctx<'_>, body: &[u8]) -> Reply {
-    let request: MessagesRequest = match serde_json::from_slice(body) {
-        Ok(request) => request,
-        Err(err) => return errors::bad_json(Dialect::Anthropic, &err),
-    };
+/// The request of `…/messages` and `…/messages/count_tokens`, read and checked as Anthropic
+/// does (`max_tokens` is required by the first only), or the error answer.
+fn read_request(
+    ctx: &Ctx<'_>,
+    body: &[u8],
+    needs_max_tokens: bool,
+) -> Result<MessagesRequest, Box<Reply>> {
+    let request: MessagesRequest = serde_json::from_slice(body)
+        .map_err(|err| Box::new(errors::bad_json(Dialect::Anthropic, &err)))?;
     if let Some(failure) = ctx.auth {
-        return errors::auth(Dialect::Anthropic, failure);
+        return Err(Box::new(errors::auth(Dialect::Anthropic, failure)));
     }
     let missing = [
         ("model", request.model.is_none()),
         ("messages", request.messages.is_none()),
+        (
+            "max_tokens",
+            needs_max_tokens && request.max_tokens.is_none(),
+        ),
     ];
     if let Some((field, _)) = missing.iter().find(|(_, absent)| *absent) {
-        return errors::error(
+        return Err(Box::new(errors::error(
             Dialect::Anthropic,
             StatusCode::BAD_REQUEST,
             &format!("{field}: Field required"),
-        );
+        )));
     }
-    let prompt_words = request.system.as_ref().map_or(0, MessageContent::words)
+    Ok(request)
+}
+
+/// Words of the system prompt and every message: the prompt's size.
+fn prompt_words(request: &MessagesRequest) -> u64 {
+    request.system.as_ref().map_or(0, MessageContent::words)
         + request
             .messages
             .iter()
             .flatten()
             .filter_map(|m| m.content.as_ref())
             .map(MessageContent::words)
-            .sum::<u64>();
-    let usage = Usage::resolve_tokens(prompt_words, 0, ctx.script);
+            .sum::<u64>()
+}
+
+/// `POST /v1/messages/count_tokens`: the prompt's tokens, as the answer to the same messages
+/// would count them.
+pub(crate) fn count_tokens(ctx: &Ctx<'_>, body: &[u8]) -> Reply {
+    let request = match read_request(ctx, body, false) {
+        Ok(request) => request,
+        Err(reply) => return *reply,
+    };
+    let usage = Usage::resolve_tokens(prompt_words(&request), 0, ctx.script);
     Reply::json(
         StatusCode::OK,
         serde_json::json!({"input_tokens": usage.prompt}).to_string(),
     )
 }
 
+/// `POST …/messages`.
 pub(crate) fn messages(ctx: &Ctx<'_>, body: &[u8]) -> Reply {
-    let request: MessagesRequest = match serde_json::from_slice(body) {
+    let request = match read_request(ctx, body, true) {
         Ok(request) => request,
-        Err(err) => return errors::bad_json(Dialect::Anthropic, &err),
+        Err(reply) => return *reply,
     };
-    if let Some(failure) = ctx.auth {
-        return errors::auth(Dialect::Anthropic, failure);
-    }
-    let missing = [
-        ("model", request.model.is_none()),
-        ("messages", request.messages.is_none()),
-        ("max_tokens", request.max_tokens.is_none()),
-    ];
-    if let Some((field, _)) = missing.iter().find(|(_, absent)| *absent) {
-        return errors::error(
-            Dialect::Anthropic,
-            StatusCode::BAD_REQUEST,
-            &format!("{field}: Field required"),
-        );
-    }
     if let Some(message) = invalid_image(&request) {
         return errors::error(Dialect::Anthropic, StatusCode::BAD_REQUEST, &message);
     }
@@ -178,14 +183,7 @@ pub(crate) fn messages(ctx: &Ctx<'_>, body: &[u8]) -> Reply {
         .or(request.model.as_deref())
         .unwrap_or_default();
     let plan = ContentPlan::from_script(ctx.script);
-    let prompt_words = request.system.as_ref().map_or(0, MessageContent::words)
-        + request
-            .messages
-            .iter()
-            .flatten()
-            .filter_map(|m| m.content.as_ref())
-            .map(MessageContent::words)
-            .sum::<u64>();
+    let prompt_words = prompt_words(&request);
     let tool = tool_use(&request, ctx);
     let (chunks, stop_sequence) = match &tool {
         Some(_) => (Chunks::new(plan), None),
