@@ -408,6 +408,22 @@ fn an_anthropic_tool_called_without_input_streams_empty_json_arguments() {
         .collect();
     let (chunks, done) = openai_chunks(&out(OpenAi, Anthropic, input.as_bytes(), false));
     assert!(done);
+    // An answer of tool calls only has no text: its first delta says `content: null`, as
+    // OpenAI's does, so an accumulating client ends with `content: None`, not "".
+    assert_eq!(
+        chunks[0].pointer("/choices/0/delta"),
+        Some(
+            &json!({"role": "assistant", "content": null, "tool_calls": [
+            {"index": 0, "id": "toolu_1", "type": "function", "function": {"name": "now", "arguments": ""}}]})
+        ),
+        "{chunks:?}"
+    );
+    assert!(
+        chunks.iter().all(|c| c
+            .pointer("/choices/0/delta/content")
+            .is_none_or(Value::is_null)),
+        "{chunks:?}"
+    );
     let mut args = [String::new(), String::new()];
     for c in &chunks {
         for call in c

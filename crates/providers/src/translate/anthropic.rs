@@ -531,7 +531,7 @@ impl StreamState {
             None => ev.event.clone().unwrap_or_default(),
         };
         match kind.as_str() {
-            "message_start" => self.start(&v["message"], out),
+            "message_start" => self.start(&v["message"]),
             "content_block_start" => self.block_start(&v, out),
             "content_block_delta" => self.block_delta(&v, out),
             "content_block_stop" => self.block_stop(&v, out),
@@ -570,33 +570,49 @@ impl StreamState {
         }
     }
 
-    fn start(&mut self, m: &Value, out: &mut Vec<Value>) {
+    fn start(&mut self, m: &Value) {
         self.head.id = openai::chat_id(s(m, "id"));
         self.head.model = non_empty(s(m, "model"), &self.fallback_model).to_owned();
         if let Some(u) = m.get("usage").filter(|u| u.is_object()) {
             self.usage = u.clone();
         }
-        self.ensure_started(out);
+        // The opening chunk waits for the first block: its `content` says whether the answer
+        // has text ("") or not (null: tool calls or thinking first), as OpenAI's does.
     }
 
+    /// Sends the opening chunk (`role`, `content: ""`) unless it has gone.
     fn ensure_started(&mut self, out: &mut Vec<Value>) {
+        if let Some(delta) = self.opening(json!("")) {
+            out.push(self.head.chunk(0, delta, None));
+        }
+    }
+
+    /// The opening delta with `content`, once: `None` when it has been sent.
+    fn opening(&mut self, content: Value) -> Option<Value> {
         if self.started {
-            return;
+            return None;
         }
         if self.head.id.is_empty() {
             self.head.id = openai::chat_id("");
         }
         self.started = true;
-        out.push(
-            self.head
-                .chunk(0, json!({"role": "assistant", "content": ""}), None),
-        );
+        Some(json!({"role": "assistant", "content": content}))
     }
 
     fn block_start(&mut self, v: &Value, out: &mut Vec<Value>) {
-        self.ensure_started(out);
         let index = n(v, "index");
         let b = &v["content_block"];
+        match s(b, "type") {
+            "text" => self.ensure_started(out),
+            "tool_use" if s(b, "name") == JSON_TOOL => self.ensure_started(out),
+            // A tool call opens the answer in the same chunk, as OpenAI's do.
+            "tool_use" => {}
+            _ => {
+                if let Some(delta) = self.opening(Value::Null) {
+                    out.push(self.head.chunk(0, delta, None));
+                }
+            }
+        }
         let block = match s(b, "type") {
             "text" => {
                 let text = s(b, "text");
@@ -613,7 +629,9 @@ impl StreamState {
                 let i = self.tools;
                 self.tools += 1;
                 let call = openai::tool_call(Some(i), s(b, "id"), s(b, "name"), "", None);
-                out.push(self.head.chunk(0, json!({"tool_calls": [call]}), None));
+                let mut delta = self.opening(Value::Null).unwrap_or_else(|| json!({}));
+                delta["tool_calls"] = json!([call]);
+                out.push(self.head.chunk(0, delta, None));
                 Block::Tool(i, false)
             }
             "thinking" => {
@@ -692,6 +710,7 @@ impl StreamState {
     }
 
     fn stop(&mut self, out: &mut Vec<Value>) {
+        self.ensure_started(out);
         if self.head.include_usage {
             out.push(self.head.usage_chunk(&usage(&self.usage)));
         }
