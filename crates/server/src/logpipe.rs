@@ -555,8 +555,13 @@ impl Writer {
         let success = (200..400).contains(&exchange.status)
             && outcome != Outcome::UpstreamError
             && !stream_failed;
-        // A custom cost prices an answer; a failed request has none and costs nothing.
-        let custom_cost = shared.directives.custom_cost.as_ref().filter(|_| success);
+        // A custom cost prices what the provider bills: an answer, or a failure that reported
+        // usage (a stream cut after its counts). A failure without usage costs nothing.
+        let custom_cost = shared
+            .directives
+            .custom_cost
+            .as_ref()
+            .filter(|_| success || usage.is_known());
         let cost = if cached {
             switchyard_core::cost::Cost {
                 usd: 0.0,

@@ -759,6 +759,42 @@ async fn metadata_event_id_and_custom_cost_are_recorded() {
     assert_eq!(r["success"], false);
     assert_eq!(r["cost"], 0.0);
     assert_eq!(r["custom_cost"], false);
+
+    // A stream that failed after its usage was reported is billed by the provider: at the
+    // custom prices when they were sent, never at the table's.
+    let failed_stream = concat!(
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"grok-beta\",",
+        "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],",
+        "\"usage\":{\"prompt_tokens\":1000,\"completion_tokens\":500,\"total_tokens\":1500}}\n\n",
+        "data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n",
+    );
+    for (i, (custom, cost)) in [
+        (r#"{"total_cost":0.25}"#, 0.25),
+        (r#"{"per_token_in":0,"per_token_out":0}"#, 0.0),
+        (
+            r#"{"per_token_in":0.000001,"per_token_out":0.000002}"#,
+            0.002,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        fake.push_script(
+            Script::new()
+                .header("content-type", "text/event-stream")
+                .body(failed_stream),
+        );
+        let a = gw.chat(&[AUTH, ("cf-aig-custom-cost", custom)]).await;
+        assert_eq!(a.status, 200);
+        let log_id = a.log_id();
+        let rows = gw.wait_for_logs("gw", 3 + i).await;
+        let r = rows.iter().find(|r| r["id"] == log_id).expect("stored");
+        assert_eq!(r["success"], false, "{r}");
+        assert_eq!(r["tokens_in"], 1000, "{r}");
+        assert_eq!(r["custom_cost"], true, "{custom}: {r}");
+        let got = r["cost"].as_f64().expect("cost");
+        assert!((got - cost).abs() < 1e-12, "{custom}: {r}");
+    }
 }
 
 #[tokio::test]
