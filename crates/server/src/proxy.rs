@@ -650,7 +650,9 @@ async fn run(
                     let again = e.kind.retryable();
                     x.status = e.kind.status().as_u16();
                     let kind = e.kind;
-                    let (_, body) = ApiError::from(e).into_response_and_body();
+                    let (resp, body) = ApiError::from(e).into_response_and_body();
+                    // Recorded as a last attempt's error is: the gateway's verdict, as JSON.
+                    x.keep_response_headers(resp.headers());
                     let mut capture = Capture::default();
                     capture.push(&body);
                     next_attempt(app, slot, capture, Outcome::Refused(kind));

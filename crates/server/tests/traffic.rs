@@ -473,6 +473,31 @@ async fn request_timeout_bounds_each_attempt() {
         .await;
     assert_eq!(a.status, 200, "the second attempt answers");
     assert!(t.elapsed() < Duration::from_secs(2));
+    // The attempt that timed out is recorded with the gateway's verdict on it, as JSON, the
+    // same shape as a last attempt's error.
+    let rows = gw.wait_for_logs("gw", 2).await;
+    let timed_out = rows
+        .iter()
+        .find(|r| r["status_code"] == 504)
+        .expect("the first attempt's record");
+    assert_eq!(
+        timed_out["response_content_type"], "application/json",
+        "{timed_out}"
+    );
+    let id = timed_out["id"].as_str().unwrap();
+    let stored = send(
+        Method::GET,
+        &gw.cp(&format!("/gateways/gw/logs/{id}/response")),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(stored.status, 200);
+    assert_eq!(
+        stored.headers.get("content-type").unwrap(),
+        "application/json"
+    );
+    assert_eq!(stored.json()["internalCode"], 2005);
     fake.push_script(Script::new().delay(Duration::from_secs(3)));
     let a = gw.chat(&[AUTH, ("cf-aig-request-timeout", "200")]).await;
     a.assert_gateway_error(504, 2005);
