@@ -48,7 +48,8 @@
 //! [`MAX_DECODED_BYTES`]; [`decode`] is public so the gateway can store the readable body
 //! too). Other codings (`compress`, several stacked) yield no usage. A compressed body whose
 //! middle was dropped is read from its first part only (the tail cannot be decompressed
-//! without the middle).
+//! without the middle), which is why the gateway keeps compressed bodies whole up to a
+//! larger size than plain ones.
 //!
 //! When the middle was dropped, the first part is parsed up to its last complete event, the
 //! tail from its first event boundary on; if that finds no usage, the tail's last `"usage"`

@@ -1,8 +1,9 @@
 //! Stage 8: relaying the provider's body to the client frame by frame, as it arrives.
 //!
 //! [`Relay`] wraps the upstream body without buffering it. Beside each frame it keeps a copy
-//! for the log: the first [`HEAD_CAP`] bytes and a short tail, so that usage at the end of a
-//! long stream is still found. (A copy, not a reference: a frame handed out by the HTTP
+//! for the log: the first [`HEAD_CAP`] bytes (a compressed body: [`COMPRESSED_HEAD_CAP`],
+//! since only a body read from its start can be decoded) and a short tail, so that usage at
+//! the end of a long stream is still found. (A copy, not a reference: a frame handed out by the HTTP
 //! client can share a much larger read buffer, which must not stay pinned until the log
 //! writer gets to it.) When the body ends,
 //! fails, or is dropped because the client went away, it hands the exchange to the log
@@ -35,10 +36,14 @@ pub type RelayError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Bytes of a response kept from its start (SPEC: bodies stored up to 10 MB).
 pub const HEAD_CAP: usize = 10 * 1024 * 1024;
-/// Bytes kept from the end of a response longer than [`HEAD_CAP`].
+/// Bytes kept from the start of a compressed response: its tail alone cannot be decoded, so
+/// a compressed answer is kept whole up to this size for its usage to be read from its end
+/// (a large embeddings batch asked for with `Accept-Encoding: gzip`, as the SDKs ask).
+pub const COMPRESSED_HEAD_CAP: usize = 32 * 1024 * 1024;
+/// Bytes kept from the end of a response longer than its head cap.
 pub const TAIL_CAP: usize = 64 * 1024;
 
-/// The frames seen so far, as cheap clones.
+/// The frames seen so far, as copies.
 #[derive(Default)]
 pub struct Capture {
     pub head: Vec<Bytes>,
@@ -46,12 +51,27 @@ pub struct Capture {
     pub tail: VecDeque<Bytes>,
     tail_bytes: usize,
     pub size: u64,
+    /// The body has a content coding: its head may grow to [`COMPRESSED_HEAD_CAP`].
+    compressed: bool,
 }
 
 impl Capture {
+    /// An empty capture for a body sent with a content coding (`true`) or without.
+    pub fn for_coding(compressed: bool) -> Self {
+        Self {
+            compressed,
+            ..Self::default()
+        }
+    }
+
     pub fn push(&mut self, data: &Bytes) {
         self.size += data.len() as u64;
-        if self.tail.is_empty() && self.head_bytes + data.len() <= HEAD_CAP {
+        let cap = if self.compressed {
+            COMPRESSED_HEAD_CAP
+        } else {
+            HEAD_CAP
+        };
+        if self.tail.is_empty() && self.head_bytes + data.len() <= cap {
             self.head_bytes += data.len();
             self.head.push(Bytes::copy_from_slice(data));
             return;
@@ -120,13 +140,17 @@ impl Relay {
         idle: Duration,
     ) -> Self {
         exchange.translated = translator.is_some();
+        let compressed = exchange
+            .response
+            .as_ref()
+            .is_some_and(|r| r.content_encoding.is_some());
         Self {
             source: Source::Live(inner),
             translator,
             pending: VecDeque::new(),
             translated_all: false,
             ended: false,
-            state: Some((exchange, Capture::default())),
+            state: Some((exchange, Capture::for_coding(compressed))),
             queue,
             idle,
             quiet: None,

@@ -259,58 +259,11 @@ async fn a_second_signal_ends_the_grace_period() {
 /// A raw HTTP/1.1 upstream: answers every request with 1,500 header lines, more than the
 /// gateway reads, and counts the requests for `/many`.
 async fn header_heavy_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let many = std::sync::Arc::new(AtomicUsize::new(0));
-    let counter = many.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else {
-                return;
-            };
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                // The whole request: its head, then as many body bytes as it announces.
-                let mut req = Vec::new();
-                let mut buf = [0u8; 8192];
-                let head_end = loop {
-                    let n = s.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    req.extend_from_slice(&buf[..n]);
-                    if let Some(i) = req.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break i + 4;
-                    }
-                };
-                let head = String::from_utf8_lossy(&req[..head_end]).to_lowercase();
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                while req.len() < head_end + len {
-                    let n = s.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        break;
-                    }
-                    req.extend_from_slice(&buf[..n]);
-                }
-                if head.starts_with("post /many") {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                }
-                let extra: String = (0..1_500).map(|i| format!("x-h{i}: v\r\n")).collect();
-                let answer = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n{extra}\r\n{{}}"
-                );
-                let _ = s.write_all(answer.as_bytes()).await;
-                let _ = s.shutdown().await;
-            });
-        }
-    });
-    (url, many)
+    let extra: String = (0..1_500).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n{extra}\r\n{{}}"
+    );
+    canned_upstream(answer.into_bytes(), "/many").await
 }
 
 #[tokio::test]

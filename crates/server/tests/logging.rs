@@ -1246,3 +1246,45 @@ async fn gemini_answers_are_priced_by_the_model_in_the_path() {
         "priced by the path's model: {row}"
     );
 }
+
+/// A compressed answer larger than the stored 10 MB (a big embeddings batch, asked for with
+/// `Accept-Encoding: gzip` as the SDKs do) still yields its usage, which comes at its end.
+#[tokio::test]
+async fn usage_at_the_end_of_a_large_compressed_answer_is_read() {
+    use std::io::Write;
+    let vector = "A".repeat(12 * 1024 * 1024);
+    let json = format!(
+        r#"{{"object":"list","data":[{{"object":"embedding","index":0,"embedding":"{vector}"}}],"model":"text-embedding-3-small","usage":{{"prompt_tokens":7,"total_tokens":7}}}}"#
+    );
+    // Stored blocks: as large compressed as plain, and cheap to make.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    gz.write_all(json.as_bytes()).unwrap();
+    let body = gz.finish().unwrap();
+    assert!(body.len() > 10 * 1024 * 1024);
+    let mut answer = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    answer.extend_from_slice(&body);
+    let (upstream, hits) = canned_upstream(answer, "/v1/embeddings").await;
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(
+        &fake,
+        &format!("[providers.custom-big]\nbase_url = \"{upstream}\"\n"),
+    )
+    .await;
+    let a = post(
+        &format!("{}/custom-big/v1/embeddings", gw.base()),
+        &[AUTH, ("accept-encoding", "gzip")],
+        r#"{"model":"text-embedding-3-small","input":"hello"}"#,
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.body.len(), body.len(), "relayed as it came");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let rows = gw.wait_for_logs("gw", 1).await;
+    let r = record_of(&rows, &a);
+    assert_eq!(r["tokens_in"], 7, "{r}");
+    assert_eq!(r["response_size"], body.len(), "{r}");
+}
