@@ -83,6 +83,10 @@ pub struct Extracted {
     /// `message_stop`, the Responses API's `response.completed`, `.incomplete` or `.failed`):
     /// a client that leaves after it has had the whole answer.
     pub finished: bool,
+    /// Whether a stream opened by an event that promises a closing one (Anthropic's
+    /// `message_start`, the Responses API's `response.created`) ended without it: an answer
+    /// cut short, even if its body ended cleanly.
+    pub unclosed: bool,
 }
 
 /// Reads usage and model from a response body.
@@ -420,20 +424,25 @@ const CLOSING_EVENTS: [&str; 4] = [
     "response.failed",
 ];
 
-/// Whether an event is a stream's last: OpenAI's `[DONE]`, or one of [`CLOSING_EVENTS`] named
-/// on its `event:` line or, when that was left out, as the `type` its data opens with.
+/// The events that open a stream whose protocol ends it with one of [`CLOSING_EVENTS`].
+const OPENING_EVENTS: [&str; 2] = ["message_start", "response.created"];
+
+/// Whether an event is a stream's last: OpenAI's `[DONE]`, or one of [`CLOSING_EVENTS`].
 fn closes_stream(name: Option<&str>, data: &str) -> bool {
-    if data == "[DONE]" {
-        return true;
-    }
+    data == "[DONE]" || is_one_of(name, data, &CLOSING_EVENTS)
+}
+
+/// Whether an event is one of `names`: named so on its `event:` line or, when that was left
+/// out, as the `type` its data opens with.
+fn is_one_of(name: Option<&str>, data: &str, names: &[&str]) -> bool {
     if let Some(name) = name {
-        return CLOSING_EVENTS.contains(&name);
+        return names.contains(&name);
     }
     let Some(rest) = data.strip_prefix("{\"type\":") else {
         return false;
     };
     let rest = rest.trim_start();
-    CLOSING_EVENTS.iter().any(|e| {
+    names.iter().any(|e| {
         rest.strip_prefix('"')
             .and_then(|r| r.strip_prefix(e))
             .is_some_and(|r| r.starts_with('"'))
@@ -460,6 +469,8 @@ struct Accumulator {
     stream_failed: bool,
     /// The last stream event closed the stream.
     finished: bool,
+    /// An event promised a closing one ([`OPENING_EVENTS`]).
+    opened: bool,
 }
 
 enum Found {
@@ -526,6 +537,7 @@ impl Accumulator {
             model: None,
             stream_failed: false,
             finished: false,
+            opened: false,
             excludes_reasoning: p == "grok" || p == "xai",
         }
     }
@@ -541,6 +553,7 @@ impl Accumulator {
             model: self.model,
             stream_failed: self.stream_failed,
             finished: self.finished,
+            unclosed: self.opened && !self.finished,
         }
     }
 
@@ -560,6 +573,9 @@ impl Accumulator {
     fn event(&mut self, event: &SseEvent) {
         let data = event.data.trim();
         self.finished = closes_stream(event.event.as_deref(), data);
+        if !self.opened {
+            self.opened = is_one_of(event.event.as_deref(), data, &OPENING_EVENTS);
+        }
         if matches!(event.event.as_deref(), Some("error" | "response.failed"))
             || (data.starts_with('{') && data.contains("\"error\"") && reports_error(data))
         {
@@ -886,6 +902,28 @@ mod tests {
         // Something after the closing event: the stream went on.
         assert!(!one("grok", sse, &format!("data: [DONE]\n\n{chunk}")).finished);
         assert!(!one("grok", "application/json", "{\"choices\":[]}").finished);
+    }
+
+    #[test]
+    fn a_stream_that_promised_a_closing_event_and_ended_without_it_is_unclosed() {
+        let sse = "text/event-stream";
+        let start = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\n";
+        let delta = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n";
+        let stop = "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+        assert!(one("anthropic", sse, &format!("{start}{delta}")).unclosed);
+        assert!(!one("anthropic", sse, &format!("{start}{delta}{stop}")).unclosed);
+        // Without its `event:` lines, read from the data's type.
+        let bare = "data: {\"type\":\"message_start\",\"message\":{}}\n\n";
+        assert!(one("anthropic", sse, bare).unclosed);
+        let created =
+            "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{}}\n\n";
+        let done = "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{}}\n\n";
+        assert!(one("openai", sse, created).unclosed);
+        assert!(!one("openai", sse, &format!("{created}{done}")).unclosed);
+        // Chat chunks promise nothing: some OpenAI-compatible servers end without [DONE].
+        let chunk = "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n";
+        assert!(!one("grok", sse, chunk).unclosed);
+        assert!(!one("grok", "application/json", "{\"type\":\"message_start\"}").unclosed);
     }
 
     #[test]

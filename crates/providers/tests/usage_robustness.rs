@@ -224,6 +224,7 @@ fn brotli_and_zstd_bodies() {
         model: Some("grok-4-fast-reasoning".into()),
         stream_failed: false,
         finished: true,
+        unclosed: false,
     };
     for coding in ["br", "zstd", "BR"] {
         let packed = compress(&coding.to_ascii_lowercase(), stream.as_bytes()).unwrap();

@@ -16,21 +16,24 @@ const RANGES = {
   '30d': { ms: 30 * 86400e3, bucket: 'day', step: 86400e3 },
 };
 
-// Gateway settings the form edits (SPEC 3), in the order shown.
+// Gateway settings the form edits (SPEC 3), in the order shown, one box per group. A hint
+// is shown in small print under its label.
 const SETTINGS = [
-  { key: 'collect_logs', label: 'Collect logs', type: 'bool' },
-  { key: 'cache_ttl', label: 'Cache TTL (s, 0 = off)', type: 'int', min: 0 },
-  { key: 'cache_invalidate_on_update', label: 'Clear cache on settings change', type: 'bool' },
-  { key: 'rate_limiting_limit', label: 'Rate limit (requests, 0 = off)', type: 'int', min: 0 },
-  { key: 'rate_limiting_interval', label: 'Rate limit window (s)', type: 'int', min: 1, max: 86400 },
-  { key: 'rate_limiting_technique', label: 'Rate limit technique', type: 'choice', choices: ['fixed', 'sliding'] },
-  { key: 'authentication', label: 'Require cf-aig-authorization', type: 'bool' },
-  { key: 'log_management', label: 'Max stored logs (empty = no cap)', type: 'int', min: 0, nullable: true },
-  { key: 'log_management_strategy', label: 'When full', type: 'choice', choices: ['STOP_INSERTING', 'DELETE_OLDEST'] },
-  { key: 'retry_max_attempts', label: 'Attempts', type: 'int', min: 1, max: 5 },
-  { key: 'retry_delay', label: 'Retry delay (ms)', type: 'int', min: 0, max: 5000 },
-  { key: 'retry_backoff', label: 'Backoff', type: 'choice', choices: ['constant', 'linear', 'exponential'] },
+  { group: 'Logs', key: 'collect_logs', label: 'Collect logs', type: 'bool' },
+  { group: 'Logs', key: 'log_management', label: 'Max stored logs', hint: 'empty = no cap', type: 'int', min: 0, nullable: true },
+  { group: 'Logs', key: 'log_management_strategy', label: 'When full', type: 'choice', choices: ['STOP_INSERTING', 'DELETE_OLDEST'] },
+  { group: 'Cache', key: 'cache_ttl', label: 'TTL (s)', hint: '0 = off', type: 'int', min: 0 },
+  { group: 'Cache', key: 'cache_invalidate_on_update', label: 'Clear cache on settings change', type: 'bool' },
+  { group: 'Rate limit', key: 'rate_limiting_limit', label: 'Requests', hint: 'per window, 0 = off', type: 'int', min: 0 },
+  { group: 'Rate limit', key: 'rate_limiting_interval', label: 'Window (s)', type: 'int', min: 1, max: 86400 },
+  { group: 'Rate limit', key: 'rate_limiting_technique', label: 'Technique', type: 'choice', choices: ['fixed', 'sliding'] },
+  { group: 'Retries', key: 'retry_max_attempts', label: 'Attempts', hint: '1 to 5', type: 'int', min: 1, max: 5 },
+  { group: 'Retries', key: 'retry_delay', label: 'Delay (ms)', hint: '0 to 5000', type: 'int', min: 0, max: 5000 },
+  { group: 'Retries', key: 'retry_backoff', label: 'Backoff', type: 'choice', choices: ['constant', 'linear', 'exponential'] },
+  { group: 'Access', key: 'authentication', label: 'Require cf-aig-authorization', type: 'bool' },
 ];
+
+const VIEWS = ['overview', 'logs', 'gateways'];
 
 const state = {
   account: '',
@@ -124,12 +127,6 @@ async function api(path, options = {}) {
 // relative URLs (they would carry the credentials).
 const apiUrl = (path) => new URL(API + path, window.location.origin).href;
 
-async function apiText(path) {
-  const res = await fetch(apiUrl(path), { credentials: 'same-origin' });
-  if (!res.ok) throw new ApiError(`HTTP ${res.status}`, res.status);
-  return res.text();
-}
-
 const enc = encodeURIComponent;
 const gwPath = () => `/accounts/${enc(state.account)}/ai-gateway/gateways/${enc(state.gateway)}`;
 
@@ -177,11 +174,17 @@ function localToIso(v, end) {
 
 // ------------------------------------------------------------------ accounts and gateways
 
+// Every account, page by page (the list is paginated like any other).
 async function loadAccounts() {
-  const body = await api('/accounts?per_page=50');
-  const list = $('#accounts');
-  list.replaceChildren(...body.result.map((a) => el('option', { value: a.id })));
-  return body.result.map((a) => a.id);
+  const ids = [];
+  for (let page = 1; ; page++) {
+    const body = await api(`/accounts?per_page=50&page=${page}`);
+    ids.push(...body.result.map((a) => a.id));
+    const info = body.result_info || {};
+    if (!body.result.length || ids.length >= (info.total_count || 0)) break;
+  }
+  $('#accounts').replaceChildren(...ids.map((id) => el('option', { value: id })));
+  return ids;
 }
 
 async function loadGateways() {
@@ -206,11 +209,19 @@ async function loadGateways() {
     if (!body.result.length || all.length >= (info.total_count || 0)) break;
   }
   state.gateways = all;
-  select.replaceChildren(...all.map((g) => el('option', { value: g.id, text: g.id })));
+  select.replaceChildren(...all.map((g) => el('option', { value: g.id, text: g.id, title: g.id })));
   const stored = localStorage.getItem(`switchyard.gateway.${state.account}`);
   const wanted = [state.gateway, stored].find((id) => id && all.some((g) => g.id === id));
   state.gateway = wanted || (all[0] ? all[0].id : '');
+  showGatewayChoice();
+}
+
+// The header's gateway select shows the gateway chosen; a long id, cut short on screen, is
+// whole in its tooltip.
+function showGatewayChoice() {
+  const select = $('#gateway');
   select.value = state.gateway;
+  select.title = state.gateway;
 }
 
 async function chooseAccount(account, gateway = '') {
@@ -239,6 +250,7 @@ async function chooseAccount(account, gateway = '') {
 
 async function chooseGateway(id) {
   state.gateway = id;
+  showGatewayChoice();
   localStorage.setItem(`switchyard.gateway.${state.account}`, id);
   state.logsPage = 1;
   closeDetail();
@@ -258,7 +270,7 @@ async function chooseGateway(id) {
 async function showView(view) {
   state.view = view;
   for (const b of document.querySelectorAll('nav button')) b.classList.toggle('active', b.dataset.view === view);
-  for (const v of ['overview', 'logs', 'gateways']) $(`#view-${v}`).hidden = v !== view;
+  for (const v of VIEWS) $(`#view-${v}`).hidden = v !== view;
   if (!state.gateway && view !== 'gateways') {
     showStatus(
       state.account
@@ -266,8 +278,9 @@ async function showView(view) {
         : 'No gateways yet: send a request through /v1/{account}/{gateway}/{provider}/... or enter an account above.',
       'info',
     );
-    clearOverview();
-    $('#logs tbody').replaceChildren();
+    clearOverview('No gateway selected.');
+    $('#logs tbody').replaceChildren(emptyRow(10, 'No gateway selected.'));
+    $('#page-info').textContent = '';
     return;
   }
   if (view === 'overview') await loadOverview();
@@ -277,11 +290,15 @@ async function showView(view) {
 
 // ------------------------------------------------------------------ overview: tiles and charts
 
-function clearOverview() {
+// Empties the overview; `note`, when given, says why in the breakdown table.
+function clearOverview(note) {
   $('#tiles').replaceChildren();
   $('#charts').replaceChildren();
-  $('#breakdown tbody').replaceChildren();
+  $('#breakdown tbody').replaceChildren(...(note ? [emptyRow(8, note)] : []));
 }
+
+// A table row that says there is nothing to list, across `columns` columns.
+const emptyRow = (columns, text) => el('tr', {}, el('td', { colspan: columns, class: 'empty', text }));
 
 // Bucket start times (ms) from `start` to `end`, aligned as the server aligns them (UTC).
 function bucketTimes(startMs, endMs, step) {
@@ -332,19 +349,21 @@ async function loadOverview() {
     tile('Cost (USD)', fmtCost(sum(s.cost))),
   );
   const rate = s.requests.map((n, i) => (n ? s.cache_hits[i] / n : null));
+  // Without a single request in the range, every chart says so instead of drawing zeros.
+  const none = total.requests === 0;
   $('#charts').replaceChildren(
-    chart('Requests', times, [{ name: 'requests', values: s.requests, color: '#2563eb' }], fmtInt),
-    chart('Errors', times, [{ name: 'errors', values: s.errors, color: '#c0392b' }], fmtInt),
-    chart('Cache hit rate', times, [{ name: 'hits / requests', values: rate, color: '#1e8449' }], fmtPct, 1),
+    chart('Requests', times, [{ name: 'requests', values: s.requests, color: '#2563eb' }], fmtInt, { none }),
+    chart('Errors', times, [{ name: 'errors', values: s.errors, color: '#c0392b' }], fmtInt, { none }),
+    chart('Cache hit rate', times, [{ name: 'hits / requests', values: rate, color: '#1e8449' }], fmtPct, { none, max: 1 }),
     chart('Tokens', times, [
       { name: 'in', values: s.tokens_in, color: '#7c3aed' },
       { name: 'out', values: s.tokens_out, color: '#db2777' },
-    ], fmtInt),
-    chart('Cost (USD)', times, [{ name: 'cost', values: s.cost, color: '#b45309' }], fmtCost),
+    ], fmtInt, { none }),
+    chart('Cost (USD)', times, [{ name: 'cost', values: s.cost, color: '#b45309' }], fmtCost, { none }),
     chart('Latency', times, [
       { name: 'p50', values: s.p50, color: '#0891b2' },
       { name: 'p95', values: s.p95, color: '#64748b' },
-    ], fmtMs),
+    ], fmtMs, { none }),
   );
   renderBreakdown(grouped.result);
 }
@@ -364,7 +383,7 @@ function renderBreakdown(rows) {
   const sorted = [...by.values()].sort((a, b) => b.requests - a.requests);
   const body = $('#breakdown tbody');
   if (!sorted.length) {
-    body.replaceChildren(el('tr', {}, el('td', { colspan: 8, class: 'empty', text: 'No requests in this range.' })));
+    body.replaceChildren(emptyRow(8, 'No requests in this range.'));
     return;
   }
   body.replaceChildren(...sorted.map((r) => el('tr', {},
@@ -379,17 +398,24 @@ function renderBreakdown(rows) {
   )));
 }
 
-// A line chart of one or more series over `times`, drawn as SVG. `fixedMax` pins the y axis
-// (1 for rates); gaps (null) break the line.
-function chart(title, times, series, fmt, fixedMax) {
+// A line chart of one or more series over `times`, drawn as SVG; gaps (null) break the line.
+// Options: `max` pins the y axis (1 for rates); `none` says there is no data at all, which
+// the chart then says instead of drawing a scale and lines for it.
+function chart(title, times, series, fmt, { max: fixedMax, none } = {}) {
   const W = 360;
   const H = 150;
   const pad = { l: 6, r: 6, t: 16, b: 18 };
   const values = series.flatMap((s) => s.values.filter((v) => v !== null && Number.isFinite(v)));
-  const max = fixedMax || Math.max(0, ...values) || 1;
+  if (none || !values.length) {
+    return el('div', { class: 'chart', 'data-chart': title },
+      el('h3', { text: title }), el('div', { class: 'chart-empty', text: 'No data in this range' }));
+  }
+  // The label gives the real maximum (0 when every value is 0); the scale needs one above 0.
+  const max = fixedMax || Math.max(0, ...values);
+  const scale = max || 1;
   const n = times.length;
   const x = (i) => pad.l + (n <= 1 ? 0 : (i * (W - pad.l - pad.r)) / (n - 1));
-  const y = (v) => H - pad.b - (v / max) * (H - pad.t - pad.b);
+  const y = (v) => H - pad.b - (v / scale) * (H - pad.t - pad.b);
   const svg = document.createElementNS(SVG, 'svg');
   svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
   svg.setAttribute('preserveAspectRatio', 'none');
@@ -403,13 +429,13 @@ function chart(title, times, series, fmt, fixedMax) {
     return node;
   };
   add('line', { x1: pad.l, x2: W - pad.r, y1: H - pad.b, y2: H - pad.b, stroke: '#dde1e6' });
-  add('line', { x1: pad.l, x2: W - pad.r, y1: pad.t, y2: pad.t, stroke: '#eef0f3', 'stroke-dasharray': '3 3' });
-  add('text', { x: pad.l, y: pad.t - 4, 'font-size': 10, fill: '#5f6b7a' }, `max ${fmt(max)}`);
   const label = (t) => new Date(t).toISOString().slice(5, 16).replace('T', ' ');
   if (n) {
     add('text', { x: pad.l, y: H - 4, 'font-size': 10, fill: '#5f6b7a' }, label(times[0]));
     add('text', { x: W - pad.r, y: H - 4, 'font-size': 10, fill: '#5f6b7a', 'text-anchor': 'end' }, label(times[n - 1]));
   }
+  add('line', { x1: pad.l, x2: W - pad.r, y1: pad.t, y2: pad.t, stroke: '#eef0f3', 'stroke-dasharray': '3 3' });
+  add('text', { x: pad.l, y: pad.t - 4, 'font-size': 10, fill: '#5f6b7a' }, `max ${fmt(max)}`);
   for (const s of series) {
     let d = '';
     let pen = false;
@@ -508,23 +534,24 @@ async function loadLogs() {
   state.logsTotal = info.total_count;
   const tbody = $('#logs tbody');
   if (!body.result.length) {
-    tbody.replaceChildren(el('tr', {}, el('td', { colspan: 10, class: 'empty', text: 'No logs match.' })));
+    tbody.replaceChildren(emptyRow(10, 'No logs match.'));
   } else {
+    // Columns marked col-opt give way while a log is open beside the list.
     tbody.replaceChildren(...body.result.map((r) => {
       const tr = el('tr', { 'data-id': r.id },
         el('td', { text: fmtTime(r.created_at) }),
-        el('td', { class: r.success ? 'good' : 'bad', text: String(r.status_code) }),
+        el('td', { class: r.success ? 'good' : 'bad', text: String(r.status_code), title: failedAfterStatus(r) }),
         el('td', { text: r.provider }),
         el('td', { text: r.model ?? '—', title: r.model ?? '' }),
-        el('td', { text: r.path, title: r.path }),
-        el('td', { class: 'num', text: fmtInt(r.tokens_in) }),
-        el('td', { class: 'num', text: fmtInt(r.tokens_out) }),
+        el('td', { class: 'col-opt', text: r.path, title: r.path }),
+        el('td', { class: 'num col-opt', text: fmtInt(r.tokens_in) }),
+        el('td', { class: 'num col-opt', text: fmtInt(r.tokens_out) }),
         el('td', { class: 'num', text: fmtCost(r.cost) }),
         el('td', { class: 'num', text: fmtMs(r.duration) }),
         el('td', { text: r.cached ? 'HIT' : '' }),
       );
       if (r.id === state.selectedLog) tr.classList.add('selected');
-      activate(tr, () => guarded(() => openDetail(r.id)));
+      activate(tr, () => openLog(r.id));
       return tr;
     }));
   }
@@ -534,8 +561,55 @@ async function loadLogs() {
   $('#next').disabled = state.logsPage >= pages;
 }
 
+// Why a record whose status says success is not successful, or null when nothing needs
+// saying: the answer failed after its status had been sent.
+function failedAfterStatus(r) {
+  if (r.success || r.status_code >= 400) return null;
+  if (r.cancelled) return `Not successful: the client left before the answer ended (status ${r.status_code} had been sent).`;
+  return `Not successful although the status is ${r.status_code}: the stream was cut, or the provider reported an error after the status was sent.`;
+}
+
+// ------------------------------------------------------------------ log detail
+
+// A stored body as the server holds it: its size in bytes and, when its bytes are UTF-8
+// text, that text (null otherwise: such bytes would show as mojibake).
+async function apiBody(path) {
+  const res = await fetch(apiUrl(path), { credentials: 'same-origin' });
+  if (!res.ok) throw new ApiError(`HTTP ${res.status}`, res.status);
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  let text = null;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    // Not UTF-8.
+  }
+  // NUL is valid UTF-8 but no text format carries it.
+  if (text !== null && text.includes('\u0000')) text = null;
+  return { size: bytes.length, text };
+}
+
 // A body that could not be fetched, said so (a 404 means none was stored).
 const unreadable = (e) => ({ error: e.status === 404 ? '(not stored)' : `(could not be read: ${e.message})` });
+
+// Content types whose bodies are bytes rather than text, whatever those bytes happen to be.
+function binaryType(type) {
+  const t = (type || '').split(';')[0].trim().toLowerCase();
+  if (/\+(json|xml)$/.test(t)) return false;
+  return /^(image|audio|video|font)\//.test(t) ||
+    ['application/octet-stream', 'application/pdf', 'application/zip', 'application/gzip', 'application/protobuf', 'application/x-protobuf'].includes(t);
+}
+
+// A file name for a downloaded body: the log id, the side, an extension from the type.
+function bodyFileName(id, side, type) {
+  const t = (type || '').split(';')[0].trim().toLowerCase();
+  const sub = t.split('/')[1] || '';
+  let ext = 'bin';
+  if (t === 'application/json' || sub.endsWith('+json')) ext = 'json';
+  else if (t.startsWith('text/')) ext = 'txt';
+  else if (t === 'audio/mpeg') ext = 'mp3';
+  else if (/^(image|audio|video)\/[a-z0-9]+$/.test(t)) ext = sub;
+  return `${id}-${side}.${ext}`;
+}
 
 // What a streamed answer spelled out, from its SSE events: its text (OpenAI chat deltas, the
 // Responses API's text deltas, Anthropic's text deltas, Gemini's parts), then one line per
@@ -602,14 +676,10 @@ function assembled(text) {
 // up to 10 MB); the rest is a link away.
 const SHOWN_MAX = 256 * 1024;
 
-// A stored body for reading: JSON indented, a stream with the text it spelled out first,
-// anything else as stored; a long one cut, with where to get all of it (`whole`).
-function pretty(text, whole) {
-  if (text && typeof text === 'object') return text.error;
+// A stored text body for reading: JSON indented, a stream with the text it spelled out
+// first, anything else as stored (a long one is cut before this).
+function pretty(text) {
   if (!text) return '(empty)';
-  if (text.length > SHOWN_MAX) {
-    return `${text.slice(0, SHOWN_MAX)}\n\n--- the first ${fmtInt(SHOWN_MAX)} of ${fmtInt(text.length)} characters; all of it: ${whole} ---`;
-  }
   const spelled = assembled(text);
   if (spelled !== null) return `${spelled}\n\n--- as streamed ---\n${text}`;
   try {
@@ -619,21 +689,59 @@ function pretty(text, whole) {
   }
 }
 
+// Shows one stored body (`side` is request or response): text as text; bytes that are not
+// text as their size and type with a link to download them; a long text cut, with a link to
+// all of it.
+function showBody(side, body, r, url) {
+  const pre = $(`#detail-${side}`);
+  const note = $(`#detail-${side}-note`);
+  const type = r[`${side}_content_type`] || '';
+  const download = (label) => el('a', { href: url, download: bodyFileName(r.id, side, type), text: label });
+  pre.hidden = false;
+  note.hidden = true;
+  note.replaceChildren();
+  if (body.error) {
+    pre.textContent = body.error;
+  } else if (body.size && (body.text === null || binaryType(type))) {
+    pre.hidden = true;
+    note.hidden = false;
+    note.append(`binary, ${fmtInt(body.size)} bytes, ${type.split(';')[0] || 'no content type'}. `, download('Download'));
+  } else if (body.text.length > SHOWN_MAX) {
+    pre.textContent = body.text.slice(0, SHOWN_MAX);
+    note.hidden = false;
+    note.append(`Cut: the first ${fmtInt(SHOWN_MAX)} of ${fmtInt(body.text.length)} characters are shown. `, download('Download all of it'));
+  } else {
+    pre.textContent = pretty(body.text);
+  }
+}
+
 async function openDetail(id) {
   const t = ticket('detail');
   state.selectedLog = id;
   for (const tr of document.querySelectorAll('#logs tbody tr')) tr.classList.toggle('selected', tr.dataset.id === id);
   const base = `${gwPath()}/logs/${enc(id)}`;
-  const [record, request, response] = await Promise.all([
-    api(base),
-    apiText(`${base}/request`).catch(unreadable),
-    apiText(`${base}/response`).catch(unreadable),
-  ]);
+  let record, request, response;
+  try {
+    [record, request, response] = await Promise.all([
+      api(base),
+      apiBody(`${base}/request`).catch(unreadable),
+      apiBody(`${base}/response`).catch(unreadable),
+    ]);
+  } catch (e) {
+    // A log that cannot be read (deleted, or from a link gone stale) leaves nothing open.
+    if (!stale('detail', t)) closeDetail();
+    throw e;
+  }
   if (stale('detail', t)) return;
   const r = record.result;
-  $('#detail-title').textContent = r.id;
+  const pane = $('#log-detail');
+  const title = $('#detail-title');
+  title.textContent = r.id;
+  title.title = r.id;
+  const why = failedAfterStatus(r);
   const rows = [
-    ['created_at', r.created_at], ['status_code', r.status_code], ['success', r.success],
+    ['id', r.id], ['created_at', r.created_at], ['status_code', r.status_code],
+    ['success', why ? `false: ${why}` : r.success],
     ['provider', r.provider], ['model', r.model], ['path', r.path], ['request_type', r.request_type],
     ['cached', r.cached], ['duration', fmtMs(r.duration)], ['ttft', fmtMs(r.ttft)],
     ['tokens_in', r.tokens_in], ['tokens_out', r.tokens_out], ['cached_tokens_in', r.cached_tokens_in],
@@ -652,25 +760,44 @@ async function openDetail(id) {
     pre.hidden = !headers;
     pre.textContent = headers ? Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\n') : '';
   }
-  $('#detail-request').textContent = pretty(request, apiUrl(`${base}/request`));
-  $('#detail-response').textContent = pretty(response, apiUrl(`${base}/response`));
-  $('#feedback-up').classList.toggle('good', r.feedback === 1);
-  $('#feedback-down').classList.toggle('bad', r.feedback === -1);
-  $('#log-detail').hidden = false;
+  showBody('request', request, r, apiUrl(`${base}/request`));
+  showBody('response', response, r, apiUrl(`${base}/response`));
+  // Pressed (filled, with a check mark), not only coloured.
+  $('#feedback-up').setAttribute('aria-pressed', String(r.feedback === 1));
+  $('#feedback-down').setAttribute('aria-pressed', String(r.feedback === -1));
+  const opening = pane.hidden || pane.dataset.id !== r.id;
+  pane.dataset.id = r.id;
+  pane.hidden = false;
+  $('.split').classList.add('detail-open');
+  if (opening) {
+    pane.scrollTop = 0;
+    revealDetail();
+  }
+}
+
+// Brings the open log's head (its id and buttons) into view: the pane sits beside the list
+// and follows the scroll, or, in a narrow window, under the list.
+function revealDetail() {
+  const pane = $('#log-detail');
+  const top = pane.getBoundingClientRect().top;
+  if (top < 0 || top > window.innerHeight - 120) pane.scrollIntoView({ block: 'start' });
 }
 
 function closeDetail() {
   ticket('detail');
   state.selectedLog = null;
-  $('#log-detail').hidden = true;
+  const pane = $('#log-detail');
+  pane.hidden = true;
+  delete pane.dataset.id;
+  $('.split').classList.remove('detail-open');
   for (const tr of document.querySelectorAll('#logs tbody tr.selected')) tr.classList.remove('selected');
 }
 
 async function sendFeedback(value) {
   if (!state.selectedLog) return;
   const id = state.selectedLog;
-  const current = $(value === 1 ? '#feedback-up' : '#feedback-down').classList.contains(value === 1 ? 'good' : 'bad');
-  await api(`${gwPath()}/logs/${enc(id)}`, { method: 'PATCH', json: { feedback: current ? null : value } });
+  const pressed = $(value === 1 ? '#feedback-up' : '#feedback-down').getAttribute('aria-pressed') === 'true';
+  await api(`${gwPath()}/logs/${enc(id)}`, { method: 'PATCH', json: { feedback: pressed ? null : value } });
   await openDetail(id);
 }
 
@@ -679,11 +806,11 @@ async function sendFeedback(value) {
 function renderGatewayTable() {
   const tbody = $('#gateways tbody');
   if (!state.gateways.length) {
-    tbody.replaceChildren(el('tr', {}, el('td', { colspan: 7, class: 'empty', text: state.account ? 'No gateways in this account.' : 'Enter an account above.' })));
+    tbody.replaceChildren(emptyRow(7, state.account ? 'No gateways in this account.' : 'Enter an account above.'));
   } else {
     tbody.replaceChildren(...state.gateways.map((g) => {
       const tr = el('tr', { 'data-id': g.id, class: g.id === state.gateway ? 'selected' : undefined },
-        el('td', { text: g.id }),
+        el('td', { text: g.id, title: g.id }),
         el('td', { text: g.collect_logs ? 'on' : 'off' }),
         el('td', { text: g.cache_ttl ? `${g.cache_ttl} s` : 'off' }),
         el('td', { text: g.rate_limiting_limit ? `${g.rate_limiting_limit} / ${g.rate_limiting_interval} s (${g.rate_limiting_technique})` : 'off' }),
@@ -691,19 +818,25 @@ function renderGatewayTable() {
         el('td', { text: `${g.retry_max_attempts} × ${g.retry_delay} ms, ${g.retry_backoff}` }),
         el('td', { text: fmtTime(g.modified_at) }),
       );
-      activate(tr, () => guarded(async () => {
-        $('#gateway').value = g.id;
-        await chooseGateway(g.id);
-      }));
+      activate(tr, () => go(() => chooseGateway(g.id)));
       return tr;
     }));
   }
   renderSettings();
 }
 
+// The gateway whose key form is on screen: what was typed for one gateway is not offered
+// to store under another.
+let keyFormFor = '';
+
 function renderSettings() {
   const form = $('#settings');
   const g = state.gateways.find((x) => x.id === state.gateway);
+  const owner = g ? `${state.account}/${g.id}` : '';
+  if (owner !== keyFormFor) {
+    $('#new-key').reset();
+    keyFormFor = owner;
+  }
   if (!g) {
     form.hidden = true;
     $('#keys-panel').hidden = true;
@@ -712,20 +845,32 @@ function renderSettings() {
   if (state.view === 'gateways') guarded(loadKeys);
   form.hidden = false;
   $('#settings-title').textContent = `Settings of ${g.id}`;
-  $('#settings-fields').replaceChildren(...SETTINGS.map((f) => {
-    let input;
-    if (f.type === 'bool') {
-      input = el('input', { type: 'checkbox', name: f.key });
-      input.checked = Boolean(g[f.key]);
-    } else if (f.type === 'choice') {
-      input = el('select', { name: f.key }, ...f.choices.map((c) => el('option', { value: c, text: c })));
-      input.value = g[f.key];
-    } else {
-      input = el('input', { type: 'number', name: f.key, min: f.min, max: f.max, step: 1, required: !f.nullable });
-      input.value = g[f.key] === null || g[f.key] === undefined ? '' : String(g[f.key]);
-    }
-    return el('label', {}, el('span', { text: f.label }), input);
-  }));
+  const groups = new Map();
+  for (const f of SETTINGS) {
+    if (!groups.has(f.group)) groups.set(f.group, el('fieldset', {}, el('legend', { text: f.group })));
+    groups.get(f.group).append(settingField(f, g[f.key]));
+  }
+  $('#settings-fields').replaceChildren(...groups.values());
+}
+
+// One setting's label and control: a checkbox before its label; a number or a choice after
+// it, all of one width.
+function settingField(f, value) {
+  if (f.type === 'bool') {
+    const box = el('input', { type: 'checkbox', name: f.key });
+    box.checked = Boolean(value);
+    return el('label', { class: 'check' }, box, el('span', { text: f.label }));
+  }
+  let input;
+  if (f.type === 'choice') {
+    input = el('select', { name: f.key }, ...f.choices.map((c) => el('option', { value: c, text: c })));
+    input.value = value;
+  } else {
+    input = el('input', { type: 'number', name: f.key, min: f.min, max: f.max, step: 1, required: !f.nullable });
+    input.value = value === null || value === undefined ? '' : String(value);
+  }
+  const name = el('span', { text: f.label }, ...(f.hint ? [el('small', { text: f.hint })] : []));
+  return el('label', {}, name, input);
 }
 
 // ------------------------------------------------------------------ stored provider keys
@@ -736,7 +881,7 @@ async function loadKeys() {
   if (stale('keys', t)) return;
   const tbody = $('#keys tbody');
   if (!body.result.length) {
-    tbody.replaceChildren(el('tr', {}, el('td', { colspan: 6, class: 'empty', text: 'No stored keys.' })));
+    tbody.replaceChildren(emptyRow(6, 'No stored keys.'));
   } else {
     tbody.replaceChildren(...body.result.map((k) => {
       const remove = el('button', { type: 'button', class: 'danger', text: 'Delete' });
@@ -813,14 +958,85 @@ async function deleteGateway() {
   showStatus(`Deleted gateway ${id}.`, 'info');
 }
 
+// ------------------------------------------------------------------ the address bar
+
+// The URL names what is on screen, ?account=A&gateway=G&view=overview|logs|gateways&log=ID,
+// so that Reload keeps the place and a log can be linked. A move the user makes adds a
+// history entry (Back returns from it); what the page settles by itself replaces the entry.
+function placeUrl() {
+  const p = new URLSearchParams();
+  if (state.account) p.set('account', state.account);
+  if (state.gateway) p.set('gateway', state.gateway);
+  p.set('view', state.view);
+  if (state.selectedLog && state.view === 'logs') p.set('log', state.selectedLog);
+  return `${window.location.pathname}?${p}`;
+}
+
+// Puts the place on screen in the address bar: `how` is 'push' (a new history entry, with
+// `mark` as its state) or 'replace'.
+function recordPlace(how, mark = null) {
+  const url = placeUrl();
+  if (url === `${window.location.pathname}${window.location.search}`) return;
+  if (how === 'push') window.history.pushState(mark, '', url);
+  else window.history.replaceState(window.history.state, '', url);
+}
+
+// A move the user makes: runs it, then records where it led (also when it failed half-way).
+function go(fn, how = 'push', mark = null) {
+  return guarded(async () => {
+    try {
+      await fn();
+    } finally {
+      recordPlace(how, mark);
+    }
+  });
+}
+
+// Opening a log takes a history entry, marked so that closing the log gives it back (Back
+// then leaves the list as it was); opening another log in its place takes none.
+function openLog(id) {
+  return go(() => openDetail(id), state.selectedLog ? 'replace' : 'push', { openedLog: true });
+}
+
+function closeLog() {
+  const id = state.selectedLog;
+  if (!id) return;
+  closeDetail();
+  if (window.history.state && window.history.state.openedLog) window.history.back();
+  else recordPlace('replace');
+  // The keyboard carries on from the row that was open.
+  const row = [...document.querySelectorAll('#logs tbody tr')].find((tr) => tr.dataset.id === id);
+  if (row) row.focus();
+}
+
+// Back and Forward: shows what the URL names, changing only what differs.
+async function followUrl() {
+  const p = new URLSearchParams(window.location.search);
+  const log = p.get('log');
+  const view = log ? 'logs' : (VIEWS.includes(p.get('view')) ? p.get('view') : 'overview');
+  const account = (p.get('account') || '').trim();
+  const gateway = p.get('gateway') || '';
+  const viewChanged = view !== state.view;
+  state.view = view;
+  if (account && account !== state.account) {
+    await chooseAccount(account, gateway);
+  } else if (gateway && gateway !== state.gateway && state.gateways.some((g) => g.id === gateway)) {
+    await chooseGateway(gateway);
+  } else if (viewChanged) {
+    await showView(view);
+  }
+  if (log && log !== state.selectedLog && state.gateway) await openDetail(log);
+  else if (!log && state.selectedLog) closeDetail();
+}
+
 // ------------------------------------------------------------------ wiring
 
 async function start() {
   for (const b of document.querySelectorAll('nav button')) {
-    b.addEventListener('click', () => guarded(() => showView(b.dataset.view)));
+    b.addEventListener('click', () => go(() => showView(b.dataset.view)));
   }
-  $('#account').addEventListener('change', (e) => guarded(() => chooseAccount(e.target.value)));
-  $('#gateway').addEventListener('change', (e) => guarded(() => chooseGateway(e.target.value)));
+  $('#account').addEventListener('change', (e) => go(() => chooseAccount(e.target.value)));
+  $('#gateway').addEventListener('change', (e) => go(() => chooseGateway(e.target.value)));
   $('#range').addEventListener('change', () => guarded(loadOverview));
   $('#refresh').addEventListener('click', () => guarded(loadOverview));
   $('#log-filters').addEventListener('submit', (e) => {
@@ -838,14 +1054,20 @@ async function start() {
     state.logsPage += 1;
     guarded(loadLogs);
   });
-  $('#detail-close').addEventListener('click', closeDetail);
+  $('#detail-close').addEventListener('click', closeLog);
+  document.addEventListener('keydown', (e) => {
+    // Escape in a form field is the field's own (a search box clears itself).
+    if (e.key !== 'Escape' || !state.selectedLog || state.view !== 'logs') return;
+    if (e.target instanceof Element && e.target.closest('input, select, textarea')) return;
+    closeLog();
+  });
   $('#feedback-up').addEventListener('click', () => guarded(() => sendFeedback(1)));
   $('#feedback-down').addEventListener('click', () => guarded(() => sendFeedback(-1)));
   $('#settings').addEventListener('submit', (e) => {
     e.preventDefault();
     guarded(saveSettings);
   });
-  $('#delete-gateway').addEventListener('click', () => guarded(deleteGateway));
+  $('#delete-gateway').addEventListener('click', () => go(deleteGateway, 'replace'));
   $('#new-key').addEventListener('submit', (e) => {
     e.preventDefault();
     guarded(storeKey);
@@ -853,18 +1075,28 @@ async function start() {
   $('#new-gateway').addEventListener('submit', (e) => {
     e.preventDefault();
     const input = $('#new-gateway-id');
-    guarded(async () => {
+    go(async () => {
       if (!state.account) throw new ApiError('Enter an account first.');
       await createGateway(input.value.trim());
       input.value = '';
     });
   });
+  // A submit the browser refuses (a field out of range, a bad id) sends nothing: the status
+  // line must not keep the outcome of the submit before as if it were this one's.
+  for (const form of document.querySelectorAll('form')) form.addEventListener('invalid', () => showStatus(''), true);
+  window.addEventListener('popstate', () => guarded(async () => {
+    try {
+      await followUrl();
+    } finally {
+      recordPlace('replace');
+    }
+  }));
 
-  // Links may name what to open: ?account=A&gateway=G&view=overview|logs|gateways&log=ID.
+  // The URL names what to open (see placeUrl); what it leaves out comes from the last visit.
   const params = new URLSearchParams(window.location.search);
-  if (['overview', 'logs', 'gateways'].includes(params.get('view'))) state.view = params.get('view');
+  if (VIEWS.includes(params.get('view'))) state.view = params.get('view');
   if (params.get('log')) state.view = 'logs';
-  await guarded(async () => {
+  await go(async () => {
     const accounts = await loadAccounts();
     const fromUrl = params.get('account');
     const stored = localStorage.getItem('switchyard.account');
@@ -872,7 +1104,7 @@ async function start() {
     state.gateway = params.get('gateway') || '';
     await chooseAccount(account, state.gateway);
     if (params.get('log') && state.gateway) await openDetail(params.get('log'));
-  });
+  }, 'replace');
   document.body.dataset.ready = 'true';
 }
 

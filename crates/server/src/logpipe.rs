@@ -459,9 +459,9 @@ impl Writer {
         let provider = upstream.as_ref().map(|p| p.slug.clone());
         let content_type = response.content_type;
         let tail: Vec<Bytes> = capture.tail.iter().cloned().collect();
-        let (usage, answered_model, found_failed, finished) =
+        let (usage, answered_model, found_failed, finished, unclosed) =
             if matches!(outcome, Outcome::Refused(_)) {
-                (Usage::default(), None, false, false)
+                (Usage::default(), None, false, false, false)
             } else {
                 let x = extract_after(
                     &decoded,
@@ -475,7 +475,7 @@ impl Writer {
                 if !upstream.as_ref().is_some_and(|p| p.reports_cost) {
                     usage.cost_in_usd_ticks = None;
                 }
-                (usage, x.model, x.stream_failed, x.finished)
+                (usage, x.model, x.stream_failed, x.finished, x.unclosed)
             };
         // A client that closes its connection once it has read the stream's closing event
         // had the whole answer, even if the provider had not yet ended its body.
@@ -485,7 +485,10 @@ impl Writer {
             outcome
         };
         exchange.log_line(outcome, duration);
-        let stream_failed = found_failed || exchange.stream_failed;
+        // A stream whose body ended cleanly but without the closing event its protocol
+        // promises was cut short: a failure, and not an answer to cache.
+        let cut_short = outcome == Outcome::Complete && unclosed && !exchange.translated;
+        let stream_failed = found_failed || exchange.stream_failed || cut_short;
         // A stream that reported an error after its 200 is not an answer to replay.
         if let (Outcome::Complete, false, Some((key, ttl)), Some(headers)) = (
             outcome,

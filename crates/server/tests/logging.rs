@@ -1288,3 +1288,42 @@ async fn usage_at_the_end_of_a_large_compressed_answer_is_read() {
     assert_eq!(r["tokens_in"], 7, "{r}");
     assert_eq!(r["response_size"], body.len(), "{r}");
 }
+
+/// An Anthropic stream whose body ends cleanly but without `message_stop` was cut short: the
+/// record says it failed, and it is not cached as an answer.
+#[tokio::test]
+async fn a_stream_ended_without_its_closing_event_is_logged_failed_and_not_cached() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let start = r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"usage":{"input_tokens":12,"output_tokens":1}}}"#;
+    let delta =
+        r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hel"}}"#;
+    let cut = format!(
+        "event: message_start\ndata: {start}\n\nevent: content_block_delta\ndata: {delta}\n\n"
+    );
+    let url = format!("{}/anthropic/v1/messages", gw.base());
+    let body = r#"{"model":"claude-sonnet-4-5","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"Hi"}]}"#;
+    let headers = [("x-api-key", "k"), ("cf-aig-cache-ttl", "60")];
+    for _ in 0..2 {
+        fake.push_script(
+            Script::new()
+                .header("content-type", "text/event-stream")
+                .body(cut.clone()),
+        );
+    }
+    let first = post(&url, &headers, body).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(
+        String::from_utf8_lossy(&first.body),
+        cut,
+        "relayed as it came"
+    );
+    let rows = gw.wait_for_logs("gw", 1).await;
+    let r = record_of(&rows, &first);
+    assert_eq!(r["success"], false, "{r}");
+    assert_eq!(r["cancelled"], false, "{r}");
+    assert_eq!(r["tokens_in"], 12, "usage so far is kept: {r}");
+    let again = post(&url, &headers, body).await;
+    assert_eq!(cache_status(&again.headers).as_deref(), Some("MISS"));
+    assert_eq!(fake.hits(), 2, "the cut stream was not cached");
+}
