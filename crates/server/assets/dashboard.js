@@ -538,9 +538,10 @@ async function loadLogs() {
   } else {
     // Columns marked col-opt give way while a log is open beside the list.
     tbody.replaceChildren(...body.result.map((r) => {
+      const why = failedAfterStatus(r);
       const tr = el('tr', { 'data-id': r.id },
         el('td', { text: fmtTime(r.created_at) }),
-        el('td', { class: r.success ? 'good' : 'bad', text: String(r.status_code), title: failedAfterStatus(r) }),
+        el('td', { class: r.success ? 'good' : 'bad', text: String(r.status_code), title: why && `Not successful: ${why}.` }),
         el('td', { text: r.provider }),
         el('td', { text: r.model ?? '—', title: r.model ?? '' }),
         el('td', { class: 'col-opt', text: r.path, title: r.path }),
@@ -561,12 +562,12 @@ async function loadLogs() {
   $('#next').disabled = state.logsPage >= pages;
 }
 
-// Why a record whose status says success is not successful, or null when nothing needs
-// saying: the answer failed after its status had been sent.
+// Why a record whose status says success is not successful (the answer failed after its
+// status had been sent), or null when nothing needs saying.
 function failedAfterStatus(r) {
   if (r.success || r.status_code >= 400) return null;
-  if (r.cancelled) return `Not successful: the client left before the answer ended (status ${r.status_code} had been sent).`;
-  return `Not successful although the status is ${r.status_code}: the stream was cut, or the provider reported an error after the status was sent.`;
+  if (r.cancelled) return `the client left before the answer ended, after status ${r.status_code} was sent`;
+  return `the stream was cut, or the provider reported an error, after status ${r.status_code} was sent`;
 }
 
 // ------------------------------------------------------------------ log detail
@@ -741,7 +742,7 @@ async function openDetail(id) {
   const why = failedAfterStatus(r);
   const rows = [
     ['id', r.id], ['created_at', r.created_at], ['status_code', r.status_code],
-    ['success', why ? `false: ${why}` : r.success],
+    ['success', why ? `false (${why})` : r.success],
     ['provider', r.provider], ['model', r.model], ['path', r.path], ['request_type', r.request_type],
     ['cached', r.cached], ['duration', fmtMs(r.duration)], ['ttft', fmtMs(r.ttft)],
     ['tokens_in', r.tokens_in], ['tokens_out', r.tokens_out], ['cached_tokens_in', r.cached_tokens_in],
