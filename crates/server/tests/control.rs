@@ -14,6 +14,18 @@ async fn admin_token_is_required_when_configured() {
     let a = send(Method::GET, &url, &[], "").await;
     assert_eq!(a.status, 401);
     assert_eq!(a.json()["success"], false);
+    // The challenge names both ways in: a bearer token, and Basic, so that a browser opening
+    // a stored body's URL asks for the token as the dashboard does.
+    let challenge = a.headers.get("www-authenticate").expect("a challenge");
+    let challenge = challenge.to_str().unwrap();
+    assert!(
+        challenge.starts_with("Bearer realm=\"Switchyard\""),
+        "{challenge}"
+    );
+    assert!(
+        challenge.contains("Basic realm=\"Switchyard\""),
+        "{challenge}"
+    );
     let a = send(Method::GET, &url, &[("authorization", "Bearer wrong")], "").await;
     assert_eq!(a.status, 401);
     let a = send(

@@ -359,16 +359,28 @@ async fn admin_auth(State(app): State<App>, req: Request, next: Next) -> Respons
         return refuse(req, e);
     }
     if !admin_allowed(&app, &req) {
+        let with_token = app.config().admin_token.is_some();
         let e = CpError {
             status: StatusCode::UNAUTHORIZED,
             code: codes::UNAUTHORIZED,
-            message: if app.config().admin_token.is_some() {
+            message: if with_token {
                 "Authentication error: send Authorization: Bearer {admin_token}".into()
             } else {
                 "Authentication error: without an admin_token the control plane serves loopback clients only".into()
             },
         };
-        return refuse(req, e);
+        let mut resp = refuse(req, e);
+        if with_token {
+            // Both ways in; a browser (a stored body's URL opened on its own) offers Basic,
+            // with the token as the password, as for the dashboard.
+            resp.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static(
+                    "Bearer realm=\"Switchyard\", Basic realm=\"Switchyard\", charset=\"UTF-8\"",
+                ),
+            );
+        }
+        return resp;
     }
     // The body, read here whole (at most CP_BODY_MAX, with no pause over client_timeout_ms),
     // so that a client who stops sending mid-body is answered instead of holding on.
