@@ -111,14 +111,67 @@ fn refusals_name_the_field() {
             "encoding_format",
         ),
         (json!({"input": "x", "dimensions": "big"}), "dimensions"),
-        (json!({"input": vec!["a"; 101]}), "input"),
+        (json!({"input": vec!["a"; 2049]}), "input"),
     ];
     for (body, want) in cases {
         let e = embed(&body).expect_err("refused");
         assert_eq!(e.param.as_deref(), Some(want), "{body}");
     }
-    // Google's batch limit itself is fine.
-    embed(&json!({"input": vec!["a"; 100]})).expect("100 inputs");
+    embed(&json!({"input": vec!["a"; 2048]})).expect("OpenAI's limit is fine");
+}
+
+#[test]
+fn more_inputs_than_gemini_takes_in_one_batch_go_in_several_in_order() {
+    let inputs: Vec<String> = (0..250).map(|i| format!("text {i}")).collect();
+    let u = embed(&json!({"input": inputs, "dimensions": 4})).expect("ok");
+    let bodies: Vec<Value> = std::iter::once(&u.body)
+        .chain(&u.more)
+        .map(|b| json(b))
+        .collect();
+    let sizes: Vec<usize> = bodies
+        .iter()
+        .map(|b| b["requests"].as_array().expect("requests").len())
+        .collect();
+    assert_eq!(sizes, [100, 100, 50]);
+    let texts: Vec<&str> = bodies
+        .iter()
+        .flat_map(|b| b["requests"].as_array().expect("requests"))
+        .map(|r| {
+            assert_eq!(r["outputDimensionality"], 4);
+            r["content"]["parts"][0]["text"].as_str().expect("text")
+        })
+        .collect();
+    assert_eq!(texts, inputs);
+    // One batch: nothing more.
+    assert!(embed(&json!({"input": vec!["a"; 100]}))
+        .expect("ok")
+        .more
+        .is_empty());
+
+    // The answers, joined in order, read as one.
+    let part = |from: usize, n: usize| {
+        let list: Vec<Value> = (from..from + n)
+            .map(|i| json!({"values": [i as f64, 0.5]}))
+            .collect();
+        bytes::Bytes::from(json!({"embeddings": list}).to_string())
+    };
+    let joined = switchyard_providers::translate::join_answers(&[
+        part(0, 100),
+        part(100, 100),
+        part(200, 50),
+    ])
+    .expect("joined");
+    let (status, v) = answer(200, &joined, u.reply);
+    assert_eq!(status, 200);
+    let data = v["data"].as_array().expect("data");
+    assert_eq!(data.len(), 250);
+    for (i, d) in data.iter().enumerate() {
+        assert_eq!(d["index"], i);
+        assert_eq!(d["embedding"][0], i as f64);
+    }
+    let bad =
+        switchyard_providers::translate::join_answers(&[part(0, 1), bytes::Bytes::from("{}")]);
+    assert!(bad.is_err());
 }
 
 #[test]

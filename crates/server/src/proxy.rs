@@ -798,6 +798,31 @@ fn next_attempt(app: &App, slot: &mut Option<Box<Exchange>>, capture: Capture, o
 /// Largest provider answer read whole to be translated.
 const TRANSLATE_CAP: usize = 64 * 1024 * 1024;
 
+/// A provider's body read whole (at most [`TRANSLATE_CAP`], with no silence over `idle`), or
+/// `None` when it could not be.
+async fn read_whole(incoming: Incoming, idle: Duration) -> Option<Bytes> {
+    match tokio::time::timeout(idle, Limited::new(incoming, TRANSLATE_CAP).collect()).await {
+        Ok(Ok(collected)) => Some(collected.to_bytes()),
+        _ => None,
+    }
+}
+
+/// The gateway's error for a translated call whose answer failed on the way, recorded.
+fn failed(
+    mut x: Box<Exchange>,
+    e: ApiError,
+    call: &Call,
+    queue: &crate::logpipe::LogQueue,
+) -> Response {
+    x.status = e.error.kind.status().as_u16();
+    let (mut resp, body) = e.into_response_and_body();
+    stamp_answer(resp.headers_mut(), &x, call.step);
+    let mut capture = Capture::default();
+    capture.push(&body);
+    queue.submit(Completed::new(x, capture, Outcome::UpstreamError));
+    resp
+}
+
 /// The provider's answer on its way to the client: relayed frame by frame, translated event by
 /// event for a translated stream, or read whole and translated for a translated JSON answer.
 /// `idle`: the longest the provider may stay silent while its body is read.
@@ -842,23 +867,54 @@ async fn relay(
         );
     }
     // A JSON answer (or an error instead of a stream): read it whole, then translate.
-    let raw =
-        match tokio::time::timeout(idle, Limited::new(incoming, TRANSLATE_CAP).collect()).await {
-            Ok(Ok(collected)) => collected.to_bytes(),
-            _ => {
-                let e = ApiError::new(
-                    ErrorKind::UpstreamUnavailable,
-                    "the provider's answer could not be read",
-                );
-                x.status = e.error.kind.status().as_u16();
-                let (mut resp, body) = e.into_response_and_body();
-                stamp_answer(resp.headers_mut(), &x, call.step);
-                let mut capture = Capture::default();
-                capture.push(&body);
-                queue.submit(Completed::new(x, capture, Outcome::UpstreamError));
-                return resp;
+    let unreadable = || {
+        ApiError::new(
+            ErrorKind::UpstreamUnavailable,
+            "the provider's answer could not be read",
+        )
+    };
+    let Some(mut raw) = read_whole(incoming, idle).await else {
+        return failed(x, unreadable(), call, &queue);
+    };
+    // A call sent in parts: the rest, one after another, once the first has succeeded; a part
+    // that fails is the answer, else their answers joined are.
+    if head.status.is_success() && !call.more.is_empty() {
+        let mut parts = vec![raw];
+        for body in &call.more {
+            let (part_head, part) = match app
+                .upstream()
+                .send(call.request_with(body.clone()), idle)
+                .await
+            {
+                Ok(resp) => {
+                    let (part_head, incoming) = resp.into_parts();
+                    match read_whole(incoming, idle).await {
+                        Some(part) => (part_head, part),
+                        None => return failed(x, unreadable(), call, &queue),
+                    }
+                }
+                Err(e) => return failed(x, e.into(), call, &queue),
+            };
+            if !part_head.status.is_success() {
+                head.status = part_head.status;
+                x.status = part_head.status.as_u16();
+                parts = vec![part];
+                break;
+            }
+            parts.push(part);
+        }
+        raw = if parts.len() == 1 {
+            parts.swap_remove(0)
+        } else {
+            match translate::join_answers(&parts) {
+                Ok(joined) => joined,
+                Err(e) => {
+                    let e = ApiError::new(ErrorKind::UpstreamUnavailable, e);
+                    return failed(x, e, call, &queue);
+                }
             }
         };
+    }
     let (status, body) = translate::response(
         t.endpoint,
         t.client,

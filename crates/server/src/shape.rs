@@ -37,6 +37,9 @@ pub struct Call {
     pub step: Option<u32>,
     /// Set when the client's API differs from the provider's: how to translate the answer.
     pub translation: Option<Translation>,
+    /// Further bodies of a translated call the provider takes in parts
+    /// ([`translate::Upstream::more`]): each sent after the first answer, to the same URI.
+    pub more: Vec<Bytes>,
 }
 
 /// How a translated call's answer goes back to the client.
@@ -53,7 +56,12 @@ pub struct Translation {
 impl Call {
     /// The request for one attempt.
     pub fn request(&self) -> http::Request<Full<Bytes>> {
-        let mut req = http::Request::new(Full::new(self.body.clone()));
+        self.request_with(self.body.clone())
+    }
+
+    /// The request with another body (a further part, [`Call::more`]).
+    pub fn request_with(&self, body: Bytes) -> http::Request<Full<Bytes>> {
+        let mut req = http::Request::new(Full::new(body));
         *req.method_mut() = self.method.clone();
         *req.uri_mut() = self.uri.clone();
         *req.headers_mut() = self.headers.clone();
@@ -135,6 +143,7 @@ pub fn passthrough_to(
         directives: None,
         step: None,
         translation: None,
+        more: Vec::new(),
     }
 }
 
@@ -220,7 +229,7 @@ pub async fn compat(
     if !translate::supports(kind, client, dialect) {
         return Err(unsupported(provider, kind));
     }
-    let (path, out_body, translation) = if client == dialect {
+    let (path, out_body, translation, more) = if client == dialect {
         let Some(path) = catalog_path else {
             return Err(unsupported(provider, kind));
         };
@@ -229,7 +238,7 @@ pub async fn compat(
         } else {
             path.to_owned()
         };
-        (path, peek.rewrite_model(body, model), None)
+        (path, peek.rewrite_model(body, model), None, Vec::new())
     } else {
         let opts = translate::Options {
             max_completion_tokens: provider.slug == "openai",
@@ -262,7 +271,7 @@ pub async fn compat(
             http::header::ACCEPT_ENCODING,
             http::HeaderValue::from_static("identity"),
         );
-        (path, up.body, Some(translation))
+        (path, up.body, Some(translation), up.more)
     };
     let (path, query) = match path.split_once('?') {
         Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
@@ -304,6 +313,7 @@ pub async fn compat(
         directives: None,
         step: None,
         translation,
+        more,
     })
 }
 

@@ -472,6 +472,71 @@ async fn embeddings_reach_gemini_translated() {
     assert_eq!(fake.hits(), hits, "nothing sent");
 }
 
+/// OpenAI takes 2,048 texts in one embeddings request, Gemini 100 in one batch: a longer
+/// request reaches Gemini as several batches, one after another, and its client gets one
+/// answer with every vector in order. A batch that fails is the answer.
+#[tokio::test]
+async fn embeddings_over_geminis_batch_limit_go_in_several_calls() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, &gemini_config(&fake)).await;
+    let url = format!("{}/compat/embeddings", gw.base());
+    let key = [("authorization", "Bearer goog-key")];
+    let inputs: Vec<String> = (0..250).map(|i| format!("text number {i}")).collect();
+    let body = json!({"model": "google-ai-studio/text-embedding-004", "input": inputs});
+    let a = post(&url, &key, &body.to_string()).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let sent: Vec<usize> = fake
+        .requests()
+        .iter()
+        .map(|r| {
+            assert_eq!(
+                r.path_and_query,
+                "/v1beta/models/text-embedding-004:batchEmbedContents"
+            );
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["requests"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .collect();
+    assert_eq!(sent, [100, 100, 50]);
+    let all = a.json();
+    let data = all["data"].as_array().unwrap();
+    assert_eq!(data.len(), 250);
+    // Each vector is the one its own text gets alone, at its own index.
+    for i in [0, 99, 100, 249] {
+        assert_eq!(data[i]["index"], i);
+        let alone = post(
+            &url,
+            &key,
+            &json!({"model": "google-ai-studio/text-embedding-004", "input": inputs[i]})
+                .to_string(),
+        )
+        .await;
+        assert_eq!(
+            data[i]["embedding"],
+            alone.json()["data"][0]["embedding"],
+            "{i}"
+        );
+    }
+    // The second batch is refused: that is the answer, and no third is sent.
+    fake.reset();
+    fake.push_script(Script::new());
+    fake.push_script(Script::new().status(429));
+    let a = post(&url, &key, &body.to_string()).await;
+    assert_eq!(a.status, 429, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(
+        a.json()["error"]["type"],
+        "rate_limit_error",
+        "{}",
+        a.json()
+    );
+    assert_eq!(fake.hits(), 2);
+    // One record for the client's request, with the status it got.
+    let rows = gw.wait_for_logs("gw", 6).await;
+    assert_eq!(record_of(&rows, &a)["status_code"], 429);
+}
+
 #[tokio::test]
 async fn untranslatable_input_gets_an_openai_shaped_400_naming_the_field() {
     let fake = FakeProvider::start().await;

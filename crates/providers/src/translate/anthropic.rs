@@ -178,6 +178,7 @@ pub(crate) fn request(
         stream: req.stream,
         include_usage: req.include_usage,
         reply: Reply::default(),
+        more: Vec::new(),
     })
 }
 

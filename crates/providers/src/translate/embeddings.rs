@@ -5,18 +5,36 @@
 //! per string; `dimensions` → `outputDimensionality`. The answer's vectors keep their order;
 //! with `encoding_format: "base64"` each is sent as base64 of little-endian `f32`s, as OpenAI
 //! does. `batchEmbedContents` reports no token counts, so `usage` is zero. Google takes at
-//! most [`MAX_GEMINI_BATCH`] entries in one batch, so a longer `input` is refused before
-//! anything is sent (the client sends it in slices, as it would to a provider with that
-//! limit).
+//! most [`MAX_GEMINI_BATCH`] entries in one batch, so a longer `input` (OpenAI takes 2,048,
+//! and clients send that many) is sent as several batches, one call after another, whose
+//! answers are joined in order ([`join`]).
 
 use super::gemini::model_name;
 use super::json::{get, idx, opt_str, opt_u32, parse_value, to_bytes, Obj};
 use super::{Reply, TranslateError, Upstream};
 use base64::Engine;
+use bytes::Bytes;
 use serde_json::{json, Value};
 
 /// The most inputs one `batchEmbedContents` call takes.
 pub const MAX_GEMINI_BATCH: usize = 100;
+/// The most inputs one request may hold (OpenAI's own limit): at most this many divided by
+/// [`MAX_GEMINI_BATCH`] calls are made for it.
+pub const MAX_INPUTS: usize = 2048;
+
+/// The answers of the batches of one request, in order, as one `batchEmbedContents` answer:
+/// their `embeddings` lists one after another.
+pub(crate) fn join(parts: &[Bytes]) -> Result<Bytes, String> {
+    let mut all = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let mut v = parse_value(part)?;
+        match v.get_mut("embeddings").map(Value::take) {
+            Some(Value::Array(list)) => all.extend(list),
+            _ => return Err(format!("the answer to batch {i} has no 'embeddings' array")),
+        }
+    }
+    Ok(to_bytes(&json!({"embeddings": all})))
+}
 
 pub(crate) fn request(o: &Obj, model: &str) -> Result<Upstream, TranslateError> {
     let name = model_name(model)?;
@@ -43,11 +61,11 @@ pub(crate) fn request(o: &Obj, model: &str) -> Result<Upstream, TranslateError> 
             ))
         }
     };
-    if inputs.len() > MAX_GEMINI_BATCH {
+    if inputs.len() > MAX_INPUTS {
         return Err(TranslateError::field(
             "input",
             format!(
-                "holds {} texts; Gemini embeds at most {MAX_GEMINI_BATCH} in one request",
+                "holds {} texts; at most {MAX_INPUTS} are embedded in one request",
                 inputs.len()
             ),
         ));
@@ -63,21 +81,27 @@ pub(crate) fn request(o: &Obj, model: &str) -> Result<Upstream, TranslateError> 
             ))
         }
     };
-    let requests: Vec<Value> = inputs
-        .iter()
-        .map(|text| {
-            let mut r = json!({
-                "model": format!("models/{name}"),
-                "content": {"parts": [{"text": text}]},
-            });
-            if let Some(d) = dimensions {
-                r["outputDimensionality"] = json!(d);
-            }
-            r
-        })
-        .collect();
+    let batch = |texts: &[&str]| {
+        let requests: Vec<Value> = texts
+            .iter()
+            .map(|text| {
+                let mut r = json!({
+                    "model": format!("models/{name}"),
+                    "content": {"parts": [{"text": text}]},
+                });
+                if let Some(d) = dimensions {
+                    r["outputDimensionality"] = json!(d);
+                }
+                r
+            })
+            .collect();
+        to_bytes(&json!({"requests": requests}))
+    };
+    let mut batches = inputs.chunks(MAX_GEMINI_BATCH).map(batch);
+    let body = batches.next().unwrap_or_default();
     Ok(Upstream {
-        body: to_bytes(&json!({"requests": requests})),
+        body,
+        more: batches.collect(),
         path: format!("v1beta/models/{name}:batchEmbedContents"),
         stream: false,
         include_usage: false,

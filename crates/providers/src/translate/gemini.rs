@@ -125,6 +125,7 @@ pub(crate) fn request(req: &ChatRequest, model: &str) -> Result<Upstream, Transl
             candidates: req.n.unwrap_or(1),
             ..Reply::default()
         },
+        more: Vec::new(),
     })
 }
 

@@ -210,6 +210,7 @@ pub(crate) fn upstream(openai: Obj, thinking: bool) -> Upstream {
             thinking,
             ..Reply::default()
         },
+        more: Vec::new(),
     }
 }
 

@@ -140,6 +140,17 @@ pub struct Upstream {
     pub include_usage: bool,
     /// Give it to [`response`].
     pub reply: Reply,
+    /// Further bodies for the same path, one call each after `body`'s, when the provider takes
+    /// less in one call than the client sent (Gemini embeds at most 100 texts a call); their
+    /// answers are joined with
+    /// [`join_answers`] before [`response`] reads them.
+    pub more: Vec<Bytes>,
+}
+
+/// One answer from the answers to a call split in parts ([`Upstream::more`]), in order: what
+/// [`response`] reads as if one call had been made.
+pub fn join_answers(parts: &[Bytes]) -> Result<Bytes, String> {
+    embeddings::join(parts)
 }
 
 /// Whether [`request`] can carry `endpoint` calls from a `client` to a `provider`.
@@ -268,5 +279,6 @@ fn pass_through(body: &[u8], model: &str, path: &str) -> Result<Upstream, Transl
         stream,
         include_usage,
         reply: Reply::default(),
+        more: Vec::new(),
     })
 }

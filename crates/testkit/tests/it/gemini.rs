@@ -444,6 +444,27 @@ async fn embeddings_and_count_tokens() {
     assert_eq!(embeddings[0]["values"], one, "deterministic per text");
     assert_eq!(embeddings[1]["values"].as_array().unwrap().len(), 4);
 
+    // Google takes at most 100 entries in one batch.
+    let entry = json!({"model": "models/text-embedding-004", "content": content});
+    let reply = gemini_post(
+        "/v1beta/models/text-embedding-004:batchEmbedContents",
+        json!({"requests": vec![entry.clone(); 101]}),
+    )
+    .send(&fake)
+    .await;
+    let error = google_error(&reply, 400, "INVALID_ARGUMENT");
+    assert_eq!(
+        error["message"],
+        "* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch\n"
+    );
+    let reply = gemini_post(
+        "/v1beta/models/text-embedding-004:batchEmbedContents",
+        json!({"requests": vec![entry; 100]}),
+    )
+    .send(&fake)
+    .await;
+    assert_eq!(reply.status, 200);
+
     let reply = gemini_post(
         "/v1beta/models/text-embedding-004:embedContent",
         json!({"model": "models/text-embedding-004"}),

@@ -504,6 +504,9 @@ pub(super) fn embed(body: &[u8], version: Version) -> Result<Embed, Rejected> {
     }
 }
 
+/// The most entries one `batchEmbedContents` call takes.
+const MAX_BATCH: usize = 100;
+
 /// Reads a `batchEmbedContents` body.
 pub(super) fn batch_embed(body: &[u8], version: Version) -> Result<Vec<Embed>, Rejected> {
     let root = object(body)?;
@@ -516,6 +519,12 @@ pub(super) fn batch_embed(body: &[u8], version: Version) -> Result<Vec<Embed>, R
         problems
             .required
             .push("BatchEmbedContentsRequest.requests: requests is not specified".to_owned());
+    }
+    // Google's limit on one batch.
+    if requests.len() > MAX_BATCH {
+        problems.required.push(format!(
+            "BatchEmbedContentsRequest.requests: at most {MAX_BATCH} requests can be in one batch"
+        ));
     }
     let mut out = Vec::with_capacity(requests.len());
     for (i, request) in requests.iter().enumerate() {
