@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-pub use switchyard_testkit::{FakeProvider, Script};
+pub use switchyard_testkit::{FakeProvider, Script, ScriptUsage};
 
 /// A running gateway process.
 pub struct Gateway {
