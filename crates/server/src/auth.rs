@@ -162,14 +162,46 @@ pub async fn authenticate(
         all_valid &= valid || (token.is_none() && slot_valid);
     }
     if !all_valid {
-        return Err(ApiError::new(
-            ErrorKind::Unauthenticated,
-            if any_token {
-                "invalid cf-aig-authorization token for this gateway"
-            } else {
-                "this gateway requires authentication: send cf-aig-authorization: Bearer {token}"
-            },
-        ));
+        return Err(refusal(any_token));
     }
     Ok(())
+}
+
+/// The 401 of a request without a valid gateway credential; `any_token`: whether it sent one.
+pub fn refusal(any_token: bool) -> ApiError {
+    ApiError::new(
+        ErrorKind::Unauthenticated,
+        if any_token {
+            "invalid cf-aig-authorization token for this gateway"
+        } else {
+            "this gateway requires authentication: send cf-aig-authorization: Bearer {token}"
+        },
+    )
+}
+
+/// The check made before the body is read and shaped, so that a caller without access costs
+/// no more than its headers: whether a call carrying `token` (its `cf-aig-authorization`)
+/// and `headers` (whose provider key headers may hold the gateway token instead) would pass
+/// [`authenticate`] on `gateway`. [`authenticate`] still runs on the calls made.
+pub async fn admits(
+    app: &App,
+    gateway: &GatewaySettings,
+    token: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    if !gateway.authentication {
+        return Ok(());
+    }
+    let account = gateway.account_id.as_str();
+    let valid = match token {
+        Some(t) => is_valid(app, account, t).await?,
+        // Only the key headers are looked at; the copy is made for the rare caller that
+        // puts its gateway token there.
+        None => take_slot_tokens(app, true, account, None, &mut headers.clone()).await?,
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(refusal(token.is_some()))
+    }
 }

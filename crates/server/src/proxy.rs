@@ -8,6 +8,9 @@
 //!    naming the header).
 //! 2. **gateway**: resolve the gateway's settings ([`crate::gateways`]; 400/2001 when unknown
 //!    and auto-creation is off).
+//!    A gateway with `authentication` refuses a caller without a valid credential here
+//!    (401/2009; a universal request's steps are checked as they are read in stage 4), so
+//!    that nobody without access makes the gateway read or parse a body.
 //! 3. **body**: read the body once into `Bytes`, refusing more than `max_body_bytes` (413)
 //!    before reading it whole when `Content-Length` says so, and a body that stops arriving
 //!    for `client_timeout_ms` (408).
@@ -427,6 +430,19 @@ async fn run(
         }
     }
 
+    // A caller without access is refused before its body is read and shaped (a universal
+    // request's steps carry their own tokens: they are checked step by step as they are
+    // read, before any is shaped).
+    if !matches!(target, Target::Universal) {
+        auth::admits(
+            app,
+            &gateway,
+            directives.gateway_token.as_deref(),
+            &parts.headers,
+        )
+        .await?;
+    }
+
     // Stage 3: body.
     let body = read_body(
         unread.take().unwrap_or_default(),
@@ -460,7 +476,7 @@ async fn run(
             .await?,
         ],
         Target::Universal => {
-            universal::calls(app, route.account, &parts.headers, &directives, &body).await?
+            universal::calls(app, &gateway, &parts.headers, &directives, &body).await?
         }
     };
 

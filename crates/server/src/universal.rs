@@ -24,9 +24,10 @@ use crate::shape::{self, Call};
 use bytes::Bytes;
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::time::Duration;
-use switchyard_core::{Backoff, ErrorKind, GatewayError, RequestType};
+use switchyard_core::{Backoff, ErrorKind, GatewayError, GatewaySettings, RequestType};
 
 /// Most steps one request may carry.
 pub const MAX_STEPS: usize = 10;
@@ -35,16 +36,21 @@ fn bad(i: usize, why: impl std::fmt::Display) -> ApiError {
     ApiError::new(ErrorKind::BadRequest, format!("step {i}: {why}"))
 }
 
-fn config(i: usize, v: Option<&Value>) -> Result<AttemptHeaders, ApiError> {
-    // `null` is "no config", as an absent key (clients write unset optional fields so).
-    let Some(v) = v.filter(|v| !v.is_null()) else {
+/// A step's `config` (an absent or `null` one is no config, as clients write unset optional
+/// fields so); only the keys it knows are read.
+fn config(i: usize, m: Option<StepFields>) -> Result<AttemptHeaders, ApiError> {
+    let Some(m) = m else {
         return Ok(AttemptHeaders::default());
-    };
-    let Value::Object(m) = v else {
-        return Err(bad(i, "'config' must be an object"));
     };
     let mut out = AttemptHeaders::default();
     for (k, v) in m {
+        if !matches!(
+            k.as_str(),
+            "requestTimeout" | "maxAttempts" | "retryDelay" | "backoff"
+        ) {
+            continue;
+        }
+        let v: Value = serde_json::from_str(v.get()).unwrap_or(Value::Null);
         let n = || {
             v.as_u64()
                 .ok_or_else(|| bad(i, format!("config.{k} must be a non-negative integer")))
@@ -80,28 +86,57 @@ fn config(i: usize, v: Option<&Value>) -> Result<AttemptHeaders, ApiError> {
     Ok(out)
 }
 
-/// Parses the steps and shapes one [`Call`] per step.
+/// Most headers one step may name.
+pub const MAX_STEP_HEADERS: usize = 256;
+
+/// A step's fields, each as its JSON text: the step is checked field by field, and its
+/// `query` (the body to send, which may be large) is never built into a tree.
+type StepFields<'a> = std::collections::BTreeMap<String, &'a RawValue>;
+
+/// A field's JSON read as `T`; `None` when absent or `null`, an error naming it otherwise.
+fn field<'a, T: serde::Deserialize<'a>>(
+    i: usize,
+    s: &StepFields<'a>,
+    name: &str,
+    what: &str,
+) -> Result<Option<T>, ApiError> {
+    match s.get(name) {
+        None => Ok(None),
+        Some(raw) if raw.get() == "null" => Ok(None),
+        Some(raw) => serde_json::from_str(raw.get())
+            .map(Some)
+            .map_err(|_| bad(i, format!("'{name}' must be {what}"))),
+    }
+}
+
+/// Parses the steps and shapes one [`Call`] per step. On a gateway with authentication, each
+/// step's credential is checked as it is read, before it is shaped.
 pub async fn calls(
     app: &App,
-    account: &str,
+    gateway: &GatewaySettings,
     outer: &HeaderMap,
     directives: &Directives,
     body: &Bytes,
 ) -> Result<Vec<Call>, ApiError> {
-    let steps: Value = serde_json::from_slice(body).map_err(|e| {
+    let account = gateway.account_id.as_str();
+    let not_steps = |e: &dyn std::fmt::Display| {
         ApiError::new(
             ErrorKind::BadRequest,
             format!("the universal endpoint takes a JSON array of steps: {e}"),
         )
-    })?;
-    let steps = match steps {
-        Value::Array(a) => a,
-        obj @ Value::Object(_) => vec![obj],
+    };
+    // Checked as JSON without building it: the elements stay text until read one by one.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    let steps: Vec<&RawValue> = match first {
+        Some(b'[') => serde_json::from_slice(body).map_err(|e| not_steps(&e))?,
+        Some(b'{') => vec![serde_json::from_slice(body).map_err(|e| not_steps(&e))?],
         _ => {
+            // Whatever it is, say what is wrong with it as JSON if anything.
+            serde_json::from_slice::<&RawValue>(body).map_err(|e| not_steps(&e))?;
             return Err(ApiError::new(
                 ErrorKind::BadRequest,
                 "the universal endpoint takes a JSON array of steps",
-            ))
+            ));
         }
     };
     if steps.is_empty() || steps.len() > MAX_STEPS {
@@ -121,48 +156,54 @@ pub async fn calls(
     }
     let mut calls = Vec::with_capacity(steps.len());
     for (i, step) in steps.iter().enumerate() {
-        let Value::Object(s) = step else {
-            return Err(bad(i, "must be an object"));
-        };
-        let provider = s
-            .get("provider")
-            .and_then(Value::as_str)
+        let s: StepFields =
+            serde_json::from_str(step.get()).map_err(|_| bad(i, "must be an object"))?;
+        let provider: String = field(i, &s, "provider", "a string")?
             .ok_or_else(|| bad(i, "'provider' is required and must be a string"))?;
-        let endpoint = s
-            .get("endpoint")
-            .and_then(Value::as_str)
+        let endpoint: String = field(i, &s, "endpoint", "a string")?
             .ok_or_else(|| bad(i, "'endpoint' is required and must be a string"))?;
         let query = s
             .get("query")
             .ok_or_else(|| bad(i, "'query' (the request body) is required"))?;
-        let payload = Bytes::from(query.to_string());
+        let payload = Bytes::copy_from_slice(query.get().as_bytes());
 
         let mut headers = base.clone();
         let mut step_own = HeaderMap::new();
-        match s.get("headers") {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(h)) => {
-                for (k, v) in h {
-                    let name = HeaderName::try_from(k.as_str())
-                        .map_err(|_| bad(i, format!("header name '{k}' is invalid")))?;
-                    let text = match v {
-                        Value::String(s) => s.clone(),
-                        Value::Number(n) => n.to_string(),
-                        Value::Bool(b) => b.to_string(),
-                        _ => return Err(bad(i, format!("header '{k}' must be a string"))),
-                    };
-                    let value = HeaderValue::try_from(text)
-                        .map_err(|_| bad(i, format!("header '{k}' has an invalid value")))?;
-                    step_own.insert(name, value);
-                }
-            }
-            Some(_) => return Err(bad(i, "'headers' must be an object")),
+        let own: Option<StepFields> = field(i, &s, "headers", "an object")?;
+        let own = own.unwrap_or_default();
+        if own.len() > MAX_STEP_HEADERS {
+            return Err(bad(
+                i,
+                format!(
+                    "'headers' names {} headers; at most {MAX_STEP_HEADERS} are allowed",
+                    own.len()
+                ),
+            ));
+        }
+        for (k, v) in &own {
+            let name = HeaderName::try_from(k.as_str())
+                .map_err(|_| bad(i, format!("header name '{k}' is invalid")))?;
+            let text = match serde_json::from_str::<Value>(v.get()) {
+                Ok(Value::String(s)) => s,
+                Ok(Value::Number(n)) => n.to_string(),
+                Ok(Value::Bool(b)) => b.to_string(),
+                _ => return Err(bad(i, format!("header '{k}' must be a string"))),
+            };
+            let value = HeaderValue::try_from(text)
+                .map_err(|_| bad(i, format!("header '{k}' has an invalid value")))?;
+            step_own.insert(name, value);
         }
         let step_attempts =
             AttemptHeaders::parse(&step_own).map_err(|e| bad(i, e.error.message))?;
         let step_directives = directives
             .for_step(&step_own)
             .map_err(|e| bad(i, e.error.message))?;
+        let token = step_directives
+            .as_ref()
+            .unwrap_or(directives)
+            .gateway_token
+            .as_deref();
+        crate::auth::admits(app, gateway, token, &step_own).await?;
         for (name, value) in forward::request_headers(&step_own).iter() {
             headers.insert(name.clone(), value.clone());
         }
@@ -178,7 +219,7 @@ pub async fn calls(
         // (as UTF-8), as a browser or curl would send such a URL. The result is checked as any
         // path is.
         let endpoint: std::borrow::Cow<str> =
-            percent_encoding::utf8_percent_encode(endpoint, &percent_encoding::AsciiSet::EMPTY)
+            percent_encoding::utf8_percent_encode(&endpoint, &percent_encoding::AsciiSet::EMPTY)
                 .into();
         let endpoint = endpoint.as_ref();
         let (path, query_string) = match endpoint.split_once('?') {
@@ -190,7 +231,7 @@ pub async fn calls(
         let mut call = if provider == "compat" {
             shape::compat(app, account, path, headers, &payload).await?
         } else {
-            let p = crate::custom::provider(app, account, provider)
+            let p = crate::custom::provider(app, account, &provider)
                 .await?
                 .ok_or_else(|| {
                     GatewayError::new(
@@ -210,7 +251,7 @@ pub async fn calls(
             .map_err(|e| bad(i, e.error.message))?
         };
         call.request_type = RequestType::Universal;
-        call.attempts = step_attempts.or(config(i, s.get("config"))?);
+        call.attempts = step_attempts.or(config(i, field(i, &s, "config", "an object")?)?);
         call.directives = step_directives;
         call.step = Some(i as u32);
         calls.push(call);

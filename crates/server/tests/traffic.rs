@@ -75,6 +75,85 @@ async fn authenticated_gateways_need_a_valid_token() {
     a.assert_gateway_error(401, 2009);
 }
 
+/// A caller without a valid token costs the gateway no more than its headers: refused before
+/// its body is read (a body still on its way does not hold the answer up) or parsed, on every
+/// route; a universal request's steps are checked in order, before any is shaped.
+#[tokio::test]
+async fn a_caller_without_access_is_refused_before_its_body_is_read() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, &format!("client_timeout_ms = 10000\n{AUTHED}")).await;
+    let addr = gw.url.trim_start_matches("http://").to_owned();
+    for path in [
+        "/v1/acct/gw/grok/v1/chat/completions",
+        "/v1/acct/gw/compat/chat/completions",
+    ] {
+        // Headers announcing a megabyte, and only a few bytes of it.
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000000\r\n\r\n{{\"mo"
+        );
+        let t = std::time::Instant::now();
+        let head = raw_head(&addr, request.as_bytes()).await;
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "{path}: waited {:?}",
+            t.elapsed()
+        );
+        assert_eq!(raw_status(&head), 401, "{path}: {head}");
+    }
+    // What is refused first is the caller, whatever the body holds.
+    let compat = format!("{}/compat/chat/completions", gw.base());
+    post(&compat, &[AUTH], "not json")
+        .await
+        .assert_gateway_error(401, 2009);
+    // Universal: step 0 has no token, step 1 is malformed: the caller is what is refused.
+    let steps = json!([
+        {"provider": "grok", "endpoint": "v1/chat/completions", "headers": {}, "query": {}},
+        {"provider": 5},
+    ]);
+    post(&gw.base(), &[], &steps.to_string())
+        .await
+        .assert_gateway_error(401, 2009);
+    // With the token, the malformed step is the problem.
+    post(
+        &gw.base(),
+        &[("cf-aig-authorization", "gw-token-1")],
+        &steps.to_string(),
+    )
+    .await
+    .assert_gateway_error(400, 2000);
+    assert_eq!(fake.hits(), 0);
+}
+
+/// A universal step's `query` is sent as the client wrote it, byte for byte; its `headers`
+/// are bounded (a step naming tens of thousands is refused as bad input, not a 500).
+#[tokio::test]
+async fn universal_steps_are_read_without_rewriting_their_query() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let query = r#"{ "model" : "grok-beta",  "messages": [{"role": "user", "content": "Hi"}], "temperature": 1.0 }"#;
+    let body = format!(
+        r#"[{{"provider": "grok", "endpoint": "v1/chat/completions", "headers": {{"authorization": "Bearer k"}}, "query": {query}}}]"#
+    );
+    let a = post(&gw.base(), &[], &body).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(fake.last_request().unwrap().body, query.as_bytes());
+    let many: serde_json::Map<String, serde_json::Value> = (0..40_000)
+        .map(|i| (format!("x-h{i}"), json!("v")))
+        .collect();
+    let steps = json!([{"provider": "grok", "endpoint": "v1/chat/completions", "headers": many, "query": {}}]);
+    let a = post(&gw.base(), &[], &steps.to_string()).await;
+    a.assert_gateway_error(400, 2000);
+    assert!(
+        a.json()["error"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 256"),
+        "{}",
+        a.json()
+    );
+    assert_eq!(fake.hits(), 1);
+}
+
 #[tokio::test]
 async fn stored_keys_fill_in_when_the_client_sends_none() {
     let fake = FakeProvider::start().await;
