@@ -23,6 +23,14 @@ pub struct Usage {
     pub cost_in_usd_ticks: Option<u64>,
 }
 
+/// The most tokens of any kind one answer is believed to have used: far above any model's
+/// context or any batch a provider takes, and low enough that sums over every request a
+/// gateway can serve in a month stay within a 64-bit integer (a larger figure is a broken or
+/// hostile answer, which must not overflow the analytics).
+pub const MAX_TOKENS: u64 = 1_000_000_000;
+/// The largest bill one answer is believed to carry: 1 million USD, in ticks.
+pub const MAX_COST_TICKS: u64 = 1_000_000 * 10_000_000_000;
+
 impl Usage {
     /// Whether the answer reported any token count at all.
     pub fn is_known(&self) -> bool {
@@ -31,7 +39,19 @@ impl Usage {
 
     /// The same counts, with a cached part no larger than the input it is part of (an answer
     /// that reports more is not believed beyond its input).
+    /// Every count is also held to [`MAX_TOKENS`], and the bill to [`MAX_COST_TICKS`].
     pub fn consistent(mut self) -> Self {
+        for count in [
+            &mut self.tokens_in,
+            &mut self.tokens_out,
+            &mut self.cached_tokens_in,
+            &mut self.cache_write_tokens_in,
+            &mut self.cache_write_1h_tokens_in,
+            &mut self.reasoning_tokens,
+        ] {
+            *count = count.map(|n| n.min(MAX_TOKENS));
+        }
+        self.cost_in_usd_ticks = self.cost_in_usd_ticks.map(|t| t.min(MAX_COST_TICKS));
         if let (Some(cached), Some(input)) = (self.cached_tokens_in, self.tokens_in) {
             self.cached_tokens_in = Some(cached.min(input));
         }
@@ -42,6 +62,42 @@ impl Usage {
 #[cfg(test)]
 mod tests {
     use super::Usage;
+
+    #[test]
+    fn absurd_counts_are_held_to_what_any_answer_can_use() {
+        let huge = Usage {
+            tokens_in: Some(u64::MAX),
+            tokens_out: Some(i64::MAX as u64),
+            cached_tokens_in: Some(u64::MAX),
+            cache_write_tokens_in: Some(u64::MAX),
+            cache_write_1h_tokens_in: Some(u64::MAX),
+            reasoning_tokens: Some(super::MAX_TOKENS + 1),
+            cost_in_usd_ticks: Some(u64::MAX),
+        }
+        .consistent();
+        let max = Some(super::MAX_TOKENS);
+        assert_eq!(
+            huge,
+            Usage {
+                tokens_in: max,
+                tokens_out: max,
+                cached_tokens_in: max,
+                cache_write_tokens_in: max,
+                cache_write_1h_tokens_in: max,
+                reasoning_tokens: max,
+                cost_in_usd_ticks: Some(super::MAX_COST_TICKS),
+            }
+        );
+        // A month of records at the largest count still sums within an i64.
+        let month_of_requests: u64 = 30 * 86_400 * 2_000;
+        assert!(month_of_requests.checked_mul(super::MAX_TOKENS).is_some_and(|s| s <= i64::MAX as u64));
+        // Real counts are untouched.
+        let real = Usage {
+            tokens_in: Some(2_000_000),
+            ..Usage::default()
+        };
+        assert_eq!(real.consistent(), real);
+    }
 
     #[test]
     fn a_cached_part_is_never_larger_than_its_input() {

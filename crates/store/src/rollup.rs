@@ -110,8 +110,10 @@ impl Level {
         c.requests += 1;
         c.errors += i64::from(!r.success);
         c.cache_hits += i64::from(r.cached);
-        c.tokens_in += r.tokens_in.map_or(0, clamp_i64);
-        c.tokens_out += r.tokens_out.map_or(0, clamp_i64);
+        // Counts are held to what any answer can use before they get here; a record made
+        // otherwise still cannot overflow the sum.
+        c.tokens_in = c.tokens_in.saturating_add(r.tokens_in.map_or(0, clamp_i64));
+        c.tokens_out = c.tokens_out.saturating_add(r.tokens_out.map_or(0, clamp_i64));
         c.cost += r.cost;
     }
 }
@@ -214,6 +216,22 @@ pub(crate) fn finish(groups: BTreeMap<GroupKey, Group>) -> Vec<AnalyticsRow> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_sums_saturate_instead_of_overflowing() {
+        let (a, g) = (
+            switchyard_core::AccountId::parse("a").unwrap(),
+            switchyard_core::GatewayId::parse("g").unwrap(),
+        );
+        let mut r = crate::row::tests::record(&a, &g, "id", "2026-11-26T06:00:00Z");
+        r.tokens_in = Some(u64::MAX);
+        r.tokens_out = Some(i64::MAX as u64);
+        let mut rollup = Rollup::default();
+        rollup.add(1, 0, &r);
+        rollup.add(1, 1, &r);
+        let c = rollup.hour.counters.values().next().unwrap();
+        assert_eq!((c.requests, c.tokens_in, c.tokens_out), (2, i64::MAX, i64::MAX));
+    }
 
     #[test]
     fn timestamps_round_trip_and_sort() {
