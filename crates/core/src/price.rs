@@ -268,6 +268,9 @@ fn find_in<'a>(tables: &[Option<&'a ProviderPrices>], name: &str) -> Option<&'a 
     None
 }
 
+/// The longest model name looked up, in bytes (real ones are under 100).
+pub const MAX_MODEL_NAME: usize = 256;
+
 /// Model prices by provider; see the module documentation.
 #[derive(Debug, Clone, Default)]
 pub struct PriceTable {
@@ -349,7 +352,9 @@ impl PriceTable {
             own_prices,
             get(table).filter(|t| !own_prices.is_some_and(|o| std::ptr::eq(o, *t))),
         ];
-        if tables.iter().all(Option::is_none) {
+        // No model's name is this long: such a name (from a client's body, or a provider's
+        // answer) is not looked for, which also keeps the prefix search below cheap.
+        if tables.iter().all(Option::is_none) || model.len() > MAX_MODEL_NAME {
             return None;
         }
         let name = normalise(model);
@@ -400,6 +405,20 @@ mod tests {
         ] {
             assert!(t.model_count(provider) > 3, "{provider} has prices");
         }
+    }
+
+    #[test]
+    fn an_overlong_model_name_is_not_looked_up_and_costs_nothing_to_refuse() {
+        let t = PriceTable::embedded();
+        assert!(t.lookup("grok", "grok-4-0709").is_some());
+        // A priced prefix followed by hundreds of thousands of dashes: no price, at once
+        // (the prefix search over it took minutes).
+        let hostile = format!("grok-4-{}", "a-".repeat(400_000));
+        let started = std::time::Instant::now();
+        assert!(t.lookup("grok", &hostile).is_none());
+        assert!(started.elapsed() < std::time::Duration::from_millis(50));
+        let longest_ok = format!("grok-4-{}", "x".repeat(MAX_MODEL_NAME - 7));
+        assert!(t.lookup("grok", &longest_ok).is_some(), "a prefix still prices it");
     }
 
     #[test]
