@@ -33,7 +33,7 @@ use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use switchyard_core::price::PriceTable;
+use switchyard_core::price::{PriceTable, MAX_MODEL_NAME};
 use switchyard_core::{ErrorKind, LogRecord, Usage};
 use switchyard_providers::usage::{decode, extract_after};
 use switchyard_store::cache::CacheStore;
@@ -545,8 +545,17 @@ impl Writer {
             let price = lookup(&requested);
             (answered_model.or(requested), price)
         };
-        // A model name comes from a body: text PostgreSQL cannot store (NUL) is replaced.
-        let model = model.map(|m| {
+        // A model name comes from a body: text PostgreSQL cannot store (NUL) is replaced, and
+        // a name longer than any model's is cut (it is a log column, an index key and a
+        // metrics label).
+        let model = model.map(|mut m| {
+            if m.len() > MAX_MODEL_NAME {
+                let mut end = MAX_MODEL_NAME;
+                while !m.is_char_boundary(end) {
+                    end -= 1;
+                }
+                m.truncate(end);
+            }
             if m.contains('\0') {
                 m.replace('\0', "\u{fffd}")
             } else {

@@ -303,7 +303,12 @@ impl Metrics {
                 account,
                 gateway,
                 provider: provider.to_owned(),
-                status: status.to_string(),
+                // HTTP's own codes; whatever else a provider sends counts under one label.
+                status: if (100..=599).contains(&status) {
+                    status.to_string()
+                } else {
+                    "other".to_owned()
+                },
             })
             .inc();
         if let Some((duration, ttft)) = upstream {
@@ -483,6 +488,20 @@ mod tests {
         ));
         assert!(requests.contains(
             &r#"switchyard_requests_total{account="a",gateway="g-0",provider="grok",status="200"} 1"#
+        ));
+    }
+
+    #[test]
+    fn statuses_outside_http_s_own_count_under_one_label() {
+        let m = Metrics::new();
+        for status in [200, 599, 600, 777, 999] {
+            m.request(Some(("a", "g")), Some("grok"), status, None);
+        }
+        let text = m.render_prometheus(0, 0);
+        let requests = lines_with(&text, "switchyard_requests_total{");
+        assert_eq!(requests.len(), 3, "{requests:?}");
+        assert!(requests.contains(
+            &r#"switchyard_requests_total{account="a",gateway="g",provider="grok",status="other"} 3"#
         ));
     }
 

@@ -1327,3 +1327,33 @@ async fn a_stream_ended_without_its_closing_event_is_logged_failed_and_not_cache
     assert_eq!(cache_status(&again.headers).as_deref(), Some("MISS"));
     assert_eq!(fake.hits(), 2, "the cut stream was not cached");
 }
+
+/// A model name longer than any model's (from a client's body) is cut to 256 bytes in its
+/// record and its metrics label, at a character boundary.
+#[tokio::test]
+async fn an_overlong_model_name_is_cut_in_the_record_and_the_metrics() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let model = format!("é{}", "a-".repeat(50_000));
+    let body = json!({"model": model, "messages": [{"role": "user", "content": "Hi"}]});
+    let a = post(
+        &format!("{}/grok/v1/chat/completions", gw.base()),
+        &[AUTH],
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    let rows = gw.wait_for_logs("gw", 1).await;
+    let stored = record_of(&rows, &a)["model"].as_str().unwrap().to_owned();
+    assert!(
+        stored.len() <= 256 && stored.len() >= 253,
+        "{}",
+        stored.len()
+    );
+    assert!(model.starts_with(&stored));
+    let metrics = gw.metrics_text().await;
+    assert!(
+        metrics.lines().all(|l| l.len() < 1024),
+        "no label holds the whole name"
+    );
+}
