@@ -237,7 +237,8 @@ pub struct Completed {
 }
 
 impl Completed {
-    pub fn new(exchange: Box<Exchange>, capture: Capture, outcome: Outcome) -> Self {
+    pub fn new(exchange: Box<Exchange>, mut capture: Capture, outcome: Outcome) -> Self {
+        capture.seal();
         let duration = exchange.started.elapsed();
         Self {
             exchange,

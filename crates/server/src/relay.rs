@@ -43,7 +43,14 @@ pub const COMPRESSED_HEAD_CAP: usize = 32 * 1024 * 1024;
 /// Bytes kept from the end of a response longer than its head cap.
 pub const TAIL_CAP: usize = 64 * 1024;
 
-/// The frames seen so far, as copies.
+/// Frames smaller than this are gathered into chunks of about [`GATHERED`] bytes before they
+/// are kept: a body sent a few bytes a frame would otherwise cost an allocation (and its
+/// bookkeeping, tens of bytes) per frame, many times the body's own size.
+const SMALL_FRAME: usize = 4 * 1024;
+const GATHERED: usize = 16 * 1024;
+
+/// The frames seen so far, as copies. Read `head` and `tail` only after [`Capture::seal`]
+/// ([`crate::exchange::Completed::new`] seals it).
 #[derive(Default)]
 pub struct Capture {
     pub head: Vec<Bytes>,
@@ -53,6 +60,8 @@ pub struct Capture {
     pub size: u64,
     /// The body has a content coding: its head may grow to [`COMPRESSED_HEAD_CAP`].
     compressed: bool,
+    /// Small frames gathered and not yet kept.
+    gathering: Vec<u8>,
 }
 
 impl Capture {
@@ -66,6 +75,43 @@ impl Capture {
 
     pub fn push(&mut self, data: &Bytes) {
         self.size += data.len() as u64;
+        if data.len() < SMALL_FRAME {
+            // A body of one small frame (most JSON answers) takes only its own size; a second
+            // one makes room for a whole chunk.
+            let len = self.gathering.len();
+            if self.gathering.capacity() - len < data.len() {
+                let room = if len == 0 {
+                    data.len()
+                } else {
+                    GATHERED.max(len + data.len())
+                };
+                self.gathering.reserve_exact(room - len);
+            }
+            self.gathering.extend_from_slice(data);
+            if self.gathering.len() >= GATHERED - SMALL_FRAME {
+                self.seal();
+            }
+            return;
+        }
+        self.seal();
+        self.keep(Bytes::copy_from_slice(data));
+    }
+
+    /// Keeps what small frames were gathered: the capture is then whole in `head` and `tail`.
+    pub fn seal(&mut self) {
+        if !self.gathering.is_empty() {
+            // A last chunk far from full is not kept with its spare room (records may wait
+            // in the log queue a while).
+            if self.gathering.capacity() > 2 * self.gathering.len() {
+                self.gathering.shrink_to_fit();
+            }
+            let gathered = Bytes::from(std::mem::take(&mut self.gathering));
+            self.keep(gathered);
+        }
+    }
+
+    /// Keeps one chunk in the head while it has room, else in the bounded tail.
+    fn keep(&mut self, data: Bytes) {
         let cap = if self.compressed {
             COMPRESSED_HEAD_CAP
         } else {
@@ -73,11 +119,11 @@ impl Capture {
         };
         if self.tail.is_empty() && self.head_bytes + data.len() <= cap {
             self.head_bytes += data.len();
-            self.head.push(Bytes::copy_from_slice(data));
+            self.head.push(data);
             return;
         }
         self.tail_bytes += data.len();
-        self.tail.push_back(Bytes::copy_from_slice(data));
+        self.tail.push_back(data);
         while self.tail_bytes > TAIL_CAP && self.tail.len() > 1 {
             if let Some(old) = self.tail.pop_front() {
                 self.tail_bytes -= old.len();
@@ -328,12 +374,14 @@ mod tests {
         let big = Bytes::from(vec![b'a'; HEAD_CAP - 10]);
         c.push(&big);
         c.push(&Bytes::from_static(b"0123456789"));
+        c.seal();
         assert_eq!(c.head.len(), 2);
         assert!(c.tail.is_empty());
         for _ in 0..100 {
             c.push(&Bytes::from(vec![b'b'; 4096]));
         }
         c.push(&Bytes::from_static(b"data: {\"usage\":{}}\n\n"));
+        c.seal();
         assert_eq!(c.head.len(), 2, "the head stops growing at the cap");
         assert!(c.tail_bytes <= TAIL_CAP + 4096);
         assert_eq!(
@@ -341,5 +389,36 @@ mod tests {
             Some(&b"data: {\"usage\":{}}\n\n"[..])
         );
         assert_eq!(c.size, (HEAD_CAP + 100 * 4096 + 20) as u64);
+    }
+
+    /// A body of one small frame is kept as one chunk of its own size.
+    #[test]
+    fn one_small_frame_is_kept_as_it_is() {
+        let mut c = Capture::default();
+        c.push(&Bytes::from_static(b"{\"usage\":{}}"));
+        assert!(c.gathering.capacity() < 64);
+        c.seal();
+        assert_eq!(c.head, [Bytes::from_static(b"{\"usage\":{}}")]);
+    }
+
+    /// A body sent a byte a frame is kept in a few chunks, not one allocation per byte.
+    #[test]
+    fn small_frames_are_gathered_into_few_chunks() {
+        let body: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut c = Capture::default();
+        for b in &body {
+            c.push(&Bytes::copy_from_slice(std::slice::from_ref(b)));
+        }
+        // A large frame between small ones keeps its place.
+        c.push(&Bytes::from(vec![b'Z'; 8192]));
+        c.push(&Bytes::from_static(b"end"));
+        c.seal();
+        assert!(c.head.len() <= 20, "{} chunks", c.head.len());
+        assert!(c.head.iter().all(|b| b.len() >= 3));
+        let mut expected = body;
+        expected.extend_from_slice(&[b'Z'; 8192]);
+        expected.extend_from_slice(b"end");
+        assert_eq!(&c.whole()[..], &expected[..]);
+        assert_eq!(c.size, expected.len() as u64);
     }
 }
