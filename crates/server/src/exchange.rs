@@ -234,6 +234,9 @@ pub struct Completed {
     pub capture: Capture,
     pub outcome: Outcome,
     pub duration: Duration,
+    /// Its bodies were let go while it waited ([`Completed::shed_payload`]): the record is
+    /// stored without them.
+    pub payload_shed: bool,
 }
 
 impl Completed {
@@ -245,7 +248,27 @@ impl Completed {
             capture,
             outcome,
             duration,
+            payload_shed: false,
         }
+    }
+
+    /// Body bytes it holds: the request's and what was captured of the answer.
+    pub fn held_bytes(&self) -> usize {
+        self.exchange
+            .draft
+            .as_ref()
+            .map_or(0, |d| d.request_body.len())
+            + self.capture.held_bytes()
+    }
+
+    /// Lets go of the request body and of all of the answer but its start and end (what
+    /// usage is read from): the record is then stored without bodies.
+    pub fn shed_payload(&mut self) {
+        if let Some(d) = self.exchange.draft.as_mut() {
+            d.request_body = bytes::Bytes::new();
+        }
+        self.capture.shed();
+        self.payload_shed = true;
     }
 }
 

@@ -30,7 +30,7 @@ use crate::exchange::{Completed, Outcome};
 use crate::metrics::Metrics;
 use crate::spin::Spinner;
 use bytes::Bytes;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_core::price::{PriceTable, MAX_MODEL_NAME};
@@ -42,6 +42,8 @@ use switchyard_store::Store;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 pub const QUEUE_CAPACITY: usize = 65_536;
+/// The most body bytes records waiting in the queue hold between them.
+pub const PAYLOAD_BUDGET: usize = 256 * 1024 * 1024;
 /// Queued records above which new requests wait for the writer (while it is healthy).
 ///
 /// Several batches, so that holding requests is what sustained overload meets, not busy
@@ -84,6 +86,10 @@ pub struct Gate {
     spilling: tokio::sync::watch::Sender<bool>,
     /// Set when the grace period is over and the requests still open are being cut.
     cut: AtomicBool,
+    /// Body bytes held by records in the queue ([`PAYLOAD_BUDGET`]).
+    held: AtomicUsize,
+    /// Records whose bodies were let go to stay within it.
+    shed: AtomicU64,
 }
 
 impl Gate {
@@ -105,9 +111,29 @@ impl LogQueue {
     /// Hands a finished exchange to the writer without waiting. An answer to be cached cuts
     /// the writer's gathering window short, so that the same request sent right after it
     /// finds the entry; so does a full batch waiting.
-    pub fn submit(&self, done: Completed) {
+    ///
+    /// Records in the queue hold at most [`PAYLOAD_BUDGET`] bytes of bodies between them: past
+    /// it (the database is slow or gone, and large bodies keep coming) a record gives up its
+    /// bodies and is stored without them, its usage read from what it keeps.
+    pub fn submit(&self, mut done: Completed) {
         let cache_put = done.exchange.cache_put.is_some() && done.outcome == Outcome::Complete;
-        if self.tx.try_send(Msg::Done(Box::new(done))).is_err() {
+        let mut size = done.held_bytes();
+        if self.gate.held.load(Ordering::Relaxed) + size > PAYLOAD_BUDGET {
+            done.shed_payload();
+            size = done.held_bytes();
+            let n = self.gate.shed.fetch_add(1, Ordering::Relaxed);
+            if n.is_power_of_two() {
+                tracing::warn!(
+                    records = n + 1,
+                    "log queue holds too many body bytes; records stored without their bodies"
+                );
+            }
+        }
+        self.gate.held.fetch_add(size, Ordering::Relaxed);
+        if let Err(e) = self.tx.try_send(Msg::Done(Box::new(done))) {
+            if let Msg::Done(c) = e.into_inner() {
+                self.gate.held.fetch_sub(c.held_bytes(), Ordering::Relaxed);
+            }
             let n = self.dropped.fetch_add(1, Ordering::Relaxed);
             if n.is_power_of_two() {
                 tracing::warn!(dropped = n + 1, "log queue full; records dropped");
@@ -245,10 +271,13 @@ impl Drop for OpenOnExit {
 /// An answer to store in the cache: key, entry, TTL.
 type CachePut = (String, switchyard_store::cache::CachedResponse, Duration);
 
-fn take(msg: Msg, done: &mut Vec<Completed>, acks: &mut Vec<oneshot::Sender<()>>) {
+fn take(msg: Msg, gate: &Gate, done: &mut Vec<Completed>, acks: &mut Vec<oneshot::Sender<()>>) {
     match msg {
         Msg::Flush(ack) => acks.push(ack),
-        Msg::Done(c) => done.push(*c),
+        Msg::Done(c) => {
+            gate.held.fetch_sub(c.held_bytes(), Ordering::Relaxed);
+            done.push(*c);
+        }
     }
 }
 
@@ -272,7 +301,7 @@ impl Writer {
         // Idle: one wake-up for the first record.
         while let Some(first) = rx.recv().await {
             let mut acks = Vec::new();
-            take(first, &mut done, &mut acks);
+            take(first, &self.gate, &mut done, &mut acks);
             // Gather: records pile up in the queue for the window. Nothing waits on the
             // channel meanwhile, so handing over a record wakes no thread. Requests held by
             // admission control cut the window short.
@@ -286,7 +315,7 @@ impl Writer {
             loop {
                 while done.len() < BATCH_MAX {
                     match rx.try_recv() {
-                        Ok(m) => take(m, &mut done, &mut acks),
+                        Ok(m) => take(m, &self.gate, &mut done, &mut acks),
                         Err(_) => break,
                     }
                 }
@@ -449,6 +478,7 @@ impl Writer {
             capture,
             outcome,
             duration,
+            payload_shed,
         } = done;
         let mut exchange = *exchange;
         let response = exchange.response.take().unwrap_or_default();
@@ -596,7 +626,7 @@ impl Writer {
         // Not collected: no row, but the request still counts in analytics (a record with
         // nothing of the request's content, for the rollups only).
         let keep_row = shared.collect;
-        let payload = keep_row && shared.directives.collect_payload;
+        let payload = keep_row && shared.directives.collect_payload && !payload_shed;
         // A copy when cut, so that the rest of a large decoded body is freed now rather than
         // when the batch is written.
         let cap = |b: Bytes| {
@@ -792,6 +822,34 @@ mod tests {
             woken(&queue).await,
             "a full batch is written without waiting"
         );
+    }
+
+    /// Records waiting in the queue hold at most PAYLOAD_BUDGET of bodies: past it, a record
+    /// keeps only the start and end of its answer (usage) and is stored without bodies.
+    #[tokio::test]
+    async fn a_queue_past_its_body_budget_sheds_bodies_not_records() {
+        let (queue, mut rx) = queue_holding(0);
+        let big = Bytes::from(vec![b'a'; 40 * 1024 * 1024]);
+        let done = || {
+            let exchange = Box::new(crate::exchange::Exchange::new(http::Method::POST, "/x"));
+            let mut capture = crate::relay::Capture::default();
+            capture.push(&big);
+            Completed::new(exchange, capture, Outcome::Complete)
+        };
+        let fits = PAYLOAD_BUDGET / big.len();
+        for _ in 0..fits + 3 {
+            queue.submit(done());
+        }
+        assert!(queue.gate.held.load(Ordering::Relaxed) <= PAYLOAD_BUDGET);
+        let mut shed = Vec::new();
+        while let Ok(Msg::Done(c)) = rx.try_recv() {
+            shed.push(c.payload_shed);
+            assert!(c.payload_shed || c.held_bytes() == big.len());
+            assert!(!c.payload_shed || c.held_bytes() <= 128 * 1024);
+        }
+        assert_eq!(shed.len(), fits + 3, "every record is kept");
+        assert_eq!(shed.iter().filter(|s| **s).count(), 3);
+        assert_eq!(queue.gate.shed.load(Ordering::Relaxed), 3);
     }
 
     #[tokio::test]

@@ -42,6 +42,8 @@ pub const HEAD_CAP: usize = 10 * 1024 * 1024;
 pub const COMPRESSED_HEAD_CAP: usize = 32 * 1024 * 1024;
 /// Bytes kept from the end of a response longer than its head cap.
 pub const TAIL_CAP: usize = 64 * 1024;
+/// Bytes kept from the start of a response whose capture is shed ([`Capture::shed`]).
+const SHED_HEAD: usize = 64 * 1024;
 
 /// Frames smaller than this are gathered into chunks of about [`GATHERED`] bytes before they
 /// are kept: a body sent a few bytes a frame would otherwise cost an allocation (and its
@@ -108,6 +110,44 @@ impl Capture {
             let gathered = Bytes::from(std::mem::take(&mut self.gathering));
             self.keep(gathered);
         }
+    }
+
+    /// Bytes held.
+    pub fn held_bytes(&self) -> usize {
+        self.head_bytes + self.tail_bytes + self.gathering.len()
+    }
+
+    /// Keeps only the first [`SHED_HEAD`] bytes and the last [`TAIL_CAP`] (where a stream's
+    /// usage, or a JSON answer's, is): what a record waiting in a full log queue holds on to.
+    /// Parts of chunks are copied, so that the rest of them is freed.
+    pub fn shed(&mut self) {
+        self.seal();
+        if self.held_bytes() <= SHED_HEAD + TAIL_CAP {
+            return;
+        }
+        let from_end = if self.tail.is_empty() {
+            last_bytes(self.head.iter(), TAIL_CAP)
+        } else {
+            last_bytes(self.tail.iter(), TAIL_CAP)
+        };
+        let mut head = Vec::new();
+        let mut kept = 0;
+        for b in &self.head {
+            if kept == SHED_HEAD {
+                break;
+            }
+            let n = b.len().min(SHED_HEAD - kept);
+            head.push(if n == b.len() {
+                b.clone()
+            } else {
+                Bytes::copy_from_slice(&b[..n])
+            });
+            kept += n;
+        }
+        self.head = head;
+        self.head_bytes = kept;
+        self.tail_bytes = from_end.iter().map(Bytes::len).sum();
+        self.tail = from_end;
     }
 
     /// Keeps one chunk in the head while it has room, else in the bounded tail.
@@ -364,9 +404,56 @@ impl Drop for Relay {
     }
 }
 
+/// The last `n` bytes of `chunks` (a copy of the part of the chunk where they start).
+fn last_bytes<'a>(chunks: impl DoubleEndedIterator<Item = &'a Bytes>, n: usize) -> VecDeque<Bytes> {
+    let mut out = VecDeque::new();
+    let mut kept = 0;
+    for b in chunks.rev() {
+        if kept == n {
+            break;
+        }
+        let take = b.len().min(n - kept);
+        out.push_front(if take == b.len() {
+            b.clone()
+        } else {
+            Bytes::copy_from_slice(&b[b.len() - take..])
+        });
+        kept += take;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A shed capture keeps its first 64 KiB and last 64 KiB, as copies, with the gap between
+    /// them that readers of a capture expect.
+    #[test]
+    fn a_shed_capture_keeps_its_start_and_its_end() {
+        let mut c = Capture::default();
+        let big: Vec<u8> = (0..5_000_000u32).map(|i| (i % 251) as u8).collect();
+        c.push(&Bytes::from(big.clone()));
+        c.push(&Bytes::from_static(
+            b"data: {\"usage\":{\"prompt_tokens\":3}}\n\n",
+        ));
+        c.shed();
+        assert_eq!(c.held_bytes(), SHED_HEAD + TAIL_CAP);
+        assert_eq!(&c.whole()[..], &big[..SHED_HEAD]);
+        let tail: Vec<u8> = c.tail.iter().flat_map(|b| b.to_vec()).collect();
+        assert!(tail.ends_with(b"\"prompt_tokens\":3}}\n\n"));
+        assert_eq!(tail.len(), TAIL_CAP);
+        assert!(
+            c.head.iter().chain(&c.tail).all(|b| b.len() <= TAIL_CAP),
+            "copies, not slices of the 5 MB chunk"
+        );
+        // A small capture is left as it is.
+        let mut small = Capture::default();
+        small.push(&Bytes::from(vec![b'x'; 100_000]));
+        small.shed();
+        assert_eq!(small.head_bytes, 100_000);
+        assert!(small.tail.is_empty());
+    }
 
     #[test]
     fn keeps_the_head_and_a_bounded_tail() {
