@@ -248,8 +248,13 @@ pub async fn run(
                     req.extensions_mut().insert(ConnectInfo(peer));
                     Either::Right(tower::Service::call(&mut router.clone(), req))
                 });
+                // A client that stops reading (its answer waits in a full socket buffer)
+                // is cut after client_timeout_ms without progress, as one that stops sending
+                // is: it would otherwise hold its connection, the provider's and the answer.
+                let mut tcp = tokio_io_timeout::TimeoutStream::new(tcp);
+                tcp.set_write_timeout(Some(client_timeout));
                 let conn = builder
-                    .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+                    .serve_connection_with_upgrades(TokioIo::new(Box::pin(tcp)), service)
                     .into_owned();
                 let conn = graceful.watch(conn);
                 connections.spawn(async move {

@@ -369,3 +369,41 @@ async fn a_retried_answer_whose_body_trickles_does_not_hold_up_the_next_attempt(
         String::from_utf8_lossy(&stored.body)
     );
 }
+
+/// A client that stops reading its answer is cut after client_timeout_ms without progress:
+/// the provider's stream is dropped and the record says cancelled (without a write timeout
+/// it held both connections and the answer for as long as the client stayed).
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_after_the_client_timeout() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "client_timeout_ms = 1000\n").await;
+    // Far more than the sockets between them buffer.
+    fake.push_script(
+        Script::new()
+            .stream(true)
+            .chunks(4_000)
+            .chunk_bytes(16 * 1024),
+    );
+    let addr = gw.url.trim_start_matches("http://").to_owned();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let body = r#"{"model":"grok-beta","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#;
+    let request = format!(
+        "POST /v1/acct/gw/grok/v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer k\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut s, request.as_bytes())
+        .await
+        .unwrap();
+    // Never read; the record comes once the gateway gives up on this client.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let record = loop {
+        let records = gw.stored_records().await;
+        if let Some(r) = records.into_iter().next() {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "the client was never cut");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(record.cancelled, "{record:?}");
+    drop(s);
+}
