@@ -28,6 +28,8 @@ pub struct Config {
     pub auto_create_gateways: bool,
     /// Time allowed for the upstream's response headers.
     pub upstream_timeout: Duration,
+    /// How long an idle upstream connection is kept for reuse.
+    pub upstream_idle_timeout: Duration,
     /// How long in-flight requests may run on after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
     /// Largest request body accepted.
@@ -79,6 +81,7 @@ impl Default for Config {
             redis: None,
             auto_create_gateways: true,
             upstream_timeout: Duration::from_secs(100),
+            upstream_idle_timeout: Duration::from_secs(90),
             shutdown_grace: Duration::from_secs(30),
             max_body_bytes: 25 * 1024 * 1024,
             cache_max_bytes: 64 * 1024 * 1024,
@@ -261,6 +264,7 @@ struct RawConfig {
     auto_create_gateways: Option<bool>,
     #[serde(default, deserialize_with = "positive")]
     upstream_timeout_ms: Option<u64>,
+    upstream_idle_timeout_ms: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     #[serde(default, deserialize_with = "body_cap")]
     max_body_bytes: Option<u64>,
@@ -381,6 +385,12 @@ impl Config {
                 raw.upstream_timeout_ms,
                 1,
                 86_400_000,
+            ),
+            (
+                "upstream_idle_timeout_ms",
+                raw.upstream_idle_timeout_ms,
+                1,
+                3_600_000,
             ),
             ("shutdown_grace_secs", raw.shutdown_grace_secs, 0, 86_400),
             ("busy_poll_us", raw.busy_poll_us, 0, 10_000),
@@ -566,6 +576,10 @@ impl Config {
                 .upstream_timeout_ms
                 .map(Duration::from_millis)
                 .unwrap_or(defaults.upstream_timeout),
+            upstream_idle_timeout: raw
+                .upstream_idle_timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(defaults.upstream_idle_timeout),
             shutdown_grace: raw
                 .shutdown_grace_secs
                 .map(Duration::from_secs)
@@ -660,7 +674,10 @@ key = "xai-..."
         assert_eq!(c.database, "sqlite://switchyard.db");
         assert!(c.auto_create_gateways);
         assert_eq!(c.upstream_timeout, Duration::from_secs(100));
+        assert_eq!(c.upstream_idle_timeout, Duration::from_secs(90));
         assert_eq!(c.busy_poll, Duration::from_micros(100));
+        let c = Config::parse("upstream_idle_timeout_ms = 4000\n").expect("valid");
+        assert_eq!(c.upstream_idle_timeout, Duration::from_secs(4));
     }
 
     #[test]
@@ -678,6 +695,7 @@ key = "xai-..."
             ),
             ("upstream_timeout_ms = 86400001\n", "upstream_timeout_ms"),
             ("shutdown_grace_secs = 100000\n", "shutdown_grace_secs"),
+            ("upstream_idle_timeout_ms = 0\n", "upstream_idle_timeout_ms"),
         ] {
             let e = err(text);
             assert!(e.contains(key) && e.contains("out of range"), "{e}");

@@ -146,11 +146,12 @@ pub async fn build(config: Config) -> anyhow::Result<Built> {
     .context("starting the log writer")?;
     // The SQLite write connection's thread writes the log: background work (see sched.rs).
     crate::sched::lower_threads_named(crate::sched::SQLITE_WRITER_THREAD);
+    let upstream = Upstream::new(config.upstream_idle_timeout);
     let app = App::new(Parts {
         config,
         catalog,
         gateways,
-        upstream: Upstream::new(),
+        upstream,
         store,
         outage,
         log_queue,

@@ -21,7 +21,8 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn new() -> Self {
+    /// A client whose idle connections are kept for `idle_timeout`.
+    pub fn new(idle_timeout: Duration) -> Self {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -36,7 +37,9 @@ impl Upstream {
         let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
+            // Kept shorter than the provider's own keep-alive, or a request sent just as
+            // the provider closes an idle connection fails (`upstream_idle_timeout_ms`).
+            .pool_idle_timeout(idle_timeout)
             // Keep enough warm connections per provider for steady traffic, but do not hold
             // thousands open after a burst of concurrent streams.
             .pool_max_idle_per_host(256)
@@ -96,11 +99,5 @@ impl Upstream {
                 }
             }
         }
-    }
-}
-
-impl Default for Upstream {
-    fn default() -> Self {
-        Self::new()
     }
 }
