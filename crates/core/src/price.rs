@@ -418,7 +418,10 @@ mod tests {
         assert!(t.lookup("grok", &hostile).is_none());
         assert!(started.elapsed() < std::time::Duration::from_millis(50));
         let longest_ok = format!("grok-4-{}", "x".repeat(MAX_MODEL_NAME - 7));
-        assert!(t.lookup("grok", &longest_ok).is_some(), "a prefix still prices it");
+        assert!(
+            t.lookup("grok", &longest_ok).is_some(),
+            "a prefix still prices it"
+        );
     }
 
     #[test]

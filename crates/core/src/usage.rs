@@ -90,7 +90,9 @@ mod tests {
         );
         // A month of records at the largest count still sums within an i64.
         let month_of_requests: u64 = 30 * 86_400 * 2_000;
-        assert!(month_of_requests.checked_mul(super::MAX_TOKENS).is_some_and(|s| s <= i64::MAX as u64));
+        assert!(month_of_requests
+            .checked_mul(super::MAX_TOKENS)
+            .is_some_and(|s| s <= i64::MAX as u64));
         // Real counts are untouched.
         let real = Usage {
             tokens_in: Some(2_000_000),

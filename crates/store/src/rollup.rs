@@ -113,7 +113,9 @@ impl Level {
         // Counts are held to what any answer can use before they get here; a record made
         // otherwise still cannot overflow the sum.
         c.tokens_in = c.tokens_in.saturating_add(r.tokens_in.map_or(0, clamp_i64));
-        c.tokens_out = c.tokens_out.saturating_add(r.tokens_out.map_or(0, clamp_i64));
+        c.tokens_out = c
+            .tokens_out
+            .saturating_add(r.tokens_out.map_or(0, clamp_i64));
         c.cost += r.cost;
     }
 }
@@ -230,7 +232,10 @@ mod tests {
         rollup.add(1, 0, &r);
         rollup.add(1, 1, &r);
         let c = rollup.hour.counters.values().next().unwrap();
-        assert_eq!((c.requests, c.tokens_in, c.tokens_out), (2, i64::MAX, i64::MAX));
+        assert_eq!(
+            (c.requests, c.tokens_in, c.tokens_out),
+            (2, i64::MAX, i64::MAX)
+        );
     }
 
     #[test]
