@@ -51,6 +51,10 @@
 //! without the middle), which is why the gateway keeps compressed bodies whole up to a
 //! larger size than plain ones.
 //!
+//! A body that is a list of answers (Gemini's JSON-array stream), or several documents, is read
+//! element by element without building a tree of it: a 64 KB gzip body that inflates to 64 MB
+//! of `[[],[],…]` costs the inflated bytes, not gigabytes.
+//!
 //! When the middle was dropped, the first part is parsed up to its last complete event, the
 //! tail from its first event boundary on; if that finds no usage, the tail's last `"usage"`
 //! (or `"usageMetadata"`) object is parsed wherever it sits. Nothing here panics on any input.
@@ -361,14 +365,7 @@ fn parse_json(acc: &mut Accumulator, head: &[&[u8]]) -> bool {
             return true;
         }
     }
-    let values = serde_json::Deserializer::from_slice(&body).into_iter::<Value>();
-    for value in values {
-        match value {
-            Ok(v) => acc.value(&v, None),
-            Err(_) => return false,
-        }
-    }
-    true
+    acc.documents(&body, None)
 }
 
 /// Whether parsing the tail (when there is one) brought a usage report.
@@ -458,6 +455,7 @@ fn concat<'a>(chunks: &[&'a [u8]]) -> Cow<'a, [u8]> {
 }
 
 /// What the answer said so far; later reports replace earlier ones.
+#[derive(Clone)]
 struct Accumulator {
     found: Option<Found>,
     /// How many usage reports were taken in.
@@ -473,13 +471,14 @@ struct Accumulator {
     opened: bool,
 }
 
+#[derive(Clone)]
 enum Found {
     Usage(Usage),
     Anthropic(AnthropicCounts),
 }
 
 /// Anthropic's counts, kept raw so `message_delta` can update them field by field.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct AnthropicCounts {
     input: Option<u64>,
     output: Option<u64>,
@@ -592,26 +591,30 @@ impl Accumulator {
             if let Some(answer) = skeleton(data.as_bytes()) {
                 self.answer(&answer, event.event.as_deref());
             }
-        } else if let Ok(v) = serde_json::from_str::<Value>(data) {
-            self.value(&v, event.event.as_deref());
+        } else {
+            self.documents(data.as_bytes(), event.event.as_deref());
         }
     }
 
-    /// One JSON value: a whole body, a stream event's data, or an element of a JSON array.
-    fn value(&mut self, v: &Value, event_name: Option<&str>) {
-        match v {
-            Value::Object(_) => {
-                if let Ok(answer) = wire::answer(v) {
-                    self.answer(&answer, event_name);
-                }
+    /// JSON documents one after another (one, JSON lines, or concatenated), each an answer
+    /// object or a list of them; whether all of `bytes` parsed. A list is read element by
+    /// element without building it (`wire::each_answer`), so a body of millions of elements
+    /// costs the memory of one. A document that turns out malformed counts for nothing, as
+    /// if it had been parsed whole before being read: what its elements gave is undone.
+    fn documents(&mut self, bytes: &[u8], event_name: Option<&str>) -> bool {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        // `end` skips whitespace and fails while a document is left.
+        while de.end().is_err() {
+            let before = self.clone();
+            let read = wire::each_answer(&mut de, &mut |answer| {
+                self.answer(&answer, event_name);
+            });
+            if read.is_err() {
+                *self = before;
+                return false;
             }
-            Value::Array(items) => {
-                for item in items.iter().filter(|i| i.is_object()) {
-                    self.value(item, event_name);
-                }
-            }
-            _ => {}
         }
+        true
     }
 
     /// One answer object.

@@ -382,6 +382,7 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Value, String> {
     let Some(content) = v.get("content").and_then(Value::as_array) else {
         return Err("the answer has no 'content' array".to_owned());
     };
+    check_blocks(content)?;
     let mut text = String::new();
     let mut reasoning = String::new();
     let mut thinking_blocks = Vec::new();
@@ -437,6 +438,30 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Value, String> {
     ))
 }
 
+/// Every content block is one of the Messages API: an object with a `type`, and for the
+/// kinds read here the fields that kind requires. An answer that is not (a list of anything
+/// else) is not made into an empty success; kinds not read here (server tools' blocks) pass.
+fn check_blocks(content: &[Value]) -> Result<(), String> {
+    for (i, block) in content.iter().enumerate() {
+        let Some(kind) = block.get("type").and_then(Value::as_str) else {
+            return Err(format!("content[{i}] is not a content block (no 'type')"));
+        };
+        let required: &[&str] = match kind {
+            "text" => &["text"],
+            "thinking" => &["thinking"],
+            "redacted_thinking" => &["data"],
+            "tool_use" => &["id", "name"],
+            _ => &[],
+        };
+        if let Some(f) = required.iter().find(|f| !block[**f].is_string()) {
+            return Err(format!(
+                "content[{i}], a '{kind}' block, has no '{f}' string"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A `thinking_blocks` entry, as a later request hands it back.
 fn thinking_block(thinking: &str, signature: &str) -> Value {
     json!({"type": "thinking", "thinking": thinking, "signature": signature})
@@ -473,12 +498,34 @@ enum Block {
     Ignored,
 }
 
+/// The most content blocks one stream may start. Real answers have a handful (one per text,
+/// thinking block and tool call); each start is kept for the whole stream (by the provider's
+/// `index`, and redacted thinking whole until the finish), so without a cap a stream starting
+/// blocks without end would grow them without end. A stream past it ends with an error, as
+/// one cut short does, rather than as an answer with blocks left out.
+const MAX_STREAM_BLOCKS: usize = 4096;
+
+/// The most `usage` fields kept from a stream's `message_delta`s (Anthropic sends about ten);
+/// further names are ignored, so that deltas naming new ones cannot grow the map. The counts
+/// read ([`USAGE_COUNTS`]) are always taken.
+const MAX_USAGE_FIELDS: usize = 64;
+
+/// The `usage` fields [`usage`] reads.
+const USAGE_COUNTS: [&str; 4] = [
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+];
+
 /// Anthropic stream events → OpenAI chunk objects (and `{"error":...}` objects).
 #[derive(Debug)]
 pub(crate) struct StreamState {
     head: ChunkHead,
     fallback_model: String,
     blocks: HashMap<u64, Block>,
+    /// How many `content_block_start`s the stream has had.
+    block_starts: usize,
     tools: u64,
     json_answer: bool,
     /// The open thinking block's text and signature.
@@ -503,6 +550,7 @@ impl StreamState {
             },
             fallback_model: model.to_owned(),
             blocks: HashMap::new(),
+            block_starts: 0,
             tools: 0,
             json_answer: false,
             thinking: (String::new(), String::new()),
@@ -542,7 +590,10 @@ impl StreamState {
                     self.usage.as_object_mut(),
                 ) {
                     for (k, val) in u {
-                        if !val.is_null() {
+                        let room = mine.len() < MAX_USAGE_FIELDS
+                            || mine.contains_key(k)
+                            || USAGE_COUNTS.contains(&k.as_str());
+                        if !val.is_null() && room {
                             mine.insert(k.clone(), val.clone());
                         }
                     }
@@ -601,6 +652,17 @@ impl StreamState {
     }
 
     fn block_start(&mut self, v: &Value, out: &mut Vec<Value>) {
+        if self.block_starts >= MAX_STREAM_BLOCKS {
+            out.push(super::error::openai_error(
+                502,
+                &format!("the provider's stream has more than {MAX_STREAM_BLOCKS} content blocks"),
+                None,
+                None,
+            ));
+            self.errored = true;
+            return;
+        }
+        self.block_starts += 1;
         let index = n(v, "index");
         let b = &v["content_block"];
         match s(b, "type") {
@@ -730,5 +792,43 @@ impl StreamState {
             out.push(super::stream::truncated_error());
             self.errored = true;
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn event(data: Value) -> SseEvent {
+        SseEvent {
+            event: None,
+            data: data.to_string(),
+            id: None,
+            retry: None,
+        }
+    }
+
+    #[test]
+    fn usage_deltas_cannot_grow_the_usage_without_end() {
+        let mut state = StreamState::new("m", 0, true);
+        let mut out = Vec::new();
+        let start = json!({"type": "message_start", "message": {"id": "msg_1", "model": "claude",
+            "usage": {"input_tokens": 5, "output_tokens": 1}}});
+        state.event(&event(start), &mut out);
+        for i in 0..10_000 {
+            let delta = json!({"type": "message_delta", "delta": {},
+                "usage": {format!("junk_{i}"): i, "output_tokens": i}});
+            state.event(&event(delta), &mut out);
+        }
+        let delta = json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+            "usage": {"cache_read_input_tokens": 3, "output_tokens": 42}});
+        state.event(&event(delta), &mut out);
+        state.event(&event(json!({"type": "message_stop"})), &mut out);
+        assert!(state.usage.as_object().unwrap().len() <= MAX_USAGE_FIELDS + USAGE_COUNTS.len());
+        // The counts still come through, the latest of each.
+        let usage = out.last().unwrap()["usage"].clone();
+        assert_eq!(usage["completion_tokens"], 42);
+        assert_eq!(usage["prompt_tokens"], 8);
     }
 }

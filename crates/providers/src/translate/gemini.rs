@@ -70,29 +70,30 @@ pub(crate) fn request(req: &ChatRequest, model: &str) -> Result<Upstream, Transl
         body.insert("systemInstruction".into(), json!({"parts": system}));
     }
     body.insert("contents".into(), Value::Array(contents));
+    // One budget for every schema of the request (see `gemini_schema`).
+    let mut budget = gemini_schema::Budget::default();
     if !req.tools.is_empty() {
-        let decls: Vec<Value> = req
-            .tools
-            .iter()
-            .map(|t| {
-                let mut d = json!({"name": t.name});
-                if let Some(desc) = &t.description {
-                    d["description"] = json!(desc);
-                }
-                let has_properties = t
-                    .parameters
-                    .as_ref()
-                    .and_then(|p| p.get("properties"))
-                    .and_then(Value::as_object)
-                    .is_some_and(|p| !p.is_empty());
-                // Gemini refuses an OBJECT without properties: a function without
-                // arguments has no `parameters`.
-                if let Some(p) = t.parameters.as_ref().filter(|_| has_properties) {
-                    d["parameters"] = gemini_schema::convert(p, false);
-                }
-                d
-            })
-            .collect();
+        let mut decls = Vec::with_capacity(req.tools.len());
+        for t in &req.tools {
+            let mut d = json!({"name": t.name});
+            if let Some(desc) = &t.description {
+                d["description"] = json!(desc);
+            }
+            let has_properties = t
+                .parameters
+                .as_ref()
+                .and_then(|p| p.get("properties"))
+                .and_then(Value::as_object)
+                .is_some_and(|p| !p.is_empty());
+            // Gemini refuses an OBJECT without properties: a function without
+            // arguments has no `parameters`.
+            if let Some(p) = t.parameters.as_ref().filter(|_| has_properties) {
+                d["parameters"] = gemini_schema::convert(p, false, &mut budget).map_err(|e| {
+                    TranslateError::field(key(&key(&t.path, "function"), "parameters"), e.detail())
+                })?;
+            }
+            decls.push(d);
+        }
         body.insert("tools".into(), json!([{"functionDeclarations": decls}]));
         if let Some(choice) = &req.tool_choice {
             let config = match choice {
@@ -107,7 +108,7 @@ pub(crate) fn request(req: &ChatRequest, model: &str) -> Result<Upstream, Transl
             );
         }
     }
-    let config = generation_config(req, name);
+    let config = generation_config(req, name, &mut budget)?;
     if !config.is_empty() {
         body.insert("generationConfig".into(), Value::Object(config));
     }
@@ -129,7 +130,11 @@ pub(crate) fn request(req: &ChatRequest, model: &str) -> Result<Upstream, Transl
     })
 }
 
-fn generation_config(req: &ChatRequest, model: &str) -> Map<String, Value> {
+fn generation_config(
+    req: &ChatRequest,
+    model: &str,
+    budget: &mut gemini_schema::Budget,
+) -> Result<Map<String, Value>, TranslateError> {
     let mut c = Map::new();
     if let Some(k) = req.top_k {
         c.insert("topK".into(), json!(k));
@@ -200,13 +205,13 @@ fn generation_config(req: &ChatRequest, model: &str) -> Map<String, Value> {
         }
         Some(ResponseFormat::JsonSchema { schema, .. }) => {
             c.insert("responseMimeType".into(), json!("application/json"));
-            c.insert(
-                "responseSchema".into(),
-                gemini_schema::convert(schema, true),
-            );
+            let schema = gemini_schema::convert(schema, true, budget).map_err(|e| {
+                TranslateError::field("response_format.json_schema.schema", e.detail())
+            })?;
+            c.insert("responseSchema".into(), schema);
         }
     }
-    c
+    Ok(c)
 }
 
 /// Gemini 3 and later: they check thought signatures on replayed function calls, and take a
@@ -400,6 +405,7 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Value, String> {
     if !v.is_object() || v.get("error").is_some() {
         return Err("the answer is not a GenerateContentResponse".to_owned());
     }
+    check_candidates(&v)?;
     let rid = s(&v, "responseId");
     let mut seq = 0;
     let mut choices = Vec::new();
@@ -438,12 +444,53 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Value, String> {
     ))
 }
 
+/// The answer is a `GenerateContentResponse`: `candidates` (each an object, its `content`, when
+/// there is one, holding `parts` that are objects), or none with the `promptFeedback` that
+/// says why (a blocked prompt). A candidate without `content` is valid (one stopped by safety
+/// has none), but an answer with neither is not made into an empty success.
+fn check_candidates(v: &Value) -> Result<(), String> {
+    let candidates = match v.get("candidates") {
+        None | Some(Value::Null) => &[][..],
+        Some(Value::Array(c)) => c.as_slice(),
+        Some(_) => return Err("'candidates' is not a list".to_owned()),
+    };
+    if candidates.is_empty() && !v.get("promptFeedback").is_some_and(Value::is_object) {
+        return Err("the answer has neither 'candidates' nor 'promptFeedback'".to_owned());
+    }
+    for (i, c) in candidates.iter().enumerate() {
+        if !c.is_object() {
+            return Err(format!("candidates[{i}] is not an object"));
+        }
+        let parts = match c.get("content") {
+            None | Some(Value::Null) => continue,
+            Some(Value::Object(content)) => content.get("parts"),
+            Some(_) => return Err(format!("candidates[{i}].content is not an object")),
+        };
+        let parts = match parts {
+            None | Some(Value::Null) => continue,
+            Some(Value::Array(parts)) => parts,
+            Some(_) => return Err(format!("candidates[{i}].content.parts is not a list")),
+        };
+        if let Some(j) = parts.iter().position(|p| !p.is_object()) {
+            return Err(format!(
+                "candidates[{i}].content.parts[{j}] is not an object"
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Default)]
 struct Choice {
     role_sent: bool,
     tools: u64,
     finished: bool,
 }
+
+/// The most candidates a stream may hold. Gemini answers at most 8 (`candidateCount`); the
+/// map of them is keyed by the provider's `index`, so without a cap a stream naming a new
+/// index in every event would grow it without end.
+const MAX_STREAM_CANDIDATES: usize = 128;
 
 /// Gemini `alt=sse` events → OpenAI chunk objects (and `{"error":...}` objects).
 #[derive(Debug)]
@@ -452,6 +499,9 @@ pub(crate) struct StreamState {
     started: bool,
     response_id: String,
     choices: BTreeMap<u64, Choice>,
+    /// How many of `choices` have finished: kept as they finish, so that whether all have
+    /// costs nothing per event.
+    finished: usize,
     seq: u64,
     usage: Option<Usage>,
     blocked: bool,
@@ -480,6 +530,7 @@ impl StreamState {
             started: false,
             response_id: String::new(),
             choices: BTreeMap::new(),
+            finished: 0,
             seq: 0,
             usage: None,
             blocked: false,
@@ -532,7 +583,10 @@ impl StreamState {
             self.blocked = true;
             let first = self.choices.entry(0).or_default();
             first.role_sent = true;
-            first.finished = true;
+            if !first.finished {
+                first.finished = true;
+                self.finished += 1;
+            }
             out.push(
                 self.head
                     .chunk(0, json!({"role": "assistant", "content": null}), None),
@@ -541,13 +595,16 @@ impl StreamState {
         }
         for (pos, c) in candidates.iter().enumerate() {
             self.candidate(c, pos as u64, out);
+            if self.errored {
+                return;
+            }
         }
         // Gemini marks no end of its stream. Once every candidate the request asked for has
         // its finish reason, and the chunk that gave the last one carried the usage (as
         // Google's API sends its last chunk), the answer is whole: the client's stream ends
         // here rather than when the provider closes its body. Otherwise it waits for that end
         // (more candidates, or the usage, may come).
-        let all = self.choices.len() >= self.expected && self.choices.values().all(|c| c.finished);
+        let all = self.choices.len() >= self.expected && self.finished == self.choices.len();
         if all && usage_here.is_some() {
             self.finish(out);
         }
@@ -555,6 +612,18 @@ impl StreamState {
 
     fn candidate(&mut self, c: &Value, pos: u64, out: &mut Vec<Value>) {
         let index = c.get("index").and_then(Value::as_u64).unwrap_or(pos);
+        if self.choices.len() >= MAX_STREAM_CANDIDATES && !self.choices.contains_key(&index) {
+            // No real answer has this many: the stream ends with an error rather than an
+            // answer the client would take as whole with candidates left out.
+            out.push(super::error::openai_error(
+                502,
+                &format!("the provider's stream has more than {MAX_STREAM_CANDIDATES} candidates"),
+                None,
+                None,
+            ));
+            self.errored = true;
+            return;
+        }
         let state = self.choices.entry(index).or_default();
         if state.finished {
             return;
@@ -580,6 +649,7 @@ impl StreamState {
         }
         if let Some(reason) = c.get("finishReason").and_then(Value::as_str) {
             state.finished = true;
+            self.finished += 1;
             let finish = openai::finish_from_gemini(reason, state.tools > 0);
             out.push(self.head.chunk(index, json!({}), Some(finish)));
         }
@@ -591,7 +661,7 @@ impl StreamState {
             return;
         }
         self.ended = true;
-        let complete = !self.choices.is_empty() && self.choices.values().all(|c| c.finished);
+        let complete = !self.choices.is_empty() && self.finished == self.choices.len();
         if !complete {
             out.push(super::stream::truncated_error());
             self.errored = true;

@@ -34,7 +34,7 @@
 //! arguments that are not a JSON object become `{}`. A `refusal` becomes the answer's text, with
 //! `stop_reason` `refusal`.
 
-use super::error::ProviderError;
+use super::error::{openai_error, ProviderError};
 use super::json::{
     as_object, get, idx, key, opt_array, opt_bool, opt_f64, opt_object, opt_str, opt_u32, req_str,
     s, text_parts, to_bytes, Obj,
@@ -169,6 +169,40 @@ fn output_format(o: &Obj) -> Result<Option<Value>, TranslateError> {
             key(path, "type"),
             format!("'{other}' is not supported; only json_schema"),
         )),
+    }
+}
+
+/// A refusal of the OpenAI form of an Anthropic request, reworded for the client when it names
+/// a field the client wrote under another name: a tool's schema (`tools[i].function.parameters`
+/// is the client's `tools[i].input_schema`) or the structured output's
+/// (`response_format.json_schema.schema` is `output_config.format.schema` or
+/// `output_format.schema`).
+pub(crate) fn client_field(e: TranslateError, o: &Obj) -> TranslateError {
+    let Some(param) = e.param.as_deref() else {
+        return e;
+    };
+    let theirs = if param == "response_format.json_schema.schema" {
+        if get(o, "output_config").is_some() {
+            "output_config.format.schema".to_owned()
+        } else {
+            "output_format.schema".to_owned()
+        }
+    } else if let Some(tool) = param
+        .strip_suffix(".function.parameters")
+        .filter(|t| t.starts_with("tools["))
+    {
+        key(tool, "input_schema")
+    } else {
+        return e;
+    };
+    let detail = e
+        .message
+        .strip_prefix(param)
+        .and_then(|m| m.strip_prefix(": "))
+        .unwrap_or(&e.message);
+    TranslateError {
+        status: e.status,
+        ..TranslateError::field(theirs, detail)
     }
 }
 
@@ -468,6 +502,7 @@ pub(crate) fn response(v: &Value, model: &str, thinking: bool) -> Result<Value, 
         return Err("the answer has no choices".to_owned());
     };
     let message = &choice["message"];
+    check_message(message)?;
     let mut content = Vec::new();
     let reasoning = reasoning_text(message);
     if thinking && !reasoning.is_empty() {
@@ -518,6 +553,35 @@ pub(crate) fn response(v: &Value, model: &str, thinking: bool) -> Result<Value, 
     }))
 }
 
+/// The first choice's `message` is a Chat Completions message: an object whose `content` is
+/// text, a list of parts or null, and whose `tool_calls`, if any, each name a function. An
+/// answer that is not is not made into an empty success.
+fn check_message(message: &Value) -> Result<(), String> {
+    if !message.is_object() {
+        return Err("choices[0].message is not an object".to_owned());
+    }
+    if !matches!(
+        message.get("content"),
+        None | Some(Value::Null | Value::String(_) | Value::Array(_))
+    ) {
+        return Err("choices[0].message.content is neither text nor a list of parts".to_owned());
+    }
+    let calls = match message.get("tool_calls") {
+        None | Some(Value::Null) => &[][..],
+        Some(Value::Array(calls)) => calls.as_slice(),
+        Some(_) => return Err("choices[0].message.tool_calls is not a list".to_owned()),
+    };
+    if let Some(i) = calls
+        .iter()
+        .position(|c| !c.pointer("/function/name").is_some_and(Value::is_string))
+    {
+        return Err(format!(
+            "choices[0].message.tool_calls[{i}] names no function"
+        ));
+    }
+    Ok(())
+}
+
 /// An Anthropic event: its name and its data.
 pub(crate) type Event = (&'static str, Value);
 
@@ -539,9 +603,18 @@ enum Call {
     Closed,
 }
 
+/// The most tool calls one stream may make. Real answers make a handful (OpenAI allows 128
+/// tools a request); the calls are kept by the provider's `index` (and `id`) for the whole
+/// stream, so without a cap a stream starting a new call in every chunk would grow that map
+/// without end. A stream past it ends with an error, as one cut short does: the client is
+/// not handed an answer with calls left out as if it were whole.
+const MAX_STREAM_TOOL_CALLS: usize = 4096;
+
 /// A tool call waiting for the streaming one to end.
 #[derive(Debug)]
 struct HeldCall {
+    /// Its key in [`StreamState::tools`].
+    key: u64,
     id: String,
     name: String,
     arguments: String,
@@ -655,6 +728,9 @@ impl StreamState {
         if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
             for (pos, c) in calls.iter().enumerate() {
                 self.tool(c, pos as u64, out);
+                if self.finished {
+                    return;
+                }
             }
         }
         if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
@@ -716,8 +792,11 @@ impl StreamState {
         if let Some(key) = self.live_key.take() {
             self.tools.insert(key, Call::Closed);
         }
-        // The calls held while the live one streamed, each whole, in the order they began.
+        // The calls held while the live one streamed, each whole, in the order they began:
+        // closed one by one (not by a pass over every call of the stream, which would cost
+        // the stream's length at each block change).
         for call in std::mem::take(&mut self.held) {
+            self.tools.insert(call.key, Call::Closed);
             let index = self.next_block;
             self.next_block += 1;
             out.push((
@@ -736,11 +815,6 @@ impl StreamState {
                 "content_block_stop",
                 json!({"type": "content_block_stop", "index": index}),
             ));
-        }
-        for call in self.tools.values_mut() {
-            if matches!(call, Call::Held(_)) {
-                *call = Call::Closed;
-            }
         }
     }
 
@@ -801,6 +875,18 @@ impl StreamState {
                 return;
             }
             Some(Call::Closed) => return,
+            None if self.tools.len() >= MAX_STREAM_TOOL_CALLS => {
+                let e = openai_error(
+                    502,
+                    &format!(
+                        "the provider's stream makes more than {MAX_STREAM_TOOL_CALLS} tool calls"
+                    ),
+                    None,
+                    None,
+                );
+                self.chunk(&e, out);
+                return;
+            }
             None => {
                 let id = match s(c, "id") {
                     "" => openai::fallback_id("toolu_"),
@@ -809,6 +895,7 @@ impl StreamState {
                 let name = s(f, "name").to_owned();
                 if self.live_key.is_some() {
                     self.held.push(HeldCall {
+                        key,
                         id,
                         name,
                         arguments: args.to_owned(),

@@ -39,16 +39,24 @@
 //!   schema's root is not an object, a system instruction asks for JSON (with the schema)
 //!   instead. A client tool may not be named [`JSON_TOOL`].
 //! - **JSON mode on Gemini**: `responseMimeType: application/json`, and for `json_schema`
-//!   `responseSchema` converted to Gemini's OpenAPI subset (`gemini_schema`).
+//!   `responseSchema` converted to Gemini's OpenAPI subset (`gemini_schema`). Gemini takes no
+//!   `$ref`, so references are copied out; the schemas of one request (tools' and response)
+//!   may expand to at most `gemini_schema::MAX_NODES` nodes, else the request is refused (400
+//!   naming the schema's field) before any of the expansion is built.
 //! - **`n`**: Gemini `candidateCount`; Anthropic answers one message, so `n > 1` is refused
 //!   (400, `param: "n"`).
 //! - **Errors**: the provider's status is kept for 4xx and 5xx, except Anthropic's 529
 //!   (overloaded) which becomes 503; a non-error status with an error body, or a success body
-//!   that cannot be read, becomes 502. The body takes the client's error shape, with the
-//!   provider's own error type or status (`overloaded_error`, `RESOURCE_EXHAUSTED`) as OpenAI's
-//!   `code`. See `error`.
+//!   that cannot be read or is not an answer of the provider's API (Anthropic content blocks
+//!   without a `type`, a Gemini answer with neither `candidates` nor `promptFeedback`, an
+//!   OpenAI choice without a `message`), becomes 502 rather than an invented empty answer.
+//!   The body takes the client's error shape, with the provider's own error type or status
+//!   (`overloaded_error`, `RESOURCE_EXHAUSTED`) as OpenAI's `code`. See `error`.
 //! - **A stream that ends early** (no final event from the provider) ends with an error event
 //!   rather than a made-up finish reason, so the client knows the answer is incomplete.
+//! - **What a stream keeps is capped**, so that a hostile provider cannot grow it (or the
+//!   work per event) without end: 128 Gemini candidates, 4,096 Anthropic content blocks,
+//!   4,096 OpenAI tool calls. A stream past a cap ends the same way, with an error event.
 
 mod anthropic;
 mod chat;
@@ -202,7 +210,7 @@ pub fn request(
             let mut req = chat::parse(&openai)?;
             // The client's own budget, where the model takes a budget.
             req.thinking_budget = thinking.flatten();
-            let mut up = gemini::request(&req, model)?;
+            let mut up = gemini::request(&req, model).map_err(|e| messages::client_field(e, &o))?;
             up.reply.thinking = thinking.is_some();
             Ok(up)
         }

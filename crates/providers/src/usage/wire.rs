@@ -5,8 +5,14 @@
 //! Every reader is lenient the way looking fields up in a parsed `Value` is: a field of an
 //! unexpected type reads as absent (or, for a count, as present without a number) instead
 //! of failing the whole answer; when a name repeats, the last one wins.
+//!
+//! A body that is a list of answers (Gemini's JSON-array stream) is read element by element
+//! ([`each_answer`]), each handed on as soon as it is read: the memory is that of one
+//! element, however long the list (a small gzip body can inflate to a list of millions).
 
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use std::fmt;
 
 /// One answer object: a JSON body, a stream event's data or an element of a JSON array.
@@ -570,6 +576,58 @@ impl Counts {
 /// Reads an answer object (anything else reads as an empty answer).
 pub(super) fn answer<'de, D: Deserializer<'de>>(d: D) -> Result<Answer, D::Error> {
     Ok(Lenient::<Answer>::deserialize(d)?.0)
+}
+
+/// Reads one JSON document for its answers, handing each to `each` as it is read: an object
+/// is one answer, each object element of an array is one (other elements are skipped), any
+/// other value none.
+pub(super) fn each_answer<'de, D: Deserializer<'de>>(
+    d: D,
+    each: &mut dyn FnMut(Answer),
+) -> Result<(), D::Error> {
+    d.deserialize_any(Document(each))
+}
+
+/// The visitor of [`each_answer`]'s document.
+struct Document<'a>(&'a mut dyn FnMut(Answer));
+
+impl<'de> Visitor<'de> for Document<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        Element(self.0).visit_map(map)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Element(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+    answer_with!((); bool i64 u64 f64 str unit);
+}
+
+/// One element of a list of answers: an answer if it is an object, else skipped unbuilt.
+struct Element<'a>(&'a mut dyn FnMut(Answer));
+
+impl<'de> DeserializeSeed<'de> for Element<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Element<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let Lenient(answer) =
+            Lenient::<Answer>::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        (self.0)(answer);
+        Ok(())
+    }
+    answer_with!((); bool i64 u64 f64 str unit seq);
 }
 
 /// Reads a usage object (anything else reads as no counts).
