@@ -364,7 +364,7 @@ fn garbage_never_panics() {
 fn huge_numbers_saturate() {
     let json = r#"{"type":"message","usage":{"input_tokens":18446744073709551615,"cache_read_input_tokens":18446744073709551615,"output_tokens":1e30}}"#;
     let x = extract("anthropic", Some(JSON), None, &[Bytes::from(json)], &[]);
-    // Saturated, then held to the most an answer is believed to use (f601926).
+    // Saturated, then held to the most tokens an answer is believed to use.
     assert_eq!(x.usage.tokens_in, Some(switchyard_core::usage::MAX_TOKENS));
     assert_eq!(x.usage.tokens_out, None);
 }

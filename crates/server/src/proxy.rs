@@ -823,6 +823,42 @@ async fn read_whole(incoming: Incoming, idle: Duration) -> Option<Bytes> {
     }
 }
 
+fn unreadable_answer() -> ApiError {
+    ApiError::new(
+        ErrorKind::UpstreamUnavailable,
+        "the provider's answer could not be read",
+    )
+}
+
+/// The rest of a call sent in parts ([`Call::more`]), one after another, after the first
+/// part's answer `first`: their answers joined (`None`), or the status and answer of the first
+/// part that failed, after which nothing more is sent.
+async fn send_parts(
+    app: &App,
+    call: &Call,
+    first: Bytes,
+    idle: Duration,
+) -> Result<(Option<StatusCode>, Bytes), ApiError> {
+    let mut parts = vec![first];
+    for body in &call.more {
+        let resp = app
+            .upstream()
+            .send(call.request_with(body.clone()), idle)
+            .await?;
+        let (head, incoming) = resp.into_parts();
+        let part = read_whole(incoming, idle)
+            .await
+            .ok_or_else(unreadable_answer)?;
+        if !head.status.is_success() {
+            return Ok((Some(head.status), part));
+        }
+        parts.push(part);
+    }
+    let joined = translate::join_answers(&parts)
+        .map_err(|e| ApiError::new(ErrorKind::UpstreamUnavailable, e))?;
+    Ok((None, joined))
+}
+
 /// The gateway's error for a translated call whose answer failed on the way, recorded.
 fn failed(
     mut x: Box<Exchange>,
@@ -883,53 +919,20 @@ async fn relay(
         );
     }
     // A JSON answer (or an error instead of a stream): read it whole, then translate.
-    let unreadable = || {
-        ApiError::new(
-            ErrorKind::UpstreamUnavailable,
-            "the provider's answer could not be read",
-        )
-    };
     let Some(mut raw) = read_whole(incoming, idle).await else {
-        return failed(x, unreadable(), call, &queue);
+        return failed(x, unreadable_answer(), call, &queue);
     };
-    // A call sent in parts: the rest, one after another, once the first has succeeded; a part
-    // that fails is the answer, else their answers joined are.
+    // A call sent in parts: the rest, once the first has succeeded.
     if head.status.is_success() && !call.more.is_empty() {
-        let mut parts = vec![raw];
-        for body in &call.more {
-            let (part_head, part) = match app
-                .upstream()
-                .send(call.request_with(body.clone()), idle)
-                .await
-            {
-                Ok(resp) => {
-                    let (part_head, incoming) = resp.into_parts();
-                    match read_whole(incoming, idle).await {
-                        Some(part) => (part_head, part),
-                        None => return failed(x, unreadable(), call, &queue),
-                    }
-                }
-                Err(e) => return failed(x, e.into(), call, &queue),
-            };
-            if !part_head.status.is_success() {
-                head.status = part_head.status;
-                x.status = part_head.status.as_u16();
-                parts = vec![part];
-                break;
+        match send_parts(app, call, raw, idle).await {
+            Ok((None, joined)) => raw = joined,
+            Ok((Some(status), answer)) => {
+                head.status = status;
+                x.status = status.as_u16();
+                raw = answer;
             }
-            parts.push(part);
+            Err(e) => return failed(x, e, call, &queue),
         }
-        raw = if parts.len() == 1 {
-            parts.swap_remove(0)
-        } else {
-            match translate::join_answers(&parts) {
-                Ok(joined) => joined,
-                Err(e) => {
-                    let e = ApiError::new(ErrorKind::UpstreamUnavailable, e);
-                    return failed(x, e, call, &queue);
-                }
-            }
-        };
     }
     let (status, body) = translate::response(
         t.endpoint,

@@ -126,24 +126,12 @@ impl Capture {
             return;
         }
         let from_end = if self.tail.is_empty() {
-            last_bytes(self.head.iter(), TAIL_CAP)
+            edge_bytes(self.head.iter(), TAIL_CAP, true)
         } else {
-            last_bytes(self.tail.iter(), TAIL_CAP)
+            edge_bytes(self.tail.iter(), TAIL_CAP, true)
         };
-        let mut head = Vec::new();
-        let mut kept = 0;
-        for b in &self.head {
-            if kept == SHED_HEAD {
-                break;
-            }
-            let n = b.len().min(SHED_HEAD - kept);
-            head.push(if n == b.len() {
-                b.clone()
-            } else {
-                Bytes::copy_from_slice(&b[..n])
-            });
-            kept += n;
-        }
+        let head: Vec<Bytes> = edge_bytes(self.head.iter(), SHED_HEAD, false).into();
+        let kept = head.iter().map(Bytes::len).sum();
         self.head = head;
         self.head_bytes = kept;
         self.tail_bytes = from_end.iter().map(Bytes::len).sum();
@@ -404,20 +392,36 @@ impl Drop for Relay {
     }
 }
 
-/// The last `n` bytes of `chunks` (a copy of the part of the chunk where they start).
-fn last_bytes<'a>(chunks: impl DoubleEndedIterator<Item = &'a Bytes>, n: usize) -> VecDeque<Bytes> {
+/// The first `n` bytes of `chunks`, or with `from_end` the last, in order: whole chunks as
+/// they are, and a copy of the part of the chunk where they stop (so that the rest of it can
+/// be freed).
+fn edge_bytes<'a>(
+    chunks: impl DoubleEndedIterator<Item = &'a Bytes>,
+    n: usize,
+    from_end: bool,
+) -> VecDeque<Bytes> {
+    let chunks: Box<dyn Iterator<Item = &Bytes>> = if from_end {
+        Box::new(chunks.rev())
+    } else {
+        Box::new(chunks)
+    };
     let mut out = VecDeque::new();
     let mut kept = 0;
-    for b in chunks.rev() {
+    for b in chunks {
         if kept == n {
             break;
         }
         let take = b.len().min(n - kept);
-        out.push_front(if take == b.len() {
-            b.clone()
+        let part = match (take == b.len(), from_end) {
+            (true, _) => b.clone(),
+            (false, true) => Bytes::copy_from_slice(&b[b.len() - take..]),
+            (false, false) => Bytes::copy_from_slice(&b[..take]),
+        };
+        if from_end {
+            out.push_front(part);
         } else {
-            Bytes::copy_from_slice(&b[b.len() - take..])
-        });
+            out.push_back(part);
+        }
         kept += take;
     }
     out

@@ -1,8 +1,10 @@
 //! The universal endpoint (SPEC 2.3): `POST /v1/{account}/{gateway}` with a JSON array of
 //! steps, each `{provider, endpoint, headers?, query, config?}`, tried in order.
 //!
-//! A step's `headers` are added to the request's own end-to-end headers (replacing those of
-//! the same name). Its body is its `query` as JSON, sent as `application/json` unless the
+//! A step's `headers` (at most [`MAX_STEP_HEADERS`]) are added to the request's own end-to-end
+//! headers (replacing those of the same name). Its body is its `query`, byte for byte as the
+//! client wrote it (steps are read field by field, never built into one tree), sent as
+//! `application/json` unless the
 //! step's own headers name another `Content-Type` (the request's describes the steps). Its `cf-aig-*` headers win over the request's for that step: timeout and
 //! retries (also from its `config`), and the log's event id, metadata, custom cost and
 //! collection, the stored-key alias, and `cf-aig-authorization` (on a gateway with
