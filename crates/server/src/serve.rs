@@ -220,6 +220,9 @@ pub async fn run(
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(app.config().client_timeout);
     let graceful = GracefulShutdown::new();
+    // Set when shutdown begins: a connection that has not yet sent a whole request (it
+    // trickles its first headers) is closed then rather than waited for.
+    let (stopping, stop_seen) = tokio::sync::watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(signal);
     loop {
@@ -258,12 +261,19 @@ pub async fn run(
                     .serve_connection_with_upgrades(TokioIo::new(Box::pin(tcp)), service)
                     .into_owned();
                 let conn = graceful.watch(conn);
+                let mut stop_seen = stop_seen.clone();
                 connections.spawn(async move {
                     // A connection that starts no request within client_timeout_ms (it sends
                     // nothing, or too little for hyper to tell HTTP/1 from HTTP/2) is closed;
                     // after its first request, hyper's header timeout takes over.
                     let idle_start = async {
                         tokio::time::sleep(client_timeout).await;
+                        if started.load(Ordering::Relaxed) {
+                            std::future::pending::<()>().await;
+                        }
+                    };
+                    let unstarted_at_stop = async {
+                        let _ = stop_seen.wait_for(|stop| *stop).await;
                         if started.load(Ordering::Relaxed) {
                             std::future::pending::<()>().await;
                         }
@@ -275,6 +285,7 @@ pub async fn run(
                             }
                         }
                         () = idle_start => {}
+                        () = unstarted_at_stop => {}
                     }
                 });
             }
@@ -283,6 +294,7 @@ pub async fn run(
         }
     }
     drop(listener);
+    let _ = stopping.send(true);
     tracing::info!("shutdown signal received; draining in-flight requests");
     // One deadline for everything: a supervisor kills the process some time after its
     // signal, and what is not saved by then is lost.

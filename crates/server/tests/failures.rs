@@ -177,6 +177,31 @@ async fn sigterm_lets_in_flight_streams_finish_then_exits_zero() {
     assert_eq!(gw.wait_exit(Duration::from_secs(10)).await, Some(0));
 }
 
+/// A connection that has not sent a whole request when shutdown begins (it trickles its first
+/// headers) is closed then, not waited for through the grace period.
+#[tokio::test]
+async fn a_connection_still_sending_its_first_headers_does_not_hold_up_shutdown() {
+    let fake = FakeProvider::start().await;
+    let mut gw = Gateway::start(&fake, "shutdown_grace_secs = 20").await;
+    let mut half = tokio::net::TcpStream::connect(&gw.addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut half,
+        b"POST /v1/acct/gw/grok/v1/chat/completions HTTP/1.1\r\nhost: x\r\n",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t = Instant::now();
+    gw.terminate();
+    assert_eq!(gw.wait_exit(Duration::from_secs(10)).await, Some(0));
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+    drop(half);
+}
+
 #[tokio::test]
 async fn the_grace_period_bounds_shutdown() {
     let fake = FakeProvider::start().await;
