@@ -271,6 +271,24 @@ impl Drop for OpenOnExit {
 /// An answer to store in the cache: key, entry, TTL.
 type CachePut = (String, switchyard_store::cache::CachedResponse, Duration);
 
+/// Holds a batch that waits on a failing database to [`PAYLOAD_BUDGET`] of bodies, as the
+/// queue is held: the latest records past it are kept without their bodies.
+fn shed_bodies(batch: &mut [PendingLog]) {
+    let size = |r: &LogRecord| {
+        r.request_body.as_ref().map_or(0, Bytes::len)
+            + r.response_body.as_ref().map_or(0, Bytes::len)
+    };
+    let mut total: usize = batch.iter().map(|p| size(&p.record)).sum();
+    for p in batch.iter_mut().rev() {
+        if total <= PAYLOAD_BUDGET {
+            break;
+        }
+        total -= size(&p.record);
+        p.record.request_body = None;
+        p.record.response_body = None;
+    }
+}
+
 fn take(msg: Msg, gate: &Gate, done: &mut Vec<Completed>, acks: &mut Vec<oneshot::Sender<()>>) {
     match msg {
         Msg::Flush(ack) => acks.push(ack),
@@ -412,6 +430,7 @@ impl Writer {
                 Err(e) => {
                     self.gate.set_healthy(false);
                     self.metrics.log_write_failed();
+                    shed_bodies(batch);
                     tracing::error!(error = %e, records = batch.len(), retry_in_ms = backoff.as_millis() as u64, "writing log records failed");
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
@@ -822,6 +841,30 @@ mod tests {
             woken(&queue).await,
             "a full batch is written without waiting"
         );
+    }
+
+    #[test]
+    fn a_batch_held_by_a_failing_database_keeps_bodies_within_the_budget() {
+        let body = Bytes::from(vec![b'x'; 10 * 1024 * 1024]);
+        let mut batch: Vec<PendingLog> = (0..40)
+            .map(|i| {
+                let mut p = crate::spill::tests::pending(&format!("id-{i}"));
+                p.record.request_body = Some(body.clone());
+                p.record.response_body = Some(body.clone());
+                p
+            })
+            .collect();
+        shed_bodies(&mut batch);
+        let kept = batch
+            .iter()
+            .filter(|p| p.record.request_body.is_some())
+            .count();
+        assert_eq!(kept, PAYLOAD_BUDGET / (2 * body.len()));
+        assert!(
+            batch[0].record.response_body.is_some(),
+            "the oldest keep theirs"
+        );
+        assert_eq!(batch.len(), 40, "no record is lost");
     }
 
     /// Records waiting in the queue hold at most PAYLOAD_BUDGET of bodies: past it, a record

@@ -400,10 +400,11 @@ async fn write_chunk(
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn pending(id: &str) -> PendingLog {
+    /// A record with every field set, for unit tests.
+    pub(crate) fn pending(id: &str) -> PendingLog {
         let mut metadata = serde_json::Map::new();
         metadata.insert("user".into(), serde_json::json!(42));
         PendingLog {
