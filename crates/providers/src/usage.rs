@@ -88,8 +88,10 @@ pub struct Extracted {
     /// a client that leaves after it has had the whole answer.
     pub finished: bool,
     /// Whether a stream opened by an event that promises a closing one (Anthropic's
-    /// `message_start`, the Responses API's `response.created`) ended without it: an answer
-    /// cut short, even if its body ended cleanly.
+    /// `message_start`, the Responses API's `response.created`) ended without it, and without
+    /// Anthropic's `message_delta` that gives the stop reason (after which only the closing
+    /// event is missing, and the answer is whole): an answer cut short, even if its body ended
+    /// cleanly.
     pub unclosed: bool,
 }
 
@@ -421,6 +423,16 @@ const CLOSING_EVENTS: [&str; 4] = [
     "response.failed",
 ];
 
+/// Whether an event's data holds a `stop_reason` that is a string (not `null`).
+fn gives_stop_reason(data: &str) -> bool {
+    data.match_indices("\"stop_reason\"").any(|(i, key)| {
+        data[i + key.len()..]
+            .trim_start()
+            .strip_prefix(':')
+            .is_some_and(|v| v.trim_start().starts_with('"'))
+    })
+}
+
 /// The events that open a stream whose protocol ends it with one of [`CLOSING_EVENTS`].
 const OPENING_EVENTS: [&str; 2] = ["message_start", "response.created"];
 
@@ -469,6 +481,8 @@ struct Accumulator {
     finished: bool,
     /// An event promised a closing one ([`OPENING_EVENTS`]).
     opened: bool,
+    /// Anthropic's `message_delta` gave the stop reason: the answer is whole.
+    stop_given: bool,
 }
 
 #[derive(Clone)]
@@ -537,6 +551,7 @@ impl Accumulator {
             stream_failed: false,
             finished: false,
             opened: false,
+            stop_given: false,
             excludes_reasoning: p == "grok" || p == "xai",
         }
     }
@@ -552,7 +567,7 @@ impl Accumulator {
             model: self.model,
             stream_failed: self.stream_failed,
             finished: self.finished,
-            unclosed: self.opened && !self.finished,
+            unclosed: self.opened && !self.finished && !self.stop_given,
         }
     }
 
@@ -574,6 +589,9 @@ impl Accumulator {
         self.finished = closes_stream(event.event.as_deref(), data);
         if !self.opened {
             self.opened = is_one_of(event.event.as_deref(), data, &OPENING_EVENTS);
+        }
+        if !self.stop_given && is_one_of(event.event.as_deref(), data, &["message_delta"]) {
+            self.stop_given = gives_stop_reason(data);
         }
         if matches!(event.event.as_deref(), Some("error" | "response.failed"))
             || (data.starts_with('{') && data.contains("\"error\"") && reports_error(data))
@@ -915,6 +933,12 @@ mod tests {
         let stop = "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
         assert!(one("anthropic", sse, &format!("{start}{delta}")).unclosed);
         assert!(!one("anthropic", sse, &format!("{start}{delta}{stop}")).unclosed);
+        // The stop reason given, only message_stop missing: the answer is whole (as the
+        // translator for /compat clients takes it).
+        let stopped = "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\": \"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\n";
+        assert!(!one("anthropic", sse, &format!("{start}{delta}{stopped}")).unclosed);
+        let no_reason = "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":null},\"usage\":{\"output_tokens\":2}}\n\n";
+        assert!(one("anthropic", sse, &format!("{start}{delta}{no_reason}")).unclosed);
         // Without its `event:` lines, read from the data's type.
         let bare = "data: {\"type\":\"message_start\",\"message\":{}}\n\n";
         assert!(one("anthropic", sse, bare).unclosed);
