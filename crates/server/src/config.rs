@@ -30,6 +30,8 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// How long an idle upstream connection is kept for reuse.
     pub upstream_idle_timeout: Duration,
+    /// How long a client's connection may accept none of its answer before it is cut.
+    pub client_write_timeout: Duration,
     /// How long in-flight requests may run on after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
     /// Largest request body accepted.
@@ -82,6 +84,7 @@ impl Default for Config {
             auto_create_gateways: true,
             upstream_timeout: Duration::from_secs(100),
             upstream_idle_timeout: Duration::from_secs(90),
+            client_write_timeout: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(30),
             max_body_bytes: 25 * 1024 * 1024,
             cache_max_bytes: 64 * 1024 * 1024,
@@ -265,6 +268,7 @@ struct RawConfig {
     #[serde(default, deserialize_with = "positive")]
     upstream_timeout_ms: Option<u64>,
     upstream_idle_timeout_ms: Option<u64>,
+    client_write_timeout_ms: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     #[serde(default, deserialize_with = "body_cap")]
     max_body_bytes: Option<u64>,
@@ -395,6 +399,12 @@ impl Config {
             ("shutdown_grace_secs", raw.shutdown_grace_secs, 0, 86_400),
             ("busy_poll_us", raw.busy_poll_us, 0, 10_000),
             ("client_timeout_ms", raw.client_timeout_ms, 1, 3_600_000),
+            (
+                "client_write_timeout_ms",
+                raw.client_write_timeout_ms,
+                1,
+                3_600_000,
+            ),
         ] {
             if let Some(v) = value.filter(|v| !(lo..=hi).contains(v)) {
                 return Err(format!(
@@ -580,6 +590,10 @@ impl Config {
                 .upstream_idle_timeout_ms
                 .map(Duration::from_millis)
                 .unwrap_or(defaults.upstream_idle_timeout),
+            client_write_timeout: raw
+                .client_write_timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(defaults.client_write_timeout),
             shutdown_grace: raw
                 .shutdown_grace_secs
                 .map(Duration::from_secs)
@@ -675,6 +689,7 @@ key = "xai-..."
         assert!(c.auto_create_gateways);
         assert_eq!(c.upstream_timeout, Duration::from_secs(100));
         assert_eq!(c.upstream_idle_timeout, Duration::from_secs(90));
+        assert_eq!(c.client_write_timeout, Duration::from_secs(300));
         assert_eq!(c.busy_poll, Duration::from_micros(100));
         let c = Config::parse("upstream_idle_timeout_ms = 4000\n").expect("valid");
         assert_eq!(c.upstream_idle_timeout, Duration::from_secs(4));

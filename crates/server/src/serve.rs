@@ -209,6 +209,7 @@ pub async fn run(
     let Built { app, log_writer } = built;
     let grace = app.config().shutdown_grace;
     let client_timeout = app.config().client_timeout;
+    let write_timeout = app.config().client_write_timeout;
     let queue = app.log_queue().clone();
     let router = router(app.clone());
     let streams = Streams::default();
@@ -253,10 +254,10 @@ pub async fn run(
                     Either::Right(tower::Service::call(&mut router.clone(), req))
                 });
                 // A client that stops reading (its answer waits in a full socket buffer)
-                // is cut after client_timeout_ms without progress, as one that stops sending
-                // is: it would otherwise hold its connection, the provider's and the answer.
+                // is cut after client_write_timeout_ms without room to write: it would
+                // otherwise hold its connection, the provider's and the answer.
                 let mut tcp = tokio_io_timeout::TimeoutStream::new(tcp);
-                tcp.set_write_timeout(Some(client_timeout));
+                tcp.set_write_timeout(Some(write_timeout));
                 let conn = builder
                     .serve_connection_with_upgrades(TokioIo::new(Box::pin(tcp)), service)
                     .into_owned();

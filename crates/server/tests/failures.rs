@@ -395,13 +395,13 @@ async fn a_retried_answer_whose_body_trickles_does_not_hold_up_the_next_attempt(
     );
 }
 
-/// A client that stops reading its answer is cut after client_timeout_ms without progress:
+/// A client that stops reading its answer is cut after client_write_timeout_ms without progress:
 /// the provider's stream is dropped and the record says cancelled (without a write timeout
 /// it held both connections and the answer for as long as the client stayed).
 #[tokio::test]
-async fn a_client_that_stops_reading_is_cut_after_the_client_timeout() {
+async fn a_client_that_stops_reading_is_cut_after_the_write_timeout() {
     let fake = FakeProvider::start().await;
-    let gw = Gateway::start(&fake, "client_timeout_ms = 1000\n").await;
+    let gw = Gateway::start(&fake, "client_write_timeout_ms = 1000\n").await;
     // Far more than the sockets between them buffer.
     fake.push_script(
         Script::new()
