@@ -170,8 +170,11 @@ fn more_inputs_than_gemini_takes_in_one_batch_go_in_several_in_order() {
         assert_eq!(d["embedding"][0], i as f64);
     }
     let bad =
-        switchyard_providers::translate::join_answers(&[part(0, 1), bytes::Bytes::from("{}")]);
+        switchyard_providers::translate::join_answers(&[part(0, 100), bytes::Bytes::from("{}")]);
     assert!(bad.is_err());
+    // A batch short of a vector would shift every later one onto the wrong text.
+    let short = switchyard_providers::translate::join_answers(&[part(0, 99), part(99, 50)]);
+    assert!(short.is_err());
 }
 
 #[test]

@@ -29,6 +29,14 @@ pub(crate) fn join(parts: &[Bytes]) -> Result<Bytes, String> {
     for (i, part) in parts.iter().enumerate() {
         let mut v = parse_value(part)?;
         match v.get_mut("embeddings").map(Value::take) {
+            // Every batch but the last was full: one that answers fewer vectors would put
+            // every later vector at the wrong text.
+            Some(Value::Array(list)) if i + 1 < parts.len() && list.len() != MAX_GEMINI_BATCH => {
+                return Err(format!(
+                    "the answer to batch {i} holds {} vectors for {MAX_GEMINI_BATCH} texts",
+                    list.len()
+                ))
+            }
             Some(Value::Array(list)) => all.extend(list),
             _ => return Err(format!("the answer to batch {i} has no 'embeddings' array")),
         }
