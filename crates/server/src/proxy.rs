@@ -637,6 +637,54 @@ async fn run(
             let final_try = last_step && attempt == policy.max_attempts;
             let sent = app.upstream().send(call.request(), policy.timeout).await;
             match sent {
+                // A call sent in parts ([`Call::more`]): the rest go before the answer is
+                // judged, so that a part that fails is retried, or moves on to the next step,
+                // as any failed answer is.
+                Ok(resp) if !call.more.is_empty() && resp.status().is_success() => {
+                    let idle = policy.timeout.max(app.config().upstream_timeout);
+                    let (mut head, incoming) = resp.into_parts();
+                    let joined = match read_whole(incoming, idle).await {
+                        Some(first) => send_parts(app, &call, first, idle).await,
+                        None => Err(unreadable_answer()),
+                    };
+                    match joined {
+                        Ok((Some(status), part)) if !final_try && retryable(status) => {
+                            x.status = status.as_u16();
+                            x.keep_response_headers(&head.headers);
+                            let mut capture = Capture::default();
+                            capture.push(&part);
+                            next_attempt(app, slot, capture, Outcome::Complete);
+                        }
+                        Ok((status, raw)) => {
+                            if let Some(status) = status {
+                                head.status = status;
+                            }
+                            let Some(x) = slot.take() else {
+                                return Err(ApiError::new(
+                                    ErrorKind::Internal,
+                                    "attempt state lost",
+                                ));
+                            };
+                            let answer = AnswerBody::Read(raw);
+                            return Ok(relay(app, x, head, answer, &call, idle).await);
+                        }
+                        Err(e) if final_try || (last_step && !e.error.kind.retryable()) => {
+                            return Err(e)
+                        }
+                        Err(e) => {
+                            let kind = e.error.kind;
+                            x.status = kind.status().as_u16();
+                            let (resp, body) = e.into_response_and_body();
+                            x.keep_response_headers(resp.headers());
+                            let mut capture = Capture::default();
+                            capture.push(&body);
+                            next_attempt(app, slot, capture, Outcome::Refused(kind));
+                            if !kind.retryable() {
+                                break;
+                            }
+                        }
+                    }
+                }
                 Ok(resp) if final_try || !retryable(resp.status()) => {
                     let Some(x) = slot.take() else {
                         return Err(ApiError::new(ErrorKind::Internal, "attempt state lost"));
@@ -644,7 +692,9 @@ async fn run(
                     // A request that allows more time to its first byte allows as much
                     // silence between the body's frames.
                     let idle = policy.timeout.max(app.config().upstream_timeout);
-                    return Ok(relay(app, x, resp, &call, idle).await);
+                    let (head, incoming) = resp.into_parts();
+                    let answer = AnswerBody::Live(incoming);
+                    return Ok(relay(app, x, head, answer, &call, idle).await);
                 }
                 Ok(resp) => {
                     // A retryable answer with attempts left: log it and go on, after the
@@ -830,6 +880,12 @@ fn unreadable_answer() -> ApiError {
     )
 }
 
+/// A provider's answer body: still arriving, or read whole already (a call sent in parts).
+enum AnswerBody {
+    Live(Incoming),
+    Read(Bytes),
+}
+
 /// The rest of a call sent in parts ([`Call::more`]), one after another, after the first
 /// part's answer `first`: their answers joined (`None`), or the status and answer of the first
 /// part that failed, after which nothing more is sent.
@@ -881,11 +937,11 @@ fn failed(
 async fn relay(
     app: &App,
     mut x: Box<Exchange>,
-    resp: http::Response<Incoming>,
+    mut head: http::response::Parts,
+    answer: AnswerBody,
     call: &Call,
     idle: Duration,
 ) -> Response {
-    let (mut head, incoming) = resp.into_parts();
     forward::response_headers(&mut head.headers);
     x.status = head.status.as_u16();
     if x.draft.is_some() {
@@ -900,7 +956,15 @@ async fn relay(
     }
     let queue = app.log_queue().clone();
     let Some(t) = call.translation else {
-        return Response::from_parts(head, Body::new(Relay::new(incoming, x, queue, None, idle)));
+        let body = match answer {
+            AnswerBody::Live(incoming) => Relay::new(incoming, x, queue, None, idle),
+            AnswerBody::Read(raw) => {
+                let mut capture = Capture::default();
+                capture.push(&raw);
+                Relay::ready(raw, x, capture, queue)
+            }
+        };
+        return Response::from_parts(head, Body::new(body));
     };
     let model = call.model.as_deref().unwrap_or("");
     head.headers.remove(http::header::CONTENT_LENGTH);
@@ -910,30 +974,25 @@ async fn relay(
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    if t.stream && is_stream && head.status.is_success() {
-        let translator =
-            StreamTranslator::new(t.client, t.provider, model, t.include_usage, t.reply);
-        return Response::from_parts(
-            head,
-            Body::new(Relay::new(incoming, x, queue, Some(translator), idle)),
-        );
-    }
-    // A JSON answer (or an error instead of a stream): read it whole, then translate.
-    let Some(mut raw) = read_whole(incoming, idle).await else {
-        return failed(x, unreadable_answer(), call, &queue);
-    };
-    // A call sent in parts: the rest, once the first has succeeded.
-    if head.status.is_success() && !call.more.is_empty() {
-        match send_parts(app, call, raw, idle).await {
-            Ok((None, joined)) => raw = joined,
-            Ok((Some(status), answer)) => {
-                head.status = status;
-                x.status = status.as_u16();
-                raw = answer;
-            }
-            Err(e) => return failed(x, e, call, &queue),
+    let answer = match answer {
+        AnswerBody::Live(incoming) if t.stream && is_stream && head.status.is_success() => {
+            let translator =
+                StreamTranslator::new(t.client, t.provider, model, t.include_usage, t.reply);
+            return Response::from_parts(
+                head,
+                Body::new(Relay::new(incoming, x, queue, Some(translator), idle)),
+            );
         }
-    }
+        other => other,
+    };
+    // A JSON answer (or an error instead of a stream): read it whole, then translate.
+    let raw = match answer {
+        AnswerBody::Read(raw) => raw,
+        AnswerBody::Live(incoming) => match read_whole(incoming, idle).await {
+            Some(raw) => raw,
+            None => return failed(x, unreadable_answer(), call, &queue),
+        },
+    };
     let (status, body) = translate::response(
         t.endpoint,
         t.client,

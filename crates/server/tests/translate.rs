@@ -547,6 +547,20 @@ async fn embeddings_over_geminis_batch_limit_go_in_several_calls() {
     // One record for the client's request, with the status it got.
     let rows = gw.wait_for_logs("gw", 6).await;
     assert_eq!(record_of(&rows, &a)["status_code"], 429);
+
+    // On the universal endpoint a batch that fails fails its step, which moves on to the next
+    // step (SPEC 2.3) rather than answering with the failure.
+    fake.reset();
+    fake.push_script(Script::new());
+    fake.push_script(Script::new().status(500));
+    let query = json!({"model": "google-ai-studio/text-embedding-004", "input": &inputs[..150]});
+    let step = json!({"provider": "compat", "endpoint": "embeddings",
+        "headers": {"authorization": "Bearer goog-key"}, "query": query});
+    let a = post(&gw.base(), &[], &json!([step, step]).to_string()).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(a.headers.get("cf-aig-step").unwrap(), "1");
+    assert_eq!(a.json()["data"].as_array().unwrap().len(), 150);
+    assert_eq!(fake.hits(), 4, "two batches for each step");
 }
 
 #[tokio::test]
