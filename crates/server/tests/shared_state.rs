@@ -1570,14 +1570,7 @@ async fn records_postgres_would_not_take_at_exit_are_saved_and_stored_at_the_nex
     }
     // Stopped while PostgreSQL is away: a clean exit, soon (the writer's failed write starts
     // the saving), the records in a spill file.
-    let stopping = Instant::now();
-    gw.terminate();
-    assert_eq!(gw.wait_exit(Duration::from_secs(30)).await, Some(0));
-    assert!(
-        stopping.elapsed() < Duration::from_secs(4),
-        "exit took {:?} with a 1 s grace period",
-        stopping.elapsed()
-    );
+    gw.stop_within(Duration::from_secs(4)).await;
     let spilled = || -> Vec<std::path::PathBuf> {
         std::fs::read_dir(spill.path())
             .unwrap()

@@ -149,6 +149,14 @@ impl Gateway {
         assert!(status.success());
     }
 
+    /// Sends SIGTERM and asserts a clean exit (code 0) within `limit`.
+    pub async fn stop_within(&mut self, limit: Duration) {
+        let t = Instant::now();
+        self.terminate();
+        assert_eq!(self.wait_exit(limit * 3).await, Some(0));
+        assert!(t.elapsed() < limit, "exit took {:?}", t.elapsed());
+    }
+
     /// Waits for the process to exit and returns its exit code.
     pub async fn wait_exit(&mut self, within: Duration) -> Option<i32> {
         let deadline = Instant::now() + within;
