@@ -8,9 +8,9 @@ mod translate_support;
 use serde_json::{json, Map, Value};
 use std::time::{Duration, Instant};
 use switchyard_providers::translate::{
-    request, response, Dialect, Endpoint, Options, Reply, StreamTranslator, TranslateError,
+    request, Dialect, Endpoint, Options, Reply, StreamTranslator, TranslateError,
 };
-use translate_support::json;
+use translate_support::{json, status_and_body};
 use Dialect::{Anthropic, Gemini, OpenAi};
 
 /// Well above what the bounded work takes in a debug build on a busy machine, and well below
@@ -244,21 +244,8 @@ fn an_anthropic_stream_of_ever_new_blocks_ends_with_an_error() {
     );
 }
 
-fn translated(client: Dialect, provider: Dialect, body: &[u8]) -> (u16, Value) {
-    let (status, b) = response(
-        Endpoint::Chat,
-        client,
-        provider,
-        200,
-        body,
-        "m",
-        Reply::default(),
-    );
-    (status, json(&b))
-}
-
 fn untranslatable(client: Dialect, provider: Dialect, body: &Value) -> String {
-    let (status, b) = translated(client, provider, &serde_json::to_vec(body).unwrap());
+    let (status, b) = status_and_body(client, provider, 200, &serde_json::to_vec(body).unwrap());
     assert_eq!(status, 502, "{client:?} {provider:?} {body}: {b}");
     let message = b["error"]["message"].as_str().unwrap().to_owned();
     assert!(
@@ -309,7 +296,8 @@ fn valid_answers_without_content_are_still_translated() {
     ] {
         let body = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
             "content": content, "stop_reason": "end_turn", "usage": {"input_tokens": 1, "output_tokens": 0}});
-        let (status, v) = translated(OpenAi, Anthropic, &serde_json::to_vec(&body).unwrap());
+        let (status, v) =
+            status_and_body(OpenAi, Anthropic, 200, &serde_json::to_vec(&body).unwrap());
         assert_eq!(status, 200, "{v}");
         assert_eq!(v["choices"][0]["finish_reason"], "stop");
     }
@@ -329,17 +317,18 @@ fn valid_answers_without_content_are_still_translated() {
             "content_filter",
         ),
     ] {
-        let (status, v) = translated(OpenAi, Gemini, &serde_json::to_vec(&body).unwrap());
+        let (status, v) = status_and_body(OpenAi, Gemini, 200, &serde_json::to_vec(&body).unwrap());
         assert_eq!(status, 200, "{v}");
         assert_eq!(v["choices"][0]["finish_reason"], finish, "{body}");
-        let (status, _) = translated(Anthropic, Gemini, &serde_json::to_vec(&body).unwrap());
+        let (status, _) =
+            status_and_body(Anthropic, Gemini, 200, &serde_json::to_vec(&body).unwrap());
         assert_eq!(status, 200);
     }
     // OpenAI: a message of only tool calls, content null.
     let body = json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": null,
         "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
         "finish_reason": "tool_calls"}]});
-    let (status, v) = translated(Anthropic, OpenAi, &serde_json::to_vec(&body).unwrap());
+    let (status, v) = status_and_body(Anthropic, OpenAi, 200, &serde_json::to_vec(&body).unwrap());
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["stop_reason"], "tool_use");
 }

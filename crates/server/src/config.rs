@@ -329,6 +329,11 @@ struct RawProviderKey {
     key: Secret,
 }
 
+/// A duration given in milliseconds, else `default`.
+fn millis(value: Option<u64>, default: Duration) -> Duration {
+    value.map_or(default, Duration::from_millis)
+}
+
 /// The line of `key` inside the table that starts at `table` (byte offset), else the
 /// table's own line: so that an error found after parsing names the key's line.
 fn key_line(text: &str, table: usize, key: &str) -> usize {
@@ -582,18 +587,15 @@ impl Config {
             auto_create_gateways: raw
                 .auto_create_gateways
                 .unwrap_or(defaults.auto_create_gateways),
-            upstream_timeout: raw
-                .upstream_timeout_ms
-                .map(Duration::from_millis)
-                .unwrap_or(defaults.upstream_timeout),
-            upstream_idle_timeout: raw
-                .upstream_idle_timeout_ms
-                .map(Duration::from_millis)
-                .unwrap_or(defaults.upstream_idle_timeout),
-            client_write_timeout: raw
-                .client_write_timeout_ms
-                .map(Duration::from_millis)
-                .unwrap_or(defaults.client_write_timeout),
+            upstream_timeout: millis(raw.upstream_timeout_ms, defaults.upstream_timeout),
+            upstream_idle_timeout: millis(
+                raw.upstream_idle_timeout_ms,
+                defaults.upstream_idle_timeout,
+            ),
+            client_write_timeout: millis(
+                raw.client_write_timeout_ms,
+                defaults.client_write_timeout,
+            ),
             shutdown_grace: raw
                 .shutdown_grace_secs
                 .map(Duration::from_secs)
@@ -610,10 +612,7 @@ impl Config {
                 .busy_poll_us
                 .map(Duration::from_micros)
                 .unwrap_or(defaults.busy_poll),
-            client_timeout: raw
-                .client_timeout_ms
-                .map(Duration::from_millis)
-                .unwrap_or(defaults.client_timeout),
+            client_timeout: millis(raw.client_timeout_ms, defaults.client_timeout),
             log_spill_dir: raw.log_spill_dir.filter(|d| !d.as_os_str().is_empty()),
             providers,
             tokens: raw

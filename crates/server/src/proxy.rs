@@ -672,14 +672,7 @@ async fn run(
                             return Err(e)
                         }
                         Err(e) => {
-                            let kind = e.error.kind;
-                            x.status = kind.status().as_u16();
-                            let (resp, body) = e.into_response_and_body();
-                            x.keep_response_headers(resp.headers());
-                            let mut capture = Capture::default();
-                            capture.push(&body);
-                            next_attempt(app, slot, capture, Outcome::Refused(kind));
-                            if !kind.retryable() {
+                            if !refused_attempt(app, slot, e) {
                                 break;
                             }
                         }
@@ -713,16 +706,7 @@ async fn run(
                 // moves on to the next step.
                 Err(e) if final_try || (last_step && !e.kind.retryable()) => return Err(e.into()),
                 Err(e) => {
-                    let again = e.kind.retryable();
-                    x.status = e.kind.status().as_u16();
-                    let kind = e.kind;
-                    let (resp, body) = ApiError::from(e).into_response_and_body();
-                    // Recorded as a last attempt's error is: the gateway's verdict, as JSON.
-                    x.keep_response_headers(resp.headers());
-                    let mut capture = Capture::default();
-                    capture.push(&body);
-                    next_attempt(app, slot, capture, Outcome::Refused(kind));
-                    if !again {
+                    if !refused_attempt(app, slot, e.into()) {
                         break;
                     }
                 }
@@ -859,6 +843,22 @@ fn next_attempt(app: &App, slot: &mut Option<Box<Exchange>>, capture: Capture, o
         app.log_queue().submit(Completed::new(x, capture, outcome));
         *slot = Some(next);
     }
+}
+
+/// Logs an attempt that got no answer, with the gateway's verdict on it as JSON (as a last
+/// attempt's error is recorded), and makes the next attempt's exchange; whether trying again
+/// can help.
+fn refused_attempt(app: &App, slot: &mut Option<Box<Exchange>>, e: ApiError) -> bool {
+    let kind = e.error.kind;
+    let (resp, body) = e.into_response_and_body();
+    if let Some(x) = slot.as_mut() {
+        x.status = kind.status().as_u16();
+        x.keep_response_headers(resp.headers());
+    }
+    let mut capture = Capture::default();
+    capture.push(&body);
+    next_attempt(app, slot, capture, Outcome::Refused(kind));
+    kind.retryable()
 }
 
 /// Largest provider answer read whole to be translated.

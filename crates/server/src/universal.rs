@@ -167,7 +167,8 @@ pub async fn calls(
         let query = s
             .get("query")
             .ok_or_else(|| bad(i, "'query' (the request body) is required"))?;
-        let payload = Bytes::copy_from_slice(query.get().as_bytes());
+        // A view of the request body, not a copy (the step's text lies within it).
+        let payload = body.slice_ref(query.get().as_bytes());
 
         let mut headers = base.clone();
         let mut step_own = HeaderMap::new();

@@ -418,3 +418,78 @@ async fn a_client_that_stops_reading_is_cut_after_the_write_timeout() {
     assert!(record.cancelled, "{record:?}");
     drop(s);
 }
+
+/// A raw HTTP/1.1 upstream that keeps its connections open and counts them: every request
+/// on them is answered `{}`.
+async fn keep_alive_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match s.read(&mut chunk).await {
+                            Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                            _ => return,
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    while buf.len() < end + 4 + len {
+                        match s.read(&mut chunk).await {
+                            Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                            _ => return,
+                        }
+                    }
+                    buf.drain(..end + 4 + len);
+                    let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+                    if s.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, accepted)
+}
+
+/// `upstream_idle_timeout_ms` is how long an idle provider connection is kept for reuse: a
+/// request soon after another reuses its connection, one after the timeout opens a new one.
+#[tokio::test]
+async fn idle_provider_connections_are_let_go_after_the_idle_timeout() {
+    use std::sync::atomic::Ordering;
+    let fake = FakeProvider::start().await;
+    let (upstream, accepted) = keep_alive_upstream().await;
+    let gw = Gateway::start(
+        &fake,
+        &format!(
+            "upstream_idle_timeout_ms = 300\n[providers.custom-ka]\nbase_url = \"{upstream}\"\n"
+        ),
+    )
+    .await;
+    let url = format!("{}/custom-ka/v1/chat/completions", gw.base());
+    for _ in 0..2 {
+        assert_eq!(post(&url, &[AUTH], CHAT).await.status, 200);
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "kept and reused");
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(post(&url, &[AUTH], CHAT).await.status, 200);
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        2,
+        "let go after 300 ms idle"
+    );
+}
