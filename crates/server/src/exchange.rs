@@ -237,6 +237,9 @@ pub struct Completed {
     /// Its bodies were let go while it waited ([`Completed::shed_payload`]): the record is
     /// stored without them.
     pub payload_shed: bool,
+    /// The answer as already read, when it was read to be cached as it ended
+    /// ([`crate::logpipe::LogQueue::submit`]).
+    pub reading: Option<Box<crate::logpipe::Reading>>,
 }
 
 impl Completed {
@@ -249,6 +252,7 @@ impl Completed {
             outcome,
             duration,
             payload_shed: false,
+            reading: None,
         }
     }
 
@@ -259,6 +263,7 @@ impl Completed {
             .as_ref()
             .map_or(0, |d| d.request_body.len())
             + self.capture.held_bytes()
+            + self.reading.as_ref().map_or(0, |r| r.held_bytes())
     }
 
     /// Lets go of the request body and of all of the answer but its start and end (what
@@ -268,6 +273,7 @@ impl Completed {
             d.request_body = bytes::Bytes::new();
         }
         self.capture.shed();
+        self.reading = None;
         self.payload_shed = true;
     }
 }

@@ -26,8 +26,9 @@
 //!   runtime: building records and writing a batch never occupy the workers that serve
 //!   requests.
 
-use crate::exchange::{Completed, Outcome};
+use crate::exchange::{Completed, Exchange, Outcome, ResponseHead};
 use crate::metrics::Metrics;
+use crate::relay::Capture;
 use crate::spin::Spinner;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -35,7 +36,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchyard_core::price::{PriceTable, MAX_MODEL_NAME};
 use switchyard_core::{ErrorKind, LogRecord, Usage};
-use switchyard_providers::usage::{decode, extract_after};
+use switchyard_providers::usage::{decode, extract_after, DecodedBody, Extracted, Unsupported};
 use switchyard_store::cache::CacheStore;
 use switchyard_store::logs::PendingLog;
 use switchyard_store::Store;
@@ -69,6 +70,9 @@ pub struct LogQueue {
     tx: mpsc::Sender<Msg>,
     dropped: Arc<AtomicU64>,
     gate: Arc<Gate>,
+    /// Where complete answers to be cached go, as they are handed over ([`Self::submit`]).
+    cache: Arc<dyn CacheStore>,
+    metrics: Arc<Metrics>,
 }
 
 /// Admission control shared by the queue's senders and the writer.
@@ -108,15 +112,23 @@ impl Gate {
 }
 
 impl LogQueue {
-    /// Hands a finished exchange to the writer without waiting. An answer to be cached cuts
-    /// the writer's gathering window short, so that the same request sent right after it
-    /// finds the entry; so does a full batch waiting.
+    /// Hands a finished exchange to the writer without waiting; a full batch waiting cuts the
+    /// writer's gathering window short.
+    ///
+    /// A complete answer to be cached is read here, on the request's own thread, and its entry
+    /// put at once ([`Self::cache_now`]): the relay hands the exchange over as the answer's
+    /// last bytes go out, so that the same request sent right after it finds the entry. The
+    /// reading travels with the record, and the writer does not read the answer again.
     ///
     /// Records in the queue hold at most [`PAYLOAD_BUDGET`] bytes of bodies between them: past
     /// it (the database is slow or gone, and large bodies keep coming) a record gives up its
     /// bodies and is stored without them, its usage read from what it keeps.
     pub fn submit(&self, mut done: Completed) {
-        let cache_put = done.exchange.cache_put.is_some() && done.outcome == Outcome::Complete;
+        let mut cache_put = done.exchange.cache_put.is_some() && done.outcome == Outcome::Complete;
+        if cache_put {
+            self.cache_now(&mut done);
+            cache_put = done.exchange.cache_put.is_some();
+        }
         let mut size = done.held_bytes();
         if self.gate.held.load(Ordering::Relaxed) + size > PAYLOAD_BUDGET {
             done.shed_payload();
@@ -140,6 +152,43 @@ impl LogQueue {
             }
         } else if cache_put || self.depth() >= BATCH_MAX {
             self.gate.pressure.notify_one();
+        }
+    }
+
+    /// Reads a complete answer to be cached and puts its entry (a task on the request's
+    /// runtime; the memory store takes it before the connection's task next yields). Outside
+    /// a runtime, the writer puts it instead.
+    fn cache_now(&self, done: &mut Completed) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let Some((key, ttl)) = done.exchange.cache_put.take() else {
+            return;
+        };
+        let reading = Reading::of(&done.exchange, &done.capture, done.outcome);
+        let entry = match (
+            &done.exchange.response,
+            reading.cacheable(&done.exchange, done.outcome),
+        ) {
+            (
+                Some(ResponseHead {
+                    headers: Some(h), ..
+                }),
+                true,
+            ) => crate::cache::entry(done.exchange.status, h, &done.capture, &reading.decoded),
+            _ => None,
+        };
+        done.reading = Some(Box::new(reading));
+        if let Some(entry) = entry {
+            let cache = self.cache.clone();
+            let metrics = self.metrics.clone();
+            // Best effort: a lost write only costs a later miss.
+            runtime.spawn(async move {
+                if let Err(e) = cache.put(&key, &entry, ttl).await {
+                    metrics.backend_error("cache_put");
+                    crate::cache::warn_backend("cache put", &e);
+                }
+            });
         }
     }
 
@@ -233,6 +282,8 @@ pub fn spawn(
         tx,
         dropped: dropped.clone(),
         gate: gate.clone(),
+        cache: cache.clone(),
+        metrics: metrics.clone(),
     };
     let writer = Writer {
         store,
@@ -265,6 +316,79 @@ struct OpenOnExit(Arc<Gate>);
 impl Drop for OpenOnExit {
     fn drop(&mut self) {
         self.0.set_healthy(false);
+    }
+}
+
+/// What is read from an answer for its record and its cache entry: the body with its content
+/// coding undone, and what it says of usage.
+pub struct Reading {
+    decoded: Result<Option<DecodedBody>, Unsupported>,
+    /// `None` for a request refused before it was sent.
+    extracted: Option<Extracted>,
+}
+
+impl Reading {
+    pub fn of(exchange: &Exchange, capture: &Capture, outcome: Outcome) -> Self {
+        let response = exchange.response.as_ref();
+        let decoded = decode(
+            response.and_then(|r| r.content_encoding.as_deref()),
+            &capture.head,
+        );
+        let extracted = (!matches!(outcome, Outcome::Refused(_))).then(|| {
+            let tail: Vec<Bytes> = capture.tail.iter().cloned().collect();
+            extract_after(
+                &decoded,
+                exchange.provider.as_ref().map_or("", |p| p.slug.as_str()),
+                response.and_then(|r| r.content_type.as_deref()),
+                &capture.head,
+                &tail,
+            )
+        });
+        Self { decoded, extracted }
+    }
+
+    /// Bytes held by the decoded copy of a compressed answer.
+    pub fn held_bytes(&self) -> usize {
+        self.decoded
+            .as_ref()
+            .map_or(0, |d| d.as_ref().map_or(0, |d| d.body.len()))
+    }
+
+    /// Whether the answer may be put in the cache: complete, and no failed stream.
+    fn cacheable(&self, exchange: &Exchange, outcome: Outcome) -> bool {
+        outcome == Outcome::Complete
+            && !self
+                .extracted
+                .as_ref()
+                .map(StreamSigns::of)
+                .unwrap_or_default()
+                .failed(exchange, outcome)
+    }
+}
+
+/// What a stream said of its own end.
+#[derive(Default, Clone, Copy)]
+struct StreamSigns {
+    /// It reported an error after its successful status.
+    reported_error: bool,
+    /// It ended without the closing event its protocol promises.
+    unclosed: bool,
+}
+
+impl StreamSigns {
+    fn of(x: &Extracted) -> Self {
+        Self {
+            reported_error: x.stream_failed,
+            unclosed: x.unclosed,
+        }
+    }
+
+    /// Whether the answer failed although its status said otherwise: its stream reported an
+    /// error (or the translator told the client of one), or, ending cleanly, it lacked the
+    /// closing event its protocol promises (cut short). Neither is an answer to cache.
+    fn failed(self, exchange: &Exchange, outcome: Outcome) -> bool {
+        let cut_short = outcome == Outcome::Complete && self.unclosed && !exchange.translated;
+        self.reported_error || exchange.stream_failed || cut_short
     }
 }
 
@@ -498,34 +622,31 @@ impl Writer {
             outcome,
             duration,
             payload_shed,
+            reading,
         } = done;
         let mut exchange = *exchange;
+        // Read already when the answer was put in the cache as it ended.
+        let reading = match reading {
+            Some(r) => *r,
+            None => Reading::of(&exchange, &capture, outcome),
+        };
         let response = exchange.response.take().unwrap_or_default();
-        // A compressed answer is decoded once: to read its usage, to store it readable in the
-        // log and in the cache.
-        let decoded = decode(response.content_encoding.as_deref(), &capture.head);
         let upstream = exchange.provider.clone();
         let provider = upstream.as_ref().map(|p| p.slug.clone());
         let content_type = response.content_type;
-        let tail: Vec<Bytes> = capture.tail.iter().cloned().collect();
-        let (usage, answered_model, found_failed, finished, unclosed) =
-            if matches!(outcome, Outcome::Refused(_)) {
-                (Usage::default(), None, false, false, false)
-            } else {
-                let x = extract_after(
-                    &decoded,
-                    provider.as_deref().unwrap_or(""),
-                    content_type.as_deref(),
-                    &capture.head,
-                    &tail,
-                );
+        let Reading { decoded, extracted } = reading;
+        let signs = extracted.as_ref().map(StreamSigns::of).unwrap_or_default();
+        let (usage, answered_model, finished) = match extracted {
+            None => (Usage::default(), None, false),
+            Some(x) => {
                 let mut usage = x.usage;
                 // A bill in the answer is the cost only from a provider that sends its own.
                 if !upstream.as_ref().is_some_and(|p| p.reports_cost) {
                     usage.cost_in_usd_ticks = None;
                 }
-                (usage, x.model, x.stream_failed, x.finished, x.unclosed)
-            };
+                (usage, x.model, x.finished)
+            }
+        };
         // A client that closes its connection once it has read the stream's closing event
         // had the whole answer, even if the provider had not yet ended its body.
         let outcome = if outcome == Outcome::Cancelled && finished && !exchange.translated {
@@ -534,10 +655,7 @@ impl Writer {
             outcome
         };
         exchange.log_line(outcome, duration);
-        // A stream whose body ended cleanly but without the closing event its protocol
-        // promises was cut short: a failure, and not an answer to cache.
-        let cut_short = outcome == Outcome::Complete && unclosed && !exchange.translated;
-        let stream_failed = found_failed || exchange.stream_failed || cut_short;
+        let stream_failed = signs.failed(&exchange, outcome);
         // A stream that reported an error after its 200 is not an answer to replay.
         if let (Outcome::Complete, false, Some((key, ttl)), Some(headers)) = (
             outcome,
@@ -800,6 +918,8 @@ mod tests {
             tx,
             dropped: Arc::default(),
             gate: Arc::default(),
+            cache: Arc::new(switchyard_store::cache::MemoryCache::new(1 << 20)),
+            metrics: Arc::new(Metrics::new()),
         };
         (queue, rx)
     }

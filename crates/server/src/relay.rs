@@ -281,7 +281,7 @@ impl Body for Relay {
                     }
                     None => this.ended = true,
                 },
-                Source::Live(inner) => match Pin::new(inner).poll_frame(cx) {
+                Source::Live(inner) => match Pin::new(&mut *inner).poll_frame(cx) {
                     Poll::Pending if this.translated_all => {
                         this.source = Source::Ready(None);
                         this.ended = true;
@@ -325,6 +325,8 @@ impl Body for Relay {
                         return Poll::Ready(Some(Err(e.into())));
                     }
                     Poll::Ready(Some(Ok(frame))) => {
+                        // The provider's body says it is whole (its length is reached).
+                        let at_end = inner.is_end_stream();
                         if let Some(quiet) = this.quiet.as_mut() {
                             if let Some(deadline) = Instant::now().checked_add(this.idle) {
                                 quiet.as_mut().reset(deadline);
@@ -351,7 +353,16 @@ impl Body for Relay {
                                     }
                                 }
                             }
-                            None => return Poll::Ready(Some(Ok(frame))),
+                            None => {
+                                // Handed over before its last bytes go out, not once the
+                                // client has them: the record, and the cache entry, are there
+                                // for the client's next request.
+                                if at_end {
+                                    this.ended = true;
+                                    this.finish(Outcome::Complete);
+                                }
+                                return Poll::Ready(Some(Ok(frame)));
+                            }
                         }
                     }
                 },

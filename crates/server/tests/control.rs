@@ -418,6 +418,54 @@ async fn logs_list_filter_order_patch_and_delete() {
     assert_eq!(j["result"][0]["provider"], "openai");
 }
 
+#[tokio::test]
+async fn lists_analytics_and_deletes_right_after_requests_see_their_records() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let url = format!("{}/grok/v1/chat/completions", gw.base());
+    let list = |query: &'static str| {
+        let url = gw.cp(&format!("/gateways/gw/logs?{query}"));
+        async move { send(Method::GET, &url, &[], "").await.json() }
+    };
+    // No waiting between the answers and the reads: the records are still in the writer's
+    // gathering window when the list comes.
+    for _ in 0..3 {
+        assert_eq!(post(&url, &[AUTH], CHAT).await.status, 200);
+    }
+    let j = list("").await;
+    assert_eq!(j["result_info"]["total_count"], 3, "{j}");
+
+    assert_eq!(post(&url, &[AUTH], CHAT).await.status, 200);
+    let a = send(
+        Method::GET,
+        &gw.cp("/gateways/gw/analytics?bucket=day"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    let requests: u64 = a.json()["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(requests, 4, "{}", String::from_utf8_lossy(&a.body));
+
+    // A delete of everything takes the records still queued too: none shows up after it.
+    assert_eq!(post(&url, &[AUTH], CHAT).await.status, 200);
+    let d = send(Method::DELETE, &gw.cp("/gateways/gw/logs"), &[], "").await;
+    assert_eq!(d.status, 200);
+    assert_eq!(
+        d.json()["result"]["deleted"],
+        5,
+        "{}",
+        String::from_utf8_lossy(&d.body)
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(list("").await["result_info"]["total_count"], 0);
+}
+
 fn urlencode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {

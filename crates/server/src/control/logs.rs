@@ -79,6 +79,7 @@ pub async fn list(
     let (a, g) = gateway_of(&app, &acct, &gw).await?;
     let query =
         LogListQuery::from_query_pairs(&pairs).map_err(|e| CpError::invalid(e.to_string()))?;
+    settle(&app).await;
     let page = app.store().list_logs(&a, &g, &query).await?;
     let items = page.records.iter().map(|r| record_json(r, false)).collect();
     let mut answer = page_body(
@@ -115,6 +116,7 @@ pub async fn delete(
     let (a, g) = gateway_of(&app, &acct, &gw).await?;
     let delete =
         LogDelete::from_query_pairs(&pairs).map_err(|e| CpError::invalid(e.to_string()))?;
+    settle(&app).await;
     let deleted = app.store().delete_logs_limited(&a, &g, &delete).await?;
     // Cloudflare answers `{"success": true}`; the count is added.
     ok(json!({ "success": true, "deleted": deleted }))
@@ -127,6 +129,15 @@ pub async fn delete(
 /// after its answer works on the replica that served it. At most this long is spent waiting
 /// for the flush.
 const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Lets the records of requests answered so far reach the store before a list, a delete by
+/// filters or the analytics read it: this replica's log queue is flushed first (at most
+/// [`FLUSH_WAIT`]), so that a request and then a listing of its gateway's logs find its
+/// record, and a delete of everything leaves nothing queued to appear after it. Records of
+/// requests still under way (streams) are written when they end.
+async fn settle(app: &App) {
+    let _ = tokio::time::timeout(FLUSH_WAIT, app.log_queue().flush()).await;
+}
 
 /// How recent a log id must be for its record to be looked for in this replica's queue.
 const QUEUED_FOR: std::time::Duration = std::time::Duration::from_secs(600);
@@ -394,6 +405,7 @@ pub async fn analytics(
     // beginning (UTC), so a chart's first bucket is not cut short.
     q.start = switchyard_core::clock::format_rfc3339(floor_to_bucket(start, q.bucket));
     q.end = switchyard_core::clock::format_rfc3339(end);
+    settle(&app).await;
     let rows = app.store().analytics(&a, &g, &q).await?;
     ok(serde_json::to_value(rows).unwrap_or(Value::Null))
 }
