@@ -7,7 +7,8 @@ failing test only, so a failure names exactly what the SDK sent and what came ba
 
 Every test that looks at logs creates its own gateway through the SDK, so the logs it lists
 are only the ones it caused. Traffic goes through the gateway as plain HTTP (urllib), like
-the Grok docs' curl example; the gateway writes its logs in batches, so lists are polled.
+the Grok docs' curl example. The gateway writes its logs in batches; a list flushes the batch
+under way first, so a request's record is listed as soon as its answer is back.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import openai
 import pytest
 from cloudflare import Cloudflare
 
-from conftest import ACCOUNT, ANSWER, API_KEY, SWITCHYARD_URL, TIMEOUT, gateway_base, http
+from conftest import ACCOUNT, ANSWER, API_KEY, FAKE_URL, SWITCHYARD_URL, TIMEOUT, gateway_base, http
 
 # The main gateway has no admin_token: its control plane serves loopback clients, whatever
 # token they send. run.sh also starts a gateway with an admin_token (see test_admin_token_*).
@@ -512,11 +513,50 @@ def test_provider_configs_create_list_and_use(cf, gateway, fake, nonce):
     page = raw.parse()
     assert [c.id for c in page.result] == [created.id]
     assert page.result[0].secret_preview == created.secret_preview
+    # Every field as the SDK types it (strict validation, not the SDK's lenient construction).
+    type(created).model_validate(created.model_dump(by_alias=True))
+    type(page.result[0]).model_validate(page.result[0].model_dump(by_alias=True))
+    assert isinstance(created.secret_id, str) and created.secret_id
 
     # A call without a provider credential gets the stored key.
     status, _, _, body = chat(gateway, nonce, auth=False)
     assert status == 200, body
     assert fake.only_request(nonce)["headers"].get("authorization") == f"Bearer {secret}"
+
+
+def test_a_list_right_after_requests_finds_them_with_the_sdks_types(cf, gateway, nonce):
+    """No polling: a list flushes the records queued before it. A request naming no model (a
+    GET of the model list) has a record whose every field fits the SDK's types."""
+    status, headers, _, raw = chat(gateway, nonce)
+    assert status == 200, raw
+    status, models_headers, _ = http("GET", gateway_base("grok", gateway=gateway) + "/v1/models",
+                                     None, {"authorization": f"Bearer {API_KEY}"})
+    assert status == 200
+    page = cf.ai_gateway.logs.list(gateway, account_id=ACCOUNT, per_page=10)
+    listed = {r.id: r for r in page.result}
+    assert set(listed) == {headers["cf-aig-log-id"], models_headers["cf-aig-log-id"]}
+    for rec in page.result:
+        type(rec).model_validate(rec.model_dump(by_alias=True))
+    assert listed[models_headers["cf-aig-log-id"]].model == ""
+
+
+def test_custom_provider_headers_set_through_the_sdk_reach_the_provider(cf, gateway, fake, nonce):
+    """Cloudflare's `headers` (a JSON object as text) go with every request to the custom
+    provider; they are never shown again."""
+    slug = f"sdk-{nonce[-12:]}"
+    secret = f"tenant-{uuid.uuid4().hex}"
+    raw = cf.ai_gateway.custom_providers.with_raw_response.create(
+        account_id=ACCOUNT, name="SDK custom", slug=slug, base_url=FAKE_URL,
+        headers=json.dumps({"x-tenant-key": secret}))
+    assert secret not in raw.http_response.text
+    created = raw.parse()
+    try:
+        assert created.slug == slug and created.headers is None
+        status, _, _, body = chat(gateway, nonce, provider=f"custom-{slug}", model="m1")
+        assert status == 200, body
+        assert fake.only_request(nonce)["headers"].get("x-tenant-key") == secret
+    finally:
+        cf.ai_gateway.custom_providers.delete(created.id, account_id=ACCOUNT)
 
 
 # --------------------------------------------------------------------------- admin_token

@@ -197,8 +197,16 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
+/// How long a scrape waits for the requests answered so far to be counted.
+const METRICS_SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Prometheus text format (0.0.4); OpenMetrics to a scraper that asks for it.
+///
+/// Requests are counted by the log writer, tens of milliseconds after their answers: a scrape
+/// first flushes the log queue (at most [`METRICS_SETTLE`]; a database outage holds the writer
+/// up), so that it counts every request answered before it.
 async fn metrics(State(app): State<App>, headers: http::HeaderMap) -> Response {
+    let _ = tokio::time::timeout(METRICS_SETTLE, app.log_queue().flush()).await;
     let (depth, dropped) = (app.log_queue().depth(), app.log_queue().dropped());
     let open_metrics = headers
         .get_all(http::header::ACCEPT)

@@ -44,7 +44,7 @@ pub async fn provider(
         }
     };
     let resolved = match stored {
-        Some(c) if c.enable => match Provider::custom(&c.slug, &c.base_url) {
+        Some(c) if c.enable => match resolve(app, &c) {
             Ok(p) => Some(Arc::new(p)),
             Err(e) => {
                 tracing::warn!(error = %e, "a stored custom provider is invalid");
@@ -55,4 +55,18 @@ pub async fn provider(
     };
     app.customs().put(key, resolved.clone());
     Ok(resolved)
+}
+
+/// A stored custom provider as a provider: its URL, and its headers opened.
+fn resolve(app: &App, c: &switchyard_store::CustomProvider) -> anyhow::Result<Provider> {
+    let mut p = Provider::custom(&c.slug, &c.base_url)?;
+    let headers =
+        crate::control::custom_providers::open_headers(app.secrets(), c.headers_sealed.as_deref())?;
+    for (name, value) in headers {
+        p.headers.push((
+            http::HeaderName::from_bytes(name.as_bytes())?,
+            http::HeaderValue::from_str(&value)?,
+        ));
+    }
+    Ok(p)
 }

@@ -17,6 +17,18 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::UPGRADE,
 ];
 
+/// Whether a header may be configured to go with every request to a provider (a custom
+/// provider's `headers`): not one that frames the message or the connection, nor the
+/// gateway's own.
+pub fn may_be_added(name: &HeaderName) -> bool {
+    name != header::HOST
+        && name != header::CONTENT_LENGTH
+        && name != header::CONTENT_ENCODING
+        && name != header::TRAILER
+        && !HOP_BY_HOP.contains(name)
+        && !is_gateway_header(name.as_str())
+}
+
 fn named_in_connection(headers: &HeaderMap, name: &HeaderName) -> bool {
     headers.get_all(header::CONNECTION).iter().any(|v| {
         v.to_str()

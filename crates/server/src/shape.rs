@@ -128,9 +128,18 @@ pub fn passthrough_to(
     provider: &Arc<Provider>,
     uri: Uri,
     method: Method,
-    headers: HeaderMap,
+    mut headers: HeaderMap,
     body: Bytes,
 ) -> Call {
+    // A custom provider's own headers go with every request (the client's own win); a
+    // catalog provider's are what its native API requires, added only when translating.
+    if provider.custom {
+        for (name, value) in &provider.headers {
+            if !headers.contains_key(name) {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
+    }
     Call {
         provider: provider.clone(),
         uri,

@@ -466,6 +466,131 @@ async fn lists_analytics_and_deletes_right_after_requests_see_their_records() {
     assert_eq!(list("").await["result_info"]["total_count"], 0);
 }
 
+#[tokio::test]
+async fn what_a_list_would_ignore_is_refused_by_a_delete_and_values_keep_their_types() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let base = gw.base();
+    let costs = [r#"{"total_cost":0.1}"#, r#"{"total_cost":0.2}"#];
+    for cost in costs {
+        let a = post(
+            &format!("{base}/grok/v1/chat/completions"),
+            &[AUTH, ("cf-aig-custom-cost", cost)],
+            CHAT,
+        )
+        .await;
+        assert_eq!(a.status, 200);
+    }
+    // A request naming no model.
+    let models = send(Method::GET, &format!("{base}/grok/v1/models"), &[AUTH], "").await;
+    assert_eq!(models.status, 200);
+    let rows = gw.wait_for_logs("gw", 3).await;
+    let no_model = record_of(&rows, &models);
+    assert_eq!(
+        no_model["model"], "",
+        "the SDKs type it as a string: {no_model}"
+    );
+
+    // Each of these would delete every record if it were ignored.
+    for query in [
+        "filters.value=nothing-matches",
+        "filters%5Bvalue%5D%5B%5D=nothing-matches",
+        "provider=",
+        "search=",
+        "filter=%5B%7B%22key%22%3A%22provider%22%7D%5D",
+    ] {
+        let d = send(
+            Method::DELETE,
+            &gw.cp(&format!("/gateways/gw/logs?{query}")),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(
+            d.status,
+            400,
+            "{query}: {}",
+            String::from_utf8_lossy(&d.body)
+        );
+        assert_eq!(d.json()["success"], false);
+    }
+    let all = send(Method::GET, &gw.cp("/gateways/gw/logs"), &[], "").await;
+    assert_eq!(all.json()["result_info"]["total_count"], 3);
+
+    // Summed costs are shown to the tick: 0.1 + 0.2 is 0.3, not 0.30000000000000004.
+    let a = send(
+        Method::GET,
+        &gw.cp("/gateways/gw/analytics?bucket=day"),
+        &[],
+        "",
+    )
+    .await;
+    let cost: f64 = a.json()["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["cost"].as_f64().unwrap())
+        .sum();
+    assert_eq!(cost, 0.3);
+    let by_model = send(
+        Method::GET,
+        &gw.cp("/gateways/gw/analytics?bucket=day&group_by=model"),
+        &[],
+        "",
+    )
+    .await
+    .json();
+    let mut models: Vec<String> = by_model["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["model"]
+                .as_str()
+                .expect("grouped rows name a model")
+                .to_owned()
+        })
+        .collect();
+    models.sort();
+    assert_eq!(models.len(), 2, "{models:?}");
+    assert_eq!(models[0], "", "{models:?}");
+
+    // Values outside a field's type or set are refused, in lists and bodies alike.
+    let list = |q: &str| {
+        let url = gw.cp(&format!("/custom-providers?{q}"));
+        async move { send(Method::GET, &url, &[], "").await }
+    };
+    assert_eq!(list("enable=TRUE").await.status, 200);
+    for bad in ["enable=1", "enable=", "enable=yes"] {
+        assert_eq!(list(bad).await.status, 400, "{bad}");
+    }
+    let provider = |extra: serde_json::Value| {
+        let mut body = json!({"name": "x", "slug": "typed", "base_url": "https://example.com"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let url = gw.cp("/custom-providers");
+        async move { cp_send(Method::POST, &url, body).await }
+    };
+    for bad in [
+        json!({"position": "1"}),
+        json!({"beta": "yes"}),
+        json!({"logo": 5}),
+    ] {
+        let r = provider(bad.clone()).await;
+        assert_eq!(r.status, 400, "{bad}: {}", String::from_utf8_lossy(&r.body));
+    }
+    let r = provider(json!({"position": 3, "beta": false})).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let g = cp_send(
+        Method::POST,
+        &gw.cp("/gateways"),
+        json!({"id": "billing", "workers_ai_billing_mode": "bogus"}),
+    )
+    .await;
+    assert_eq!(g.status, 400);
+}
+
 fn urlencode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
@@ -496,6 +621,8 @@ async fn provider_keys_are_stored_encrypted_and_never_returned() {
     assert_eq!(j["result"]["secret_preview"], "xa****89");
     assert_eq!(j["result"]["alias"], "main");
     let id = j["result"]["id"].as_str().unwrap().to_owned();
+    // A string, as the SDKs type it: the secret is kept with the config, which names it.
+    assert_eq!(j["result"]["secret_id"], id.as_str());
 
     let dup = cp_send(
         Method::POST,

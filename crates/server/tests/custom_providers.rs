@@ -13,7 +13,7 @@ async fn config_defined_custom_providers_take_the_path_verbatim() {
     let gw = Gateway::start(
         &fake,
         &format!(
-            "[providers.custom-mine]\nbase_url = \"{}/v1\"\n",
+            "[providers.custom-mine]\nbase_url = \"{}/v1\"\nheaders = {{ x-org = \"o1\" }}\n",
             fake.url()
         ),
     )
@@ -25,10 +25,10 @@ async fn config_defined_custom_providers_take_the_path_verbatim() {
     )
     .await;
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
-    assert_eq!(
-        fake.last_request().unwrap().path_and_query,
-        "/v1/chat/completions?x=1"
-    );
+    let sent = fake.last_request().unwrap();
+    assert_eq!(sent.path_and_query, "/v1/chat/completions?x=1");
+    // A custom provider's configured headers go with pass-through requests too.
+    assert_eq!(sent.header("x-org"), Some("o1"));
     let a = post(
         &format!("{}/compat/chat/completions", gw.base()),
         &[AUTH],
@@ -312,4 +312,118 @@ async fn keyless_chat_sends(gw: &Gateway, fake: &FakeProvider, slug: &str) -> St
         .to_str()
         .unwrap()
         .to_owned()
+}
+
+#[tokio::test]
+async fn a_custom_providers_headers_go_with_every_request_and_are_never_shown() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let url = gw.cp("/custom-providers");
+    let secret = "hdr-secret-0123456789abcdef";
+    // As the Cloudflare SDKs send it: a JSON object in a string.
+    let headers = json!({"X-Tenant-Key": secret, "x-region": "eu"}).to_string();
+    let a = cp_send(
+        Method::POST,
+        &url,
+        json!({"name":"H","slug":"hdr","base_url": format!("{}/v1", fake.url()), "headers": headers}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let shown = a.json()["result"].clone();
+    assert_eq!(shown["headers"], serde_json::Value::Null);
+    assert_eq!(shown["header_names"], json!(["x-region", "x-tenant-key"]));
+    let id = shown["id"].as_str().unwrap().to_owned();
+    let listed = send(Method::GET, &url, &[], "").await;
+    for body in [&a.body, &listed.body] {
+        assert!(!body.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    }
+    // Sealed at rest: the database file does not hold the value.
+    let db = std::fs::read(gw.dir.path().join("switchyard.db")).unwrap();
+    let wal = std::fs::read(gw.dir.path().join("switchyard.db-wal")).unwrap_or_default();
+    for bytes in [&db, &wal] {
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    }
+
+    // Pass-through, /compat and a universal step all send them; the client's own header wins.
+    let chat = format!("{}/custom-hdr/chat/completions", gw.base());
+    assert_eq!(post(&chat, &[AUTH], CHAT).await.status, 200);
+    let sent = fake.last_request().unwrap();
+    assert_eq!(sent.header("x-tenant-key"), Some(secret));
+    assert_eq!(sent.header("x-region"), Some("eu"));
+    assert_eq!(
+        post(&chat, &[AUTH, ("x-region", "us")], CHAT).await.status,
+        200
+    );
+    assert_eq!(fake.last_request().unwrap().header("x-region"), Some("us"));
+    let a = post(
+        &format!("{}/compat/chat/completions", gw.base()),
+        &[AUTH],
+        r#"{"model":"custom-hdr/m1","messages":[{"role":"user","content":"Hi"}]}"#,
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(
+        fake.last_request().unwrap().header("x-tenant-key"),
+        Some(secret)
+    );
+    let steps = json!([{"provider":"custom-hdr","endpoint":"chat/completions",
+        "headers":{"authorization":"Bearer k"},"query":{"model":"m","messages":[]}}]);
+    let a = post(&gw.base(), &[], &steps.to_string()).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(
+        fake.last_request().unwrap().header("x-tenant-key"),
+        Some(secret)
+    );
+    // Nor are they stored in the log with the request's headers.
+    let rows = gw.wait_for_logs("gw", 4).await;
+    let one = send(
+        Method::GET,
+        &gw.cp(&format!(
+            "/gateways/gw/logs/{}",
+            rows[0]["id"].as_str().unwrap()
+        )),
+        &[],
+        "",
+    )
+    .await;
+    assert!(!one
+        .body
+        .windows(secret.len())
+        .any(|w| w == secret.as_bytes()));
+
+    // Written back as read (headers: null), they stay; an empty text removes them.
+    let put = cp_send(Method::PUT, &format!("{url}/{id}"), shown.clone()).await;
+    assert_eq!(put.status, 200, "{}", String::from_utf8_lossy(&put.body));
+    assert_eq!(
+        put.json()["result"]["header_names"],
+        json!(["x-region", "x-tenant-key"])
+    );
+    let cleared = cp_send(Method::PUT, &format!("{url}/{id}"), json!({"headers": ""})).await;
+    assert_eq!(cleared.json()["result"]["header_names"], json!([]));
+    // Within a second (the resolved provider is cached that long), requests go without them.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(post(&chat, &[AUTH], CHAT).await.status, 200);
+    assert_eq!(fake.last_request().unwrap().header("x-tenant-key"), None);
+
+    // Headers HTTP cannot carry, or that belong to the connection or the gateway: refused.
+    for bad in [
+        json!("not json"),
+        json!("[1]"),
+        json!(5),
+        json!({"x-n": 5}),
+        json!({"bad name": "v"}),
+        json!({"x-v": "a\nb"}),
+        json!({"host": "elsewhere"}),
+        json!({"content-length": "1"}),
+        json!({"transfer-encoding": "chunked"}),
+        json!({"cf-aig-skip-cache": "true"}),
+    ] {
+        let a = cp_send(
+            Method::PUT,
+            &format!("{url}/{id}"),
+            json!({ "headers": bad }),
+        )
+        .await;
+        assert_eq!(a.status, 400, "{bad}: {}", String::from_utf8_lossy(&a.body));
+    }
 }

@@ -430,6 +430,11 @@ async fn a_secret_key_that_opens_no_stored_key_is_reported_at_start() {
         g.stderr()
             .contains("does not open the newest stored provider key")
     };
+    // Log lines reach stderr through the logging thread, a moment after the listener is up.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !said(&wrong) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert!(said(&wrong), "{}", wrong.stderr());
     // The key it was stored with says nothing.
     let right = Gateway::start(&fake, &format!("{database}{first}")).await;

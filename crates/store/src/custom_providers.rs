@@ -21,6 +21,9 @@ pub struct CustomProvider {
     pub enable: bool,
     pub description: Option<String>,
     pub link: Option<String>,
+    /// Extra headers sent to the provider, as a JSON object sealed by the server (the store
+    /// never sees them in the clear).
+    pub headers_sealed: Option<Vec<u8>>,
     pub created_at: String,
     pub modified_at: String,
 }
@@ -59,14 +62,16 @@ pub trait CustomProviderStore: Send + Sync + 'static {
     ) -> Result<Option<CustomProvider>, StoreError>;
 }
 
-const COLUMNS: &str =
-    "id, account_id, slug, name, base_url, enable, description, link, created_at, modified_at";
+const COLUMNS: &str = "id, account_id, slug, name, base_url, enable, description, link, \
+     created_at, modified_at, headers_sealed";
 
 fn row_to<R: Row>(r: &R) -> Result<CustomProvider, StoreError>
 where
     for<'c> &'c str: sqlx::ColumnIndex<R>,
     for<'q> String: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
     for<'q> Option<String>: sqlx::Decode<'q, R::Database>,
+    for<'q> Option<Vec<u8>>: sqlx::Decode<'q, R::Database>,
+    for<'q> Vec<u8>: sqlx::Type<R::Database>,
     for<'q> bool: sqlx::Decode<'q, R::Database> + sqlx::Type<R::Database>,
 {
     let account: String = r.try_get("account_id")?;
@@ -80,6 +85,7 @@ where
         enable: r.try_get("enable")?,
         description: r.try_get("description")?,
         link: r.try_get("link")?,
+        headers_sealed: r.try_get("headers_sealed")?,
         created_at: r.try_get("created_at")?,
         modified_at: r.try_get("modified_at")?,
     })
@@ -97,8 +103,8 @@ macro_rules! backend {
         impl CustomProviderStore for $ty {
             async fn create_custom_provider(&self, p: &CustomProvider) -> Result<(), StoreError> {
                 let sql = format!(
-                    "INSERT INTO custom_providers ({COLUMNS}) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
-                    $ph(1), $ph(2), $ph(3), $ph(4), $ph(5), $ph(6), $ph(7), $ph(8), $ph(9), $ph(10)
+                    "INSERT INTO custom_providers ({COLUMNS}) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+                    $ph(1), $ph(2), $ph(3), $ph(4), $ph(5), $ph(6), $ph(7), $ph(8), $ph(9), $ph(10), $ph(11)
                 );
                 sqlx::query(&sql)
                     .bind(&p.id)
@@ -111,6 +117,7 @@ macro_rules! backend {
                     .bind(&p.link)
                     .bind(&p.created_at)
                     .bind(&p.modified_at)
+                    .bind(&p.headers_sealed)
                     .execute(self.$pool())
                     .await
                     .map_err(|e| conflict(e, &p.slug))?;
@@ -147,8 +154,8 @@ macro_rules! backend {
                 read_at: &str,
             ) -> Result<bool, StoreError> {
                 let sql = format!(
-                    "UPDATE custom_providers SET slug = {}, name = {}, base_url = {}, enable = {}, description = {}, link = {}, modified_at = {} WHERE account_id = {} AND id = {} AND modified_at = {}",
-                    $ph(1), $ph(2), $ph(3), $ph(4), $ph(5), $ph(6), $ph(7), $ph(8), $ph(9), $ph(10)
+                    "UPDATE custom_providers SET slug = {}, name = {}, base_url = {}, enable = {}, description = {}, link = {}, modified_at = {}, headers_sealed = {} WHERE account_id = {} AND id = {} AND modified_at = {}",
+                    $ph(1), $ph(2), $ph(3), $ph(4), $ph(5), $ph(6), $ph(7), $ph(8), $ph(9), $ph(10), $ph(11)
                 );
                 let done = sqlx::query(&sql)
                     .bind(&p.slug)
@@ -158,6 +165,7 @@ macro_rules! backend {
                     .bind(&p.description)
                     .bind(&p.link)
                     .bind(&p.modified_at)
+                    .bind(&p.headers_sealed)
                     .bind(p.account_id.as_str())
                     .bind(&p.id)
                     .bind(read_at)

@@ -40,8 +40,9 @@
 //!   every row. Refusing them would break SDK code written for Cloudflare; pretending to match
 //!   them would delete or show records for a reason that is not true of them.
 //!
-//! Unknown parameter names are ignored (as Cloudflare does, and so the same pairs can be
-//! handed to both parsers); bad values of known ones, unknown filter keys or operators, an
+//! Unknown parameter names are ignored by a list (as Cloudflare does, and so the same pairs
+//! can be handed to both parsers) but refused by a delete, which also refuses empty flat
+//! params and an empty `search` ([`LogDelete::from_query_pairs`]); bad values of known ones, unknown filter keys or operators, an
 //! operator that does not fit the key's type, and values of the wrong type are refused with a
 //! [`QueryError`] naming the parameter. Values are normalised: booleans become JSON booleans
 //! (`"true"`/`"false"` accepted), numbers JSON numbers (numeric strings accepted), timestamps
@@ -132,7 +133,32 @@ impl LogListQuery {
 impl LogDelete {
     /// Parses a delete's query string: the filters as [`LogFilter::from_query_pairs`] reads
     /// them, and `limit`, `order_by`, `order_by_direction` (default: newest first).
+    ///
+    /// Stricter than a list: a parameter it does not know, or a flat filter or `search` left
+    /// empty, is refused rather than ignored, since ignoring it would widen the delete (a
+    /// misspelt `filter=`, or `provider=` from an unset variable, would delete every record).
     pub fn from_query_pairs(pairs: &[(String, String)]) -> Result<Self, QueryError> {
+        for (name, value) in pairs {
+            let n = name.as_str();
+            let flat = n == "search" || FLAT.iter().any(|(f, _, _)| *f == n);
+            if flat && value.trim().is_empty() {
+                return Err(QueryError::new(
+                    name,
+                    "is empty; a delete names the value to match (leave the parameter out to \
+                     match every record)",
+                ));
+            }
+            let known = flat
+                || n.starts_with("filters")
+                || matches!(n, "limit" | "order_by" | "order_by_direction" | "direction");
+            if !known {
+                return Err(QueryError::new(
+                    name,
+                    "is not a parameter of a delete (filters, the flat filters, search, limit, \
+                     order_by, order_by_direction)",
+                ));
+            }
+        }
         let filter = LogFilter::from_query_pairs(pairs)?;
         let (order_by, descending) = parse_order(pairs)?;
         let mut limit = None;
@@ -448,6 +474,13 @@ fn group_unindexed(pieces: &[(Field, &str)]) -> Result<Vec<Partial>, QueryError>
     let keys: Vec<&str> = field_values(pieces, Field::Key);
     let ops: Vec<&str> = field_values(pieces, Field::Operator);
     let values: Vec<&str> = field_values(pieces, Field::Value);
+    if keys.is_empty() && !values.is_empty() {
+        // A value alone would filter nothing: a list would show everything, a delete delete it.
+        return Err(QueryError::new(
+            "filters",
+            "filters.value without filters.key and filters.operator: every filter needs both",
+        ));
+    }
     if keys.len() != ops.len() {
         return Err(QueryError::new(
             "filters",

@@ -17,6 +17,8 @@ fn provider(a: &AccountId, id: &str, slug: &str) -> CustomProvider {
         enable: true,
         description: Some("d".into()),
         link: None,
+        // Sealed bytes round-trip as they are, and absence as absence.
+        headers_sealed: (slug == "alpha").then(|| vec![0, 1, 255, 7]),
         created_at: "2026-01-01T00:00:00Z".into(),
         modified_at: "2026-01-01T00:00:00Z".into(),
     }

@@ -4,13 +4,23 @@
 //! `base_url` must be https (plain http only for loopback hosts). `enable` defaults to true
 //! (SPEC is silent; a provider someone just defined is meant to be used); a disabled provider
 //! answers 400 code 2008 like an unknown one.
+//!
+//! `headers` (Cloudflare's field: a JSON object, given as a string as the SDKs send it, or as
+//! an object) are sent with every request to the provider, unless the client sends the same
+//! header. Their values may be credentials: they are sealed like stored provider keys and
+//! never shown again; answers name them in `header_names` and say `headers: null`. So that a
+//! read, changed and written back provider keeps them, `null` leaves them as they are; an
+//! empty string or object removes them.
 
 use super::{account, json_object, ok, ok_page, page_params, CpError, CpResult};
 use crate::app::App;
+use crate::secrets::SecretBox;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use http::StatusCode;
+use http::{HeaderName, HeaderValue};
 use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 use switchyard_core::clock;
 use switchyard_providers::Provider;
 use switchyard_store::CustomProvider;
@@ -19,20 +29,131 @@ const SLUG_TAKEN: u32 = 1003;
 const NOT_FOUND: u32 = 1004;
 const BAD_URL: u32 = 1002;
 
-/// Fields of Cloudflare's object accepted and ignored.
-const IGNORED: [&str; 8] = [
-    "beta",
-    "curl_example",
-    "js_example",
-    "headers",
-    "position",
-    "logo",
-    "created_at",
-    "modified_at",
+/// Fields of Cloudflare's object accepted (their types checked) and ignored: what they say is
+/// for Cloudflare's own catalog pages, or set by the server.
+const IGNORED: [(&str, Kind); 8] = [
+    ("beta", Kind::Bool),
+    ("curl_example", Kind::Text),
+    ("js_example", Kind::Text),
+    ("position", Kind::Integer),
+    ("logo", Kind::Text),
+    ("created_at", Kind::Text),
+    ("modified_at", Kind::Text),
+    // Shown by this server; a provider read and written back carries it.
+    ("header_names", Kind::List),
 ];
 
-fn to_json(p: &CustomProvider) -> Value {
+/// The JSON type an ignored field must still have.
+#[derive(Clone, Copy)]
+enum Kind {
+    Bool,
+    Text,
+    Integer,
+    List,
+}
+
+impl Kind {
+    fn fits(self, v: &Value) -> bool {
+        match self {
+            Kind::Bool => v.is_boolean(),
+            Kind::Text => v.is_string(),
+            Kind::Integer => v.is_i64() || v.is_u64(),
+            Kind::List => v.is_array(),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Bool => "true or false",
+            Kind::Text => "a string",
+            Kind::Integer => "a whole number",
+            Kind::List => "an array",
+        }
+    }
+}
+
+/// The most headers a custom provider may add, and the most bytes of names and values.
+const MAX_HEADERS: usize = 64;
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// A custom provider's headers, checked: lowercase names and values that HTTP can carry.
+pub fn parse_headers(v: &Value) -> Result<BTreeMap<String, String>, CpError> {
+    let bad = |why: String| CpError::invalid(format!("'headers' {why}"));
+    let parsed;
+    let object = match v {
+        Value::Object(o) => o,
+        Value::String(s) if s.trim().is_empty() => return Ok(BTreeMap::new()),
+        Value::String(s) => {
+            parsed = serde_json::from_str::<Value>(s).map_err(|e| {
+                bad(format!(
+                    "must be a JSON object of header names and values: {e}"
+                ))
+            })?;
+            match &parsed {
+                Value::Object(o) => o,
+                _ => {
+                    return Err(bad(
+                        "must be a JSON object of header names and values".into()
+                    ))
+                }
+            }
+        }
+        _ => {
+            return Err(bad(
+                "must be a JSON object (or its text) of header names and values".into(),
+            ))
+        }
+    };
+    if object.len() > MAX_HEADERS {
+        return Err(bad(format!("may name at most {MAX_HEADERS} headers")));
+    }
+    let mut out = BTreeMap::new();
+    let mut bytes = 0;
+    for (name, value) in object {
+        let Value::String(value) = value else {
+            return Err(bad(format!("value of '{name}' must be a string")));
+        };
+        let header = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| bad(format!("name '{name}' is not a valid header name")))?;
+        if !crate::forward::may_be_added(&header) {
+            return Err(bad(format!(
+                "cannot set '{header}' (it belongs to the connection, the message's framing or the gateway)"
+            )));
+        }
+        HeaderValue::from_str(value)
+            .map_err(|_| bad(format!("value of '{name}' cannot be sent in a header")))?;
+        bytes += name.len() + value.len();
+        if bytes > MAX_HEADER_BYTES {
+            return Err(bad(format!("may hold at most {MAX_HEADER_BYTES} bytes")));
+        }
+        out.insert(header.as_str().to_owned(), value.clone());
+    }
+    Ok(out)
+}
+
+/// The headers of a stored custom provider, opened.
+pub fn open_headers(
+    secrets: &SecretBox,
+    sealed: Option<&[u8]>,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let Some(sealed) = sealed else {
+        return Ok(BTreeMap::new());
+    };
+    let text = secrets.open(sealed)?;
+    Ok(serde_json::from_str(text.expose())?)
+}
+
+fn to_json(secrets: &SecretBox, p: &CustomProvider) -> Value {
+    let names: Vec<String> = match open_headers(secrets, p.headers_sealed.as_deref()) {
+        Ok(h) => h.into_keys().collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, id = %p.id, "a custom provider's headers cannot be opened");
+            Vec::new()
+        }
+    };
     json!({
+        "headers": null,
+        "header_names": names,
         "id": p.id,
         "name": p.name,
         "slug": p.slug,
@@ -71,7 +192,11 @@ fn opt_text(k: &str, v: &Value) -> Result<Option<String>, CpError> {
 }
 
 /// Applies the body's fields to `p`.
-fn apply(p: &mut CustomProvider, body: &Map<String, Value>) -> Result<(), CpError> {
+fn apply(
+    secrets: &SecretBox,
+    p: &mut CustomProvider,
+    body: &Map<String, Value>,
+) -> Result<(), CpError> {
     for (k, v) in body {
         // Text is stored as given; PostgreSQL cannot hold a NUL in text, so neither backend
         // takes one.
@@ -109,10 +234,24 @@ fn apply(p: &mut CustomProvider, body: &Map<String, Value>) -> Result<(), CpErro
                 Value::Bool(b) => p.enable = *b,
                 _ => return Err(CpError::invalid("'enable' must be true or false")),
             },
+            // Left as they are by null (see the module doc).
+            "headers" if v.is_null() => {}
+            "headers" => {
+                let headers = parse_headers(v)?;
+                p.headers_sealed = (!headers.is_empty()).then(|| {
+                    secrets.seal(&serde_json::to_string(&headers).unwrap_or_default())
+                });
+            }
             "description" => p.description = opt_text(k, v)?,
             "link" => p.link = opt_text(k, v)?,
-            other if IGNORED.contains(&other) => {}
-            other => return Err(CpError::invalid(format!("unknown field '{other}'"))),
+            other => {
+                let Some((_, kind)) = IGNORED.iter().find(|(name, _)| *name == other) else {
+                    return Err(CpError::invalid(format!("unknown field '{other}'")));
+                };
+                if !v.is_null() && !kind.fits(v) {
+                    return Err(CpError::invalid(format!("'{k}' must be {}", kind.name())));
+                }
+            }
         }
     }
     if p.slug.is_empty() {
@@ -156,10 +295,12 @@ pub async fn list(
         .iter()
         .find(|(k, _)| k == "search")
         .map(|(_, v)| v.to_lowercase());
-    let enable = pairs
-        .iter()
-        .find(|(k, _)| k == "enable")
-        .map(|(_, v)| v == "true");
+    let enable = match pairs.iter().find(|(k, _)| k == "enable") {
+        None => None,
+        Some((_, v)) if v.trim().eq_ignore_ascii_case("true") => Some(true),
+        Some((_, v)) if v.trim().eq_ignore_ascii_case("false") => Some(false),
+        Some(_) => return Err(CpError::invalid("'enable' must be true or false")),
+    };
     let all = app.store().list_custom_providers(&a).await?;
     if all.is_empty() && !super::gateways::known_account(&app, &a).await? {
         return Err(CpError::not_found(format!("account '{acct}' not found")));
@@ -180,7 +321,7 @@ pub async fn list(
         .into_iter()
         .skip(super::skipped(page, per_page))
         .take(per_page as usize)
-        .map(to_json)
+        .map(|p| to_json(app.secrets(), p))
         .collect();
     ok_page(items, page, per_page, total)
 }
@@ -198,22 +339,23 @@ pub async fn create(State(app): State<App>, Path(acct): Path<String>, body: Byte
         enable: true,
         description: None,
         link: None,
+        headers_sealed: None,
         created_at: now.clone(),
         modified_at: now,
     };
-    apply(&mut p, &body)?;
+    apply(app.secrets(), &mut p, &body)?;
     app.store()
         .create_custom_provider(&p)
         .await
         .map_err(taken)?;
     app.customs().clear();
-    ok(to_json(&p))
+    ok(to_json(app.secrets(), &p))
 }
 
 pub async fn get(State(app): State<App>, Path((acct, id)): Path<(String, String)>) -> CpResult {
     let a = account(&acct)?;
     match app.store().get_custom_provider(&a, &id).await? {
-        Some(p) => ok(to_json(&p)),
+        Some(p) => ok(to_json(app.secrets(), &p)),
         None => Err(not_found(&id)),
     }
 }
@@ -232,7 +374,7 @@ pub async fn update(
             return Err(not_found(&id));
         };
         let read_at = p.modified_at.clone();
-        apply(&mut p, &body)?;
+        apply(app.secrets(), &mut p, &body)?;
         p.modified_at = super::modified_after(&read_at).await;
         if app
             .store()
@@ -241,7 +383,7 @@ pub async fn update(
             .map_err(taken)?
         {
             app.customs().clear();
-            return ok(to_json(&p));
+            return ok(to_json(app.secrets(), &p));
         }
     }
     Err(CpError::conflict(
@@ -254,7 +396,7 @@ pub async fn delete(State(app): State<App>, Path((acct, id)): Path<(String, Stri
     match app.store().delete_custom_provider(&a, &id).await? {
         Some(p) => {
             app.customs().clear();
-            ok(to_json(&p))
+            ok(to_json(app.secrets(), &p))
         }
         None => Err(not_found(&id)),
     }

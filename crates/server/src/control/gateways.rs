@@ -37,6 +37,14 @@ fn check_unsupported(field: &str, v: &Value) -> Result<bool, CpError> {
             | ("array", Value::Array(_))
             | ("object", Value::Object(_))
     );
+    // The one string with a fixed set of values (the SDKs type it as `postpaid | unified`).
+    if let ("workers_ai_billing_mode", Value::String(mode)) = (field, v) {
+        if mode != "postpaid" && mode != "unified" {
+            return Err(CpError::invalid(
+                "'workers_ai_billing_mode' must be 'postpaid' or 'unified'",
+            ));
+        }
+    }
     if !fits {
         let article = if kind == "array" || kind == "object" {
             "an"

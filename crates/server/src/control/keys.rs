@@ -19,7 +19,9 @@ fn to_json(k: &StoredKey) -> Value {
         "provider_slug": k.provider_slug,
         "gateway_id": k.gateway_id.as_str(),
         "secret_preview": k.secret_preview,
-        "secret_id": null,
+        // Cloudflare's id of the secret in its Secrets Store (a string in the SDKs): the secret
+        // is kept with the config itself here, so the config's own id names it.
+        "secret_id": k.id,
         "default_config": k.default_config,
         "created_at": k.created_at,
         "modified_at": k.modified_at,

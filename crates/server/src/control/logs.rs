@@ -22,6 +22,11 @@ pub fn record_json(r: &LogRecord, with_heads: bool) -> Value {
             None => Value::Null,
         };
         m.insert("metadata".into(), meta);
+        // Cloudflare's record always names a model (the SDKs type it as a string): a request
+        // whose model is unknown (no body, a body that is not JSON) shows an empty one.
+        if r.model.is_none() {
+            m.insert("model".into(), Value::String(String::new()));
+        }
         m.insert("gateway_id".into(), Value::String(r.gateway_id.to_string()));
         m.insert(
             "tokens".into(),
@@ -406,7 +411,19 @@ pub async fn analytics(
     q.start = switchyard_core::clock::format_rfc3339(floor_to_bucket(start, q.bucket));
     q.end = switchyard_core::clock::format_rfc3339(end);
     settle(&app).await;
-    let rows = app.store().analytics(&a, &g, &q).await?;
+    let mut rows = app.store().analytics(&a, &g, &q).await?;
+    let by_model = q.group_by.contains(&GroupBy::Model);
+    for row in &mut rows {
+        // Sums of costs in floating point differ in their last digits with the order they
+        // were added in (batches, backends): shown to the tick (1e-10 USD), the unit of
+        // providers' own bills, they agree.
+        row.cost = (row.cost * 1e10).round() / 1e10;
+        // Grouped by model, requests whose model is unknown form a group of their own, named
+        // as their records name it (not null, which reads as "not grouped").
+        if by_model && row.model.is_none() {
+            row.model = Some(String::new());
+        }
+    }
     ok(serde_json::to_value(rows).unwrap_or(Value::Null))
 }
 

@@ -498,7 +498,6 @@ fn deletes_take_limit_and_order() {
         ("limit", "10000"),
         ("order_by", "model_type"),
         ("direction", "asc"),
-        ("page", "3"),
     ]))
     .unwrap();
     assert_eq!(
@@ -520,6 +519,26 @@ fn deletes_take_limit_and_order() {
         let e = LogDelete::from_query_pairs(&pairs(&[(k, v)])).unwrap_err();
         assert_eq!(e.param, k, "{k}={v}");
     }
+    // What a list ignores would widen a delete: refused. A misspelt parameter, a paging one,
+    // an empty flat filter or search, a filter value without its key and operator.
+    for (k, v) in [
+        (
+            "filter",
+            r#"[{"key":"provider","operator":"eq","value":["grok"]}]"#,
+        ),
+        ("page", "3"),
+        ("provider", ""),
+        ("min_cost", " "),
+        ("search", ""),
+        ("filters.value", "grok"),
+        ("filters[value][]", "grok"),
+    ] {
+        let e = LogDelete::from_query_pairs(&pairs(&[(k, v)])).unwrap_err();
+        assert!(e.param == k || e.param == "filters", "{k}={v}: {e}");
+    }
+    // A list refuses the lone value too (it would show everything), and ignores the rest.
+    assert!(filter(&[("filters.value", "grok")]).is_err());
+    assert!(filter(&[("filter", "x"), ("provider", "")]).is_ok());
     // A delete's filter is what the same pairs give the list.
     let same = pairs(&[("provider", "grok"), ("search", "abc")]);
     assert_eq!(
