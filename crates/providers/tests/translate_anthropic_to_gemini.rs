@@ -67,7 +67,8 @@ impl Direction for AnthropicToGemini {
             json!({
             "systemInstruction": {"parts": [{"text": "You are a terse assistant.\n\nNever use emoji."}]},
             "contents": [{"role": "user", "parts": [{"text": "Name three primary colors."}]}],
-            "generationConfig": {"stopSequences": ["END"], "maxOutputTokens": 512, "temperature": 0.2, "topP": 0.9}})
+            // `top_k` reaches Gemini; `metadata.user_id` has no field there.
+            "generationConfig": {"topK": 40, "stopSequences": ["END"], "maxOutputTokens": 512, "temperature": 0.2, "topP": 0.9}})
         );
     }
 

@@ -59,7 +59,9 @@ impl Direction for AnthropicToOpenAi {
             json!({"model": GROK, "messages": [
             {"role": "system", "content": "You are a terse assistant.\n\nNever use emoji."},
             {"role": "user", "content": "Name three primary colors."}],
-            "max_tokens": 512, "temperature": 0.2, "top_p": 0.9, "stop": ["END"]})
+            "max_tokens": 512, "temperature": 0.2, "top_p": 0.9, "stop": ["END"],
+            // `metadata.user_id`; `top_k` is left out (OpenAI refuses it).
+            "user": "user-1234"})
         );
     }
 

@@ -51,6 +51,7 @@ fn request_and_answer() {
         u.reply,
         Reply {
             embeddings_base64: false,
+            embeddings_normalize: true,
             ..Reply::default()
         }
     );
@@ -61,15 +62,89 @@ fn request_and_answer() {
         {"model": "models/text-embedding-004", "content": {"parts": [{"text": "The service was slow."}]}, "outputDimensionality": 4}]})
     );
 
-    let (s, b) = answer(200, &fixture("gemini/embeddings_response.json"), u.reply);
+    let (s, mut b) = answer(200, &fixture("gemini/embeddings_response.json"), u.reply);
     assert_eq!(s, 200);
+    // `dimensions` was sent: the vectors come back at unit length (see
+    // `dimensions_give_unit_vectors`).
+    let raw = [
+        [0.013168523, -0.008711934, -0.046782676, 0.00069968984],
+        [-0.0064178514, 0.033485886, -0.021546107, 0.0121042915],
+    ];
+    for (d, want) in b["data"].as_array_mut().expect("data").iter_mut().zip(raw) {
+        assert_close(&floats(&d["embedding"]), &unit(&want));
+        d["embedding"] = json!(null);
+    }
     assert_eq!(
         b,
         json!({"object": "list", "data": [
-        {"object": "embedding", "index": 0, "embedding": [0.013168523, -0.008711934, -0.046782676, 0.00069968984]},
-        {"object": "embedding", "index": 1, "embedding": [-0.0064178514, 0.033485886, -0.021546107, 0.0121042915]}],
+        {"object": "embedding", "index": 0, "embedding": null},
+        {"object": "embedding", "index": 1, "embedding": null}],
         "model": MODEL, "usage": {"prompt_tokens": 0, "total_tokens": 0}})
     );
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .expect("a float embedding")
+        .iter()
+        .map(|x| x.as_f64().expect("a number"))
+        .collect()
+}
+
+fn unit(xs: &[f64]) -> Vec<f64> {
+    let norm = xs.iter().map(|x| x * x).sum::<f64>().sqrt();
+    xs.iter().map(|x| x / norm).collect()
+}
+
+fn norm(xs: &[f64]) -> f64 {
+    xs.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+fn assert_close(got: &[f64], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{got:?} {want:?}");
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() < 1e-6, "{got:?} != {want:?}");
+    }
+}
+
+fn decode_f32(encoded: &Value) -> Vec<f64> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded.as_str().expect("base64 string"))
+        .expect("base64");
+    bytes
+        .chunks_exact(4)
+        .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+        .collect()
+}
+
+/// Gemini normalises only full-size output; OpenAI's vectors are always unit length, and
+/// callers rank by dot product on that basis. With `dimensions`, the gateway scales each
+/// vector, before base64 encoding too; without, the provider's values pass unchanged.
+#[test]
+fn dimensions_give_unit_vectors() {
+    let gemini = br#"{"embeddings":[{"values":[0.3,-0.2,0.1,0.05]},{"values":[0,0,0,0]}]}"#;
+    let want = unit(&[0.3, -0.2, 0.1, 0.05]);
+    let floats_for = |body: Value| {
+        let u = embed(&body).expect("ok");
+        let (s, b) = answer(200, gemini, u.reply);
+        assert_eq!(s, 200);
+        b
+    };
+
+    let b = floats_for(json!({"input": ["a", "b"], "dimensions": 4}));
+    let first = floats(&b["data"][0]["embedding"]);
+    assert_close(&first, &want);
+    assert!((norm(&first) - 1.0).abs() < 1e-12);
+    // A zero vector has no direction: left as it is, not made NaN.
+    assert_eq!(b["data"][1]["embedding"], json!([0.0, 0.0, 0.0, 0.0]));
+
+    let b = floats_for(json!({"input": ["a", "b"], "dimensions": 4, "encoding_format": "base64"}));
+    let first = decode_f32(&b["data"][0]["embedding"]);
+    assert_close(&first, &want);
+    assert!((norm(&first) - 1.0).abs() < 1e-6);
+
+    let b = floats_for(json!({"input": ["a", "b"]}));
+    assert_eq!(b["data"][0]["embedding"], json!([0.3, -0.2, 0.1, 0.05]));
 }
 
 #[test]
@@ -167,7 +242,8 @@ fn more_inputs_than_gemini_takes_in_one_batch_go_in_several_in_order() {
     assert_eq!(data.len(), 250);
     for (i, d) in data.iter().enumerate() {
         assert_eq!(d["index"], i);
-        assert_eq!(d["embedding"][0], i as f64);
+        // Unit length (`dimensions` was sent): the first value still tells the vectors apart.
+        assert_close(&floats(&d["embedding"]), &unit(&[i as f64, 0.5]));
     }
     let bad =
         switchyard_providers::translate::join_answers(&[part(0, 100), bytes::Bytes::from("{}")]);

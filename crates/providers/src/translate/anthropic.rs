@@ -13,7 +13,8 @@
 //! `metadata.user_id`; `max_completion_tokens`/`max_tokens`, else the default (see the
 //! parent module for JSON mode and `n`). Tool ids outside `[A-Za-z0-9_-]` have those characters
 //! replaced by `_` (Anthropic's id pattern), consistently in `tool_use` and `tool_result`.
-//! Dropped: `seed`, `presence_penalty`, `frequency_penalty`.
+//! Dropped: `seed`, `presence_penalty`, `frequency_penalty`. Refused: `logprobs: true`
+//! (Anthropic reports no token probabilities).
 //!
 //! Reasoning: `reasoning_effort` turns on extended thinking with a token budget
 //! ([`thinking_budget`]: `minimal`/`low` 1,024, `medium` 4,096, `high` 16,384, `xhigh`
@@ -50,6 +51,14 @@ pub(crate) fn request(
         return Err(TranslateError::field(
             "n",
             "Anthropic answers with one message; n must be 1",
+        ));
+    }
+    // Anthropic reports no token probabilities (`top_logprobs` without `logprobs` was refused
+    // when the request was read).
+    if req.logprobs {
+        return Err(TranslateError::field(
+            "logprobs",
+            "Anthropic does not report log probabilities",
         ));
     }
     let budget = match req.reasoning_effort.as_deref() {

@@ -10,10 +10,15 @@
 //! `tool_choice`, `parallel_tool_calls`, `response_format`, `temperature`, `top_p`, `top_k`
 //! (not OpenAI's, but sent by clients of OpenAI-compatible servers), `reasoning_effort`,
 //! `max_completion_tokens`/`max_tokens` (the former wins), `stop`, `n`, `seed`,
-//! `presence_penalty`, `frequency_penalty`, `user`, `stream`, `stream_options`.
-//! Ignored (no counterpart): `logprobs`, `top_logprobs`, `logit_bias`, `modalities`, `audio`,
-//! `prediction`, `service_tier`, `store`, `metadata`, `web_search_options`, message `name`s
-//! and assistant `refusal` parts.
+//! `presence_penalty`, `frequency_penalty`, `user`, `logprobs`, `top_logprobs`, `stream`,
+//! `stream_options`.
+//! Refused for both providers, because the answer would differ from the one asked for
+//! (400 naming the field): legacy `functions`/`function_call` (and an assistant message's
+//! `function_call`, as a `function` message is), `modalities` with `audio`, a non-empty
+//! `logit_bias`, and `top_logprobs` without `logprobs: true` (as OpenAI does).
+//! Ignored (they change no answer, or have no counterpart): `prediction`, `service_tier`,
+//! `store`, `metadata`, `audio` (without audio in `modalities`), `web_search_options`,
+//! message `name`s and assistant `refusal` parts.
 
 use super::json::{
     as_object, get, idx, key, opt_array, opt_bool, opt_f64, opt_i64, opt_object, opt_str, opt_u32,
@@ -49,6 +54,10 @@ pub struct ChatRequest {
     pub presence_penalty: Option<f64>,
     pub frequency_penalty: Option<f64>,
     pub user: Option<String>,
+    /// `logprobs: true`: the client wants the chosen tokens' log probabilities.
+    pub logprobs: bool,
+    /// `top_logprobs`: how many alternatives per token (only with `logprobs`).
+    pub top_logprobs: Option<u32>,
     pub stream: bool,
     pub include_usage: bool,
 }
@@ -224,11 +233,51 @@ pub fn parse(o: &Obj) -> Result<ChatRequest, TranslateError> {
     req.presence_penalty = opt_f64(o, "presence_penalty", "")?;
     req.frequency_penalty = opt_f64(o, "frequency_penalty", "")?;
     req.user = opt_str(o, "user", "")?.map(str::to_owned);
+    req.logprobs = opt_bool(o, "logprobs", "")?.unwrap_or(false);
+    req.top_logprobs = opt_u32(o, "top_logprobs", "")?;
+    if req.top_logprobs.is_some_and(|n| n > 0) && !req.logprobs {
+        // As OpenAI itself answers.
+        return Err(TranslateError::field(
+            "top_logprobs",
+            "needs logprobs set to true",
+        ));
+    }
+    refuse_unsupported(o)?;
     req.stream = opt_bool(o, "stream", "")?.unwrap_or(false);
     if let Some(so) = opt_object(o, "stream_options", "")? {
         req.include_usage = opt_bool(so, "include_usage", "stream_options")?.unwrap_or(false);
     }
     Ok(req)
+}
+
+/// Fields that would change the answer and that neither Anthropic nor Gemini can carry: refused
+/// rather than dropped, so the client does not take an answer made without them for one made
+/// with them.
+fn refuse_unsupported(o: &Obj) -> Result<(), TranslateError> {
+    // Legacy function calling, as a `role: "function"` message is refused.
+    for k in ["functions", "function_call"] {
+        if get(o, k).is_some() {
+            return Err(TranslateError::field(
+                k,
+                "legacy function calling is not supported for this provider; use tools and tool_choice",
+            ));
+        }
+    }
+    if let Some(modalities) = opt_array(o, "modalities", "")? {
+        if modalities.iter().any(|m| m.as_str() == Some("audio")) {
+            return Err(TranslateError::field(
+                "modalities",
+                "audio output is not supported by this provider; ask for text only",
+            ));
+        }
+    }
+    if opt_object(o, "logit_bias", "")?.is_some_and(|b| !b.is_empty()) {
+        return Err(TranslateError::field(
+            "logit_bias",
+            "is not supported by this provider",
+        ));
+    }
+    Ok(())
 }
 
 fn read_message(req: &mut ChatRequest, m: &Value, path: &str) -> Result<(), TranslateError> {
@@ -247,6 +296,12 @@ fn read_message(req: &mut ChatRequest, m: &Value, path: &str) -> Result<(), Tran
             req.turns.push(Turn::User { parts });
         }
         "assistant" => {
+            if get(o, "function_call").is_some() {
+                return Err(TranslateError::field(
+                    key(path, "function_call"),
+                    "legacy function calls are not supported for this provider; use tool_calls",
+                ));
+            }
             let parts = read_parts(content, &content_path, true)?;
             let mut tool_calls = Vec::new();
             if let Some(calls) = opt_array(o, "tool_calls", path)? {

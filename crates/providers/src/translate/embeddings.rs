@@ -2,12 +2,13 @@
 //! `v1beta/models/{model}:batchEmbedContents`, and the answer back to OpenAI's list.
 //!
 //! `input` (a string or an array of strings; token arrays are refused) becomes one request
-//! per string; `dimensions` → `outputDimensionality`. The answer's vectors keep their order;
-//! with `encoding_format: "base64"` each is sent as base64 of little-endian `f32`s, as OpenAI
-//! does. `batchEmbedContents` reports no token counts, so `usage` is zero. Google takes at
-//! most [`MAX_GEMINI_BATCH`] entries in one batch, so a longer `input` (OpenAI takes 2,048,
-//! and clients send that many) is sent as several batches, one call after another, whose
-//! answers are joined in order ([`join`]).
+//! per string; `dimensions` → `outputDimensionality`, and then each vector that comes back is
+//! scaled to unit length (OpenAI's are; Gemini's are only at full size). The answer's vectors
+//! keep their order; with `encoding_format: "base64"` each is sent as base64 of little-endian
+//! `f32`s, as OpenAI does. `batchEmbedContents` reports no token counts, so `usage` is zero.
+//! Google takes at most [`MAX_GEMINI_BATCH`] entries in one batch, so a longer `input` (OpenAI
+//! takes 2,048, and clients send that many) is sent as several batches, one call after
+//! another, whose answers are joined in order ([`join`]).
 
 use super::gemini::model_name;
 use super::json::{get, idx, opt_str, opt_u32, parse_value, to_bytes, Obj};
@@ -115,6 +116,7 @@ pub(crate) fn request(o: &Obj, model: &str) -> Result<Upstream, TranslateError> 
         include_usage: false,
         reply: Reply {
             embeddings_base64: base64,
+            embeddings_normalize: dimensions.is_some(),
             ..Reply::default()
         },
     })
@@ -130,15 +132,24 @@ pub(crate) fn response(body: &[u8], model: &str, reply: Reply) -> Result<Value, 
         let Some(values) = e.get("values").and_then(Value::as_array) else {
             return Err(format!("embeddings[{i}] has no 'values'"));
         };
-        let embedding = if reply.embeddings_base64 {
-            let mut bytes = Vec::with_capacity(values.len() * 4);
-            for x in values {
-                let x = x
-                    .as_f64()
-                    .ok_or_else(|| format!("embeddings[{i}] holds a non-number"))?;
-                bytes.extend_from_slice(&(x as f32).to_le_bytes());
+        let embedding = if reply.embeddings_base64 || reply.embeddings_normalize {
+            let mut xs = values
+                .iter()
+                .map(Value::as_f64)
+                .collect::<Option<Vec<f64>>>()
+                .ok_or_else(|| format!("embeddings[{i}] holds a non-number"))?;
+            if reply.embeddings_normalize {
+                normalize(&mut xs);
             }
-            json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+            if reply.embeddings_base64 {
+                let mut bytes = Vec::with_capacity(xs.len() * 4);
+                for x in xs {
+                    bytes.extend_from_slice(&(x as f32).to_le_bytes());
+                }
+                json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                json!(xs)
+            }
         } else {
             Value::Array(values.clone())
         };
@@ -150,4 +161,16 @@ pub(crate) fn response(body: &[u8], model: &str, reply: Reply) -> Result<Value, 
         "model": model,
         "usage": {"prompt_tokens": 0, "total_tokens": 0},
     }))
+}
+
+/// Scales a vector to unit (L2) length, as OpenAI returns its embeddings: callers rank by dot
+/// product on that basis, and Gemini normalises only its full-size output, not one cut to
+/// `outputDimensionality`. A zero vector has no direction and is left as it is.
+fn normalize(xs: &mut [f64]) {
+    let norm = xs.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if norm > 0.0 && norm.is_finite() {
+        for x in xs {
+            *x /= norm;
+        }
+    }
 }

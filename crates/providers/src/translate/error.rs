@@ -112,6 +112,22 @@ impl ProviderError {
         }
     }
 
+    /// A `2xx` answer in which the provider says it failed to make the answer (Gemini's
+    /// `finishReason: MALFORMED_FUNCTION_CALL` with nothing else): `reason` becomes the code,
+    /// as a provider's own error name does.
+    pub fn failed(reason: &str, detail: &str) -> Self {
+        let mut message = format!("the provider failed to complete the answer: {reason}");
+        if !detail.is_empty() {
+            message.push_str(": ");
+            message.push_str(detail);
+        }
+        Self {
+            status: 502,
+            code: Some(reason.to_owned()),
+            message,
+        }
+    }
+
     /// An error event inside a provider stream: `{"error":{...}}` (OpenAI, Gemini) or
     /// `{"type":"error","error":{...}}` (Anthropic).
     pub fn from_event(v: &Value) -> Option<Self> {

@@ -10,7 +10,10 @@
 //! `{"result": ...}`); `tools` → one `functionDeclarations` tool, `tool_choice` →
 //! `toolConfig.functionCallingConfig` (`AUTO`, `NONE`, `ANY`, `ANY` + `allowedFunctionNames`);
 //! `stop`, `n`, `max_completion_tokens`/`max_tokens`, `temperature`, `top_p`, `top_k`, `seed`,
-//! `presence_penalty`, `frequency_penalty` and JSON mode → `generationConfig`;
+//! `presence_penalty`, `frequency_penalty` and JSON mode → `generationConfig`; `logprobs` and
+//! `top_logprobs` → `generationConfig.responseLogprobs` and `logprobs`, and a candidate's
+//! `logprobsResult` back to the choice's `logprobs.content` (whole answers only: a streaming
+//! request with `logprobs` is refused);
 //! `reasoning_effort` → `generationConfig.thinkingConfig` as Google's own OpenAI-compatible
 //! endpoint maps it: Gemini 3 and later take it as `thinkingLevel` (`none` as `minimal`),
 //! earlier models as `thinkingBudget` (`none` 0, `minimal` and `low` 1,024, `medium` 8,192,
@@ -18,6 +21,13 @@
 //! model's thought summaries come back as the message's `reasoning_content` (in a stream, as
 //! `reasoning_content` deltas), apart from its answer.
 //! Dropped: `parallel_tool_calls`, `user`.
+//!
+//! Failures: a candidate that ends with `MALFORMED_FUNCTION_CALL`, `UNEXPECTED_TOOL_CALL`,
+//! `TOO_MANY_TOOL_CALLS`, `MISSING_THOUGHT_SIGNATURE` or `MALFORMED_RESPONSE` and holds no
+//! text and no function call is Gemini saying it could not answer: a whole answer becomes a
+//! 502 naming the reason and Gemini's `finishMessage` (the reason is OpenAI's `code`), a
+//! stream ends with that error. With text or calls in it, the candidate is an answer like any
+//! other (`stop` or `tool_calls`).
 //!
 //! Thought signatures: Gemini 3 requires the `thoughtSignature` of a function call back with
 //! the call. Answers carry it as `extra_content.google.thought_signature` on the tool call
@@ -58,6 +68,13 @@ pub(crate) fn model_name(model: &str) -> Result<&str, TranslateError> {
 /// Builds the Gemini request.
 pub(crate) fn request(req: &ChatRequest, model: &str) -> Result<Upstream, TranslateError> {
     let name = model_name(model)?;
+    if req.logprobs && req.stream {
+        // Translated in whole answers only: refused rather than dropped from a stream.
+        return Err(TranslateError::field(
+            "logprobs",
+            "log probabilities from Gemini are returned only without streaming; set stream to false",
+        ));
+    }
     let contents = contents(req, name)?;
     let mut body = Map::new();
     let system: Vec<Value> = req
@@ -124,6 +141,7 @@ pub(crate) fn request(req: &ChatRequest, model: &str) -> Result<Upstream, Transl
         include_usage: req.include_usage,
         reply: Reply {
             candidates: req.n.unwrap_or(1),
+            top_logprobs: req.top_logprobs.filter(|_| req.logprobs).unwrap_or(0),
             ..Reply::default()
         },
         more: Vec::new(),
@@ -197,6 +215,12 @@ fn generation_config(
     }
     if let Some(f) = req.frequency_penalty {
         c.insert("frequencyPenalty".into(), json!(f));
+    }
+    if req.logprobs {
+        c.insert("responseLogprobs".into(), json!(true));
+        if let Some(n) = req.top_logprobs.filter(|&n| n > 0) {
+            c.insert("logprobs".into(), json!(n));
+        }
     }
     match &req.response_format {
         None => {}
@@ -399,13 +423,37 @@ fn non_empty<'a>(a: &'a str, b: &'a str) -> &'a str {
     }
 }
 
-/// A whole `GenerateContentResponse` → `chat.completion`.
-pub(crate) fn response(body: &[u8], model: &str) -> Result<Value, String> {
-    let v = parse_value(body)?;
+/// Finish reasons with which Gemini says it failed to make the answer: a function call it
+/// could not form, one to a tool the request did not offer, a tool loop it cut short, a
+/// replayed call without its thought signature, an answer it could not form. A candidate that
+/// ends so with no text and no call in it is an upstream failure, not an empty answer that
+/// ended normally.
+const FAILED: [&str; 5] = [
+    "MALFORMED_FUNCTION_CALL",
+    "UNEXPECTED_TOOL_CALL",
+    "TOO_MANY_TOOL_CALLS",
+    "MISSING_THOUGHT_SIGNATURE",
+    "MALFORMED_RESPONSE",
+];
+
+/// The failure a candidate reports (see [`FAILED`]), when it holds nothing usable: `content`
+/// says whether any text or function call came in it.
+fn failure(c: &Value, content: bool) -> Option<ProviderError> {
+    let reason = s(c, "finishReason");
+    (!content && FAILED.contains(&reason))
+        .then(|| ProviderError::failed(reason, s(c, "finishMessage")))
+}
+
+/// A whole `GenerateContentResponse` → `chat.completion`; `reply`: [`Upstream::reply`].
+pub(crate) fn response(body: &[u8], model: &str, reply: Reply) -> Result<Value, ProviderError> {
+    let unreadable = |why: String| ProviderError::unreadable(&why);
+    let v = parse_value(body).map_err(unreadable)?;
     if !v.is_object() || v.get("error").is_some() {
-        return Err("the answer is not a GenerateContentResponse".to_owned());
+        return Err(unreadable(
+            "the answer is not a GenerateContentResponse".to_owned(),
+        ));
     }
-    check_candidates(&v)?;
+    check_candidates(&v).map_err(unreadable)?;
     let rid = s(&v, "responseId");
     let mut seq = 0;
     let mut choices = Vec::new();
@@ -417,6 +465,11 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Value, String> {
     for (pos, c) in candidates.iter().enumerate() {
         let index = c.get("index").and_then(Value::as_u64).unwrap_or(pos as u64);
         let read = read_parts(c, rid, &mut seq, None);
+        // One failed candidate fails the answer, as it fails a stream: OpenAI has no error
+        // per choice.
+        if let Some(e) = failure(c, !read.text.is_empty() || !read.calls.is_empty()) {
+            return Err(e);
+        }
         let finish = openai::finish_from_gemini(s(c, "finishReason"), !read.calls.is_empty());
         let content =
             if read.text.is_empty() && (!read.calls.is_empty() || finish == "content_filter") {
@@ -427,6 +480,9 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Value, String> {
         let mut choice = openai::choice(index, content, read.calls, finish);
         if !read.thoughts.is_empty() {
             choice["message"]["reasoning_content"] = json!(read.thoughts);
+        }
+        if let Some(r) = c.get("logprobsResult").filter(|r| r.is_object()) {
+            choice["logprobs"] = logprobs(r, reply.top_logprobs as usize);
         }
         choices.push(choice);
     }
@@ -442,6 +498,45 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Value, String> {
         choices,
         usage.as_ref(),
     ))
+}
+
+/// A candidate's `logprobsResult` → OpenAI's `choices[].logprobs`: per chosen token its
+/// text, log probability and UTF-8 bytes, with at most `top` alternatives from the
+/// `topCandidates` of the same step.
+fn logprobs(r: &Value, top: usize) -> Value {
+    fn list(v: Option<&Value>) -> &[Value] {
+        v.and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+    let tops = list(r.get("topCandidates"));
+    let content: Vec<Value> = list(r.get("chosenCandidates"))
+        .iter()
+        .enumerate()
+        .map(|(i, chosen)| {
+            let alternatives: Vec<Value> = list(tops.get(i).and_then(|t| t.get("candidates")))
+                .iter()
+                .take(top)
+                .map(token_logprob)
+                .collect();
+            let mut entry = token_logprob(chosen);
+            entry["top_logprobs"] = Value::Array(alternatives);
+            entry
+        })
+        .collect();
+    json!({"content": content, "refusal": null})
+}
+
+/// One token of a `logprobsResult` in OpenAI's form.
+fn token_logprob(t: &Value) -> Value {
+    let token = s(t, "token");
+    // Google's JSON leaves out zero values: a token the model was sure of has no
+    // `logProbability`.
+    let logprob = t
+        .get("logProbability")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0);
+    json!({"token": token, "logprob": logprob, "bytes": token.as_bytes()})
 }
 
 /// The answer is a `GenerateContentResponse`: `candidates` (each an object, its `content`, when
@@ -484,6 +579,8 @@ fn check_candidates(v: &Value) -> Result<(), String> {
 struct Choice {
     role_sent: bool,
     tools: u64,
+    /// Text came for it.
+    text: bool,
     finished: bool,
 }
 
@@ -630,6 +727,13 @@ impl StreamState {
         }
         let read = read_parts(c, &self.response_id, &mut self.seq, Some(state.tools));
         state.tools += read.calls.len() as u64;
+        state.text |= !read.text.is_empty();
+        if let Some(e) = failure(c, state.text || state.tools > 0) {
+            // The client's stream ends with the provider's failure, as with an error event.
+            out.push(e.openai_value());
+            self.errored = true;
+            return;
+        }
         let mut delta = Map::new();
         if !state.role_sent {
             state.role_sent = true;

@@ -15,8 +15,11 @@
 //! structured outputs (`output_config.format` or `output_format`, `json_schema`) →
 //! `response_format`; `max_tokens` (or `max_completion_tokens`, see
 //! `Options::max_completion_tokens`), `temperature`, `top_p`, `stream` kept (a stream asks for
-//! `stream_options.include_usage`, which Anthropic's `message_delta` needs). Dropped: `top_k`,
-//! `metadata`, `service_tier`, `cache_control`.
+//! `stream_options.include_usage`, which Anthropic's `message_delta` needs);
+//! `metadata.user_id` → `user`; `top_k` for Gemini only (added by the caller, see [`top_k`]).
+//! Dropped: `top_k` for OpenAI-shaped providers (OpenAI refuses it), the rest of `metadata`,
+//! `service_tier`, `cache_control`. A base64 PDF's `file` part is named by the block's
+//! `title`, else `document.pdf` (OpenAI refuses inline file data without a `filename`).
 //!
 //! Thinking: `thinking` (`enabled` with its `budget_tokens`, `adaptive` or `disabled`) is
 //! checked but not sent to OpenAI-shaped providers, which have no common switch for it (some
@@ -29,10 +32,14 @@
 //! ask it is left out, as Anthropic sends no thinking to a client that did not ask.
 //!
 //! Answer mapping: the first choice; `finish_reason` `stop`/`length`/`tool_calls`/
-//! `content_filter` → `end_turn`/`max_tokens`/`tool_use`/`refusal`; usage → `input_tokens`
-//! (uncached), `cache_read_input_tokens`, `output_tokens` (reasoning included). Tool call
-//! arguments that are not a JSON object become `{}`. A `refusal` becomes the answer's text, with
-//! `stop_reason` `refusal`.
+//! `content_filter` → `end_turn`/`max_tokens`/`tool_use`/`refusal`, except that a message
+//! holding `tool_use` blocks stops with `tool_use` unless the finish was `length` (whole
+//! answers and streams alike: some servers finish tool-call turns with `stop` or `""`).
+//! OpenAI does not say whether a stop sequence ended the answer, so `stop_sequence` is always
+//! null and such an end is `end_turn`; usage → `input_tokens` (uncached),
+//! `cache_read_input_tokens`, `output_tokens` (reasoning included). Tool call arguments that
+//! are not a JSON object become `{}`. A `refusal` becomes the answer's text, with `stop_reason`
+//! `refusal`.
 
 use super::error::{openai_error, ProviderError};
 use super::json::{
@@ -136,6 +143,12 @@ pub(crate) fn request(o: &Obj, model: &str, opts: &Options) -> Result<Obj, Trans
     if let Some(format) = output_format(o)? {
         out.insert("response_format".into(), format);
     }
+    // Both name the end user for the provider's abuse monitoring.
+    if let Some(m) = opt_object(o, "metadata", "")? {
+        if let Some(u) = opt_str(m, "user_id", "metadata")? {
+            out.insert("user".into(), json!(u));
+        }
+    }
     if opt_bool(o, "stream", "")? == Some(true) {
         out.insert("stream".into(), json!(true));
         out.insert("stream_options".into(), json!({"include_usage": true}));
@@ -221,6 +234,12 @@ pub(crate) fn thinking(o: &Obj) -> Result<Option<Option<u32>>, TranslateError> {
             format!("'{other}' is not one of enabled, adaptive, disabled"),
         )),
     }
+}
+
+/// The request's `top_k`, which Gemini takes (`generationConfig.topK`) and OpenAI's API does
+/// not (it refuses unknown fields), so it is added to the OpenAI form for Gemini only.
+pub(crate) fn top_k(o: &Obj) -> Result<Option<u32>, TranslateError> {
+    opt_u32(o, "top_k", "")
 }
 
 /// A thinking budget as an OpenAI `reasoning_effort` (for Gemini).
@@ -370,13 +389,27 @@ fn image(b: &Obj, path: &str) -> Result<Value, TranslateError> {
     Ok(json!({"type": "image_url", "image_url": {"url": url}}))
 }
 
+/// The `filename` of a PDF sent as a `file` part when the document has no `title`.
+const DOCUMENT_FILENAME: &str = "document.pdf";
+
 fn document(b: &Obj, path: &str) -> Result<Value, TranslateError> {
     let (src, sp) = source(b, path)?;
     match req_str(src, "type", &sp)? {
-        "base64" if opt_str(src, "media_type", &sp)? == Some("application/pdf") => Ok(json!({
-            "type": "file",
-            "file": {"file_data": format!("data:application/pdf;base64,{}", req_str(src, "data", &sp)?)},
-        })),
+        "base64" if opt_str(src, "media_type", &sp)? == Some("application/pdf") => {
+            // OpenAI refuses inline file data without a `filename` (it then asks for a
+            // `file_id`); the block's title is the nearest thing to one.
+            let filename = match opt_str(b, "title", path)? {
+                Some(t) if !t.trim().is_empty() => t,
+                _ => DOCUMENT_FILENAME,
+            };
+            Ok(json!({
+                "type": "file",
+                "file": {
+                    "filename": filename,
+                    "file_data": format!("data:application/pdf;base64,{}", req_str(src, "data", &sp)?),
+                },
+            }))
+        }
         "text" => Ok(json!({"type": "text", "text": req_str(src, "data", &sp)?})),
         _ => Err(TranslateError::field(
             key(&sp, "type"),
@@ -471,6 +504,21 @@ fn stop_reason(finish: &str) -> &'static str {
     }
 }
 
+/// The `stop_reason` of a translated message whose finish reason maps to `reason`; `called`:
+/// it holds `tool_use` blocks, `refused`: its text is the provider's refusal. Calls make it
+/// `tool_use` whatever the finish text said, except a cut at the length limit: several
+/// OpenAI-shaped servers (older xAI, Google's compatible endpoint, self-hosted ones) end
+/// tool-call turns with `stop` or `""`, and Anthropic agent loops run the tools only while the
+/// reason is `tool_use`.
+fn message_stop_reason(reason: &'static str, called: bool, refused: bool) -> &'static str {
+    match reason {
+        _ if refused => "refusal",
+        "max_tokens" => reason,
+        _ if called => "tool_use",
+        _ => reason,
+    }
+}
+
 fn message_id(openai_id: &str) -> String {
     let bare = openai_id.strip_prefix("chatcmpl-").unwrap_or(openai_id);
     if bare.is_empty() {
@@ -521,16 +569,19 @@ pub(crate) fn response(v: &Value, model: &str, thinking: bool) -> Result<Value, 
     if !refusal.is_empty() {
         content.push(json!({"type": "text", "text": refusal}));
     }
-    if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
-        for c in calls {
-            let f = &c["function"];
-            content.push(json!({
-                "type": "tool_use",
-                "id": s(c, "id"),
-                "name": s(f, "name"),
-                "input": tool_input(s(f, "arguments")),
-            }));
-        }
+    let calls = message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for c in calls {
+        let f = &c["function"];
+        content.push(json!({
+            "type": "tool_use",
+            "id": s(c, "id"),
+            "name": s(f, "name"),
+            "input": tool_input(s(f, "arguments")),
+        }));
     }
     let usage = v.get("usage").map(Usage::from_openai).unwrap_or_default();
     let model = match s(v, "model") {
@@ -543,11 +594,11 @@ pub(crate) fn response(v: &Value, model: &str, thinking: bool) -> Result<Value, 
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": if refusal.is_empty() {
-            stop_reason(s(choice, "finish_reason"))
-        } else {
-            "refusal"
-        },
+        "stop_reason": message_stop_reason(
+            stop_reason(s(choice, "finish_reason")),
+            !calls.is_empty(),
+            !refusal.is_empty(),
+        ),
         "stop_sequence": null,
         "usage": anthropic_usage(&usage),
     }))
@@ -645,7 +696,8 @@ pub(crate) struct StreamState {
     last_key: Option<u64>,
     /// The answer is a refusal (OpenAI's `refusal` deltas), streamed as text.
     refused: bool,
-    stop_reason: Option<&'static str>,
+    /// The provider's finish reason, as an Anthropic `stop_reason`, once it came.
+    finish_reason: Option<&'static str>,
     usage: Usage,
     saw_done: bool,
     finished: bool,
@@ -673,7 +725,7 @@ impl StreamState {
             keys_by_id: HashMap::new(),
             last_key: None,
             refused: false,
-            stop_reason: None,
+            finish_reason: None,
             usage: Usage::default(),
             saw_done: false,
             finished: false,
@@ -734,11 +786,7 @@ impl StreamState {
             }
         }
         if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
-            self.stop_reason = Some(if self.refused {
-                "refusal"
-            } else {
-                stop_reason(f)
-            });
+            self.finish_reason = Some(stop_reason(f));
             self.close(out);
         }
     }
@@ -936,7 +984,13 @@ impl StreamState {
         }
         self.start(&Value::Null, out);
         self.close(out);
-        let reason = self.stop_reason.unwrap_or("end_turn");
+        // Every call in `tools` has been sent as a `tool_use` block by now (`close` sends the
+        // held ones), so the reason can follow the blocks, as in a whole answer.
+        let reason = message_stop_reason(
+            self.finish_reason.unwrap_or("end_turn"),
+            !self.tools.is_empty(),
+            self.refused,
+        );
         out.push((
             "message_delta",
             json!({"type": "message_delta",
@@ -952,7 +1006,7 @@ impl StreamState {
         if self.finished {
             return;
         }
-        if self.stop_reason.is_some() || self.saw_done {
+        if self.finish_reason.is_some() || self.saw_done {
             self.end(out);
         } else {
             let e = ProviderError::from_event(&super::stream::truncated_error());

@@ -51,7 +51,13 @@
 //!   without a `type`, a Gemini answer with neither `candidates` nor `promptFeedback`, an
 //!   OpenAI choice without a `message`), becomes 502 rather than an invented empty answer.
 //!   The body takes the client's error shape, with the provider's own error type or status
-//!   (`overloaded_error`, `RESOURCE_EXHAUSTED`) as OpenAI's `code`. See `error`.
+//!   (`overloaded_error`, `RESOURCE_EXHAUSTED`) as OpenAI's `code`. See `error`. A Gemini
+//!   candidate that ends with a failure reason (`MALFORMED_FUNCTION_CALL`, ...) and nothing
+//!   usable is such a failure too: 502 with the reason as the code (see `gemini`).
+//! - **Refused, not dropped**: request fields that would change the answer and that the
+//!   provider cannot take are refused (400 naming the field), never silently left out (see
+//!   `chat` for the list); fields that change no answer (`store`, `service_tier`, ...) are
+//!   left out.
 //! - **A stream that ends early** (no final event from the provider) ends with an error event
 //!   rather than a made-up finish reason, so the client knows the answer is incomplete.
 //! - **What a stream keeps is capped**, so that a hostile provider cannot grow it (or the
@@ -131,6 +137,12 @@ pub struct Reply {
     /// How many answers the client asked for (`n`; 0 means one): a Gemini stream is whole only
     /// once that many candidates have finished.
     pub candidates: u32,
+    /// How many alternatives per token an OpenAI client asked for (`top_logprobs`) along with
+    /// `logprobs`, for a Gemini answer's `logprobsResult`.
+    pub top_logprobs: u32,
+    /// The embeddings client sent `dimensions`: the provider's vectors are scaled to unit
+    /// length, as OpenAI's are (Gemini normalises only its full-size output).
+    pub embeddings_normalize: bool,
 }
 
 /// The request to send upstream.
@@ -207,6 +219,9 @@ pub fn request(
                 let effort = messages::effort_for(budget);
                 openai.insert("reasoning_effort".into(), effort.into());
             }
+            if let Some(k) = messages::top_k(&o)? {
+                openai.insert("top_k".into(), k.into());
+            }
             let mut req = chat::parse(&openai)?;
             // The client's own budget, where the model takes a budget.
             req.thinking_budget = thinking.flatten();
@@ -241,15 +256,20 @@ pub fn response(
         let err = error::ProviderError::parse(status, body);
         return (err.status, err.body(client));
     }
+    let unreadable = |why: String| error::ProviderError::unreadable(&why);
+    // A success answer that is not one (unreadable, or Gemini saying it failed) becomes the
+    // provider error it stands for.
     let translated = match (endpoint, client, provider) {
-        (Endpoint::Chat, OpenAi, Anthropic) => anthropic::response(body, model),
-        (Endpoint::Chat, OpenAi, Gemini) => gemini::response(body, model),
-        (Endpoint::Chat, Anthropic, OpenAi) => {
-            json::parse_value(body).and_then(|v| messages::response(&v, model, reply.thinking))
+        (Endpoint::Chat, OpenAi, Anthropic) => anthropic::response(body, model).map_err(unreadable),
+        (Endpoint::Chat, OpenAi, Gemini) => gemini::response(body, model, reply),
+        (Endpoint::Chat, Anthropic, OpenAi) => json::parse_value(body)
+            .and_then(|v| messages::response(&v, model, reply.thinking))
+            .map_err(unreadable),
+        (Endpoint::Chat, Anthropic, Gemini) => gemini::response(body, model, reply)
+            .and_then(|v| messages::response(&v, model, reply.thinking).map_err(unreadable)),
+        (Endpoint::Embeddings, OpenAi, Gemini) => {
+            embeddings::response(body, model, reply).map_err(unreadable)
         }
-        (Endpoint::Chat, Anthropic, Gemini) => gemini::response(body, model)
-            .and_then(|v| messages::response(&v, model, reply.thinking)),
-        (Endpoint::Embeddings, OpenAi, Gemini) => embeddings::response(body, model, reply),
         _ => {
             let e = TranslateError::unsupported(endpoint, client, provider);
             return (e.status, e.body(client));
@@ -257,10 +277,7 @@ pub fn response(
     };
     match translated {
         Ok(v) => (status, json::to_bytes(&v)),
-        Err(why) => {
-            let err = error::ProviderError::unreadable(&why);
-            (err.status, err.body(client))
-        }
+        Err(err) => (err.status, err.body(client)),
     }
 }
 
