@@ -11,7 +11,9 @@
 //! and so cancels the provider's work.
 //!
 //! A translated stream ends for the client with the translator's last event: once that is
-//! written, the provider's body is read only while it has frames ready, then dropped.
+//! written, the provider's body is read only while it has frames ready; the rest of it (its
+//! end, which usually follows at once) is read in the background for a short while, so that
+//! the provider's connection is kept for the next call.
 //!
 //! A provider that goes quiet for longer than the idle limit (`upstream_timeout_ms`) between
 //! two frames, or between its headers and its first frame, fails the body: the client's
@@ -183,6 +185,37 @@ enum Source {
     Ready(Option<Bytes>),
 }
 
+/// How long the end of a translated stream's provider body is waited for, and how many more
+/// bytes are read, before its connection is given up rather than kept ([`drain_for_reuse`]).
+const DRAIN_FOR: Duration = Duration::from_secs(1);
+const DRAIN_MAX: usize = 64 * 1024;
+
+/// Reads what is left of a provider's body in the background, so that its connection goes
+/// back to the pool for the next call instead of being closed with it: a translated stream
+/// has ended for its client with the provider's last event, and the provider's own end of
+/// body (the zero-length chunk) usually follows within milliseconds. A provider that sends
+/// more than [`DRAIN_MAX`], or takes longer than [`DRAIN_FOR`], loses its connection.
+fn drain_for_reuse(mut rest: Incoming) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        let drained = async {
+            let mut left = DRAIN_MAX;
+            while let Some(Ok(frame)) =
+                std::future::poll_fn(|cx| Pin::new(&mut rest).poll_frame(cx)).await
+            {
+                let n = frame.data_ref().map_or(0, Bytes::len);
+                if n > left {
+                    return;
+                }
+                left -= n;
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_FOR, drained).await;
+    });
+}
+
 /// The provider's body on its way to the client.
 pub struct Relay {
     source: Source,
@@ -283,7 +316,11 @@ impl Body for Relay {
                 },
                 Source::Live(inner) => match Pin::new(&mut *inner).poll_frame(cx) {
                     Poll::Pending if this.translated_all => {
-                        this.source = Source::Ready(None);
+                        if let Source::Live(rest) =
+                            std::mem::replace(&mut this.source, Source::Ready(None))
+                        {
+                            drain_for_reuse(rest);
+                        }
                         this.ended = true;
                     }
                     Poll::Pending => {
@@ -392,6 +429,13 @@ impl Body for Relay {
 
 impl Drop for Relay {
     fn drop(&mut self) {
+        // Ended for its client (the server stops at `is_end_stream`) with the provider's body
+        // still open: its end is read in the background.
+        if self.translated_all && self.pending.is_empty() {
+            if let Source::Live(rest) = std::mem::replace(&mut self.source, Source::Ready(None)) {
+                drain_for_reuse(rest);
+            }
+        }
         if self.state.is_some() {
             let outcome = if self.is_end_stream() {
                 Outcome::Complete

@@ -422,6 +422,14 @@ async fn a_client_that_stops_reading_is_cut_after_the_write_timeout() {
 /// A raw HTTP/1.1 upstream that keeps its connections open and counts them: every request
 /// on them is answered `{}`.
 async fn keep_alive_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    keep_alive_upstream_answering(None).await
+}
+
+/// As [`keep_alive_upstream`], answering with `stream` when given: an Anthropic event stream in
+/// one chunk, whose body ends (the zero-length chunk) 30 ms after its `message_stop`.
+async fn keep_alive_upstream_answering(
+    stream: Option<&'static str>,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -455,6 +463,21 @@ async fn keep_alive_upstream() -> (String, std::sync::Arc<std::sync::atomic::Ato
                         }
                     }
                     buf.drain(..end + 4 + len);
+                    if let Some(events) = stream {
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                             transfer-encoding: chunked\r\n\r\n{:x}\r\n{events}\r\n",
+                            events.len()
+                        );
+                        if s.write_all(head.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(30)).await;
+                        if s.write_all(b"0\r\n\r\n").await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
                     let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
                     if s.write_all(answer.as_bytes()).await.is_err() {
                         return;
@@ -491,5 +514,51 @@ async fn idle_provider_connections_are_let_go_after_the_idle_timeout() {
         accepted.load(Ordering::SeqCst),
         2,
         "let go after 300 ms idle"
+    );
+}
+
+/// A translated stream is over for its client at the provider's last event; the provider's
+/// own end of body follows, and is read in the background so that its connection is kept
+/// for the next call instead of closed.
+#[tokio::test]
+async fn a_translated_streams_provider_connection_is_kept_for_the_next_call() {
+    use std::sync::atomic::Ordering;
+    const EVENTS: &str = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",",
+        "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-x\",\"content\":[],",
+        "\"stop_reason\":null,\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,",
+        "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,",
+        "\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":",
+        "\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    );
+    let fake = FakeProvider::start().await;
+    let (upstream, accepted) = keep_alive_upstream_answering(Some(EVENTS)).await;
+    let gw = Gateway::start(
+        &fake,
+        &format!("[providers.custom-ka]\nbase_url = \"{upstream}\"\napi = \"anthropic\"\n"),
+    )
+    .await;
+    let url = format!("{}/compat/chat/completions", gw.base());
+    let body = r#"{"model":"custom-ka/claude-x","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#;
+    for _ in 0..3 {
+        let a = post(&url, &[AUTH], body).await;
+        assert_eq!(a.status, 200);
+        let text = String::from_utf8_lossy(&a.body).into_owned();
+        assert!(
+            text.contains("\"Hi\"") && text.ends_with("data: [DONE]\n\n"),
+            "{text}"
+        );
+        // The provider's end of body comes 30 ms after its last event.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "one provider connection for all three"
     );
 }
