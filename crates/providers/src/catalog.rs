@@ -508,6 +508,26 @@ mod tests {
         assert_eq!(azure.base.params, vec!["resource", "deployment"]);
         let anthropic = c.get("anthropic").expect("anthropic");
         assert_eq!(anthropic.headers[0].0.as_str(), "anthropic-version");
+        // Hugging Face's retired inference host answers 410: its router, same client path.
+        let hf = c.get("huggingface").expect("huggingface");
+        assert_eq!(
+            hf.upstream_uri("a", "bigcode/starcoder", None)
+                .expect("a model path")
+                .to_string(),
+            "https://router.huggingface.co/hf-inference/models/bigcode/starcoder"
+        );
+        // Parallel's Chat API is on /compat (`parallel/speed`), with its one key header.
+        let parallel = c.get("parallel").expect("parallel");
+        assert_eq!(parallel.api, ApiShape::Openai);
+        assert_eq!(parallel.auth, AuthStyle::XApiKey);
+        let chat = parallel.chat_path.as_deref().expect("a chat path");
+        assert_eq!(
+            parallel
+                .endpoint_uri("a", chat)
+                .expect("its URI")
+                .to_string(),
+            "https://api.parallel.ai/v1beta/chat/completions"
+        );
     }
 
     #[test]

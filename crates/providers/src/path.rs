@@ -240,11 +240,23 @@ impl Provider {
         let mut authority = Cow::Borrowed(self.base.authority.as_str());
         let mut base_path = Cow::Borrowed(self.base.path.as_str());
         for param in &self.base.params {
+            let placeholder = format!("{{{param}}}");
+            if !authority.contains(&placeholder) {
+                // A client that writes the base path's own words before a value that goes
+                // into the path (Azure's SDK, given the resource's endpoint, sends
+                // `openai/deployments/{deployment}/...`): they are the base path's already.
+                let template = self.base.path.split(&placeholder).next().unwrap_or("");
+                let before = template.rsplit('}').next().unwrap_or("").trim_matches('/');
+                if !before.is_empty() {
+                    if let Some(t) = rest.strip_prefix(before).and_then(|t| t.strip_prefix('/')) {
+                        rest = t;
+                    }
+                }
+            }
             let (seg, tail) = rest.split_once('/').unwrap_or((rest, ""));
             if seg.is_empty() {
                 return Err(PathError::MissingParam(param.clone()));
             }
-            let placeholder = format!("{{{param}}}");
             // A word that goes into the host must be a DNS label; one that goes only into the
             // path may hold `_` too (Azure deployment names do).
             let fits = if authority.contains(&placeholder) {
@@ -293,17 +305,27 @@ impl Provider {
         let versioned_rest: String;
         if !self.custom {
             // A client that appends the provider's whole base path (groq-sdk posts
-            // `openai/v1/chat/completions` to `https://api.groq.com/openai/v1`): dropped, as
-            // the single `v1/` below is.
+            // `openai/v1/chat/completions` to `https://api.groq.com/openai/v1`), or its last
+            // two or more segments (Azure's SDK, given `.../{resource}/{deployment}` as its
+            // base URL, adds `deployments/{deployment}/`): dropped, as the single `v1/` below
+            // is. The longest such part is taken.
             let whole = base_path.trim_start_matches('/');
-            if whole.contains('/') {
-                if let Some(tail) = rest.strip_prefix(whole) {
+            let mut from = 0;
+            while let Some(suffix) = whole.get(from..).filter(|s| s.contains('/')) {
+                let mut dropped = false;
+                if let Some(tail) = rest.strip_prefix(suffix) {
                     if tail.is_empty() {
                         rest = "";
+                        dropped = true;
                     } else if let Some(t) = tail.strip_prefix('/') {
                         trailing_slash = t.is_empty();
                         rest = t;
+                        dropped = true;
                     }
+                }
+                match (dropped, suffix.find('/')) {
+                    (false, Some(slash)) => from += slash + 1,
+                    _ => break,
                 }
             }
             if let Some(first) = self.versions.first() {
@@ -559,6 +581,25 @@ mod tests {
         assert_eq!(
             uri("azure-openai", "myres/gpt-4.1-mini/chat/completions"),
             "https://myres.openai.azure.com/openai/deployments/gpt-4.1-mini/chat/completions"
+        );
+        // Azure's own SDK: given the gateway URL with the deployment as its base URL, it adds
+        // `deployments/{deployment}/`; given the resource's endpoint (`azure_endpoint`), it
+        // sends `openai/deployments/{deployment}/`. Both reach the same deployment.
+        for rest in [
+            "myres/gpt-4o/deployments/gpt-4o/chat/completions",
+            "myres/openai/deployments/gpt-4o/chat/completions",
+            "myres/gpt-4o/openai/deployments/gpt-4o/chat/completions",
+        ] {
+            assert_eq!(
+                uri("azure-openai", rest),
+                "https://myres.openai.azure.com/openai/deployments/gpt-4o/chat/completions",
+                "{rest}"
+            );
+        }
+        // A deployment named like a word of the base path is still a deployment.
+        assert_eq!(
+            uri("azure-openai", "myres/openai/chat/completions"),
+            "https://myres.openai.azure.com/openai/deployments/openai/chat/completions"
         );
         assert_eq!(
             uri("google-ai-studio", "v1beta/models/gemini-2.5-flash:generateContent"),
