@@ -794,7 +794,12 @@ async fn rate_limit(app: &App, gateway: &GatewaySettings) -> Result<(), ApiError
     if gateway.rate_limiting_limit == 0 || gateway.rate_limiting_interval == 0 {
         return Ok(());
     }
-    let key = format!("{}/{}", gateway.account_id, gateway.id);
+    // The gateway's creation time is part of the key, as it is of the cache's: a gateway
+    // deleted and created again under the same id starts with its limit unused.
+    let key = format!(
+        "{}/{}/{}",
+        gateway.account_id, gateway.id, gateway.created_at
+    );
     let decision = app
         .limiter()
         .check(

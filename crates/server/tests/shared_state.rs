@@ -284,6 +284,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     rate_limit_from_config_refuses_with_2003_and_retry_after,
     rate_limit_set_through_the_control_plane_sliding,
+    a_gateway_created_again_under_the_same_id_starts_with_its_limit_unused,
     a_sliding_limit_admits_again_as_each_request_leaves_the_interval,
     fixed_window_reopens_when_the_next_window_starts,
     cache_hits_are_not_counted_against_the_rate_limit,
@@ -383,6 +384,35 @@ async fn a_sliding_limit_admits_again_as_each_request_leaves_the_interval(b: Bac
         "too slow to tell: \"b\" may have left"
     );
     assert_eq!(s.fake.hits(), 3);
+}
+
+/// A deleted gateway takes its rate-limit counts with it: created again under the same id, it
+/// starts with its whole limit, as it starts with no logs and no cache.
+async fn a_gateway_created_again_under_the_same_id_starts_with_its_limit_unused(b: Backend) {
+    let s = Setup::start(b, "", "").await;
+    let g = unique_id("again");
+    let settings = json!({"id": g, "rate_limiting_limit": 1, "rate_limiting_interval": 3600,
+        "rate_limiting_technique": "fixed"});
+    let url = s.chat_url_on(&s.account, &g);
+    clear_of_window_edge(Duration::from_secs(3600), Duration::from_secs(10)).await;
+    for round in 0..2 {
+        let created = cp_send(Method::POST, &s.cp("/gateways"), settings.clone()).await;
+        assert_eq!(created.status, 200, "{}", body_text(&created));
+        let a = post(&url, &[AUTH], &chat(&format!("again{round}"))).await;
+        assert_eq!(a.status, 200, "round {round}: {}", body_text(&a));
+        post(&url, &[AUTH], &chat(&format!("over{round}")))
+            .await
+            .assert_gateway_error(429, 2003);
+        let deleted = cp_send(
+            Method::DELETE,
+            &s.cp(&format!("/gateways/{g}")),
+            json!(null),
+        )
+        .await;
+        assert_eq!(deleted.status, 200);
+        // Creation times are to the microsecond; two within one would share their counts.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 async fn rate_limit_set_through_the_control_plane_sliding(b: Backend) {
