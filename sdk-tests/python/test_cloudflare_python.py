@@ -265,8 +265,10 @@ def test_gateway_url_names_the_provider_base(cf, gateway, nonce):
     answer = client.chat.completions.create(
         model="grok-beta", messages=[{"role": "user", "content": nonce}])
     assert answer.choices[0].message.content == ANSWER
-    with pytest.raises(cloudflare.BadRequestError):
-        cf.ai_gateway.urls.get("no-such-provider", account_id=ACCOUNT, gateway_id=gateway)
+    # A provider no request could reach has no URL: an unknown slug, a custom one not defined.
+    for slug in ["no-such-provider", "custom-not-defined"]:
+        with pytest.raises(cloudflare.BadRequestError):
+            cf.ai_gateway.urls.get(slug, account_id=ACCOUNT, gateway_id=gateway)
     with pytest.raises(cloudflare.NotFoundError):
         cf.ai_gateway.urls.get("grok", account_id=ACCOUNT, gateway_id=new_gateway_id())
 
@@ -552,6 +554,8 @@ def test_custom_provider_headers_set_through_the_sdk_reach_the_provider(cf, gate
     created = raw.parse()
     try:
         assert created.slug == slug and created.headers is None
+        url = cf.ai_gateway.urls.get(f"custom-{slug}", account_id=ACCOUNT, gateway_id=gateway)
+        assert url == f"{SWITCHYARD_URL}/v1/{ACCOUNT}/{gateway}/custom-{slug}", url
         status, _, _, body = chat(gateway, nonce, provider=f"custom-{slug}", model="m1")
         assert status == 200, body
         assert fake.only_request(nonce)["headers"].get("x-tenant-key") == secret

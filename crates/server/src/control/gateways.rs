@@ -295,11 +295,17 @@ pub async fn url(
     headers: http::HeaderMap,
 ) -> CpResult {
     let (a, g, _) = existing(&app, &acct, &gw).await?;
-    let known = app.catalog().get(&provider).is_some()
-        || provider == "compat"
-        || provider
-            .strip_prefix("custom-")
-            .is_some_and(super::custom_providers::valid_slug);
+    // A provider requests can reach: the catalog's, `compat`, or a custom provider defined in
+    // the config or stored for the account (and enabled), as routing decides.
+    let known = provider == "compat"
+        || crate::custom::provider(&app, a.as_str(), &provider)
+            .await
+            .map_err(|e| CpError {
+                status: e.error.kind.status(),
+                code: super::codes::INTERNAL,
+                message: e.error.message,
+            })?
+            .is_some();
     if !known {
         return Err(CpError::invalid(format!("unknown provider '{provider}'")));
     }
