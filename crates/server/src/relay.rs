@@ -442,6 +442,13 @@ impl Drop for Relay {
             } else {
                 Outcome::Cancelled
             };
+            // Cut by the gateway's own shutdown, not left by its client: the answer failed
+            // (and is no answer to cache).
+            if let (Outcome::Cancelled, true, Some((x, _))) =
+                (outcome, self.queue.cut_by_shutdown(), self.state.as_mut())
+            {
+                x.stream_failed = true;
+            }
             self.finish(outcome);
         }
     }
