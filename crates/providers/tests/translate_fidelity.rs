@@ -6,40 +6,16 @@
 mod translate_support;
 
 use serde_json::{json, Value};
-use switchyard_providers::translate::{
-    request, response, Dialect, Endpoint, Options, Reply, StreamTranslator, TranslateError,
-    Upstream,
-};
+use switchyard_providers::translate::{response, Dialect, Endpoint, Reply, StreamTranslator};
 use translate_support::*;
 use Dialect::{Anthropic, Gemini, OpenAi};
 
-fn up(client: Dialect, provider: Dialect, body: &Value) -> Result<Upstream, TranslateError> {
-    let bytes = serde_json::to_vec(body).expect("serialisable");
-    request(
-        Endpoint::Chat,
-        client,
-        provider,
-        &bytes,
-        "gemini-2.5-flash",
-        &Options::default(),
-    )
-}
+/// The model requests name (Gemini's, so every provider takes it).
+const MODEL: &str = "gemini-2.5-flash";
 
-fn sent(client: Dialect, provider: Dialect, body: &Value) -> Value {
-    json(
-        &up(client, provider, body)
-            .unwrap_or_else(|e| panic!("refused: {e}"))
-            .body,
-    )
-}
-
-/// The refusal's `param`, checked to be a 400 whose message starts with it.
-fn refused(client: Dialect, provider: Dialect, body: &Value) -> String {
-    let e = up(client, provider, body).expect_err("must be refused");
-    assert_eq!(e.status, 400, "{e}");
-    let param = e.param.clone().unwrap_or_default();
-    assert!(e.message.starts_with(&param), "{}", e.message);
-    param
+/// The refusal's `param` (a 400 naming it).
+fn refused_param(client: Dialect, provider: Dialect, body: &Value) -> String {
+    refused(client, provider, body, MODEL).0
 }
 
 /// A whole answer: (status, body).
@@ -88,14 +64,6 @@ fn tool_use_blocks_make_stop_reason_tool_use_whatever_the_finish_text() {
         assert_eq!(status, 200);
         assert_eq!(m["stop_reason"], want, "finish {finish:?}, calls {calls}");
     }
-}
-
-fn openai_sse(chunks: &[Value]) -> String {
-    chunks
-        .iter()
-        .map(|c| format!("data: {c}\n\n"))
-        .collect::<String>()
-        + "data: [DONE]\n\n"
 }
 
 /// The `stop_reason` of an Anthropic client's stream translated from OpenAI chunks.
@@ -163,11 +131,11 @@ fn fields_that_would_change_the_answer_are_refused_not_dropped() {
         };
         // Legacy function calling, as the `role: "function"` message already is.
         assert_eq!(
-            refused(OpenAi, provider, &with("functions", tools.clone())),
+            refused_param(OpenAi, provider, &with("functions", tools.clone())),
             "functions"
         );
         assert_eq!(
-            refused(
+            refused_param(
                 OpenAi,
                 provider,
                 &with("function_call", json!({"name": "get_weather"}))
@@ -180,48 +148,52 @@ fn fields_that_would_change_the_answer_are_refused_not_dropped() {
              "function_call": {"name": "get_weather", "arguments": "{}"}},
             {"role": "user", "content": "Well?"}]});
         assert_eq!(
-            refused(OpenAi, provider, &history),
+            refused_param(OpenAi, provider, &history),
             "messages[1].function_call"
         );
         let role = json!({"messages": [{"role": "function", "name": "f", "content": "1"}]});
-        assert_eq!(refused(OpenAi, provider, &role), "messages[0].role");
+        assert_eq!(refused_param(OpenAi, provider, &role), "messages[0].role");
         // Audio out.
         assert_eq!(
-            refused(
+            refused_param(
                 OpenAi,
                 provider,
                 &with("modalities", json!(["text", "audio"]))
             ),
             "modalities"
         );
-        assert!(up(OpenAi, provider, &with("modalities", json!(["text"]))).is_ok());
+        upstream_of(
+            OpenAi,
+            provider,
+            &with("modalities", json!(["text"])),
+            MODEL,
+        );
         // Logit bias, unless empty (it then asks for nothing).
         assert_eq!(
-            refused(
+            refused_param(
                 OpenAi,
                 provider,
                 &with("logit_bias", json!({"50256": -100}))
             ),
             "logit_bias"
         );
-        assert!(up(OpenAi, provider, &with("logit_bias", json!({}))).is_ok());
+        upstream_of(OpenAi, provider, &with("logit_bias", json!({})), MODEL);
         // `top_logprobs` without `logprobs`, as OpenAI itself refuses it.
         assert_eq!(
-            refused(OpenAi, provider, &with("top_logprobs", json!(3))),
+            refused_param(OpenAi, provider, &with("top_logprobs", json!(3))),
             "top_logprobs"
         );
         // Fields that change no answer stay ignored.
         let quiet = json!({"messages": hi(), "store": true, "service_tier": "auto",
             "metadata": {"k": "v"}, "user": "u1", "logprobs": false,
             "prediction": {"type": "content", "content": "x"}, "functions": null});
-        assert!(up(OpenAi, provider, &quiet).is_ok(), "{provider:?}");
+        upstream_of(OpenAi, provider, &quiet, MODEL);
     }
     // Anthropic reports no log probabilities.
     let logprobs = json!({"messages": hi(), "logprobs": true, "top_logprobs": 2});
-    assert_eq!(refused(OpenAi, Anthropic, &logprobs), "logprobs");
+    assert_eq!(refused_param(OpenAi, Anthropic, &logprobs), "logprobs");
     // The error body names the field, as for `n > 1`.
-    let e = up(OpenAi, Anthropic, &logprobs).expect_err("refused");
-    let body = json(&e.body(OpenAi));
+    let (_, body) = refused(OpenAi, Anthropic, &logprobs, MODEL);
     assert_eq!(
         (&body["error"]["param"], &body["error"]["type"]),
         (&json!("logprobs"), &json!("invalid_request_error"))
@@ -231,7 +203,7 @@ fn fields_that_would_change_the_answer_are_refused_not_dropped() {
 #[test]
 fn gemini_log_probabilities_are_asked_for_and_come_back_in_openai_form() {
     let body = json!({"messages": hi(), "logprobs": true, "top_logprobs": 1});
-    let u = up(OpenAi, Gemini, &body).expect("translated");
+    let u = upstream_of(OpenAi, Gemini, &body, MODEL);
     let config = &json(&u.body)["generationConfig"];
     assert_eq!(
         (&config["responseLogprobs"], &config["logprobs"]),
@@ -239,15 +211,16 @@ fn gemini_log_probabilities_are_asked_for_and_come_back_in_openai_form() {
     );
     assert_eq!(u.reply.top_logprobs, 1);
     // Without the ask, nothing is asked of Gemini.
-    let plain = sent(
+    let plain = req_value(
         OpenAi,
         Gemini,
         &json!({"messages": hi(), "logprobs": false}),
+        MODEL,
     );
     assert!(plain.get("generationConfig").is_none(), "{plain}");
     // A stream would lose them: refused.
     let streamed = json!({"messages": hi(), "logprobs": true, "stream": true});
-    assert_eq!(refused(OpenAi, Gemini, &streamed), "logprobs");
+    assert_eq!(refused_param(OpenAi, Gemini, &streamed), "logprobs");
 
     let gemini = json!({"candidates": [{"index": 0, "finishReason": "STOP",
         "content": {"role": "model", "parts": [{"text": "Hé!"}]},
@@ -276,7 +249,12 @@ fn gemini_log_probabilities_are_asked_for_and_come_back_in_openai_form() {
     );
     assert_eq!(v["choices"][0]["message"]["content"], "Hé!");
     // No `top_logprobs` asked: none given, the chosen tokens still are.
-    let u = up(OpenAi, Gemini, &json!({"messages": hi(), "logprobs": true})).expect("ok");
+    let u = upstream_of(
+        OpenAi,
+        Gemini,
+        &json!({"messages": hi(), "logprobs": true}),
+        MODEL,
+    );
     let (_, v) = answer(OpenAi, Gemini, &gemini, u.reply);
     assert_eq!(
         v["choices"][0]["logprobs"]["content"][1]["top_logprobs"],
@@ -298,7 +276,9 @@ fn a_pdf_document_sent_as_an_openai_file_carries_a_filename() {
         json!({"model": "gpt-4o", "max_tokens": 10, "messages": [{"role": "user",
             "content": [block, {"type": "text", "text": "Summarize."}]}]})
     };
-    let part = |title| sent(Anthropic, OpenAi, &pdf(title))["messages"][0]["content"][0].clone();
+    let part = |title| {
+        req_value(Anthropic, OpenAi, &pdf(title), MODEL)["messages"][0]["content"][0].clone()
+    };
     assert_eq!(
         part(Some("report.pdf")),
         json!({"type": "file", "file": {"filename": "report.pdf",

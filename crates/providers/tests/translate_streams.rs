@@ -273,15 +273,6 @@ fn events_after_the_end_are_ignored() {
     assert_eq!(raw.windows(12).filter(|w| w == b"data: [DONE]").count(), 1);
 }
 
-/// OpenAI chunks as an SSE body ending with `[DONE]`.
-fn openai_sse(chunks: &[Value]) -> String {
-    chunks
-        .iter()
-        .map(|c| format!("data: {c}\n\n"))
-        .collect::<String>()
-        + "data: [DONE]\n\n"
-}
-
 /// Every block of an Anthropic stream: (start event's content block, its input JSON), checking
 /// that blocks run one after another: start, deltas of that block only, stop.
 fn sequential_blocks(events: &[(String, Value)]) -> Vec<(Value, String)> {

@@ -506,3 +506,12 @@ pub fn tool_use_events(block: u64, id: &str, name: &str, parts: &[&str]) -> Vec<
     ));
     out
 }
+
+/// OpenAI chunks as an SSE body ending with `[DONE]`.
+pub fn openai_sse(chunks: &[Value]) -> String {
+    chunks
+        .iter()
+        .map(|c| format!("data: {c}\n\n"))
+        .collect::<String>()
+        + "data: [DONE]\n\n"
+}

@@ -444,13 +444,12 @@ async fn lists_analytics_and_deletes_right_after_requests_see_their_records() {
     )
     .await;
     assert_eq!(a.status, 200);
-    let requests: u64 = a.json()["result"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["requests"].as_u64().unwrap())
-        .sum();
-    assert_eq!(requests, 4, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(
+        total(&a, "requests"),
+        4.0,
+        "{}",
+        String::from_utf8_lossy(&a.body)
+    );
 
     // A delete of everything takes the records still queued too: none shows up after it.
     assert_eq!(post(&url, &[AUTH], CHAT).await.status, 200);
@@ -525,13 +524,7 @@ async fn what_a_list_would_ignore_is_refused_by_a_delete_and_values_keep_their_t
         "",
     )
     .await;
-    let cost: f64 = a.json()["result"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["cost"].as_f64().unwrap())
-        .sum();
-    assert_eq!(cost, 0.3);
+    assert_eq!(total(&a, "cost"), 0.3);
     let by_model = send(
         Method::GET,
         &gw.cp("/gateways/gw/analytics?bucket=day&group_by=model"),
@@ -589,6 +582,16 @@ async fn what_a_list_would_ignore_is_refused_by_a_delete_and_values_keep_their_t
     )
     .await;
     assert_eq!(g.status, 400);
+}
+
+/// A field summed over every row of an analytics answer.
+fn total(answer: &Answer, field: &str) -> f64 {
+    answer.json()["result"]
+        .as_array()
+        .expect("analytics rows")
+        .iter()
+        .map(|row| row[field].as_f64().expect("a number"))
+        .sum()
 }
 
 fn urlencode(s: &str) -> String {
@@ -712,12 +715,13 @@ async fn analytics_buckets_requests_tokens_and_cost() {
     .await;
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     let rows = a.json()["result"].as_array().unwrap().clone();
-    let requests: u64 = rows.iter().map(|r| r["requests"].as_u64().unwrap()).sum();
-    let errors: u64 = rows.iter().map(|r| r["errors"].as_u64().unwrap()).sum();
-    let tokens_out: u64 = rows.iter().map(|r| r["tokens_out"].as_u64().unwrap()).sum();
-    assert_eq!(requests, 4);
-    assert_eq!(errors, 1);
-    assert_eq!(tokens_out, 15, "three answers of five chunks");
+    assert_eq!(total(&a, "requests"), 4.0);
+    assert_eq!(total(&a, "errors"), 1.0);
+    assert_eq!(
+        total(&a, "tokens_out"),
+        15.0,
+        "three answers of five chunks"
+    );
     assert!(rows.iter().all(|r| r["provider"] == "grok"));
     // A range that starts inside a bucket, after a request in it, still counts that bucket
     // whole.
@@ -739,13 +743,8 @@ async fn analytics_buckets_requests_tokens_and_cost() {
     )
     .await;
     assert_eq!(inside.status, 200);
-    let from_inside: u64 = inside.json()["result"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["requests"].as_u64().unwrap())
-        .sum();
-    assert!(from_inside >= 1, "start {start}: {:?}", inside.json());
+    let from_inside = total(&inside, "requests");
+    assert!(from_inside >= 1.0, "start {start}: {:?}", inside.json());
     // Only `end`: the 24 hours before it. Thirty hours ago holds nothing; a minute from now
     // holds every request.
     let rfc = |t: time::OffsetDateTime| {
@@ -768,13 +767,12 @@ async fn analytics_buckets_requests_tokens_and_cost() {
         )
         .await;
         assert_eq!(a.status, 200, "{:?}", a.json());
-        let requests: u64 = a.json()["result"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["requests"].as_u64().unwrap())
-            .sum();
-        assert_eq!(requests, want, "end {end}: {:?}", a.json());
+        assert_eq!(
+            total(&a, "requests"),
+            want as f64,
+            "end {end}: {:?}",
+            a.json()
+        );
     }
     let bad = send(
         Method::GET,
