@@ -134,6 +134,8 @@ fn fields_that_would_change_the_answer_are_refused_not_dropped() {
             refused_param(OpenAi, provider, &with("functions", tools.clone())),
             "functions"
         );
+        // An empty list asks for nothing: not refused.
+        upstream_of(OpenAi, provider, &with("functions", json!([])), MODEL);
         assert_eq!(
             refused_param(
                 OpenAi,
@@ -186,7 +188,7 @@ fn fields_that_would_change_the_answer_are_refused_not_dropped() {
         // Fields that change no answer stay ignored.
         let quiet = json!({"messages": hi(), "store": true, "service_tier": "auto",
             "metadata": {"k": "v"}, "user": "u1", "logprobs": false,
-            "prediction": {"type": "content", "content": "x"}, "functions": null});
+            "prediction": {"type": "content", "content": "x"}, "functions": null, "function_call": null});
         upstream_of(OpenAi, provider, &quiet, MODEL);
     }
     // Anthropic reports no log probabilities.

@@ -119,6 +119,9 @@ pub struct Exchange {
     /// not a complete answer, whatever the status (read beside what the log writer finds in
     /// the provider's own bytes).
     pub stream_failed: bool,
+    /// The gateway's shutdown cut the answer while its client was still reading it: a
+    /// failure, unless the client already had the stream's closing event.
+    pub cut: bool,
     /// The client gets the answer translated to another API: its stream's end is the
     /// translator's, which the relay knows, not the provider's closing event.
     pub translated: bool,
@@ -143,6 +146,7 @@ impl Exchange {
             cached: false,
             cache_put: None,
             stream_failed: false,
+            cut: false,
             translated: false,
         }
     }
@@ -171,6 +175,7 @@ impl Exchange {
             cached: false,
             cache_put: self.cache_put.clone(),
             stream_failed: false,
+            cut: false,
             translated: false,
         }
     }

@@ -55,13 +55,17 @@ pub const ADMIT_DEPTH: usize = 8 * BATCH_MAX;
 /// The longest one request waits for the writer before it goes ahead anyway.
 pub const ADMIT_MAX_WAIT: Duration = Duration::from_secs(1);
 pub const BATCH_MAX: usize = 512;
+/// The most flush requests waiting in the queue at once.
+pub const MAX_FLUSHES: usize = 64;
 pub const BATCH_WINDOW: Duration = Duration::from_millis(50);
 /// Bodies are stored up to this size (SPEC: 10 MB each).
 pub const BODY_CAP: usize = 10 * 1024 * 1024;
 
 enum Msg {
     Done(Box<Completed>),
-    Flush(oneshot::Sender<()>),
+    /// Everything queued before it is to be written; the permit bounds how many wait in the
+    /// queue ([`MAX_FLUSHES`]) and is given back when the writer takes it.
+    Flush(oneshot::Sender<()>, tokio::sync::OwnedSemaphorePermit),
 }
 
 /// The sending side, cheap to clone; one per application.
@@ -76,7 +80,6 @@ pub struct LogQueue {
 }
 
 /// Admission control shared by the queue's senders and the writer.
-#[derive(Default)]
 pub struct Gate {
     /// Whether the last write succeeded; requests are held only while it did.
     unhealthy: AtomicBool,
@@ -94,6 +97,23 @@ pub struct Gate {
     held: AtomicUsize,
     /// Records whose bodies were let go to stay within it.
     shed: AtomicU64,
+    /// Permits for flush requests in the queue ([`MAX_FLUSHES`]).
+    flushes: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self {
+            unhealthy: AtomicBool::new(false),
+            released: Notify::new(),
+            pressure: Notify::new(),
+            spilling: tokio::sync::watch::Sender::new(false),
+            cut: AtomicBool::new(false),
+            held: AtomicUsize::new(0),
+            shed: AtomicU64::new(0),
+            flushes: Arc::new(tokio::sync::Semaphore::new(MAX_FLUSHES)),
+        }
+    }
 }
 
 impl Gate {
@@ -115,10 +135,11 @@ impl LogQueue {
     /// Hands a finished exchange to the writer without waiting; a full batch waiting cuts the
     /// writer's gathering window short.
     ///
-    /// A complete answer to be cached is read here, on the request's own thread, and its entry
-    /// put at once ([`Self::cache_now`]): the relay hands the exchange over as the answer's
-    /// last bytes go out, so that the same request sent right after it finds the entry. The
-    /// reading travels with the record, and the writer does not read the answer again.
+    /// A complete answer to be cached, when small and not compressed, is read here, on the
+    /// request's own thread, and its entry put at once ([`Self::cache_now`]): the relay hands
+    /// the exchange over as the answer's last bytes go out, so that the same request sent
+    /// right after it finds the entry. The reading travels with the record, and the writer
+    /// does not read the answer again. A larger one wakes the writer, which puts it.
     ///
     /// Records in the queue hold at most [`PAYLOAD_BUDGET`] bytes of bodies between them: past
     /// it (the database is slow or gone, and large bodies keep coming) a record gives up its
@@ -159,9 +180,20 @@ impl LogQueue {
     /// runtime; the memory store takes it before the connection's task next yields). Outside
     /// a runtime, the writer puts it instead.
     fn cache_now(&self, done: &mut Completed) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        if tokio::runtime::Handle::try_current().is_err() {
             return;
-        };
+        }
+        // A large or compressed answer would hold the request's thread (and its last bytes)
+        // while it is decoded and copied: the writer reads it and puts its entry instead, a
+        // moment later.
+        let plain = done
+            .exchange
+            .response
+            .as_ref()
+            .is_some_and(|r| r.content_encoding.is_none());
+        if !plain || done.capture.held_bytes() > INLINE_READ {
+            return;
+        }
         let Some((key, ttl)) = done.exchange.cache_put.take() else {
             return;
         };
@@ -180,15 +212,7 @@ impl LogQueue {
         };
         done.reading = Some(Box::new(reading));
         if let Some(entry) = entry {
-            let cache = self.cache.clone();
-            let metrics = self.metrics.clone();
-            // Best effort: a lost write only costs a later miss.
-            runtime.spawn(async move {
-                if let Err(e) = cache.put(&key, &entry, ttl).await {
-                    metrics.backend_error("cache_put");
-                    crate::cache::warn_backend("cache put", &e);
-                }
-            });
+            put_entry(&self.cache, &self.metrics, key, entry, ttl);
         }
     }
 
@@ -257,7 +281,13 @@ impl LogQueue {
     /// under way, without shortening a later one).
     pub async fn flush(&self) {
         let (ack, done) = oneshot::channel();
-        if self.tx.send(Msg::Flush(ack)).await.is_ok() {
+        // Flushes come from readers (lists, `/metrics` scrapes) who stop waiting after a while,
+        // leaving theirs queued: while the database holds the writer up, at most MAX_FLUSHES
+        // of them take room meant for records; further readers wait for a permit.
+        let Ok(permit) = self.gate.flushes.clone().acquire_owned().await else {
+            return;
+        };
+        if self.tx.send(Msg::Flush(ack, permit)).await.is_ok() {
             self.gate.pressure.notify_waiters();
             let _ = done.await;
         }
@@ -392,6 +422,35 @@ impl StreamSigns {
     }
 }
 
+/// Answers up to this size (as captured, not compressed) are read for the cache on the
+/// request's own thread as they end ([`LogQueue::cache_now`]); larger ones by the writer.
+const INLINE_READ: usize = 256 * 1024;
+
+/// Puts a cache entry, best effort (a lost write only costs a later miss). The put is polled
+/// once at once: the memory store takes the entry there and then, and Redis's command is
+/// queued on its connection ahead of any lookup made after it; what is left of it (Redis's
+/// reply) runs as a task. Must be called within a runtime.
+fn put_entry(
+    cache: &Arc<dyn CacheStore>,
+    metrics: &Arc<Metrics>,
+    key: String,
+    entry: switchyard_store::cache::CachedResponse,
+    ttl: Duration,
+) {
+    let cache = cache.clone();
+    let metrics = metrics.clone();
+    let mut put = Box::pin(async move {
+        if let Err(e) = cache.put(&key, &entry, ttl).await {
+            metrics.backend_error("cache_put");
+            crate::cache::warn_backend("cache put", &e);
+        }
+    });
+    let mut first = std::task::Context::from_waker(std::task::Waker::noop());
+    if std::future::Future::poll(put.as_mut(), &mut first).is_pending() {
+        tokio::spawn(put);
+    }
+}
+
 /// An answer to store in the cache: key, entry, TTL.
 type CachePut = (String, switchyard_store::cache::CachedResponse, Duration);
 
@@ -415,7 +474,7 @@ fn shed_bodies(batch: &mut [PendingLog]) {
 
 fn take(msg: Msg, gate: &Gate, done: &mut Vec<Completed>, acks: &mut Vec<oneshot::Sender<()>>) {
     match msg {
-        Msg::Flush(ack) => acks.push(ack),
+        Msg::Flush(ack, _permit) => acks.push(ack),
         Msg::Done(c) => {
             gate.held.fetch_sub(c.held_bytes(), Ordering::Relaxed);
             done.push(*c);
@@ -497,15 +556,7 @@ impl Writer {
             })
             .collect();
         for (key, entry, ttl) in puts {
-            let cache = self.cache.clone();
-            let metrics = self.metrics.clone();
-            // Best effort: a lost write only costs a later miss.
-            tokio::spawn(async move {
-                if let Err(e) = cache.put(&key, &entry, ttl).await {
-                    metrics.backend_error("cache_put");
-                    crate::cache::warn_backend("cache put", &e);
-                }
-            });
+            put_entry(&self.cache, &self.metrics, key, entry, ttl);
         }
         records
     }
@@ -655,7 +706,10 @@ impl Writer {
             outcome
         };
         exchange.log_line(outcome, duration);
-        let stream_failed = signs.failed(&exchange, outcome);
+        // A stream the shutdown cut before its closing event failed (one whose client had
+        // that event counts as complete above).
+        let stream_failed =
+            signs.failed(&exchange, outcome) || (exchange.cut && outcome == Outcome::Cancelled);
         // A stream that reported an error after its 200 is not an answer to replay.
         if let (Outcome::Complete, false, Some((key, ttl)), Some(headers)) = (
             outcome,
@@ -912,7 +966,10 @@ mod tests {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         for _ in 0..n {
             let (ack, _) = oneshot::channel();
-            tx.try_send(Msg::Flush(ack)).expect("room");
+            let permit = Arc::new(tokio::sync::Semaphore::new(1))
+                .try_acquire_owned()
+                .expect("a permit");
+            tx.try_send(Msg::Flush(ack, permit)).expect("room");
         }
         let queue = LogQueue {
             tx,
@@ -922,6 +979,18 @@ mod tests {
             metrics: Arc::new(Metrics::new()),
         };
         (queue, rx)
+    }
+
+    /// Readers who gave up waiting leave their flush requests queued: at most MAX_FLUSHES of
+    /// them, however many readers come (a database holding the writer up, `/metrics` scraped
+    /// over and over), so the queue keeps its room for records.
+    #[tokio::test]
+    async fn abandoned_flushes_take_at_most_their_share_of_the_queue() {
+        let (queue, _rx) = queue_holding(0);
+        for _ in 0..MAX_FLUSHES * 3 {
+            let _ = tokio::time::timeout(Duration::from_millis(1), queue.flush()).await;
+        }
+        assert_eq!(queue.depth(), MAX_FLUSHES);
     }
 
     /// A request waiting for admission, as a task.

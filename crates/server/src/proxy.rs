@@ -549,6 +549,7 @@ async fn run(
             refuse_as(call, slot);
             return Err(e);
         }
+        shape::custom_headers(call);
     }
 
     // Stage 7: cache. A universal request looks up its first step here, and every later

@@ -442,12 +442,12 @@ impl Drop for Relay {
             } else {
                 Outcome::Cancelled
             };
-            // Cut by the gateway's own shutdown, not left by its client: the answer failed
-            // (and is no answer to cache).
+            // Cut by the gateway's own shutdown, not left by its client: the answer failed,
+            // unless the client already had all of it (the log writer tells).
             if let (Outcome::Cancelled, true, Some((x, _))) =
                 (outcome, self.queue.cut_by_shutdown(), self.state.as_mut())
             {
-                x.stream_failed = true;
+                x.cut = true;
             }
             self.finish(outcome);
         }

@@ -128,18 +128,9 @@ pub fn passthrough_to(
     provider: &Arc<Provider>,
     uri: Uri,
     method: Method,
-    mut headers: HeaderMap,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Call {
-    // A custom provider's own headers go with every request (the client's own win); a
-    // catalog provider's are what its native API requires, added only when translating.
-    if provider.custom {
-        for (name, value) in &provider.headers {
-            if !headers.contains_key(name) {
-                headers.insert(name.clone(), value.clone());
-            }
-        }
-    }
     Call {
         provider: provider.clone(),
         uri,
@@ -299,9 +290,13 @@ pub async fn compat(
     move_credential(provider, &mut headers, |v| {
         crate::auth::is_gateway_token(app, v)
     });
-    for (name, value) in &provider.headers {
-        if !headers.contains_key(name) {
-            headers.insert(name.clone(), value.clone());
+    // What the provider's API requires (Anthropic's `anthropic-version`); a custom provider's
+    // own headers are added once the client's credentials are settled ([`custom_headers`]).
+    if !provider.custom {
+        for (name, value) in &provider.headers {
+            if !headers.contains_key(name) {
+                headers.insert(name.clone(), value.clone());
+            }
         }
     }
     if translation.is_some() && !headers.contains_key(CONTENT_TYPE) {
@@ -476,6 +471,21 @@ fn form_model(content_type: &str, body: &[u8]) -> Option<String> {
         }
     }
     None
+}
+
+/// Adds a custom provider's own headers (its `headers`, from the config or the control plane)
+/// to `call`, each unless the call already carries it: called after the gateway token has been
+/// taken out of the provider key headers and a stored key put in, so that the order is the
+/// client's own header, then the stored key, then the provider's configured one.
+pub fn custom_headers(call: &mut Call) {
+    if !call.provider.custom {
+        return;
+    }
+    for (name, value) in &call.provider.headers {
+        if !call.headers.contains_key(name) {
+            call.headers.insert(name.clone(), value.clone());
+        }
+    }
 }
 
 #[cfg(test)]

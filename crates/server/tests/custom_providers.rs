@@ -417,6 +417,7 @@ async fn a_custom_providers_headers_go_with_every_request_and_are_never_shown() 
         json!({"content-length": "1"}),
         json!({"transfer-encoding": "chunked"}),
         json!({"cf-aig-skip-cache": "true"}),
+        json!({"X-Tenant": "a", "x-tenant": "b"}),
     ] {
         let a = cp_send(
             Method::PUT,
@@ -426,4 +427,52 @@ async fn a_custom_providers_headers_go_with_every_request_and_are_never_shown() 
         .await;
         assert_eq!(a.status, 400, "{bad}: {}", String::from_utf8_lossy(&a.body));
     }
+}
+
+/// A client whose provider key is its gateway token (an SDK's `api_key`) sends no provider
+/// credential of its own: the custom provider's configured `authorization` is what reaches the
+/// provider, on pass-through and on `/compat` alike.
+#[tokio::test]
+async fn a_custom_providers_credential_header_is_sent_when_the_client_key_is_its_gateway_token() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(
+        &fake,
+        "[[tokens]]\naccount_id = \"acct\"\nvalue = \"gw-token-1\"\n\n[[gateways]]\naccount_id = \"acct\"\nid = \"gw\"\nauthentication = true\n",
+    )
+    .await;
+    let created = cp_send(
+        Method::POST,
+        &gw.cp("/custom-providers"),
+        json!({"name": "K", "slug": "keyed", "base_url": format!("{}/v1", fake.url()),
+            "headers": {"authorization": "Bearer provider-key", "x-extra": "e1"}}),
+    )
+    .await;
+    assert_eq!(
+        created.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&created.body)
+    );
+    let token = ("authorization", "Bearer gw-token-1");
+    let a = post(
+        &format!("{}/custom-keyed/chat/completions", gw.base()),
+        &[token],
+        CHAT,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let sent = fake.last_request().unwrap();
+    assert_eq!(sent.header("authorization"), Some("Bearer provider-key"));
+    assert_eq!(sent.header("x-extra"), Some("e1"));
+    let a = post(
+        &format!("{}/compat/chat/completions", gw.base()),
+        &[token],
+        r#"{"model":"custom-keyed/m1","messages":[{"role":"user","content":"Hi"}]}"#,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(
+        fake.last_request().unwrap().header("authorization"),
+        Some("Bearer provider-key")
+    );
 }

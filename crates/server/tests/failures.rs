@@ -423,13 +423,14 @@ async fn a_client_that_stops_reading_is_cut_after_the_write_timeout() {
 /// A raw HTTP/1.1 upstream that keeps its connections open and counts them: every request
 /// on them is answered `{}`.
 async fn keep_alive_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    keep_alive_upstream_answering(None).await
+    keep_alive_upstream_answering(None, Duration::ZERO).await
 }
 
-/// As [`keep_alive_upstream`], answering with `stream` when given: an Anthropic event stream in
-/// one chunk, whose body ends (the zero-length chunk) 30 ms after its `message_stop`.
+/// As [`keep_alive_upstream`], answering with `stream` when given: an event stream in one
+/// chunk, whose body ends (the zero-length chunk) `end_after` after its last event.
 async fn keep_alive_upstream_answering(
     stream: Option<&'static str>,
+    end_after: Duration,
 ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -473,7 +474,7 @@ async fn keep_alive_upstream_answering(
                         if s.write_all(head.as_bytes()).await.is_err() {
                             return;
                         }
-                        tokio::time::sleep(Duration::from_millis(30)).await;
+                        tokio::time::sleep(end_after).await;
                         if s.write_all(b"0\r\n\r\n").await.is_err() {
                             return;
                         }
@@ -538,7 +539,8 @@ async fn a_translated_streams_provider_connection_is_kept_for_the_next_call() {
         "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
     );
     let fake = FakeProvider::start().await;
-    let (upstream, accepted) = keep_alive_upstream_answering(Some(EVENTS)).await;
+    let (upstream, accepted) =
+        keep_alive_upstream_answering(Some(EVENTS), Duration::from_millis(30)).await;
     let gw = Gateway::start(
         &fake,
         &format!("[providers.custom-ka]\nbase_url = \"{upstream}\"\napi = \"anthropic\"\n"),
@@ -561,5 +563,37 @@ async fn a_translated_streams_provider_connection_is_kept_for_the_next_call() {
         accepted.load(Ordering::SeqCst),
         1,
         "one provider connection for all three"
+    );
+}
+
+/// A stream whose client has its closing event (`data: [DONE]`) is whole, even when the
+/// shutdown cuts it because the provider had not yet ended its body: complete and successful.
+#[tokio::test]
+async fn a_stream_cut_by_shutdown_after_its_closing_event_is_a_whole_answer() {
+    const CHUNKS: &str = concat!(
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"m\",",
+        "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let fake = FakeProvider::start().await;
+    let (upstream, _) = keep_alive_upstream_answering(Some(CHUNKS), Duration::from_secs(30)).await;
+    let mut gw = Gateway::start(
+        &fake,
+        &format!("shutdown_grace_secs = 1\n[providers.custom-open]\nbase_url = \"{upstream}\"\n"),
+    )
+    .await;
+    let url = format!("{}/custom-open/v1/chat/completions", gw.base());
+    let reading = tokio::spawn(async move { stream(&url, &[AUTH], CHAT_STREAM).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    gw.stop_within(Duration::from_secs(4)).await;
+    let got = reading.await.unwrap();
+    assert!(got.text().contains("data: [DONE]"), "{}", got.text());
+    let records = gw.stored_records().await;
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert_eq!(
+        (r.status_code, r.success, r.cancelled),
+        (200, true, false),
+        "{r:?}"
     );
 }

@@ -148,8 +148,18 @@ impl LogDelete {
                      match every record)",
                 ));
             }
+            let filters = matches!(n, "filters" | "filters[]");
+            if filters && matches!(value.trim(), "" | "[]") {
+                return Err(QueryError::new(
+                    name,
+                    "is empty; a delete names the filters to match (leave the parameter out to \
+                     match every record)",
+                ));
+            }
             let known = flat
-                || n.starts_with("filters")
+                || filters
+                || n.starts_with("filters.")
+                || n.starts_with("filters[")
                 || matches!(n, "limit" | "order_by" | "order_by_direction" | "direction");
             if !known {
                 return Err(QueryError::new(

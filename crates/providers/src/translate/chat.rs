@@ -254,9 +254,10 @@ pub fn parse(o: &Obj) -> Result<ChatRequest, TranslateError> {
 /// rather than dropped, so the client does not take an answer made without them for one made
 /// with them.
 fn refuse_unsupported(o: &Obj) -> Result<(), TranslateError> {
-    // Legacy function calling, as a `role: "function"` message is refused.
+    // Legacy function calling, as a `role: "function"` message is refused (an empty list of
+    // functions, which some clients send, asks for nothing).
     for k in ["functions", "function_call"] {
-        if get(o, k).is_some() {
+        if get(o, k).is_some_and(|v| v.as_array().is_none_or(|a| !a.is_empty())) {
             return Err(TranslateError::field(
                 k,
                 "legacy function calling is not supported for this provider; use tools and tool_choice",

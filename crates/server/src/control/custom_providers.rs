@@ -126,7 +126,13 @@ pub fn parse_headers(v: &Value) -> Result<BTreeMap<String, String>, CpError> {
         if bytes > MAX_HEADER_BYTES {
             return Err(bad(format!("may hold at most {MAX_HEADER_BYTES} bytes")));
         }
-        out.insert(header.as_str().to_owned(), value.clone());
+        // Names are case-insensitive: two spellings of one would silently lose a value.
+        if out
+            .insert(header.as_str().to_owned(), value.clone())
+            .is_some()
+        {
+            return Err(bad(format!("names '{header}' more than once")));
+        }
     }
     Ok(out)
 }

@@ -532,6 +532,13 @@ fn deletes_take_limit_and_order() {
         ("search", ""),
         ("filters.value", "grok"),
         ("filters[value][]", "grok"),
+        ("filters", ""),
+        ("filters", " [] "),
+        ("filters[]", ""),
+        (
+            "filtersx",
+            r#"[{"key":"provider","operator":"eq","value":["grok"]}]"#,
+        ),
     ] {
         let e = LogDelete::from_query_pairs(&pairs(&[(k, v)])).unwrap_err();
         assert!(e.param == k || e.param == "filters", "{k}={v}: {e}");
