@@ -44,24 +44,45 @@ pub async fn provider(
         }
     };
     let resolved = match stored {
-        Some(c) if c.enable => match resolve(app, &c) {
-            Ok(p) => Some(Arc::new(p)),
-            Err(e) => {
-                tracing::warn!(error = %e, "a stored custom provider is invalid");
-                None
+        Some(c) if c.enable => {
+            // Headers sealed with another secret key (a key file made anew, another
+            // replica's key) would leave the provider without what it needs: said, not
+            // taken for an unknown provider, and not kept, so the right key mends it at once.
+            let headers = crate::control::custom_providers::open_headers(
+                app.secrets(),
+                c.headers_sealed.as_deref(),
+            )
+            .map_err(|e| {
+                tracing::error!(error = %e, provider = %c.slug, "a custom provider's headers cannot be decrypted");
+                ApiError::new(
+                    switchyard_core::ErrorKind::Internal,
+                    format!(
+                        "the headers of custom provider 'custom-{}' cannot be decrypted: give this \
+                         instance the secret_key they were stored with",
+                        c.slug
+                    ),
+                )
+            })?;
+            match resolve(&c, headers) {
+                Ok(p) => Some(Arc::new(p)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a stored custom provider is invalid");
+                    None
+                }
             }
-        },
+        }
         _ => None,
     };
     app.customs().put(key, resolved.clone());
     Ok(resolved)
 }
 
-/// A stored custom provider as a provider: its URL, and its headers opened.
-fn resolve(app: &App, c: &switchyard_store::CustomProvider) -> anyhow::Result<Provider> {
+/// A stored custom provider as a provider: its URL and its (opened) headers.
+fn resolve(
+    c: &switchyard_store::CustomProvider,
+    headers: std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<Provider> {
     let mut p = Provider::custom(&c.slug, &c.base_url)?;
-    let headers =
-        crate::control::custom_providers::open_headers(app.secrets(), c.headers_sealed.as_deref())?;
     for (name, value) in headers {
         p.headers.push((
             http::HeaderName::from_bytes(name.as_bytes())?,

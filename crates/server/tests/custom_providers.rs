@@ -476,3 +476,48 @@ async fn a_custom_providers_credential_header_is_sent_when_the_client_key_is_its
         Some("Bearer provider-key")
     );
 }
+
+/// Headers sealed with another secret key (the gateway restarted with a new key file, or
+/// another replica's key) are reported as such, with a 500, not taken for an unknown provider.
+#[tokio::test]
+async fn headers_sealed_with_another_secret_key_are_reported() {
+    let fake = FakeProvider::start().await;
+    let first = "secret_key = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n";
+    let mut gw = Gateway::start(&fake, first).await;
+    let created = cp_send(
+        Method::POST,
+        &gw.cp("/custom-providers"),
+        json!({"name": "S", "slug": "sealed", "base_url": format!("{}/v1", fake.url()),
+            "headers": {"x-tenant-key": "t1"}}),
+    )
+    .await;
+    assert_eq!(
+        created.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&created.body)
+    );
+    gw.terminate();
+    assert_eq!(
+        gw.wait_exit(std::time::Duration::from_secs(10)).await,
+        Some(0)
+    );
+    let db = gw.dir.path().join("switchyard.db");
+    let database = format!("database = \"sqlite://{}\"\n", db.display());
+    let other = "secret_key = \"HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=\"\n";
+    let wrong = Gateway::start(&fake, &format!("{database}{other}")).await;
+    let url = format!("{}/custom-sealed/chat/completions", wrong.base());
+    let a = post(&url, &[AUTH], CHAT).await;
+    a.assert_gateway_error(500, 2000);
+    let message = a.json()["error"][0]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("cannot be decrypted"), "{message}");
+    assert_eq!(fake.requests().len(), 0, "nothing sent without its headers");
+    // With the key they were sealed with, the same store works.
+    let right = Gateway::start(&fake, &format!("{database}{first}")).await;
+    let url = format!("{}/custom-sealed/chat/completions", right.base());
+    assert_eq!(post(&url, &[AUTH], CHAT).await.status, 200);
+    assert_eq!(
+        fake.last_request().unwrap().header("x-tenant-key"),
+        Some("t1")
+    );
+}
