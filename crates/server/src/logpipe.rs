@@ -24,7 +24,9 @@
 //!   the next start writes ([`crate::spill`]), so an outage at shutdown loses nothing.
 //! - The writer runs on its own thread (`switchyard-log`) with its own single-threaded
 //!   runtime: building records and writing a batch never occupy the workers that serve
-//!   requests.
+//!   requests. The one exception is a small answer to be cached (up to [`INLINE_READ`], not
+//!   compressed): it is read, and its cache entry put, on the request's thread as it ends, so
+//!   that the same request sent right after it is a hit ([`LogQueue::submit`]).
 
 use crate::exchange::{Completed, Exchange, Outcome, ResponseHead};
 use crate::metrics::Metrics;
@@ -176,9 +178,9 @@ impl LogQueue {
         }
     }
 
-    /// Reads a complete answer to be cached and puts its entry (a task on the request's
-    /// runtime; the memory store takes it before the connection's task next yields). Outside
-    /// a runtime, the writer puts it instead.
+    /// Reads a small, plain complete answer to be cached and puts its entry ([`put_entry`]:
+    /// the memory store has it on return). A larger or compressed one, or one handed over
+    /// outside a runtime, is left to the writer.
     fn cache_now(&self, done: &mut Completed) {
         if tokio::runtime::Handle::try_current().is_err() {
             return;
@@ -424,7 +426,7 @@ impl StreamSigns {
 
 /// Answers up to this size (as captured, not compressed) are read for the cache on the
 /// request's own thread as they end ([`LogQueue::cache_now`]); larger ones by the writer.
-const INLINE_READ: usize = 256 * 1024;
+pub const INLINE_READ: usize = 256 * 1024;
 
 /// Puts a cache entry, best effort (a lost write only costs a later miss). The put is polled
 /// once at once: the memory store takes the entry there and then, and Redis's command is

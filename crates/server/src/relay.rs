@@ -194,7 +194,9 @@ const DRAIN_MAX: usize = 64 * 1024;
 /// back to the pool for the next call instead of being closed with it: a translated stream
 /// has ended for its client with the provider's last event, and the provider's own end of
 /// body (the zero-length chunk) usually follows within milliseconds. A provider that sends
-/// more than [`DRAIN_MAX`], or takes longer than [`DRAIN_FOR`], loses its connection.
+/// more than [`DRAIN_MAX`], or takes longer than [`DRAIN_FOR`], loses its connection. The task
+/// is not tracked: it is bounded by [`DRAIN_FOR`], holds nothing of the client's, and a
+/// shutdown that ends before it only closes that provider connection.
 fn drain_for_reuse(mut rest: Incoming) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
