@@ -945,11 +945,12 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) {
 /// Appends the inside of a JSON string literal holding `bytes` (read as UTF-8, invalid
 /// sequences replaced).
 fn push_json_text(out: &mut Vec<u8>, bytes: &[u8]) {
-    // Header names and most values are printable ASCII with nothing to escape.
-    if bytes
-        .iter()
-        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-    {
+    // Header names and most values are printable ASCII with nothing to escape. Checked
+    // without an early exit, so that the check runs over many bytes at a time.
+    let escapes = bytes.iter().fold(0u8, |acc, &b| {
+        acc | u8::from(b.wrapping_sub(0x20) >= 0x5f || b == b'"' || b == b'\\')
+    });
+    if escapes == 0 {
         out.extend_from_slice(bytes);
         return;
     }
