@@ -160,19 +160,22 @@ pub(crate) fn where_clause(sql: &mut Sql, gkey: i64, filter: &LogFilter) -> Resu
     }
     if let Some(s) = filter.search.as_deref().filter(|s| !s.is_empty()) {
         let p = sql.arg(Arg::Text(contains_pattern(s)));
+        // Metadata is stored as JSON text: the term is looked for as JSON writes it inside a
+        // key or value, so that a `"` or `\` finds those characters, not the JSON's own quotes.
+        let in_json = serde_json::to_string(s).unwrap_or_default();
+        let in_json = in_json.get(1..in_json.len().saturating_sub(1)).unwrap_or(s);
+        let pm = if in_json == s {
+            p.clone()
+        } else {
+            sql.arg(Arg::Text(contains_pattern(in_json)))
+        };
         let like = sql.like();
-        let cols = [
-            "l.id",
-            "l.provider",
-            "l.model",
-            "l.path",
-            "l.event_id",
-            "l.metadata",
-        ];
-        let parts: Vec<String> = cols
+        let cols = ["l.id", "l.provider", "l.model", "l.path", "l.event_id"];
+        let mut parts: Vec<String> = cols
             .iter()
             .map(|c| format!("{c} {like} {p} ESCAPE '\\'"))
             .collect();
+        parts.push(format!("l.metadata {like} {pm} ESCAPE '\\'"));
         let _ = write!(sql.text, " AND ({})", parts.join(" OR "));
     }
     Ok(())

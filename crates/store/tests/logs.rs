@@ -467,6 +467,11 @@ async fn queries(store: Store) {
         ("anth", |r| r.provider == "anthropic"),
         ("%", |_| false),
         ("_", |_| false),
+        // The metadata's JSON syntax is not searched: no key or value holds these.
+        ("\"", |_| false),
+        ("\\", |_| false),
+        ("\"user\"", |_| false),
+        ("alice", |r| n_of(r) == 1),
     ];
     for (s, pred) in search_cases {
         let (records, total) = list(&store, &a, &g, &[("search", s), ("per_page", "2")]).await;
