@@ -200,18 +200,17 @@ impl LogQueue {
             return;
         };
         let reading = Reading::of(&done.exchange, &done.capture, done.outcome);
-        let entry = match (
-            &done.exchange.response,
-            reading.cacheable(&done.exchange, done.outcome),
-        ) {
-            (
-                Some(ResponseHead {
-                    headers: Some(h), ..
-                }),
-                true,
-            ) => crate::cache::entry(done.exchange.status, h, &done.capture, &reading.decoded),
-            _ => None,
-        };
+        let failed = reading.signs().failed(&done.exchange, done.outcome);
+        let entry = done.exchange.response.as_ref().and_then(|r| {
+            entry_to_cache(
+                done.exchange.status,
+                done.outcome,
+                failed,
+                r,
+                &done.capture,
+                &reading.decoded,
+            )
+        });
         done.reading = Some(Box::new(reading));
         if let Some(entry) = entry {
             put_entry(&self.cache, &self.metrics, key, entry, ttl);
@@ -386,16 +385,30 @@ impl Reading {
             .map_or(0, |d| d.as_ref().map_or(0, |d| d.body.len()))
     }
 
-    /// Whether the answer may be put in the cache: complete, and no failed stream.
-    fn cacheable(&self, exchange: &Exchange, outcome: Outcome) -> bool {
-        outcome == Outcome::Complete
-            && !self
-                .extracted
-                .as_ref()
-                .map(StreamSigns::of)
-                .unwrap_or_default()
-                .failed(exchange, outcome)
+    /// What the answer's stream said of its own end (nothing, for one not read).
+    fn signs(&self) -> StreamSigns {
+        self.extracted
+            .as_ref()
+            .map(StreamSigns::of)
+            .unwrap_or_default()
     }
+}
+
+/// The cache entry for an answer, if it may be stored: complete, not failed (a stream that
+/// reported an error after its 200 is not an answer to replay), and storable
+/// ([`crate::cache::entry`]).
+fn entry_to_cache(
+    status: u16,
+    outcome: Outcome,
+    failed: bool,
+    response: &ResponseHead,
+    capture: &Capture,
+    decoded: &Result<Option<DecodedBody>, Unsupported>,
+) -> Option<switchyard_store::cache::CachedResponse> {
+    if outcome != Outcome::Complete || failed {
+        return None;
+    }
+    crate::cache::entry(status, response.headers.as_ref()?, capture, decoded)
 }
 
 /// What a stream said of its own end.
@@ -683,12 +696,12 @@ impl Writer {
             Some(r) => *r,
             None => Reading::of(&exchange, &capture, outcome),
         };
-        let response = exchange.response.take().unwrap_or_default();
+        let mut response = exchange.response.take().unwrap_or_default();
         let upstream = exchange.provider.clone();
         let provider = upstream.as_ref().map(|p| p.slug.clone());
-        let content_type = response.content_type;
+        let content_type = response.content_type.take();
+        let signs = reading.signs();
         let Reading { decoded, extracted } = reading;
-        let signs = extracted.as_ref().map(StreamSigns::of).unwrap_or_default();
         let (usage, answered_model, finished) = match extracted {
             None => (Usage::default(), None, false),
             Some(x) => {
@@ -712,14 +725,16 @@ impl Writer {
         // that event counts as complete above).
         let stream_failed =
             signs.failed(&exchange, outcome) || (exchange.cut && outcome == Outcome::Cancelled);
-        // A stream that reported an error after its 200 is not an answer to replay.
-        if let (Outcome::Complete, false, Some((key, ttl)), Some(headers)) = (
-            outcome,
-            stream_failed,
-            &exchange.cache_put,
-            &response.headers,
-        ) {
-            if let Some(entry) = crate::cache::entry(exchange.status, headers, &capture, &decoded) {
+        if let Some((key, ttl)) = &exchange.cache_put {
+            let stored = entry_to_cache(
+                exchange.status,
+                outcome,
+                stream_failed,
+                &response,
+                &capture,
+                &decoded,
+            );
+            if let Some(entry) = stored {
                 puts.push((key.clone(), entry, *ttl));
             }
         }

@@ -249,16 +249,14 @@ async fn an_account_is_known_from_its_first_custom_provider_on() {
 async fn concurrent_updates_of_different_fields_both_take_effect() {
     let fake = FakeProvider::start().await;
     let gw = Gateway::start(&fake, "").await;
-    let created = cp_send(
-        Method::POST,
-        &gw.cp("/custom-providers"),
+    let created = create_custom(
+        &gw,
         json!({"name":"n","slug":"race","base_url":"https://a.example"}),
     )
-    .await
-    .json();
+    .await;
     let url = gw.cp(&format!(
         "/custom-providers/{}",
-        created["result"]["id"].as_str().unwrap()
+        created["id"].as_str().unwrap()
     ));
     for i in 0..10 {
         let (one, two) = tokio::join!(
@@ -286,13 +284,11 @@ async fn a_config_key_serves_a_custom_provider_created_later() {
         "[[provider_keys]]\naccount_id = \"acct\"\ngateway_id = \"gw\"\nprovider = \"custom-later\"\nkey = \"sk-later\"\n",
     )
     .await;
-    let a = cp_send(
-        Method::POST,
-        &gw.cp("/custom-providers"),
+    create_custom(
+        &gw,
         json!({"name":"Later","slug":"later","base_url": format!("{}/v1", fake.url())}),
     )
     .await;
-    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     assert_eq!(
         keyless_chat_sends(&gw, &fake, "custom-later").await,
         "Bearer sk-later"
@@ -440,19 +436,12 @@ async fn a_custom_providers_credential_header_is_sent_when_the_client_key_is_its
         "[[tokens]]\naccount_id = \"acct\"\nvalue = \"gw-token-1\"\n\n[[gateways]]\naccount_id = \"acct\"\nid = \"gw\"\nauthentication = true\n",
     )
     .await;
-    let created = cp_send(
-        Method::POST,
-        &gw.cp("/custom-providers"),
+    create_custom(
+        &gw,
         json!({"name": "K", "slug": "keyed", "base_url": format!("{}/v1", fake.url()),
             "headers": {"authorization": "Bearer provider-key", "x-extra": "e1"}}),
     )
     .await;
-    assert_eq!(
-        created.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&created.body)
-    );
     let token = ("authorization", "Bearer gw-token-1");
     let a = post(
         &format!("{}/custom-keyed/chat/completions", gw.base()),
@@ -482,30 +471,15 @@ async fn a_custom_providers_credential_header_is_sent_when_the_client_key_is_its
 #[tokio::test]
 async fn headers_sealed_with_another_secret_key_are_reported() {
     let fake = FakeProvider::start().await;
-    let first = "secret_key = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n";
-    let mut gw = Gateway::start(&fake, first).await;
-    let created = cp_send(
-        Method::POST,
-        &gw.cp("/custom-providers"),
+    let mut gw = Gateway::start(&fake, SECRET_KEY).await;
+    create_custom(
+        &gw,
         json!({"name": "S", "slug": "sealed", "base_url": format!("{}/v1", fake.url()),
             "headers": {"x-tenant-key": "t1"}}),
     )
     .await;
-    assert_eq!(
-        created.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&created.body)
-    );
-    gw.terminate();
-    assert_eq!(
-        gw.wait_exit(std::time::Duration::from_secs(10)).await,
-        Some(0)
-    );
-    let db = gw.dir.path().join("switchyard.db");
-    let database = format!("database = \"sqlite://{}\"\n", db.display());
-    let other = "secret_key = \"HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=\"\n";
-    let wrong = Gateway::start(&fake, &format!("{database}{other}")).await;
+    let database = gw.stop_keeping_store().await;
+    let wrong = Gateway::start(&fake, &format!("{database}{OTHER_SECRET_KEY}")).await;
     let url = format!("{}/custom-sealed/chat/completions", wrong.base());
     let a = post(&url, &[AUTH], CHAT).await;
     a.assert_gateway_error(500, 2000);
@@ -513,11 +487,18 @@ async fn headers_sealed_with_another_secret_key_are_reported() {
     assert!(message.contains("cannot be decrypted"), "{message}");
     assert_eq!(fake.requests().len(), 0, "nothing sent without its headers");
     // With the key they were sealed with, the same store works.
-    let right = Gateway::start(&fake, &format!("{database}{first}")).await;
+    let right = Gateway::start(&fake, &format!("{database}{SECRET_KEY}")).await;
     let url = format!("{}/custom-sealed/chat/completions", right.base());
     assert_eq!(post(&url, &[AUTH], CHAT).await.status, 200);
     assert_eq!(
         fake.last_request().unwrap().header("x-tenant-key"),
         Some("t1")
     );
+}
+
+/// Creates a custom provider through the control plane; its object as answered (200 asserted).
+async fn create_custom(gw: &Gateway, body: serde_json::Value) -> serde_json::Value {
+    let a = cp_send(Method::POST, &gw.cp("/custom-providers"), body).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    a.json()["result"].clone()
 }

@@ -407,8 +407,7 @@ fn a_bad_log_filter_is_reported_and_a_bad_log_format_stops_start_up() {
 #[tokio::test]
 async fn a_secret_key_that_opens_no_stored_key_is_reported_at_start() {
     let fake = FakeProvider::start().await;
-    let first = "secret_key = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n";
-    let mut gw = Gateway::start(&fake, first).await;
+    let mut gw = Gateway::start(&fake, SECRET_KEY).await;
     gw.chat(&[AUTH]).await;
     let a = cp_send(
         http::Method::POST,
@@ -417,15 +416,8 @@ async fn a_secret_key_that_opens_no_stored_key_is_reported_at_start() {
     )
     .await;
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
-    gw.terminate();
-    assert_eq!(
-        gw.wait_exit(std::time::Duration::from_secs(10)).await,
-        Some(0)
-    );
-    let db = gw.dir.path().join("switchyard.db");
-    let database = format!("database = \"sqlite://{}\"\n", db.display());
-    let other = "secret_key = \"HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=\"\n";
-    let wrong = Gateway::start(&fake, &format!("{database}{other}")).await;
+    let database = gw.stop_keeping_store().await;
+    let wrong = Gateway::start(&fake, &format!("{database}{OTHER_SECRET_KEY}")).await;
     let said = |g: &Gateway| {
         g.stderr()
             .contains("does not open the newest stored provider key")
@@ -437,6 +429,6 @@ async fn a_secret_key_that_opens_no_stored_key_is_reported_at_start() {
     }
     assert!(said(&wrong), "{}", wrong.stderr());
     // The key it was stored with says nothing.
-    let right = Gateway::start(&fake, &format!("{database}{first}")).await;
+    let right = Gateway::start(&fake, &format!("{database}{SECRET_KEY}")).await;
     assert!(!said(&right), "{}", right.stderr());
 }

@@ -452,6 +452,11 @@ pub fn unique_id(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::now_v7().simple())
 }
 
+/// A `secret_key` config line, and another that opens nothing the first sealed.
+pub const SECRET_KEY: &str = "secret_key = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n";
+pub const OTHER_SECRET_KEY: &str =
+    "secret_key = \"HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=\"\n";
+
 /// `SWITCHYARD_TEST_POSTGRES`; the tests that need it fail (never skip) without it.
 pub fn postgres_url() -> String {
     std::env::var("SWITCHYARD_TEST_POSTGRES").expect(
@@ -516,6 +521,15 @@ impl Gateway {
             providers_for(fake)
         ))
         .await
+    }
+
+    /// Stops the gateway (SIGTERM, exit 0 within 10 s) and gives the config line that opens
+    /// its SQLite store, for a later start on the same store.
+    pub async fn stop_keeping_store(&mut self) -> String {
+        self.terminate();
+        assert_eq!(self.wait_exit(Duration::from_secs(10)).await, Some(0));
+        let db = self.dir.path().join("switchyard.db");
+        format!("database = \"sqlite://{}\"\n", db.display())
     }
 
     /// `{url}/v1/{account}/{gateway}`.
