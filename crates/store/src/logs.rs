@@ -278,7 +278,8 @@ pub struct Condition {
     pub values: Vec<serde_json::Value>,
 }
 
-/// All conditions must hold (AND); `search` matches id, provider, model, path or event id.
+/// All conditions must hold (AND); `search` matches id, provider, model, path, event id or a
+/// metadata key or value.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LogFilter {
     pub conditions: Vec<Condition>,

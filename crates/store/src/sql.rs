@@ -160,8 +160,10 @@ pub(crate) fn where_clause(sql: &mut Sql, gkey: i64, filter: &LogFilter) -> Resu
     }
     if let Some(s) = filter.search.as_deref().filter(|s| !s.is_empty()) {
         let p = sql.arg(Arg::Text(contains_pattern(s)));
-        // Metadata is stored as JSON text: the term is looked for as JSON writes it inside a
-        // key or value, so that a `"` or `\` finds those characters, not the JSON's own quotes.
+        // Metadata is stored as JSON text, and the term is looked for in its keys and values,
+        // not in its syntax (a `:`, `,` or `"` is in every record's metadata). The stored text
+        // is first matched against the term as JSON writes it inside a key or value (cheap,
+        // and true of every record that matches); the entries are then read to confirm it.
         let in_json = serde_json::to_string(s).unwrap_or_default();
         let in_json = in_json.get(1..in_json.len().saturating_sub(1)).unwrap_or(s);
         let pm = if in_json == s {
@@ -175,7 +177,11 @@ pub(crate) fn where_clause(sql: &mut Sql, gkey: i64, filter: &LogFilter) -> Resu
             .iter()
             .map(|c| format!("{c} {like} {p} ESCAPE '\\'"))
             .collect();
-        parts.push(format!("l.metadata {like} {pm} ESCAPE '\\'"));
+        let (source, value) = meta_entries(sql.dialect);
+        parts.push(format!(
+            "(l.metadata {like} {pm} ESCAPE '\\' AND EXISTS (SELECT 1 FROM {source} WHERE \
+             m.key {like} {p} ESCAPE '\\' OR {value} {like} {p} ESCAPE '\\'))"
+        ));
         let _ = write!(sql.text, " AND ({})", parts.join(" OR "));
     }
     Ok(())
@@ -339,23 +345,26 @@ fn fractional_atom(sql: &mut Sql, e: &str, op: Op, f: f64) {
     }
 }
 
+/// The metadata's entries as rows `m` of the dialect's JSON table function, and the text of
+/// an entry's value (`true`/`false` for booleans, the number as stored for numbers).
+fn meta_entries(dialect: Dialect) -> (&'static str, &'static str) {
+    match dialect {
+        Dialect::Sqlite => (
+            "json_each(l.metadata) AS m",
+            "(CASE m.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
+             ELSE CAST(m.value AS TEXT) END)",
+        ),
+        Dialect::Postgres => ("jsonb_each(l.metadata::jsonb) AS m", "(m.value #>> '{}')"),
+    }
+}
+
 /// A metadata entry's key or value against `s`. A value is compared as the text the record
 /// shows it as and, when `s` is a number, also as a number: `0.00001`, `1e-05` and `1.0e-5`
 /// all find the entry stored as `0.00001`, on both databases (each writes numbers as text its
 /// own way).
 fn meta_atom(sql: &mut Sql, is_key: bool, op: Op, s: &str) {
-    let field = match (sql.dialect, is_key) {
-        (_, true) => "m.key",
-        (Dialect::Sqlite, false) => {
-            "(CASE m.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
-             ELSE CAST(m.value AS TEXT) END)"
-        }
-        (Dialect::Postgres, false) => "(m.value #>> '{}')",
-    };
-    let source = match sql.dialect {
-        Dialect::Sqlite => "json_each(l.metadata) AS m",
-        Dialect::Postgres => "jsonb_each(l.metadata::jsonb) AS m",
-    };
+    let (source, value) = meta_entries(sql.dialect);
+    let field = if is_key { "m.key" } else { value };
     let (p, test) = if op == Op::Contains {
         let p = sql.arg(Arg::Text(contains_pattern(s)));
         (p, format!("{} ", sql.like()))

@@ -471,7 +471,17 @@ async fn queries(store: Store) {
         ("\"", |_| false),
         ("\\", |_| false),
         ("\"user\"", |_| false),
+        (":", |_| false),
+        (",", |_| false),
+        ("{", |_| false),
+        ("}", |_| false),
         ("alice", |r| n_of(r) == 1),
+        // Keys and every kind of value: a number, a boolean.
+        ("vip", |r| n_of(r) == 2),
+        ("42", |r| n_of(r) == 1),
+        ("TRU", |r| n_of(r) == 2),
+        // Not across an entry's key and value.
+        ("user\":\"bob", |_| false),
     ];
     for (s, pred) in search_cases {
         let (records, total) = list(&store, &a, &g, &[("search", s), ("per_page", "2")]).await;
