@@ -1,4 +1,5 @@
-//! Providers as data: the embedded catalog, per-provider overrides and custom providers.
+//! Providers as data: the embedded catalog (with the other upstreams, or forms, some providers
+//! have beside their base URL), per-provider overrides and custom providers.
 
 use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
@@ -91,11 +92,19 @@ pub enum CatalogError {
     BadHeader { slug: String, name: String },
     #[error("provider '{slug}' is not in the catalog; only custom-{{name}} providers may be added, and they need a base_url")]
     UnknownProvider { slug: String },
+    #[error("provider '{slug}' has no form '{form}' (forms: {known})")]
+    UnknownForm {
+        slug: String,
+        form: String,
+        known: String,
+    },
+    #[error("provider '{slug}', form '{form}': only base_url, auth, api, headers and name can be changed")]
+    BadFormOverride { slug: String, form: String },
     #[error("the embedded catalog is invalid: {0}")]
     Embedded(String),
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawEntry {
     name: String,
@@ -128,6 +137,55 @@ struct RawEntry {
     /// The version segments of an API whose base URL has none ([`Provider::versions`]).
     #[serde(default)]
     versions: Vec<String>,
+    /// Other upstreams of the same provider, each taken when the client's path starts with
+    /// its name ([`Provider::forms`]).
+    #[serde(default)]
+    forms: BTreeMap<String, RawForm>,
+    /// A client's `Authorization: Bearer KEY` goes to the provider in `auth`'s header.
+    #[serde(default)]
+    key_from_bearer: bool,
+    /// Placeholders whose value must be lowercase letters and digits only.
+    #[serde(default)]
+    alnum_params: Vec<String>,
+    /// The base URL is the whole endpoint: nothing may follow the placeholders.
+    #[serde(default)]
+    whole_path: bool,
+    /// Placeholders in the host of the catalog's own base URL: set from it, not read.
+    #[serde(skip)]
+    label_params: Vec<String>,
+}
+
+/// A form of a provider (`[SLUG.forms.SEGMENT]`): a second upstream, with its own base URL,
+/// for the client paths that start with `SEGMENT/`. What it does not set is its provider's.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawForm {
+    name: Option<String>,
+    base_url: String,
+    auth: Option<AuthStyle>,
+    api: Option<ApiShape>,
+    headers: Option<BTreeMap<String, String>>,
+    prices: Option<String>,
+    #[serde(default)]
+    key_from_bearer: bool,
+    #[serde(default)]
+    alnum_params: Vec<String>,
+    #[serde(default)]
+    whole_path: bool,
+    #[serde(skip)]
+    label_params: Vec<String>,
+}
+
+/// The `{placeholders}` in the host of `url` (none when it has no `://`).
+fn host_params(url: &str) -> Vec<String> {
+    let Some((_, rest)) = url.split_once("://") else {
+        return Vec::new();
+    };
+    let host = rest.split('/').next().unwrap_or("");
+    host.split('{')
+        .skip(1)
+        .filter_map(|p| p.split_once('}').map(|(name, _)| name.to_owned()))
+        .collect()
 }
 
 /// Config-file changes to one provider (`[providers.SLUG]`). For `custom-*` slugs it defines
@@ -143,6 +201,10 @@ pub struct ProviderOverride {
     pub headers: Option<BTreeMap<String, String>>,
     pub name: Option<String>,
     pub reports_cost: Option<bool>,
+    /// Changes to the provider's forms, by name (`[providers.SLUG.forms.NAME]`): `base_url`,
+    /// `auth`, `api`, `headers` and `name` only.
+    #[serde(default)]
+    pub forms: BTreeMap<String, ProviderOverride>,
 }
 
 /// A base URL split into the parts the safe join needs.
@@ -270,6 +332,23 @@ pub struct Provider {
     /// that replaced `https://api.cohere.ai/v1` whole), and one that starts with `v1/` before
     /// another version drops that `v1/` (an SDK given the base URL with `/v1`).
     pub versions: Vec<String>,
+    /// Other upstreams of this provider, each with the first path segment that selects it
+    /// (Bedrock's `bedrock-mantle`, Baseten's `model`): a form is a provider of the same slug
+    /// whose `path_prefix` is that segment ([`Provider::form`]).
+    pub forms: Vec<(String, Arc<Provider>)>,
+    /// A client's `Authorization: Bearer KEY` is sent to the provider in the header of
+    /// [`Provider::auth`] instead (Bedrock's mantle endpoint takes API keys as `x-api-key`;
+    /// Cloudflare's documentation sends them as bearer tokens).
+    pub key_from_bearer: bool,
+    /// Placeholders whose value must be only lowercase ASCII letters and digits (Baseten's
+    /// model ids, which name a host).
+    pub alnum_params: Vec<String>,
+    /// Placeholders that name a host in the catalog: their value must be a DNS label even
+    /// where the config's `base_url` puts them in the path (a test double, a proxy).
+    pub label_params: Vec<String>,
+    /// The base URL is the whole endpoint: a client path with anything after the
+    /// placeholders is refused.
+    pub whole_path: bool,
 }
 
 /// All providers, by slug and by compat prefix.
@@ -297,10 +376,25 @@ fn custom_entry(slug: &str, base_url: &str) -> RawEntry {
         target_header: None,
         target_hosts: Vec::new(),
         versions: Vec::new(),
+        forms: BTreeMap::new(),
+        key_from_bearer: false,
+        alnum_params: Vec::new(),
+        whole_path: false,
+        label_params: Vec::new(),
     }
 }
 
 impl Provider {
+    /// The form of this provider that the client path `rest` (after the slug) selects by its
+    /// first segment, if any.
+    pub fn form(&self, rest: &str) -> Option<&Arc<Provider>> {
+        let lead = rest.split('/').next().unwrap_or("");
+        self.forms
+            .iter()
+            .find(|(segment, _)| segment == lead)
+            .map(|(_, form)| form)
+    }
+
     /// A custom provider `custom-{name}` (as defined through the control plane): the path
     /// after the slug is appended verbatim to `base_url`, which must be https unless its host
     /// is loopback.
@@ -318,7 +412,53 @@ impl Provider {
     }
 }
 
-fn build(slug: &str, raw: RawEntry, custom: bool) -> Result<Provider, CatalogError> {
+/// The entry of a form `segment` of the provider `parent`: what the form does not set is the
+/// provider's, but nothing that shapes the path (aliases, versions, placeholders from the
+/// path, a target header, compat endpoints) carries over.
+fn form_entry(slug: &str, parent: &RawEntry, segment: &str, form: RawForm) -> RawEntry {
+    RawEntry {
+        name: form.name.unwrap_or_else(|| parent.name.clone()),
+        base_url: form.base_url,
+        auth: form.auth.unwrap_or(parent.auth),
+        api: form.api.unwrap_or(parent.api),
+        chat_path: None,
+        embeddings_path: None,
+        headers: form.headers.unwrap_or_else(|| parent.headers.clone()),
+        aliases: Vec::new(),
+        path_prefix: Some(segment.to_owned()),
+        path_params: BTreeMap::new(),
+        prices: form
+            .prices
+            .or_else(|| parent.prices.clone())
+            .or_else(|| Some(slug.to_owned())),
+        reports_cost: parent.reports_cost,
+        target_header: None,
+        target_hosts: Vec::new(),
+        versions: Vec::new(),
+        forms: BTreeMap::new(),
+        key_from_bearer: form.key_from_bearer,
+        alnum_params: form.alnum_params,
+        whole_path: form.whole_path,
+        label_params: form.label_params,
+    }
+}
+
+fn build(slug: &str, mut raw: RawEntry, custom: bool) -> Result<Provider, CatalogError> {
+    let mut forms = Vec::with_capacity(raw.forms.len());
+    for (segment, form) in std::mem::take(&mut raw.forms) {
+        let plain = !segment.is_empty()
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && !segment.starts_with('.');
+        if custom || !plain {
+            return Err(CatalogError::Embedded(format!(
+                "provider '{slug}': form '{segment}' must be a plain path segment of a catalog provider"
+            )));
+        }
+        let entry = form_entry(slug, &raw, &segment, form);
+        forms.push((segment, Arc::new(build(slug, entry, false)?)));
+    }
     let mut base = BaseUrl::parse(slug, &raw.base_url)?;
     // A custom provider takes the client's path verbatim: nothing of it may fill the base URL
     // (a placeholder in the host would let a client pick where requests go).
@@ -370,6 +510,11 @@ fn build(slug: &str, raw: RawEntry, custom: bool) -> Result<Provider, CatalogErr
             .transpose()?,
         target_hosts: raw.target_hosts,
         versions: raw.versions,
+        forms,
+        key_from_bearer: raw.key_from_bearer,
+        alnum_params: raw.alnum_params,
+        label_params: raw.label_params,
+        whole_path: raw.whole_path,
     })
 }
 
@@ -383,8 +528,14 @@ impl Catalog {
     pub fn with_overrides(
         overrides: &BTreeMap<String, ProviderOverride>,
     ) -> Result<Self, CatalogError> {
-        let raw: BTreeMap<String, RawEntry> =
+        let mut raw: BTreeMap<String, RawEntry> =
             toml::from_str(EMBEDDED).map_err(|e| CatalogError::Embedded(e.to_string()))?;
+        for e in raw.values_mut() {
+            e.label_params = host_params(&e.base_url);
+            for f in e.forms.values_mut() {
+                f.label_params = host_params(&f.base_url);
+            }
+        }
         let mut entries: BTreeMap<String, (RawEntry, bool)> =
             raw.into_iter().map(|(k, v)| (k, (v, false))).collect();
         for (slug, o) in overrides {
@@ -423,6 +574,45 @@ impl Catalog {
             }
             if let Some(v) = o.reports_cost {
                 e.reports_cost = v;
+            }
+            for (name, fo) in &o.forms {
+                let known = e.forms.keys().cloned().collect::<Vec<_>>().join(", ");
+                let Some(f) = e.forms.get_mut(name) else {
+                    return Err(CatalogError::UnknownForm {
+                        slug: slug.clone(),
+                        form: name.clone(),
+                        known: if known.is_empty() {
+                            "none".into()
+                        } else {
+                            known
+                        },
+                    });
+                };
+                if fo.chat_path.is_some()
+                    || fo.embeddings_path.is_some()
+                    || fo.reports_cost.is_some()
+                    || !fo.forms.is_empty()
+                {
+                    return Err(CatalogError::BadFormOverride {
+                        slug: slug.clone(),
+                        form: name.clone(),
+                    });
+                }
+                if let Some(v) = &fo.base_url {
+                    f.base_url = v.clone();
+                }
+                if let Some(v) = fo.auth {
+                    f.auth = Some(v);
+                }
+                if let Some(v) = fo.api {
+                    f.api = Some(v);
+                }
+                if let Some(v) = &fo.headers {
+                    f.headers = Some(v.clone());
+                }
+                if let Some(v) = &fo.name {
+                    f.name = Some(v.clone());
+                }
             }
             entries.insert(slug.clone(), (e, c));
         }
@@ -488,6 +678,9 @@ mod tests {
             "replicate",
             "huggingface",
             "azure-openai",
+            "azure",
+            "aws-bedrock",
+            "baseten",
         ] {
             assert!(c.get(slug).is_some(), "{slug} missing");
         }
@@ -554,6 +747,98 @@ mod tests {
         let mine = c.get("custom-mine").expect("custom provider");
         assert!(mine.custom);
         assert_eq!(mine.base.path, "/api");
+    }
+
+    #[test]
+    fn forms_take_their_own_overrides() {
+        let form = |name: &str, o: ProviderOverride| {
+            let mut forms = BTreeMap::new();
+            forms.insert(name.to_owned(), o);
+            let mut all = BTreeMap::new();
+            all.insert(
+                "aws-bedrock".to_owned(),
+                ProviderOverride {
+                    forms,
+                    ..Default::default()
+                },
+            );
+            Catalog::with_overrides(&all)
+        };
+        let c = form(
+            "bedrock-mantle",
+            ProviderOverride {
+                base_url: Some("http://127.0.0.1:9/m/{region}".into()),
+                ..Default::default()
+            },
+        )
+        .expect("a known form");
+        let bedrock = c.get("aws-bedrock").expect("bedrock");
+        assert_eq!(
+            bedrock.base.authority, "bedrock-runtime.{region}.amazonaws.com",
+            "the provider itself is untouched"
+        );
+        let mantle = bedrock.form("bedrock-mantle/x").expect("the form");
+        assert_eq!(mantle.base.authority, "127.0.0.1:9");
+        assert_eq!(mantle.auth, AuthStyle::XApiKey, "untouched fields are kept");
+        assert!(mantle.key_from_bearer);
+        assert_eq!(mantle.prices, "aws-bedrock");
+        assert!(matches!(
+            form("bedrock-nope", ProviderOverride::default()),
+            Err(CatalogError::UnknownForm { .. })
+        ));
+        assert!(matches!(
+            form(
+                "bedrock-mantle",
+                ProviderOverride {
+                    chat_path: Some("x".into()),
+                    ..Default::default()
+                }
+            ),
+            Err(CatalogError::BadFormOverride { .. })
+        ));
+        assert!(matches!(
+            form(
+                "bedrock-mantle",
+                ProviderOverride {
+                    base_url: Some("ftp://x.example".into()),
+                    ..Default::default()
+                }
+            ),
+            Err(CatalogError::BadBaseUrl { .. })
+        ));
+        // Providers without forms, custom ones included, take none.
+        let mut forms = BTreeMap::new();
+        forms.insert("x".to_owned(), ProviderOverride::default());
+        for slug in ["grok", "custom-f"] {
+            let mut all = BTreeMap::new();
+            all.insert(
+                slug.to_owned(),
+                ProviderOverride {
+                    base_url: Some("https://h.example/v1".into()),
+                    forms: forms.clone(),
+                    ..Default::default()
+                },
+            );
+            assert!(
+                matches!(
+                    Catalog::with_overrides(&all),
+                    Err(CatalogError::UnknownForm { .. })
+                ),
+                "{slug}"
+            );
+        }
+        // Baseten's model endpoint and Azure's Anthropic models are in the catalog.
+        let c = Catalog::embedded().expect("embedded");
+        let baseten = c.get("baseten").expect("baseten");
+        assert_eq!(baseten.api, ApiShape::Openai);
+        let model = baseten.form("model/abc").expect("the model form");
+        assert_eq!(model.api, ApiShape::Native);
+        assert_eq!(model.auth, AuthStyle::Bearer);
+        assert!(model.whole_path);
+        assert_eq!(
+            c.get("azure").expect("azure").label_params,
+            vec!["resource"]
+        );
     }
 
     #[test]

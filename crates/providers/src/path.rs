@@ -20,6 +20,10 @@ pub enum PathError {
         "path segment for {0} must be 1-63 letters, digits or '-' (up to 64, '_' and '.' allowed, where it is not part of the host)"
     )]
     BadParam(String),
+    #[error("path segment for {0} must be 1-63 lowercase letters or digits")]
+    BadId(String),
+    #[error("nothing may follow the {0} segment for this provider")]
+    TrailingPath(String),
     #[error("{0}")]
     BadTarget(String),
 }
@@ -162,7 +166,39 @@ fn is_path_word(s: &str) -> bool {
         && !s.starts_with(['-', '.'])
 }
 
+/// A word that names a host in a value of its own (Baseten's `model-{model_id}`): 1–63
+/// lowercase letters and digits.
+fn is_lower_alnum(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
 impl Provider {
+    /// Whether `value` may fill placeholder `param`, which goes into the host when `in_host`.
+    /// A placeholder that names a host in the catalog is held to a host's rule wherever the
+    /// config's base URL puts it.
+    fn check_param(&self, param: &str, value: &str, in_host: bool) -> Result<(), PathError> {
+        if self.alnum_params.iter().any(|p| p == param) {
+            return if is_lower_alnum(value) {
+                Ok(())
+            } else {
+                Err(PathError::BadId(param.to_owned()))
+            };
+        }
+        let fits = if in_host || self.label_params.iter().any(|p| p == param) {
+            is_label(value)
+        } else {
+            is_path_word(value)
+        };
+        if fits {
+            Ok(())
+        } else {
+            Err(PathError::BadParam(param.to_owned()))
+        }
+    }
+
     /// The upstream URI named whole by the provider's target header (Fal's
     /// `x-fal-target-url`), instead of the path: an `https` URL (plain `http` only for a
     /// loopback host) whose host is one of the catalog's `target_hosts` or a subdomain of
@@ -227,13 +263,21 @@ impl Provider {
         rest: &str,
         query: Option<&str>,
     ) -> Result<Uri, PathError> {
+        // Another upstream of this provider, named by the path's first segment.
+        if let Some(form) = self.form(rest) {
+            return form.upstream_uri(account, rest, query);
+        }
         check_rest(rest)?;
         let mut rest = rest;
         if let Some(prefix) = &self.path_prefix {
             rest = match rest.strip_prefix(prefix.as_str()) {
                 Some("") => "",
                 Some(tail) if tail.starts_with('/') => &tail[1..],
-                _ => return Err(PathError::MissingParam(prefix.clone())),
+                _ => {
+                    let mut segments = vec![prefix.as_str()];
+                    segments.extend(self.forms.iter().map(|(s, _)| s.as_str()));
+                    return Err(PathError::MissingParam(segments.join(" or ")));
+                }
             };
         }
         // Borrowed unless a placeholder is filled in (most providers have none).
@@ -259,14 +303,7 @@ impl Provider {
             }
             // A word that goes into the host must be a DNS label; one that goes only into the
             // path may hold `_` too (Azure deployment names do).
-            let fits = if authority.contains(&placeholder) {
-                is_label(seg)
-            } else {
-                is_path_word(seg)
-            };
-            if !fits {
-                return Err(PathError::BadParam(param.clone()));
-            }
+            self.check_param(param, seg, authority.contains(&placeholder))?;
             authority = Cow::Owned(authority.replace(&placeholder, seg));
             base_path = Cow::Owned(base_path.replace(&placeholder, seg));
             rest = tail;
@@ -283,9 +320,8 @@ impl Provider {
                 .and_then(|_| segments.next())
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| PathError::MissingPathParam(format!("{after}/{{{param}}}")))?;
-            if !is_label(value) {
-                return Err(PathError::BadParam(param.clone()));
-            }
+            // Vertex AI's region picks the host in the catalog: always a DNS label.
+            self.check_param(param, value, true)?;
             // Google's `global` location has no regional host: `{region}-aiplatform...` is
             // `aiplatform...` there.
             if value == "global" {
@@ -362,6 +398,10 @@ impl Provider {
                     rest = tail;
                 }
             }
+        }
+        if self.whole_path && !rest.is_empty() {
+            let last = self.base.params.last().map_or("path", String::as_str);
+            return Err(PathError::TrailingPath(format!("{{{last}}}")));
         }
         let mut url = String::with_capacity(
             self.base.scheme.len() + authority.len() + base_path.len() + rest.len() + 8,
@@ -604,6 +644,194 @@ mod tests {
         assert_eq!(
             uri("google-ai-studio", "v1beta/models/gemini-2.5-flash:generateContent"),
             "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"
+        );
+    }
+
+    #[test]
+    fn bedrock_mantle_baseten_models_and_azure_anthropic_name_their_hosts() {
+        // Bedrock's mantle endpoint, beside the runtime one.
+        assert_eq!(
+            uri(
+                "aws-bedrock",
+                "bedrock-mantle/us-east-1/anthropic/v1/messages"
+            ),
+            "https://bedrock-mantle.us-east-1.api.aws/anthropic/v1/messages"
+        );
+        assert_eq!(
+            uri("aws-bedrock", "bedrock-runtime/eu-west-3/model/m/converse"),
+            "https://bedrock-runtime.eu-west-3.amazonaws.com/model/m/converse"
+        );
+        let c = catalog();
+        let bedrock = c.get("aws-bedrock").expect("in the catalog");
+        let mantle = bedrock
+            .form("bedrock-mantle/us-east-1/anthropic/v1/messages")
+            .expect("the mantle form");
+        assert_eq!(mantle.slug, "aws-bedrock");
+        assert_eq!(mantle.auth, crate::AuthStyle::XApiKey);
+        assert!(mantle.key_from_bearer);
+        assert!(bedrock.form("bedrock-runtime/us-east-1/x").is_none());
+        assert!(!bedrock.key_from_bearer);
+        // A region is a DNS label: nothing that could name another host or path.
+        for bad in [
+            "bedrock-mantle/us-east-1.evil.example/anthropic/v1/messages",
+            "bedrock-mantle/evil.example%2f/anthropic/v1/messages",
+            "bedrock-mantle/us_east_1/anthropic/v1/messages",
+            "bedrock-mantle/us-east-1:443/anthropic/v1/messages",
+            "bedrock-mantle/us-east-1@evil.example/anthropic/v1/messages",
+            "bedrock-mantle/-us-east-1/anthropic/v1/messages",
+            "bedrock-mantle/../anthropic/v1/messages",
+            "bedrock-mantle//anthropic/v1/messages",
+            "bedrock-mantle/",
+            "bedrock-mantle",
+        ] {
+            assert!(bedrock.upstream_uri("a", bad, None).is_err(), "{bad}");
+        }
+        // Neither form named: the error names both.
+        let e = bedrock
+            .upstream_uri("a", "us-east-1/anthropic/v1/messages", None)
+            .expect_err("no form");
+        assert!(
+            e.to_string().contains("bedrock-runtime or bedrock-mantle"),
+            "{e}"
+        );
+
+        // Baseten: the OpenAI-compatible API as before, a model's own endpoint by its id.
+        assert_eq!(
+            uri("baseten", "v1/chat/completions"),
+            "https://inference.baseten.co/v1/chat/completions"
+        );
+        assert_eq!(
+            uri("baseten", "chat/completions"),
+            "https://inference.baseten.co/v1/chat/completions"
+        );
+        assert_eq!(
+            uri("baseten", "model/abcd1234"),
+            "https://model-abcd1234.api.baseten.co/production/predict"
+        );
+        assert_eq!(
+            uri("baseten", "model/abcd1234/"),
+            "https://model-abcd1234.api.baseten.co/production/predict"
+        );
+        let u = c
+            .get("baseten")
+            .expect("baseten")
+            .upstream_uri("a", "model/q48rmd3", Some("x=1"))
+            .expect("an id");
+        assert_eq!(
+            u.to_string(),
+            "https://model-q48rmd3.api.baseten.co/production/predict?x=1"
+        );
+        let baseten = c.get("baseten").expect("baseten");
+        for bad in [
+            "model/ABCD1234",
+            "model/abc-1234",
+            "model/abc.evil.example",
+            "model/abc_1",
+            "model/abc%2f",
+            "model/abc%2e",
+            "model/abc@evil.example",
+            "model/abc:443",
+            "model/..",
+            "model/",
+            "model",
+            "model/abcd1234/async_predict",
+            "model/abcd1234/production/predict/x",
+        ] {
+            assert!(baseten.upstream_uri("a", bad, None).is_err(), "{bad}");
+        }
+        assert_eq!(
+            baseten
+                .upstream_uri("a", "model/Abc", None)
+                .expect_err("uppercase"),
+            super::PathError::BadId("model_id".into())
+        );
+        // `/compat` keeps the OpenAI-compatible endpoint.
+        assert_eq!(
+            baseten
+                .endpoint_uri("a", baseten.chat_path.as_deref().expect("chat"))
+                .expect("its URI")
+                .to_string(),
+            "https://inference.baseten.co/v1/chat/completions"
+        );
+
+        // Anthropic's models on Azure: the resource names the Foundry host.
+        assert_eq!(
+            uri("azure", "my-res/anthropic/v1/messages"),
+            "https://my-res.services.ai.azure.com/anthropic/v1/messages"
+        );
+        let azure = c.get("azure").expect("azure");
+        assert_eq!(azure.auth, crate::AuthStyle::XApiKey);
+        for bad in [
+            "evil.example/anthropic/v1/messages",
+            "evil.example%2f/anthropic/v1/messages",
+            "my_res/anthropic/v1/messages",
+            "my.res/anthropic/v1/messages",
+            "-res/anthropic/v1/messages",
+            "res:443/anthropic/v1/messages",
+            "res@evil.example/anthropic/v1/messages",
+            "%40evil.example/anthropic/v1/messages",
+            "../anthropic/v1/messages",
+            "",
+        ] {
+            assert!(azure.upstream_uri("a", bad, None).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn host_placeholders_stay_labels_when_a_base_url_moves_them_into_the_path() {
+        let mut o = BTreeMap::new();
+        o.insert(
+            "azure".to_owned(),
+            ProviderOverride {
+                base_url: Some("http://127.0.0.1:9/azure/{resource}".into()),
+                ..Default::default()
+            },
+        );
+        let mut forms = BTreeMap::new();
+        forms.insert(
+            "bedrock-mantle".to_owned(),
+            ProviderOverride {
+                base_url: Some("http://127.0.0.1:9/mantle/{region}".into()),
+                ..Default::default()
+            },
+        );
+        o.insert(
+            "aws-bedrock".to_owned(),
+            ProviderOverride {
+                forms,
+                ..Default::default()
+            },
+        );
+        let c = Catalog::with_overrides(&o).expect("valid");
+        let azure = c.get("azure").expect("azure");
+        assert_eq!(
+            azure
+                .upstream_uri("a", "res/anthropic/v1/messages", None)
+                .expect("a resource")
+                .to_string(),
+            "http://127.0.0.1:9/azure/res/anthropic/v1/messages"
+        );
+        assert!(azure
+            .upstream_uri("a", "my.res/anthropic/v1/messages", None)
+            .is_err());
+        let bedrock = c.get("aws-bedrock").expect("bedrock");
+        assert_eq!(
+            bedrock
+                .upstream_uri("a", "bedrock-mantle/us-west-2/anthropic/v1/messages", None)
+                .expect("a region")
+                .to_string(),
+            "http://127.0.0.1:9/mantle/us-west-2/anthropic/v1/messages"
+        );
+        assert!(bedrock
+            .upstream_uri("a", "bedrock-mantle/us.west/anthropic/v1/messages", None)
+            .is_err());
+        // The runtime form keeps the catalog's host.
+        assert_eq!(
+            bedrock
+                .upstream_uri("a", "bedrock-runtime/us-west-2/model/m/invoke", None)
+                .expect("runtime")
+                .to_string(),
+            "https://bedrock-runtime.us-west-2.amazonaws.com/model/m/invoke"
         );
     }
 

@@ -391,6 +391,8 @@ async fn run(
                         format!("unknown provider '{slug}'"),
                     )
                 })?;
+            // The form of the provider the path names (Bedrock's `bedrock-mantle/...`).
+            let p = p.form(route.rest).cloned().unwrap_or(p);
             // Refuse an unsafe path before anything else happens. A provider with a target
             // header (Fal's `x-fal-target-url`) may be given the whole URL there instead.
             let uri = shape::upstream_uri(

@@ -88,6 +88,9 @@ pub fn passthrough(
     mut headers: HeaderMap,
     body: Bytes,
 ) -> Result<Call, ApiError> {
+    // The form of the provider the path names (Bedrock's `bedrock-mantle/...`) has its own
+    // key header.
+    let provider = provider.form(rest).unwrap_or(provider);
     let uri = upstream_uri(provider, account, rest, query, &headers)
         .map_err(|e| GatewayError::bad_request(e.to_string()))?;
     drop_target_header(provider, &mut headers);
@@ -473,11 +476,29 @@ fn form_model(content_type: &str, body: &[u8]) -> Option<String> {
     None
 }
 
-/// Adds a custom provider's own headers (its `headers`, from the config or the control plane)
-/// to `call`, each unless the call already carries it: called after the gateway token has been
-/// taken out of the provider key headers and a stored key put in, so that the order is the
-/// client's own header, then the stored key, then the provider's configured one.
+/// Settles `call`'s provider headers, once the gateway token has been taken out of the
+/// provider key headers and a stored key put in:
+///
+/// - a provider that takes its key in another header than the bearer token its clients send
+///   ([`Provider::key_from_bearer`]: Bedrock's mantle endpoint, `x-api-key`) gets it there,
+///   and no `Authorization` (a SigV4 signature is not a bearer token and stays);
+/// - a custom provider's own headers (its `headers`, from the config or the control plane)
+///   are added, each unless the call already carries it, so that the order is the client's
+///   own header, then the stored key, then the provider's configured one.
 pub fn custom_headers(call: &mut Call) {
+    if call.provider.key_from_bearer {
+        // Gateway tokens are out of the key headers by now: a bearer token is the key.
+        let key = call
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(switchyard_core::headers::bearer_token)
+            .and_then(|key| call.provider.auth.value(key));
+        if let Some(value) = key {
+            call.headers.remove(AUTHORIZATION);
+            call.headers.insert(call.provider.auth.header(), value);
+        }
+    }
     if !call.provider.custom {
         return;
     }
