@@ -10,7 +10,7 @@ use crate::directives::{AttemptHeaders, Directives};
 use crate::error::ApiError;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderMap, Method, Uri};
+use http::{HeaderMap, HeaderName, Method, Uri};
 use http_body_util::Full;
 use std::sync::Arc;
 use switchyard_core::{ErrorKind, GatewayError, RequestType};
@@ -274,6 +274,7 @@ pub async fn compat(
             http::header::ACCEPT_ENCODING,
             http::HeaderValue::from_static("identity"),
         );
+        drop_vendor_headers(client, &mut headers);
         (path, up.body, Some(translation), up.more)
     };
     let (path, query) = match path.split_once('?') {
@@ -322,6 +323,27 @@ pub async fn compat(
         translation,
         more,
     })
+}
+
+/// Takes out of a translated call the headers of the client's own API that another provider
+/// has no use for: an Anthropic SDK's `anthropic-version` and `anthropic-beta` (which name
+/// Anthropic's features, not the provider's), an OpenAI SDK's `openai-organization`,
+/// `openai-project` and `openai-beta` (which would tell one provider the client's account at
+/// another).
+fn drop_vendor_headers(client: Dialect, headers: &mut HeaderMap) {
+    let prefix = match client {
+        Dialect::Anthropic => "anthropic-",
+        Dialect::OpenAi => "openai-",
+        Dialect::Gemini => return,
+    };
+    let names: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| n.as_str().starts_with(prefix))
+        .cloned()
+        .collect();
+    for name in names {
+        headers.remove(name);
+    }
 }
 
 fn unsupported(provider: &Provider, kind: Endpoint) -> ApiError {

@@ -164,9 +164,12 @@ pub async fn calls(
             .ok_or_else(|| bad(i, "'provider' is required and must be a string"))?;
         let endpoint: String = field(i, &s, "endpoint", "a string")?
             .ok_or_else(|| bad(i, "'endpoint' is required and must be a string"))?;
+        // `null` is what a client's unset variable becomes: sent on, it would be a body the
+        // provider refuses with an error of its own, so it is refused here as missing.
         let query = s
             .get("query")
-            .ok_or_else(|| bad(i, "'query' (the request body) is required"))?;
+            .filter(|q| q.get() != "null")
+            .ok_or_else(|| bad(i, "'query' (the request body) is required and not null"))?;
         // A view of the request body, not a copy (the step's text lies within it).
         let payload = body.slice_ref(query.get().as_bytes());
 

@@ -892,6 +892,7 @@ async fn malformed_universal_bodies_are_refused() {
         json!([{"endpoint":"x","query":{}}]).to_string(),
         json!([{"provider":"grok","query":{}}]).to_string(),
         json!([{"provider":"grok","endpoint":"chat/completions"}]).to_string(),
+        json!([{"provider":"grok","endpoint":"chat/completions","query":null}]).to_string(),
         json!([{"provider":"grok","endpoint":"../x","query":{}}]).to_string(),
         json!([{"provider":"grok","endpoint":"//evil.example/x","query":{}}]).to_string(),
         json!([{"provider":"grok","endpoint":"chat","query":{},"headers":{"a":{"b":1}}}])

@@ -43,7 +43,11 @@ async fn openai_requests_reach_anthropic_translated_and_come_back_openai_shaped(
     });
     let a = post(
         &format!("{}/compat/chat/completions", gw.base()),
-        &[("authorization", "Bearer sk-ant-test")],
+        &[
+            ("authorization", "Bearer sk-ant-test"),
+            ("openai-organization", "org-123"),
+            ("openai-project", "proj-9"),
+        ],
         &body.to_string(),
     )
     .await;
@@ -64,6 +68,9 @@ async fn openai_requests_reach_anthropic_translated_and_come_back_openai_shaped(
     assert_eq!(got.headers.get("x-api-key").unwrap(), "sk-ant-test");
     assert!(got.headers.get("authorization").is_none());
     assert_eq!(got.headers.get("anthropic-version").unwrap(), "2023-06-01");
+    // The client's OpenAI account is no business of Anthropic's.
+    assert!(got.headers.get("openai-organization").is_none());
+    assert!(got.headers.get("openai-project").is_none());
     let sent: Value = serde_json::from_slice(&got.body).unwrap();
     assert_eq!(sent["model"], "claude-sonnet-4-5");
     assert_eq!(sent["system"], "Be brief.");
@@ -232,6 +239,8 @@ async fn the_anthropic_api_on_compat_reaches_openai_shaped_providers() {
         &[
             ("x-api-key", "xai-key"),
             ("anthropic-version", "2023-06-01"),
+            ("anthropic-beta", "prompt-caching-2024-07-31"),
+            ("x-trace", "t-1"),
         ],
         &body.to_string(),
     )
@@ -247,6 +256,10 @@ async fn the_anthropic_api_on_compat_reaches_openai_shaped_providers() {
     let got = fake.last_request().unwrap();
     assert_eq!(got.path_and_query, "/v1/chat/completions");
     assert_eq!(got.headers.get("authorization").unwrap(), "Bearer xai-key");
+    // Anthropic's own headers name Anthropic's API, not the provider's; others go on.
+    assert!(got.headers.get("anthropic-version").is_none());
+    assert!(got.headers.get("anthropic-beta").is_none());
+    assert_eq!(got.headers.get("x-trace").unwrap(), "t-1");
     let sent: Value = serde_json::from_slice(&got.body).unwrap();
     assert_eq!(sent["model"], "grok-4");
     assert_eq!(sent["messages"][0]["role"], "system");
