@@ -700,7 +700,14 @@ async fn run(
                     x.status = head.status.as_u16();
                     // Kept for the record (what arrives of it in a short while: a body that
                     // trickles must not hold up the next attempt).
-                    let capture = retried_body(incoming, policy.timeout, x).await;
+                    let mut capture = retried_body(incoming, policy.timeout, x).await;
+                    // Google says how long to wait in the body only (`RetryInfo`).
+                    if asked.is_zero() && head.status == StatusCode::TOO_MANY_REQUESTS {
+                        capture.seal();
+                        if let Some(secs) = translate::retry_delay(&capture.whole()) {
+                            asked = Duration::from_secs_f64(secs.min(MAX_ASKED_WAIT.as_secs_f64()));
+                        }
+                    }
                     x.keep_response_headers(&head.headers);
                     next_attempt(app, slot, capture, Outcome::Complete);
                 }

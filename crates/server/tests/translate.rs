@@ -688,6 +688,33 @@ async fn provider_errors_map_to_the_openai_error_shape() {
     assert_eq!(a.headers.get("retry-after").unwrap(), "1");
 }
 
+/// Google's 429 says when to come back in its body only; a retry waits that long, whatever
+/// shorter delay the policy has (as it would for a `Retry-After` header).
+#[tokio::test]
+async fn a_retry_waits_as_long_as_geminis_429_body_asks() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, &gemini_config(&fake)).await;
+    fake.push_script(Script::new().status(429));
+    let t = std::time::Instant::now();
+    let a = post(
+        &format!("{}/compat/chat/completions", gw.base()),
+        &[
+            ("authorization", "Bearer k"),
+            ("cf-aig-max-attempts", "2"),
+            ("cf-aig-retry-delay", "0"),
+        ],
+        &json!({"model": "google-ai-studio/gemini-2.5-flash", "messages": [{"role": "user", "content": "x"}]}).to_string(),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(fake.hits(), 2);
+    let took = t.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(950),
+        "retried after {took:?}"
+    );
+}
+
 #[tokio::test]
 async fn translated_answers_are_cached_and_replayed_translated() {
     let fake = FakeProvider::start().await;

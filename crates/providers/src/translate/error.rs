@@ -174,6 +174,11 @@ impl ProviderError {
 /// "retryDelay":"1.5s"}]}}`), rounded up. Google sends no `Retry-After` header; OpenAI and
 /// Anthropic clients look for one.
 pub fn retry_after_seconds(body: &[u8]) -> Option<u64> {
+    retry_delay(body).map(|secs| secs.ceil() as u64)
+}
+
+/// The seconds a Google error body's `RetryInfo` asks for, as written (`"1.5s"` is 1.5).
+pub fn retry_delay(body: &[u8]) -> Option<f64> {
     let v: Value = serde_json::from_slice(body).ok()?;
     let v = match &v {
         Value::Array(items) => items.first()?,
@@ -194,7 +199,7 @@ pub fn retry_after_seconds(body: &[u8]) -> Option<u64> {
                 .strip_suffix('s')?
                 .parse()
                 .ok()?;
-            (secs.is_finite() && secs >= 0.0).then(|| secs.ceil() as u64)
+            (secs.is_finite() && secs >= 0.0).then_some(secs)
         })
 }
 
@@ -381,6 +386,7 @@ mod tests {
         };
         assert_eq!(retry_after_seconds(body("22s").as_bytes()), Some(22));
         assert_eq!(retry_after_seconds(body("1.2s").as_bytes()), Some(2));
+        assert_eq!(retry_delay(body("1.2s").as_bytes()), Some(1.2));
         assert_eq!(retry_after_seconds(body("0s").as_bytes()), Some(0));
         let array = format!("[{}]", body("3s"));
         assert_eq!(retry_after_seconds(array.as_bytes()), Some(3));

@@ -78,7 +78,7 @@ mod stream;
 
 use bytes::Bytes;
 
-pub use error::{retry_after_seconds, TranslateError};
+pub use error::{retry_after_seconds, retry_delay, TranslateError};
 pub use stream::StreamTranslator;
 
 /// The `max_tokens` sent to Anthropic when the client gives no limit.
