@@ -287,6 +287,34 @@ fn answers_that_are_not_of_the_providers_api_are_not_made_into_successes() {
     }
 }
 
+/// Anthropic's `stop_reason: tool_use` with no `tool_use` block: the OpenAI client is told
+/// `stop`, not `tool_calls` with no calls to run, in a whole answer and in a stream.
+#[test]
+fn a_tool_use_stop_without_tool_calls_finishes_as_stop() {
+    let body = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
+        "content": [{"type": "text", "text": "Let me think."}], "stop_reason": "tool_use",
+        "usage": {"input_tokens": 1, "output_tokens": 3}});
+    let (status, v) = status_and_body(OpenAi, Anthropic, 200, &serde_json::to_vec(&body).unwrap());
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["choices"][0]["finish_reason"], "stop", "{v}");
+    assert!(
+        v["choices"][0]["message"].get("tool_calls").is_none(),
+        "{v}"
+    );
+
+    let events = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"claude\",\"usage\":{\"input_tokens\":1}}}\n\n\
+        event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n\
+        event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hm.\"}}\n\n\
+        event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n\
+        event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":2}}\n\n\
+        event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    let (out, failed, _) = stream(OpenAi, Anthropic, events);
+    assert!(!failed);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("\"finish_reason\":\"stop\""), "{text}");
+    assert!(!text.contains("tool_calls"), "{text}");
+}
+
 #[test]
 fn valid_answers_without_content_are_still_translated() {
     // Anthropic: an end_turn with no blocks, and a server tool's block the translation skips.

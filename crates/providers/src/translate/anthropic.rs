@@ -396,7 +396,6 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Value, String> {
     let mut reasoning = String::new();
     let mut thinking_blocks = Vec::new();
     let mut tool_calls = Vec::new();
-    let mut json_answer = false;
     for block in content {
         match s(block, "type") {
             "text" => text.push_str(s(block, "text")),
@@ -409,7 +408,6 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Value, String> {
                     .push(json!({"type": "redacted_thinking", "data": s(block, "data")}));
             }
             "tool_use" if s(block, "name") == JSON_TOOL => {
-                json_answer = true;
                 text.push_str(&serde_json::to_string(&block["input"]).unwrap_or_default());
             }
             "tool_use" => {
@@ -426,7 +424,7 @@ pub(crate) fn response(body: &[u8], model: &str) -> Result<Value, String> {
             _ => {}
         }
     }
-    let finish = finish_reason(s(&v, "stop_reason"), json_answer && tool_calls.is_empty());
+    let finish = finish_reason(s(&v, "stop_reason"), !tool_calls.is_empty());
     let content = (!text.is_empty() || tool_calls.is_empty()).then_some(text);
     let model = non_empty(s(&v, "model"), model);
     let mut choice = openai::choice(0, content, tool_calls, finish);
@@ -476,8 +474,12 @@ fn thinking_block(thinking: &str, signature: &str) -> Value {
     json!({"type": "thinking", "thinking": thinking, "signature": signature})
 }
 
-fn finish_reason(stop_reason: &str, json_answer: bool) -> &'static str {
-    if json_answer && stop_reason == "tool_use" {
+/// The OpenAI finish reason for Anthropic's `stop_reason`, given whether the client got tool
+/// calls: a turn that stopped for tools but gave the client none (its one tool was the one
+/// standing in for `response_format`, or the provider sent no `tool_use` block) is `stop`,
+/// since a client told `tool_calls` looks for calls to run.
+fn finish_reason(stop_reason: &str, tool_calls: bool) -> &'static str {
+    if !tool_calls && stop_reason == "tool_use" {
         return "stop";
     }
     openai::finish_from_anthropic(stop_reason)
@@ -609,8 +611,7 @@ impl StreamState {
                 }
                 if let Some(reason) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
                     self.ensure_started(out);
-                    let json_answer = self.json_answer && self.tools == 0;
-                    let finish = finish_reason(reason, json_answer);
+                    let finish = finish_reason(reason, self.tools > 0);
                     let delta = if self.thinking_blocks.is_empty() {
                         json!({})
                     } else {
