@@ -28,7 +28,7 @@ const SETTINGS = [
   { group: 'Rate limit', key: 'rate_limiting_interval', label: 'Window (s)', type: 'int', min: 1, max: 86400 },
   { group: 'Rate limit', key: 'rate_limiting_technique', label: 'Technique', type: 'choice', choices: ['fixed', 'sliding'] },
   { group: 'Retries', key: 'retry_max_attempts', label: 'Attempts', hint: '1 to 5', type: 'int', min: 1, max: 5 },
-  { group: 'Retries', key: 'retry_delay', label: 'Delay (ms)', hint: '0 to 5000', type: 'int', min: 0, max: 5000 },
+  { group: 'Retries', key: 'retry_delay', label: 'Delay (ms)', hint: '0 to 60000', type: 'int', min: 0, max: 60000 },
   { group: 'Retries', key: 'retry_backoff', label: 'Backoff', type: 'choice', choices: ['constant', 'linear', 'exponential'] },
   { group: 'Access', key: 'authentication', label: 'Require cf-aig-authorization', type: 'bool' },
 ];

@@ -99,3 +99,32 @@ pub async fn script() -> Response {
 pub async fn style() -> Response {
     asset(STYLE, "text/css; charset=utf-8")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SCRIPT;
+
+    /// The `max` the settings form gives `key`, read from the script's `SETTINGS` table.
+    fn form_max(key: &str) -> Option<u64> {
+        let line = SCRIPT
+            .lines()
+            .find(|l| l.contains(&format!("key: '{key}'")))?;
+        let rest = line.split("max: ").nth(1)?;
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    }
+
+    /// A browser refuses to submit a form with a number over its `max`: a bound tighter than
+    /// the API's would leave a gateway set through the API or the config file uneditable.
+    #[test]
+    fn the_settings_form_allows_what_the_api_allows() {
+        assert_eq!(
+            form_max("retry_delay"),
+            Some(crate::config::MAX_GATEWAY_RETRY_DELAY)
+        );
+        assert_eq!(form_max("retry_max_attempts"), Some(5));
+        assert_eq!(form_max("rate_limiting_interval"), Some(86_400));
+    }
+}
