@@ -277,8 +277,11 @@ struct RawConfig {
     busy_poll_us: Option<u64>,
     client_timeout_ms: Option<u64>,
     log_spill_dir: Option<std::path::PathBuf>,
+    // Not `Spanned` either: a table toml made implicitly (`[providers.grok.headers]` alone,
+    // or dotted keys) has no span, and `Spanned` then refuses valid TOML. Lines for errors
+    // come from [`provider_offset`].
     #[serde(default)]
-    providers: BTreeMap<String, toml::Spanned<ProviderOverride>>,
+    providers: BTreeMap<String, ProviderOverride>,
     #[serde(default)]
     tokens: Vec<RawToken>,
     #[serde(default)]
@@ -352,6 +355,29 @@ fn key_line(text: &str, table: usize, key: &str) -> usize {
         .map_or(first, |(i, _)| i + 1)
 }
 
+/// The byte offset of the line where `[providers.SLUG]` is first written: its table header,
+/// a header of a table inside it, or a dotted key (`providers.SLUG.base_url = ...`), quotes
+/// aside; else 0.
+fn provider_offset(text: &str, slug: &str) -> usize {
+    let table = format!("providers.{slug}");
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let l: String = line
+            .trim()
+            .chars()
+            .filter(|c| *c != '"' && *c != '\'' && !c.is_whitespace())
+            .collect();
+        let l = l.strip_prefix('[').unwrap_or(&l);
+        if let Some(rest) = l.strip_prefix(table.as_str()) {
+            if rest.starts_with([']', '.', '=']) {
+                return offset;
+            }
+        }
+        offset += line.len();
+    }
+    0
+}
+
 /// `" (line N)"` for the first table header (quotes aside) that `is` accepts, or nothing.
 fn price_header_line(text: &str, is: impl Fn(&str) -> bool) -> String {
     text.lines()
@@ -420,9 +446,8 @@ impl Config {
         }
 
         let mut providers = BTreeMap::new();
-        for (slug, spanned) in raw.providers {
-            let start = spanned.span().start;
-            let o = spanned.into_inner();
+        for (slug, o) in raw.providers {
+            let start = provider_offset(text, &slug);
             // Validate each table alone so the error names its line (the key's, when the
             // message names one).
             let mut one = BTreeMap::new();
@@ -763,6 +788,26 @@ key = "xai-..."
         // A bad value found after parsing names its own entry's header.
         let e = err("[prices.grok.a]\ninput = 1.0\noutput = 1.0\n\n[prices.grok.\"b-1\"]\ninput = -1.0\noutput = 1.0\n");
         assert!(e.contains("(line 5)") && e.contains("grok/b-1"), "{e}");
+    }
+
+    /// Tables toml makes implicitly are as good as written-out ones: a provider's headers or
+    /// form alone, dotted keys.
+    #[test]
+    fn provider_tables_may_be_implicit() {
+        for text in [
+            "[providers.grok.headers]\nx-team = \"a\"\n",
+            "[providers.aws-bedrock.forms.bedrock-mantle]\nbase_url = \"https://proxy.example/mantle/{region}\"\n",
+            "providers.grok.base_url = \"http://127.0.0.1:9/v1\"\n",
+            "[providers]\ngrok.base_url = \"http://127.0.0.1:9/v1\"\n",
+        ] {
+            let c = Config::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(c.providers.len(), 1, "{text}");
+        }
+        // And their errors still name a line.
+        let e = err("listen = \"127.0.0.1:1\"\n\n[providers.grok.forms.nope]\nbase_url = \"https://x.example\"\n");
+        assert!(e.contains("(line 3)") && e.contains("nope"), "{e}");
+        let e = err("\nproviders.grok.base_url = \"ftp://x\"\n");
+        assert!(e.contains("(line 2)"), "{e}");
     }
 
     #[test]
