@@ -10,8 +10,10 @@
 //!   instead, admission control ([`LogQueue::admit`], awaited before each gateway request)
 //!   holds new requests while more than [`ADMIT_DEPTH`] records wait and the writer is
 //!   healthy, each for at most [`ADMIT_MAX_WAIT`]. The writer releases them as it takes
-//!   records in. While the database fails (the writer is retrying), or once the writer thread
-//!   has ended, nothing is held: serving goes on and the queue absorbs what it can.
+//!   records in. While the database fails (the writer is retrying), while a write has been
+//!   under way for longer than [`WRITE_STALL`] (a lock, a server that stopped answering), or
+//!   once the writer thread has ended, nothing is held: serving goes on and the queue absorbs
+//!   what it can.
 //! - The writer sleeps until a record arrives, then lets records gather for [`BATCH_WINDOW`]
 //!   (or until a full batch of [`BATCH_MAX`] is queued) and writes everything queued, in
 //!   batches of up to [`BATCH_MAX`]. While it gathers it does not wait on the queue, so
@@ -56,6 +58,12 @@ pub const PAYLOAD_BUDGET: usize = 256 * 1024 * 1024;
 pub const ADMIT_DEPTH: usize = 8 * BATCH_MAX;
 /// The longest one request waits for the writer before it goes ahead anyway.
 pub const ADMIT_MAX_WAIT: Duration = Duration::from_secs(1);
+/// A write to the database under way for this long is stalled (a lock, a server that stopped
+/// answering), not short of CPU: while it lasts nobody is held, as while writes fail. (Held
+/// requests leave the writer the whole core, and a batch then takes milliseconds.)
+pub const WRITE_STALL: Duration = Duration::from_secs(2);
+/// How often a held request looks whether the write under way has stalled.
+const STALL_LOOK: Duration = Duration::from_millis(100);
 pub const BATCH_MAX: usize = 512;
 /// The most flush requests waiting in the queue at once.
 pub const MAX_FLUSHES: usize = 64;
@@ -85,6 +93,9 @@ pub struct LogQueue {
 pub struct Gate {
     /// Whether the last write succeeded; requests are held only while it did.
     unhealthy: AtomicBool,
+    /// When the write under way began, in milliseconds after `epoch` plus one; 0 when none is.
+    writing_since: AtomicU64,
+    epoch: Instant,
     /// Wakes requests held in [`LogQueue::admit`] (the writer took records in, or failed).
     released: Notify,
     /// Wakes the writer early from its gathering window: requests are being held, or an
@@ -107,6 +118,8 @@ impl Default for Gate {
     fn default() -> Self {
         Self {
             unhealthy: AtomicBool::new(false),
+            writing_since: AtomicU64::new(0),
+            epoch: Instant::now(),
             released: Notify::new(),
             pressure: Notify::new(),
             spilling: tokio::sync::watch::Sender::new(false),
@@ -121,7 +134,25 @@ impl Default for Gate {
 impl Gate {
     /// Whether a request should wait, given the queue's depth.
     fn holds(&self, depth: usize) -> bool {
-        depth > ADMIT_DEPTH && !self.unhealthy.load(Ordering::Relaxed)
+        depth > ADMIT_DEPTH && !self.unhealthy.load(Ordering::Relaxed) && !self.stalled()
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Marks a write to the database as begun (`true`) or ended.
+    fn writing(&self, under_way: bool) {
+        let since = if under_way { self.now_ms() + 1 } else { 0 };
+        self.writing_since.store(since, Ordering::Relaxed);
+    }
+
+    /// Whether the write under way has taken longer than [`WRITE_STALL`].
+    fn stalled(&self) -> bool {
+        match self.writing_since.load(Ordering::Relaxed) {
+            0 => false,
+            since => self.now_ms().saturating_sub(since - 1) > WRITE_STALL.as_millis() as u64,
+        }
     }
 
     /// Records the outcome of a write and lets held requests re-check.
@@ -232,7 +263,11 @@ impl LogQueue {
                 return;
             }
             self.gate.pressure.notify_one();
-            if tokio::time::timeout_at(deadline, released).await.is_err() {
+            // A write that stalls says nothing (it is stuck): look again now and then.
+            let next_look = deadline.min(tokio::time::Instant::now() + STALL_LOOK);
+            if tokio::time::timeout_at(next_look, released).await.is_err()
+                && tokio::time::Instant::now() >= deadline
+            {
                 return;
             }
         }
@@ -592,10 +627,15 @@ impl Writer {
             let started = Instant::now();
             // A write that hangs on a database gone away is given up when told to spill (its
             // transaction is rolled back; a batch that did commit is skipped at replay).
+            self.gate.writing(true);
             let written = tokio::select! {
                 r = self.store.write_batch(batch) => r,
-                _ = spilling.changed() => continue,
+                _ = spilling.changed() => {
+                    self.gate.writing(false);
+                    continue;
+                }
             };
+            self.gate.writing(false);
             match written {
                 Ok(outcome) => {
                     self.gate.set_healthy(true);
@@ -1151,6 +1191,26 @@ mod tests {
         assert!(
             !admitted_within(&queue, 50).await,
             "held again once writes succeed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stalled_write_holds_nobody() {
+        let (queue, _rx) = queue_holding(ADMIT_DEPTH + 1);
+        // A write that has just begun: requests wait for it.
+        queue.gate.writing(true);
+        assert!(
+            !admitted_within(&queue, 50).await,
+            "held while a write is under way"
+        );
+        // One under way for longer than WRITE_STALL is stuck on the database: nobody is
+        // held until it ends.
+        tokio::time::sleep(WRITE_STALL + Duration::from_millis(100)).await;
+        assert!(admitted_within(&queue, 50).await, "not held while stalled");
+        queue.gate.writing(false);
+        assert!(
+            !admitted_within(&queue, 50).await,
+            "held again once the write is over"
         );
     }
 
