@@ -112,6 +112,16 @@ fn parse_route(path: &str) -> Result<Route<'_>, GatewayError> {
     })
 }
 
+/// `s` with every character outside ASCII percent-encoded (as UTF-8), as a browser or curl
+/// sends such a URL: HTTP's request line has no room for them, and a provider given them raw
+/// may read them any way it likes. Borrowed when there is none (nearly always).
+fn ascii_only(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.is_ascii() {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    percent_encoding::utf8_percent_encode(s, &percent_encoding::AsciiSet::EMPTY).into()
+}
+
 /// Entry point for `ANY /v1/*`.
 pub async fn handle(State(app): State<App>, req: Request) -> Response {
     app.spinner().touch();
@@ -398,8 +408,8 @@ async fn run(
             let uri = shape::upstream_uri(
                 &p,
                 route.account,
-                route.rest,
-                parts.uri.query(),
+                &ascii_only(route.rest),
+                parts.uri.query().map(ascii_only).as_deref(),
                 &parts.headers,
             )
             .map_err(|e| GatewayError::bad_request(e.to_string()))?;

@@ -727,6 +727,26 @@ async fn a_step_endpoint_outside_ascii_goes_upstream_percent_encoded() {
     assert_eq!(fake.requests().len(), 1);
 }
 
+/// The same on the provider route: a request line with raw UTF-8 (which some clients send)
+/// goes upstream percent-encoded, path and query.
+#[tokio::test]
+async fn a_provider_path_outside_ascii_goes_upstream_percent_encoded() {
+    let fake = FakeProvider::start().await;
+    let gw = Gateway::start(&fake, "").await;
+    let mut req = b"GET /v1/acct/gw/grok/v1/files/caf".to_vec();
+    req.extend_from_slice("é?note=naïve&x=1 HTTP/1.1\r\nhost: x\r\nauthorization: Bearer k\r\nconnection: close\r\n\r\n".as_bytes());
+    let answer = raw(&gw.addr, &req).await;
+    // The fake knows no such file: its own 404 comes back.
+    assert_eq!(raw_status(&answer), 404, "{answer}");
+    assert!(!answer.contains("AiGatewayError"), "{answer}");
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(
+        reqs[0].path_and_query,
+        "/v1/files/caf%C3%A9?note=na%C3%AFve&x=1"
+    );
+}
+
 #[tokio::test]
 async fn the_requests_own_credentials_reach_no_step() {
     let fake = FakeProvider::start().await;
