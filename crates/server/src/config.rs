@@ -456,6 +456,15 @@ impl Config {
                 let line = match e {
                     CatalogError::BadBaseUrl { .. } => key_line(text, start, "base_url"),
                     CatalogError::BadHeader { .. } => key_line(text, start, "headers"),
+                    // A form's own table, where it is written out.
+                    CatalogError::BadFormOverride { ref form, .. }
+                    | CatalogError::UnknownForm { ref form, .. } => {
+                        let table = format!("{slug}.forms.{form}");
+                        match provider_offset(text, &table) {
+                            0 => line_of(text, start),
+                            at => line_of(text, at),
+                        }
+                    }
                     _ => line_of(text, start),
                 };
                 format!("[providers.{slug}] (line {line}): {e}")
@@ -806,6 +815,12 @@ key = "xai-..."
         // And their errors still name a line.
         let e = err("listen = \"127.0.0.1:1\"\n\n[providers.grok.forms.nope]\nbase_url = \"https://x.example\"\n");
         assert!(e.contains("(line 3)") && e.contains("nope"), "{e}");
+        // A form's bad key is told at the form's table, not its provider's.
+        let e = err("[providers.aws-bedrock]\nname = \"B\"\n\n[providers.aws-bedrock.forms.bedrock-mantle]\nbase_url = \"https://x.example/{region}\"\nchat_path = \"x\"\n");
+        assert!(
+            e.contains("(line 4)") && e.contains("bedrock-mantle"),
+            "{e}"
+        );
         let e = err("\nproviders.grok.base_url = \"ftp://x\"\n");
         assert!(e.contains("(line 2)"), "{e}");
     }
