@@ -951,6 +951,21 @@ pub fn redacted_headers_json(h: &http::HeaderMap) -> String {
     headers_to_json(h, crate::forward::is_credential)
 }
 
+/// The headers object `json` (as [`redacted_headers_json`] writes it) with `host` first.
+pub fn with_host(json: &str, host: &str) -> String {
+    let mut out = String::with_capacity(json.len() + host.len() + 12);
+    out.push_str("{\"host\":");
+    out.push_str(&serde_json::Value::from(host).to_string());
+    match json.strip_prefix('{') {
+        Some("}") | None => out.push('}'),
+        Some(rest) => {
+            out.push(',');
+            out.push_str(rest);
+        }
+    }
+    out
+}
+
 /// Response headers as a JSON object of name → value (repeated names joined with ", "), with
 /// the credentials that answers carry (`set-cookie`) replaced by `REDACTED`. Only the known
 /// names: a response's `x-ratelimit-remaining-tokens` is no secret.
@@ -1310,6 +1325,8 @@ mod tests {
         assert_eq!(v["x-esc"], "a\\b\tc \"d\"");
         assert_eq!(v.as_object().map(|o| o.len()), Some(7));
         assert_eq!(headers_json(&http::HeaderMap::new()), "{}");
+        assert_eq!(with_host("{}", "a:1"), r#"{"host":"a:1"}"#);
+        assert_eq!(with_host(r#"{"x":"y"}"#, "a"), r#"{"host":"a","x":"y"}"#);
     }
 
     #[test]

@@ -523,8 +523,17 @@ async fn run(
             directives,
             request_content_type: text_header(http::header::CONTENT_TYPE),
             user_agent: text_header(http::header::USER_AGENT),
-            request_headers_json: collect
-                .then(|| crate::logpipe::redacted_headers_json(&parts.headers)),
+            request_headers_json: collect.then(|| {
+                let json = crate::logpipe::redacted_headers_json(&parts.headers);
+                // HTTP/2 names the host in `:authority`, not in a header: stored as `host`,
+                // as an HTTP/1.1 request's is.
+                match parts.uri.authority() {
+                    Some(a) if !parts.headers.contains_key(http::header::HOST) => {
+                        crate::logpipe::with_host(&json, a.as_str())
+                    }
+                    _ => json,
+                }
+            }),
         })
     };
     let shared = shared_with(directives);
