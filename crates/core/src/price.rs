@@ -459,6 +459,31 @@ mod tests {
         }
     }
 
+    /// Names still in use that no priced prefix covers (dated Mistral releases, Groq's
+    /// hosted models, OpenAI's Codex model), each at its list price.
+    #[test]
+    fn names_without_a_priced_prefix_have_entries() {
+        let t = PriceTable::embedded();
+        for (provider, model, input, output) in [
+            ("mistral", "mistral-small-2503", 0.10, 0.30),
+            ("mistral", "mistral-small-2501", 0.10, 0.30),
+            ("mistral", "codestral-2501", 0.30, 0.90),
+            ("mistral", "mistral-large-2407", 2.00, 6.00),
+            ("mistral", "pixtral-12b", 0.15, 0.15),
+            ("mistral", "pixtral-12b-2409", 0.15, 0.15),
+            ("groq", "meta-llama/llama-guard-4-12b", 0.20, 0.20),
+            ("groq", "gemma2-9b-it", 0.20, 0.20),
+            ("groq", "deepseek-r1-distill-llama-70b", 0.75, 0.99),
+            ("openai", "codex-mini-latest", 1.50, 6.00),
+        ] {
+            let p = t
+                .lookup(provider, model)
+                .unwrap_or_else(|| panic!("{provider}/{model} priced"));
+            assert_eq!(usd(p.base.input), input, "{provider}/{model}");
+            assert_eq!(usd(p.base.output), output, "{provider}/{model}");
+        }
+    }
+
     #[test]
     fn spec_grok_beta() {
         let t = PriceTable::embedded();
