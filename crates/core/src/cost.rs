@@ -230,7 +230,9 @@ impl CustomCost {
         }
     }
 
-    /// The cost of `usage` at these prices (reasoning tokens at the output price).
+    /// The cost of `usage` at these prices (reasoning tokens at the output price). A per-token
+    /// cost is rounded to a tick (1e-10 USD), the resolution of every other cost: 165 tokens
+    /// at 0.001 and 127 at 0.002 are 0.419, not the sum's 0.41900000000000004.
     pub fn usd(&self, usage: &Usage) -> f64 {
         match *self {
             CustomCost::Total(total) => total,
@@ -241,11 +243,18 @@ impl CustomCost {
                 per_cache_write_token,
             } => {
                 let b = Billed::of(usage);
-                b.fresh_in as f64 * per_token_in
+                let usd = b.fresh_in as f64 * per_token_in
                     + b.cached_in as f64 * per_cache_read_token.unwrap_or(per_token_in)
                     + (b.cache_write_in + b.cache_write_1h_in) as f64
                         * per_cache_write_token.unwrap_or(per_token_in)
-                    + b.out as f64 * per_token_out
+                    + b.out as f64 * per_token_out;
+                let ticks = usd * 1e10;
+                // Beyond 2^53 ticks (~$900,000) a float has no fraction left to round.
+                if ticks.is_finite() && ticks.abs() < 9.0e15 {
+                    ticks.round() / 1e10
+                } else {
+                    usd
+                }
             }
         }
     }
@@ -434,7 +443,8 @@ mod tests {
         let c = request_cost(&u, Some(&p), Some(&custom));
         assert_eq!((c.source, c.custom), (CostSource::Custom, true));
         // 9 fresh + 156 cached (at the input rate) in, 2 + 125 out.
-        assert!((c.usd - (165.0 * 0.001 + 127.0 * 0.002)).abs() < 1e-12);
+        // Rounded to a tick, not the float sum's 0.41900000000000004.
+        assert_eq!(c.usd, 0.419);
 
         let none = request_cost(&Usage::default(), Some(&p), None);
         assert_eq!(
