@@ -946,38 +946,30 @@ fn reached_provider(outcome: Outcome) -> bool {
     }
 }
 
-/// Request headers as JSON with every credential replaced by `REDACTED`.
-pub fn redacted_headers_json(h: &http::HeaderMap) -> String {
-    headers_to_json(h, crate::forward::is_credential)
-}
-
-/// The headers object `json` (as [`redacted_headers_json`] writes it) with `host` first.
-pub fn with_host(json: &str, host: &str) -> String {
-    let mut out = String::with_capacity(json.len() + host.len() + 12);
-    out.push_str("{\"host\":");
-    out.push_str(&serde_json::Value::from(host).to_string());
-    match json.strip_prefix('{') {
-        Some("}") | None => out.push('}'),
-        Some(rest) => {
-            out.push(',');
-            out.push_str(rest);
-        }
-    }
-    out
+/// Request headers as JSON with every credential replaced by `REDACTED`; `host`, when given
+/// (an HTTP/2 request's `:authority`, which is no header), first.
+pub fn redacted_headers_json(h: &http::HeaderMap, host: Option<&str>) -> String {
+    headers_to_json(h, host, crate::forward::is_credential)
 }
 
 /// Response headers as a JSON object of name → value (repeated names joined with ", "), with
 /// the credentials that answers carry (`set-cookie`) replaced by `REDACTED`. Only the known
 /// names: a response's `x-ratelimit-remaining-tokens` is no secret.
 pub fn headers_json(h: &http::HeaderMap) -> String {
-    headers_to_json(h, |name| crate::forward::CREDENTIAL_HEADERS.contains(&name))
+    headers_to_json(h, None, |name| {
+        crate::forward::CREDENTIAL_HEADERS.contains(&name)
+    })
 }
 
 /// Writes the JSON object straight into one buffer in one pass over the map: no intermediate
 /// map, no per-value copies, no lookups by name (a name's values come one after another).
-fn headers_to_json(h: &http::HeaderMap, hide: fn(&str) -> bool) -> String {
+fn headers_to_json(h: &http::HeaderMap, host: Option<&str>, hide: fn(&str) -> bool) -> String {
     let mut out: Vec<u8> = Vec::with_capacity(64 + h.len() * 48);
     out.push(b'{');
+    if let Some(host) = host {
+        out.extend_from_slice(b"\"host\":");
+        push_json_str(&mut out, host);
+    }
     let mut entries = h.iter().peekable();
     while let Some((name, value)) = entries.next() {
         if out.len() > 1 {
@@ -1283,7 +1275,7 @@ mod tests {
         h.insert("x-trace", http::HeaderValue::from_static("abc"));
         h.insert("idempotency-key", http::HeaderValue::from_static("k-1"));
         h.insert("x-stainless-os", http::HeaderValue::from_static("Linux"));
-        let json = redacted_headers_json(&h);
+        let json = redacted_headers_json(&h, None);
         assert_eq!(json.matches("\"cookie\"").count(), 1, "{json}");
         assert!(!json.contains("very-secret"), "{json}");
         let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
@@ -1325,8 +1317,17 @@ mod tests {
         assert_eq!(v["x-esc"], "a\\b\tc \"d\"");
         assert_eq!(v.as_object().map(|o| o.len()), Some(7));
         assert_eq!(headers_json(&http::HeaderMap::new()), "{}");
-        assert_eq!(with_host("{}", "a:1"), r#"{"host":"a:1"}"#);
-        assert_eq!(with_host(r#"{"x":"y"}"#, "a"), r#"{"host":"a","x":"y"}"#);
+        let empty = http::HeaderMap::new();
+        assert_eq!(
+            redacted_headers_json(&empty, Some("a:1")),
+            r#"{"host":"a:1"}"#
+        );
+        let mut one = http::HeaderMap::new();
+        one.insert("x", http::HeaderValue::from_static("y"));
+        assert_eq!(
+            redacted_headers_json(&one, Some("a")),
+            r#"{"host":"a","x":"y"}"#
+        );
     }
 
     #[test]

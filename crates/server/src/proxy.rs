@@ -524,15 +524,13 @@ async fn run(
             request_content_type: text_header(http::header::CONTENT_TYPE),
             user_agent: text_header(http::header::USER_AGENT),
             request_headers_json: collect.then(|| {
-                let json = crate::logpipe::redacted_headers_json(&parts.headers);
                 // HTTP/2 names the host in `:authority`, not in a header: stored as `host`,
                 // as an HTTP/1.1 request's is.
-                match parts.uri.authority() {
-                    Some(a) if !parts.headers.contains_key(http::header::HOST) => {
-                        crate::logpipe::with_host(&json, a.as_str())
-                    }
-                    _ => json,
-                }
+                let host = parts
+                    .uri
+                    .authority()
+                    .filter(|_| !parts.headers.contains_key(http::header::HOST));
+                crate::logpipe::redacted_headers_json(&parts.headers, host.map(|a| a.as_str()))
             }),
         })
     };
@@ -570,7 +568,7 @@ async fn run(
             refuse_as(call, slot);
             return Err(e);
         }
-        shape::custom_headers(call);
+        shape::provider_headers(call);
     }
 
     // Stage 7: cache. A universal request looks up its first step here, and every later

@@ -295,7 +295,7 @@ pub async fn compat(
         crate::auth::is_gateway_token(app, v)
     });
     // What the provider's API requires (Anthropic's `anthropic-version`); a custom provider's
-    // own headers are added once the client's credentials are settled ([`custom_headers`]).
+    // own headers are added once the client's credentials are settled ([`provider_headers`]).
     if !provider.custom {
         for (name, value) in &provider.headers {
             if !headers.contains_key(name) {
@@ -507,7 +507,7 @@ fn form_model(content_type: &str, body: &[u8]) -> Option<String> {
 /// - a custom provider's own headers (its `headers`, from the config or the control plane)
 ///   are added, each unless the call already carries it, so that the order is the client's
 ///   own header, then the stored key, then the provider's configured one.
-pub fn custom_headers(call: &mut Call) {
+pub fn provider_headers(call: &mut Call) {
     if call.provider.key_from_bearer {
         // Gateway tokens are out of the key headers by now: a bearer token is the key.
         let key = call
