@@ -218,9 +218,14 @@ fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     Ok(Some(v))
 }
 
+/// The most attempts a gateway's retry setting may ask for (as `cf-aig-max-attempts`).
+pub const MAX_RETRY_ATTEMPTS: u64 = 5;
+/// The longest rate-limit window a gateway may set, in seconds (a day).
+pub const MAX_RATE_LIMIT_INTERVAL: u64 = 86_400;
+
 fn attempts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     let v = u32::deserialize(d)?;
-    if !(1..=5).contains(&v) {
+    if !(1..=MAX_RETRY_ATTEMPTS).contains(&u64::from(v)) {
         return Err(serde::de::Error::custom(
             "retry_max_attempts must be between 1 and 5",
         ));
@@ -514,7 +519,7 @@ impl Config {
                     "rate_limiting_interval",
                     s.rate_limiting_interval,
                     0,
-                    86_400,
+                    MAX_RATE_LIMIT_INTERVAL,
                 ),
                 (
                     "log_management",
@@ -522,7 +527,12 @@ impl Config {
                     0,
                     10_000_000,
                 ),
-                ("retry_max_attempts", u64::from(s.retry_max_attempts), 1, 5),
+                (
+                    "retry_max_attempts",
+                    u64::from(s.retry_max_attempts),
+                    1,
+                    MAX_RETRY_ATTEMPTS,
+                ),
                 ("retry_delay", s.retry_delay, 0, MAX_GATEWAY_RETRY_DELAY),
             ];
             for (name, value, lo, hi) in bounds {

@@ -124,7 +124,13 @@ mod tests {
             form_max("retry_delay"),
             Some(crate::config::MAX_GATEWAY_RETRY_DELAY)
         );
-        assert_eq!(form_max("retry_max_attempts"), Some(5));
-        assert_eq!(form_max("rate_limiting_interval"), Some(86_400));
+        assert_eq!(
+            form_max("retry_max_attempts"),
+            Some(crate::config::MAX_RETRY_ATTEMPTS)
+        );
+        assert_eq!(
+            form_max("rate_limiting_interval"),
+            Some(crate::config::MAX_RATE_LIMIT_INTERVAL)
+        );
     }
 }

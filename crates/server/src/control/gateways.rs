@@ -139,7 +139,7 @@ fn apply(g: &mut GatewaySettings, body: &Map<String, Value>) -> Result<(), CpErr
             }
             "collect_logs" => g.collect_logs = boolean(k, v)?.unwrap_or(d.collect_logs),
             "rate_limiting_interval" => {
-                g.rate_limiting_interval = uint(k, v, 86_400)?
+                g.rate_limiting_interval = uint(k, v, crate::config::MAX_RATE_LIMIT_INTERVAL)?
                     .unwrap_or(d.rate_limiting_interval)
                     .max(1)
             }
@@ -160,7 +160,7 @@ fn apply(g: &mut GatewaySettings, body: &Map<String, Value>) -> Result<(), CpErr
                         .unwrap_or(d.log_management_strategy)
             }
             "retry_max_attempts" => {
-                g.retry_max_attempts = match uint_in(k, v, 1, 5)? {
+                g.retry_max_attempts = match uint_in(k, v, 1, crate::config::MAX_RETRY_ATTEMPTS)? {
                     None => d.retry_max_attempts,
                     Some(n) => n as u32,
                 }
